@@ -1,0 +1,1 @@
+fn main() { eprintln!("cometa-bench: not written yet (see the benchmark issue)"); }

@@ -1,0 +1,16 @@
+//! The wire contract shared by the relay and the clients. No I/O lives here.
+//!
+//! - [`packet`]: the `type[:json]` text framing of every WebSocket message (Wafer's tunnel
+//!   packet format) and the encoders for the packets the relay sends.
+//! - [`close`]: WebSocket close codes and their class (reconnect or terminal).
+//! - [`names`]: what a user id, event name or tunnel id may look like.
+//! - [`api`] (feature `api`): JSON bodies of the HTTP API and its error envelope.
+
+#[cfg(feature = "api")]
+pub mod api;
+pub mod close;
+pub mod names;
+pub mod packet;
+
+pub use close::{CloseClass, CloseCode};
+pub use packet::{Packet, PacketType};

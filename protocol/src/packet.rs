@@ -1,0 +1,124 @@
+//! Text framing: `type` or `type:json`, exactly Wafer's tunnel packet format.
+//!
+//! The split happens at the first `:` only; the rest is the JSON content, which may itself
+//! contain colons.
+
+/// Packet types known to this version. Unknown types are kept as [`PacketType::Other`] so a
+/// peer can ignore them, as Wafer clients do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketType<'a> {
+    Ping,
+    Pong,
+    Timeout,
+    Close,
+    Message,
+    Other(&'a str),
+}
+
+impl<'a> PacketType<'a> {
+    pub fn parse(s: &'a str) -> Self {
+        match s {
+            "ping" => Self::Ping,
+            "pong" => Self::Pong,
+            "timeout" => Self::Timeout,
+            "close" => Self::Close,
+            "message" => Self::Message,
+            other => Self::Other(other),
+        }
+    }
+
+    pub fn as_str(&self) -> &'a str {
+        match self {
+            Self::Ping => "ping",
+            Self::Pong => "pong",
+            Self::Timeout => "timeout",
+            Self::Close => "close",
+            Self::Message => "message",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+/// One decoded packet, borrowing from the frame it came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Packet<'a> {
+    pub kind: PacketType<'a>,
+    /// Raw JSON after the first `:`; `None` when absent or empty (Wafer treats both alike).
+    pub content: Option<&'a str>,
+}
+
+impl<'a> Packet<'a> {
+    pub fn parse(raw: &'a str) -> Self {
+        let (kind, content) = match raw.split_once(':') {
+            Some((k, c)) => (k, (!c.is_empty()).then_some(c)),
+            None => (raw, None),
+        };
+        Packet {
+            kind: PacketType::parse(kind),
+            content,
+        }
+    }
+}
+
+/// `message:{"type":<event>,"content":<content>}` where `event_json` and `content_json` are
+/// already-encoded JSON values. Built by hand so the relay can encode a message once with the
+/// caller's JSON and share the bytes among every recipient.
+pub fn encode_message(event_json: &str, content_json: &str) -> String {
+    let mut s = String::with_capacity(32 + event_json.len() + content_json.len());
+    s.push_str("message:{\"type\":");
+    s.push_str(event_json);
+    s.push_str(",\"content\":");
+    s.push_str(content_json);
+    s.push('}');
+    s
+}
+
+/// `timeout:<seconds>`: tells a Wafer client how often to ping.
+pub fn encode_timeout(secs: u32) -> String {
+    format!("timeout:{secs}")
+}
+
+pub const PING: &str = "ping";
+pub const PONG: &str = "pong";
+pub const CLOSE: &str = "close";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn golden_packets() {
+        assert_eq!(
+            Packet::parse("ping"),
+            Packet {
+                kind: PacketType::Ping,
+                content: None
+            }
+        );
+        assert_eq!(
+            Packet::parse("timeout:15"),
+            Packet {
+                kind: PacketType::Timeout,
+                content: Some("15")
+            }
+        );
+        let p = Packet::parse(r#"message:{"type":"a:b","content":"x:y"}"#);
+        assert_eq!(p.kind, PacketType::Message);
+        assert_eq!(p.content, Some(r#"{"type":"a:b","content":"x:y"}"#));
+        assert_eq!(Packet::parse("close:").content, None);
+        assert_eq!(Packet::parse("hello").kind, PacketType::Other("hello"));
+        assert_eq!(Packet::parse("").kind, PacketType::Other(""));
+    }
+
+    #[test]
+    fn message_encoding_is_wafer_shaped() {
+        let m = encode_message("\"speak\"", r#"{"word":"hi"}"#);
+        assert_eq!(m, r#"message:{"type":"speak","content":{"word":"hi"}}"#);
+        let back: serde_json::Value =
+            serde_json::from_str(Packet::parse(&m).content.unwrap_or_default())
+                .unwrap_or_default();
+        assert_eq!(back["type"], "speak");
+        assert_eq!(back["content"]["word"], "hi");
+        assert_eq!(encode_timeout(30), "timeout:30");
+    }
+}
