@@ -115,8 +115,7 @@ mod tests {
         let m = encode_message("\"speak\"", r#"{"word":"hi"}"#);
         assert_eq!(m, r#"message:{"type":"speak","content":{"word":"hi"}}"#);
         let back: serde_json::Value =
-            serde_json::from_str(Packet::parse(&m).content.unwrap_or_default())
-                .unwrap_or_default();
+            serde_json::from_str(Packet::parse(&m).content.unwrap_or_default()).unwrap_or_default();
         assert_eq!(back["type"], "speak");
         assert_eq!(back["content"]["word"], "hi");
         assert_eq!(encode_timeout(30), "timeout:30");

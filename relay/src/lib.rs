@@ -1,0 +1,175 @@
+//! Cometa relay: Wafer-compatible login, sessions and tunnels, and the back-end HTTP API.
+//!
+//! - [`config`]: flags, environment and TOML settings, validated into [`Config`].
+//! - [`api`]: HTTP routes — `/weapp/*` for clients, `/api/v1/*` for the customer's back end.
+//! - [`tunnel`]: one task per live WebSocket: replay from the store, then relay both ways.
+//! - [`hub`]: the registry of live tunnels and fan-out (encode once, bounded queues).
+//! - [`store`]: durable users, codes, sessions and personal queues (embedded SQLite).
+//! - [`ticket`]: single-use tickets for `connectUrl`.
+//! - [`webhook`]: signed tunnel events to the back end.
+//! - [`secret`], [`error`], [`state`]: secrets and hashing, the HTTP error type, shared state.
+//!
+//! [`run`] serves on a bound listener until a shutdown future resolves, so tests bind port 0.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod secret;
+pub mod state;
+pub mod store;
+pub mod ticket;
+pub mod tunnel;
+pub mod webhook;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use cometa_protocol::CloseCode;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+use state::{App, AppState};
+use store::{Retention, Store, StoreError, sqlite::SqliteStore};
+
+/// How often expired codes, sessions, tickets and old messages are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot read or write the API key file: {0}")]
+    ApiKeyFile(std::io::Error),
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A relay with its store open, ready to serve.
+pub struct Relay {
+    app: App,
+    /// Set when this start generated the API key (print it once).
+    pub generated_api_key: Option<String>,
+}
+
+impl Relay {
+    pub fn open(config: Config) -> Result<Self, RelayError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(StoreError::Io)?;
+        let (api_key, generated_api_key) = match &config.api_key {
+            Some(k) => (k.clone(), None),
+            None => load_or_generate_key(&config.data_dir)?,
+        };
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(
+            &config.data_dir,
+            config.durability,
+            Retention {
+                max_len: config.queue_max_len,
+                max_age_secs: config.queue_max_age.as_secs(),
+            },
+        )?);
+        let webhook = config.webhook_url.clone().map(|url| {
+            webhook::Webhook::start(webhook::WebhookSettings {
+                url,
+                secret: config
+                    .webhook_secret
+                    .clone()
+                    .unwrap_or_else(|| api_key.clone()),
+                queue: config.webhook_queue,
+                max_attempts: config.webhook_max_attempts,
+                timeout: config.webhook_timeout,
+            })
+        });
+        let app = Arc::new(AppState {
+            hub: hub::Hub::new(config.max_devices_per_user),
+            tickets: ticket::Tickets::new(config.ticket_ttl),
+            config: Arc::new(config),
+            api_key,
+            store,
+            webhook,
+        });
+        Ok(Self {
+            app,
+            generated_api_key,
+        })
+    }
+
+    pub fn api_key(&self) -> &str {
+        &self.app.api_key
+    }
+
+    /// Serves until `shutdown` resolves, then closes every tunnel with a reconnect-class code.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), RelayError> {
+        let app = self.app;
+        let sweeper = tokio::spawn(sweep(app.clone()));
+        let router = api::router(app.clone());
+        let hub_app = app.clone();
+        let result = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down");
+                hub_app.hub.close_all(CloseCode::Shutdown);
+            })
+            .await
+            .map_err(RelayError::Serve);
+        sweeper.abort();
+        // Give tunnel tasks a moment to send their close frames.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while app.hub.live() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        result
+    }
+}
+
+/// Opens the relay on `config` and serves on `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RelayError> {
+    Relay::open(config)?.serve(listener, shutdown).await
+}
+
+fn load_or_generate_key(dir: &std::path::Path) -> Result<(String, Option<String>), RelayError> {
+    let path = dir.join("api-key");
+    match std::fs::read_to_string(&path) {
+        Ok(k) if !k.trim().is_empty() => return Ok((k.trim().to_string(), None)),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(RelayError::ApiKeyFile(e)),
+    }
+    let key = secret::generate();
+    write_private(&path, &key).map_err(RelayError::ApiKeyFile)?;
+    Ok((key.clone(), Some(key)))
+}
+
+fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)?.write_all(content.as_bytes())
+}
+
+async fn sweep(app: App) {
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        every.tick().await;
+        if let Err(e) = app.store.sweep(unix_now()).await {
+            tracing::warn!(error = %e, "sweep failed");
+        }
+        app.tickets.sweep(Instant::now());
+    }
+}

@@ -1,0 +1,90 @@
+//! HTTP routes: Wafer's client-facing `/weapp/*`, the back-end `/api/v1/*`, health and the
+//! demo page.
+
+mod backend;
+mod extract;
+mod weapp;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::services::ServeDir;
+
+use crate::error::ApiError;
+use crate::state::App;
+
+pub fn router(app: App) -> Router {
+    let cfg = app.config.clone();
+    let weapp = weapp::routes().layer(cors(&cfg.allowed_origins));
+    let mut router = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(weapp)
+        .nest("/api/v1", backend::routes())
+        .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() });
+    router = match &cfg.static_dir {
+        Some(dir) => router.fallback_service(ServeDir::new(dir).fallback(not_found_service())),
+        None => router.fallback(not_found),
+    };
+    router.with_state(app)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+fn not_found_service() -> axum::routing::MethodRouter {
+    get(not_found).fallback(not_found)
+}
+
+/// Pages are usually served from another origin than the relay; the session travels in a
+/// header (`X-WX-Skey`), not a cookie, so no credentials mode is needed.
+fn cors(allowed: &[String]) -> CorsLayer {
+    let origin = if allowed.is_empty() {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(allowed.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(origin)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers(
+            [
+                "content-type",
+                "x-wx-code",
+                "x-wx-encrypted-data",
+                "x-wx-iv",
+                "x-wx-id",
+                "x-wx-skey",
+            ]
+            .map(HeaderName::from_static),
+        )
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+/// Whether a WebSocket upgrade's `Origin` is allowed. Requests without one (native apps,
+/// mini-programs, Node) are not browsers and carry no ambient credentials to protect.
+pub fn origin_allowed(allowed: &[String], origin: Option<&str>) -> bool {
+    match origin {
+        None => true,
+        Some(_) if allowed.is_empty() => true,
+        Some(o) => allowed.iter().any(|a| a == o.trim_end_matches('/')),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let list = vec!["https://a.example".to_string()];
+        assert!(origin_allowed(&list, None));
+        assert!(origin_allowed(&list, Some("https://a.example")));
+        assert!(!origin_allowed(&list, Some("https://evil.example")));
+        assert!(origin_allowed(&[], Some("https://evil.example")));
+    }
+}

@@ -1,0 +1,168 @@
+//! Wafer's client-facing contract, as `wafer2-client-sdk` 2.1.0 expects it: login with a
+//! single-use code, the session key in `X-WX-Skey`, and `/weapp/tunnel` handing out a
+//! `connectUrl` with a single-use ticket.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use cometa_protocol::api::{LoginData, TunnelData, WaferOk};
+use serde::Deserialize;
+
+use super::extract::header;
+use crate::error::ApiError;
+use crate::secret;
+use crate::state::App;
+use crate::store::Session;
+use crate::ticket::Ticket;
+use crate::unix_now;
+
+pub fn routes() -> Router<App> {
+    // The OPTIONS routes exist so preflights reach the CORS layer, which answers them.
+    let preflight = || async { StatusCode::NO_CONTENT };
+    Router::new()
+        .route("/weapp/login", get(login).post(login).options(preflight))
+        .route("/weapp/user", get(user).post(user).options(preflight))
+        .route("/weapp/logout", get(logout).post(logout).options(preflight))
+        .route("/weapp/tunnel", get(tunnel).post(tunnel).options(preflight))
+        .route("/weapp/ws", get(upgrade))
+}
+
+async fn login(State(app): State<App>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let code = header(&headers, "x-wx-code").ok_or(ApiError::LoginFailed(
+        "missing X-WX-Code header (a login code from POST /api/v1/login-codes)",
+    ))?;
+    let now = unix_now();
+    let user_id = app
+        .store
+        .take_login_code(secret::hash(code), now)
+        .await?
+        .ok_or(ApiError::LoginFailed(
+            "the login code is unknown, expired or already used",
+        ))?;
+    let skey = secret::generate();
+    let expires = now.saturating_add(app.config.session_ttl.as_secs());
+    let session = app
+        .store
+        .create_session(secret::hash(&skey), &user_id, now, expires)
+        .await?;
+    tracing::info!(user = %user_id, "login");
+    Ok(Json(WaferOk::new(LoginData {
+        skey,
+        userinfo: userinfo(&session),
+        time: now,
+    }))
+    .into_response())
+}
+
+async fn user(State(app): State<App>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let session = session(&app, &headers).await?;
+    Ok(Json(WaferOk::new(userinfo(&session))).into_response())
+}
+
+async fn logout(State(app): State<App>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let skey = header(&headers, "x-wx-skey").ok_or(ApiError::SkeyInvalid)?;
+    let session = app
+        .store
+        .revoke_session(secret::hash(skey))
+        .await?
+        .ok_or(ApiError::SkeyInvalid)?;
+    let closed = app.hub.close_user(
+        &session.user_id,
+        Some(session.id),
+        cometa_protocol::CloseCode::SessionRevoked,
+    );
+    tracing::info!(user = %session.user_id, closed, "logout");
+    Ok(Json(WaferOk::new(serde_json::json!({}))).into_response())
+}
+
+async fn tunnel(State(app): State<App>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let session = session(&app, &headers).await?;
+    let tunnel_id = secret::generate_id();
+    let ticket = app.tickets.issue(
+        Ticket {
+            tunnel_id: tunnel_id.clone(),
+            session_id: session.id,
+            user_id: session.user_id,
+        },
+        Instant::now(),
+    );
+    let connect_url = format!("{}/weapp/ws?ticket={ticket}", ws_base(&app, &headers));
+    Ok(Json(WaferOk::new(TunnelData {
+        tunnel_id,
+        connect_url,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct TicketQuery {
+    ticket: Option<String>,
+}
+
+async fn upgrade(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<TicketQuery>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    if !super::origin_allowed(&app.config.allowed_origins, header(&headers, "origin")) {
+        return Err(ApiError::Forbidden("origin not allowed".into()));
+    }
+    let token = q.ticket.as_deref().ok_or(ApiError::TicketInvalid)?;
+    if app.hub.live() >= app.config.max_connections {
+        tracing::warn!(
+            limit = app.config.max_connections,
+            "connection limit reached"
+        );
+        return Err(ApiError::Unavailable(
+            "the relay is at its connection limit".into(),
+        ));
+    }
+    let ticket = app
+        .tickets
+        .redeem(token, Instant::now())
+        .ok_or(ApiError::TicketInvalid)?;
+    let cfg = &app.config;
+    let max = cfg.max_frame_bytes;
+    let app2 = app.clone();
+    Ok(ws
+        // Small buffers: tungstenite's 128 KiB default read buffer would dominate the memory
+        // of an idle connection.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_write_buffer_size(max.saturating_mul(4).max(64 * 1024))
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| crate::tunnel::serve(app2, socket, ticket)))
+}
+
+async fn session(app: &App, headers: &HeaderMap) -> Result<Session, ApiError> {
+    let skey = header(headers, "x-wx-skey").ok_or(ApiError::SkeyInvalid)?;
+    app.store
+        .session(secret::hash(skey), unix_now())
+        .await?
+        .ok_or(ApiError::SkeyInvalid)
+}
+
+fn userinfo(s: &Session) -> serde_json::Value {
+    serde_json::from_str(&s.userinfo).unwrap_or_else(|_| serde_json::json!({}))
+}
+
+/// `ws(s)://host` for `connectUrl`: the configured public URL, else the request's own host.
+fn ws_base(app: &App, headers: &HeaderMap) -> String {
+    if let Some(public) = &app.config.public_url {
+        return public.replacen("http", "ws", 1);
+    }
+    let host = header(headers, "x-forwarded-host")
+        .or_else(|| header(headers, "host"))
+        .map(str::to_string)
+        .unwrap_or_else(|| app.config.listen.to_string());
+    let tls = header(headers, "x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    format!("{}://{host}", if tls { "wss" } else { "ws" })
+}

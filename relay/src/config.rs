@@ -1,0 +1,377 @@
+//! Start-up configuration: command-line flags, each with an environment twin and a TOML twin.
+//!
+//! Precedence is flag/env (clap) > TOML file (`--config`) > built-in default. Every field of
+//! [`Args`] is optional so the three sources can be merged field by field; [`Config`] is the
+//! validated result the relay runs on.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid setting `{field}`: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+/// How hard a commit is pushed to disk before the API answers 2xx.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// fsync on every (group) commit: survives power loss.
+    Full,
+    /// Survives a crash of the relay process (`kill -9`), not of the machine.
+    Normal,
+}
+
+/// Flags as given; see [`Config`] for what each means and its default.
+#[derive(Debug, Default, Parser, Deserialize)]
+#[command(
+    name = "cometa-relay",
+    version,
+    about = "Cometa relay: login, sessions and real-time tunnels"
+)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Args {
+    /// TOML file with any of these settings (kebab-case keys).
+    #[arg(long, env = "COMETA_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "COMETA_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the embedded store and the generated API key [default: ./data].
+    #[arg(long, env = "COMETA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Bearer key of the back-end API; generated and kept in the data dir when absent.
+    #[arg(long, env = "COMETA_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// URL that receives tunnel events (connect, message, close).
+    #[arg(long, env = "COMETA_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// HMAC-SHA256 key of the webhook signature [default: the API key].
+    #[arg(long, env = "COMETA_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// Public base URL used to build `connectUrl` [default: from the request's Host].
+    #[arg(long, env = "COMETA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Origins allowed for CORS and WebSocket upgrades, comma-separated [default: any].
+    #[arg(long, env = "COMETA_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Directory served at `/` (the demo page) [default: examples/chat when it exists].
+    #[arg(long, env = "COMETA_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
+    /// Session lifetime in seconds [default: 2592000 = 30 days].
+    #[arg(long, env = "COMETA_SESSION_TTL_SECS")]
+    pub session_ttl_secs: Option<u64>,
+    /// Default lifetime of a login code in seconds [default: 300].
+    #[arg(long, env = "COMETA_LOGIN_CODE_TTL_SECS")]
+    pub login_code_ttl_secs: Option<u64>,
+    /// Longest lifetime a caller may ask for a login code [default: 86400].
+    #[arg(long, env = "COMETA_MAX_LOGIN_CODE_TTL_SECS")]
+    pub max_login_code_ttl_secs: Option<u64>,
+    /// Lifetime of the single-use ticket inside `connectUrl` [default: 30].
+    #[arg(long, env = "COMETA_TICKET_TTL_SECS")]
+    pub ticket_ttl_secs: Option<u64>,
+    /// Live tunnels per user that receive personal messages [default: 16].
+    #[arg(long, env = "COMETA_MAX_DEVICES_PER_USER")]
+    pub max_devices_per_user: Option<usize>,
+    /// Largest WebSocket message accepted, in bytes [default: 65536].
+    #[arg(long, env = "COMETA_MAX_FRAME_BYTES")]
+    pub max_frame_bytes: Option<usize>,
+    /// Largest HTTP request body accepted, in bytes [default: 65536].
+    #[arg(long, env = "COMETA_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Live tunnels the relay accepts before answering 503 [default: 100000].
+    #[arg(long, env = "COMETA_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Frames queued for one tunnel before it is closed as a slow consumer [default: 1024].
+    #[arg(long, env = "COMETA_OUTBOUND_QUEUE")]
+    pub outbound_queue: Option<usize>,
+    /// A tunnel with no inbound frame for this long is closed [default: 45].
+    #[arg(long, env = "COMETA_IDLE_TIMEOUT_SECS")]
+    pub idle_timeout_secs: Option<u64>,
+    /// Interval of the relay's WebSocket-level pings [default: 20].
+    #[arg(long, env = "COMETA_WS_PING_SECS")]
+    pub ws_ping_secs: Option<u64>,
+    /// Messages kept per personal stream [default: 1000].
+    #[arg(long, env = "COMETA_QUEUE_MAX_LEN")]
+    pub queue_max_len: Option<u64>,
+    /// Age after which a kept personal message is dropped, in seconds [default: 604800].
+    #[arg(long, env = "COMETA_QUEUE_MAX_AGE_SECS")]
+    pub queue_max_age_secs: Option<u64>,
+    /// Webhook events waiting for delivery before new ones are dropped [default: 10000].
+    #[arg(long, env = "COMETA_WEBHOOK_QUEUE")]
+    pub webhook_queue: Option<usize>,
+    /// Attempts per webhook event [default: 5].
+    #[arg(long, env = "COMETA_WEBHOOK_MAX_ATTEMPTS")]
+    pub webhook_max_attempts: Option<u32>,
+    /// Timeout of one webhook request in seconds [default: 5].
+    #[arg(long, env = "COMETA_WEBHOOK_TIMEOUT_SECS")]
+    pub webhook_timeout_secs: Option<u64>,
+    /// `full` (fsync, survives power loss) or `normal` (survives a relay crash) [default: full].
+    #[arg(long, env = "COMETA_DURABILITY")]
+    pub durability: Option<Durability>,
+}
+
+impl Args {
+    /// Fills every field the command line left empty from the TOML file named by `--config`.
+    pub fn with_file(self) -> Result<Self, ConfigError> {
+        let Some(path) = self.config.clone() else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let file: Args = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path,
+            source: Box::new(source),
+        })?;
+        Ok(self.or(file))
+    }
+
+    fn or(self, other: Args) -> Args {
+        macro_rules! merge {
+            ($($f:ident),*) => { Args { config: self.config, $($f: self.$f.or(other.$f)),* } };
+        }
+        merge!(
+            listen,
+            data_dir,
+            api_key,
+            webhook_url,
+            webhook_secret,
+            public_url,
+            allowed_origins,
+            static_dir,
+            session_ttl_secs,
+            login_code_ttl_secs,
+            max_login_code_ttl_secs,
+            ticket_ttl_secs,
+            max_devices_per_user,
+            max_frame_bytes,
+            max_body_bytes,
+            max_connections,
+            outbound_queue,
+            idle_timeout_secs,
+            ws_ping_secs,
+            queue_max_len,
+            queue_max_age_secs,
+            webhook_queue,
+            webhook_max_attempts,
+            webhook_timeout_secs,
+            durability
+        )
+    }
+}
+
+/// The validated settings the relay runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `None` until [`crate::Relay::open`] loads or generates it.
+    pub api_key: Option<String>,
+    pub webhook_url: Option<reqwest::Url>,
+    pub webhook_secret: Option<String>,
+    pub public_url: Option<String>,
+    /// Empty means any origin.
+    pub allowed_origins: Vec<String>,
+    pub static_dir: Option<PathBuf>,
+    pub session_ttl: Duration,
+    pub login_code_ttl: Duration,
+    pub max_login_code_ttl: Duration,
+    pub ticket_ttl: Duration,
+    pub max_devices_per_user: usize,
+    pub max_frame_bytes: usize,
+    pub max_body_bytes: usize,
+    pub max_connections: usize,
+    pub outbound_queue: usize,
+    pub idle_timeout: Duration,
+    pub ws_ping: Duration,
+    pub queue_max_len: u64,
+    pub queue_max_age: Duration,
+    pub webhook_queue: usize,
+    pub webhook_max_attempts: u32,
+    pub webhook_timeout: Duration,
+    pub durability: Durability,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // Validation of the defaults cannot fail; a test below keeps it so.
+        Self::from_args(Args::default()).unwrap_or_else(|e| unreachable!("default config: {e}"))
+    }
+}
+
+impl Config {
+    /// A config for tests and embedding: defaults, with the data dir given.
+    pub fn for_data_dir(dir: impl AsRef<Path>) -> Self {
+        Self {
+            data_dir: dir.as_ref().to_path_buf(),
+            ..Self::default()
+        }
+    }
+
+    pub fn from_args(a: Args) -> Result<Self, ConfigError> {
+        let secs = Duration::from_secs;
+        let webhook_url = match a.webhook_url {
+            Some(u) => Some(reqwest::Url::parse(&u).map_err(|e| ConfigError::Invalid {
+                field: "webhook-url",
+                reason: e.to_string(),
+            })?),
+            None => None,
+        };
+        let static_dir = a.static_dir.or_else(|| {
+            let demo = PathBuf::from("examples/chat");
+            demo.is_dir().then_some(demo)
+        });
+        let c = Config {
+            listen: a
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data_dir: a.data_dir.unwrap_or_else(|| PathBuf::from("data")),
+            api_key: a.api_key,
+            webhook_url,
+            webhook_secret: a.webhook_secret,
+            public_url: a.public_url.map(|u| u.trim_end_matches('/').to_string()),
+            allowed_origins: a
+                .allowed_origins
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| o.trim().trim_end_matches('/').to_string())
+                .filter(|o| !o.is_empty() && o != "*")
+                .collect(),
+            static_dir,
+            session_ttl: secs(a.session_ttl_secs.unwrap_or(30 * 86_400)),
+            login_code_ttl: secs(a.login_code_ttl_secs.unwrap_or(300)),
+            max_login_code_ttl: secs(a.max_login_code_ttl_secs.unwrap_or(86_400)),
+            ticket_ttl: secs(a.ticket_ttl_secs.unwrap_or(30)),
+            max_devices_per_user: a.max_devices_per_user.unwrap_or(16),
+            max_frame_bytes: a.max_frame_bytes.unwrap_or(64 * 1024),
+            max_body_bytes: a.max_body_bytes.unwrap_or(64 * 1024),
+            max_connections: a.max_connections.unwrap_or(100_000),
+            outbound_queue: a.outbound_queue.unwrap_or(1024),
+            idle_timeout: secs(a.idle_timeout_secs.unwrap_or(45)),
+            ws_ping: secs(a.ws_ping_secs.unwrap_or(20)),
+            queue_max_len: a.queue_max_len.unwrap_or(1000),
+            queue_max_age: secs(a.queue_max_age_secs.unwrap_or(7 * 86_400)),
+            webhook_queue: a.webhook_queue.unwrap_or(10_000),
+            webhook_max_attempts: a.webhook_max_attempts.unwrap_or(5),
+            webhook_timeout: secs(a.webhook_timeout_secs.unwrap_or(5)),
+            durability: a.durability.unwrap_or(Durability::Full),
+        };
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("session-ttl-secs", self.session_ttl.as_secs()),
+            ("login-code-ttl-secs", self.login_code_ttl.as_secs()),
+            ("ticket-ttl-secs", self.ticket_ttl.as_secs()),
+            ("max-devices-per-user", self.max_devices_per_user as u64),
+            ("max-frame-bytes", self.max_frame_bytes as u64),
+            ("max-body-bytes", self.max_body_bytes as u64),
+            ("max-connections", self.max_connections as u64),
+            ("outbound-queue", self.outbound_queue as u64),
+            ("idle-timeout-secs", self.idle_timeout.as_secs()),
+            ("ws-ping-secs", self.ws_ping.as_secs()),
+            ("queue-max-len", self.queue_max_len),
+            ("webhook-queue", self.webhook_queue as u64),
+            ("webhook-max-attempts", u64::from(self.webhook_max_attempts)),
+        ];
+        if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Invalid {
+                field,
+                reason: "must be greater than 0".into(),
+            });
+        }
+        if self.max_login_code_ttl < self.login_code_ttl {
+            return Err(ConfigError::Invalid {
+                field: "max-login-code-ttl-secs",
+                reason: "must be at least login-code-ttl-secs".into(),
+            });
+        }
+        if self.ws_ping >= self.idle_timeout {
+            return Err(ConfigError::Invalid {
+                field: "ws-ping-secs",
+                reason: "must be shorter than idle-timeout-secs".into(),
+            });
+        }
+        if let Some(key) = &self.api_key
+            && key.len() < 16
+        {
+            return Err(ConfigError::Invalid {
+                field: "api-key",
+                reason: "must be at least 16 characters".into(),
+            });
+        }
+        if let Some(u) = &self.public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                field: "public-url",
+                reason: "must start with http:// or https://".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::default();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.max_devices_per_user, 16);
+        assert_eq!(c.max_frame_bytes, 65536);
+    }
+
+    #[test]
+    fn flags_beat_file_and_file_beats_defaults() {
+        let file: Args = toml::from_str("listen = \"127.0.0.1:9000\"\nmax-devices-per-user = 3\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let cli = Args {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 9100))),
+            ..Args::default()
+        };
+        let c = Config::from_args(cli.or(file)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.listen.port(), 9100);
+        assert_eq!(c.max_devices_per_user, 3);
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        let bad = |a: Args| Config::from_args(a).is_err();
+        assert!(bad(Args {
+            outbound_queue: Some(0),
+            ..Args::default()
+        }));
+        assert!(bad(Args {
+            api_key: Some("short".into()),
+            ..Args::default()
+        }));
+        assert!(bad(Args {
+            webhook_url: Some("not a url".into()),
+            ..Args::default()
+        }));
+        assert!(toml::from_str::<Args>("bogus = 1").is_err());
+    }
+}

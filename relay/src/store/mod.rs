@@ -1,0 +1,118 @@
+//! Durable state: users, login codes, sessions, personal message queues and delivery cursors.
+//!
+//! [`Store`] is the seam for engines; [`sqlite::SqliteStore`] is the embedded default. A Redis
+//! engine for scale-out implements the same trait.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+/// SHA-256 of a secret (session key, login code). Secrets themselves are never stored.
+pub type SecretHash = [u8; 32];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("cannot prepare the data directory: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("commit failed: {0}")]
+    Commit(String),
+    #[error("the store is shut down")]
+    Closed,
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A live or stored session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: i64,
+    pub user_id: String,
+    /// The user's profile as JSON text.
+    pub userinfo: String,
+    pub created_at: u64,
+    pub expires_at: u64,
+}
+
+/// One message of a user's personal stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub seq: u64,
+    pub event: String,
+    /// JSON text, exactly as the back end sent it.
+    pub data: String,
+}
+
+/// Retention of personal streams; enforced on append (length) and by [`Store::sweep`] (age).
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub max_len: u64,
+    pub max_age_secs: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates the user, or replaces its profile when `userinfo` is given, and keeps a login
+    /// code for it.
+    async fn put_login_code(
+        &self,
+        code: SecretHash,
+        user_id: &str,
+        userinfo: Option<String>,
+        expires_at: u64,
+    ) -> Result<()>;
+
+    /// Consumes a login code: `Some(user_id)` once, if it exists and has not expired.
+    async fn take_login_code(&self, code: SecretHash, now: u64) -> Result<Option<String>>;
+
+    async fn create_session(
+        &self,
+        key: SecretHash,
+        user_id: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<Session>;
+
+    /// The session behind a key, if it exists and has not expired.
+    async fn session(&self, key: SecretHash, now: u64) -> Result<Option<Session>>;
+
+    /// Deletes one session; returns it if it existed.
+    async fn revoke_session(&self, key: SecretHash) -> Result<Option<Session>>;
+
+    /// Deletes every session of a user; returns how many there were.
+    async fn revoke_user_sessions(&self, user_id: &str) -> Result<usize>;
+
+    /// Appends to the user's personal stream (creating the user if needed) and returns the new
+    /// message's seq. Committed before it returns.
+    async fn append_personal(
+        &self,
+        user_id: &str,
+        event: &str,
+        data: &str,
+        now: u64,
+    ) -> Result<u64>;
+
+    /// Up to `limit` messages of the stream with `seq > after`, in order.
+    async fn personal_after(
+        &self,
+        user_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>>;
+
+    /// Where a device resumes: its own cursor, or, for a device that has none yet, the
+    /// highest seq any device of the user has received (the offline queue starts after it).
+    async fn resume_point(&self, session_id: i64, user_id: &str) -> Result<u64>;
+
+    /// Records that a device received everything up to `seq`. Not awaited by the hot path.
+    fn advance_cursor(&self, session_id: i64, user_id: &str, seq: u64);
+
+    /// Records when a device of the user was last connected. Not awaited.
+    fn touch_last_seen(&self, user_id: &str, now: u64);
+
+    async fn last_seen(&self, user_id: &str) -> Result<Option<u64>>;
+
+    /// Drops expired codes and sessions and personal messages older than the retention.
+    async fn sweep(&self, now: u64) -> Result<()>;
+}

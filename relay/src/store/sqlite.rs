@@ -1,0 +1,549 @@
+//! The embedded store: one SQLite file in WAL mode, owned by one thread.
+//!
+//! Every call becomes a job on that thread. The thread runs whatever jobs are waiting inside
+//! one transaction (each under its own savepoint, so one failing job cannot leave half its
+//! writes in the others' commit) and answers them only after the commit: a burst of API
+//! publishes costs one fsync, not one each (group commit).
+
+use std::path::Path;
+use std::sync::mpsc as std_mpsc;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use super::{Result, Retention, SecretHash, Session, Store, StoreError, StoredMessage};
+use crate::config::Durability;
+
+/// A job runs on the store thread and returns whether it succeeded and what to do once its
+/// transaction has committed.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+
+/// Jobs folded into one transaction at most; bounds the latency a burst adds to its first job.
+const MAX_BATCH: usize = 512;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    user_id       TEXT PRIMARY KEY,
+    userinfo      TEXT NOT NULL,
+    next_seq      INTEGER NOT NULL DEFAULT 1,
+    delivered_seq INTEGER NOT NULL DEFAULT 0,
+    last_seen     INTEGER
+);
+CREATE TABLE IF NOT EXISTS login_codes (
+    code_hash  BLOB PRIMARY KEY,
+    user_id    TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id         INTEGER PRIMARY KEY,
+    key_hash   BLOB NOT NULL UNIQUE,
+    user_id    TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id);
+CREATE TABLE IF NOT EXISTS messages (
+    user_id    TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    event      TEXT NOT NULL,
+    data       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS messages_by_age ON messages(created_at);
+CREATE TABLE IF NOT EXISTS cursors (
+    session_id INTEGER PRIMARY KEY,
+    user_id    TEXT NOT NULL,
+    seq        INTEGER NOT NULL
+);
+";
+
+pub struct SqliteStore {
+    jobs: std_mpsc::Sender<Job>,
+    retention: Retention,
+}
+
+impl SqliteStore {
+    pub fn open(dir: &Path, durability: Durability, retention: Retention) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let conn = Connection::open(dir.join("cometa.sqlite3"))?;
+        let sync = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;"
+        ))?;
+        conn.execute_batch(SCHEMA)?;
+        let (tx, rx) = std_mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("cometa-store".into())
+            .spawn(move || run_jobs(conn, rx))?;
+        Ok(Self {
+            jobs: tx,
+            retention,
+        })
+    }
+
+    /// Runs `f` on the store thread and waits until its transaction has committed.
+    async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let out = f(conn);
+            let ok = out.is_ok();
+            let complete: Completion = Box::new(move |commit| {
+                let res = match (out, commit) {
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Err(e), _) => Err(StoreError::Db(e)),
+                    (Ok(_), Err(e)) => Err(StoreError::Commit(e)),
+                };
+                let _ = tx.send(res);
+            });
+            (ok, complete)
+        });
+        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Queues `f` without waiting for it; failures are logged.
+    fn fire<F>(&self, what: &'static str, f: F)
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
+    {
+        let job: Job = Box::new(move |conn| {
+            let res = f(conn);
+            if let Err(e) = &res {
+                tracing::warn!(error = %e, what, "store write failed");
+            }
+            (res.is_ok(), Box::new(|_| {}))
+        });
+        if self.jobs.send(job).is_err() {
+            tracing::warn!(what, "store is shut down; write dropped");
+        }
+    }
+}
+
+fn run_jobs(conn: Connection, rx: std_mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let began = conn.execute_batch("BEGIN IMMEDIATE");
+        let mut done = Vec::with_capacity(batch.len());
+        for job in batch {
+            let _ = conn.execute_batch("SAVEPOINT job");
+            let (ok, complete) = job(&conn);
+            // A failed job tells its own caller; undo whatever it half did so the rest of
+            // the batch commits clean.
+            let undo = if ok {
+                "RELEASE job"
+            } else {
+                "ROLLBACK TO job; RELEASE job"
+            };
+            let _ = conn.execute_batch(undo);
+            done.push(complete);
+        }
+        let commit = began
+            .and_then(|_| conn.execute_batch("COMMIT"))
+            .map_err(|e| {
+                tracing::error!(error = %e, "store commit failed");
+                let _ = conn.execute_batch("ROLLBACK");
+                e.to_string()
+            });
+        for complete in done {
+            complete(commit.clone());
+        }
+    }
+    tracing::debug!("store thread finished");
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn default_userinfo(user_id: &str) -> String {
+    serde_json::json!({ "user_id": user_id }).to_string()
+}
+
+fn ensure_user(conn: &Connection, user_id: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO users (user_id, userinfo) VALUES (?1, ?2) ON CONFLICT(user_id) DO NOTHING",
+        params![user_id, default_userinfo(user_id)],
+    )?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn put_login_code(
+        &self,
+        code: SecretHash,
+        user_id: &str,
+        userinfo: Option<String>,
+        expires_at: u64,
+    ) -> Result<()> {
+        let user_id = user_id.to_string();
+        self.call(move |c| {
+            match userinfo {
+                Some(info) => {
+                    c.execute(
+                        "INSERT INTO users (user_id, userinfo) VALUES (?1, ?2)
+                         ON CONFLICT(user_id) DO UPDATE SET userinfo = excluded.userinfo",
+                        params![user_id, info],
+                    )?;
+                }
+                None => ensure_user(c, &user_id)?,
+            }
+            c.execute(
+                "INSERT INTO login_codes (code_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
+                params![&code[..], user_id, to_i64(expires_at)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn take_login_code(&self, code: SecretHash, now: u64) -> Result<Option<String>> {
+        self.call(move |c| {
+            let row: Option<(String, i64)> = c
+                .query_row(
+                    "DELETE FROM login_codes WHERE code_hash = ?1 RETURNING user_id, expires_at",
+                    params![&code[..]],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            Ok(row.and_then(|(user, exp)| (to_u64(exp) > now).then_some(user)))
+        })
+        .await
+    }
+
+    async fn create_session(
+        &self,
+        key: SecretHash,
+        user_id: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<Session> {
+        let user_id = user_id.to_string();
+        self.call(move |c| {
+            ensure_user(c, &user_id)?;
+            c.execute(
+                "INSERT INTO sessions (key_hash, user_id, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![&key[..], user_id, to_i64(now), to_i64(expires_at)],
+            )?;
+            let id = c.last_insert_rowid();
+            let userinfo: String = c.query_row(
+                "SELECT userinfo FROM users WHERE user_id = ?1",
+                params![user_id],
+                |r| r.get(0),
+            )?;
+            Ok(Session {
+                id,
+                user_id,
+                userinfo,
+                created_at: now,
+                expires_at,
+            })
+        })
+        .await
+    }
+
+    async fn session(&self, key: SecretHash, now: u64) -> Result<Option<Session>> {
+        self.call(move |c| {
+            c.query_row(
+                "SELECT s.id, s.user_id, u.userinfo, s.created_at, s.expires_at
+                 FROM sessions s JOIN users u ON u.user_id = s.user_id
+                 WHERE s.key_hash = ?1 AND s.expires_at > ?2",
+                params![&key[..], to_i64(now)],
+                |r| {
+                    Ok(Session {
+                        id: r.get(0)?,
+                        user_id: r.get(1)?,
+                        userinfo: r.get(2)?,
+                        created_at: to_u64(r.get(3)?),
+                        expires_at: to_u64(r.get(4)?),
+                    })
+                },
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn revoke_session(&self, key: SecretHash) -> Result<Option<Session>> {
+        self.call(move |c| {
+            c.query_row(
+                "DELETE FROM sessions WHERE key_hash = ?1
+                 RETURNING id, user_id, created_at, expires_at",
+                params![&key[..]],
+                |r| {
+                    Ok(Session {
+                        id: r.get(0)?,
+                        user_id: r.get(1)?,
+                        userinfo: String::new(),
+                        created_at: to_u64(r.get(2)?),
+                        expires_at: to_u64(r.get(3)?),
+                    })
+                },
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn revoke_user_sessions(&self, user_id: &str) -> Result<usize> {
+        let user_id = user_id.to_string();
+        self.call(move |c| c.execute("DELETE FROM sessions WHERE user_id = ?1", params![user_id]))
+            .await
+    }
+
+    async fn append_personal(
+        &self,
+        user_id: &str,
+        event: &str,
+        data: &str,
+        now: u64,
+    ) -> Result<u64> {
+        let (user_id, event, data) = (user_id.to_string(), event.to_string(), data.to_string());
+        let max_len = to_i64(self.retention.max_len);
+        self.call(move |c| {
+            ensure_user(c, &user_id)?;
+            let seq: i64 = c.query_row(
+                "UPDATE users SET next_seq = next_seq + 1 WHERE user_id = ?1
+                 RETURNING next_seq - 1",
+                params![user_id],
+                |r| r.get(0),
+            )?;
+            c.execute(
+                "INSERT INTO messages (user_id, seq, event, data, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![user_id, seq, event, data, to_i64(now)],
+            )?;
+            if seq > max_len {
+                c.execute(
+                    "DELETE FROM messages WHERE user_id = ?1 AND seq <= ?2",
+                    params![user_id, seq - max_len],
+                )?;
+            }
+            Ok(to_u64(seq))
+        })
+        .await
+    }
+
+    async fn personal_after(
+        &self,
+        user_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>> {
+        let user_id = user_id.to_string();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.call(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT seq, event, data FROM messages
+                 WHERE user_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = st.query_map(params![user_id, to_i64(after), limit], |r| {
+                Ok(StoredMessage {
+                    seq: to_u64(r.get(0)?),
+                    event: r.get(1)?,
+                    data: r.get(2)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn resume_point(&self, session_id: i64, user_id: &str) -> Result<u64> {
+        let user_id = user_id.to_string();
+        self.call(move |c| {
+            let own: Option<i64> = c
+                .query_row(
+                    "SELECT seq FROM cursors WHERE session_id = ?1",
+                    params![session_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(seq) = own {
+                return Ok(to_u64(seq));
+            }
+            let any: Option<i64> = c
+                .query_row(
+                    "SELECT delivered_seq FROM users WHERE user_id = ?1",
+                    params![user_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(any.map(to_u64).unwrap_or(0))
+        })
+        .await
+    }
+
+    fn advance_cursor(&self, session_id: i64, user_id: &str, seq: u64) {
+        let user_id = user_id.to_string();
+        self.fire("advance cursor", move |c| {
+            let seq = to_i64(seq);
+            c.execute(
+                "INSERT INTO cursors (session_id, user_id, seq) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(session_id) DO UPDATE SET seq = max(seq, excluded.seq)",
+                params![session_id, user_id, seq],
+            )?;
+            c.execute(
+                "UPDATE users SET delivered_seq = max(delivered_seq, ?2) WHERE user_id = ?1",
+                params![user_id, seq],
+            )?;
+            Ok(())
+        });
+    }
+
+    fn touch_last_seen(&self, user_id: &str, now: u64) {
+        let user_id = user_id.to_string();
+        self.fire("last seen", move |c| {
+            ensure_user(c, &user_id)?;
+            c.execute(
+                "UPDATE users SET last_seen = ?2 WHERE user_id = ?1",
+                params![user_id, to_i64(now)],
+            )?;
+            Ok(())
+        });
+    }
+
+    async fn last_seen(&self, user_id: &str) -> Result<Option<u64>> {
+        let user_id = user_id.to_string();
+        self.call(move |c| {
+            let v: Option<Option<i64>> = c
+                .query_row(
+                    "SELECT last_seen FROM users WHERE user_id = ?1",
+                    params![user_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(v.flatten().map(to_u64))
+        })
+        .await
+    }
+
+    async fn sweep(&self, now: u64) -> Result<()> {
+        let oldest = to_i64(now.saturating_sub(self.retention.max_age_secs));
+        let now = to_i64(now);
+        self.call(move |c| {
+            c.execute(
+                "DELETE FROM login_codes WHERE expires_at <= ?1",
+                params![now],
+            )?;
+            c.execute(
+                "DELETE FROM cursors WHERE session_id IN
+                 (SELECT id FROM sessions WHERE expires_at <= ?1)",
+                params![now],
+            )?;
+            c.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now])?;
+            c.execute(
+                "DELETE FROM messages WHERE created_at < ?1",
+                params![oldest],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &Path) -> SqliteStore {
+        SqliteStore::open(
+            dir,
+            Durability::Normal,
+            Retention {
+                max_len: 3,
+                max_age_secs: 100,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test]
+    async fn login_code_is_single_use_and_expires() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let s = open(dir.path());
+        s.put_login_code([1; 32], "u1", None, 100).await?;
+        assert_eq!(s.take_login_code([1; 32], 50).await?, Some("u1".into()));
+        assert_eq!(s.take_login_code([1; 32], 50).await?, None);
+        s.put_login_code([2; 32], "u1", None, 100).await?;
+        assert_eq!(s.take_login_code([2; 32], 100).await?, None);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn sessions_expire_and_revoke() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let s = open(dir.path());
+        s.put_login_code([1; 32], "u1", Some(r#"{"n":1}"#.into()), 100)
+            .await?;
+        let sess = s.create_session([9; 32], "u1", 10, 20).await?;
+        assert_eq!(sess.userinfo, r#"{"n":1}"#);
+        assert_eq!(s.session([9; 32], 19).await?.map(|x| x.id), Some(sess.id));
+        assert_eq!(s.session([9; 32], 20).await?, None);
+        assert!(s.revoke_session([9; 32]).await?.is_some());
+        assert_eq!(s.session([9; 32], 11).await?, None);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn personal_stream_order_retention_and_cursors() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let s = open(dir.path());
+        for i in 1..=5u64 {
+            assert_eq!(s.append_personal("u", "e", &i.to_string(), 10).await?, i);
+        }
+        let kept: Vec<u64> = s
+            .personal_after("u", 0, 10)
+            .await?
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(kept, vec![3, 4, 5], "max_len 3 keeps the newest three");
+        assert_eq!(s.resume_point(1, "u").await?, 0);
+        s.advance_cursor(1, "u", 4);
+        assert_eq!(s.resume_point(1, "u").await?, 4);
+        assert_eq!(
+            s.resume_point(2, "u").await?,
+            4,
+            "a new device starts after what any got"
+        );
+        s.advance_cursor(1, "u", 2);
+        assert_eq!(s.resume_point(1, "u").await?, 4, "cursors never go back");
+        s.sweep(200).await?;
+        assert!(s.personal_after("u", 0, 10).await?.is_empty());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn data_survives_reopen() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        {
+            let s = open(dir.path());
+            s.append_personal("u", "e", "{}", 10).await?;
+        }
+        let s = open(dir.path());
+        assert_eq!(s.append_personal("u", "e", "{}", 10).await?, 2);
+        Ok(())
+    }
+}
