@@ -154,7 +154,19 @@ impl Conn {
                 inbound = stream.next() => {
                     self.last_inbound = Instant::now();
                     match inbound {
+                        Some(Ok(Message::Close(_))) => {
+                            // tungstenite queues the close reply itself; flushing sends it.
+                            let _ = self.sink.flush().await;
+                            return CloseCode::Normal.code();
+                        }
                         Some(Ok(msg)) => {
+                            // Whatever was queued before this frame arrived goes out before
+                            // its answer, so a `ping` round trip proves earlier pushes arrived.
+                            while let Ok(out) = rx.try_recv() {
+                                if self.outbound(out, &mut rx).await.is_err() {
+                                    return 1006;
+                                }
+                            }
                             if let Some(code) = self.inbound(msg).await {
                                 let _ = close(&mut self.sink, code).await;
                                 return code.code();
@@ -234,8 +246,7 @@ impl Conn {
                     .await;
                 return None;
             }
-            Message::Close(_) => return Some(CloseCode::Normal),
-            Message::Ping(_) | Message::Pong(_) => return None,
+            Message::Close(_) | Message::Ping(_) | Message::Pong(_) => return None,
         };
         let p = Packet::parse(text.as_str());
         match p.kind {

@@ -1,0 +1,419 @@
+//! The pieces of JSON grammar the core needs, without a JSON library: a validating scanner
+//! that skips values and reports where they start and end, string decoding, and string
+//! encoding.
+//!
+//! serde_json would cost about 30 KB gzipped in the wasm module, and the host has `JSON`
+//! anyway. Skipping is iterative (an explicit bracket stack), so deeply nested content cannot
+//! overflow the small wasm stack.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// Why JSON text was rejected, with the byte offset where scanning stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanError {
+    pub reason: &'static str,
+    pub offset: usize,
+}
+
+impl fmt::Display for ScanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte {}", self.reason, self.offset)
+    }
+}
+
+impl std::error::Error for ScanError {}
+
+/// `s` as a JSON string literal, quotes included, for the `type` of an outgoing message.
+pub fn encode_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if u32::from(c) < 0x20 => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Resolves the escapes of a string body already checked by [`Cursor::skip_string`].
+/// Lone surrogates, which JavaScript strings can hold but Rust strings cannot, become U+FFFD.
+pub(crate) fn decode_string(body: &str) -> Cow<'_, str> {
+    if !body.contains('\\') {
+        return Cow::Borrowed(body);
+    }
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars();
+    while let Some(ch) = chars.next() {
+        if ch != '\\' {
+            out.push(ch);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some('b') => out.push('\u{8}'),
+            Some('f') => out.push('\u{c}'),
+            Some('u') => {
+                let unit = hex4(&mut chars);
+                if (0xD800..0xDC00).contains(&unit) {
+                    // A high surrogate is only meaningful followed by `\u` + a low surrogate.
+                    let mut ahead = chars.clone();
+                    if ahead.next() == Some('\\') && ahead.next() == Some('u') {
+                        let low = hex4(&mut ahead);
+                        if (0xDC00..0xE000).contains(&low) {
+                            let cp = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
+                            out.push(char::from_u32(cp).unwrap_or('\u{FFFD}'));
+                            chars = ahead;
+                            continue;
+                        }
+                    }
+                }
+                out.push(char::from_u32(unit).unwrap_or('\u{FFFD}'));
+            }
+            // `"`, `\` and `/` stand for themselves; the scanner admitted no other escape.
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn hex4(chars: &mut std::str::Chars<'_>) -> u32 {
+    (0..4).fold(0, |acc, _| {
+        acc * 16 + chars.next().and_then(|c| c.to_digit(16)).unwrap_or(0)
+    })
+}
+
+/// A position in the input. Every delimiter JSON uses is ASCII and UTF-8 never reuses ASCII
+/// bytes inside multi-byte characters, so scanning bytes is safe and offsets stay on char
+/// boundaries.
+pub(crate) struct Cursor<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    pub(crate) i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(s: &'a str) -> Self {
+        Self {
+            s,
+            b: s.as_bytes(),
+            i: 0,
+        }
+    }
+
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    pub(crate) fn err(&self, reason: &'static str) -> ScanError {
+        ScanError {
+            reason,
+            offset: self.i,
+        }
+    }
+
+    pub(crate) fn slice(&self, start: usize, end: usize) -> Result<&'a str, ScanError> {
+        self.s.get(start..end).ok_or(ScanError {
+            reason: "offset inside a character",
+            offset: start,
+        })
+    }
+
+    pub(crate) fn ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    /// Reads `"key" :` and the whitespace after it; returns the decoded key.
+    pub(crate) fn key(&mut self) -> Result<Cow<'a, str>, ScanError> {
+        if self.peek() != Some(b'"') {
+            return Err(self.err("expected a member name"));
+        }
+        let (start, end) = self.skip_string()?;
+        let key = decode_string(self.slice(start, end)?);
+        self.ws();
+        if self.peek() != Some(b':') {
+            return Err(self.err("expected `:`"));
+        }
+        self.i += 1;
+        self.ws();
+        Ok(key)
+    }
+
+    /// Skips a string from its opening quote; returns the byte range of its body.
+    fn skip_string(&mut self) -> Result<(usize, usize), ScanError> {
+        self.i += 1;
+        let start = self.i;
+        loop {
+            match self.peek() {
+                None => return Err(self.err("unterminated string")),
+                Some(b'"') => {
+                    let end = self.i;
+                    self.i += 1;
+                    return Ok((start, end));
+                }
+                Some(b'\\') => {
+                    self.i += 1;
+                    match self.peek() {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 1,
+                        Some(b'u') => {
+                            self.i += 1;
+                            for _ in 0..4 {
+                                if !self.peek().is_some_and(|c| c.is_ascii_hexdigit()) {
+                                    return Err(self.err("bad `\\u` escape"));
+                                }
+                                self.i += 1;
+                            }
+                        }
+                        _ => return Err(self.err("bad escape")),
+                    }
+                }
+                Some(c) if c < 0x20 => return Err(self.err("control character in string")),
+                Some(_) => self.i += 1,
+            }
+        }
+    }
+
+    fn skip_literal(&mut self, lit: &[u8]) -> Result<(), ScanError> {
+        if self.b.get(self.i..self.i + lit.len()) == Some(lit) {
+            self.i += lit.len();
+            Ok(())
+        } else {
+            Err(self.err("bad literal"))
+        }
+    }
+
+    fn digits(&mut self) -> Result<(), ScanError> {
+        if !self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            return Err(self.err("expected a digit"));
+        }
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.i += 1;
+        }
+        Ok(())
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    fn skip_number(&mut self) -> Result<(), ScanError> {
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => self.digits()?,
+            _ => return Err(self.err("bad number")),
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            self.digits()?;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            self.digits()?;
+        }
+        Ok(())
+    }
+
+    /// Skips one value starting exactly at the cursor; stops right after it.
+    pub(crate) fn skip_value(&mut self) -> Result<(), ScanError> {
+        // The closing bracket each open container waits for.
+        let mut open: Vec<u8> = Vec::new();
+        'value: loop {
+            match self.peek() {
+                Some(b'{') => {
+                    self.i += 1;
+                    self.ws();
+                    if self.peek() == Some(b'}') {
+                        self.i += 1;
+                    } else {
+                        open.push(b'}');
+                        self.key()?;
+                        continue 'value;
+                    }
+                }
+                Some(b'[') => {
+                    self.i += 1;
+                    self.ws();
+                    if self.peek() == Some(b']') {
+                        self.i += 1;
+                    } else {
+                        open.push(b']');
+                        continue 'value;
+                    }
+                }
+                Some(b'"') => {
+                    self.skip_string()?;
+                }
+                Some(b't') => self.skip_literal(b"true")?,
+                Some(b'f') => self.skip_literal(b"false")?,
+                Some(b'n') => self.skip_literal(b"null")?,
+                Some(b'-' | b'0'..=b'9') => self.skip_number()?,
+                _ => return Err(self.err("expected a value")),
+            }
+            // A value just ended: close finished containers, or move to the next element.
+            while let Some(&close) = open.last() {
+                self.ws();
+                match self.peek() {
+                    Some(b',') => {
+                        self.i += 1;
+                        self.ws();
+                        if close == b'}' {
+                            self.key()?;
+                        }
+                        continue 'value;
+                    }
+                    Some(c) if c == close => {
+                        self.i += 1;
+                        open.pop();
+                    }
+                    _ => return Err(self.err("expected `,` or a closing bracket")),
+                }
+            }
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Skips one value and requires it to span the whole input.
+    fn value(json: &str) -> Result<(), ScanError> {
+        let mut c = Cursor::new(json);
+        c.skip_value()?;
+        if c.i == json.len() {
+            Ok(())
+        } else {
+            Err(c.err("trailing characters"))
+        }
+    }
+
+    #[test]
+    fn accepts_every_kind_of_value() {
+        for json in [
+            "0",
+            "-0",
+            "12",
+            "-1.5e+3",
+            "2E-7",
+            "0.25",
+            "true",
+            "false",
+            "null",
+            r#""""#,
+            r#""a\"b\\c\/\b\f\n\r\t\u00e9\uD83D\uDE00""#,
+            "\"聊天 😀\"",
+            "[]",
+            "{}",
+            r#"[1,"two",{"three":[3]},null]"#,
+            r#"{"a":{"b":[{"c":"}]:,{["}]},"d":"x:y","e":[[],{}]}"#,
+            " [ 1 , { \"k\" : [ ] } ] ",
+        ] {
+            let trimmed = json.trim();
+            assert_eq!(value(trimmed), Ok(()), "{json}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_json_parse_rejects() {
+        for json in [
+            "",
+            "01",
+            "1.",
+            "-",
+            "1e",
+            "+1",
+            ".5",
+            "tru",
+            "nul",
+            "undefined",
+            "NaN",
+            "[1,]",
+            "[1",
+            "{\"k\":1,}",
+            "{\"k\" 1}",
+            "{k:1}",
+            "{'k':1}",
+            "[1}",
+            "{\"k\":1]",
+            r#""a\x""#,
+            r#""a\u12""#,
+            "\"a\nb\"",
+            r#""unterminated"#,
+        ] {
+            assert!(value(json).is_err(), "accepted {json:?}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow_the_stack() {
+        let depth = 100_000;
+        let deep = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        assert_eq!(value(&deep), Ok(()));
+        let objects = format!("{}1{}", r#"{"k":"#.repeat(depth), "}".repeat(depth));
+        assert_eq!(value(&objects), Ok(()));
+        assert!(value(&"[".repeat(depth)).is_err());
+    }
+
+    #[test]
+    fn decodes_escapes_and_surrogates() {
+        assert_eq!(decode_string("plain"), "plain");
+        assert!(matches!(decode_string("plain"), Cow::Borrowed(_)));
+        assert_eq!(decode_string(r#"a\"b\\c\/d"#), "a\"b\\c/d");
+        assert_eq!(decode_string(r#"\n\t\r\b\f"#), "\n\t\r\u{8}\u{c}");
+        assert_eq!(decode_string(r#"\u00E9\u00e9"#), "éé");
+        // A surrogate pair becomes one character; lone halves become U+FFFD.
+        assert_eq!(decode_string(r#"\ud83d\ude00"#), "😀");
+        assert_eq!(decode_string(r#"\ud83dx"#), "\u{FFFD}x");
+        assert_eq!(decode_string(r#"\ude00"#), "\u{FFFD}");
+        assert_eq!(decode_string(r#"\ud83d\u0041"#), "\u{FFFD}A");
+        assert_eq!(decode_string(r#"\ud83d"#), "\u{FFFD}");
+    }
+
+    #[test]
+    fn encodes_strings() {
+        assert_eq!(encode_string("speak"), r#""speak""#);
+        assert_eq!(encode_string("a\"b\\c"), r#""a\"b\\c""#);
+        assert_eq!(encode_string("\n\r\t\u{8}\u{c}"), r#""\n\r\t\b\f""#);
+        assert_eq!(encode_string("\u{1f}"), r#""\u001f""#);
+        assert_eq!(encode_string("聊天 😀 /"), "\"聊天 😀 /\"");
+    }
+
+    #[test]
+    fn encode_then_decode_round_trips() {
+        for s in [
+            "",
+            "speak",
+            "a\"b",
+            "back\\slash",
+            "tab\tnew\nline",
+            "\u{1}ctl",
+            "聊天 😀",
+        ] {
+            let encoded = encode_string(s);
+            let mut c = Cursor::new(&encoded);
+            assert_eq!(c.skip_value(), Ok(()));
+            let body = &encoded[1..encoded.len() - 1];
+            assert_eq!(decode_string(body), s);
+        }
+    }
+}

@@ -1,0 +1,505 @@
+//! The tunnel state machine: Wafer's tunnel lifecycle, with capped jittered backoff, liveness
+//! driven by inbound traffic, close-code classes and a bounded outbox.
+//!
+//! Sans-IO in the quinn-proto style: the host feeds in what happened (`handle_*`, with the
+//! current time), then drains what to do (`poll_action`) and what to tell the page
+//! (`poll_event`), and calls `handle_timeout` once `poll_timeout` has passed. No clock, timer,
+//! socket or randomness of its own, so every scenario runs on virtual time in tests.
+
+use std::collections::VecDeque;
+
+use cometa_protocol::packet::{self, Packet, PacketType};
+use cometa_protocol::{CloseClass, CloseCode};
+
+use crate::backoff;
+use crate::config::TunnelConfig;
+use crate::event::{
+    Action, ERR_BAD_PACKET, ERR_CONNECT_SERVICE, ERR_CONNECT_SOCKET, ERR_OUTBOX_OVERFLOW,
+    ERR_RECONNECT, ERR_SOCKET_ERROR, Event, escape_event,
+};
+use crate::message;
+use crate::outbox::Outbox;
+use crate::rng::Rng;
+use crate::status::Status;
+
+/// Floor for the ping period, whether configured or sent by the server: a `timeout:0` packet
+/// must not turn the client into a ping flood.
+const MIN_PING_INTERVAL_MS: u64 = 1000;
+
+/// A finer view than [`Status`]: which step of a connection the tunnel is in, with the timers
+/// that step owns. Keeping each timer inside its phase means leaving a phase cancels it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Closed,
+    /// Backing off before the next try.
+    Waiting {
+        until: u64,
+    },
+    /// `FetchConnectUrl` was asked for; waiting for `handle_connect_url`.
+    Fetching {
+        deadline: Option<u64>,
+    },
+    /// `OpenSocket` was asked for; waiting for `handle_socket_open`.
+    Opening {
+        deadline: Option<u64>,
+    },
+    Open {
+        ping_at: u64,
+        /// Set by a ping, cleared by any inbound frame.
+        pong_deadline: Option<u64>,
+        /// Per connection: a `timeout:<s>` packet changes it until the next socket.
+        ping_interval: u64,
+    },
+}
+
+impl Phase {
+    fn has_socket(self) -> bool {
+        matches!(self, Self::Opening { .. } | Self::Open { .. })
+    }
+}
+
+/// One tunnel. See the crate documentation for the host loop.
+#[derive(Debug)]
+pub struct Tunnel {
+    config: TunnelConfig,
+    rng: Rng,
+    phase: Phase,
+    /// The current try follows a lost or failed connection: decides Connecting vs
+    /// Reconnecting, and whether a failure closes (first try) or retries.
+    retrying: bool,
+    /// The tunnel was active since the last `open()`: decides Connect vs Reconnect, so a page
+    /// always sees `connect` first even when the first try needed retries.
+    connected: bool,
+    /// Failed tries in the current outage; reset when a socket opens.
+    attempts: u32,
+    outbox: Outbox,
+    actions: VecDeque<Action>,
+    events: VecDeque<Event>,
+}
+
+impl Tunnel {
+    /// A closed tunnel. `seed` feeds the backoff jitter; give each page a different one (e.g.
+    /// from `Math.random()`), or the clients of a restarted relay come back in step.
+    pub fn new(config: TunnelConfig, seed: u64) -> Self {
+        let outbox = Outbox::new(config.max_outbox);
+        Self {
+            config,
+            rng: Rng::new(seed),
+            phase: Phase::Closed,
+            retrying: false,
+            connected: false,
+            attempts: 0,
+            outbox,
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        match self.phase {
+            Phase::Closed => Status::Closed,
+            Phase::Open { .. } => Status::Active,
+            Phase::Waiting { .. } => Status::Reconnecting,
+            Phase::Fetching { .. } | Phase::Opening { .. } if self.retrying => Status::Reconnecting,
+            Phase::Fetching { .. } | Phase::Opening { .. } => Status::Connecting,
+        }
+    }
+
+    pub fn config(&self) -> &TunnelConfig {
+        &self.config
+    }
+
+    /// Failed tries in the current outage (0 while active).
+    pub fn reconnect_attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Packets waiting for the tunnel to become active.
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Starts connecting. Does nothing unless closed, like Wafer's guard against a second
+    /// `open()`. Reopening after `close()` is a fresh start (status Connecting, then a
+    /// `connect` event), where Wafer would report it as a reconnect.
+    pub fn open(&mut self, now_ms: u64) {
+        if self.phase != Phase::Closed {
+            return;
+        }
+        self.retrying = false;
+        self.connected = false;
+        self.attempts = 0;
+        self.fetch(now_ms);
+    }
+
+    /// The answer to [`Action::FetchConnectUrl`]: the `connectUrl`, or why there is none.
+    /// Ignored unless a fetch is pending (e.g. a late answer after `close()`).
+    pub fn handle_connect_url(&mut self, now_ms: u64, result: Result<String, String>) {
+        if !matches!(self.phase, Phase::Fetching { .. }) {
+            return;
+        }
+        match result {
+            Ok(url) if !url.is_empty() => {
+                self.phase = Phase::Opening {
+                    deadline: self.connect_deadline(now_ms),
+                };
+                self.actions.push_back(Action::OpenSocket { url });
+            }
+            Ok(_) => self.service_failed(now_ms, "the service returned no connectUrl"),
+            Err(detail) => self.service_failed(now_ms, &detail),
+        }
+    }
+
+    pub fn handle_socket_open(&mut self, now_ms: u64) {
+        if !matches!(self.phase, Phase::Opening { .. }) {
+            return;
+        }
+        let event = if self.connected {
+            Event::Reconnect
+        } else {
+            Event::Connect
+        };
+        self.connected = true;
+        self.retrying = false;
+        self.attempts = 0;
+        let ping_interval = self.config.ping_interval_ms.max(MIN_PING_INTERVAL_MS);
+        self.phase = Phase::Open {
+            ping_at: now_ms.saturating_add(ping_interval),
+            pong_deadline: None,
+            ping_interval,
+        };
+        self.events.push_back(event);
+        self.actions.extend(self.outbox.drain().map(Action::Send));
+    }
+
+    /// One inbound text frame. Any frame proves the connection alive and clears the pong
+    /// deadline: a page whose own timers are throttled in a background tab still receives
+    /// frames promptly, and must not drop a working connection because its pong timer ran
+    /// late.
+    pub fn handle_socket_message(&mut self, now_ms: u64, text: &str) {
+        let Phase::Open {
+            ping_at,
+            pong_deadline,
+            ping_interval,
+        } = &mut self.phase
+        else {
+            return;
+        };
+        *pong_deadline = None;
+        let packet = Packet::parse(text);
+        match packet.kind {
+            // The relay may drive liveness itself; answering costs one small frame.
+            PacketType::Ping => self
+                .actions
+                .push_back(Action::Send(packet::PONG.to_owned())),
+            // Wafer's rhythm: the next ping one interval after the pong.
+            PacketType::Pong => *ping_at = now_ms.saturating_add(*ping_interval),
+            PacketType::Timeout => {
+                // Unparseable values are ignored, as in Wafer.
+                if let Some(ms) = parse_timeout(packet.content) {
+                    *ping_interval = ms;
+                    *ping_at = now_ms.saturating_add(ms);
+                }
+            }
+            // The server ends the tunnel on purpose: terminal, no reconnect.
+            PacketType::Close => self.shut(true),
+            PacketType::Message => self.deliver(packet.content),
+            // Packets of the native dialect or a newer version: ignored, as Wafer does.
+            PacketType::Other(_) => {}
+        }
+    }
+
+    /// The socket closed with `code` (1006 when the browser gives none). Terminal-class codes
+    /// (4500–4999) close the tunnel; any other code reconnects.
+    pub fn handle_socket_close(&mut self, now_ms: u64, code: u16) {
+        if !self.phase.has_socket() {
+            return;
+        }
+        if CloseCode::class_of(code) == CloseClass::Terminal {
+            self.shut(false);
+            self.error(
+                u32::from(code),
+                format!("closed by the server: {}", close_reason(code)),
+            );
+            return;
+        }
+        if matches!(self.phase, Phase::Open { .. }) {
+            self.retry(now_ms, format!("connection lost (close code {code})"));
+        } else {
+            self.socket_failed(now_ms, &format!("close code {code}"));
+        }
+    }
+
+    /// A socket error. Reported only during the first connection, as Wafer does; otherwise
+    /// the close that follows every socket error drives the recovery.
+    pub fn handle_socket_error(&mut self, _now_ms: u64, detail: &str) {
+        if matches!(self.phase, Phase::Opening { .. }) && !self.retrying {
+            self.error(
+                ERR_SOCKET_ERROR,
+                format!("socket error while connecting: {detail}"),
+            );
+        }
+    }
+
+    /// Sends `{"type":event,"content":content_json}` now if active, else queues it until the
+    /// next socket opens (also while closed, as Wafer does). `content_json` must be JSON text;
+    /// empty means `null`.
+    pub fn emit(&mut self, _now_ms: u64, event: &str, content_json: &str) {
+        let content = if content_json.trim().is_empty() {
+            "null"
+        } else {
+            content_json
+        };
+        let frame = packet::encode_message(&message::encode_string(event), content);
+        if matches!(self.phase, Phase::Open { .. }) {
+            self.actions.push_back(Action::Send(frame));
+        } else if self.outbox.push(frame) {
+            self.error(
+                ERR_OUTBOX_OVERFLOW,
+                format!(
+                    "outbox full ({} packets) while not connected: oldest packets dropped",
+                    self.config.max_outbox
+                ),
+            );
+        }
+    }
+
+    /// The user closes the tunnel: a `close` packet if active, the socket closed, a `close`
+    /// event. Does nothing when already closed, so the page sees one `close` per tunnel life.
+    pub fn close(&mut self, _now_ms: u64) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        if matches!(self.phase, Phase::Open { .. }) {
+            self.actions
+                .push_back(Action::Send(packet::CLOSE.to_owned()));
+        }
+        self.shut(true);
+    }
+
+    /// Skips the rest of the backoff wait and tries now. Hosts call it when the browser says
+    /// the network is back (`online`) or the page becomes visible again, when waiting out a
+    /// 30 s backoff would only delay the user. Does nothing in any other state.
+    pub fn reconnect_now(&mut self, now_ms: u64) {
+        if matches!(self.phase, Phase::Waiting { .. }) {
+            self.fetch(now_ms);
+        }
+    }
+
+    /// Runs every timer due at `now_ms`. Calling it early, late or twice is harmless.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        // Each step moves the phase or its deadlines past `now_ms`; the bound only guards
+        // against a mistake in that reasoning turning into a hang in the host.
+        for _ in 0..16 {
+            match self.poll_timeout() {
+                Some(due) if due <= now_ms => self.fire(now_ms),
+                _ => return,
+            }
+        }
+    }
+
+    /// The next deadline (absolute ms), or `None` when no timer runs.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        match self.phase {
+            Phase::Closed => None,
+            Phase::Waiting { until } => Some(until),
+            Phase::Fetching { deadline } | Phase::Opening { deadline } => deadline,
+            Phase::Open {
+                ping_at,
+                pong_deadline,
+                ..
+            } => Some(pong_deadline.map_or(ping_at, |d| d.min(ping_at))),
+        }
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn fire(&mut self, now_ms: u64) {
+        match self.phase {
+            Phase::Closed => {}
+            Phase::Waiting { .. } => self.fetch(now_ms),
+            Phase::Fetching { .. } => self.service_failed(now_ms, "timed out"),
+            Phase::Opening { .. } => {
+                self.actions.push_back(Action::CloseSocket);
+                self.socket_failed(now_ms, "timed out");
+            }
+            Phase::Open {
+                ping_at,
+                pong_deadline,
+                ping_interval,
+            } => {
+                if pong_deadline.is_some_and(|d| d <= now_ms) {
+                    self.actions.push_back(Action::CloseSocket);
+                    let waited = self.config.pong_timeout_ms;
+                    self.retry(now_ms, format!("no frame from the server for {waited} ms"));
+                } else if ping_at <= now_ms {
+                    self.actions
+                        .push_back(Action::Send(packet::PING.to_owned()));
+                    self.phase = Phase::Open {
+                        ping_at: now_ms.saturating_add(ping_interval),
+                        // An unanswered earlier ping keeps its deadline.
+                        pong_deadline: pong_deadline
+                            .or(Some(now_ms.saturating_add(self.config.pong_timeout_ms))),
+                        ping_interval,
+                    };
+                }
+            }
+        }
+    }
+
+    fn fetch(&mut self, now_ms: u64) {
+        self.phase = Phase::Fetching {
+            deadline: self.connect_deadline(now_ms),
+        };
+        self.actions.push_back(Action::FetchConnectUrl);
+    }
+
+    fn connect_deadline(&self, now_ms: u64) -> Option<u64> {
+        // At least 1 ms so a deadline never falls due in the instant it is set.
+        self.config
+            .connect_timeout_ms
+            .map(|t| now_ms.saturating_add(t.max(1)))
+    }
+
+    /// The connect URL could not be had. On the first try the tunnel closes with 1001, as in
+    /// Wafer: a page that cannot reach its service at all learns it at once instead of
+    /// retrying silently. Once it has got further, the failure is transient and it retries.
+    fn service_failed(&mut self, now_ms: u64, detail: &str) {
+        let message = format!("connect service failed: {detail}");
+        if self.retrying {
+            self.retry(now_ms, message);
+        } else {
+            // No `close` event: the tunnel never connected (Wafer's behaviour).
+            self.phase = Phase::Closed;
+            self.error(ERR_CONNECT_SERVICE, message);
+        }
+    }
+
+    /// A socket died before opening. The service did answer, so this is treated as transient
+    /// and retried; on the first try the page also hears about it (1002).
+    fn socket_failed(&mut self, now_ms: u64, detail: &str) {
+        let message = format!("connect socket failed: {detail}");
+        if !self.retrying {
+            self.error(ERR_CONNECT_SOCKET, message.clone());
+        }
+        self.retry(now_ms, message);
+    }
+
+    /// Schedules the next try after a jittered backoff, or gives up after
+    /// `max_reconnect_tries`. The caller has already dealt with the socket.
+    fn retry(&mut self, now_ms: u64, reason: String) {
+        let tries = self.attempts;
+        if self
+            .config
+            .max_reconnect_tries
+            .is_some_and(|max| tries >= max)
+        {
+            self.shut(false);
+            self.error(
+                ERR_RECONNECT,
+                format!("reconnect failed after {tries} tries: {reason}"),
+            );
+            return;
+        }
+        if !self.retrying {
+            self.retrying = true;
+            self.events.push_back(Event::Reconnecting);
+        }
+        let delay = backoff::delay_ms(
+            tries,
+            self.config.backoff_base_ms,
+            self.config.backoff_cap_ms,
+            self.rng.next_unit(),
+        );
+        self.attempts = tries.saturating_add(1);
+        self.phase = Phase::Waiting {
+            until: now_ms.saturating_add(delay),
+        };
+    }
+
+    /// Enters Closed with a `close` event. `socket_alive`: a socket may still be open and
+    /// must be closed by the host.
+    fn shut(&mut self, socket_alive: bool) {
+        if socket_alive && self.phase.has_socket() {
+            self.actions.push_back(Action::CloseSocket);
+        }
+        self.phase = Phase::Closed;
+        self.retrying = false;
+        self.attempts = 0;
+        self.events.push_back(Event::Close);
+    }
+
+    fn deliver(&mut self, content: Option<&str>) {
+        let Some(body) = content else {
+            self.error(ERR_BAD_PACKET, "bad message packet: no content".to_owned());
+            return;
+        };
+        match message::scan(body) {
+            Ok(m) => self.events.push_back(Event::Message {
+                event: escape_event(&m.event),
+                content_json: m.content_json.to_owned(),
+            }),
+            Err(e) => self.error(ERR_BAD_PACKET, format!("bad message packet: {e}")),
+        }
+    }
+
+    fn error(&mut self, code: u32, message: String) {
+        self.events.push_back(Event::Error { code, message });
+    }
+}
+
+/// `timeout:<seconds>` content in milliseconds; `None` for anything but a positive finite
+/// number. Fractions are allowed because Wafer multiplied whatever JSON number it got.
+fn parse_timeout(content: Option<&str>) -> Option<u64> {
+    let secs: f64 = content?.trim().parse().ok()?;
+    if !secs.is_finite() || secs <= 0.0 {
+        return None;
+    }
+    Some(((secs * 1000.0) as u64).max(MIN_PING_INTERVAL_MS))
+}
+
+fn close_reason(code: u16) -> &'static str {
+    [
+        CloseCode::Normal,
+        CloseCode::Shutdown,
+        CloseCode::Protocol,
+        CloseCode::NoPing,
+        CloseCode::SlowConsumer,
+        CloseCode::ClosedByServer,
+        CloseCode::SessionRevoked,
+        CloseCode::TooManyDevices,
+    ]
+    .into_iter()
+    .find(|c| c.code() == code)
+    .map_or("terminal close code", CloseCode::reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_values() {
+        assert_eq!(parse_timeout(Some("5")), Some(5000));
+        assert_eq!(parse_timeout(Some(" 2.5 ")), Some(2500));
+        assert_eq!(parse_timeout(Some("0.1")), Some(MIN_PING_INTERVAL_MS));
+        assert_eq!(parse_timeout(Some("0")), None);
+        assert_eq!(parse_timeout(Some("-3")), None);
+        assert_eq!(parse_timeout(Some("NaN")), None);
+        assert_eq!(parse_timeout(Some("inf")), None);
+        assert_eq!(parse_timeout(Some("\"5\"")), None);
+        assert_eq!(parse_timeout(None), None);
+    }
+
+    #[test]
+    fn close_reasons() {
+        assert_eq!(close_reason(4502), "session revoked");
+        assert_eq!(close_reason(4999), "terminal close code");
+    }
+}

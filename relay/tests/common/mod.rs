@@ -1,0 +1,235 @@
+//! Test harness: a relay on port 0 in this process, an HTTP client, and a tunnel client over
+//! a real WebSocket.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use cometa_relay::Config;
+pub use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const KEY: &str = "test-api-key-0123456789";
+/// Every await on the relay is bounded by this, so a bug fails the test instead of hanging it.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct TestRelay {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestRelay {
+    pub async fn start() -> Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tune: impl FnOnce(&mut Config)) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut r = Self::start_in(dir.path(), None, tune).await?;
+        r._dir = Some(dir);
+        Ok(r)
+    }
+
+    /// Starts on `dir`, on `addr` when given (a restart on the same port).
+    pub async fn start_in(
+        dir: &Path,
+        addr: Option<SocketAddr>,
+        tune: impl FnOnce(&mut Config),
+    ) -> Result<Self> {
+        let mut cfg = Config::for_data_dir(dir);
+        cfg.api_key = Some(KEY.into());
+        cfg.static_dir = None;
+        tune(&mut cfg);
+        let listener =
+            tokio::net::TcpListener::bind(addr.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))))
+                .await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = cometa_relay::run(listener, cfg, shutdown).await {
+                eprintln!("relay failed: {e}");
+            }
+        });
+        Ok(Self {
+            addr,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+            _dir: None,
+        })
+    }
+
+    pub async fn stop(mut self) -> Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            tokio::time::timeout(WAIT, t).await??;
+        }
+        Ok(())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Calls the back-end API; returns status and JSON body.
+    pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
+        let m = reqwest::Method::from_bytes(method.as_bytes())?;
+        let mut req = self
+            .http
+            .request(m, self.url(&format!("/api/v1{path}")))
+            .bearer_auth(KEY);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await?;
+        let status = res.status().as_u16();
+        let text = res.text().await?;
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+
+    pub async fn login_code(&self, user: &str) -> Result<String> {
+        let (st, body) = self
+            .api(
+                "POST",
+                "/login-codes",
+                Some(json!({"user_id": user, "userinfo": {"nickName": user}})),
+            )
+            .await?;
+        if st != 201 {
+            bail!("login code: {st} {body}");
+        }
+        Ok(body["code"].as_str().context("code")?.to_string())
+    }
+
+    /// Logs the user in through `/weapp/login`; returns the skey.
+    pub async fn login(&self, user: &str) -> Result<String> {
+        let code = self.login_code(user).await?;
+        let (st, body) = self.weapp("/weapp/login", "X-WX-Code", &code).await?;
+        if st != 200 {
+            bail!("login: {st} {body}");
+        }
+        Ok(body["data"]["skey"].as_str().context("skey")?.to_string())
+    }
+
+    pub async fn weapp(&self, path: &str, header: &str, value: &str) -> Result<(u16, Value)> {
+        let res = self
+            .http
+            .get(self.url(path))
+            .header(header, value)
+            .send()
+            .await?;
+        let status = res.status().as_u16();
+        Ok((status, res.json().await?))
+    }
+
+    pub async fn push(&self, user: &str, event: &str, data: Value) -> Result<Value> {
+        let (st, body) = self
+            .api(
+                "POST",
+                &format!("/users/{user}/messages"),
+                Some(json!({"event": event, "data": data})),
+            )
+            .await?;
+        if st != 200 {
+            bail!("push: {st} {body}");
+        }
+        Ok(body)
+    }
+
+    /// Asks `/weapp/tunnel` for a connect URL and opens it.
+    pub async fn tunnel(&self, skey: &str) -> Result<Tunnel> {
+        let (st, body) = self.weapp("/weapp/tunnel", "X-WX-Skey", skey).await?;
+        if st != 200 {
+            bail!("tunnel: {st} {body}");
+        }
+        let url = body["data"]["connectUrl"].as_str().context("connectUrl")?;
+        let id = body["data"]["tunnelId"].as_str().context("tunnelId")?;
+        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+        Ok(Tunnel {
+            id: id.to_string(),
+            ws,
+        })
+    }
+}
+
+pub struct Tunnel {
+    pub id: String,
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// What a tunnel client observes.
+#[derive(Debug, PartialEq)]
+pub enum Seen {
+    Text(String),
+    Closed(Option<u16>),
+}
+
+impl Tunnel {
+    pub async fn send(&mut self, text: &str) -> Result<()> {
+        self.ws.send(Message::text(text)).await?;
+        Ok(())
+    }
+
+    /// The next text frame or close, skipping WebSocket-level pings.
+    pub async fn next(&mut self) -> Result<Seen> {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .map_err(|_| anyhow!("no frame within {WAIT:?}"))?;
+            match msg {
+                Some(Ok(Message::Text(t))) => return Ok(Seen::Text(t.to_string())),
+                Some(Ok(Message::Close(f))) => return Ok(Seen::Closed(f.map(|f| f.code.into()))),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => bail!("socket error: {e}"),
+                None => return Ok(Seen::Closed(None)),
+            }
+        }
+    }
+
+    pub async fn text(&mut self) -> Result<String> {
+        match self.next().await? {
+            Seen::Text(t) => Ok(t),
+            other => bail!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    /// The next `message:` packet as `(type, content)`.
+    pub async fn message(&mut self) -> Result<(String, Value)> {
+        let t = self.text().await?;
+        let body = t
+            .strip_prefix("message:")
+            .with_context(|| format!("not a message packet: {t}"))?;
+        let v: Value = serde_json::from_str(body)?;
+        Ok((
+            v["type"].as_str().unwrap_or_default().to_string(),
+            v["content"].clone(),
+        ))
+    }
+
+    /// Round-trips a `ping`, proving everything sent before it has been read.
+    pub async fn sync(&mut self) -> Result<()> {
+        self.send("ping").await?;
+        let t = self.text().await?;
+        if t != "pong" {
+            bail!("expected pong, got {t}");
+        }
+        Ok(())
+    }
+}
