@@ -71,6 +71,17 @@ impl TestRelay {
         })
     }
 
+    /// A handle on a relay running elsewhere (another process).
+    pub fn attach(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            http: reqwest::Client::new(),
+            stop: None,
+            task: None,
+            _dir: None,
+        }
+    }
+
     pub async fn stop(mut self) -> Result<()> {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());

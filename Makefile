@@ -1,0 +1,46 @@
+# The two commands of the README's first screen are `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+
+.PHONY: help run test setup lint test-rust test-node test-sdk sdk bench bench-smoke
+
+help:
+	@echo "make run    build and start the relay (embedded store) serving the demo page"
+	@echo "make test   every test: lint, Rust unit/integration, Node e2e with wafer2-client-sdk, SDK"
+	@echo "make sdk    build the npm package in npm/ (wasm + JS glue, size-checked)"
+	@echo "make bench  side-by-side benchmark; writes bench/RESULTS.md and bench/results.json"
+
+run: setup sdk
+	$(CARGO) run --release -p cometa-relay -- $(ARGS)
+
+setup:
+	@scripts/setup.sh
+
+test: setup lint test-rust test-node test-sdk bench-smoke
+	@echo "make test: all suites passed"
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy -p cometa-protocol -p cometa-client -p cometa-sdk --target wasm32-unknown-unknown -- -D warnings
+
+test-rust:
+	$(CARGO) test
+
+test-node:
+	$(CARGO) build -p cometa-relay
+	cd tests/node && npm ci --no-audit --no-fund && npm test
+
+sdk:
+	scripts/build-sdk.sh
+
+test-sdk: sdk
+	$(CARGO) build -p cometa-relay
+	scripts/test-sdk.sh
+
+bench:
+	scripts/bench.sh
+
+bench-smoke:
+	scripts/bench.sh --smoke

@@ -1,0 +1,133 @@
+//! The relay as a real process: flags, the listening line, and `kill -9` durability.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const KEY: &str = common::KEY;
+
+/// Starts the binary and waits for its listening line; returns the child and its address.
+async fn spawn(dir: &std::path::Path, listen: &str) -> Result<(Child, String)> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cometa-relay"))
+        .args(["--listen", listen, "--api-key", KEY])
+        .arg("--data-dir")
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(common::WAIT, lines.next_line())
+        .await
+        .context("no listening line")??
+        .context("relay exited")?;
+    let addr = line
+        .strip_prefix("cometa-relay listening on http://")
+        .with_context(|| format!("unexpected first line {line:?}"))?
+        .to_string();
+    Ok((child, addr))
+}
+
+#[tokio::test]
+async fn acknowledged_pushes_survive_kill_9() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (mut child, addr) = spawn(dir.path(), "127.0.0.1:0").await?;
+    let http = reqwest::Client::new();
+
+    // Push concurrently and kill the relay while requests are in flight.
+    let pushes = (0..200).map(|i| {
+        let (http, addr) = (http.clone(), addr.clone());
+        tokio::spawn(async move {
+            let res = http
+                .post(format!("http://{addr}/api/v1/users/k9/messages"))
+                .bearer_auth(KEY)
+                .json(&json!({"event": "n", "data": i}))
+                .send()
+                .await
+                .ok()?;
+            if !res.status().is_success() {
+                return None;
+            }
+            let body: serde_json::Value = res.json().await.ok()?;
+            Some((body["seq"].as_u64()?, i))
+        })
+    });
+    let pushes: Vec<_> = pushes.collect();
+    // Kill once some have been answered, so both sides of the line are exercised.
+    let probe = http
+        .post(format!("http://{addr}/api/v1/users/k9/messages"))
+        .bearer_auth(KEY)
+        .json(&json!({"event": "n", "data": -1}))
+        .send()
+        .await?;
+    let probe: serde_json::Value = probe.json().await?;
+    let probe_seq = probe["seq"].as_u64().context("probe seq")?;
+    child.start_kill()?;
+    child.wait().await?;
+    let mut acked = vec![(probe_seq, -1)];
+    for p in pushes {
+        if let Some(a) = p.await? {
+            acked.push(a);
+        }
+    }
+    acked.sort();
+
+    let (_child, addr2) = spawn(dir.path(), &addr).await?;
+    assert_eq!(addr2, addr);
+    let r = common::TestRelay::attach(addr.parse()?);
+    let skey = r.login("k9").await?;
+    let mut t = r.tunnel(&skey).await?;
+    let mut got = Vec::new();
+    let last = acked.last().map_or(0, |a| a.0);
+    while got.last().is_none_or(|&(s, _)| s < last) {
+        let (_, content) = t.message().await?;
+        got.push((got.len() as u64 + 1, content.as_i64().unwrap_or(i64::MIN)));
+    }
+    for (seq, data) in &acked {
+        let Some(&(_, seen)) = got.get((*seq - 1) as usize) else {
+            bail!("acknowledged seq {seq} missing after restart");
+        };
+        assert_eq!(
+            seen, *data,
+            "seq {seq} carries the data it was acknowledged with"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_flags_fail_fast_with_a_message() -> Result<()> {
+    let out = tokio::time::timeout(
+        Duration::from_secs(20),
+        Command::new(env!("CARGO_BIN_EXE_cometa-relay"))
+            .args(["--outbound-queue", "0"])
+            .output(),
+    )
+    .await??;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("outbound-queue"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn toml_config_file_is_read() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cfg = dir.path().join("relay.toml");
+    std::fs::write(&cfg, "max-devices-per-user = 1\nbogus-key = 2\n")?;
+    let out = Command::new(env!("CARGO_BIN_EXE_cometa-relay"))
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .await?;
+    assert!(!out.status.success(), "unknown keys are refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bogus-key"));
+    Ok(())
+}
