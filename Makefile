@@ -31,6 +31,7 @@ test-rust:
 test-node:
 	$(CARGO) build -p cometa-relay
 	cd tests/node && npm ci --no-audit --no-fund && npm test
+	tests/readme.sh
 
 sdk:
 	scripts/build-sdk.sh
