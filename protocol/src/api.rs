@@ -36,6 +36,13 @@ pub struct LoginData {
     pub userinfo: serde_json::Value,
     /// Unix seconds at which the session was made.
     pub time: u64,
+    /// Unix seconds at which the session ends unless refreshed (`POST /weapp/refresh`).
+    /// Extra fields: the Wafer SDK ignores them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// `false` when the login asked for a session that ends with the browser session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remember: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,6 +60,13 @@ pub struct LoginCodeRequest {
     pub userinfo: Option<serde_json::Value>,
     #[serde(default)]
     pub ttl_secs: Option<u64>,
+    /// Profile fields, stored on the user (created when missing) and merged into `userinfo`.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub avatar_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

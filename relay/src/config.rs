@@ -125,6 +125,61 @@ pub struct Args {
     /// `full` (fsync, survives power loss) or `normal` (survives a relay crash) [default: full].
     #[arg(long, env = "COMETA_DURABILITY")]
     pub durability: Option<Durability>,
+    /// Messages kept per channel unless a channel setting says otherwise [default: 100].
+    #[arg(long, env = "COMETA_CHANNEL_HISTORY_LEN")]
+    pub channel_history_len: Option<u64>,
+    /// Age after which a channel message is dropped, in seconds [default: 86400].
+    #[arg(long, env = "COMETA_CHANNEL_HISTORY_AGE_SECS")]
+    pub channel_history_age_secs: Option<u64>,
+    /// Channels one connection may subscribe to [default: 128].
+    #[arg(long, env = "COMETA_MAX_SUBSCRIPTIONS")]
+    pub max_subscriptions: Option<usize>,
+    /// Client publishes per second per connection, sustained [default: 20].
+    #[arg(long, env = "COMETA_PUBLISH_RATE")]
+    pub publish_rate: Option<u32>,
+    /// Client publishes one connection may burst above the rate [default: 40].
+    #[arg(long, env = "COMETA_PUBLISH_BURST")]
+    pub publish_burst: Option<u32>,
+    /// Seconds a native connection may take to send its first frame [default: 10].
+    #[arg(long, env = "COMETA_HANDSHAKE_TIMEOUT_SECS")]
+    pub handshake_timeout_secs: Option<u64>,
+    /// Failed password logins per account within the window before 429 [default: 5].
+    #[arg(long, env = "COMETA_LOGIN_FAILURES_PER_ACCOUNT")]
+    pub login_failures_per_account: Option<u32>,
+    /// Failed password logins per client address within the window before 429 [default: 20].
+    #[arg(long, env = "COMETA_LOGIN_FAILURES_PER_ADDRESS")]
+    pub login_failures_per_address: Option<u32>,
+    /// Window of the login failure limits, in seconds [default: 900].
+    #[arg(long, env = "COMETA_LOGIN_FAILURE_WINDOW_SECS")]
+    pub login_failure_window_secs: Option<u64>,
+    /// Take the client address from `X-Forwarded-For`; only behind a proxy that sets it
+    /// [default: false].
+    #[arg(long, env = "COMETA_TRUST_FORWARDED_FOR", num_args = 0..=1,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub trust_forwarded_for: Option<bool>,
+    /// Session lifetime when the login asks not to be remembered, in seconds [default: 86400].
+    #[arg(long, env = "COMETA_SESSION_TTL_SHORT_SECS")]
+    pub session_ttl_short_secs: Option<u64>,
+    /// Log in visitors who bring no credentials, kept in a signed cookie [default: false].
+    #[arg(long, env = "COMETA_ANONYMOUS", num_args = 0..=1,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub anonymous: Option<bool>,
+    /// `Max-Age` of the `cometa_visitor` cookie, in seconds [default: 15552000 = 180 days].
+    #[arg(long, env = "COMETA_VISITOR_COOKIE_MAX_AGE_SECS")]
+    pub visitor_cookie_max_age_secs: Option<u64>,
+    /// The site's URL that verifies login requests (delegated auth) [default: none].
+    #[arg(long, env = "COMETA_AUTH_VERIFY_URL")]
+    pub auth_verify_url: Option<String>,
+    /// Request headers forwarded to the verification URL, comma-separated
+    /// [default: X-WX-Code,X-WX-Encrypted-Data,X-WX-IV].
+    #[arg(long, env = "COMETA_AUTH_VERIFY_HEADERS", value_delimiter = ',')]
+    pub auth_verify_headers: Option<Vec<String>>,
+    /// Timeout of one verification request, in milliseconds [default: 3000].
+    #[arg(long, env = "COMETA_AUTH_VERIFY_TIMEOUT_MS")]
+    pub auth_verify_timeout_ms: Option<u64>,
+    /// HS256 key of the JWTs the site's back end mints (at least 32 bytes) [default: none].
+    #[arg(long, env = "COMETA_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
 }
 
 impl Args {
@@ -173,7 +228,24 @@ impl Args {
             webhook_queue,
             webhook_max_attempts,
             webhook_timeout_secs,
-            durability
+            durability,
+            channel_history_len,
+            channel_history_age_secs,
+            max_subscriptions,
+            publish_rate,
+            publish_burst,
+            handshake_timeout_secs,
+            login_failures_per_account,
+            login_failures_per_address,
+            login_failure_window_secs,
+            trust_forwarded_for,
+            session_ttl_short_secs,
+            anonymous,
+            visitor_cookie_max_age_secs,
+            auth_verify_url,
+            auth_verify_headers,
+            auth_verify_timeout_ms,
+            jwt_secret
         )
     }
 }
@@ -208,6 +280,24 @@ pub struct Config {
     pub webhook_max_attempts: u32,
     pub webhook_timeout: Duration,
     pub durability: Durability,
+    pub channel_history_len: u64,
+    pub channel_history_age: Duration,
+    pub max_subscriptions: usize,
+    pub publish_rate: u32,
+    pub publish_burst: u32,
+    pub handshake_timeout: Duration,
+    pub login_failures_per_account: u32,
+    pub login_failures_per_address: u32,
+    pub login_failure_window: Duration,
+    pub trust_forwarded_for: bool,
+    /// Lifetime of a session whose login asked not to be remembered.
+    pub session_ttl_short: Duration,
+    pub anonymous: bool,
+    pub visitor_cookie_max_age: Duration,
+    pub auth_verify_url: Option<reqwest::Url>,
+    pub auth_verify_headers: Vec<String>,
+    pub auth_verify_timeout: Duration,
+    pub jwt_secret: Option<String>,
 }
 
 impl Default for Config {
@@ -231,6 +321,13 @@ impl Config {
         let webhook_url = match a.webhook_url {
             Some(u) => Some(reqwest::Url::parse(&u).map_err(|e| ConfigError::Invalid {
                 field: "webhook-url",
+                reason: e.to_string(),
+            })?),
+            None => None,
+        };
+        let auth_verify_url = match &a.auth_verify_url {
+            Some(u) => Some(reqwest::Url::parse(u).map_err(|e| ConfigError::Invalid {
+                field: "auth-verify-url",
                 reason: e.to_string(),
             })?),
             None => None,
@@ -273,6 +370,33 @@ impl Config {
             webhook_max_attempts: a.webhook_max_attempts.unwrap_or(5),
             webhook_timeout: secs(a.webhook_timeout_secs.unwrap_or(5)),
             durability: a.durability.unwrap_or(Durability::Full),
+            channel_history_len: a.channel_history_len.unwrap_or(100),
+            channel_history_age: secs(a.channel_history_age_secs.unwrap_or(86_400)),
+            max_subscriptions: a.max_subscriptions.unwrap_or(128),
+            publish_rate: a.publish_rate.unwrap_or(20),
+            publish_burst: a.publish_burst.unwrap_or(40),
+            handshake_timeout: secs(a.handshake_timeout_secs.unwrap_or(10)),
+            login_failures_per_account: a.login_failures_per_account.unwrap_or(5),
+            login_failures_per_address: a.login_failures_per_address.unwrap_or(20),
+            login_failure_window: secs(a.login_failure_window_secs.unwrap_or(900)),
+            trust_forwarded_for: a.trust_forwarded_for.unwrap_or(false),
+            session_ttl_short: secs(a.session_ttl_short_secs.unwrap_or(86_400)),
+            anonymous: a.anonymous.unwrap_or(false),
+            visitor_cookie_max_age: secs(a.visitor_cookie_max_age_secs.unwrap_or(180 * 86_400)),
+            auth_verify_url,
+            auth_verify_headers: a
+                .auth_verify_headers
+                .unwrap_or_else(|| {
+                    ["X-WX-Code", "X-WX-Encrypted-Data", "X-WX-IV"]
+                        .map(String::from)
+                        .to_vec()
+                })
+                .into_iter()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            auth_verify_timeout: Duration::from_millis(a.auth_verify_timeout_ms.unwrap_or(3000)),
+            jwt_secret: a.jwt_secret,
         };
         c.validate()?;
         Ok(c)
@@ -293,6 +417,32 @@ impl Config {
             ("queue-max-len", self.queue_max_len),
             ("webhook-queue", self.webhook_queue as u64),
             ("webhook-max-attempts", u64::from(self.webhook_max_attempts)),
+            ("channel-history-len", self.channel_history_len),
+            ("max-subscriptions", self.max_subscriptions as u64),
+            ("publish-rate", u64::from(self.publish_rate)),
+            ("publish-burst", u64::from(self.publish_burst)),
+            ("handshake-timeout-secs", self.handshake_timeout.as_secs()),
+            (
+                "login-failures-per-account",
+                u64::from(self.login_failures_per_account),
+            ),
+            (
+                "login-failures-per-address",
+                u64::from(self.login_failures_per_address),
+            ),
+            (
+                "login-failure-window-secs",
+                self.login_failure_window.as_secs(),
+            ),
+            ("session-ttl-short-secs", self.session_ttl_short.as_secs()),
+            (
+                "visitor-cookie-max-age-secs",
+                self.visitor_cookie_max_age.as_secs(),
+            ),
+            (
+                "auth-verify-timeout-ms",
+                self.auth_verify_timeout.as_millis() as u64,
+            ),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid {
@@ -327,6 +477,40 @@ impl Config {
                 field: "public-url",
                 reason: "must start with http:// or https://".into(),
             });
+        }
+        self.validate_auth()
+    }
+
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason: &str| ConfigError::Invalid {
+            field,
+            reason: reason.into(),
+        };
+        if self.session_ttl_short > self.session_ttl {
+            return Err(invalid(
+                "session-ttl-short-secs",
+                "must not exceed session-ttl-secs",
+            ));
+        }
+        if let Some(u) = &self.auth_verify_url
+            && !matches!(u.scheme(), "http" | "https")
+        {
+            return Err(invalid("auth-verify-url", "must be an http(s) URL"));
+        }
+        if self.auth_verify_headers.is_empty()
+            || self
+                .auth_verify_headers
+                .iter()
+                .any(|h| axum::http::HeaderName::from_bytes(h.as_bytes()).is_err())
+        {
+            return Err(invalid(
+                "auth-verify-headers",
+                "must be a comma-separated list of header names",
+            ));
+        }
+        // RFC 7518 §3.2: an HS256 key must be at least as long as the hash (256 bits).
+        if self.jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            return Err(invalid("jwt-secret", "must be at least 32 bytes"));
         }
         Ok(())
     }

@@ -27,6 +27,8 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("expected a JSON body with `Content-Type: application/json`")]
@@ -47,6 +49,7 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -64,6 +67,7 @@ impl ApiError {
             Self::BadRequest(_) => "ERR_BAD_REQUEST",
             Self::NotFound(_) => "ERR_NOT_FOUND",
             Self::Forbidden(_) => "ERR_FORBIDDEN",
+            Self::Conflict(_) => "ERR_CONFLICT",
             Self::PayloadTooLarge => "ERR_PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "ERR_UNSUPPORTED_MEDIA_TYPE",
             Self::Unavailable(_) => "ERR_UNAVAILABLE",

@@ -1,9 +1,10 @@
-//! The local registry of live tunnels: who is connected, and fan-out to them.
+//! The local registry of live connections: who is connected, what they subscribe to, and
+//! fan-out to them.
 //!
 //! Frames are encoded once by the caller and shared ([`Utf8Bytes`] clones are reference
-//! counts). Every tunnel has a bounded queue; a tunnel whose queue is full is closed with a
+//! counts). Every connection has a bounded queue; one whose queue is full is closed with a
 //! reconnect-class code instead of slowing the sender or anyone else, and its device catches
-//! up from its cursor when it comes back.
+//! up from its stream positions when it comes back.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -14,16 +15,27 @@ use axum::extract::ws::Utf8Bytes;
 use cometa_protocol::CloseCode;
 use tokio::sync::{Notify, mpsc};
 
-/// What the hub hands a tunnel's writer.
+/// What the hub hands a connection's writer.
 #[derive(Debug, Clone)]
 pub enum Outbound {
-    /// A frame outside any stream (tunnel messages, broadcasts).
+    /// A frame outside any stream (tunnel messages, broadcasts, join/leave, status).
     Frame(Utf8Bytes),
-    /// A message of the user's personal stream; the writer drops seqs it has already sent.
-    Personal { seq: u64, frame: Utf8Bytes },
+    /// A message of the user's personal stream, in both dialects' shapes; the writer drops
+    /// seqs it has already sent.
+    Personal {
+        seq: u64,
+        wafer: Utf8Bytes,
+        native: Utf8Bytes,
+    },
+    /// A stored message of a channel; the writer drops seqs it has already sent.
+    Channel {
+        channel: Arc<str>,
+        seq: u64,
+        frame: Utf8Bytes,
+    },
 }
 
-/// Asks one tunnel task to close, once, with a given code.
+/// Asks one connection task to close, once, with a given code.
 #[derive(Debug, Default)]
 pub struct Closer {
     code: AtomicU16,
@@ -53,23 +65,25 @@ impl Closer {
     }
 }
 
-/// The hub's view of one live tunnel.
+/// The hub's view of one live connection.
 #[derive(Debug, Clone)]
-pub struct TunnelHandle {
+pub struct Handle {
     pub id: Arc<str>,
-    pub user_id: Arc<str>,
+    /// `None` for anonymous connections, which get no personal stream.
+    pub user_id: Option<Arc<str>>,
+    /// The session behind a Wafer tunnel (0 for native connections).
     pub session_id: i64,
     pub tx: mpsc::Sender<Outbound>,
     pub closer: Arc<Closer>,
 }
 
-impl TunnelHandle {
-    /// Queues without waiting; a full queue closes the tunnel as a slow consumer.
+impl Handle {
+    /// Queues without waiting; a full queue closes the connection as a slow consumer.
     fn offer(&self, out: Outbound) -> bool {
         match self.tx.try_send(out) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(tunnel = %self.id, "outgoing queue full; closing slow consumer");
+                tracing::warn!(conn = %self.id, "outgoing queue full; closing slow consumer");
                 self.closer.close(CloseCode::SlowConsumer);
                 false
             }
@@ -84,14 +98,44 @@ pub enum HubError {
     TooManyDevices(usize),
 }
 
-#[derive(Default)]
-struct Registry {
-    tunnels: HashMap<Arc<str>, TunnelHandle>,
-    users: HashMap<Arc<str>, Vec<Arc<str>>>,
+/// What changed for a user when a connection came or went.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Change {
+    /// The user's first device connected / last one left.
+    pub user_online: Option<bool>,
 }
 
-/// Publishes to one personal stream are serialised by one of these locks so that seqs reach
-/// every tunnel in order; users are spread over the stripes by hash.
+/// What changed on a channel when a connection subscribed or left it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Membership {
+    /// The user's first subscription to the channel (`Some(true)`) or last one gone.
+    pub user_joined: Option<bool>,
+}
+
+#[derive(Default)]
+struct Registry {
+    conns: HashMap<Arc<str>, Handle>,
+    users: HashMap<Arc<str>, Vec<Arc<str>>>,
+    /// channel → subscribed connection ids.
+    channels: HashMap<Arc<str>, Vec<Arc<str>>>,
+    /// connection id → its channels, for cleanup.
+    subscriptions: HashMap<Arc<str>, Vec<Arc<str>>>,
+}
+
+impl Registry {
+    /// How many of the channel's subscribers belong to `user`.
+    fn user_subscriptions(&self, channel: &str, user: &str) -> usize {
+        self.channels.get(channel).map_or(0, |ids| {
+            ids.iter()
+                .filter_map(|id| self.conns.get(id))
+                .filter(|h| h.user_id.as_deref() == Some(user))
+                .count()
+        })
+    }
+}
+
+/// Publishes to one stream are serialised by one of these locks so that seqs reach every
+/// connection in order; streams are spread over the stripes by hash.
 const STREAM_STRIPES: usize = 256;
 
 pub struct Hub {
@@ -120,87 +164,213 @@ impl Hub {
         self.registry.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Live tunnels on this relay.
+    /// Live connections on this relay.
     pub fn live(&self) -> usize {
         self.live.load(Ordering::Relaxed)
     }
 
-    pub fn register(&self, handle: TunnelHandle) -> Result<(), HubError> {
+    pub fn register(&self, handle: Handle) -> Result<Change, HubError> {
         let mut reg = self.registry();
-        let devices = reg.users.entry(handle.user_id.clone()).or_default();
-        if devices.len() >= self.max_devices {
-            return Err(HubError::TooManyDevices(devices.len()));
+        let mut change = Change::default();
+        if let Some(user) = &handle.user_id {
+            let devices = reg.users.entry(user.clone()).or_default();
+            if devices.len() >= self.max_devices {
+                return Err(HubError::TooManyDevices(devices.len()));
+            }
+            if devices.is_empty() {
+                change.user_online = Some(true);
+            }
+            devices.push(handle.id.clone());
         }
-        devices.push(handle.id.clone());
-        reg.tunnels.insert(handle.id.clone(), handle);
+        reg.conns.insert(handle.id.clone(), handle);
         self.live.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        Ok(change)
     }
 
-    pub fn unregister(&self, id: &str) {
+    /// Removes a connection and its subscriptions; returns the user change and the channels
+    /// it left with their membership changes (for `track_*` leave events).
+    pub fn unregister(&self, id: &str) -> (Change, Vec<(Arc<str>, Membership)>) {
+        let channels = self
+            .registry()
+            .subscriptions
+            .get(id)
+            .cloned()
+            .unwrap_or_default();
+        let left = channels
+            .into_iter()
+            .map(|ch| {
+                let m = self.unsubscribe(id, &ch);
+                (ch, m)
+            })
+            .collect();
         let mut reg = self.registry();
-        let Some(handle) = reg.tunnels.remove(id) else {
-            return;
+        let mut change = Change::default();
+        let Some(handle) = reg.conns.remove(id) else {
+            return (change, left);
         };
+        reg.subscriptions.remove(id);
         self.live.fetch_sub(1, Ordering::Relaxed);
-        if let Some(devices) = reg.users.get_mut(&handle.user_id) {
+        if let Some(user) = &handle.user_id
+            && let Some(devices) = reg.users.get_mut(user)
+        {
             devices.retain(|d| &**d != id);
             if devices.is_empty() {
-                reg.users.remove(&handle.user_id);
+                reg.users.remove(user);
+                change.user_online = Some(false);
             }
         }
+        (change, left)
+    }
+
+    pub fn user_of(&self, id: &str) -> Option<Arc<str>> {
+        self.registry().conns.get(id)?.user_id.clone()
     }
 
     pub fn devices(&self, user_id: &str) -> usize {
         self.registry().users.get(user_id).map_or(0, Vec::len)
     }
 
-    /// Held while a personal message is stored and fanned out.
-    pub async fn stream_lock(&self, user_id: &str) -> tokio::sync::MutexGuard<'_, ()> {
-        let i = (self.hasher.hash_one(user_id) as usize) % STREAM_STRIPES;
+    /// Held while a stream's message is stored and fanned out.
+    pub async fn stream_lock(&self, stream: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        let i = (self.hasher.hash_one(stream) as usize) % STREAM_STRIPES;
         self.stripes[i].lock().await
     }
 
-    /// Sends a personal message to every live tunnel of the user; returns how many took it.
-    pub fn deliver_personal(&self, user_id: &str, seq: u64, frame: &Utf8Bytes) -> usize {
+    /// Sends a personal message to every live connection of the user; returns how many took it.
+    pub fn deliver_personal(
+        &self,
+        user_id: &str,
+        seq: u64,
+        wafer: &Utf8Bytes,
+        native: &Utf8Bytes,
+    ) -> usize {
         let reg = self.registry();
         let Some(devices) = reg.users.get(user_id) else {
             return 0;
         };
         devices
             .iter()
-            .filter_map(|id| reg.tunnels.get(id))
-            .filter(|t| {
-                t.offer(Outbound::Personal {
+            .filter_map(|id| reg.conns.get(id))
+            .filter(|h| {
+                h.offer(Outbound::Personal {
                     seq,
-                    frame: frame.clone(),
+                    wafer: wafer.clone(),
+                    native: native.clone(),
                 })
             })
             .count()
     }
 
-    /// `None` when no such tunnel is live here.
-    pub fn send_to_tunnel(&self, id: &str, frame: Utf8Bytes) -> Option<bool> {
-        let reg = self.registry();
-        reg.tunnels.get(id).map(|t| t.offer(Outbound::Frame(frame)))
+    /// Adds a subscription; `None` if the connection is gone or already subscribed.
+    pub fn subscribe(&self, id: &str, channel: &str) -> Option<Membership> {
+        let mut reg = self.registry();
+        let handle = reg.conns.get(id)?.clone();
+        let subs = reg.subscriptions.entry(handle.id.clone()).or_default();
+        if subs.iter().any(|c| &**c == channel) {
+            return None;
+        }
+        let channel: Arc<str> = channel.into();
+        subs.push(channel.clone());
+        let first_of_user = handle
+            .user_id
+            .as_deref()
+            .is_some_and(|u| reg.user_subscriptions(&channel, u) == 0);
+        reg.channels.entry(channel).or_default().push(handle.id);
+        Some(Membership {
+            user_joined: first_of_user.then_some(true),
+        })
     }
 
-    /// To the listed tunnels, or to every live tunnel when `ids` is `None`. Returns how many
+    pub fn subscriptions(&self, id: &str) -> usize {
+        self.registry().subscriptions.get(id).map_or(0, Vec::len)
+    }
+
+    pub fn unsubscribe(&self, id: &str, channel: &str) -> Membership {
+        let mut reg = self.registry();
+        let Some(subs) = reg.subscriptions.get_mut(id) else {
+            return Membership::default();
+        };
+        let before = subs.len();
+        subs.retain(|c| &**c != channel);
+        if subs.len() == before {
+            return Membership::default();
+        }
+        if let Some(ids) = reg.channels.get_mut(channel) {
+            ids.retain(|c| &**c != id);
+            if ids.is_empty() {
+                reg.channels.remove(channel);
+            }
+        }
+        let user = reg.conns.get(id).and_then(|h| h.user_id.clone());
+        let last_of_user = user
+            .as_deref()
+            .is_some_and(|u| reg.user_subscriptions(channel, u) == 0);
+        Membership {
+            user_joined: last_of_user.then_some(false),
+        }
+    }
+
+    /// Sends a channel message to its subscribers; `seq` is `None` for live-only frames.
+    pub fn deliver_channel(&self, channel: &str, seq: Option<u64>, frame: &Utf8Bytes) -> usize {
+        let reg = self.registry();
+        let Some(ids) = reg.channels.get(channel) else {
+            return 0;
+        };
+        let key: Option<Arc<str>> = seq.map(|_| channel.into());
+        ids.iter()
+            .filter_map(|id| reg.conns.get(id))
+            .filter(|h| {
+                let out = match (seq, &key) {
+                    (Some(seq), Some(ch)) => Outbound::Channel {
+                        channel: ch.clone(),
+                        seq,
+                        frame: frame.clone(),
+                    },
+                    _ => Outbound::Frame(frame.clone()),
+                };
+                h.offer(out)
+            })
+            .count()
+    }
+
+    pub fn subscribers(&self, channel: &str) -> usize {
+        self.registry().channels.get(channel).map_or(0, Vec::len)
+    }
+
+    /// Distinct authenticated users subscribed to the channel, sorted.
+    pub fn members(&self, channel: &str) -> Vec<String> {
+        let reg = self.registry();
+        let mut users: Vec<String> = reg
+            .channels
+            .get(channel)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| reg.conns.get(id)?.user_id.as_deref().map(str::to_string))
+            .collect();
+        users.sort();
+        users.dedup();
+        users
+    }
+
+    /// `None` when no such connection is live here.
+    pub fn send_to(&self, id: &str, frame: Utf8Bytes) -> Option<bool> {
+        let reg = self.registry();
+        reg.conns.get(id).map(|h| h.offer(Outbound::Frame(frame)))
+    }
+
+    /// To the listed connections, or to every live one when `ids` is `None`. Returns how many
     /// took it and which listed ids are not live.
     pub fn broadcast(&self, ids: Option<&[String]>, frame: &Utf8Bytes) -> (usize, Vec<String>) {
         let reg = self.registry();
-        let offer = |t: &TunnelHandle| t.offer(Outbound::Frame(frame.clone()));
+        let offer = |h: &Handle| h.offer(Outbound::Frame(frame.clone()));
         match ids {
-            None => (
-                reg.tunnels.values().filter(|t| offer(t)).count(),
-                Vec::new(),
-            ),
+            None => (reg.conns.values().filter(|h| offer(h)).count(), Vec::new()),
             Some(ids) => {
                 let mut invalid = Vec::new();
                 let mut delivered = 0;
                 for id in ids {
-                    match reg.tunnels.get(id.as_str()) {
-                        Some(t) => delivered += usize::from(offer(t)),
+                    match reg.conns.get(id.as_str()) {
+                        Some(h) => delivered += usize::from(offer(h)),
                         None => invalid.push(id.clone()),
                     }
                 }
@@ -209,12 +379,12 @@ impl Hub {
         }
     }
 
-    pub fn close_tunnel(&self, id: &str, code: CloseCode) -> bool {
+    pub fn close(&self, id: &str, code: CloseCode) -> bool {
         let reg = self.registry();
-        reg.tunnels.get(id).map(|t| t.closer.close(code)).is_some()
+        reg.conns.get(id).map(|h| h.closer.close(code)).is_some()
     }
 
-    /// Closes the user's tunnels, or only those of one session; returns how many.
+    /// Closes the user's connections, or only those of one session; returns how many.
     pub fn close_user(&self, user_id: &str, session_id: Option<i64>, code: CloseCode) -> usize {
         let reg = self.registry();
         let Some(devices) = reg.users.get(user_id) else {
@@ -222,15 +392,15 @@ impl Hub {
         };
         devices
             .iter()
-            .filter_map(|id| reg.tunnels.get(id))
-            .filter(|t| session_id.is_none_or(|s| s == t.session_id))
-            .inspect(|t| t.closer.close(code))
+            .filter_map(|id| reg.conns.get(id))
+            .filter(|h| session_id.is_none_or(|s| s == h.session_id))
+            .inspect(|h| h.closer.close(code))
             .count()
     }
 
     pub fn close_all(&self, code: CloseCode) {
-        for t in self.registry().tunnels.values() {
-            t.closer.close(code);
+        for h in self.registry().conns.values() {
+            h.closer.close(code);
         }
     }
 }
@@ -239,11 +409,11 @@ impl Hub {
 mod tests {
     use super::*;
 
-    fn handle(id: &str, user: &str, queue: usize) -> (TunnelHandle, mpsc::Receiver<Outbound>) {
+    fn handle(id: &str, user: Option<&str>, queue: usize) -> (Handle, mpsc::Receiver<Outbound>) {
         let (tx, rx) = mpsc::channel(queue);
-        let h = TunnelHandle {
+        let h = Handle {
             id: id.into(),
-            user_id: user.into(),
+            user_id: user.map(Into::into),
             session_id: 1,
             tx,
             closer: Arc::default(),
@@ -251,19 +421,20 @@ mod tests {
         (h, rx)
     }
 
+    fn f(s: &'static str) -> Utf8Bytes {
+        Utf8Bytes::from_static(s)
+    }
+
     #[tokio::test]
-    async fn device_cap_and_fan_out() {
+    async fn device_cap_fan_out_and_online_changes() {
         let hub = Hub::new(2);
-        let (a, mut ra) = handle("a", "u", 4);
-        let (b, mut rb) = handle("b", "u", 4);
-        let (c, _rc) = handle("c", "u", 4);
-        assert!(hub.register(a).is_ok());
-        assert!(hub.register(b).is_ok());
+        let (a, mut ra) = handle("a", Some("u"), 4);
+        let (b, mut rb) = handle("b", Some("u"), 4);
+        let (c, _rc) = handle("c", Some("u"), 4);
+        assert_eq!(hub.register(a).map(|c| c.user_online), Ok(Some(true)));
+        assert_eq!(hub.register(b).map(|c| c.user_online), Ok(None));
         assert_eq!(hub.register(c), Err(HubError::TooManyDevices(2)));
-        assert_eq!(
-            hub.deliver_personal("u", 7, &Utf8Bytes::from_static("m")),
-            2
-        );
+        assert_eq!(hub.deliver_personal("u", 7, &f("w"), &f("n")), 2);
         assert!(matches!(
             ra.recv().await,
             Some(Outbound::Personal { seq: 7, .. })
@@ -272,25 +443,70 @@ mod tests {
             rb.recv().await,
             Some(Outbound::Personal { seq: 7, .. })
         ));
-        hub.unregister("a");
+        assert_eq!(hub.unregister("a").0.user_online, None);
         assert_eq!(hub.devices("u"), 1);
-        assert_eq!(hub.live(), 1);
+        assert_eq!(hub.unregister("b").0.user_online, Some(false));
+        assert_eq!(hub.live(), 0);
     }
 
     #[tokio::test]
-    async fn full_queue_closes_only_the_slow_tunnel() {
+    async fn full_queue_closes_only_the_slow_connection() {
         let hub = Hub::new(16);
-        let (slow, _keep) = handle("slow", "u", 1);
-        let (fast, mut rf) = handle("fast", "v", 8);
+        let (slow, _keep) = handle("slow", Some("u"), 1);
+        let (fast, mut rf) = handle("fast", Some("v"), 8);
         let slow_closer = slow.closer.clone();
         assert!(hub.register(slow).is_ok());
         assert!(hub.register(fast).is_ok());
-        let f = Utf8Bytes::from_static("x");
-        assert_eq!(hub.broadcast(None, &f).0, 2);
-        assert_eq!(hub.broadcast(None, &f).0, 1);
+        assert_eq!(hub.broadcast(None, &f("x")).0, 2);
+        assert_eq!(hub.broadcast(None, &f("x")).0, 1);
         assert_eq!(slow_closer.closed().await, CloseCode::SlowConsumer.code());
         assert!(rf.recv().await.is_some() && rf.recv().await.is_some());
-        let (n, invalid) = hub.broadcast(Some(&["fast".into(), "nope".into()]), &f);
+        let (n, invalid) = hub.broadcast(Some(&["fast".into(), "nope".into()]), &f("x"));
         assert_eq!((n, invalid), (1, vec!["nope".to_string()]));
+    }
+
+    #[tokio::test]
+    async fn channel_membership_and_fan_out() {
+        let hub = Hub::new(16);
+        let (a, mut ra) = handle("a", Some("u"), 8);
+        let (b, _rb) = handle("b", Some("u"), 8);
+        let (anon, mut rn) = handle("n", None, 8);
+        for h in [a, b, anon] {
+            assert!(hub.register(h).is_ok());
+        }
+        assert_eq!(
+            hub.subscribe("a", "track_x").map(|m| m.user_joined),
+            Some(Some(true))
+        );
+        assert_eq!(
+            hub.subscribe("a", "track_x"),
+            None,
+            "no double subscription"
+        );
+        assert_eq!(
+            hub.subscribe("b", "track_x").map(|m| m.user_joined),
+            Some(None)
+        );
+        assert_eq!(
+            hub.subscribe("n", "track_x").map(|m| m.user_joined),
+            Some(None)
+        );
+        assert_eq!(hub.subscribers("track_x"), 3);
+        assert_eq!(hub.members("track_x"), vec!["u".to_string()]);
+        assert_eq!(hub.deliver_channel("track_x", Some(3), &f("p")), 3);
+        assert!(matches!(
+            ra.recv().await,
+            Some(Outbound::Channel { seq: 3, .. })
+        ));
+        assert!(matches!(
+            rn.recv().await,
+            Some(Outbound::Channel { seq: 3, .. })
+        ));
+        assert_eq!(hub.unsubscribe("a", "track_x").user_joined, None);
+        let (_, left) = hub.unregister("b");
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].1.user_joined, Some(false));
+        assert!(hub.members("track_x").is_empty());
+        assert_eq!(hub.subscribers("track_x"), 1);
     }
 }

@@ -2,8 +2,13 @@
 //!
 //! - [`config`]: flags, environment and TOML settings, validated into [`Config`].
 //! - [`api`]: HTTP routes — `/weapp/*` for clients, `/api/v1/*` for the customer's back end.
-//! - [`tunnel`]: one task per live WebSocket: replay from the store, then relay both ways.
-//! - [`hub`]: the registry of live tunnels and fan-out (encode once, bounded queues).
+//! - [`tunnel`]: Wafer tunnels (one task per socket from `/weapp/tunnel`'s `connectUrl`).
+//! - [`native`]: native-dialect connections at `/connect`: auth, channels, history, presence.
+//! - [`conn`]: what both share: the writer with its stream positions and the pump loop.
+//! - [`hub`]: the registry of live connections and fan-out (encode once, bounded queues).
+//! - [`publish`]: storing then fanning out personal and channel messages, in order.
+//! - [`presence`]: online/offline, join/leave, last seen; the frame encoders.
+//! - [`policy`]: per-channel-prefix retention.
 //! - [`store`]: durable users, codes, sessions and personal queues (embedded SQLite).
 //! - [`ticket`]: single-use tickets for `connectUrl`.
 //! - [`webhook`]: signed tunnel events to the back end.
@@ -12,9 +17,15 @@
 //! [`run`] serves on a bound listener until a shutdown future resolves, so tests bind port 0.
 
 pub mod api;
+pub mod auth;
 pub mod config;
+pub mod conn;
 pub mod error;
 pub mod hub;
+pub mod native;
+pub mod policy;
+pub mod presence;
+pub mod publish;
 pub mod secret;
 pub mod state;
 pub mod store;
@@ -50,6 +61,8 @@ pub enum RelayError {
     ApiKeyFile(std::io::Error),
     #[error("server: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Auth(#[from] auth::SetupError),
 }
 
 /// A relay with its store open, ready to serve.
@@ -66,7 +79,7 @@ impl Relay {
             Some(k) => (k.clone(), None),
             None => load_or_generate_key(&config.data_dir)?,
         };
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(
+        let sqlite = Arc::new(SqliteStore::open(
             &config.data_dir,
             config.durability,
             Retention {
@@ -74,6 +87,16 @@ impl Relay {
                 max_age_secs: config.queue_max_age.as_secs(),
             },
         )?);
+        let store: Arc<dyn Store> = sqlite.clone();
+        let accounts: Arc<dyn store::accounts::Accounts> = sqlite.clone();
+        let channels: Arc<dyn store::channels::Channels> = sqlite;
+        let policy = policy::ChannelPolicy::new(
+            Retention {
+                max_len: config.channel_history_len,
+                max_age_secs: config.channel_history_age.as_secs(),
+            },
+            Vec::new(),
+        );
         let webhook = config.webhook_url.clone().map(|url| {
             webhook::Webhook::start(webhook::WebhookSettings {
                 url,
@@ -86,12 +109,20 @@ impl Relay {
                 timeout: config.webhook_timeout,
             })
         });
+        let auth = auth::Auth::open(
+            &config,
+            accounts,
+            config.webhook_secret.as_deref().unwrap_or(&api_key),
+        )?;
         let app = Arc::new(AppState {
+            auth,
             hub: hub::Hub::new(config.max_devices_per_user),
             tickets: ticket::Tickets::new(config.ticket_ttl),
             config: Arc::new(config),
             api_key,
             store,
+            channels,
+            policy,
             webhook,
         });
         Ok(Self {
@@ -111,10 +142,15 @@ impl Relay {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), RelayError> {
         let app = self.app;
+        for (prefix, r) in app.channels.channel_settings().await? {
+            app.policy.set(&prefix, r);
+        }
         let sweeper = tokio::spawn(sweep(app.clone()));
         let router = api::router(app.clone());
         let hub_app = app.clone();
-        let result = axum::serve(listener, router)
+        // With the peer address, for the per-address limit on failed password logins.
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let result = axum::serve(listener, service)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 tracing::info!("shutting down");
@@ -154,7 +190,7 @@ fn load_or_generate_key(dir: &std::path::Path) -> Result<(String, Option<String>
     Ok((key.clone(), Some(key)))
 }
 
-fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -169,6 +205,9 @@ async fn sweep(app: App) {
         every.tick().await;
         if let Err(e) = app.store.sweep(unix_now()).await {
             tracing::warn!(error = %e, "sweep failed");
+        }
+        if let Err(e) = app.channels.sweep_channels(unix_now()).await {
+            tracing::warn!(error = %e, "channel sweep failed");
         }
         app.tickets.sweep(Instant::now());
     }

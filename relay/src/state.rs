@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::hub::Hub;
+use crate::policy::ChannelPolicy;
 use crate::store::Store;
+use crate::store::channels::Channels;
 use crate::ticket::Tickets;
 use crate::webhook::Webhook;
 
@@ -12,9 +14,13 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub api_key: String,
     pub store: Arc<dyn Store>,
+    pub channels: Arc<dyn Channels>,
+    pub policy: ChannelPolicy,
     pub hub: Hub,
     pub tickets: Tickets,
     pub webhook: Option<Webhook>,
+    /// Accounts, password limits, visitors and delegated auth (`crate::auth`).
+    pub auth: crate::auth::Auth,
 }
 
 pub type App = Arc<AppState>;

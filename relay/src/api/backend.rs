@@ -9,7 +9,7 @@ use cometa_protocol::api::{
     BroadcastRequest, BroadcastResponse, DeliveredResponse, LoginCodeRequest, LoginCodeResponse,
     Presence, PushRequest, PushResponse, RevokedResponse, TunnelMessage,
 };
-use cometa_protocol::{CloseCode, names, packet};
+use cometa_protocol::{CloseCode, names};
 use serde_json::json;
 
 use super::extract::{ApiKey, Body, user_id};
@@ -38,15 +38,6 @@ async fn login_code(
     Body(req): Body<LoginCodeRequest>,
 ) -> Result<Response, ApiError> {
     user_id(&req.user_id)?;
-    let userinfo = match req.userinfo {
-        Some(v) if v.is_object() => Some(v.to_string()),
-        Some(_) => {
-            return Err(ApiError::BadRequest(
-                "userinfo must be a JSON object".into(),
-            ));
-        }
-        None => None,
-    };
     let cfg = &app.config;
     let ttl = req.ttl_secs.unwrap_or(cfg.login_code_ttl.as_secs());
     if ttl == 0 || ttl > cfg.max_login_code_ttl.as_secs() {
@@ -55,6 +46,8 @@ async fn login_code(
             cfg.max_login_code_ttl.as_secs()
         )));
     }
+    // Validates `userinfo`; stores `username`/`email`/`avatar_url` (creating the user).
+    let userinfo = super::users::login_code_userinfo(&app, &req).await?;
     let code = secret::generate();
     let expires_at = unix_now().saturating_add(ttl);
     app.store
@@ -75,13 +68,9 @@ async fn push_to_user(
 ) -> Result<Json<PushResponse>, ApiError> {
     user_id(&uid)?;
     event_name(&req.event)?;
-    let frame = message_frame(&req.event, req.data.get());
-    let _order = app.hub.stream_lock(&uid).await;
-    let seq = app
-        .store
-        .append_personal(&uid, &req.event, req.data.get(), unix_now())
-        .await?;
-    let delivered = app.hub.deliver_personal(&uid, seq, &frame);
+    let published = crate::publish::personal(&app, &uid, &req.event, req.data.get()).await?;
+    let seq = published.seq.unwrap_or_default();
+    let delivered = published.delivered;
     Ok(Json(PushResponse { seq, delivered }))
 }
 
@@ -92,8 +81,8 @@ async fn push_to_tunnel(
     Body(msg): Body<TunnelMessage>,
 ) -> Result<Json<DeliveredResponse>, ApiError> {
     event_name(&msg.kind)?;
-    let frame = message_frame(&msg.kind, msg.content.get());
-    match app.hub.send_to_tunnel(&tunnel_id, frame) {
+    let frame = crate::presence::wafer_frame(&msg.kind, msg.content.get());
+    match app.hub.send_to(&tunnel_id, frame) {
         Some(took) => Ok(Json(DeliveredResponse {
             delivered: usize::from(took),
         })),
@@ -116,7 +105,7 @@ async fn broadcast(
             "at most {MAX_BROADCAST_IDS} tunnel_ids per call"
         )));
     }
-    let frame = message_frame(&req.kind, req.content.get());
+    let frame = crate::presence::wafer_frame(&req.kind, req.content.get());
     let (delivered, invalid_tunnel_ids) = app.hub.broadcast(req.tunnel_ids.as_deref(), &frame);
     Ok(Json(BroadcastResponse {
         delivered,
@@ -129,7 +118,7 @@ async fn close_tunnel(
     State(app): State<App>,
     Path(tunnel_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if app.hub.close_tunnel(&tunnel_id, CloseCode::ClosedByServer) {
+    if app.hub.close(&tunnel_id, CloseCode::ClosedByServer) {
         Ok(Json(json!({ "closed_tunnels": 1 })).into_response())
     } else {
         Err(ApiError::NotFound(format!("no live tunnel {tunnel_id:?}")))
@@ -172,10 +161,4 @@ async fn presence(
 
 fn event_name(name: &str) -> Result<(), ApiError> {
     names::check_event(name).map_err(|e| ApiError::BadRequest(format!("event name {e}")))
-}
-
-/// Encodes a Wafer `message` packet once, for every recipient to share.
-fn message_frame(event: &str, content_json: &str) -> axum::extract::ws::Utf8Bytes {
-    let event_json = serde_json::Value::from(event).to_string();
-    packet::encode_message(&event_json, content_json).into()
 }

@@ -2,7 +2,10 @@
 //! demo page.
 
 mod backend;
+mod channels;
 mod extract;
+mod login;
+mod users;
 mod weapp;
 
 use axum::Router;
@@ -18,11 +21,17 @@ use crate::state::App;
 
 pub fn router(app: App) -> Router {
     let cfg = app.config.clone();
-    let weapp = weapp::routes().layer(cors(&cfg.allowed_origins));
+    let weapp = weapp::routes().layer(cors(&cfg.allowed_origins, cfg.anonymous));
     let mut router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(weapp)
-        .nest("/api/v1", backend::routes())
+        .route("/connect", get(crate::native::upgrade))
+        .nest(
+            "/api/v1",
+            backend::routes()
+                .merge(channels::routes())
+                .merge(users::routes()),
+        )
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() });
     router = match &cfg.static_dir {
@@ -41,15 +50,21 @@ fn not_found_service() -> axum::routing::MethodRouter {
 }
 
 /// Pages are usually served from another origin than the relay; the session travels in a
-/// header (`X-WX-Skey`), not a cookie, so no credentials mode is needed.
-fn cors(allowed: &[String]) -> CorsLayer {
-    let origin = if allowed.is_empty() {
-        AllowOrigin::any()
-    } else {
+/// header (`X-WX-Skey`), not a cookie, so no credentials mode is needed — except for the
+/// anonymous visitor cookie: with `--anonymous` the answer allows credentials, which browsers
+/// accept only with the request's own origin echoed back (never `*`).
+fn cors(allowed: &[String], credentials: bool) -> CorsLayer {
+    let origin = if !allowed.is_empty() {
         AllowOrigin::list(allowed.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    } else if credentials {
+        AllowOrigin::mirror_request()
+    } else {
+        AllowOrigin::any()
     };
     CorsLayer::new()
         .allow_origin(origin)
+        .allow_credentials(credentials)
+        .expose_headers([axum::http::header::RETRY_AFTER])
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allow_headers(
             [
@@ -59,6 +74,8 @@ fn cors(allowed: &[String]) -> CorsLayer {
                 "x-wx-iv",
                 "x-wx-id",
                 "x-wx-skey",
+                "x-wx-remember",
+                "authorization",
             ]
             .map(HeaderName::from_static),
         )

@@ -11,7 +11,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use cometa_protocol::api::{LoginData, TunnelData, WaferOk};
+use cometa_protocol::api::{TunnelData, WaferOk};
 use serde::Deserialize;
 
 use super::extract::header;
@@ -26,38 +26,20 @@ pub fn routes() -> Router<App> {
     // The OPTIONS routes exist so preflights reach the CORS layer, which answers them.
     let preflight = || async { StatusCode::NO_CONTENT };
     Router::new()
-        .route("/weapp/login", get(login).post(login).options(preflight))
+        .route(
+            "/weapp/login",
+            get(super::login::login)
+                .post(super::login::login)
+                .options(preflight),
+        )
+        .route(
+            "/weapp/refresh",
+            axum::routing::post(super::login::refresh).options(preflight),
+        )
         .route("/weapp/user", get(user).post(user).options(preflight))
         .route("/weapp/logout", get(logout).post(logout).options(preflight))
         .route("/weapp/tunnel", get(tunnel).post(tunnel).options(preflight))
         .route("/weapp/ws", get(upgrade))
-}
-
-async fn login(State(app): State<App>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let code = header(&headers, "x-wx-code").ok_or(ApiError::LoginFailed(
-        "missing X-WX-Code header (a login code from POST /api/v1/login-codes)",
-    ))?;
-    let now = unix_now();
-    let user_id = app
-        .store
-        .take_login_code(secret::hash(code), now)
-        .await?
-        .ok_or(ApiError::LoginFailed(
-            "the login code is unknown, expired or already used",
-        ))?;
-    let skey = secret::generate();
-    let expires = now.saturating_add(app.config.session_ttl.as_secs());
-    let session = app
-        .store
-        .create_session(secret::hash(&skey), &user_id, now, expires)
-        .await?;
-    tracing::info!(user = %user_id, "login");
-    Ok(Json(WaferOk::new(LoginData {
-        skey,
-        userinfo: userinfo(&session),
-        time: now,
-    }))
-    .into_response())
 }
 
 async fn user(State(app): State<App>, headers: HeaderMap) -> Result<Response, ApiError> {

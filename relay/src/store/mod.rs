@@ -3,6 +3,8 @@
 //! [`Store`] is the seam for engines; [`sqlite::SqliteStore`] is the embedded default. A Redis
 //! engine for scale-out implements the same trait.
 
+pub mod accounts;
+pub mod channels;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -77,6 +77,8 @@ impl SqliteStore {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;"
         ))?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(super::channels::SCHEMA)?;
+        conn.execute_batch(super::accounts::SCHEMA)?;
         let (tx, rx) = std_mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("cometa-store".into())
@@ -88,7 +90,7 @@ impl SqliteStore {
     }
 
     /// Runs `f` on the store thread and waits until its transaction has committed.
-    async fn call<T, F>(&self, f: F) -> Result<T>
+    pub(super) async fn call<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -112,7 +114,7 @@ impl SqliteStore {
     }
 
     /// Queues `f` without waiting for it; failures are logged.
-    fn fire<F>(&self, what: &'static str, f: F)
+    pub(super) fn fire<F>(&self, what: &'static str, f: F)
     where
         F: FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
     {
@@ -167,11 +169,11 @@ fn run_jobs(conn: Connection, rx: std_mpsc::Receiver<Job>) {
     tracing::debug!("store thread finished");
 }
 
-fn to_i64(v: u64) -> i64 {
+pub(super) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn to_u64(v: i64) -> u64 {
+pub(super) fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 

@@ -244,3 +244,134 @@ impl Tunnel {
         Ok(())
     }
 }
+
+/// A native-dialect client at `/connect`.
+pub struct Native {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_id: u64,
+    /// Frames read while waiting for something else, in order.
+    pending: std::collections::VecDeque<String>,
+}
+
+impl TestRelay {
+    pub async fn native(&self) -> Result<Native> {
+        let (ws, _) =
+            tokio_tungstenite::connect_async(format!("ws://{}/connect", self.addr)).await?;
+        Ok(Native {
+            ws,
+            next_id: 1,
+            pending: Default::default(),
+        })
+    }
+
+    /// Registers a user key through the API and connects with it.
+    pub async fn native_user(&self, user: &str, device: &str) -> Result<(Native, Value)> {
+        let key = format!("key-of-{user}");
+        let (st, body) = self
+            .api(
+                "PUT",
+                &format!("/users/{user}/key"),
+                Some(json!({ "key": key })),
+            )
+            .await?;
+        if st != 200 {
+            bail!("put key: {st} {body}");
+        }
+        let mut n = self.native().await?;
+        let reply = n
+            .request(
+                "auth",
+                json!({"user_id": user, "user_key": key, "device": device}),
+            )
+            .await?;
+        Ok((n, reply))
+    }
+}
+
+impl Native {
+    pub async fn send(&mut self, text: &str) -> Result<()> {
+        self.ws.send(Message::text(text)).await?;
+        Ok(())
+    }
+
+    /// The next text frame (or `closed:<code>`).
+    pub async fn frame(&mut self) -> Result<String> {
+        if let Some(f) = self.pending.pop_front() {
+            return Ok(f);
+        }
+        self.read_socket().await
+    }
+
+    async fn read_socket(&mut self) -> Result<String> {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .map_err(|_| anyhow!("no frame within {WAIT:?}"))?;
+            match msg {
+                Some(Ok(Message::Text(t))) => return Ok(t.to_string()),
+                Some(Ok(Message::Close(f))) => {
+                    return Ok(format!("closed:{}", f.map_or(0, |f| u16::from(f.code))));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => bail!("socket error: {e}"),
+                None => return Ok("closed:0".into()),
+            }
+        }
+    }
+
+    /// Sends `kind:{..body, "id"}` and returns the reply's whole body (`result` or `error`);
+    /// frames arriving before the reply are kept for [`Native::frame`].
+    pub async fn request(&mut self, kind: &str, mut body: Value) -> Result<Value> {
+        let id = self.next_id;
+        self.next_id += 1;
+        body["id"] = json!(id);
+        self.send(&format!("{kind}:{body}")).await?;
+        let mut early = Vec::new();
+        loop {
+            let f = match self.pending.pop_front() {
+                Some(f) => f,
+                None => self.frame().await?,
+            };
+            if let Some(r) = f.strip_prefix("reply:") {
+                let v: Value = serde_json::from_str(r)?;
+                if v["id"] == json!(id) {
+                    self.pending.extend(early);
+                    return Ok(v);
+                }
+            }
+            if f.starts_with("closed:") {
+                bail!("closed while waiting for reply {id}: {f}");
+            }
+            early.push(f);
+        }
+    }
+
+    /// The next `pub:` packet.
+    pub async fn publication(&mut self) -> Result<Value> {
+        let f = self.frame().await?;
+        let body = f
+            .strip_prefix("pub:")
+            .with_context(|| format!("expected a pub packet, got {f}"))?;
+        Ok(serde_json::from_str(body)?)
+    }
+
+    /// Round-trips a `ping`: every frame queued for this client before it has arrived.
+    pub async fn sync(&mut self) -> Result<()> {
+        self.send("ping").await?;
+        loop {
+            let f = self.read_socket().await?;
+            if f == "pong" {
+                return Ok(());
+            }
+            self.pending.push_back(f);
+            if self.pending.len() > 10_000 {
+                bail!("no pong");
+            }
+        }
+    }
+
+    /// Frames received before the last `sync`, in order.
+    pub fn drain(&mut self) -> Vec<String> {
+        self.pending.drain(..).collect()
+    }
+}

@@ -1,0 +1,293 @@
+//! The back-end API for channels, user keys, `users_data` and channel settings.
+
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use cometa_protocol::CloseCode;
+use cometa_protocol::api::PushResponse;
+use cometa_protocol::frames::Publication;
+use cometa_protocol::native::{self, ChannelKind};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use super::extract::{ApiKey, Body, user_id};
+use crate::error::ApiError;
+use crate::secret;
+use crate::state::App;
+use crate::store::Retention;
+use crate::store::channels::StreamId;
+
+/// Entries one history call returns at most.
+const MAX_HISTORY: usize = 1000;
+/// User ids one last-seen call may ask about.
+const MAX_LAST_SEEN_IDS: usize = 1000;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/channels/{name}/messages", post(publish))
+        .route("/channels/{name}/history", get(history))
+        .route("/channels/{name}/presence", get(presence))
+        .route("/channel-settings", get(list_settings))
+        .route(
+            "/channel-settings/{prefix}",
+            put(put_setting).delete(delete_setting),
+        )
+        .route("/users/{user_id}/key", put(put_key).delete(delete_key))
+        .route("/users/{user_id}/data", get(get_data).put(put_data))
+        .route("/users/last-seen", post(last_seen))
+}
+
+fn channel(name: &str) -> Result<ChannelKind, ApiError> {
+    native::check_channel(name).map_err(|e| ApiError::BadRequest(format!("channel name {e}")))?;
+    match ChannelKind::of(name) {
+        ChannelKind::Personal => Err(ApiError::BadRequest(
+            "`msg` is per user: use POST /api/v1/users/{user_id}/messages".into(),
+        )),
+        kind => Ok(kind),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishBody {
+    event: String,
+    #[serde(default = "null_raw")]
+    data: Box<RawValue>,
+}
+
+fn null_raw() -> Box<RawValue> {
+    RawValue::NULL.to_owned()
+}
+
+async fn publish(
+    _: ApiKey,
+    State(app): State<App>,
+    Path(name): Path<String>,
+    Body(req): Body<PublishBody>,
+) -> Result<Json<Value>, ApiError> {
+    channel(&name)?;
+    cometa_protocol::names::check_event(&req.event)
+        .map_err(|e| ApiError::BadRequest(format!("event name {e}")))?;
+    let p = crate::publish::channel(&app, &name, &req.event, req.data.get(), None).await?;
+    Ok(Json(match p.seq {
+        Some(seq) => json!(PushResponse {
+            seq,
+            delivered: p.delivered
+        }),
+        None => json!({ "seq": null, "delivered": p.delivered }),
+    }))
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    limit: Option<usize>,
+}
+
+async fn history(
+    _: ApiKey,
+    State(app): State<App>,
+    Path(name): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    channel(&name)?;
+    let limit = q.limit.unwrap_or(100).min(MAX_HISTORY);
+    let info = app.channels.stream_info(StreamId::Channel(&name)).await?;
+    let rows = app.channels.channel_history(&name, limit).await?;
+    let raws: Vec<Box<RawValue>> = rows
+        .iter()
+        .map(|m| RawValue::from_string(m.data.clone()).unwrap_or_else(|_| null_raw()))
+        .collect();
+    let publications: Vec<Publication> = rows
+        .iter()
+        .zip(&raws)
+        .map(|(m, data)| Publication {
+            channel: &name,
+            event: &m.event,
+            data,
+            seq: Some(m.seq),
+            user_id: m.user_id.as_deref(),
+        })
+        .collect();
+    Ok(Json(json!({
+        "epoch": info.epoch,
+        "seq": info.top,
+        "publications": publications,
+    })))
+}
+
+async fn presence(
+    _: ApiKey,
+    State(app): State<App>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    channel(&name)?;
+    Ok(Json(json!({
+        "count": app.hub.subscribers(&name),
+        "users": app.hub.members(&name),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingBody {
+    history_len: u64,
+    history_age_secs: u64,
+}
+
+async fn put_setting(
+    _: ApiKey,
+    State(app): State<App>,
+    Path(prefix): Path<String>,
+    Body(req): Body<SettingBody>,
+) -> Result<Json<Value>, ApiError> {
+    if prefix.is_empty() || prefix.len() > native::MAX_CHANNEL_LEN {
+        return Err(ApiError::BadRequest("prefix must be 1–128 bytes".into()));
+    }
+    if req.history_len == 0 || req.history_age_secs == 0 {
+        return Err(ApiError::BadRequest(
+            "history_len and history_age_secs must be greater than 0".into(),
+        ));
+    }
+    let r = Retention {
+        max_len: req.history_len,
+        max_age_secs: req.history_age_secs,
+    };
+    app.channels.set_channel_setting(&prefix, r).await?;
+    app.policy.set(&prefix, r);
+    Ok(Json(json!({
+        "prefix": prefix,
+        "history_len": r.max_len,
+        "history_age_secs": r.max_age_secs,
+    })))
+}
+
+async fn delete_setting(
+    _: ApiKey,
+    State(app): State<App>,
+    Path(prefix): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if !app.channels.delete_channel_setting(&prefix).await? {
+        return Err(ApiError::NotFound(format!(
+            "no setting for prefix {prefix:?}"
+        )));
+    }
+    app.policy.remove(&prefix);
+    Ok(Json(json!({ "deleted": prefix })))
+}
+
+async fn list_settings(_: ApiKey, State(app): State<App>) -> Json<Value> {
+    let list: Vec<Value> = app
+        .policy
+        .list()
+        .into_iter()
+        .map(|(p, r)| json!({"prefix": p, "history_len": r.max_len, "history_age_secs": r.max_age_secs}))
+        .collect();
+    Json(json!({ "settings": list }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyBody {
+    key: String,
+}
+
+/// CometServer's `users_auth`: the key a page passes to `start({user_id, user_key})`.
+async fn put_key(
+    _: ApiKey,
+    State(app): State<App>,
+    Path(uid): Path<String>,
+    Body(req): Body<KeyBody>,
+) -> Result<Json<Value>, ApiError> {
+    user_id(&uid)?;
+    if req.key.len() < 8 || req.key.len() > 256 {
+        return Err(ApiError::BadRequest("key must be 8–256 bytes".into()));
+    }
+    app.channels
+        .set_user_key(&uid, secret::hash(&req.key))
+        .await?;
+    Ok(Json(json!({ "user_id": uid })))
+}
+
+/// Revokes the key and disconnects the user's live connections.
+async fn delete_key(
+    _: ApiKey,
+    State(app): State<App>,
+    Path(uid): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    user_id(&uid)?;
+    let existed = app.channels.delete_user_key(&uid).await?;
+    let closed = app.hub.close_user(&uid, None, CloseCode::SessionRevoked);
+    if !existed && closed == 0 {
+        return Err(ApiError::NotFound(format!("no key for user {uid:?}")));
+    }
+    Ok(Json(
+        json!({ "deleted": existed, "closed_connections": closed }),
+    ))
+}
+
+async fn put_data(
+    _: ApiKey,
+    State(app): State<App>,
+    Path(uid): Path<String>,
+    Body(data): Body<Box<RawValue>>,
+) -> Result<Json<Value>, ApiError> {
+    user_id(&uid)?;
+    if !data.get().trim_start().starts_with('{') {
+        return Err(ApiError::BadRequest(
+            "user data must be a JSON object".into(),
+        ));
+    }
+    app.channels.set_user_data(&uid, data.get()).await?;
+    Ok(Json(json!({ "user_id": uid })))
+}
+
+async fn get_data(
+    _: ApiKey,
+    State(app): State<App>,
+    Path(uid): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    user_id(&uid)?;
+    let data = app
+        .channels
+        .user_data(&uid)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no data for user {uid:?}")))?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        data,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LastSeenBody {
+    user_ids: Vec<String>,
+}
+
+/// CometQL's `users_time`: when each user was last connected (now, if online).
+async fn last_seen(
+    _: ApiKey,
+    State(app): State<App>,
+    Body(req): Body<LastSeenBody>,
+) -> Result<Json<Value>, ApiError> {
+    if req.user_ids.len() > MAX_LAST_SEEN_IDS {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_LAST_SEEN_IDS} user_ids per call"
+        )));
+    }
+    let mut out = serde_json::Map::new();
+    for uid in req.user_ids {
+        user_id(&uid)?;
+        let seen = if app.hub.devices(&uid) > 0 {
+            Some(crate::unix_now())
+        } else {
+            app.store.last_seen(&uid).await?
+        };
+        out.insert(uid, json!(seen));
+    }
+    Ok(Json(Value::Object(out)))
+}
+
+use axum::response::IntoResponse;

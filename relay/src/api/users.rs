@@ -1,0 +1,363 @@
+//! The users API under `/api/v1/users` (API key): register, read, edit, delete (one or many)
+//! and merge an anonymous visitor into a user. Passwords go in, are hashed with Argon2id, and
+//! never come out — not in answers, not in logs.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use cometa_protocol::CloseCode;
+use cometa_protocol::api::LoginCodeRequest;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value, json};
+
+use super::extract::{ApiKey, Body, user_id};
+use crate::auth::{password, visitor};
+use crate::error::ApiError;
+use crate::state::App;
+use crate::store::accounts::{Profile, ProfilePatch, WriteMode, WriteOutcome};
+use crate::unix_now;
+
+/// Users deleted by one call at most.
+const MAX_DELETE_IDS: usize = 1000;
+const MAX_USERNAME: usize = 64;
+const MAX_EMAIL: usize = 254;
+const MAX_URL: usize = 2048;
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/users", post(create))
+        .route("/users/delete", post(delete_many))
+        .route(
+            "/users/{user_id}",
+            get(read).patch(update).delete(delete_one),
+        )
+        .route("/users/{user_id}/merge", post(merge))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateUser {
+    #[serde(default)]
+    user_id: Option<String>,
+    username: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    avatar_url: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    userinfo: Option<Value>,
+}
+
+/// Absent fields stay as they are; `null` clears.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateUser {
+    #[serde(default, deserialize_with = "present")]
+    username: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    avatar_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    password: Option<Option<String>>,
+    #[serde(default)]
+    userinfo: Option<Value>,
+}
+
+/// Tells `"field": null` (`Some(None)`) from a missing field (`None`, via `default`).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteMany {
+    user_ids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MergeRequest {
+    visitor_id: String,
+}
+
+async fn create(
+    _: ApiKey,
+    State(app): State<App>,
+    Body(req): Body<CreateUser>,
+) -> Result<Response, ApiError> {
+    let uid = match req.user_id {
+        Some(id) => {
+            user_id(&id)?;
+            if id.starts_with(visitor::PREFIX) {
+                return Err(ApiError::BadRequest(format!(
+                    "user ids starting with {:?} are reserved for visitors",
+                    visitor::PREFIX
+                )));
+            }
+            id
+        }
+        None => format!("u_{}", crate::secret::generate_id()),
+    };
+    let mut patch = profile_fields(
+        Some(Some(req.username)),
+        req.email.map(Some),
+        req.avatar_url.map(Some),
+        req.userinfo,
+    )?;
+    if let Some(pw) = req.password {
+        patch.password_hash = Some(Some(hash(pw).await?));
+    }
+    let profile = write(&app, &uid, patch, WriteMode::Create).await?;
+    tracing::info!(user = %uid, "user registered");
+    Ok((StatusCode::CREATED, Json(profile)).into_response())
+}
+
+async fn read(
+    _: ApiKey,
+    State(app): State<App>,
+    Path(uid): Path<String>,
+) -> Result<Json<Profile>, ApiError> {
+    user_id(&uid)?;
+    app.auth
+        .accounts
+        .profile(&uid)
+        .await?
+        .map(Json)
+        .ok_or_else(|| no_user(&uid))
+}
+
+async fn update(
+    _: ApiKey,
+    State(app): State<App>,
+    Path(uid): Path<String>,
+    Body(req): Body<UpdateUser>,
+) -> Result<Json<Profile>, ApiError> {
+    user_id(&uid)?;
+    let mut patch = profile_fields(req.username, req.email, req.avatar_url, req.userinfo)?;
+    patch.password_hash = match req.password {
+        Some(Some(pw)) => Some(Some(hash(pw).await?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    let profile = write(&app, &uid, patch, WriteMode::Update).await?;
+    tracing::info!(user = %uid, "user updated");
+    Ok(Json(profile))
+}
+
+async fn delete_one(
+    _: ApiKey,
+    State(app): State<App>,
+    Path(uid): Path<String>,
+) -> Result<Response, ApiError> {
+    user_id(&uid)?;
+    let (existed, revoked, closed) = remove(&app, &uid).await?;
+    if !existed && revoked == 0 {
+        return Err(no_user(&uid));
+    }
+    Ok(Json(json!({
+        "deleted": 1,
+        "revoked_sessions": revoked,
+        "closed_tunnels": closed,
+    }))
+    .into_response())
+}
+
+async fn delete_many(
+    _: ApiKey,
+    State(app): State<App>,
+    Body(req): Body<DeleteMany>,
+) -> Result<Response, ApiError> {
+    if req.user_ids.len() > MAX_DELETE_IDS {
+        return Err(ApiError::BadRequest(format!(
+            "at most {MAX_DELETE_IDS} user_ids per call"
+        )));
+    }
+    for id in &req.user_ids {
+        user_id(id)?;
+    }
+    let (mut deleted, mut revoked_sessions, mut closed_tunnels) = (0, 0, 0);
+    let mut not_found = Vec::new();
+    for id in req.user_ids {
+        let (existed, revoked, closed) = remove(&app, &id).await?;
+        revoked_sessions += revoked;
+        closed_tunnels += closed;
+        if existed || revoked > 0 {
+            deleted += 1;
+        } else {
+            not_found.push(id);
+        }
+    }
+    Ok(Json(json!({
+        "deleted": deleted,
+        "not_found": not_found,
+        "revoked_sessions": revoked_sessions,
+        "closed_tunnels": closed_tunnels,
+    }))
+    .into_response())
+}
+
+/// Sessions first, then live tunnels, then the data: once this returns, nothing the user held
+/// works any more.
+async fn remove(app: &App, uid: &str) -> Result<(bool, usize, usize), ApiError> {
+    let revoked = app.store.revoke_user_sessions(uid).await?;
+    let closed = app.hub.close_user(uid, None, CloseCode::SessionRevoked);
+    let existed = app.auth.accounts.delete_user(uid).await?;
+    tracing::info!(user = %uid, revoked, closed, "user deleted");
+    Ok((existed, revoked, closed))
+}
+
+/// Moves a visitor's personal messages to the user (after the user's own, in their order),
+/// delivers them to the user's live devices, then deletes the visitor.
+async fn merge(
+    _: ApiKey,
+    State(app): State<App>,
+    Path(uid): Path<String>,
+    Body(req): Body<MergeRequest>,
+) -> Result<Response, ApiError> {
+    user_id(&uid)?;
+    user_id(&req.visitor_id)?;
+    if !req.visitor_id.starts_with(visitor::PREFIX) || req.visitor_id == uid {
+        return Err(ApiError::BadRequest(format!(
+            "visitor_id must be a visitor's id ({:?}…) other than the user's",
+            visitor::PREFIX
+        )));
+    }
+    let moved = {
+        // The user's stream lock keeps the new seqs and live fan-out in order with publishes.
+        let _order = app.hub.stream_lock(&uid).await;
+        let moved = app
+            .auth
+            .accounts
+            .merge_visitor(&uid, &req.visitor_id, app.config.queue_max_len)
+            .await?
+            .ok_or_else(|| no_user(&req.visitor_id))?;
+        for m in &moved {
+            let wafer = crate::presence::wafer_frame(&m.event, &m.data);
+            let native = crate::presence::personal_frame(&m.event, &m.data, m.seq);
+            app.hub.deliver_personal(&uid, m.seq, &wafer, &native);
+        }
+        moved
+    };
+    let closed = app
+        .hub
+        .close_user(&req.visitor_id, None, CloseCode::SessionRevoked);
+    tracing::info!(user = %uid, merged = moved.len(), closed, "visitor merged");
+    Ok(Json(json!({
+        "merged_messages": moved.len(),
+        "last_seq": moved.last().map(|m| m.seq),
+        "closed_tunnels": closed,
+    }))
+    .into_response())
+}
+
+/// `POST /login-codes` with profile fields: stores them (creating the user when missing) and
+/// returns `None` so the login code keeps the merged profile. Without them, the given
+/// `userinfo` as before.
+pub async fn login_code_userinfo(
+    app: &App,
+    req: &LoginCodeRequest,
+) -> Result<Option<String>, ApiError> {
+    let userinfo = match &req.userinfo {
+        Some(v) if v.is_object() => Some(v.clone()),
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "userinfo must be a JSON object".into(),
+            ));
+        }
+        None => None,
+    };
+    if req.username.is_none() && req.email.is_none() && req.avatar_url.is_none() {
+        return Ok(userinfo.map(|v| v.to_string()));
+    }
+    let patch = profile_fields(
+        req.username.clone().map(Some),
+        req.email.clone().map(Some),
+        req.avatar_url.clone().map(Some),
+        userinfo,
+    )?;
+    write(app, &req.user_id, patch, WriteMode::Upsert).await?;
+    Ok(None)
+}
+
+fn profile_fields(
+    username: Option<Option<String>>,
+    email: Option<Option<String>>,
+    avatar_url: Option<Option<String>>,
+    userinfo: Option<Value>,
+) -> Result<ProfilePatch, ApiError> {
+    let bad = |m: &str| Err(ApiError::BadRequest(m.into()));
+    if let Some(Some(u)) = &username
+        && (u.is_empty()
+            || u.len() > MAX_USERNAME
+            || u.trim() != u
+            || u.chars().any(|c| c == ':' || c.is_control()))
+    {
+        return bad(
+            "username must be 1 to 64 bytes, without ':', control characters or outer spaces",
+        );
+    }
+    if let Some(Some(e)) = &email
+        && (e.len() > MAX_EMAIL
+            || !e.contains('@')
+            || e.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        return bad("email must look like an address (at most 254 bytes)");
+    }
+    if let Some(Some(a)) = &avatar_url
+        && (a.len() > MAX_URL || !(a.starts_with("https://") || a.starts_with("http://")))
+    {
+        return bad("avatar_url must be an http(s) URL of at most 2048 bytes");
+    }
+    let userinfo: Option<Map<String, Value>> = match userinfo {
+        None => None,
+        Some(Value::Object(m)) => Some(m),
+        Some(_) => return bad("userinfo must be a JSON object"),
+    };
+    Ok(ProfilePatch {
+        username,
+        email,
+        avatar_url,
+        password_hash: None,
+        userinfo,
+    })
+}
+
+async fn hash(password: String) -> Result<String, ApiError> {
+    password::hash(password).await.map_err(|e| match e {
+        password::PasswordError::Length => ApiError::BadRequest(e.to_string()),
+        password::PasswordError::Hash(_) => {
+            tracing::error!(error = %e, "password hashing failed");
+            ApiError::Unavailable("cannot hash the password now".into())
+        }
+    })
+}
+
+async fn write(
+    app: &App,
+    uid: &str,
+    patch: ProfilePatch,
+    mode: WriteMode,
+) -> Result<Profile, ApiError> {
+    match app
+        .auth
+        .accounts
+        .write_profile(uid, patch, mode, unix_now())
+        .await?
+    {
+        WriteOutcome::Done(p) => Ok(p),
+        WriteOutcome::UserExists => Err(ApiError::Conflict(format!("user {uid:?} already exists"))),
+        WriteOutcome::UsernameTaken => {
+            Err(ApiError::Conflict("the username is already taken".into()))
+        }
+        WriteOutcome::NotFound => Err(no_user(uid)),
+    }
+}
+
+fn no_user(uid: &str) -> ApiError {
+    ApiError::NotFound(format!("no user {uid:?}"))
+}

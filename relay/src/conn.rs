@@ -1,0 +1,266 @@
+//! What every live connection shares, whatever its dialect: the socket writer with its
+//! stream positions ([`Io`]) and the loop that pumps frames both ways ([`pump`]).
+//!
+//! The loop writes queued frames in batches (up to [`MAX_COALESCE`] per flush), sends
+//! WebSocket pings, enforces the idle timeout and obeys the hub's close requests. Before it
+//! handles an inbound frame it writes whatever was already queued, so a `ping` → `pong`
+//! round trip proves that earlier pushes have been sent.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use cometa_protocol::{CloseClass, CloseCode, packet};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+
+use crate::hub::{Closer, Outbound};
+use crate::state::App;
+
+/// Queued frames written before one flush; bounds the latency a burst adds to a connection.
+pub const MAX_COALESCE: usize = 64;
+
+pub type Sink = SplitSink<WebSocket, Message>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Wafer,
+    Native,
+}
+
+/// Where a device's personal-stream position is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    /// A Wafer tunnel's session.
+    Session(i64),
+    /// A native client's persistent device id.
+    Device(String),
+    /// Anonymous: no personal stream.
+    None,
+}
+
+/// The writing half of a connection and what it has sent.
+pub struct Io {
+    pub app: App,
+    pub sink: Sink,
+    pub dialect: Dialect,
+    pub user_id: Option<String>,
+    pub cursor: Cursor,
+    /// Highest personal seq written.
+    pub last_personal: u64,
+    /// Highest seq written per subscribed channel.
+    pub last_channel: HashMap<Arc<str>, u64>,
+}
+
+impl Io {
+    pub fn new(app: App, sink: Sink, dialect: Dialect) -> Self {
+        Self {
+            app,
+            sink,
+            dialect,
+            user_id: None,
+            cursor: Cursor::None,
+            last_personal: 0,
+            last_channel: HashMap::new(),
+        }
+    }
+
+    pub async fn send(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), axum::Error> {
+        self.sink.send(Message::Text(text.into())).await
+    }
+
+    pub async fn feed(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), axum::Error> {
+        self.sink.feed(Message::Text(text.into())).await
+    }
+
+    /// `error:{"code","message"}`; best effort, the connection stays open.
+    pub async fn error_packet(&mut self, code: u16, message: &str) {
+        let body = serde_json::json!({ "code": code, "message": message });
+        let _ = self.send(format!("error:{body}")).await;
+    }
+
+    /// Records that the personal stream was written up to `seq`.
+    pub fn advance_cursor(&self, seq: u64) {
+        let Some(user) = &self.user_id else { return };
+        match &self.cursor {
+            Cursor::Session(id) => self.app.store.advance_cursor(*id, user, seq),
+            Cursor::Device(d) => self.app.channels.advance_device_cursor(d, user, seq),
+            Cursor::None => {}
+        }
+    }
+
+    /// Writes one queued frame and whatever else is already waiting, then flushes once.
+    pub async fn outbound(
+        &mut self,
+        first: Outbound,
+        rx: &mut mpsc::Receiver<Outbound>,
+    ) -> Result<(), axum::Error> {
+        let before = self.last_personal;
+        let mut next = Some(first);
+        let mut written = 0;
+        while let Some(out) = next.take() {
+            let frame = match out {
+                Outbound::Frame(f) => Some(f),
+                Outbound::Personal { seq, wafer, native } if seq > self.last_personal => {
+                    self.last_personal = seq;
+                    Some(match self.dialect {
+                        Dialect::Wafer => wafer,
+                        Dialect::Native => native,
+                    })
+                }
+                Outbound::Personal { .. } => None,
+                Outbound::Channel {
+                    channel,
+                    seq,
+                    frame,
+                } => {
+                    let last = self.last_channel.entry(channel).or_insert(0);
+                    (seq > *last).then(|| {
+                        *last = seq;
+                        frame
+                    })
+                }
+            };
+            if let Some(f) = frame {
+                self.sink.feed(Message::Text(f)).await?;
+                written += 1;
+            }
+            if written < MAX_COALESCE {
+                next = rx.try_recv().ok();
+            }
+        }
+        self.sink.flush().await?;
+        if self.last_personal > before {
+            self.advance_cursor(self.last_personal);
+        }
+        Ok(())
+    }
+
+    /// Sends the close frame (after a `close` packet for terminal codes: Wafer's SDK
+    /// reconnects after any socket close it did not ask for, unless it got that packet).
+    pub async fn close(&mut self, code: CloseCode) {
+        if code.class() == CloseClass::Terminal {
+            let _ = self.feed(Utf8Bytes::from_static(packet::CLOSE)).await;
+        }
+        let frame = CloseFrame {
+            code: code.code(),
+            reason: Utf8Bytes::from_static(code.reason()),
+        };
+        let _ = self.sink.send(Message::Close(Some(frame))).await;
+        let _ = self.sink.close().await;
+    }
+}
+
+/// A dialect's handling of inbound text frames.
+pub trait Inbound {
+    /// Handles one text frame; `Some(code)` ends the connection with that close.
+    fn text(
+        &mut self,
+        io: &mut Io,
+        text: Utf8Bytes,
+    ) -> impl std::future::Future<Output = Option<CloseCode>> + Send;
+}
+
+/// Runs the connection until it ends; returns the close code.
+pub async fn pump<H: Inbound + Send>(
+    io: &mut Io,
+    handler: &mut H,
+    mut stream: SplitStream<WebSocket>,
+    mut rx: mpsc::Receiver<Outbound>,
+    closer: &Closer,
+) -> u16 {
+    let cfg = io.app.config.clone();
+    let mut ping = tokio::time::interval(cfg.ws_ping);
+    ping.tick().await;
+    let mut last_inbound = Instant::now();
+    loop {
+        tokio::select! {
+            biased;
+            code = closer.closed() => {
+                let code = known_close(code);
+                io.close(code).await;
+                return code.code();
+            }
+            inbound = stream.next() => {
+                last_inbound = Instant::now();
+                let msg = match inbound {
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "socket read failed");
+                        io.close(CloseCode::Protocol).await;
+                        return CloseCode::Protocol.code();
+                    }
+                    None => return 1005,
+                };
+                while let Ok(out) = rx.try_recv() {
+                    if io.outbound(out, &mut rx).await.is_err() {
+                        return 1006;
+                    }
+                }
+                let text = match msg {
+                    Message::Text(t) => t,
+                    Message::Close(_) => {
+                        // tungstenite queues the close reply itself; flushing sends it.
+                        let _ = io.sink.flush().await;
+                        return CloseCode::Normal.code();
+                    }
+                    Message::Binary(_) => {
+                        io.error_packet(
+                            cometa_protocol::native::code::BINARY,
+                            "binary frames are not supported",
+                        )
+                        .await;
+                        continue;
+                    }
+                    Message::Ping(_) | Message::Pong(_) => continue,
+                };
+                if let Some(code) = handler.text(io, text).await {
+                    io.close(code).await;
+                    return code.code();
+                }
+            }
+            out = rx.recv() => {
+                let Some(out) = out else { return CloseCode::Shutdown.code() };
+                if io.outbound(out, &mut rx).await.is_err() {
+                    return 1006;
+                }
+            }
+            _ = ping.tick() => {
+                if last_inbound.elapsed() > cfg.idle_timeout {
+                    tracing::info!("no frame within the idle timeout");
+                    io.close(CloseCode::NoPing).await;
+                    return CloseCode::NoPing.code();
+                }
+                if io.sink.send(Message::Ping(Default::default())).await.is_err() {
+                    return 1006;
+                }
+            }
+        }
+    }
+}
+
+fn known_close(code: u16) -> CloseCode {
+    [
+        CloseCode::Normal,
+        CloseCode::Shutdown,
+        CloseCode::Protocol,
+        CloseCode::NoPing,
+        CloseCode::SlowConsumer,
+        CloseCode::ClosedByServer,
+        CloseCode::SessionRevoked,
+        CloseCode::TooManyDevices,
+    ]
+    .into_iter()
+    .find(|c| c.code() == code)
+    .unwrap_or(CloseCode::Shutdown)
+}
+
+/// At most `max` characters of `s`, for echoing client input in error messages.
+pub fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}

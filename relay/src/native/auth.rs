@@ -1,0 +1,113 @@
+//! Who a native connection's `auth` frame says the client is: a user key registered by the
+//! back end (CometServer's `users_auth`), an HS256 JWT, or a Wafer session key.
+
+use cometa_protocol::frames::{AuthRequest, Position};
+use cometa_protocol::names;
+
+use crate::secret;
+use crate::state::App;
+use crate::unix_now;
+
+pub struct Identity {
+    pub user_id: Option<String>,
+    pub device: String,
+    pub since: Option<Position>,
+}
+
+impl Identity {
+    pub fn anonymous() -> Self {
+        Self {
+            user_id: None,
+            device: String::new(),
+            since: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("user_id and user_key do not match a registered key")]
+    BadKey,
+    #[error("invalid token: {0}")]
+    BadToken(String),
+    #[error("tokens are not enabled on this relay (no --jwt-secret)")]
+    NoTokens,
+    #[error("the session key is unknown, expired or revoked")]
+    BadSkey,
+    #[error("user_id {0}")]
+    BadUserId(names::NameError),
+    #[error("give user_id with user_key, or token, or skey")]
+    Incomplete,
+    #[error("the store failed")]
+    Store(#[from] crate::store::StoreError),
+}
+
+pub async fn authenticate(app: &App, req: &AuthRequest) -> Result<Identity, AuthError> {
+    let user = match (&req.user_id, &req.user_key, &req.token, &req.skey) {
+        (Some(user), Some(key), None, None) => {
+            names::check_user_id(user).map_err(AuthError::BadUserId)?;
+            if !app
+                .channels
+                .user_key_matches(user, secret::hash(key))
+                .await?
+            {
+                return Err(AuthError::BadKey);
+            }
+            user.clone()
+        }
+        (None, None, Some(token), None) => {
+            let secret = app
+                .config
+                .jwt_secret
+                .as_deref()
+                .ok_or(AuthError::NoTokens)?;
+            let claims = crate::auth::jwt::verify(secret.as_bytes(), token, unix_now())
+                .map_err(|e| AuthError::BadToken(e.to_string()))?;
+            names::check_user_id(&claims.user_id).map_err(AuthError::BadUserId)?;
+            claims.user_id
+        }
+        (None, None, None, Some(skey)) => {
+            let session = app
+                .store
+                .session(secret::hash(skey), unix_now())
+                .await?
+                .ok_or(AuthError::BadSkey)?;
+            session.user_id
+        }
+        (None, None, None, None) => return Ok(Identity::anonymous()),
+        _ => return Err(AuthError::Incomplete),
+    };
+    Ok(Identity {
+        user_id: Some(user),
+        device: String::new(),
+        since: None,
+    })
+}
+
+/// The client's persistent device id if it is well-formed, else a fresh one (returned in the
+/// auth reply so the client keeps it).
+pub fn device_id(given: Option<&str>) -> String {
+    match given {
+        Some(d)
+            if (8..=64).contains(&d.len())
+                && d.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            d.to_string()
+        }
+        _ => secret::generate_id(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_ids() {
+        assert_eq!(device_id(Some("abcdef12-3456")), "abcdef12-3456");
+        assert_ne!(device_id(Some("short")), "short");
+        assert_ne!(device_id(Some("bad/chars/here")), "bad/chars/here");
+        assert_eq!(device_id(None).len(), 24);
+    }
+}

@@ -1,0 +1,410 @@
+//! Requests on a native connection after the handshake. Each request gets exactly one
+//! `reply` with its `id`; a request whose body cannot be read but whose `id` can still gets
+//! an error reply, otherwise an `error` packet.
+
+use std::time::Instant;
+
+use axum::extract::ws::Utf8Bytes;
+use cometa_protocol::CloseCode;
+use cometa_protocol::frames::{
+    AckRequest, ChannelRequest, HistoryRequest, PresenceResult, Publication, PublishRequest,
+    PublishResult, RequestId, StreamState, SubscribeRequest,
+};
+use cometa_protocol::native::{self, ChannelKind, code};
+use cometa_protocol::packet::{self, Packet, PacketType};
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use super::{elapsed_secs, reply_err, reply_ok};
+use crate::conn::{self, Inbound, Io};
+use crate::presence;
+use crate::publish;
+use crate::state::App;
+use crate::store::channels::{ChannelMessage, StreamId};
+use crate::tunnel::REPLAY_PAGE;
+
+/// History entries one request may ask for at most.
+const MAX_HISTORY: usize = 1000;
+const DEFAULT_HISTORY: usize = 50;
+
+pub struct NativeInbound {
+    app: App,
+    id: String,
+    user: Option<String>,
+    /// Token bucket for client publishes.
+    tokens: f64,
+    refilled: Instant,
+}
+
+/// A request refused: the error code and message of its reply.
+type Refusal = (u16, String);
+
+/// Parses the body as `$ty`, runs `$method`, and answers a refusal with an error reply.
+macro_rules! handle {
+    ($self:ident, $io:ident, $body:ident, $ty:ty, $method:ident) => {
+        if let Some(req) = $self.parse::<$ty>($io, $body).await {
+            let id = req.id;
+            if let Err((c, m)) = $self.$method($io, req).await {
+                reply_err($io, id, c, &m).await;
+            }
+        }
+    };
+}
+
+impl Inbound for NativeInbound {
+    async fn text(&mut self, io: &mut Io, text: Utf8Bytes) -> Option<CloseCode> {
+        let p = Packet::parse(text.as_str());
+        let body = p.content.unwrap_or("{}");
+        match p.kind {
+            PacketType::Ping => {
+                if io.send(Utf8Bytes::from_static(packet::PONG)).await.is_err() {
+                    return Some(CloseCode::Normal);
+                }
+            }
+            PacketType::Pong => {}
+            PacketType::Close => return Some(CloseCode::Normal),
+            PacketType::Other(native::SUBSCRIBE) => {
+                handle!(self, io, body, SubscribeRequest, subscribe)
+            }
+            PacketType::Other(native::UNSUBSCRIBE) => {
+                handle!(self, io, body, ChannelRequest, unsubscribe)
+            }
+            PacketType::Other(native::PUBLISH) => handle!(self, io, body, PublishRequest, publish),
+            PacketType::Other(native::HISTORY) => handle!(self, io, body, HistoryRequest, history),
+            PacketType::Other(native::PRESENCE) => {
+                handle!(self, io, body, ChannelRequest, presence)
+            }
+            PacketType::Other(native::ACK) => self.ack(io, body).await,
+            PacketType::Other(native::AUTH) => {
+                let msg = "auth is only accepted as the first frame; reconnect to change user";
+                self.refuse_raw(io, body, code::ALREADY_AUTHENTICATED, msg)
+                    .await;
+            }
+            other => {
+                let msg = format!(
+                    "unknown packet type {:?}",
+                    conn::truncate(other.as_str(), 32)
+                );
+                io.error_packet(code::UNKNOWN_PACKET, &msg).await;
+            }
+        }
+        None
+    }
+}
+
+impl NativeInbound {
+    pub fn new(app: &App, id: String, user: Option<String>) -> Self {
+        Self {
+            app: app.clone(),
+            id,
+            user,
+            tokens: f64::from(app.config.publish_burst),
+            refilled: Instant::now(),
+        }
+    }
+
+    /// Parses a request body; an unreadable one is refused here.
+    async fn parse<R: DeserializeOwned>(&self, io: &mut Io, body: &str) -> Option<R> {
+        match serde_json::from_str::<R>(body) {
+            Ok(req) => Some(req),
+            Err(e) => {
+                let msg = format!("bad request: {e}");
+                self.refuse_raw(io, body, code::BAD_REQUEST, &msg).await;
+                None
+            }
+        }
+    }
+
+    async fn refuse_raw(&self, io: &mut Io, body: &str, c: u16, msg: &str) {
+        match serde_json::from_str::<RequestId>(body)
+            .ok()
+            .and_then(|r| r.id)
+        {
+            Some(id) => reply_err(io, id, c, msg).await,
+            None => io.error_packet(c, msg).await,
+        }
+    }
+
+    fn check_channel(&self, name: &str) -> Result<ChannelKind, Refusal> {
+        native::check_channel(name)
+            .map_err(|e| (code::BAD_REQUEST, format!("channel name {e}")))?;
+        Ok(ChannelKind::of(name))
+    }
+
+    fn may_read(&self, channel: &str) -> Result<ChannelKind, Refusal> {
+        let kind = self.check_channel(channel)?;
+        if !kind.may_subscribe(self.user.is_some()) {
+            return Err((
+                code::PERMISSION_DENIED,
+                format!("{channel} needs an authenticated connection"),
+            ));
+        }
+        Ok(kind)
+    }
+
+    async fn subscribe(&mut self, io: &mut Io, req: SubscribeRequest) -> Result<(), Refusal> {
+        let kind = self.may_read(&req.channel)?;
+        if kind == ChannelKind::Personal {
+            // The personal stream flows from `auth`; subscribing to it is a no-op.
+            let state = self
+                .state(StreamId::Personal(self.user.as_deref().unwrap_or("")))
+                .await?;
+            reply_ok(
+                io,
+                req.id,
+                &StreamState {
+                    recovered: true,
+                    ..state
+                },
+            )
+            .await;
+            return Ok(());
+        }
+        if self.app.hub.subscriptions(&self.id) >= self.app.config.max_subscriptions {
+            return Err((
+                code::LIMIT_EXCEEDED,
+                format!(
+                    "at most {} subscriptions",
+                    self.app.config.max_subscriptions
+                ),
+            ));
+        }
+        let Some(membership) = self.app.hub.subscribe(&self.id, &req.channel) else {
+            let state = self.state(StreamId::Channel(&req.channel)).await?;
+            reply_ok(io, req.id, &state).await;
+            return Ok(());
+        };
+        if let Some(user) = &self.user {
+            presence::membership_changed(&self.app, &req.channel, user, &membership);
+        }
+        if !kind.is_stored() {
+            reply_ok(
+                io,
+                req.id,
+                &StreamState {
+                    epoch: String::new(),
+                    seq: 0,
+                    recovered: true,
+                },
+            )
+            .await;
+            return Ok(());
+        }
+        // Registered before reading the stream: anything published from here on is either
+        // in the replay or in the queue, and the writer drops seqs it already sent.
+        let state = self.state(StreamId::Channel(&req.channel)).await?;
+        let key: std::sync::Arc<str> = req.channel.as_str().into();
+        let (after, recovered) = match &req.since {
+            Some(p)
+                if p.epoch == state.epoch
+                    && p.seq.saturating_add(1) >= state_oldest(&self.app, &req.channel).await? =>
+            {
+                (Some(p.seq), true)
+            }
+            Some(_) => (None, false),
+            None => (None, true),
+        };
+        io.last_channel.insert(key, after.unwrap_or(state.seq));
+        reply_ok(io, req.id, &StreamState { recovered, ..state }).await;
+        if let Some(after) = after {
+            self.replay_channel(io, &req.channel, after).await?;
+        }
+        Ok(())
+    }
+
+    async fn replay_channel(
+        &self,
+        io: &mut Io,
+        channel: &str,
+        mut after: u64,
+    ) -> Result<(), Refusal> {
+        loop {
+            let page = self
+                .app
+                .channels
+                .channel_after(channel, after, REPLAY_PAGE)
+                .await
+                .map_err(internal)?;
+            let Some(last) = page.last().map(|m| m.seq) else {
+                return Ok(());
+            };
+            for m in &page {
+                let frame = presence::channel_frame(
+                    channel,
+                    &m.event,
+                    &m.data,
+                    Some(m.seq),
+                    m.user_id.as_deref(),
+                );
+                if io.feed(frame).await.is_err() {
+                    return Ok(());
+                }
+            }
+            let _ = futures_util::SinkExt::flush(&mut io.sink).await;
+            after = last;
+            io.last_channel.insert(channel.into(), last);
+            if page.len() < REPLAY_PAGE {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn state(&self, stream: StreamId<'_>) -> Result<StreamState, Refusal> {
+        let info = self
+            .app
+            .channels
+            .stream_info(stream)
+            .await
+            .map_err(internal)?;
+        Ok(StreamState {
+            epoch: info.epoch,
+            seq: info.top,
+            recovered: true,
+        })
+    }
+
+    async fn unsubscribe(&mut self, io: &mut Io, req: ChannelRequest) -> Result<(), Refusal> {
+        let m = self.app.hub.unsubscribe(&self.id, &req.channel);
+        if let Some(user) = &self.user {
+            presence::membership_changed(&self.app, &req.channel, user, &m);
+        }
+        io.last_channel.remove(req.channel.as_str());
+        reply_ok(io, req.id, &serde_json::json!({})).await;
+        Ok(())
+    }
+
+    async fn publish(&mut self, io: &mut Io, req: PublishRequest) -> Result<(), Refusal> {
+        let kind = self.check_channel(&req.channel)?;
+        cometa_protocol::names::check_event(&req.event)
+            .map_err(|e| (code::BAD_REQUEST, format!("event name {e}")))?;
+        if !kind.client_may_publish(self.user.is_some()) {
+            return Err((
+                code::PERMISSION_DENIED,
+                format!("clients may not publish to {}", req.channel),
+            ));
+        }
+        self.take_token()?;
+        let sender = match kind {
+            ChannelKind::AnonymousWeb => None,
+            _ => self.user.as_deref(),
+        };
+        let published =
+            publish::channel(&self.app, &req.channel, &req.event, req.data.get(), sender)
+                .await
+                .map_err(internal)?;
+        reply_ok(io, req.id, &PublishResult { seq: published.seq }).await;
+        Ok(())
+    }
+
+    fn take_token(&mut self) -> Result<(), Refusal> {
+        let cfg = &self.app.config;
+        let refill = elapsed_secs(self.refilled) * f64::from(cfg.publish_rate);
+        self.refilled = Instant::now();
+        self.tokens = (self.tokens + refill).min(f64::from(cfg.publish_burst));
+        if self.tokens < 1.0 {
+            return Err((
+                code::LIMIT_EXCEEDED,
+                format!("at most {} publishes per second", cfg.publish_rate),
+            ));
+        }
+        self.tokens -= 1.0;
+        Ok(())
+    }
+
+    async fn history(&mut self, io: &mut Io, req: HistoryRequest) -> Result<(), Refusal> {
+        let kind = self.may_read(&req.channel)?;
+        let limit = req.limit.unwrap_or(DEFAULT_HISTORY).min(MAX_HISTORY);
+        let (stream, rows) = if kind == ChannelKind::Personal {
+            let user = self.user.clone().unwrap_or_default();
+            let rows = self
+                .app
+                .store
+                .personal_after(&user, 0, usize::MAX)
+                .await
+                .map_err(internal)?;
+            let skip = rows.len().saturating_sub(limit);
+            let rows = rows
+                .into_iter()
+                .skip(skip)
+                .map(|m| ChannelMessage {
+                    seq: m.seq,
+                    event: m.event,
+                    data: m.data,
+                    user_id: None,
+                })
+                .collect::<Vec<_>>();
+            (self.state(StreamId::Personal(&user)).await?, rows)
+        } else {
+            let rows = self
+                .app
+                .channels
+                .channel_history(&req.channel, limit)
+                .await
+                .map_err(internal)?;
+            (self.state(StreamId::Channel(&req.channel)).await?, rows)
+        };
+        let raws: Vec<Box<RawValue>> = rows
+            .iter()
+            .map(|m| {
+                RawValue::from_string(m.data.clone()).unwrap_or_else(|_| RawValue::NULL.to_owned())
+            })
+            .collect();
+        let publications: Vec<Publication> = rows
+            .iter()
+            .zip(&raws)
+            .map(|(m, data)| Publication {
+                channel: &req.channel,
+                event: &m.event,
+                data,
+                seq: Some(m.seq),
+                user_id: m.user_id.as_deref(),
+            })
+            .collect();
+        let result = serde_json::json!({
+            "epoch": stream.epoch,
+            "seq": stream.seq,
+            "publications": publications,
+        });
+        reply_ok(io, req.id, &result).await;
+        Ok(())
+    }
+
+    async fn presence(&mut self, io: &mut Io, req: ChannelRequest) -> Result<(), Refusal> {
+        let kind = self.may_read(&req.channel)?;
+        let result = PresenceResult {
+            count: self.app.hub.subscribers(&req.channel),
+            users: (kind == ChannelKind::Track).then(|| self.app.hub.members(&req.channel)),
+        };
+        reply_ok(io, req.id, &result).await;
+        Ok(())
+    }
+
+    async fn ack(&mut self, io: &mut Io, body: &str) {
+        match serde_json::from_str::<AckRequest>(body) {
+            // Only what this connection was sent can be acknowledged.
+            Ok(a) if a.seq <= io.last_personal => io.advance_cursor(a.seq),
+            Ok(_) => {
+                io.error_packet(code::BAD_REQUEST, "ack of a seq not yet sent")
+                    .await
+            }
+            Err(e) => {
+                io.error_packet(code::BAD_PACKET, &format!("bad ack: {e}"))
+                    .await
+            }
+        }
+    }
+}
+
+async fn state_oldest(app: &App, channel: &str) -> Result<u64, Refusal> {
+    Ok(app
+        .channels
+        .stream_info(StreamId::Channel(channel))
+        .await
+        .map_err(internal)?
+        .oldest)
+}
+
+fn internal(e: crate::store::StoreError) -> Refusal {
+    tracing::error!(error = %e, "store failure");
+    (code::INTERNAL, "internal error".into())
+}

@@ -1,0 +1,251 @@
+//! Native-dialect connections at `/connect`: the CometServer-style API over the shared
+//! framing — authenticate in the first frame (or stay anonymous), subscribe with stream
+//! positions, publish, history, presence.
+//!
+//! - this file: the upgrade, the handshake and the connection's life;
+//! - [`auth`]: who the first frame says the client is;
+//! - [`commands`]: every request after it.
+
+mod auth;
+mod commands;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use cometa_protocol::CloseCode;
+use cometa_protocol::frames::{AuthRequest, AuthResult, ErrorInfo, Position, Reply, StreamState};
+use cometa_protocol::native::{self, code};
+use cometa_protocol::packet::Packet;
+use futures_util::StreamExt;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::api::origin_allowed;
+use crate::conn::{self, Cursor, Dialect, Io};
+use crate::error::ApiError;
+use crate::hub::{Closer, Handle};
+use crate::presence;
+use crate::secret;
+use crate::state::App;
+use crate::store::channels::StreamId;
+
+pub use commands::NativeInbound;
+
+/// `GET /connect`: a native-dialect WebSocket.
+pub async fn upgrade(
+    State(app): State<App>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let origin = headers.get("origin").and_then(|v| v.to_str().ok());
+    if !origin_allowed(&app.config.allowed_origins, origin) {
+        return Err(ApiError::Forbidden("origin not allowed".into()));
+    }
+    if app.hub.live() >= app.config.max_connections {
+        tracing::warn!(
+            limit = app.config.max_connections,
+            "connection limit reached"
+        );
+        return Err(ApiError::Unavailable(
+            "the relay is at its connection limit".into(),
+        ));
+    }
+    let max = app.config.max_frame_bytes;
+    Ok(ws
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_write_buffer_size(max.saturating_mul(4).max(64 * 1024))
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| serve(app, socket)))
+}
+
+async fn serve(app: App, socket: WebSocket) {
+    let id = secret::generate_id();
+    let span = tracing::info_span!("conn", %id);
+    run(app, socket, id).instrument(span).await;
+}
+
+async fn run(app: App, socket: WebSocket, id: String) {
+    let (sink, mut stream) = socket.split();
+    let mut io = Io::new(app.clone(), sink, Dialect::Native);
+    let first = match tokio::time::timeout(app.config.handshake_timeout, stream.next()).await {
+        Ok(Some(Ok(Message::Text(t)))) => Some(t),
+        Ok(Some(Ok(_))) => None,
+        Ok(_) => return,
+        Err(_) => {
+            tracing::debug!("no first frame within the handshake timeout");
+            io.close(CloseCode::NoPing).await;
+            return;
+        }
+    };
+    // An `auth` first frame decides who this is; anything else starts an anonymous session
+    // and is then handled as an ordinary request.
+    let (auth_req, pending) = match first.as_ref().map(|t| Packet::parse(t.as_str())) {
+        Some(p) if p.kind.as_str() == native::AUTH => (Some(parse_auth(p.content)), None),
+        _ => (None, first),
+    };
+    let mut who = auth::Identity::anonymous();
+    let mut auth_id = None;
+    if let Some(req) = auth_req {
+        match req {
+            Ok(req) => {
+                auth_id = Some(req.id);
+                match auth::authenticate(&app, &req).await {
+                    Ok(found) => who = found,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "authentication failed");
+                        reply_err(&mut io, req.id, code::UNAUTHORIZED, &e.to_string()).await;
+                        auth_id = None;
+                    }
+                }
+                who.device = auth::device_id(req.device.as_deref());
+                who.since = req.since;
+            }
+            Err((id, e)) => match id {
+                Some(id) => reply_err(&mut io, id, code::BAD_REQUEST, &e).await,
+                None => io.error_packet(code::BAD_PACKET, &e).await,
+            },
+        }
+    }
+
+    let (tx, rx) = mpsc::channel(app.config.outbound_queue);
+    let closer = Arc::new(Closer::default());
+    let handle = Handle {
+        id: id.clone().into(),
+        user_id: who.user_id.as_deref().map(Into::into),
+        session_id: 0,
+        tx,
+        closer: closer.clone(),
+    };
+    if !presence::connected(&app, handle).await {
+        if let Some(rid) = auth_id {
+            let msg = "the user already has the maximum number of live devices";
+            reply_err(&mut io, rid, code::LIMIT_EXCEEDED, msg).await;
+        }
+        io.close(CloseCode::TooManyDevices).await;
+        return;
+    }
+    io.user_id = who.user_id.clone();
+    if who.user_id.is_some() {
+        io.cursor = Cursor::Device(who.device.clone());
+    }
+    if let Some(rid) = auth_id {
+        match resume_personal(&mut io, rid, &who).await {
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "personal replay failed");
+                io.close(CloseCode::Shutdown).await;
+                presence::disconnected(&app, &id).await;
+                return;
+            }
+        }
+    }
+    let mut inbound = NativeInbound::new(&app, id.clone(), who.user_id.clone());
+    let code = match pending {
+        Some(text) => match conn::Inbound::text(&mut inbound, &mut io, text).await {
+            Some(code) => {
+                io.close(code).await;
+                code.code()
+            }
+            None => conn::pump(&mut io, &mut inbound, stream, rx, &closer).await,
+        },
+        None => conn::pump(&mut io, &mut inbound, stream, rx, &closer).await,
+    };
+    tracing::debug!(code, "connection closed");
+    presence::disconnected(&app, &id).await;
+}
+
+fn parse_auth(content: Option<&str>) -> Result<AuthRequest, (Option<u64>, String)> {
+    let text = content.unwrap_or("{}");
+    serde_json::from_str::<AuthRequest>(text).map_err(|e| {
+        let id = serde_json::from_str::<cometa_protocol::frames::RequestId>(text)
+            .ok()
+            .and_then(|r| r.id);
+        (id, format!("bad auth request: {e}"))
+    })
+}
+
+/// Answers `auth` with the personal stream's state, then replays what the device missed.
+async fn resume_personal(
+    io: &mut Io,
+    reply_id: u64,
+    who: &auth::Identity,
+) -> Result<(), crate::store::StoreError> {
+    let Some(user) = who.user_id.clone() else {
+        let result = AuthResult {
+            user_id: None,
+            device: who.device.clone(),
+            personal: None,
+        };
+        reply_ok(io, reply_id, &result).await;
+        return Ok(());
+    };
+    let info = io
+        .app
+        .channels
+        .stream_info(StreamId::Personal(&user))
+        .await?;
+    let (after, recovered) = match &who.since {
+        Some(Position { seq, epoch }) if *epoch == info.epoch => (
+            Some(*seq),
+            seq.saturating_add(1) >= info.oldest || *seq >= info.top,
+        ),
+        // A position from another epoch means the store lost data since.
+        Some(_) => (None, false),
+        None => (None, true),
+    };
+    let result = AuthResult {
+        user_id: Some(user),
+        device: who.device.clone(),
+        personal: Some(StreamState {
+            epoch: info.epoch,
+            seq: info.top,
+            recovered,
+        }),
+    };
+    reply_ok(io, reply_id, &result).await;
+    crate::tunnel::replay_personal(io, after).await?;
+    Ok(())
+}
+
+pub(crate) async fn reply_ok<T: Serialize>(io: &mut Io, id: u64, result: &T) {
+    let reply = Reply {
+        id,
+        result: Some(result),
+        error: None,
+    };
+    send_reply(io, &reply).await;
+}
+
+pub(crate) async fn reply_err(io: &mut Io, id: u64, code: u16, message: &str) {
+    let info = ErrorInfo {
+        code,
+        message: message.to_string(),
+    };
+    let reply = Reply::<()> {
+        id,
+        result: None,
+        error: Some(&info),
+    };
+    send_reply(io, &reply).await;
+}
+
+async fn send_reply<T: Serialize>(io: &mut Io, reply: &Reply<'_, T>) {
+    match serde_json::to_string(reply) {
+        Ok(json) => {
+            let _ = io.send(format!("{}:{json}", native::REPLY)).await;
+        }
+        Err(e) => tracing::error!(error = %e, "cannot encode a reply"),
+    }
+}
+
+/// Seconds since `start`, for rate limiting.
+fn elapsed_secs(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64()
+}

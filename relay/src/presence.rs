@@ -1,0 +1,107 @@
+//! Connections coming and going, and what they tell others: `user_status_<id>` online and
+//! offline, `track_*` join and leave, last-seen times. Also the frame encoders every
+//! publisher shares, so each message is encoded once per dialect.
+
+use axum::extract::ws::Utf8Bytes;
+use cometa_protocol::frames::Publication;
+use cometa_protocol::native::{self, ChannelKind};
+use cometa_protocol::packet;
+use serde_json::value::RawValue;
+
+use crate::hub::{Handle, Membership};
+use crate::state::App;
+use crate::unix_now;
+
+/// Registers a connection; `false` when the user is at the device cap.
+pub async fn connected(app: &App, handle: Handle) -> bool {
+    let user = handle.user_id.clone();
+    match app.hub.register(handle) {
+        Ok(change) => {
+            if let Some(user) = user {
+                app.store.touch_last_seen(&user, unix_now());
+                if change.user_online == Some(true) {
+                    announce_status(app, &user, true);
+                }
+            }
+            true
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "connection refused");
+            false
+        }
+    }
+}
+
+pub async fn disconnected(app: &App, id: &str) {
+    let user = app.hub.user_of(id);
+    let (change, left) = app.hub.unregister(id);
+    for (channel, m) in left {
+        if let Some(u) = &user {
+            membership_changed(app, &channel, u, &m);
+        }
+    }
+    if let Some(user) = user {
+        app.store.touch_last_seen(&user, unix_now());
+        if change.user_online == Some(false) {
+            announce_status(app, &user, false);
+        }
+    }
+}
+
+/// Sends `join`/`leave` on `track_*` channels when a user's first subscription starts or
+/// their last one ends.
+pub fn membership_changed(app: &App, channel: &str, user: &str, m: &Membership) {
+    let Some(joined) = m.user_joined else { return };
+    if ChannelKind::of(channel) != ChannelKind::Track {
+        return;
+    }
+    let event = if joined { "join" } else { "leave" };
+    let data = serde_json::json!({ "user_id": user }).to_string();
+    let frame = channel_frame(channel, event, &data, None, Some(user));
+    app.hub.deliver_channel(channel, None, &frame);
+}
+
+fn announce_status(app: &App, user: &str, online: bool) {
+    let channel = format!("user_status_{user}");
+    let event = if online { "online" } else { "offline" };
+    let data = serde_json::json!({ "user_id": user }).to_string();
+    let frame = channel_frame(&channel, event, &data, None, Some(user));
+    app.hub.deliver_channel(&channel, None, &frame);
+}
+
+fn raw(data: &str) -> Box<RawValue> {
+    RawValue::from_string(data.to_string()).unwrap_or_else(|_| RawValue::NULL.to_owned())
+}
+
+/// Wafer's `message:{"type","content"}`.
+pub fn wafer_frame(event: &str, data: &str) -> Utf8Bytes {
+    let event_json = serde_json::Value::from(event).to_string();
+    packet::encode_message(&event_json, data).into()
+}
+
+/// The native `pub:` packet of a personal message.
+pub fn personal_frame(event: &str, data: &str, seq: u64) -> Utf8Bytes {
+    channel_frame(native::PERSONAL, event, data, Some(seq), None)
+}
+
+/// The native `pub:` packet of a channel message.
+pub fn channel_frame(
+    channel: &str,
+    event: &str,
+    data: &str,
+    seq: Option<u64>,
+    user_id: Option<&str>,
+) -> Utf8Bytes {
+    let data = raw(data);
+    let p = Publication {
+        channel,
+        event,
+        data: &data,
+        seq,
+        user_id,
+    };
+    match serde_json::to_string(&p) {
+        Ok(json) => format!("{}:{json}", native::PUB).into(),
+        Err(_) => Utf8Bytes::from_static("pub:{}"),
+    }
+}

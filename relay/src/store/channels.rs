@@ -1,0 +1,535 @@
+//! Channel streams, stream epochs, device cursors, user keys, `users_data` and per-prefix
+//! channel settings — the state behind channels and the CometServer API.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::sqlite::{SqliteStore, to_i64, to_u64};
+use super::{Result, Retention, SecretHash};
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS stream_epochs (
+    stream TEXT PRIMARY KEY,
+    epoch  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS channels (
+    name     TEXT PRIMARY KEY,
+    next_seq INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS channel_messages (
+    channel    TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    event      TEXT NOT NULL,
+    data       TEXT NOT NULL,
+    user_id    TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (channel, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS channel_messages_by_expiry ON channel_messages(expires_at);
+CREATE TABLE IF NOT EXISTS device_cursors (
+    device  TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    seq     INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS user_keys (
+    user_id  TEXT PRIMARY KEY,
+    key_hash BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users_data (
+    user_id TEXT PRIMARY KEY,
+    data    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS channel_settings (
+    prefix       TEXT PRIMARY KEY,
+    max_len      INTEGER NOT NULL,
+    max_age_secs INTEGER NOT NULL
+);
+";
+
+/// One stored channel message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelMessage {
+    pub seq: u64,
+    pub event: String,
+    pub data: String,
+    pub user_id: Option<String>,
+}
+
+/// Which stream a position belongs to.
+#[derive(Debug, Clone, Copy)]
+pub enum StreamId<'a> {
+    Personal(&'a str),
+    Channel(&'a str),
+}
+
+/// A stream's identity and extent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamInfo {
+    pub epoch: String,
+    /// Newest seq (0 when empty).
+    pub top: u64,
+    /// Oldest seq still kept (`top + 1` when nothing is kept).
+    pub oldest: u64,
+}
+
+#[async_trait]
+pub trait Channels: Send + Sync + 'static {
+    /// Appends to a channel's stream; trims it to `retention.max_len`.
+    async fn append_channel(
+        &self,
+        channel: &str,
+        event: &str,
+        data: &str,
+        user_id: Option<&str>,
+        now: u64,
+        retention: Retention,
+    ) -> Result<u64>;
+
+    /// Up to `limit` messages with `seq > after`, in order.
+    async fn channel_after(
+        &self,
+        channel: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ChannelMessage>>;
+
+    /// The newest `limit` messages, oldest first.
+    async fn channel_history(&self, channel: &str, limit: usize) -> Result<Vec<ChannelMessage>>;
+
+    /// The stream's epoch (made on first use) and extent.
+    async fn stream_info(&self, stream: StreamId<'_>) -> Result<StreamInfo>;
+
+    /// Where a native device resumes its personal stream when it gives no position.
+    async fn device_resume_point(&self, device: &str, user_id: &str) -> Result<u64>;
+
+    /// Not awaited by the hot path.
+    fn advance_device_cursor(&self, device: &str, user_id: &str, seq: u64);
+
+    async fn set_user_key(&self, user_id: &str, key: SecretHash) -> Result<()>;
+    async fn delete_user_key(&self, user_id: &str) -> Result<bool>;
+    async fn user_key_matches(&self, user_id: &str, key: SecretHash) -> Result<bool>;
+
+    async fn set_user_data(&self, user_id: &str, data: &str) -> Result<()>;
+    async fn user_data(&self, user_id: &str) -> Result<Option<String>>;
+
+    async fn set_channel_setting(&self, prefix: &str, retention: Retention) -> Result<()>;
+    async fn delete_channel_setting(&self, prefix: &str) -> Result<bool>;
+    async fn channel_settings(&self) -> Result<Vec<(String, Retention)>>;
+
+    /// Drops channel messages past their age.
+    async fn sweep_channels(&self, now: u64) -> Result<()>;
+}
+
+fn stream_key(s: StreamId<'_>) -> String {
+    match s {
+        StreamId::Personal(u) => format!("msg:{u}"),
+        StreamId::Channel(c) => format!("ch:{c}"),
+    }
+}
+
+fn read_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChannelMessage> {
+    Ok(ChannelMessage {
+        seq: to_u64(r.get(0)?),
+        event: r.get(1)?,
+        data: r.get(2)?,
+        user_id: r.get(3)?,
+    })
+}
+
+fn epoch_of(c: &Connection, key: &str) -> rusqlite::Result<String> {
+    let fresh = crate::secret::generate_id();
+    c.execute(
+        "INSERT INTO stream_epochs (stream, epoch) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        params![key, fresh],
+    )?;
+    c.query_row(
+        "SELECT epoch FROM stream_epochs WHERE stream = ?1",
+        params![key],
+        |r| r.get(0),
+    )
+}
+
+#[async_trait]
+impl Channels for SqliteStore {
+    async fn append_channel(
+        &self,
+        channel: &str,
+        event: &str,
+        data: &str,
+        user_id: Option<&str>,
+        now: u64,
+        retention: Retention,
+    ) -> Result<u64> {
+        let (channel, event, data) = (channel.to_string(), event.to_string(), data.to_string());
+        let user_id = user_id.map(str::to_string);
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO channels (name) VALUES (?1) ON CONFLICT DO NOTHING",
+                params![channel],
+            )?;
+            let seq: i64 = c.query_row(
+                "UPDATE channels SET next_seq = next_seq + 1 WHERE name = ?1
+                 RETURNING next_seq - 1",
+                params![channel],
+                |r| r.get(0),
+            )?;
+            let expires = to_i64(now.saturating_add(retention.max_age_secs));
+            c.execute(
+                "INSERT INTO channel_messages
+                 (channel, seq, event, data, user_id, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![channel, seq, event, data, user_id, to_i64(now), expires],
+            )?;
+            let max_len = to_i64(retention.max_len);
+            if seq > max_len {
+                c.execute(
+                    "DELETE FROM channel_messages WHERE channel = ?1 AND seq <= ?2",
+                    params![channel, seq - max_len],
+                )?;
+            }
+            Ok(to_u64(seq))
+        })
+        .await
+    }
+
+    async fn channel_after(
+        &self,
+        channel: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ChannelMessage>> {
+        let channel = channel.to_string();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.call(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT seq, event, data, user_id FROM channel_messages
+                 WHERE channel = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = st.query_map(params![channel, to_i64(after), limit], read_message)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn channel_history(&self, channel: &str, limit: usize) -> Result<Vec<ChannelMessage>> {
+        let channel = channel.to_string();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.call(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT seq, event, data, user_id FROM channel_messages
+                 WHERE channel = ?1 ORDER BY seq DESC LIMIT ?2",
+            )?;
+            let mut rows: Vec<ChannelMessage> = st
+                .query_map(params![channel, limit], read_message)?
+                .collect::<rusqlite::Result<_>>()?;
+            rows.reverse();
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn stream_info(&self, stream: StreamId<'_>) -> Result<StreamInfo> {
+        let key = stream_key(stream);
+        let (personal, name) = match stream {
+            StreamId::Personal(u) => (true, u.to_string()),
+            StreamId::Channel(c) => (false, c.to_string()),
+        };
+        self.call(move |c| {
+            let epoch = epoch_of(c, &key)?;
+            let (next, oldest): (Option<i64>, Option<i64>) = if personal {
+                (
+                    c.query_row(
+                        "SELECT next_seq FROM users WHERE user_id = ?1",
+                        params![name],
+                        |r| r.get(0),
+                    )
+                    .optional()?,
+                    c.query_row(
+                        "SELECT min(seq) FROM messages WHERE user_id = ?1",
+                        params![name],
+                        |r| r.get(0),
+                    )?,
+                )
+            } else {
+                (
+                    c.query_row(
+                        "SELECT next_seq FROM channels WHERE name = ?1",
+                        params![name],
+                        |r| r.get(0),
+                    )
+                    .optional()?,
+                    c.query_row(
+                        "SELECT min(seq) FROM channel_messages WHERE channel = ?1",
+                        params![name],
+                        |r| r.get(0),
+                    )?,
+                )
+            };
+            let top = to_u64(next.unwrap_or(1) - 1);
+            Ok(StreamInfo {
+                epoch,
+                top,
+                oldest: oldest.map_or(top + 1, to_u64),
+            })
+        })
+        .await
+    }
+
+    async fn device_resume_point(&self, device: &str, user_id: &str) -> Result<u64> {
+        let (device, user_id) = (device.to_string(), user_id.to_string());
+        self.call(move |c| {
+            let own: Option<i64> = c
+                .query_row(
+                    "SELECT seq FROM device_cursors WHERE device = ?1 AND user_id = ?2",
+                    params![device, user_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(seq) = own {
+                return Ok(to_u64(seq));
+            }
+            let any: Option<i64> = c
+                .query_row(
+                    "SELECT delivered_seq FROM users WHERE user_id = ?1",
+                    params![user_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(any.map_or(0, to_u64))
+        })
+        .await
+    }
+
+    fn advance_device_cursor(&self, device: &str, user_id: &str, seq: u64) {
+        let (device, user_id) = (device.to_string(), user_id.to_string());
+        self.fire("advance device cursor", move |c| {
+            let seq = to_i64(seq);
+            // A device that changed user starts over at the new user's position.
+            c.execute(
+                "INSERT INTO device_cursors (device, user_id, seq) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(device) DO UPDATE SET
+                   seq = CASE WHEN user_id = excluded.user_id
+                              THEN max(seq, excluded.seq) ELSE excluded.seq END,
+                   user_id = excluded.user_id",
+                params![device, user_id, seq],
+            )?;
+            c.execute(
+                "UPDATE users SET delivered_seq = max(delivered_seq, ?2) WHERE user_id = ?1",
+                params![user_id, seq],
+            )?;
+            Ok(())
+        });
+    }
+
+    async fn set_user_key(&self, user_id: &str, key: SecretHash) -> Result<()> {
+        let user_id = user_id.to_string();
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO user_keys (user_id, key_hash) VALUES (?1, ?2)
+                 ON CONFLICT(user_id) DO UPDATE SET key_hash = excluded.key_hash",
+                params![user_id, &key[..]],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_user_key(&self, user_id: &str) -> Result<bool> {
+        let user_id = user_id.to_string();
+        self.call(move |c| {
+            Ok(c.execute("DELETE FROM user_keys WHERE user_id = ?1", params![user_id])? > 0)
+        })
+        .await
+    }
+
+    async fn user_key_matches(&self, user_id: &str, key: SecretHash) -> Result<bool> {
+        let user_id = user_id.to_string();
+        let stored: Option<Vec<u8>> = self
+            .call(move |c| {
+                c.query_row(
+                    "SELECT key_hash FROM user_keys WHERE user_id = ?1",
+                    params![user_id],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+            .await?;
+        Ok(stored.is_some_and(|s| subtle::ConstantTimeEq::ct_eq(&s[..], &key[..]).into()))
+    }
+
+    async fn set_user_data(&self, user_id: &str, data: &str) -> Result<()> {
+        let (user_id, data) = (user_id.to_string(), data.to_string());
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO users_data (user_id, data) VALUES (?1, ?2)
+                 ON CONFLICT(user_id) DO UPDATE SET data = excluded.data",
+                params![user_id, data],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn user_data(&self, user_id: &str) -> Result<Option<String>> {
+        let user_id = user_id.to_string();
+        self.call(move |c| {
+            c.query_row(
+                "SELECT data FROM users_data WHERE user_id = ?1",
+                params![user_id],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn set_channel_setting(&self, prefix: &str, retention: Retention) -> Result<()> {
+        let prefix = prefix.to_string();
+        self.call(move |c| {
+            c.execute(
+                "INSERT INTO channel_settings (prefix, max_len, max_age_secs) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(prefix) DO UPDATE SET
+                   max_len = excluded.max_len, max_age_secs = excluded.max_age_secs",
+                params![
+                    prefix,
+                    to_i64(retention.max_len),
+                    to_i64(retention.max_age_secs)
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_channel_setting(&self, prefix: &str) -> Result<bool> {
+        let prefix = prefix.to_string();
+        self.call(move |c| {
+            Ok(c.execute(
+                "DELETE FROM channel_settings WHERE prefix = ?1",
+                params![prefix],
+            )? > 0)
+        })
+        .await
+    }
+
+    async fn channel_settings(&self) -> Result<Vec<(String, Retention)>> {
+        self.call(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT prefix, max_len, max_age_secs FROM channel_settings ORDER BY prefix",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    Retention {
+                        max_len: to_u64(r.get(1)?),
+                        max_age_secs: to_u64(r.get(2)?),
+                    },
+                ))
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn sweep_channels(&self, now: u64) -> Result<()> {
+        self.call(move |c| {
+            c.execute(
+                "DELETE FROM channel_messages WHERE expires_at < ?1",
+                params![to_i64(now)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Durability;
+    use crate::store::Store;
+
+    fn open(dir: &std::path::Path) -> SqliteStore {
+        let r = Retention {
+            max_len: 100,
+            max_age_secs: 100,
+        };
+        SqliteStore::open(dir, Durability::Normal, r).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test]
+    async fn channel_stream_epoch_history_and_retention() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let s = open(dir.path());
+        let r = Retention {
+            max_len: 3,
+            max_age_secs: 10,
+        };
+        let info = s.stream_info(StreamId::Channel("web_a")).await?;
+        assert_eq!((info.top, info.oldest), (0, 1));
+        for i in 1..=5u64 {
+            let seq = s
+                .append_channel("web_a", "m", &i.to_string(), Some("u"), 100, r)
+                .await?;
+            assert_eq!(seq, i);
+        }
+        let again = s.stream_info(StreamId::Channel("web_a")).await?;
+        assert_eq!(again.epoch, info.epoch, "the epoch is stable");
+        assert_eq!((again.top, again.oldest), (5, 3));
+        let h: Vec<u64> = s
+            .channel_history("web_a", 2)
+            .await?
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(h, vec![4, 5]);
+        let after: Vec<u64> = s
+            .channel_after("web_a", 3, 10)
+            .await?
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(after, vec![4, 5]);
+        assert_eq!(
+            s.channel_after("web_a", 0, 1).await?[0].user_id.as_deref(),
+            Some("u")
+        );
+        s.sweep_channels(111).await?;
+        assert!(s.channel_history("web_a", 10).await?.is_empty());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn keys_data_settings_and_device_cursors() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let s = open(dir.path());
+        s.set_user_key("7", [1; 32]).await?;
+        assert!(s.user_key_matches("7", [1; 32]).await?);
+        assert!(!s.user_key_matches("7", [2; 32]).await?);
+        assert!(s.delete_user_key("7").await?);
+        assert!(!s.user_key_matches("7", [1; 32]).await?);
+        s.set_user_data("7", r#"{"a":1}"#).await?;
+        assert_eq!(s.user_data("7").await?.as_deref(), Some(r#"{"a":1}"#));
+        let r = Retention {
+            max_len: 5,
+            max_age_secs: 6,
+        };
+        s.set_channel_setting("web_", r).await?;
+        assert_eq!(s.channel_settings().await?.len(), 1);
+        assert!(s.delete_channel_setting("web_").await?);
+
+        s.append_personal("7", "e", "1", 1).await?;
+        assert_eq!(s.device_resume_point("dev1", "7").await?, 0);
+        s.advance_device_cursor("dev1", "7", 1);
+        assert_eq!(s.device_resume_point("dev1", "7").await?, 1);
+        assert_eq!(
+            s.device_resume_point("dev1", "8").await?,
+            0,
+            "cursor is per user"
+        );
+        let p = s.stream_info(StreamId::Personal("7")).await?;
+        assert_eq!((p.top, p.oldest), (1, 1));
+        Ok(())
+    }
+}

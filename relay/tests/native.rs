@@ -1,0 +1,412 @@
+//! The native dialect at `/connect`: auth, channels and their rules, recovery, presence.
+
+mod common;
+
+use anyhow::Result;
+use common::TestRelay;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn auth_with_user_key_and_personal_stream() -> Result<()> {
+    let r = TestRelay::start().await?;
+    let (mut n, reply) = r.native_user("42", "device-aaaa").await?;
+    assert_eq!(reply["result"]["user_id"], "42");
+    assert_eq!(reply["result"]["device"], "device-aaaa");
+    assert_eq!(reply["result"]["personal"]["recovered"], true);
+    let epoch = reply["result"]["personal"]["epoch"].clone();
+    assert!(epoch.as_str().is_some_and(|e| !e.is_empty()));
+
+    assert_eq!(
+        r.push("42", "hello", json!({"a": 1})).await?["delivered"],
+        1
+    );
+    let p = n.publication().await?;
+    assert_eq!(
+        p,
+        json!({"channel": "msg", "event": "hello", "data": {"a": 1}, "seq": 1})
+    );
+
+    // A wrong key is refused and the connection stays anonymous.
+    let mut bad = r.native().await?;
+    let reply = bad
+        .request("auth", json!({"user_id": "42", "user_key": "nope"}))
+        .await?;
+    assert_eq!(reply["error"]["code"], 4004);
+    let reply = bad.request("history", json!({"channel": "msg"})).await?;
+    assert_eq!(
+        reply["error"]["code"], 4005,
+        "anonymous has no personal stream"
+    );
+    r.stop().await
+}
+
+#[tokio::test]
+async fn personal_recovery_after_reconnect_and_gap_outside_retention() -> Result<()> {
+    let r = TestRelay::start_with(|c| c.queue_max_len = 3).await?;
+    let (mut n, reply) = r.native_user("7", "device-bbbb").await?;
+    let epoch = reply["result"]["personal"]["epoch"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    r.push("7", "e", json!(1)).await?;
+    assert_eq!(n.publication().await?["seq"], 1);
+    drop(n);
+
+    // Two missed messages, inside retention: replayed in order, recovered.
+    r.push("7", "e", json!(2)).await?;
+    r.push("7", "e", json!(3)).await?;
+    let mut n = r.native().await?;
+    let key = "key-of-7";
+    let reply = n
+        .request(
+            "auth",
+            json!({"user_id": "7", "user_key": key, "device": "device-bbbb",
+                                "since": {"seq": 1, "epoch": epoch}}),
+        )
+        .await?;
+    assert_eq!(reply["result"]["personal"]["recovered"], true);
+    assert_eq!(n.publication().await?["data"], 2);
+    assert_eq!(n.publication().await?["data"], 3);
+    n.sync().await?;
+    assert!(n.drain().is_empty(), "nothing twice");
+    drop(n);
+
+    // Five more missed with retention 3: the gap is outside retention and says so.
+    for i in 4..=8 {
+        r.push("7", "e", json!(i)).await?;
+    }
+    let mut n = r.native().await?;
+    let reply = n
+        .request(
+            "auth",
+            json!({"user_id": "7", "user_key": key, "device": "device-bbbb",
+                                "since": {"seq": 3, "epoch": epoch}}),
+        )
+        .await?;
+    assert_eq!(reply["result"]["personal"]["recovered"], false);
+    // A stale epoch is never resumed as if it were current.
+    let mut m = r.native().await?;
+    let reply = m
+        .request(
+            "auth",
+            json!({"user_id": "7", "user_key": key, "device": "device-cccc",
+                                "since": {"seq": 8, "epoch": "other-epoch"}}),
+        )
+        .await?;
+    assert_eq!(reply["result"]["personal"]["recovered"], false);
+    r.stop().await
+}
+
+#[tokio::test]
+async fn web_channels_stamp_the_sender_and_rules_hold() -> Result<()> {
+    let r = TestRelay::start().await?;
+    let (mut alice, _) = r.native_user("alice", "device-alice").await?;
+    let mut anon = r.native().await?;
+    for n in [&mut alice, &mut anon] {
+        let reply = n
+            .request("subscribe", json!({"channel": "web_room"}))
+            .await?;
+        assert_eq!(reply["result"]["recovered"], true, "{reply}");
+    }
+    let reply = alice
+        .request(
+            "publish",
+            json!({"channel": "web_room", "event": "say", "data": {"t": "hi"}}),
+        )
+        .await?;
+    assert_eq!(reply["result"]["seq"], 1);
+    for n in [&mut alice, &mut anon] {
+        let p = n.publication().await?;
+        assert_eq!(p["user_id"], "alice", "stamped by the relay");
+        assert_eq!(p["data"], json!({"t": "hi"}));
+    }
+    // A client cannot pretend to be someone else: unknown fields are refused.
+    let reply = anon
+        .request(
+            "publish",
+            json!({"channel": "web_room", "event": "say", "data": 1, "user_id": "alice"}),
+        )
+        .await?;
+    assert_eq!(reply["error"]["code"], 4003);
+    // Anonymous publish on web_ carries no user id.
+    let reply = anon
+        .request(
+            "publish",
+            json!({"channel": "web_room", "event": "say", "data": 2}),
+        )
+        .await?;
+    assert_eq!(reply["result"]["seq"], 2);
+    assert!(anon.publication().await?.get("user_id").is_none());
+    assert!(alice.publication().await?.get("user_id").is_none());
+
+    // (authenticated?, request, body, expected error code)
+    let cases = [
+        (
+            false,
+            "publish",
+            json!({"channel": "webauth_x", "event": "e"}),
+            4005,
+        ),
+        (false, "subscribe", json!({"channel": "private_x"}), 4005),
+        (
+            true,
+            "publish",
+            json!({"channel": "news", "event": "e"}),
+            4005,
+        ),
+        (
+            true,
+            "publish",
+            json!({"channel": "msg", "event": "e"}),
+            4005,
+        ),
+        (true, "subscribe", json!({"channel": "bad.name"}), 4003),
+        (
+            true,
+            "publish",
+            json!({"channel": "web_x", "event": ""}),
+            4003,
+        ),
+    ];
+    for (authed, kind, body, want) in cases {
+        let n = if authed { &mut alice } else { &mut anon };
+        let reply = n.request(kind, body.clone()).await?;
+        assert_eq!(reply["error"]["code"], want, "{kind} {body}: {reply}");
+    }
+    assert_eq!(
+        alice
+            .request("publish", json!({"channel": "webauth_x", "event": "e"}))
+            .await?["result"]["seq"],
+        1
+    );
+    assert!(
+        alice
+            .request("subscribe", json!({"channel": "private_x"}))
+            .await?["result"]
+            .is_object()
+    );
+    // @web_: anyone may send, and the sender stays anonymous.
+    alice
+        .request("subscribe", json!({"channel": "@web_box"}))
+        .await?;
+    alice
+        .request(
+            "publish",
+            json!({"channel": "@web_box", "event": "e", "data": 0}),
+        )
+        .await?;
+    let p = alice.publication().await?;
+    assert_eq!(p["channel"], "@web_box");
+    assert!(p.get("user_id").is_none());
+    r.stop().await
+}
+
+#[tokio::test]
+async fn channel_recovery_in_and_outside_retention() -> Result<()> {
+    let r = TestRelay::start().await?;
+    let (st, _) = r
+        .api(
+            "PUT",
+            "/channel-settings/web_short",
+            Some(json!({"history_len": 2, "history_age_secs": 60})),
+        )
+        .await?;
+    assert_eq!(st, 200);
+    let mut n = r.native().await?;
+    let sub = n
+        .request("subscribe", json!({"channel": "web_long"}))
+        .await?;
+    let epoch = sub["result"]["epoch"].clone();
+    r.api(
+        "POST",
+        "/channels/web_long/messages",
+        Some(json!({"event": "m", "data": 1})),
+    )
+    .await?;
+    assert_eq!(n.publication().await?["seq"], 1);
+    drop(n);
+    for i in 2..=4 {
+        let (st, body) = r
+            .api(
+                "POST",
+                "/channels/web_long/messages",
+                Some(json!({"event": "m", "data": i})),
+            )
+            .await?;
+        assert_eq!((st, &body["seq"]), (200, &json!(i)));
+    }
+    let mut n = r.native().await?;
+    let sub = n
+        .request(
+            "subscribe",
+            json!({"channel": "web_long", "since": {"seq": 1, "epoch": epoch}}),
+        )
+        .await?;
+    assert_eq!(sub["result"]["recovered"], true);
+    for i in 2..=4 {
+        assert_eq!(n.publication().await?["data"], i);
+    }
+    n.sync().await?;
+    assert!(n.drain().is_empty());
+
+    // web_short keeps 2: resuming from before them is a gap, and nothing is replayed.
+    let s = n
+        .request("subscribe", json!({"channel": "web_short"}))
+        .await?;
+    let e2 = s["result"]["epoch"].clone();
+    for i in 1..=4 {
+        r.api(
+            "POST",
+            "/channels/web_short/messages",
+            Some(json!({"event": "m", "data": i})),
+        )
+        .await?;
+    }
+    let mut m = r.native().await?;
+    let sub = m
+        .request(
+            "subscribe",
+            json!({"channel": "web_short", "since": {"seq": 0, "epoch": e2}}),
+        )
+        .await?;
+    assert_eq!(sub["result"]["recovered"], false);
+    m.sync().await?;
+    assert!(m.drain().is_empty(), "never a silent partial replay");
+    let h = m
+        .request("history", json!({"channel": "web_short"}))
+        .await?;
+    let seqs: Vec<u64> = h["result"]["publications"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p["seq"].as_u64()).collect())
+        .unwrap_or_default();
+    assert_eq!(seqs, vec![3, 4]);
+    r.stop().await
+}
+
+#[tokio::test]
+async fn track_channels_report_join_leave_and_members() -> Result<()> {
+    let r = TestRelay::start().await?;
+    let (mut a, _) = r.native_user("a", "device-a-1234").await?;
+    let (mut b, _) = r.native_user("b", "device-b-1234").await?;
+    a.request("subscribe", json!({"channel": "track_online"}))
+        .await?;
+    b.request("subscribe", json!({"channel": "track_online"}))
+        .await?;
+    let own = a.publication().await?;
+    assert_eq!(
+        (&own["event"], &own["data"]["user_id"]),
+        (&json!("join"), &json!("a"))
+    );
+    let join = a.publication().await?;
+    assert_eq!(
+        (&join["event"], &join["data"]["user_id"]),
+        (&json!("join"), &json!("b"))
+    );
+    let p = a
+        .request("presence", json!({"channel": "track_online"}))
+        .await?;
+    assert_eq!(p["result"], json!({"count": 2, "users": ["a", "b"]}));
+    let (_, api) = r
+        .api("GET", "/channels/track_online/presence", None)
+        .await?;
+    assert_eq!(api, json!({"count": 2, "users": ["a", "b"]}));
+    drop(b);
+    let leave = a.publication().await?;
+    assert_eq!(
+        (&leave["event"], &leave["data"]["user_id"]),
+        (&json!("leave"), &json!("b"))
+    );
+    r.stop().await
+}
+
+#[tokio::test]
+async fn user_status_channel_says_online_and_offline() -> Result<()> {
+    let r = TestRelay::start().await?;
+    let mut watcher = r.native().await?;
+    watcher
+        .request("subscribe", json!({"channel": "user_status_9"}))
+        .await?;
+    let (n, _) = r.native_user("9", "device-9-1234").await?;
+    assert_eq!(watcher.publication().await?["event"], "online");
+    drop(n);
+    assert_eq!(watcher.publication().await?["event"], "offline");
+    r.stop().await
+}
+
+#[tokio::test]
+async fn deleting_the_key_disconnects() -> Result<()> {
+    let r = TestRelay::start().await?;
+    let (mut n, _) = r.native_user("k", "device-k-1234").await?;
+    n.sync().await?;
+    let (st, body) = r.api("DELETE", "/users/k/key", None).await?;
+    assert_eq!((st, &body["closed_connections"]), (200, &json!(1)));
+    assert_eq!(n.frame().await?, "close");
+    assert_eq!(n.frame().await?, "closed:4502");
+    let mut again = r.native().await?;
+    let reply = again
+        .request("auth", json!({"user_id": "k", "user_key": "key-of-k"}))
+        .await?;
+    assert_eq!(reply["error"]["code"], 4004);
+    r.stop().await
+}
+
+#[tokio::test]
+async fn limits_and_bad_requests() -> Result<()> {
+    let r = TestRelay::start_with(|c| {
+        c.max_subscriptions = 2;
+        c.publish_rate = 1;
+        c.publish_burst = 2;
+    })
+    .await?;
+    let mut n = r.native().await?;
+    n.request("subscribe", json!({"channel": "a1"})).await?;
+    n.request("subscribe", json!({"channel": "a2"})).await?;
+    let reply = n.request("subscribe", json!({"channel": "a3"})).await?;
+    assert_eq!(reply["error"]["code"], 4006);
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        let reply = n
+            .request("publish", json!({"channel": "web_z", "event": "e"}))
+            .await?;
+        codes.push(reply["error"]["code"].as_u64().unwrap_or(0));
+    }
+    assert_eq!(codes, vec![0, 0, 4006], "burst of 2, then limited");
+    n.send("subscribe:{nope").await?;
+    assert!(n.frame().await?.starts_with("error:"));
+    n.send(r#"subscribe:{"id":77}"#).await?;
+    let f = n.frame().await?;
+    assert!(f.starts_with(r#"reply:{"id":77,"error""#), "{f}");
+    let reply = n.request("auth", json!({})).await?;
+    assert_eq!(reply["error"]["code"], 4007);
+    n.send("bogus").await?;
+    assert!(n.frame().await?.starts_with("error:{\"code\":4001"));
+    r.stop().await
+}
+
+#[tokio::test]
+async fn user_data_and_last_seen_api() -> Result<()> {
+    let r = TestRelay::start().await?;
+    let (st, _) = r
+        .api("PUT", "/users/5/data", Some(json!({"name": "Eve"})))
+        .await?;
+    assert_eq!(st, 200);
+    let (_, d) = r.api("GET", "/users/5/data", None).await?;
+    assert_eq!(d, json!({"name": "Eve"}));
+    assert_eq!(
+        r.api("PUT", "/users/5/data", Some(json!([1]))).await?.0,
+        400
+    );
+    assert_eq!(r.api("GET", "/users/6/data", None).await?.0, 404);
+    let (n, _) = r.native_user("5", "device-5-1234").await?;
+    let (_, seen) = r
+        .api(
+            "POST",
+            "/users/last-seen",
+            Some(json!({"user_ids": ["5", "6"]})),
+        )
+        .await?;
+    assert!(seen["5"].as_u64().is_some());
+    assert_eq!(seen["6"], Value::Null);
+    drop(n);
+    r.stop().await
+}
