@@ -180,6 +180,14 @@ pub struct Args {
     /// HS256 key of the JWTs the site's back end mints (at least 32 bytes) [default: none].
     #[arg(long, env = "COMETA_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// Directory served at `/sdk/` (the npm package) [default: npm when it holds a build].
+    #[arg(long, env = "COMETA_SDK_DIR")]
+    pub sdk_dir: Option<PathBuf>,
+    /// Demo mode: `POST /demo/login {"name"}` hands out user keys, standing in for a site's
+    /// back end. Never enable it in production [default: false].
+    #[arg(long, env = "COMETA_DEMO", num_args = 0..=1,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub demo: Option<bool>,
 }
 
 impl Args {
@@ -245,7 +253,9 @@ impl Args {
             auth_verify_url,
             auth_verify_headers,
             auth_verify_timeout_ms,
-            jwt_secret
+            jwt_secret,
+            sdk_dir,
+            demo
         )
     }
 }
@@ -298,6 +308,8 @@ pub struct Config {
     pub auth_verify_headers: Vec<String>,
     pub auth_verify_timeout: Duration,
     pub jwt_secret: Option<String>,
+    pub sdk_dir: Option<PathBuf>,
+    pub demo: bool,
 }
 
 impl Default for Config {
@@ -397,6 +409,11 @@ impl Config {
                 .collect(),
             auth_verify_timeout: Duration::from_millis(a.auth_verify_timeout_ms.unwrap_or(3000)),
             jwt_secret: a.jwt_secret,
+            sdk_dir: a.sdk_dir.or_else(|| {
+                let npm = PathBuf::from("npm");
+                npm.join("dist").is_dir().then_some(npm)
+            }),
+            demo: a.demo.unwrap_or(false),
         };
         c.validate()?;
         Ok(c)

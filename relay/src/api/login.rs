@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::extract::header;
+use crate::auth::delegated::DelegatedError;
 use crate::auth::{jwt, password, visitor};
 use crate::error::ApiError;
 use crate::secret;
@@ -254,16 +255,11 @@ async fn authenticate(
     if let (Some(user), Some(pass)) = (body.username, body.password) {
         return by_password(app, addr, &user, pass).await;
     }
-    if let Some(code) = header(headers, "x-wx-code") {
-        if let Some(user_id) = app.store.take_login_code(secret::hash(code), now).await? {
-            return Ok(Grant::user(user_id));
-        }
-        if app.auth.delegated.is_none() {
-            return Err(ApiError::LoginFailed(
-                "the login code is unknown, expired or already used",
-            )
-            .into());
-        }
+    let code = header(headers, "x-wx-code");
+    if let Some(code) = code
+        && let Some(user_id) = app.store.take_login_code(secret::hash(code), now).await?
+    {
+        return Ok(Grant::user(user_id));
     }
     if let Some(d) = &app.auth.delegated
         && d.applies(headers)
@@ -274,10 +270,22 @@ async fn authenticate(
                 ..Grant::user(id.user_id)
             }),
             Err(e) => {
-                tracing::warn!(error = %e, "delegated login refused");
+                // A refusal is an ordinary wrong credential; anything else is the site's
+                // server misbehaving, which its operator needs to see.
+                if matches!(e, DelegatedError::Refused(_)) {
+                    tracing::debug!(error = %e, "delegated login refused");
+                } else {
+                    tracing::warn!(error = %e, "delegated login failed; refusing");
+                }
                 Err(ApiError::LoginFailed("the site did not accept these credentials").into())
             }
         };
+    }
+    if code.is_some() {
+        // A stale code never falls through to a visitor identity.
+        return Err(
+            ApiError::LoginFailed("the login code is unknown, expired or already used").into(),
+        );
     }
     if app.auth.visitors.is_some() {
         return visitor(app, headers, now).await;

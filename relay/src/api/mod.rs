@@ -3,6 +3,7 @@
 
 mod backend;
 mod channels;
+mod demo;
 mod extract;
 mod login;
 mod users;
@@ -34,6 +35,12 @@ pub fn router(app: App) -> Router {
         )
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() });
+    if cfg.demo {
+        router = router.merge(demo::routes().layer(DefaultBodyLimit::max(cfg.max_body_bytes)));
+    }
+    if let Some(dir) = &cfg.sdk_dir {
+        router = router.nest_service("/sdk", ServeDir::new(dir));
+    }
     router = match &cfg.static_dir {
         Some(dir) => router.fallback_service(ServeDir::new(dir).fallback(not_found_service())),
         None => router.fallback(not_found),

@@ -2,6 +2,8 @@
 //! a real WebSocket.
 #![allow(dead_code)]
 
+pub mod login;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;

@@ -1,0 +1,188 @@
+// Types of the `cometa` package: the API of Wafer's wafer2-client-sdk 2.1.0 for browsers and
+// Node ≥ 20, plus `setCodeProvider`, `configure` and Promise returns.
+
+/** What a server-side session holds for the logged-in user (shape decided by the back end). */
+export type UserInfo = Record<string, unknown>;
+
+/** The stored login session, as `/weapp/login` answered it. */
+export interface SessionData {
+  skey: string;
+  userinfo: UserInfo;
+  time?: number;
+  [key: string]: unknown;
+}
+
+/** Error raised by `login`, `request` and argument checks; `type` is one of the `ERR_*` values. */
+export class RequestError extends Error {
+  constructor(type: string, message: string);
+  type: string;
+  /** Set on network failures, like wx.request's `request:fail …`. */
+  errMsg?: string;
+}
+
+export const ERR_INVALID_PARAMS: 'ERR_INVALID_PARAMS';
+export const ERR_WX_LOGIN_FAILED: 'ERR_WX_LOGIN_FAILED';
+export const ERR_WX_GET_USER_INFO: 'ERR_WX_GET_USER_INFO';
+export const ERR_LOGIN_TIMEOUT: 'ERR_LOGIN_TIMEOUT';
+export const ERR_LOGIN_FAILED: 'ERR_LOGIN_FAILED';
+export const ERR_LOGIN_SESSION_NOT_RECEIVED: 'ERR_LOGIN_MISSING_SESSION';
+export const ERR_SESSION_INVALID: 'ERR_SESSION_INVALID';
+export const ERR_CHECK_LOGIN_FAILED: 'ERR_CHECK_LOGIN_FAILED';
+/** Not in Wafer: the HTTP exchange itself failed (network, CORS, timeout). */
+export const ERR_REQUEST_FAILED: 'ERR_REQUEST_FAILED';
+
+/** Returns (a Promise of) a single-use login code obtained by your back end. */
+export type CodeProvider = () => string | PromiseLike<string>;
+
+/** A WebSocket constructor following the browser API (the `ws` package's in Node). */
+export type WebSocketConstructor = new (url: string) => unknown;
+
+export function setLoginUrl(url: string | null): void;
+export function setCodeProvider(provider: CodeProvider | null): void;
+export function configure(options: { WebSocket?: WebSocketConstructor | null; codeProvider?: CodeProvider | null; loginUrl?: string | null }): void;
+
+export interface LoginOptions {
+  /** Defaults to the URL given to `setLoginUrl`. */
+  loginUrl?: string;
+  /** HTTP method, default `GET`. */
+  method?: string;
+  /** The login code; without it the code provider is asked. */
+  code?: string;
+  /** `login` only: sent as `X-WX-Encrypted-Data` / `X-WX-IV` when given. */
+  encryptedData?: string;
+  iv?: string;
+}
+export interface LoginCallbacks {
+  success?: (userinfo: UserInfo) => void;
+  fail?: (error: RequestError) => void;
+  complete?: (result: UserInfo | RequestError) => void;
+}
+
+/** Logs in and stores the session; callbacks when given, else a Promise of the userinfo. */
+export function login(options: LoginOptions & LoginCallbacks & ({ success: Function } | { fail: Function } | { complete: Function })): void;
+export function login(options?: LoginOptions): Promise<UserInfo>;
+export function loginWithCode(options: LoginOptions & LoginCallbacks & ({ success: Function } | { fail: Function } | { complete: Function })): void;
+export function loginWithCode(options?: LoginOptions): Promise<UserInfo>;
+
+/** What `request` succeeds with, like wx.request: every HTTP status is a success. */
+export interface RequestResult<T = any> {
+  data: T;
+  statusCode: number;
+  header: Record<string, string>;
+}
+
+export interface RequestOptions {
+  url: string;
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'HEAD' | 'OPTIONS' | 'PATCH' | (string & {});
+  /** Query string for GET/HEAD; body otherwise (JSON unless a form content-type is set). */
+  data?: unknown;
+  header?: Record<string, string | number | boolean>;
+  /** Log in before the request. */
+  login?: boolean;
+  /** `'json'` (default) parses the body when it is JSON; anything else keeps the text. */
+  dataType?: string;
+  responseType?: 'text' | 'arraybuffer';
+  /** Milliseconds; no limit by default. */
+  timeout?: number;
+}
+export interface RequestCallbacks<T = any> {
+  success?: (result: RequestResult<T>) => void;
+  fail?: (error: RequestError) => void;
+  complete?: (result: RequestResult<T> | RequestError) => void;
+}
+
+/**
+ * wx.request with the session: sends `X-WX-Skey`; when the server answers 401 or
+ * `{code: -1}` the session is cleared, a new login is made once and the request retried once.
+ */
+export function request<T = any>(options: RequestOptions & RequestCallbacks<T> & ({ success: Function } | { fail: Function } | { complete: Function })): void;
+export function request<T = any>(options: RequestOptions): Promise<RequestResult<T>>;
+
+export class Session {
+  private constructor();
+  static get(): SessionData | null;
+  static set(session: SessionData | null): void;
+  static clear(): void;
+}
+export function clearSession(): void;
+
+export type TunnelStatus = 'CLOSED' | 'CONNECTING' | 'ACTIVE' | 'RECONNECTING';
+
+export interface TunnelError {
+  code: number;
+  message: string;
+}
+
+export interface TunnelOptions {
+  /** WebSocket constructor for this tunnel; default: `configure`'s, then `globalThis.WebSocket`. */
+  WebSocket?: WebSocketConstructor;
+  /** Give up after this many failed tries (error 2001). Default: retry forever. */
+  maxReconnectTries?: number;
+  /** First backoff window in ms (doubles per try, full jitter). Default 1000. */
+  backoffBaseMs?: number;
+  /** Largest backoff window in ms. Default 30000. */
+  backoffCapMs?: number;
+  pingIntervalMs?: number;
+  pongTimeoutMs?: number;
+  /** Limit on fetching the connect URL and on opening the socket. Default 15000. */
+  connectTimeoutMs?: number;
+  /** Messages kept while not connected. Default 1000. */
+  maxOutbox?: number;
+}
+
+export class Tunnel {
+  constructor(serviceUrl: string, options?: TunnelOptions);
+  readonly serviceUrl: string;
+  /** The last connect URL received, `null` before the first. */
+  readonly socketUrl: string | null;
+  readonly status: TunnelStatus;
+  open(): void;
+  close(): void;
+  /** Queued until the tunnel is active. */
+  emit(type: string, content?: unknown): void;
+  on(type: 'connect' | 'close' | 'reconnecting' | 'reconnect', handler: () => void): void;
+  on(type: 'error', handler: (error: TunnelError) => void): void;
+  on(type: '*', handler: (type: string, payload: any) => void): void;
+  /** A message type; server types that collide with the names above arrive as `@name`. */
+  on(type: string, handler: (content: any) => void): void;
+  isActive(): boolean;
+  isClosed(): boolean;
+  isConnecting(): boolean;
+  isReconnecting(): boolean;
+
+  static readonly STATUS_CLOSED: 'CLOSED';
+  static readonly STATUS_CONNECTING: 'CONNECTING';
+  static readonly STATUS_ACTIVE: 'ACTIVE';
+  static readonly STATUS_RECONNECTING: 'RECONNECTING';
+  static readonly ERR_CONNECT_SERVICE: 1001;
+  static readonly ERR_CONNECT_SOCKET: 1002;
+  static readonly ERR_RECONNECT: 2001;
+  static readonly ERR_SOCKET_ERROR: 3001;
+  /** Unset: retry forever. A positive number applies to tunnels constructed afterwards. */
+  static MAX_RECONNECT_TRY_TIMES: number | undefined;
+  /** Base of the reconnect backoff in ms (Wafer's linear step). */
+  static RECONNECT_TIME_INCREASE: number | undefined;
+}
+
+declare const cometa: {
+  setLoginUrl: typeof setLoginUrl;
+  setCodeProvider: typeof setCodeProvider;
+  configure: typeof configure;
+  login: typeof login;
+  loginWithCode: typeof loginWithCode;
+  request: typeof request;
+  Session: typeof Session;
+  clearSession: typeof clearSession;
+  Tunnel: typeof Tunnel;
+  RequestError: typeof RequestError;
+  ERR_INVALID_PARAMS: typeof ERR_INVALID_PARAMS;
+  ERR_WX_LOGIN_FAILED: typeof ERR_WX_LOGIN_FAILED;
+  ERR_WX_GET_USER_INFO: typeof ERR_WX_GET_USER_INFO;
+  ERR_LOGIN_TIMEOUT: typeof ERR_LOGIN_TIMEOUT;
+  ERR_LOGIN_FAILED: typeof ERR_LOGIN_FAILED;
+  ERR_LOGIN_SESSION_NOT_RECEIVED: typeof ERR_LOGIN_SESSION_NOT_RECEIVED;
+  ERR_SESSION_INVALID: typeof ERR_SESSION_INVALID;
+  ERR_CHECK_LOGIN_FAILED: typeof ERR_CHECK_LOGIN_FAILED;
+  ERR_REQUEST_FAILED: typeof ERR_REQUEST_FAILED;
+};
+export default cometa;

@@ -1,0 +1,77 @@
+// Starts the cometa-relay binary for a test and talks to its back-end API.
+// COMETA_RELAY_BIN overrides the binary (default: the workspace's target/debug build).
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const API_KEY = 'cometa-sdk-test-key-0123456789';
+const BIN = process.env.COMETA_RELAY_BIN || fileURLToPath(new URL('../../../target/debug/cometa-relay', import.meta.url));
+
+function launch(listen, dataDir) {
+  const proc = spawn(BIN, ['--listen', listen, '--data-dir', dataDir, '--api-key', API_KEY], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+  });
+  let stderr = '';
+  proc.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => fail(new Error('relay did not start within 15 s')), 15000);
+    const fail = (err) => {
+      clearTimeout(timer);
+      proc.kill('SIGKILL');
+      reject(new Error(`${err.message}\n${stderr}`));
+    };
+    proc.on('error', fail);
+    proc.on('exit', (code) => fail(new Error(`relay exited with ${code}`)));
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = /cometa-relay listening on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        proc.removeAllListeners('exit');
+        resolve({ proc, url: m[1] });
+      }
+    });
+  });
+}
+
+/** A relay on a free port with its own data dir; `restart()` brings it back on the same port. */
+export async function startRelay() {
+  const dataDir = await mkdtemp(join(tmpdir(), 'cometa-sdk-test-'));
+  let { proc, url } = await launch('127.0.0.1:0', dataDir);
+  const port = new URL(url).port;
+  const api = async (path, body) => {
+    const res = await fetch(url + path, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${text}`);
+    return JSON.parse(text);
+  };
+  const exited = (p) => (p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', r)));
+  return {
+    url,
+    port,
+    /** A single-use login code for `userId`, as a customer back end would obtain it. */
+    mintCode: async (userId, userinfo) => (await api('/api/v1/login-codes', { user_id: userId, ...(userinfo ? { userinfo } : {}) })).code,
+    /** Pushes `event` with `data` to every live tunnel of `userId` (queued when none). */
+    push: (userId, event, data) => api(`/api/v1/users/${encodeURIComponent(userId)}/messages`, { event, data }),
+    async kill() {
+      proc.kill('SIGKILL');
+      await exited(proc);
+    },
+    async restart() {
+      ({ proc } = await launch(`127.0.0.1:${port}`, dataDir));
+    },
+    async stop() {
+      proc.kill('SIGKILL');
+      await exited(proc);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}

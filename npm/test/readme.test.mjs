@@ -1,0 +1,59 @@
+// Executes every ```js block of README.md against a live relay, each as its own module in a
+// child process: the placeholder hosts are swapped for the relay and for a stand-in of the
+// customer's back end, which mints a login code (and queues a `chat` message for the user,
+// so the quick start's tunnel has something to receive and then closes).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { readFile, writeFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { startRelay } from './helpers/relay.mjs';
+
+const here = new URL('.', import.meta.url);
+let relay, backend, backendUrl, users = 0;
+
+before(async () => {
+  relay = await startRelay();
+  backend = createServer(async (req, res) => {
+    const user = `readme-${++users}`;
+    try {
+      const code = await relay.mintCode(user, { nickName: user });
+      await relay.push(user, 'chat', { text: 'hi from the readme test' });
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(code);
+    } catch (e) {
+      res.writeHead(500).end(String(e));
+    }
+  });
+  await new Promise((r) => backend.listen(0, '127.0.0.1', r));
+  backendUrl = `http://127.0.0.1:${backend.address().port}`;
+});
+after(async () => {
+  await new Promise((r) => (backend ? backend.close(r) : r()));
+  await relay?.stop();
+});
+
+const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
+
+test('README has js snippets', () => assert.ok(blocks.length >= 2));
+
+blocks.forEach((code, i) => {
+  test(`README snippet ${i + 1} runs`, async () => {
+    const src = code.replaceAll('https://relay.example.com', relay.url).replaceAll('https://app.example.com', backendUrl);
+    // Inside the package directory so `import 'cometa'` resolves to this package itself.
+    const file = new URL(`.readme-${i + 1}.mjs`, here);
+    await writeFile(file, src);
+    try {
+      const { stdout, stderr } = await new Promise((resolve, reject) => {
+        execFile(process.execPath, [fileURLToPath(file)], { timeout: 20000 }, (err, stdout, stderr) =>
+          err ? reject(new Error(`${err.message}\nstdout: ${stdout}\nstderr: ${stderr}`)) : resolve({ stdout, stderr }),
+        );
+      });
+      assert.equal(stderr, '', 'the snippet reported an error');
+      assert.notEqual(stdout.trim(), '', 'the snippet printed nothing');
+    } finally {
+      await rm(file, { force: true });
+    }
+  });
+});

@@ -1,0 +1,48 @@
+// Compiled with `tsc --noEmit` by the test suite: the declarations must accept real usage
+// and reject misuse (the @ts-expect-error lines fail the build if they stop being errors).
+import cometa, { login, request, Tunnel, Session, RequestError, setCodeProvider, configure, ERR_INVALID_PARAMS } from 'cometa';
+import type { RequestResult, TunnelError, UserInfo } from 'cometa';
+
+setCodeProvider(async () => 'code');
+configure({ loginUrl: 'https://relay.example.com/weapp/login', WebSocket: class { constructor(_url: string) {} } });
+
+async function promises(): Promise<void> {
+  const user: UserInfo = await login();
+  const res: RequestResult<{ code: number }> = await request<{ code: number }>({ url: '/weapp/user', login: true });
+  const n: number = res.data.code + res.statusCode;
+  void user;
+  void n;
+  const s = Session.get();
+  if (s) s.skey.toUpperCase();
+}
+
+function callbacks(): void {
+  const nothing: void = request({
+    url: '/weapp/user',
+    method: 'POST',
+    data: { a: 1 },
+    success: (r) => r.header['content-type'],
+    fail: (e) => e.type === ERR_INVALID_PARAMS,
+  });
+  void nothing;
+  cometa.loginWithCode({ code: 'x', success: (u) => void u, fail: (e: RequestError) => void e.type });
+}
+
+const t = new Tunnel('https://relay.example.com/weapp/tunnel', { backoffCapMs: 5000 });
+t.on('connect', () => t.emit('hello', { n: 1 }));
+t.on('error', (e: TunnelError) => e.code === Tunnel.ERR_RECONNECT);
+t.on('*', (type, payload) => [type, payload]);
+t.on('chat', (content) => content);
+t.open();
+const st: 'CLOSED' | 'CONNECTING' | 'ACTIVE' | 'RECONNECTING' = t.status;
+Tunnel.MAX_RECONNECT_TRY_TIMES = 5;
+const url: string | null = t.socketUrl;
+
+// @ts-expect-error url is required
+request({});
+// @ts-expect-error emit needs a string type
+t.emit(5);
+// @ts-expect-error status is read-only
+t.status = 'ACTIVE';
+
+void [promises, callbacks, st, url];
