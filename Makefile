@@ -12,7 +12,7 @@ help:
 	@echo "make bench  side-by-side benchmark; writes bench/RESULTS.md and bench/results.json"
 
 run: setup sdk
-	$(CARGO) run --release -p cometa-relay -- $(ARGS)
+	$(CARGO) run --release -p cometa-relay -- --demo $(ARGS)
 
 setup:
 	@scripts/setup.sh

@@ -69,6 +69,13 @@ pub struct HistoryRequest {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct UserDataRequest {
+    pub id: u64,
+    pub user_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AckRequest {
     pub seq: u64,
 }

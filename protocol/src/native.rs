@@ -18,6 +18,8 @@ pub const HISTORY: &str = "history";
 pub const PRESENCE: &str = "presence";
 /// Client → relay: the device has handled its personal stream up to `seq`.
 pub const ACK: &str = "ack";
+/// Client → relay: a user's public profile data (`users_data`, set by the back end).
+pub const USER_DATA: &str = "user_data";
 /// Relay → client: the answer to a request.
 pub const REPLY: &str = "reply";
 /// Relay → client: a message on a subscribed channel or the personal stream (`msg`).

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use cometa_protocol::{CloseClass, CloseCode, packet};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -151,6 +151,36 @@ impl Io {
         let _ = self.sink.send(Message::Close(Some(frame))).await;
         let _ = self.sink.close().await;
     }
+}
+
+/// Refuses an upgrade from a foreign page or past the connection limit.
+pub fn admit(app: &App, headers: &axum::http::HeaderMap) -> Result<(), crate::error::ApiError> {
+    use crate::error::ApiError;
+    let origin = headers.get("origin").and_then(|v| v.to_str().ok());
+    if !crate::api::origin_allowed(&app.config.allowed_origins, origin) {
+        return Err(ApiError::Forbidden("origin not allowed".into()));
+    }
+    if app.hub.live() >= app.config.max_connections {
+        tracing::warn!(
+            limit = app.config.max_connections,
+            "connection limit reached"
+        );
+        return Err(ApiError::Unavailable(
+            "the relay is at its connection limit".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Socket settings of every connection: the frame limit, and small buffers — tungstenite's
+/// 128 KiB default read buffer would dominate the memory of an idle connection.
+pub fn configure(ws: WebSocketUpgrade, cfg: &crate::config::Config) -> WebSocketUpgrade {
+    let max = cfg.max_frame_bytes;
+    ws.read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_write_buffer_size(max.saturating_mul(4).max(64 * 1024))
+        .max_message_size(max)
+        .max_frame_size(max)
 }
 
 /// A dialect's handling of inbound text frames.

@@ -392,6 +392,16 @@ async fn user_data_and_last_seen_api() -> Result<()> {
     assert_eq!(st, 200);
     let (_, d) = r.api("GET", "/users/5/data", None).await?;
     assert_eq!(d, json!({"name": "Eve"}));
+    let mut anon = r.native().await?;
+    let reply = anon.request("user_data", json!({"user_id": "5"})).await?;
+    assert_eq!(
+        reply["result"],
+        json!({"user_id": "5", "data": {"name": "Eve"}})
+    );
+    let reply = anon
+        .request("user_data", json!({"user_id": "nobody"}))
+        .await?;
+    assert_eq!(reply["result"]["data"], Value::Null);
     assert_eq!(
         r.api("PUT", "/users/5/data", Some(json!([1]))).await?.0,
         400

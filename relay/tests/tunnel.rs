@@ -236,7 +236,11 @@ async fn device_cap_refuses_one_more_tunnel() -> Result<()> {
     a.sync().await?;
     b.sync().await?;
     let mut c = r.tunnel(&s).await?;
-    assert_eq!(c.text().await?, "close", "terminal: the Wafer SDK must not reconnect");
+    assert_eq!(
+        c.text().await?,
+        "close",
+        "terminal: the Wafer SDK must not reconnect"
+    );
     assert_eq!(c.next().await?, Seen::Closed(Some(4503)));
     r.stop().await
 }

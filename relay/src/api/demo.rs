@@ -24,7 +24,10 @@ struct DemoLogin {
 }
 
 /// Anyone may claim any name here: that is what makes it a demo.
-async fn login(State(app): State<App>, Body(req): Body<DemoLogin>) -> Result<Json<Value>, ApiError> {
+async fn login(
+    State(app): State<App>,
+    Body(req): Body<DemoLogin>,
+) -> Result<Json<Value>, ApiError> {
     let name = req.name.trim();
     let user_id: String = name
         .chars()
@@ -38,8 +41,14 @@ async fn login(State(app): State<App>, Body(req): Body<DemoLogin>) -> Result<Jso
         ));
     }
     let key = secret::generate();
-    app.channels.set_user_key(&user_id, secret::hash(&key)).await?;
+    app.channels
+        .set_user_key(&user_id, secret::hash(&key))
+        .await?;
     let data = json!({ "name": name.chars().take(32).collect::<String>() });
-    app.channels.set_user_data(&user_id, &data.to_string()).await?;
-    Ok(Json(json!({ "user_id": user_id, "user_key": key, "dev_id": "0" })))
+    app.channels
+        .set_user_data(&user_id, &data.to_string())
+        .await?;
+    Ok(Json(
+        json!({ "user_id": user_id, "user_key": key, "dev_id": "0" }),
+    ))
 }

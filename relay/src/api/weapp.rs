@@ -93,34 +93,14 @@ async fn upgrade(
     Query(q): Query<TicketQuery>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    if !super::origin_allowed(&app.config.allowed_origins, header(&headers, "origin")) {
-        return Err(ApiError::Forbidden("origin not allowed".into()));
-    }
+    crate::conn::admit(&app, &headers)?;
     let token = q.ticket.as_deref().ok_or(ApiError::TicketInvalid)?;
-    if app.hub.live() >= app.config.max_connections {
-        tracing::warn!(
-            limit = app.config.max_connections,
-            "connection limit reached"
-        );
-        return Err(ApiError::Unavailable(
-            "the relay is at its connection limit".into(),
-        ));
-    }
     let ticket = app
         .tickets
         .redeem(token, Instant::now())
         .ok_or(ApiError::TicketInvalid)?;
-    let cfg = &app.config;
-    let max = cfg.max_frame_bytes;
     let app2 = app.clone();
-    Ok(ws
-        // Small buffers: tungstenite's 128 KiB default read buffer would dominate the memory
-        // of an idle connection.
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(4 * 1024)
-        .max_write_buffer_size(max.saturating_mul(4).max(64 * 1024))
-        .max_message_size(max)
-        .max_frame_size(max)
+    Ok(crate::conn::configure(ws, &app.config)
         .on_upgrade(move |socket| crate::tunnel::serve(app2, socket, ticket)))
 }
 

@@ -8,7 +8,7 @@ use axum::extract::ws::Utf8Bytes;
 use cometa_protocol::CloseCode;
 use cometa_protocol::frames::{
     AckRequest, ChannelRequest, HistoryRequest, PresenceResult, Publication, PublishRequest,
-    PublishResult, RequestId, StreamState, SubscribeRequest,
+    PublishResult, RequestId, StreamState, SubscribeRequest, UserDataRequest,
 };
 use cometa_protocol::native::{self, ChannelKind, code};
 use cometa_protocol::packet::{self, Packet, PacketType};
@@ -75,6 +75,9 @@ impl Inbound for NativeInbound {
                 handle!(self, io, body, ChannelRequest, presence)
             }
             PacketType::Other(native::ACK) => self.ack(io, body).await,
+            PacketType::Other(native::USER_DATA) => {
+                handle!(self, io, body, UserDataRequest, user_data)
+            }
             PacketType::Other(native::AUTH) => {
                 let msg = "auth is only accepted as the first frame; reconnect to change user";
                 self.refuse_raw(io, body, code::ALREADY_AUTHENTICATED, msg)
@@ -376,6 +379,29 @@ impl NativeInbound {
             users: (kind == ChannelKind::Track).then(|| self.app.hub.members(&req.channel)),
         };
         reply_ok(io, req.id, &result).await;
+        Ok(())
+    }
+
+    /// CometServer's `getUserData`: public profile data the back end set with
+    /// `PUT /api/v1/users/{id}/data`; `null` when there is none.
+    async fn user_data(&mut self, io: &mut Io, req: UserDataRequest) -> Result<(), Refusal> {
+        cometa_protocol::names::check_user_id(&req.user_id)
+            .map_err(|e| (code::BAD_REQUEST, format!("user_id {e}")))?;
+        let data = self
+            .app
+            .channels
+            .user_data(&req.user_id)
+            .await
+            .map_err(internal)?;
+        let raw = data
+            .and_then(|d| RawValue::from_string(d).ok())
+            .unwrap_or_else(|| RawValue::NULL.to_owned());
+        reply_ok(
+            io,
+            req.id,
+            &serde_json::json!({ "user_id": req.user_id, "data": raw }),
+        )
+        .await;
         Ok(())
     }
 

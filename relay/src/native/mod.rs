@@ -25,7 +25,6 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::api::origin_allowed;
 use crate::conn::{self, Cursor, Dialect, Io};
 use crate::error::ApiError;
 use crate::hub::{Closer, Handle};
@@ -42,27 +41,8 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let origin = headers.get("origin").and_then(|v| v.to_str().ok());
-    if !origin_allowed(&app.config.allowed_origins, origin) {
-        return Err(ApiError::Forbidden("origin not allowed".into()));
-    }
-    if app.hub.live() >= app.config.max_connections {
-        tracing::warn!(
-            limit = app.config.max_connections,
-            "connection limit reached"
-        );
-        return Err(ApiError::Unavailable(
-            "the relay is at its connection limit".into(),
-        ));
-    }
-    let max = app.config.max_frame_bytes;
-    Ok(ws
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(4 * 1024)
-        .max_write_buffer_size(max.saturating_mul(4).max(64 * 1024))
-        .max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |socket| serve(app, socket)))
+    conn::admit(&app, &headers)?;
+    Ok(conn::configure(ws, &app.config).on_upgrade(move |socket| serve(app, socket)))
 }
 
 async fn serve(app: App, socket: WebSocket) {
