@@ -420,3 +420,60 @@ async fn user_data_and_last_seen_api() -> Result<()> {
     drop(n);
     r.stop().await
 }
+
+#[tokio::test]
+async fn a_slow_consumer_is_cut_off_without_slowing_others() -> Result<()> {
+    let r = TestRelay::start_with(|c| {
+        c.outbound_queue = 8;
+        c.durability = cometa_relay::config::Durability::Normal;
+    })
+    .await?;
+    let mut slow = r.native().await?;
+    let mut fast = r.native().await?;
+    for n in [&mut slow, &mut fast] {
+        n.request("subscribe", json!({"channel": "feed"})).await?;
+    }
+    // The slow client stops reading; the fast one reads as messages come. Large messages
+    // fill the slow client's socket buffers quickly, then its queue.
+    let big = "x".repeat(60_000);
+    let total = 300u64;
+    let pusher = {
+        let http = r.http.clone();
+        let url = r.url("/api/v1/channels/feed/messages");
+        let big = big.clone();
+        tokio::spawn(async move {
+            for i in 0..total {
+                let res = http
+                    .post(&url)
+                    .bearer_auth(common::KEY)
+                    .json(&json!({"event": "m", "data": {"i": i, "pad": big}}))
+                    .send()
+                    .await?;
+                anyhow::ensure!(res.status().is_success(), "publish {i}: {}", res.status());
+            }
+            anyhow::Ok(())
+        })
+    };
+    for i in 0..total {
+        let p = fast.publication().await?;
+        assert_eq!(
+            p["data"]["i"], i,
+            "the fast client gets everything, in order"
+        );
+    }
+    pusher.await??;
+    let mut seen = 0;
+    loop {
+        let f = slow.frame().await?;
+        if let Some(code) = f.strip_prefix("closed:") {
+            assert_eq!(code, "4002", "reconnect-class slow-consumer close");
+            break;
+        }
+        seen += 1;
+    }
+    assert!(
+        seen < total,
+        "the slow client was cut off before the end ({seen} frames)"
+    );
+    r.stop().await
+}
