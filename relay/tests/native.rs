@@ -477,3 +477,45 @@ async fn a_slow_consumer_is_cut_off_without_slowing_others() -> Result<()> {
     );
     r.stop().await
 }
+
+#[tokio::test]
+async fn a_store_that_lost_its_data_changes_the_epoch() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let r = TestRelay::start_in(dir.path(), None, |_| {}).await?;
+    let mut n = r.native().await?;
+    let sub = n.request("subscribe", json!({"channel": "news"})).await?;
+    let epoch = sub["result"]["epoch"].clone();
+    r.api(
+        "POST",
+        "/channels/news/messages",
+        Some(json!({"event": "m", "data": 1})),
+    )
+    .await?;
+    assert_eq!(n.publication().await?["seq"], 1);
+    drop(n);
+    let addr = r.addr;
+    r.stop().await?;
+    for f in std::fs::read_dir(dir.path())? {
+        let path = f?.path();
+        if path.to_string_lossy().contains("cometa.sqlite3") {
+            std::fs::remove_file(path)?;
+        }
+    }
+    let r = TestRelay::start_in(dir.path(), Some(addr), |_| {}).await?;
+    r.api(
+        "POST",
+        "/channels/news/messages",
+        Some(json!({"event": "m", "data": 2})),
+    )
+    .await?;
+    let mut n = r.native().await?;
+    let sub = n
+        .request(
+            "subscribe",
+            json!({"channel": "news", "since": {"seq": 1, "epoch": epoch}}),
+        )
+        .await?;
+    assert_eq!(sub["result"]["recovered"], false, "{sub}");
+    assert_ne!(sub["result"]["epoch"], epoch);
+    r.stop().await
+}
