@@ -46,6 +46,21 @@ impl Tickets {
         (now < expires).then_some(ticket)
     }
 
+    /// Drops every pending ticket of a user whose sessions were revoked, so none is redeemed
+    /// after the revocation.
+    pub fn revoke_user(&self, user_id: &str) -> usize {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let before = pending.len();
+        pending.retain(|_, (t, _)| t.user_id != user_id);
+        before - pending.len()
+    }
+
+    /// Drops the pending tickets of one session (logout).
+    pub fn revoke_session(&self, session_id: i64) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.retain(|_, (t, _)| t.session_id != session_id);
+    }
+
     /// Forgets expired tickets; run periodically so unused ones do not pile up.
     pub fn sweep(&self, now: Instant) -> usize {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
@@ -78,6 +93,9 @@ mod tests {
         assert_eq!(t.redeem(&tok, now + Duration::from_secs(31)), None);
         t.issue(ticket(), now);
         assert_eq!(t.sweep(now + Duration::from_secs(31)), 1);
+        let tok = t.issue(ticket(), now);
+        assert_eq!(t.revoke_user("u"), 1);
+        assert_eq!(t.redeem(&tok, now), None);
         assert_eq!(t.redeem("garbage", now), None);
     }
 }

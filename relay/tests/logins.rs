@@ -429,3 +429,25 @@ async fn no_user_reaches_another_users_personal_stream() -> Result<()> {
     assert_eq!(res.status().as_u16(), 401);
     r.stop().await
 }
+
+#[tokio::test]
+async fn the_address_limit_follows_x_forwarded_for_only_when_trusted() -> Result<()> {
+    for trusted in [true, false] {
+        let r = TestRelay::start_with(|c| {
+            c.login_failures_per_address = 1;
+            c.trust_forwarded_for = trusted;
+        })
+        .await?;
+        let from = |ip: &str, user: &str| {
+            login(&r)
+                .header("X-Forwarded-For", format!("6.6.6.6, {ip}"))
+                .header("Authorization", basic(user, "wrong-password"))
+        };
+        assert_eq!(send(from("1.1.1.1", "a")).await?.0, 401);
+        assert_eq!(send(from("1.1.1.1", "b")).await?.0, 429);
+        let other = send(from("2.2.2.2", "c")).await?.0;
+        assert_eq!(other, if trusted { 401 } else { 429 }, "trusted: {trusted}");
+        r.stop().await?;
+    }
+    Ok(())
+}

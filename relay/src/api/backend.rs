@@ -132,6 +132,7 @@ async fn revoke_sessions(
 ) -> Result<Json<RevokedResponse>, ApiError> {
     user_id(&uid)?;
     let revoked_sessions = app.store.revoke_user_sessions(&uid).await?;
+    app.tickets.revoke_user(&uid);
     let closed_tunnels = app.hub.close_user(&uid, None, CloseCode::SessionRevoked);
     tracing::info!(user = %uid, revoked_sessions, closed_tunnels, "sessions revoked");
     Ok(Json(RevokedResponse {

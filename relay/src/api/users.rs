@@ -205,6 +205,7 @@ async fn delete_many(
 /// works any more.
 async fn remove(app: &App, uid: &str) -> Result<(bool, usize, usize), ApiError> {
     let revoked = app.store.revoke_user_sessions(uid).await?;
+    app.tickets.revoke_user(uid);
     let closed = app.hub.close_user(uid, None, CloseCode::SessionRevoked);
     let existed = app.auth.accounts.delete_user(uid).await?;
     tracing::info!(user = %uid, revoked, closed, "user deleted");

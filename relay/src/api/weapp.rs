@@ -54,6 +54,7 @@ async fn logout(State(app): State<App>, headers: HeaderMap) -> Result<Response, 
         .revoke_session(secret::hash(skey))
         .await?
         .ok_or(ApiError::SkeyInvalid)?;
+    app.tickets.revoke_session(session.id);
     let closed = app.hub.close_user(
         &session.user_id,
         Some(session.id),
