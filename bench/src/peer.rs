@@ -1,0 +1,209 @@
+//! The three servers under test, started as child processes, and how the generator reaches
+//! each of them (connect URL, publish call).
+//!
+//! Every peer prints one line naming its address once it serves; we wait for that line, and
+//! the child is killed when its [`Running`] is dropped, on every path out, errors included.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A server the generator drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Peer {
+    /// The Cometa relay (auth, durable store, hub).
+    Cometa,
+    /// socket.io 4 on Node (`bench/peers/socketio`).
+    Socketio,
+    /// A bare tokio-tungstenite broadcast server (`src/bin/ceiling.rs`).
+    Ceiling,
+}
+
+impl Peer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::Cometa => "cometa",
+            Peer::Socketio => "socketio",
+            Peer::Ceiling => "ceiling",
+        }
+    }
+}
+
+/// How the relay fans one message out to many tunnels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FanoutVia {
+    /// `POST /api/v1/broadcast` to every live tunnel (works today).
+    Broadcast,
+    /// `POST /api/v1/channels/{name}/messages` to the channel's subscribers. Provisional: the
+    /// channel API and the socket's subscribe packet are still being built.
+    Channel,
+}
+
+/// Where the peers' programs are.
+#[derive(Debug, Clone)]
+pub struct Programs {
+    pub relay: PathBuf,
+    pub ceiling: PathBuf,
+    pub socketio_dir: PathBuf,
+    pub node: String,
+}
+
+/// Start-up settings that differ per scenario.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// The relay's per-tunnel queue; the fan-out ramp raises it so saturation shows as
+    /// throughput rather than as slow-consumer closes.
+    pub outbound_queue: Option<usize>,
+}
+
+/// Fixed key of the throw-away relays the bench starts (they listen on loopback only).
+pub const API_KEY: &str = "cometa-bench-api-key-0123456789";
+
+/// A started peer; killed on drop.
+pub struct Running {
+    pub peer: Peer,
+    pub addr: SocketAddr,
+    pub pid: u32,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Running {
+    pub async fn start(
+        peer: Peer,
+        programs: &Programs,
+        opts: &StartOptions,
+    ) -> anyhow::Result<Self> {
+        let dir = scratch_dir(peer)?;
+        let log = std::fs::File::create(dir.join("stderr.log"))?;
+        let (mut cmd, prefix) = match peer {
+            Peer::Cometa => {
+                let mut c = Command::new(&programs.relay);
+                c.arg("--listen")
+                    .arg("127.0.0.1:0")
+                    .arg("--data-dir")
+                    .arg(dir.join("data"))
+                    .arg("--api-key")
+                    .arg(API_KEY)
+                    .arg("--max-connections")
+                    .arg("1000000")
+                    // Info logs a line per login; warnings (slow consumers) still show.
+                    .env("RUST_LOG", "warn");
+                if let Some(q) = opts.outbound_queue {
+                    c.arg("--outbound-queue").arg(q.to_string());
+                }
+                (c, "cometa-relay listening on http://")
+            }
+            Peer::Socketio => {
+                let mut c = Command::new(&programs.node);
+                c.arg(programs.socketio_dir.join("server.js"))
+                    .env("PORT", "0");
+                (c, "socketio listening on http://")
+            }
+            Peer::Ceiling => {
+                let mut c = Command::new(&programs.ceiling);
+                c.arg("--listen").arg("127.0.0.1:0");
+                (c, "ceiling listening on http://")
+            }
+        };
+        // The open-files limit raised in `main` is inherited here.
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {} ({cmd:?})", peer.name()))?;
+        let pid = child.id().context("peer exited at once")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(rest) = line.strip_prefix(prefix) {
+                    return rest
+                        .trim()
+                        .parse::<SocketAddr>()
+                        .context("bad address line");
+                }
+            }
+            bail!("{} exited before serving", peer.name())
+        })
+        .await;
+        let addr = match addr {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => return Err(e.context(log_tail(&dir))),
+            Err(_) => bail!(
+                "{} did not start within 30 s; {}",
+                peer.name(),
+                log_tail(&dir)
+            ),
+        };
+        // Keep the pipe drained so a chatty peer never blocks on a full stdout.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Self {
+            peer,
+            addr,
+            pid,
+            child,
+            dir,
+        })
+    }
+
+    /// Resident memory of the peer process, from `/proc/<pid>/status`.
+    pub fn rss_bytes(&self) -> anyhow::Result<u64> {
+        rss_bytes(self.pid)
+    }
+
+    /// Kills the peer and waits for it.
+    pub async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .context("no VmRSS")?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()?;
+    Ok(kb * 1024)
+}
+
+fn scratch_dir(peer: Peer) -> anyhow::Result<PathBuf> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "cometa-bench-{}-{}-{}",
+        std::process::id(),
+        peer.name(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn log_tail(dir: &Path) -> String {
+    let text = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+    let tail: Vec<&str> = text.lines().rev().take(10).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    format!("its stderr ends with:\n{}", tail.join("\n"))
+}

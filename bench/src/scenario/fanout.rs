@@ -1,0 +1,109 @@
+//! Fan-out: N subscribers of one channel (for now: every tunnel, via broadcast), the back end
+//! publishing at a rate that doubles every step until delivery falls behind. Reports the
+//! best delivered messages/s, then the publish → callback latency at half of it.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::fleet::Fleet;
+use crate::peer::{Peer, Running, StartOptions};
+use crate::plan::Plan;
+use crate::publish::{paced, secs_between, wait_until};
+use crate::recorder::percentiles;
+use crate::target::{Target, http_client};
+
+/// First step offers this many deliveries per second.
+const START_DELIVERIES_PER_S: f64 = 10_000.0;
+/// A step that delivers less than this share of what it offered has fallen behind...
+const KEEP_UP: f64 = 0.8;
+/// ...and the ramp ends there unless it still beat the best step so far by this factor
+/// (one step past the knee says little on 2 shared cores; two say more).
+const STILL_GROWING: f64 = 1.1;
+/// Publish requests outstanding at most.
+const IN_FLIGHT: usize = 64;
+/// The step number the latency run is recorded under.
+const LATENCY_STEP: usize = 63;
+/// The relay's per-tunnel queue for this scenario: deep enough that overload shows as
+/// throughput, not as slow-consumer closes (the default 1024 is about policy, not speed).
+const RELAY_QUEUE: usize = 65_536;
+
+pub async fn run(plan: &Plan, peer: Peer) -> anyhow::Result<Value> {
+    let opts = StartOptions {
+        outbound_queue: Some(RELAY_QUEUE),
+    };
+    let running = Running::start(peer, &plan.programs, &opts).await?;
+    let target = Target::new(&running, plan.fanout_via, http_client(IN_FLIGHT * 2, None)?);
+    let users = (0..plan.subscribers).map(|i| format!("f{i}")).collect();
+    let mut fleet = Fleet::new(target.clone(), users)?;
+    fleet.fill(64).await?;
+    let n = fleet.alive() as f64;
+    let rec = fleet.recorder.clone();
+    let pad: Arc<str> = plan.pad.as_str().into();
+    let drain = plan.step * 4 + std::time::Duration::from_secs(2);
+
+    let mut rate = (START_DELIVERIES_PER_S / n).max(1.0);
+    let mut best = 0.0f64;
+    let mut steps = Vec::new();
+    let mut saturated = false;
+    for step in 0..plan.max_steps {
+        let closed_before = rec.closed();
+        let count = ((rate * plan.step.as_secs_f64()) as u64).max(2);
+        let p = paced(&target, step, rate, count, IN_FLIGHT, &pad).await;
+        let expected = p.ok * n as u64;
+        wait_until(drain, || rec.received(step) >= expected).await;
+        let received = rec.received(step);
+        let elapsed = secs_between(p.start_us, rec.last_us(step).max(p.end_us));
+        let delivered = received as f64 / elapsed.max(1e-6);
+        let growing = delivered > STILL_GROWING * best;
+        best = best.max(delivered);
+        let closed = rec.closed() - closed_before;
+        steps.push(json!({
+            "publishes_per_s": rate,
+            "offered_per_s": rate * n,
+            "delivered_per_s": delivered.round(),
+            "lost": expected.saturating_sub(received),
+            "publish_errors": p.errors,
+            "closed": closed,
+        }));
+        if let Some(e) = &p.first_error {
+            eprintln!("  step {step}: publish failed: {e}");
+        }
+        let behind = delivered < KEEP_UP * rate * n;
+        if behind {
+            saturated = true;
+        }
+        if (behind && !growing) || received < expected || closed > 0 || p.errors > 0 {
+            saturated = true;
+            break;
+        }
+        rate *= 2.0;
+    }
+
+    // Overload may have closed slow sockets (the relay's policy); reopen them first.
+    fleet.fill(64).await?;
+    let n = fleet.alive() as f64;
+    let half_rate = (best / 2.0 / n).max(1.0);
+    let count = ((half_rate * plan.latency.as_secs_f64()) as u64).max(2);
+    rec.measure_latency_of(LATENCY_STEP);
+    let p = paced(&target, LATENCY_STEP, half_rate, count, IN_FLIGHT, &pad).await;
+    let expected = p.ok * n as u64;
+    wait_until(drain, || rec.received(LATENCY_STEP) >= expected).await;
+    let received = rec.received(LATENCY_STEP);
+    let lat = percentiles(&rec.latency());
+    drop(fleet);
+    running.stop().await;
+    Ok(json!({
+        "subscribers": n,
+        "delivered_per_s": best.round(),
+        "saturated": saturated,
+        "steps": steps,
+        "half_load": {
+            "publishes_per_s": half_rate,
+            "delivered_per_s": (half_rate * n).round(),
+            "lost": expected.saturating_sub(received),
+            "publish_errors": p.errors,
+            "latency": lat,
+        },
+    }))
+}

@@ -1,0 +1,61 @@
+//! The five scenarios, each in its own file, and the loop that runs them for every peer.
+//!
+//! Every (scenario, peer) pair gets a fresh peer process, so one scenario's leftovers (memory,
+//! sockets in TIME_WAIT, stored rows) never weigh on the next. Peers take turns within each
+//! run, so a noisy moment on a shared machine hits all of them alike.
+
+pub mod durable;
+pub mod fanout;
+pub mod idle;
+pub mod personal;
+pub mod storm;
+
+use serde_json::{Map, Value, json};
+
+use crate::peer::Peer;
+use crate::plan::{Plan, Scenario};
+
+/// Runs every selected scenario once; returns `{scenario: {peer: result | {"error"}}}` and
+/// whether everything worked.
+pub async fn run_once(plan: &Plan, nofile: u64) -> (Value, bool) {
+    let mut all = Map::new();
+    let mut ok = true;
+    for &scenario in &plan.scenarios {
+        let peers: Vec<Peer> = match scenario {
+            Scenario::Idle => plan.idle_peers.clone(),
+            // The durable store is the relay's alone.
+            Scenario::Durable => vec![Peer::Cometa],
+            _ => plan.peers.clone(),
+        };
+        let mut by_peer = Map::new();
+        for peer in peers {
+            eprintln!("{} / {}", name(scenario), peer.name());
+            let result = match scenario {
+                Scenario::Fanout => fanout::run(plan, peer).await,
+                Scenario::Personal => personal::run(plan, peer).await,
+                Scenario::Idle => idle::run(plan, peer, nofile).await,
+                Scenario::Storm => storm::run(plan, peer).await,
+                Scenario::Durable => durable::run(plan, peer).await,
+            };
+            let value = result.unwrap_or_else(|e| {
+                ok = false;
+                eprintln!("  failed: {e:#}");
+                json!({ "error": format!("{e:#}") })
+            });
+            eprintln!("  {value}");
+            by_peer.insert(peer.name().into(), value);
+        }
+        all.insert(name(scenario).into(), Value::Object(by_peer));
+    }
+    (Value::Object(all), ok)
+}
+
+pub fn name(s: Scenario) -> &'static str {
+    match s {
+        Scenario::Fanout => "fanout",
+        Scenario::Personal => "personal",
+        Scenario::Idle => "idle",
+        Scenario::Storm => "storm",
+        Scenario::Durable => "durable_publish",
+    }
+}

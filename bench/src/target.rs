@@ -1,0 +1,216 @@
+//! The generator's side of each peer: how a client gets its WebSocket URL, and how the
+//! back end publishes (to everybody, or to one user). One type for all three peers keeps
+//! every scenario peer-agnostic: same generator, same N, same rates.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use crate::peer::{API_KEY, FanoutVia, Peer, Running};
+
+/// The event name every publisher uses.
+pub const EVENT: &str = "bench";
+/// The channel (or room) fan-out goes to.
+pub const CHANNEL: &str = "bench";
+
+#[derive(Clone)]
+pub struct Target {
+    pub peer: Peer,
+    pub addr: SocketAddr,
+    base: String,
+    pub http: reqwest::Client,
+    pub fanout_via: FanoutVia,
+}
+
+/// Keep-alive HTTP client for loopback; `from` pins the source address (worker processes).
+pub fn http_client(pool: usize, from: Option<Ipv4Addr>) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(pool)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(20))
+        .local_address(from.map(std::net::IpAddr::V4))
+        .build()?)
+}
+
+impl Target {
+    pub fn new(running: &Running, fanout_via: FanoutVia, http: reqwest::Client) -> Self {
+        Self::at(running.peer, running.addr, fanout_via, http)
+    }
+
+    pub fn at(peer: Peer, addr: SocketAddr, fanout_via: FanoutVia, http: reqwest::Client) -> Self {
+        Self {
+            peer,
+            addr,
+            base: format!("http://{addr}"),
+            http,
+            fanout_via,
+        }
+    }
+
+    /// A login for `user`: the relay's session key; the peers have no auth (empty).
+    pub async fn login(&self, user: &str) -> anyhow::Result<String> {
+        if self.peer != Peer::Cometa {
+            return Ok(String::new());
+        }
+        let code: Value = self
+            .api_post(
+                "/api/v1/login-codes",
+                serde_json::json!({ "user_id": user }),
+            )
+            .await?;
+        let code = code["code"].as_str().context("no code")?;
+        let login: Value = self
+            .http
+            .get(format!("{}/weapp/login", self.base))
+            .header("X-WX-Code", code)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(wafer_data(&login)?["skey"]
+            .as_str()
+            .context("no skey")?
+            .to_string())
+    }
+
+    /// The URL a client of `user` (logged in as `skey`) opens its socket on.
+    pub async fn ws_url(&self, user: &str, skey: &str) -> anyhow::Result<String> {
+        Ok(match self.peer {
+            Peer::Cometa => {
+                let tunnel: Value = self
+                    .http
+                    .get(format!("{}/weapp/tunnel", self.base))
+                    .header("X-WX-Skey", skey)
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json()
+                    .await?;
+                wafer_data(&tunnel)?["connectUrl"]
+                    .as_str()
+                    .context("no connectUrl")?
+                    .to_string()
+            }
+            Peer::Socketio => format!(
+                "ws://{}/socket.io/?EIO=4&transport=websocket&user={user}",
+                self.addr
+            ),
+            Peer::Ceiling => format!("ws://{}/ws?user={user}", self.addr),
+        })
+    }
+
+    /// A text frame a client sends right after connecting, if the dialect needs one.
+    pub fn subscribe_frame(&self) -> Option<String> {
+        match (self.peer, self.fanout_via) {
+            // Provisional shape until the protocol crate defines the subscribe packet.
+            (Peer::Cometa, FanoutVia::Channel) => {
+                Some(format!("subscribe:{{\"channel\":\"{CHANNEL}\"}}"))
+            }
+            _ => None,
+        }
+    }
+
+    /// Publishes `content` (a JSON object) to every client; returns how many took it.
+    pub async fn publish_all(&self, content: &str) -> anyhow::Result<u64> {
+        let body = match (self.peer, self.fanout_via) {
+            (Peer::Cometa, FanoutVia::Broadcast) => {
+                return self
+                    .raw_post(
+                        "/api/v1/broadcast",
+                        format!("{{\"type\":\"{EVENT}\",\"content\":{content}}}"),
+                    )
+                    .await;
+            }
+            (Peer::Cometa, FanoutVia::Channel) => {
+                return self
+                    .raw_post(
+                        &format!("/api/v1/channels/{CHANNEL}/messages"),
+                        format!("{{\"event\":\"{EVENT}\",\"data\":{content}}}"),
+                    )
+                    .await;
+            }
+            (Peer::Socketio, _) => {
+                format!("{{\"room\":\"{CHANNEL}\",\"event\":\"{EVENT}\",\"data\":{content}}}")
+            }
+            // The ceiling sends the body verbatim: give it the relay's frame, byte for byte.
+            (Peer::Ceiling, _) => wafer_frame(content),
+        };
+        self.raw_post("/publish", body).await
+    }
+
+    /// Publishes `content` to `user`'s devices (durably, on the relay).
+    pub async fn publish_to(&self, user: &str, content: &str) -> anyhow::Result<u64> {
+        match self.peer {
+            Peer::Cometa => {
+                self.raw_post(
+                    &format!("/api/v1/users/{user}/messages"),
+                    format!("{{\"event\":\"{EVENT}\",\"data\":{content}}}"),
+                )
+                .await
+            }
+            Peer::Socketio => {
+                self.raw_post(
+                    "/publish",
+                    format!("{{\"room\":\"u:{user}\",\"event\":\"{EVENT}\",\"data\":{content}}}"),
+                )
+                .await
+            }
+            Peer::Ceiling => {
+                self.raw_post(&format!("/publish/{user}"), wafer_frame(content))
+                    .await
+            }
+        }
+    }
+
+    async fn api_post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        Ok(self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(API_KEY)
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+
+    /// POSTs a JSON body; returns the `delivered` count of the answer.
+    async fn raw_post(&self, path: &str, body: String) -> anyhow::Result<u64> {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if self.peer == Peer::Cometa {
+            req = req.bearer_auth(API_KEY);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let bytes = resp.bytes().await?;
+        if !status.is_success() {
+            bail!(
+                "{} {path} answered {status}: {}",
+                self.peer.name(),
+                String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+            );
+        }
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok(v["delivered"].as_u64().unwrap_or(0))
+    }
+}
+
+fn wafer_frame(content: &str) -> String {
+    format!("message:{{\"type\":\"{EVENT}\",\"content\":{content}}}")
+}
+
+fn wafer_data(v: &Value) -> anyhow::Result<&Value> {
+    if v["code"].as_i64() != Some(0) {
+        bail!("wafer error: {v}");
+    }
+    Ok(&v["data"])
+}
