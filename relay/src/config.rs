@@ -188,6 +188,10 @@ pub struct Args {
     #[arg(long, env = "COMETA_DEMO", num_args = 0..=1,
           default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub demo: Option<bool>,
+    /// Pending TCP connections the kernel queues before `accept` [default: 4096]. A connect
+    /// storm past the backlog costs clients SYN retries (seconds each).
+    #[arg(long, env = "COMETA_LISTEN_BACKLOG")]
+    pub listen_backlog: Option<u32>,
 }
 
 impl Args {
@@ -255,7 +259,8 @@ impl Args {
             auth_verify_timeout_ms,
             jwt_secret,
             sdk_dir,
-            demo
+            demo,
+            listen_backlog
         )
     }
 }
@@ -310,6 +315,7 @@ pub struct Config {
     pub jwt_secret: Option<String>,
     pub sdk_dir: Option<PathBuf>,
     pub demo: bool,
+    pub listen_backlog: u32,
 }
 
 impl Default for Config {
@@ -414,6 +420,7 @@ impl Config {
                 npm.join("dist").is_dir().then_some(npm)
             }),
             demo: a.demo.unwrap_or(false),
+            listen_backlog: a.listen_backlog.unwrap_or(4096),
         };
         c.validate()?;
         Ok(c)
@@ -439,6 +446,7 @@ impl Config {
             ("publish-rate", u64::from(self.publish_rate)),
             ("publish-burst", u64::from(self.publish_burst)),
             ("handshake-timeout-secs", self.handshake_timeout.as_secs()),
+            ("listen-backlog", u64::from(self.listen_backlog)),
             (
                 "login-failures-per-account",
                 u64::from(self.login_failures_per_account),

@@ -1,28 +1,27 @@
-//! What every live connection shares, whatever its dialect: the socket writer with its
-//! stream positions ([`Io`]) and the loop that pumps frames both ways ([`pump`]).
+//! What every live connection shares, whatever its dialect: the socket with its stream
+//! positions ([`Io`]) and the loop that pumps frames both ways ([`pump`]).
 //!
-//! The loop writes queued frames in batches (up to [`MAX_COALESCE`] per flush), sends
-//! WebSocket pings, enforces the idle timeout and obeys the hub's close requests. Before it
-//! handles an inbound frame it writes whatever was already queued, so a `ping` → `pong`
-//! round trip proves that earlier pushes have been sent.
+//! The loop writes everything queued in one batch and one flush, sends WebSocket pings,
+//! enforces the idle timeout and obeys close requests. Before it handles an inbound frame it
+//! writes whatever was already queued, so a `ping` → `pong` round trip proves that earlier
+//! pushes have been sent. The socket is not split: one task owns it, which saves the lock a
+//! split socket takes on every read and write.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use std::collections::VecDeque;
+
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use cometa_protocol::{CloseClass, CloseCode, packet};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use futures_util::SinkExt;
 
-use crate::hub::{Closer, Outbound};
+use crate::outbox::{Next, Outbound, Outbox};
 use crate::state::App;
 
-/// Queued frames written before one flush; bounds the latency a burst adds to a connection.
-pub const MAX_COALESCE: usize = 64;
-
-pub type Sink = SplitSink<WebSocket, Message>;
+/// A drained batch buffer keeps at most this capacity between bursts.
+const KEEP_BATCH_CAPACITY: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -41,10 +40,10 @@ pub enum Cursor {
     None,
 }
 
-/// The writing half of a connection and what it has sent.
+/// A connection's socket and what it has sent.
 pub struct Io {
     pub app: App,
-    pub sink: Sink,
+    pub socket: WebSocket,
     pub dialect: Dialect,
     pub user_id: Option<String>,
     pub cursor: Cursor,
@@ -55,10 +54,10 @@ pub struct Io {
 }
 
 impl Io {
-    pub fn new(app: App, sink: Sink, dialect: Dialect) -> Self {
+    pub fn new(app: App, socket: WebSocket, dialect: Dialect) -> Self {
         Self {
             app,
-            sink,
+            socket,
             dialect,
             user_id: None,
             cursor: Cursor::None,
@@ -68,11 +67,15 @@ impl Io {
     }
 
     pub async fn send(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), axum::Error> {
-        self.sink.send(Message::Text(text.into())).await
+        self.socket.send(Message::Text(text.into())).await
+    }
+
+    pub async fn flush(&mut self) -> Result<(), axum::Error> {
+        SinkExt::flush(&mut self.socket).await
     }
 
     pub async fn feed(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), axum::Error> {
-        self.sink.feed(Message::Text(text.into())).await
+        self.socket.feed(Message::Text(text.into())).await
     }
 
     /// `error:{"code","message"}`; best effort, the connection stays open.
@@ -91,47 +94,39 @@ impl Io {
         }
     }
 
-    /// Writes one queued frame and whatever else is already waiting, then flushes once.
-    pub async fn outbound(
-        &mut self,
-        first: Outbound,
-        rx: &mut mpsc::Receiver<Outbound>,
-    ) -> Result<(), axum::Error> {
+    /// Writes a batch of queued frames, dropping seqs already sent, then flushes once.
+    pub async fn write_batch(&mut self, batch: &mut VecDeque<Outbound>) -> Result<(), axum::Error> {
         let before = self.last_personal;
-        let mut next = Some(first);
-        let mut written = 0;
-        while let Some(out) = next.take() {
+        for out in batch.drain(..) {
             let frame = match out {
                 Outbound::Frame(f) => Some(f),
-                Outbound::Personal { seq, wafer, native } if seq > self.last_personal => {
-                    self.last_personal = seq;
+                Outbound::Personal(p) if p.seq > self.last_personal => {
+                    self.last_personal = p.seq;
                     Some(match self.dialect {
-                        Dialect::Wafer => wafer,
-                        Dialect::Native => native,
+                        Dialect::Wafer => p.wafer.clone(),
+                        Dialect::Native => p.native.clone(),
                     })
                 }
-                Outbound::Personal { .. } => None,
-                Outbound::Channel {
-                    channel,
-                    seq,
-                    frame,
-                } => {
-                    let last = self.last_channel.entry(channel).or_insert(0);
-                    (seq > *last).then(|| {
-                        *last = seq;
-                        frame
+                Outbound::Personal(_) => None,
+                Outbound::Channel(c) => {
+                    let last = match self.last_channel.get_mut(&c.channel) {
+                        Some(last) => last,
+                        None => self.last_channel.entry(c.channel.clone()).or_insert(0),
+                    };
+                    (c.seq > *last).then(|| {
+                        *last = c.seq;
+                        c.frame.clone()
                     })
                 }
             };
             if let Some(f) = frame {
-                self.sink.feed(Message::Text(f)).await?;
-                written += 1;
-            }
-            if written < MAX_COALESCE {
-                next = rx.try_recv().ok();
+                self.socket.feed(Message::Text(f)).await?;
             }
         }
-        self.sink.flush().await?;
+        if batch.capacity() > KEEP_BATCH_CAPACITY {
+            batch.shrink_to(KEEP_BATCH_CAPACITY);
+        }
+        self.flush().await?;
         if self.last_personal > before {
             self.advance_cursor(self.last_personal);
         }
@@ -148,8 +143,8 @@ impl Io {
             code: code.code(),
             reason: Utf8Bytes::from_static(code.reason()),
         };
-        let _ = self.sink.send(Message::Close(Some(frame))).await;
-        let _ = self.sink.close().await;
+        let _ = self.socket.send(Message::Close(Some(frame))).await;
+        let _ = SinkExt::close(&mut self.socket).await;
     }
 }
 
@@ -176,7 +171,7 @@ pub fn admit(app: &App, headers: &axum::http::HeaderMap) -> Result<(), crate::er
 /// 128 KiB default read buffer would dominate the memory of an idle connection.
 pub fn configure(ws: WebSocketUpgrade, cfg: &crate::config::Config) -> WebSocketUpgrade {
     let max = cfg.max_frame_bytes;
-    ws.read_buffer_size(4 * 1024)
+    ws.read_buffer_size(2 * 1024)
         .write_buffer_size(4 * 1024)
         .max_write_buffer_size(max.saturating_mul(4).max(64 * 1024))
         .max_message_size(max)
@@ -194,26 +189,29 @@ pub trait Inbound {
 }
 
 /// Runs the connection until it ends; returns the close code.
-pub async fn pump<H: Inbound + Send>(
-    io: &mut Io,
-    handler: &mut H,
-    mut stream: SplitStream<WebSocket>,
-    mut rx: mpsc::Receiver<Outbound>,
-    closer: &Closer,
-) -> u16 {
+pub async fn pump<H: Inbound + Send>(io: &mut Io, handler: &mut H, outbox: &Outbox) -> u16 {
     let cfg = io.app.config.clone();
     let mut ping = tokio::time::interval(cfg.ws_ping);
     ping.tick().await;
     let mut last_inbound = Instant::now();
+    let mut batch = VecDeque::new();
     loop {
+        // Unbiased on purpose: under a steady stream of outbound frames a biased select
+        // would stop reading, and the client's pings would go unanswered.
         tokio::select! {
-            biased;
-            code = closer.closed() => {
-                let code = known_close(code);
-                io.close(code).await;
-                return code.code();
-            }
-            inbound = stream.next() => {
+            next = outbox.next(&mut batch) => match next {
+                Next::Frames => {
+                    if io.write_batch(&mut batch).await.is_err() {
+                        return 1006;
+                    }
+                }
+                Next::Close(code) => {
+                    let code = known_close(code);
+                    io.close(code).await;
+                    return code.code();
+                }
+            },
+            inbound = io.socket.recv() => {
                 last_inbound = Instant::now();
                 let msg = match inbound {
                     Some(Ok(m)) => m,
@@ -224,16 +222,14 @@ pub async fn pump<H: Inbound + Send>(
                     }
                     None => return 1005,
                 };
-                while let Ok(out) = rx.try_recv() {
-                    if io.outbound(out, &mut rx).await.is_err() {
-                        return 1006;
-                    }
+                if outbox.take(&mut batch) && io.write_batch(&mut batch).await.is_err() {
+                    return 1006;
                 }
                 let text = match msg {
                     Message::Text(t) => t,
                     Message::Close(_) => {
                         // tungstenite queues the close reply itself; flushing sends it.
-                        let _ = io.sink.flush().await;
+                        let _ = io.flush().await;
                         return CloseCode::Normal.code();
                     }
                     Message::Binary(_) => {
@@ -251,19 +247,13 @@ pub async fn pump<H: Inbound + Send>(
                     return code.code();
                 }
             }
-            out = rx.recv() => {
-                let Some(out) = out else { return CloseCode::Shutdown.code() };
-                if io.outbound(out, &mut rx).await.is_err() {
-                    return 1006;
-                }
-            }
             _ = ping.tick() => {
                 if last_inbound.elapsed() > cfg.idle_timeout {
                     tracing::info!("no frame within the idle timeout");
                     io.close(CloseCode::NoPing).await;
                     return CloseCode::NoPing.code();
                 }
-                if io.sink.send(Message::Ping(Default::default())).await.is_err() {
+                if io.socket.send(Message::Ping(Default::default())).await.is_err() {
                     return 1006;
                 }
             }

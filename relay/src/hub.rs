@@ -8,62 +8,14 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::extract::ws::Utf8Bytes;
 use cometa_protocol::CloseCode;
-use tokio::sync::{Notify, mpsc};
 
-/// What the hub hands a connection's writer.
-#[derive(Debug, Clone)]
-pub enum Outbound {
-    /// A frame outside any stream (tunnel messages, broadcasts, join/leave, status).
-    Frame(Utf8Bytes),
-    /// A message of the user's personal stream, in both dialects' shapes; the writer drops
-    /// seqs it has already sent.
-    Personal {
-        seq: u64,
-        wafer: Utf8Bytes,
-        native: Utf8Bytes,
-    },
-    /// A stored message of a channel; the writer drops seqs it has already sent.
-    Channel {
-        channel: Arc<str>,
-        seq: u64,
-        frame: Utf8Bytes,
-    },
-}
-
-/// Asks one connection task to close, once, with a given code.
-#[derive(Debug, Default)]
-pub struct Closer {
-    code: AtomicU16,
-    notify: Notify,
-}
-
-impl Closer {
-    /// The first code wins; later calls are ignored.
-    pub fn close(&self, code: CloseCode) {
-        if self
-            .code
-            .compare_exchange(0, code.code(), Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            self.notify.notify_one();
-        }
-    }
-
-    pub async fn closed(&self) -> u16 {
-        loop {
-            let code = self.code.load(Ordering::Acquire);
-            if code != 0 {
-                return code;
-            }
-            self.notify.notified().await;
-        }
-    }
-}
+use crate::outbox::Offer;
+pub use crate::outbox::{ChannelFrame, Outbound, Outbox, PersonalFrame};
 
 /// The hub's view of one live connection.
 #[derive(Debug, Clone)]
@@ -73,21 +25,19 @@ pub struct Handle {
     pub user_id: Option<Arc<str>>,
     /// The session behind a Wafer tunnel (0 for native connections).
     pub session_id: i64,
-    pub tx: mpsc::Sender<Outbound>,
-    pub closer: Arc<Closer>,
+    pub outbox: Arc<Outbox>,
 }
 
 impl Handle {
     /// Queues without waiting; a full queue closes the connection as a slow consumer.
     fn offer(&self, out: Outbound) -> bool {
-        match self.tx.try_send(out) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+        match self.outbox.offer(out) {
+            Offer::Taken => true,
+            Offer::Full => {
                 tracing::warn!(conn = %self.id, "outgoing queue full; closing slow consumer");
-                self.closer.close(CloseCode::SlowConsumer);
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Offer::Closed => false,
         }
     }
 }
@@ -237,13 +187,7 @@ impl Hub {
     }
 
     /// Sends a personal message to every live connection of the user; returns how many took it.
-    pub fn deliver_personal(
-        &self,
-        user_id: &str,
-        seq: u64,
-        wafer: &Utf8Bytes,
-        native: &Utf8Bytes,
-    ) -> usize {
+    pub fn deliver_personal(&self, user_id: &str, frame: &Arc<PersonalFrame>) -> usize {
         let reg = self.registry();
         let Some(devices) = reg.users.get(user_id) else {
             return 0;
@@ -251,13 +195,7 @@ impl Hub {
         devices
             .iter()
             .filter_map(|id| reg.conns.get(id))
-            .filter(|h| {
-                h.offer(Outbound::Personal {
-                    seq,
-                    wafer: wafer.clone(),
-                    native: native.clone(),
-                })
-            })
+            .filter(|h| h.offer(Outbound::Personal(frame.clone())))
             .count()
     }
 
@@ -316,20 +254,18 @@ impl Hub {
         let Some(ids) = reg.channels.get(channel) else {
             return 0;
         };
-        let key: Option<Arc<str>> = seq.map(|_| channel.into());
+        // One shared allocation per publish, not one per subscriber.
+        let out = match seq {
+            Some(seq) => Outbound::Channel(Arc::new(ChannelFrame {
+                channel: channel.into(),
+                seq,
+                frame: frame.clone(),
+            })),
+            None => Outbound::Frame(frame.clone()),
+        };
         ids.iter()
             .filter_map(|id| reg.conns.get(id))
-            .filter(|h| {
-                let out = match (seq, &key) {
-                    (Some(seq), Some(ch)) => Outbound::Channel {
-                        channel: ch.clone(),
-                        seq,
-                        frame: frame.clone(),
-                    },
-                    _ => Outbound::Frame(frame.clone()),
-                };
-                h.offer(out)
-            })
+            .filter(|h| h.offer(out.clone()))
             .count()
     }
 
@@ -381,7 +317,7 @@ impl Hub {
 
     pub fn close(&self, id: &str, code: CloseCode) -> bool {
         let reg = self.registry();
-        reg.conns.get(id).map(|h| h.closer.close(code)).is_some()
+        reg.conns.get(id).map(|h| h.outbox.close(code)).is_some()
     }
 
     /// Closes the user's connections, or only those of one session; returns how many.
@@ -394,13 +330,13 @@ impl Hub {
             .iter()
             .filter_map(|id| reg.conns.get(id))
             .filter(|h| session_id.is_none_or(|s| s == h.session_id))
-            .inspect(|h| h.closer.close(code))
+            .inspect(|h| h.outbox.close(code))
             .count()
     }
 
     pub fn close_all(&self, code: CloseCode) {
         for h in self.registry().conns.values() {
-            h.closer.close(code);
+            h.outbox.close(code);
         }
     }
 }
@@ -409,40 +345,46 @@ impl Hub {
 mod tests {
     use super::*;
 
-    fn handle(id: &str, user: Option<&str>, queue: usize) -> (Handle, mpsc::Receiver<Outbound>) {
-        let (tx, rx) = mpsc::channel(queue);
+    fn handle(id: &str, user: Option<&str>, queue: usize) -> (Handle, Arc<Outbox>) {
+        let outbox = Arc::new(Outbox::new(queue));
         let h = Handle {
             id: id.into(),
             user_id: user.map(Into::into),
             session_id: 1,
-            tx,
-            closer: Arc::default(),
+            outbox: outbox.clone(),
         };
-        (h, rx)
+        (h, outbox)
     }
 
     fn f(s: &'static str) -> Utf8Bytes {
         Utf8Bytes::from_static(s)
     }
 
+    async fn next(o: &Outbox) -> Outbound {
+        let mut buf = std::collections::VecDeque::new();
+        match o.next(&mut buf).await {
+            crate::outbox::Next::Frames => buf.pop_front().unwrap_or(Outbound::Frame(f(""))),
+            crate::outbox::Next::Close(c) => Outbound::Frame(Utf8Bytes::from(c.to_string())),
+        }
+    }
+
     #[tokio::test]
     async fn device_cap_fan_out_and_online_changes() {
         let hub = Hub::new(2);
-        let (a, mut ra) = handle("a", Some("u"), 4);
-        let (b, mut rb) = handle("b", Some("u"), 4);
+        let (a, ra) = handle("a", Some("u"), 4);
+        let (b, rb) = handle("b", Some("u"), 4);
         let (c, _rc) = handle("c", Some("u"), 4);
         assert_eq!(hub.register(a).map(|c| c.user_online), Ok(Some(true)));
         assert_eq!(hub.register(b).map(|c| c.user_online), Ok(None));
         assert_eq!(hub.register(c), Err(HubError::TooManyDevices(2)));
-        assert_eq!(hub.deliver_personal("u", 7, &f("w"), &f("n")), 2);
-        assert!(matches!(
-            ra.recv().await,
-            Some(Outbound::Personal { seq: 7, .. })
-        ));
-        assert!(matches!(
-            rb.recv().await,
-            Some(Outbound::Personal { seq: 7, .. })
-        ));
+        let p = Arc::new(PersonalFrame {
+            seq: 7,
+            wafer: f("w"),
+            native: f("n"),
+        });
+        assert_eq!(hub.deliver_personal("u", &p), 2);
+        assert!(matches!(next(&ra).await, Outbound::Personal(p) if p.seq == 7));
+        assert!(matches!(next(&rb).await, Outbound::Personal(p) if p.seq == 7));
         assert_eq!(hub.unregister("a").0.user_online, None);
         assert_eq!(hub.devices("u"), 1);
         assert_eq!(hub.unregister("b").0.user_online, Some(false));
@@ -452,15 +394,15 @@ mod tests {
     #[tokio::test]
     async fn full_queue_closes_only_the_slow_connection() {
         let hub = Hub::new(16);
-        let (slow, _keep) = handle("slow", Some("u"), 1);
-        let (fast, mut rf) = handle("fast", Some("v"), 8);
-        let slow_closer = slow.closer.clone();
+        let (slow, slow_box) = handle("slow", Some("u"), 1);
+        let (fast, rf) = handle("fast", Some("v"), 8);
         assert!(hub.register(slow).is_ok());
         assert!(hub.register(fast).is_ok());
         assert_eq!(hub.broadcast(None, &f("x")).0, 2);
         assert_eq!(hub.broadcast(None, &f("x")).0, 1);
-        assert_eq!(slow_closer.closed().await, CloseCode::SlowConsumer.code());
-        assert!(rf.recv().await.is_some() && rf.recv().await.is_some());
+        assert_eq!(slow_box.is_closing(), Some(CloseCode::SlowConsumer.code()));
+        let mut buf = std::collections::VecDeque::new();
+        assert!(rf.take(&mut buf) && buf.len() == 2);
         let (n, invalid) = hub.broadcast(Some(&["fast".into(), "nope".into()]), &f("x"));
         assert_eq!((n, invalid), (1, vec!["nope".to_string()]));
     }
@@ -468,40 +410,26 @@ mod tests {
     #[tokio::test]
     async fn channel_membership_and_fan_out() {
         let hub = Hub::new(16);
-        let (a, mut ra) = handle("a", Some("u"), 8);
+        let (a, ra) = handle("a", Some("u"), 8);
         let (b, _rb) = handle("b", Some("u"), 8);
-        let (anon, mut rn) = handle("n", None, 8);
+        let (anon, rn) = handle("n", None, 8);
         for h in [a, b, anon] {
             assert!(hub.register(h).is_ok());
         }
-        assert_eq!(
-            hub.subscribe("a", "track_x").map(|m| m.user_joined),
-            Some(Some(true))
-        );
+        let joined = |m: Option<Membership>| m.map(|m| m.user_joined);
+        assert_eq!(joined(hub.subscribe("a", "track_x")), Some(Some(true)));
         assert_eq!(
             hub.subscribe("a", "track_x"),
             None,
             "no double subscription"
         );
-        assert_eq!(
-            hub.subscribe("b", "track_x").map(|m| m.user_joined),
-            Some(None)
-        );
-        assert_eq!(
-            hub.subscribe("n", "track_x").map(|m| m.user_joined),
-            Some(None)
-        );
+        assert_eq!(joined(hub.subscribe("b", "track_x")), Some(None));
+        assert_eq!(joined(hub.subscribe("n", "track_x")), Some(None));
         assert_eq!(hub.subscribers("track_x"), 3);
         assert_eq!(hub.members("track_x"), vec!["u".to_string()]);
         assert_eq!(hub.deliver_channel("track_x", Some(3), &f("p")), 3);
-        assert!(matches!(
-            ra.recv().await,
-            Some(Outbound::Channel { seq: 3, .. })
-        ));
-        assert!(matches!(
-            rn.recv().await,
-            Some(Outbound::Channel { seq: 3, .. })
-        ));
+        assert!(matches!(next(&ra).await, Outbound::Channel(c) if c.seq == 3));
+        assert!(matches!(next(&rn).await, Outbound::Channel(c) if c.seq == 3));
         assert_eq!(hub.unsubscribe("a", "track_x").user_joined, None);
         let (_, left) = hub.unregister("b");
         assert_eq!(left.len(), 1);

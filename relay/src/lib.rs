@@ -5,7 +5,8 @@
 //! - [`tunnel`]: Wafer tunnels (one task per socket from `/weapp/tunnel`'s `connectUrl`).
 //! - [`native`]: native-dialect connections at `/connect`: auth, channels, history, presence.
 //! - [`conn`]: what both share: the writer with its stream positions and the pump loop.
-//! - [`hub`]: the registry of live connections and fan-out (encode once, bounded queues).
+//! - [`hub`]: the registry of live connections and fan-out (encode once, share the bytes).
+//! - [`outbox`]: each connection's bounded outgoing queue and close request.
 //! - [`publish`]: storing then fanning out personal and channel messages, in order.
 //! - [`presence`]: online/offline, join/leave, last seen; the frame encoders.
 //! - [`policy`]: per-channel-prefix retention.
@@ -23,6 +24,7 @@ pub mod conn;
 pub mod error;
 pub mod hub;
 pub mod native;
+pub mod outbox;
 pub mod policy;
 pub mod presence;
 pub mod publish;

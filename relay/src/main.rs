@@ -15,6 +15,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_args(Args::parse().with_file()?)?;
     let listen = config.listen;
     let data_dir = config.data_dir.clone();
+    let backlog = config.listen_backlog;
     let relay = Relay::open(config).context("cannot open the relay")?;
     if let Some(key) = &relay.generated_api_key {
         println!(
@@ -22,14 +23,24 @@ async fn main() -> anyhow::Result<()> {
             data_dir.join("api-key").display()
         );
     }
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listener =
+        listen_on(listen, backlog).with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     // Tests and scripts wait for this exact line.
     println!("cometa-relay listening on http://{addr}");
     relay.serve(listener, shutdown_signal()).await?;
     Ok(())
+}
+
+fn listen_on(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // A restart must be able to take the port back while old connections sit in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 async fn shutdown_signal() {

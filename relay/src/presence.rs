@@ -8,7 +8,7 @@ use cometa_protocol::native::{self, ChannelKind};
 use cometa_protocol::packet;
 use serde_json::value::RawValue;
 
-use crate::hub::{Handle, Membership};
+use crate::hub::{Handle, Membership, PersonalFrame};
 use crate::state::App;
 use crate::unix_now;
 
@@ -71,6 +71,15 @@ fn announce_status(app: &App, user: &str, online: bool) {
 
 fn raw(data: &str) -> Box<RawValue> {
     RawValue::from_string(data.to_string()).unwrap_or_else(|_| RawValue::NULL.to_owned())
+}
+
+/// A personal message in both dialects' shapes, once for all of the user's devices.
+pub fn personal_frames(event: &str, data: &str, seq: u64) -> std::sync::Arc<PersonalFrame> {
+    std::sync::Arc::new(PersonalFrame {
+        seq,
+        wafer: wafer_frame(event, data),
+        native: personal_frame(event, data, seq),
+    })
 }
 
 /// Wafer's `message:{"type","content"}`.

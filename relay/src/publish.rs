@@ -4,7 +4,7 @@
 
 use cometa_protocol::native::ChannelKind;
 
-use crate::presence::{channel_frame, personal_frame, wafer_frame};
+use crate::presence::{channel_frame, personal_frames};
 use crate::state::App;
 use crate::store::StoreError;
 use crate::unix_now;
@@ -23,14 +23,13 @@ pub async fn personal(
     event: &str,
     data: &str,
 ) -> Result<Published, StoreError> {
-    let wafer = wafer_frame(event, data);
     let _order = app.hub.stream_lock(user).await;
     let seq = app
         .store
         .append_personal(user, event, data, unix_now())
         .await?;
-    let native = personal_frame(event, data, seq);
-    let delivered = app.hub.deliver_personal(user, seq, &wafer, &native);
+    let frame = personal_frames(event, data, seq);
+    let delivered = app.hub.deliver_personal(user, &frame);
     Ok(Published {
         seq: Some(seq),
         delivered,

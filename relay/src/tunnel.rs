@@ -12,12 +12,10 @@ use cometa_protocol::api::TunnelMessage;
 use cometa_protocol::native::code;
 use cometa_protocol::packet::{self, Packet, PacketType};
 use cometa_protocol::{CloseCode, names};
-use futures_util::StreamExt;
-use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::conn::{self, Cursor, Dialect, Inbound, Io};
-use crate::hub::{Closer, Handle};
+use crate::hub::{Handle, Outbox};
 use crate::presence;
 use crate::state::App;
 use crate::store::StoreError;
@@ -32,17 +30,14 @@ pub async fn serve(app: App, socket: WebSocket, ticket: Ticket) {
 }
 
 async fn run(app: App, socket: WebSocket, ticket: Ticket) {
-    let (tx, rx) = mpsc::channel(app.config.outbound_queue);
-    let closer = Arc::new(Closer::default());
+    let outbox = Arc::new(Outbox::new(app.config.outbound_queue));
     let handle = Handle {
         id: ticket.tunnel_id.clone().into(),
         user_id: Some(ticket.user_id.clone().into()),
         session_id: ticket.session_id,
-        tx,
-        closer: closer.clone(),
+        outbox: outbox.clone(),
     };
-    let (sink, stream) = socket.split();
-    let mut io = Io::new(app.clone(), sink, Dialect::Wafer);
+    let mut io = Io::new(app.clone(), socket, Dialect::Wafer);
     io.user_id = Some(ticket.user_id.clone());
     io.cursor = Cursor::Session(ticket.session_id);
     if !presence::connected(&app, handle).await {
@@ -53,16 +48,7 @@ async fn run(app: App, socket: WebSocket, ticket: Ticket) {
         w.connect(&ticket.tunnel_id, &ticket.user_id);
     }
     let code = match replay_personal(&mut io, None).await {
-        Ok(_) => {
-            conn::pump(
-                &mut io,
-                &mut WaferInbound { ticket: &ticket },
-                stream,
-                rx,
-                &closer,
-            )
-            .await
-        }
+        Ok(_) => conn::pump(&mut io, &mut WaferInbound { ticket: &ticket }, &outbox).await,
         Err(e) => {
             tracing::error!(error = %e, "replay failed");
             io.close(CloseCode::Shutdown).await;
@@ -105,7 +91,7 @@ pub async fn replay_personal(io: &mut Io, after: Option<u64>) -> Result<u64, Sto
                 return Ok(start);
             }
         }
-        if futures_util::SinkExt::flush(&mut io.sink).await.is_err() {
+        if io.flush().await.is_err() {
             return Ok(start);
         }
         after = last;

@@ -238,9 +238,8 @@ async fn merge(
             .await?
             .ok_or_else(|| no_user(&req.visitor_id))?;
         for m in &moved {
-            let wafer = crate::presence::wafer_frame(&m.event, &m.data);
-            let native = crate::presence::personal_frame(&m.event, &m.data, m.seq);
-            app.hub.deliver_personal(&uid, m.seq, &wafer, &native);
+            let frame = crate::presence::personal_frames(&m.event, &m.data, m.seq);
+            app.hub.deliver_personal(&uid, &frame);
         }
         moved
     };

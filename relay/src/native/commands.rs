@@ -243,7 +243,7 @@ impl NativeInbound {
                     return Ok(());
                 }
             }
-            let _ = futures_util::SinkExt::flush(&mut io.sink).await;
+            let _ = io.flush().await;
             after = last;
             io.last_channel.insert(channel.into(), last);
             if page.len() < REPLAY_PAGE {

@@ -20,14 +20,12 @@ use cometa_protocol::CloseCode;
 use cometa_protocol::frames::{AuthRequest, AuthResult, ErrorInfo, Position, Reply, StreamState};
 use cometa_protocol::native::{self, code};
 use cometa_protocol::packet::Packet;
-use futures_util::StreamExt;
 use serde::Serialize;
-use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::conn::{self, Cursor, Dialect, Io};
 use crate::error::ApiError;
-use crate::hub::{Closer, Handle};
+use crate::hub::{Handle, Outbox};
 use crate::presence;
 use crate::secret;
 use crate::state::App;
@@ -52,9 +50,8 @@ async fn serve(app: App, socket: WebSocket) {
 }
 
 async fn run(app: App, socket: WebSocket, id: String) {
-    let (sink, mut stream) = socket.split();
-    let mut io = Io::new(app.clone(), sink, Dialect::Native);
-    let first = match tokio::time::timeout(app.config.handshake_timeout, stream.next()).await {
+    let mut io = Io::new(app.clone(), socket, Dialect::Native);
+    let first = match tokio::time::timeout(app.config.handshake_timeout, io.socket.recv()).await {
         Ok(Some(Ok(Message::Text(t)))) => Some(t),
         Ok(Some(Ok(_))) => None,
         Ok(_) => return,
@@ -94,14 +91,12 @@ async fn run(app: App, socket: WebSocket, id: String) {
         }
     }
 
-    let (tx, rx) = mpsc::channel(app.config.outbound_queue);
-    let closer = Arc::new(Closer::default());
+    let outbox = Arc::new(Outbox::new(app.config.outbound_queue));
     let handle = Handle {
         id: id.clone().into(),
         user_id: who.user_id.as_deref().map(Into::into),
         session_id: 0,
-        tx,
-        closer: closer.clone(),
+        outbox: outbox.clone(),
     };
     if !presence::connected(&app, handle).await {
         if let Some(rid) = auth_id {
@@ -133,9 +128,9 @@ async fn run(app: App, socket: WebSocket, id: String) {
                 io.close(code).await;
                 code.code()
             }
-            None => conn::pump(&mut io, &mut inbound, stream, rx, &closer).await,
+            None => conn::pump(&mut io, &mut inbound, &outbox).await,
         },
-        None => conn::pump(&mut io, &mut inbound, stream, rx, &closer).await,
+        None => conn::pump(&mut io, &mut inbound, &outbox).await,
     };
     tracing::debug!(code, "connection closed");
     presence::disconnected(&app, &id).await;
