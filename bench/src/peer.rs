@@ -39,10 +39,10 @@ impl Peer {
 /// How the relay fans one message out to many tunnels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FanoutVia {
-    /// `POST /api/v1/broadcast` to every live tunnel (works today).
+    /// `POST /api/v1/broadcast` to every live Wafer tunnel.
     Broadcast,
-    /// `POST /api/v1/channels/{name}/messages` to the channel's subscribers. Provisional: the
-    /// channel API and the socket's subscribe packet are still being built.
+    /// `POST /api/v1/channels/{name}/messages` to the subscribers of one channel, which are
+    /// native-dialect connections at `/connect`.
     Channel,
 }
 

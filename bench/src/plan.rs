@@ -48,8 +48,8 @@ pub struct Options {
     /// Length of the half-load latency run, in seconds [default: 4; smoke 0.5].
     #[arg(long)]
     pub latency_secs: Option<f64>,
-    /// How the relay fans out: `broadcast` now, `channel` once channels exist.
-    #[arg(long, value_enum, default_value = "broadcast")]
+    /// How the relay fans out: to one channel's subscribers, or a broadcast to every tunnel.
+    #[arg(long, value_enum, default_value = "channel")]
     pub fanout_via: FanoutVia,
     /// Users with one device each in the personal scenario [default: 1000; smoke 50].
     #[arg(long)]

@@ -80,6 +80,10 @@ impl Target {
     /// The URL a client of `user` (logged in as `skey`) opens its socket on.
     pub async fn ws_url(&self, user: &str, skey: &str) -> anyhow::Result<String> {
         Ok(match self.peer {
+            // Channel subscribers are native-dialect connections; anonymous is enough.
+            Peer::Cometa if self.fanout_via == FanoutVia::Channel => {
+                format!("ws://{}/connect", self.addr)
+            }
             Peer::Cometa => {
                 let tunnel: Value = self
                     .http
@@ -106,9 +110,8 @@ impl Target {
     /// A text frame a client sends right after connecting, if the dialect needs one.
     pub fn subscribe_frame(&self) -> Option<String> {
         match (self.peer, self.fanout_via) {
-            // Provisional shape until the protocol crate defines the subscribe packet.
             (Peer::Cometa, FanoutVia::Channel) => {
-                Some(format!("subscribe:{{\"channel\":\"{CHANNEL}\"}}"))
+                Some(format!("subscribe:{{\"id\":1,\"channel\":\"{CHANNEL}\"}}"))
             }
             _ => None,
         }

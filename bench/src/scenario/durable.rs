@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::bail;
 use serde_json::{Value, json};
 
-use crate::peer::{Peer, Running, StartOptions};
+use crate::peer::{FanoutVia, Peer, Running, StartOptions};
 use crate::plan::Plan;
 use crate::publish::{closed_loop, secs_between};
 use crate::recorder::percentiles;
@@ -22,7 +22,7 @@ pub async fn run(plan: &Plan, peer: Peer) -> anyhow::Result<Value> {
     }
     let running = Running::start(peer, &plan.programs, &StartOptions::default()).await?;
     let http = http_client(plan.publishers * 2, None)?;
-    let target = Target::new(&running, plan.fanout_via, http);
+    let target = Target::new(&running, FanoutVia::Broadcast, http);
     let users: Arc<Vec<String>> = Arc::new((0..USERS).map(|i| format!("d{i}")).collect());
     let pad: Arc<str> = plan.pad.as_str().into();
     let (p, api) = closed_loop(&target, 0, users, plan.publishers, plan.publish, &pad).await;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::fleet::Fleet;
-use crate::peer::{Peer, Running, StartOptions};
+use crate::peer::{FanoutVia, Peer, Running, StartOptions};
 use crate::plan::Plan;
 use crate::publish::{closed_loop, secs_between, wait_until};
 use crate::recorder::percentiles;
@@ -17,7 +17,7 @@ use crate::target::{Target, http_client};
 pub async fn run(plan: &Plan, peer: Peer) -> anyhow::Result<Value> {
     let running = Running::start(peer, &plan.programs, &StartOptions::default()).await?;
     let http = http_client(plan.publishers * 2, None)?;
-    let target = Target::new(&running, plan.fanout_via, http);
+    let target = Target::new(&running, FanoutVia::Broadcast, http);
     let users: Vec<String> = (0..plan.personal_users).map(|i| format!("p{i}")).collect();
     let mut fleet = Fleet::new(target.clone(), users.clone())?;
     fleet.fill(64).await?;
