@@ -4,7 +4,7 @@
 # older binaryen produces modules that fail at instantiation) → terser on the JS glue →
 # size budget check.
 #
-# Env: SDK_SIZE_BUDGET (bytes, default 40960) for gzip -9 of the .wasm plus its JS glue.
+# Env: SDK_SIZE_BUDGET (bytes, default 40960) for gzip -9 of each module plus its JS glue.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,20 +27,26 @@ fi
 # Panic locations embed source paths; map the registry's to a neutral prefix so the shipped
 # module neither grows with nor reveals the build machine's home directory.
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
-RUSTFLAGS="--remap-path-prefix=$cargo_home=cargo ${RUSTFLAGS:-}" \
-    cargo build -p cometa-sdk --target wasm32-unknown-unknown --profile wasm-release
-
 rm -rf "$out"
-wasm-bindgen --target web --no-typescript --out-dir "$out" \
-    "$target_dir/wasm32-unknown-unknown/wasm-release/cometa_sdk.wasm"
 
-# No --all-features: it would enable stringref, which engines reject. The features listed
-# are those rustc's wasm32 target emits by default.
-npm/node_modules/.bin/wasm-opt -Oz \
-    --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals --enable-multivalue --enable-reference-types \
-    "$out/cometa_sdk_bg.wasm" -o "$out/cometa_sdk_bg.wasm.opt"
-mv "$out/cometa_sdk_bg.wasm.opt" "$out/cometa_sdk_bg.wasm"
+# One module per API (cargo features of sdk-wasm): `cometa_sdk` (Wafer: npm `cometa`) and
+# `cometa_comet` (CometServer: npm `cometa/comet`). A page loads only the one it imports.
+build_module() { # <feature> <output name>
+    RUSTFLAGS="--remap-path-prefix=$cargo_home=cargo ${RUSTFLAGS:-}" \
+        cargo build -p cometa-sdk --target wasm32-unknown-unknown --profile wasm-release \
+        --no-default-features --features "$1"
+    wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name "$2" \
+        "$target_dir/wasm32-unknown-unknown/wasm-release/cometa_sdk.wasm"
+    # No --all-features: it would enable stringref, which engines reject. The features listed
+    # are those rustc's wasm32 target emits by default.
+    npm/node_modules/.bin/wasm-opt -Oz \
+        --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+        --enable-mutable-globals --enable-multivalue --enable-reference-types \
+        "$out/$2_bg.wasm" -o "$out/$2_bg.wasm.opt"
+    mv "$out/$2_bg.wasm.opt" "$out/$2_bg.wasm"
+}
+build_module wafer cometa_sdk
+build_module comet cometa_comet
 
 # The glue is shipped minified: its comments and long local names are a third of the bytes a
 # page downloads. `--module` keeps the ES module's exports intact.
@@ -49,16 +55,21 @@ find "$out" -name '*.js' -print0 | while IFS= read -r -d '' f; do
     mv "$f.min" "$f"
 done
 
-# The budget covers what a page downloads: the module, its glue and any JS snippets.
-mapfile -t shipped < <(find "$out" -type f \( -name '*.wasm' -o -name '*.js' \) | sort)
-total=0
-for f in "${shipped[@]}"; do
-    size=$(gzip -9 -c "$f" | wc -c)
-    printf '  %7d B gz  %s\n' "$size" "${f#"$out"/}"
-    total=$((total + size))
+# The budget covers what a page downloads for one module: the wasm, its glue and the JS
+# snippets that glue imports.
+over=0
+for name in cometa_sdk cometa_comet; do
+    mapfile -t snippets < <(grep -o 'snippets/[^"'"'"']*\.js' "$out/$name.js" | sort -u)
+    total=0
+    for f in "$name""_bg.wasm" "$name.js" "${snippets[@]}"; do
+        size=$(gzip -9 -c "$out/$f" | wc -c)
+        printf '  %7d B gz  %s\n' "$size" "$f"
+        total=$((total + size))
+    done
+    echo "build-sdk: $name: gzip -9 total ${total} B (budget ${budget} B)"
+    if [ "$total" -gt "$budget" ]; then
+        echo "build-sdk: $name is over the size budget" >&2
+        over=1
+    fi
 done
-echo "build-sdk: gzip -9 total ${total} B (budget ${budget} B)"
-if [ "$total" -gt "$budget" ]; then
-    echo "build-sdk: over the size budget" >&2
-    exit 1
-fi
+exit "$over"

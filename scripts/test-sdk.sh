@@ -17,7 +17,7 @@ fi
 export COMETA_RELAY_BIN="$relay_bin"
 
 (cd npm && npm ci --no-audit --no-fund)
-if [ ! -f npm/dist/cometa_sdk_bg.wasm ]; then
+if [ ! -f npm/dist/cometa_sdk_bg.wasm ] || [ ! -f npm/dist/cometa_comet_bg.wasm ]; then
     scripts/build-sdk.sh
 fi
 

@@ -14,6 +14,8 @@
 //! - [`backoff`]: capped exponential backoff with full jitter.
 //! - [`message`]: a small scanner for `{"type":..,"content":..}` bodies (the host parses the
 //!   content with its own `JSON`), and the JSON string encoder for outgoing types.
+//! - [`comet`]: [`comet::Session`], the native dialect's session (auth, channels with stream
+//!   positions, dedup, requests and replies) behind the SDK's CometServer API.
 //! - `json` (private): the JSON grammar behind [`message`]: a validating, non-recursive
 //!   value skipper and string decoding/encoding.
 //! - `outbox` (private): packets emitted before the tunnel is active; bounded.
@@ -44,6 +46,7 @@
 //! ```
 
 pub mod backoff;
+pub mod comet;
 pub mod config;
 pub mod event;
 mod json;

@@ -467,7 +467,11 @@ fn parse_timeout(content: Option<&str>) -> Option<u64> {
     if !digits(whole) || !digits(frac) {
         return None;
     }
-    let secs: u64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let secs: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
     let mut millis = secs.checked_mul(1000)?;
     for (i, b) in frac.bytes().take(3).enumerate() {
         millis += u64::from(b - b'0') * [100, 10, 1][i];

@@ -1,7 +1,11 @@
 //! `cometa-sdk`: the thin `#[wasm_bindgen]` host over `cometa-client`, giving browsers and
-//! Node ≥ 20 the API of Tencent Wafer's `wafer2-client-sdk` 2.1.0. It owns only I/O: fetch,
-//! WebSocket, timers, storage, JS callbacks and JS errors; the tunnel's protocol logic lives
-//! in the sans-IO core.
+//! Node ≥ 20 the API of Tencent Wafer's `wafer2-client-sdk` 2.1.0 (feature `wafer`) and the
+//! CometServer API of CppComet's `CometServerApi.js` (feature `comet`). It owns only I/O:
+//! fetch, WebSocket, timers, storage, JS callbacks and JS errors; the protocol logic lives in
+//! the sans-IO core. Each feature is built into its own module (see `Cargo.toml`).
+//!
+//! Shared: [`js`], [`socket`]. Feature `comet`: [`comet`] (the `CometApi` class and its host
+//! loop). Feature `wafer`, the rest:
 //!
 //! - [`error`]: the `ERR_*` types and the `RequestError` JS class (an `Error` subclass,
 //!   defined in `js/host.js`).
@@ -14,17 +18,28 @@
 //! - [`tunnel`]: the `Tunnel` class: runs the core's loop (actions, events, one timer).
 //! - [`socket`]: one WebSocket with its handlers, detached when dropped.
 
+#[cfg(feature = "wafer")]
 pub mod auth;
+#[cfg(feature = "comet")]
+pub mod comet;
+#[cfg(feature = "wafer")]
 pub mod config;
+#[cfg(feature = "wafer")]
 pub mod error;
+#[cfg(feature = "wafer")]
 pub mod http;
 pub mod js;
+#[cfg(feature = "wafer")]
 pub mod session;
+#[cfg(feature = "wafer")]
 pub mod settle;
 pub mod socket;
+#[cfg(feature = "wafer")]
 pub mod tunnel;
 
+#[cfg(feature = "wafer")]
 pub use session::Session;
+#[cfg(feature = "wafer")]
 pub use tunnel::Tunnel;
 
 // `LockedAllocator` rather than `AssumeSingleThreaded`: same size here, and no `unsafe`.

@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 export const API_KEY = 'cometa-sdk-test-key-0123456789';
 const BIN = process.env.COMETA_RELAY_BIN || fileURLToPath(new URL('../../../target/debug/cometa-relay', import.meta.url));
 
-function launch(listen, dataDir) {
-  const proc = spawn(BIN, ['--listen', listen, '--data-dir', dataDir, '--api-key', API_KEY], {
+function launch(listen, dataDir, args) {
+  const proc = spawn(BIN, ['--listen', listen, '--data-dir', dataDir, '--api-key', API_KEY, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
   });
@@ -38,10 +38,13 @@ function launch(listen, dataDir) {
   });
 }
 
-/** A relay on a free port with its own data dir; `restart()` brings it back on the same port. */
-export async function startRelay() {
+/**
+ * A relay on a free port with its own data dir; `restart()` brings it back on the same port.
+ * `args`: extra command-line flags (e.g. `--demo`, `--static-dir`).
+ */
+export async function startRelay({ args = [] } = {}) {
   const dataDir = await mkdtemp(join(tmpdir(), 'cometa-sdk-test-'));
-  let { proc, url } = await launch('127.0.0.1:0', dataDir);
+  let { proc, url } = await launch('127.0.0.1:0', dataDir, args);
   const port = new URL(url).port;
   const api = async (path, body) => {
     const res = await fetch(url + path, {
@@ -61,12 +64,20 @@ export async function startRelay() {
     mintCode: async (userId, userinfo) => (await api('/api/v1/login-codes', { user_id: userId, ...(userinfo ? { userinfo } : {}) })).code,
     /** Pushes `event` with `data` to every live tunnel of `userId` (queued when none). */
     push: (userId, event, data) => api(`/api/v1/users/${encodeURIComponent(userId)}/messages`, { event, data }),
+    /** Publishes on a channel as the back end; resolves with `{seq}`. */
+    publish: (channel, event, data) => api(`/api/v1/channels/${encodeURIComponent(channel)}/messages`, { event, data }),
+    /** `POST /demo/login` (relay started with `--demo`): `{user_id, user_key, dev_id}`. */
+    demoLogin: async (name) => {
+      const res = await fetch(`${url}/demo/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name }) });
+      if (!res.ok) throw new Error(`/demo/login: HTTP ${res.status} ${await res.text()}`);
+      return res.json();
+    },
     async kill() {
       proc.kill('SIGKILL');
       await exited(proc);
     },
     async restart() {
-      ({ proc } = await launch(`127.0.0.1:${port}`, dataDir));
+      ({ proc } = await launch(`127.0.0.1:${port}`, dataDir, args));
     },
     async stop() {
       proc.kill('SIGKILL');

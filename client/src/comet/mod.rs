@@ -1,0 +1,92 @@
+//! The native dialect's client session (the CometServer-style API of `sdk-wasm`'s `comet`
+//! feature), sans-IO like [`Tunnel`](crate::Tunnel): the host feeds in what happened with the
+//! current time and drains [`Output`]s in order.
+//!
+//! - [`session`]: [`Session`], the state machine: connect, `auth` with the personal stream's
+//!   position, (re)subscribe every channel with its position, request ids and their replies,
+//!   dedup by seq, acks, a bounded queue while offline, liveness and backoff.
+//! - [`wire`]: the packet bodies, scanned and built without a JSON library.
+//! - [`filter`]: what a `subscription()` name selects.
+//!
+//! Delivery rule: a message with a `seq` is handed to the page only if it is newer than the
+//! stream's position; the position moves to it right after the page's callbacks have run (the
+//! [`Output::Save`] that follows the [`Output::Deliver`]), so a reload resumes after the last
+//! message the page actually handled and never hands it the same message twice.
+
+pub mod filter;
+pub mod session;
+#[cfg(test)]
+mod tests;
+pub mod wire;
+
+pub use filter::Filter;
+pub use session::Session;
+pub use wire::{Failure, Position, Publication};
+
+/// A publish or query was in flight when the connection was lost: the relay may or may not
+/// have acted on it, and it is not re-sent (a publish is not idempotent).
+pub const ERR_UNKNOWN_OUTCOME: u32 = 3004;
+/// Requests queued while offline beyond the configured `max_outbox`: the oldest are dropped.
+pub const ERR_OUTBOX_OVERFLOW: u32 = crate::event::ERR_OUTBOX_OVERFLOW;
+/// The session was stopped before the request could be sent or answered.
+pub const ERR_STOPPED: u32 = 3005;
+/// The relay's `error` code for a refused `auth`.
+pub const ERR_UNAUTHORIZED: u32 = 4004;
+
+/// Who the relay says the connection is after `auth`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: String,
+    /// The device id the relay keeps the personal cursor under (ours, or a fresh one when
+    /// ours was malformed).
+    pub device: String,
+}
+
+/// `user_id` + `user_key`, as the site's back end registered them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub user_id: String,
+    pub user_key: String,
+}
+
+/// What the host must do or tell the page, drained with [`Session::poll_output`] in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Open a WebSocket to the relay's `/connect` and report it through `handle_socket_*`.
+    Open,
+    /// Send one text frame on the open socket (ignore it when there is none).
+    Send(String),
+    /// Close the current socket; its later events must not be reported.
+    Close,
+    /// The first socket since `start` is open (the `start` callback).
+    Connected,
+    /// The answer to `auth`: on every connection with credentials.
+    Auth(Result<Identity, Failure>),
+    /// A message for the page's callbacks. `epoch` is the stream's, when known.
+    Deliver {
+        publication: Publication,
+        epoch: Option<String>,
+    },
+    /// Persist a stream's position (`msg` for the personal stream), after the callbacks of
+    /// the message that moved it have run.
+    Save { stream: String, position: Position },
+    /// A stream could not be resumed (`recovered: false`): messages were lost to retention
+    /// or to a relay that lost its data. Replay stopped; `position` is where it goes on.
+    Gap { stream: String, position: Position },
+    /// The relay answered (or will never answer) a publish to `channel`.
+    Report {
+        channel: String,
+        event: String,
+        outcome: Result<Option<u64>, Failure>,
+    },
+    /// The answer to a query (`history`, `presence`, `user_data`): raw JSON of `result`.
+    Reply {
+        id: u64,
+        outcome: Result<String, Failure>,
+    },
+    /// The relay refused to subscribe to `channel` (bad name, permission).
+    Refused { channel: String, failure: Failure },
+    /// The session ended on its own: a terminal close (key deleted, kicked, too many
+    /// devices) or `max_reconnect_tries`. It does not reconnect until `start` again.
+    Stopped(Failure),
+}

@@ -1,0 +1,487 @@
+//! [`Session`]: one native-dialect connection's life, reconnects included.
+//!
+//! On every socket: `auth` first (with the personal stream's position as `since`), then a
+//! `subscribe` per channel (with its position), then whatever was queued while offline. The
+//! relay handles frames in order, so nothing waits for the `auth` reply. Liveness: the relay
+//! pings with WebSocket control frames, which pages answer without seeing them, so the session
+//! also sends `ping` packets and gives a connection up when nothing at all came back in time.
+
+use std::collections::VecDeque;
+
+use cometa_protocol::native::{self, PERSONAL};
+use cometa_protocol::packet::{self, Packet, PacketType};
+use cometa_protocol::{CloseClass, CloseCode};
+
+use super::wire::Body;
+use super::{Credentials, ERR_STOPPED, Failure, Output, Position};
+use crate::backoff;
+use crate::config::TunnelConfig;
+use crate::event::ERR_RECONNECT;
+use crate::rng::Rng;
+
+mod inbound;
+mod requests;
+
+/// Floor for the ping period, as in the tunnel.
+const MIN_PING_INTERVAL_MS: u64 = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    Waiting {
+        until: u64,
+    },
+    Opening {
+        deadline: Option<u64>,
+    },
+    Open {
+        ping_at: u64,
+        pong_deadline: Option<u64>,
+    },
+}
+
+/// One stream's bookkeeping.
+#[derive(Debug, Default)]
+struct Stream {
+    position: Option<Position>,
+    /// `since` went out with this connection's subscribe/auth.
+    since_sent: bool,
+    /// This connection's reply came: the position's epoch is the stream's current one, so
+    /// seqs can be compared with it.
+    confirmed: bool,
+}
+
+/// A request waiting for its reply.
+#[derive(Debug)]
+enum Pending {
+    Auth,
+    Subscribe(String),
+    Unsubscribe,
+    Publish {
+        channel: String,
+        event: String,
+    },
+    /// Reads are idempotent: re-sent on the next connection if this one is lost.
+    Query(String),
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct Session {
+    config: TunnelConfig,
+    rng: Rng,
+    phase: Phase,
+    attempts: u32,
+    started: bool,
+    connected_once: bool,
+    /// A `close` packet came: the relay is ending the session on purpose.
+    closing: bool,
+    creds: Option<Credentials>,
+    device: String,
+    authorized: bool,
+    personal: Stream,
+    channels: Vec<(String, Stream)>,
+    next_id: u64,
+    pending: Vec<(u64, Pending)>,
+    /// Requests made while not connected: id, what it is, the frame.
+    outbox: VecDeque<(u64, Pending, String)>,
+    out: VecDeque<Output>,
+}
+
+impl Session {
+    /// `config` is the tunnel's (backoff, ping, connect timeout, outbox bound); `seed` feeds
+    /// the backoff jitter and should differ per page.
+    pub fn new(config: TunnelConfig, seed: u64) -> Self {
+        Self {
+            config,
+            rng: Rng::new(seed),
+            phase: Phase::Idle,
+            attempts: 0,
+            started: false,
+            connected_once: false,
+            closing: false,
+            creds: None,
+            device: String::new(),
+            authorized: false,
+            personal: Stream::default(),
+            channels: Vec::new(),
+            next_id: 1,
+            pending: Vec::new(),
+            outbox: VecDeque::new(),
+            out: VecDeque::new(),
+        }
+    }
+
+    /// Connects (again, if running) as `creds` (`None`: anonymous) from `device`, resuming
+    /// the personal stream after `personal`. Channel positions are kept; the host replaces
+    /// them with [`Session::set_position`] when the user changed.
+    pub fn start(
+        &mut self,
+        now_ms: u64,
+        creds: Option<Credentials>,
+        device: String,
+        personal: Option<Position>,
+    ) {
+        if self.phase != Phase::Idle {
+            self.drop_socket();
+        }
+        self.creds = creds;
+        self.device = device;
+        self.personal.position = personal;
+        self.started = true;
+        self.connected_once = false;
+        self.attempts = 0;
+        self.open(now_ms);
+    }
+
+    /// Closes the connection and stays closed. Subscriptions and positions are kept for the
+    /// next `start`; requests queued or in flight fail with [`super::ERR_STOPPED`], so every
+    /// callback waiting on one is settled.
+    pub fn stop(&mut self, _now_ms: u64) {
+        if matches!(self.phase, Phase::Open { .. }) {
+            self.out.push_back(Output::Send(packet::CLOSE.to_owned()));
+        }
+        self.drop_socket();
+        self.fail_pending(ERR_STOPPED, "stopped");
+        self.phase = Phase::Idle;
+        self.started = false;
+    }
+
+    pub fn is_started(&self) -> bool {
+        self.started
+    }
+
+    pub fn is_connected(&self) -> bool {
+        matches!(self.phase, Phase::Open { .. })
+    }
+
+    /// The last `auth` on this connection succeeded.
+    pub fn is_authorized(&self) -> bool {
+        self.authorized
+    }
+
+    /// Channels subscribed to (the personal stream is implicit).
+    pub fn channels(&self) -> impl Iterator<Item = &str> {
+        self.channels.iter().map(|(c, _)| c.as_str())
+    }
+
+    /// Replaces a stream's remembered position (`msg`: the personal stream).
+    pub fn set_position(&mut self, stream: &str, position: Option<Position>) {
+        if let Some(s) = self.stream_mut(stream) {
+            s.position = position;
+        }
+    }
+
+    pub fn position(&self, stream: &str) -> Option<&Position> {
+        if stream == PERSONAL {
+            return self.personal.position.as_ref();
+        }
+        let (_, s) = self.channels.iter().find(|(c, _)| c == stream)?;
+        s.position.as_ref()
+    }
+
+    /// Subscribes to `channel`, resuming after `position` (the host's stored one). A second
+    /// subscribe to the same channel does nothing.
+    pub fn subscribe(&mut self, _now_ms: u64, channel: &str, position: Option<Position>) {
+        if channel == PERSONAL || self.channels.iter().any(|(c, _)| c == channel) {
+            return;
+        }
+        self.channels.push((
+            channel.to_owned(),
+            Stream {
+                position,
+                ..Stream::default()
+            },
+        ));
+        if self.is_connected() {
+            self.send_subscribe(self.channels.len() - 1);
+        }
+    }
+
+    pub fn unsubscribe(&mut self, _now_ms: u64, channel: &str) {
+        let before = self.channels.len();
+        self.channels.retain(|(c, _)| c != channel);
+        if self.channels.len() != before && self.is_connected() {
+            let id = self.id();
+            let frame = Body::new(id)
+                .string("channel", channel)
+                .packet(native::UNSUBSCRIBE);
+            self.send_request(id, Pending::Unsubscribe, frame);
+        }
+    }
+
+    /// Publishes; the relay's answer comes back as an [`Output::Report`]. Queued while not
+    /// connected. `data_json` must be JSON text.
+    pub fn publish(&mut self, _now_ms: u64, channel: &str, event: &str, data_json: &str) {
+        let id = self.id();
+        let frame = Body::new(id)
+            .string("channel", channel)
+            .string("event", event)
+            .raw("data", data_json)
+            .packet(native::PUBLISH);
+        let pending = Pending::Publish {
+            channel: channel.to_owned(),
+            event: event.to_owned(),
+        };
+        self.request(id, pending, frame);
+    }
+
+    /// Asks for a channel's kept messages (`msg`: the personal stream); answered with an
+    /// [`Output::Reply`] carrying the returned id.
+    pub fn history(&mut self, _now_ms: u64, channel: &str, limit: Option<u32>) -> u64 {
+        let id = self.id();
+        let mut body = Body::new(id).string("channel", channel);
+        if let Some(n) = limit {
+            body = body.raw("limit", &n.to_string());
+        }
+        self.query(id, body.packet(native::HISTORY))
+    }
+
+    /// Who is on `channel`: `{"count","users"?}` in the [`Output::Reply`].
+    pub fn presence(&mut self, _now_ms: u64, channel: &str) -> u64 {
+        let id = self.id();
+        self.query(
+            id,
+            Body::new(id)
+                .string("channel", channel)
+                .packet(native::PRESENCE),
+        )
+    }
+
+    /// A user's public data set by the back end: `{"user_id","data"}` in the reply.
+    pub fn user_data(&mut self, _now_ms: u64, user_id: &str) -> u64 {
+        let id = self.id();
+        self.query(
+            id,
+            Body::new(id)
+                .string("user_id", user_id)
+                .packet(native::USER_DATA),
+        )
+    }
+
+    pub fn handle_socket_open(&mut self, now_ms: u64) {
+        if !matches!(self.phase, Phase::Opening { .. }) {
+            return;
+        }
+        self.attempts = 0;
+        self.closing = false;
+        self.authorized = false;
+        self.phase = Phase::Open {
+            ping_at: now_ms.saturating_add(self.ping_interval()),
+            pong_deadline: None,
+        };
+        if !self.connected_once {
+            self.connected_once = true;
+            self.out.push_back(Output::Connected);
+        }
+        self.personal.confirmed = false;
+        self.personal.since_sent = false;
+        match self.creds.clone() {
+            Some(c) => {
+                let id = self.id();
+                let mut body = Body::new(id)
+                    .string("user_id", &c.user_id)
+                    .string("user_key", &c.user_key)
+                    .string("device", &self.device);
+                if let Some(p) = &self.personal.position {
+                    body = body.raw("since", &p.to_json());
+                    self.personal.since_sent = true;
+                }
+                self.send_request(id, Pending::Auth, body.packet(native::AUTH));
+            }
+            // Anonymous: the relay wants a first frame within its handshake timeout, and a
+            // page with nothing to subscribe yet has nothing else to send.
+            None => self.out.push_back(Output::Send(packet::PING.to_owned())),
+        }
+        for i in 0..self.channels.len() {
+            self.send_subscribe(i);
+        }
+        while let Some((id, pending, frame)) = self.outbox.pop_front() {
+            self.send_request(id, pending, frame);
+        }
+    }
+
+    /// One inbound text frame. Any frame proves the connection alive.
+    pub fn handle_socket_message(&mut self, now_ms: u64, text: &str) {
+        let Phase::Open { ping_at, .. } = self.phase else {
+            return;
+        };
+        self.phase = Phase::Open {
+            ping_at,
+            pong_deadline: None,
+        };
+        let p = Packet::parse(text);
+        let body = p.content.unwrap_or("{}");
+        match p.kind {
+            PacketType::Pong => {
+                self.phase = Phase::Open {
+                    ping_at: now_ms.saturating_add(self.ping_interval()),
+                    pong_deadline: None,
+                };
+            }
+            PacketType::Ping => self.out.push_back(Output::Send(packet::PONG.to_owned())),
+            // Sent before a terminal close: whatever close code follows, do not come back.
+            PacketType::Close => self.closing = true,
+            PacketType::Other(native::REPLY) => self.on_reply(body),
+            PacketType::Other(native::PUB) => self.on_pub(body),
+            // `error` packets answer frames without an id (a bad ack); nothing to settle.
+            _ => {}
+        }
+    }
+
+    /// The socket closed with `code` (1006 when the browser gives none).
+    pub fn handle_socket_close(&mut self, now_ms: u64, code: u16) {
+        if !matches!(self.phase, Phase::Opening { .. } | Phase::Open { .. }) {
+            return;
+        }
+        if self.closing || CloseCode::class_of(code) == CloseClass::Terminal {
+            self.drop_socket();
+            self.phase = Phase::Idle;
+            self.started = false;
+            self.fail_pending(ERR_STOPPED, "the relay closed the session");
+            self.out.push_back(Output::Stopped(Failure::new(
+                u32::from(code),
+                "closed by the relay",
+            )));
+            return;
+        }
+        self.lost(now_ms, false);
+    }
+
+    /// Skips the rest of a backoff wait (network back, page visible again).
+    pub fn reconnect_now(&mut self, now_ms: u64) {
+        if matches!(self.phase, Phase::Waiting { .. }) {
+            self.open(now_ms);
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<u64> {
+        match self.phase {
+            Phase::Idle => None,
+            Phase::Waiting { until } => Some(until),
+            Phase::Opening { deadline } => deadline,
+            Phase::Open {
+                ping_at,
+                pong_deadline,
+            } => Some(pong_deadline.map_or(ping_at, |d| d.min(ping_at))),
+        }
+    }
+
+    /// Runs the timer due at `now_ms`; early, late or repeated calls are harmless.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        if self.poll_timeout().is_none_or(|due| due > now_ms) {
+            return;
+        }
+        match self.phase {
+            Phase::Idle => {}
+            Phase::Waiting { .. } => self.open(now_ms),
+            Phase::Opening { .. } => self.lost(now_ms, true),
+            Phase::Open {
+                ping_at,
+                pong_deadline,
+            } => {
+                if pong_deadline.is_some_and(|d| d <= now_ms) {
+                    self.lost(now_ms, true);
+                } else if ping_at <= now_ms {
+                    self.out.push_back(Output::Send(packet::PING.to_owned()));
+                    self.phase = Phase::Open {
+                        ping_at: now_ms.saturating_add(self.ping_interval()),
+                        pong_deadline: pong_deadline
+                            .or(Some(now_ms.saturating_add(self.config.pong_timeout_ms))),
+                    };
+                }
+            }
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    fn ping_interval(&self) -> u64 {
+        self.config.ping_interval_ms.max(MIN_PING_INTERVAL_MS)
+    }
+
+    fn id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn stream_mut(&mut self, name: &str) -> Option<&mut Stream> {
+        if name == PERSONAL {
+            return Some(&mut self.personal);
+        }
+        self.channels
+            .iter_mut()
+            .find(|(c, _)| c == name)
+            .map(|(_, s)| s)
+    }
+
+    fn open(&mut self, now_ms: u64) {
+        let deadline = self
+            .config
+            .connect_timeout_ms
+            .map(|t| now_ms.saturating_add(t.max(1)));
+        self.phase = Phase::Opening { deadline };
+        self.out.push_back(Output::Open);
+    }
+
+    /// Forgets the current socket and asks the host to close it.
+    fn drop_socket(&mut self) {
+        if matches!(self.phase, Phase::Opening { .. } | Phase::Open { .. }) {
+            self.out.push_back(Output::Close);
+        }
+        self.authorized = false;
+        self.requeue_reads();
+    }
+
+    /// The connection is gone; come back after a jittered backoff.
+    fn lost(&mut self, now_ms: u64, close_socket: bool) {
+        if close_socket {
+            self.out.push_back(Output::Close);
+        }
+        self.authorized = false;
+        self.requeue_reads();
+        let tries = self.attempts;
+        if self
+            .config
+            .max_reconnect_tries
+            .is_some_and(|max| tries >= max)
+        {
+            self.phase = Phase::Idle;
+            self.started = false;
+            self.fail_pending(ERR_RECONNECT, "gave up reconnecting");
+            let why = format!("gave up after {tries} reconnect tries");
+            self.out
+                .push_back(Output::Stopped(Failure::new(ERR_RECONNECT, why)));
+            return;
+        }
+        let delay = backoff::delay_ms(
+            tries,
+            self.config.backoff_base_ms,
+            self.config.backoff_cap_ms,
+            self.rng.next_unit(),
+        );
+        self.attempts = tries.saturating_add(1);
+        self.phase = Phase::Waiting {
+            until: now_ms.saturating_add(delay),
+        };
+    }
+
+    fn send_subscribe(&mut self, index: usize) {
+        let id = self.id();
+        let Some((channel, stream)) = self.channels.get_mut(index) else {
+            return;
+        };
+        let mut body = Body::new(id).string("channel", channel);
+        stream.confirmed = false;
+        stream.since_sent = false;
+        if let Some(p) = &stream.position {
+            body = body.raw("since", &p.to_json());
+            stream.since_sent = true;
+        }
+        let pending = Pending::Subscribe(channel.clone());
+        self.send_request(id, pending, body.packet(native::SUBSCRIBE));
+    }
+}

@@ -1,0 +1,293 @@
+//! The native dialect's JSON bodies, read and written without a JSON library (see `json`):
+//! the core only needs a handful of top-level members — ids, channel names, seqs, epochs —
+//! and hands payloads (`data`, `result`) to the host as raw JSON text for its own `JSON`.
+
+use std::borrow::Cow;
+
+use crate::json::{Cursor, ScanError, decode_string, encode_string};
+
+/// A stream position: resume after `seq` if the stream is still in `epoch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub seq: u64,
+    pub epoch: String,
+}
+
+impl Position {
+    /// `{"seq":N,"epoch":"…"}`: the wire form, also the form the host stores.
+    pub fn to_json(&self) -> String {
+        format!(
+            r#"{{"seq":{},"epoch":{}}}"#,
+            self.seq,
+            encode_string(&self.epoch)
+        )
+    }
+
+    /// The inverse of [`Position::to_json`]; `None` for anything else (a stored value from an
+    /// older version, a hand-edited one), which the caller treats as "no position".
+    pub fn parse(json: &str) -> Option<Position> {
+        let obj = Object::scan(json).ok()?;
+        Some(Position {
+            seq: obj.u64("seq")?,
+            epoch: obj.string("epoch")?.into_owned(),
+        })
+    }
+}
+
+/// The top-level members of one JSON object, values kept as raw text. The whole input is
+/// checked against the grammar, so what is handed on is something `JSON.parse` accepts.
+#[derive(Debug)]
+pub struct Object<'a> {
+    members: Vec<(Cow<'a, str>, &'a str)>,
+}
+
+impl<'a> Object<'a> {
+    pub fn scan(json: &'a str) -> Result<Self, ScanError> {
+        let mut c = Cursor::new(json);
+        c.ws();
+        if c.peek() != Some(b'{') {
+            return Err(c.err("not a JSON object"));
+        }
+        c.i += 1;
+        c.ws();
+        let mut members = Vec::new();
+        if c.peek() == Some(b'}') {
+            c.i += 1;
+        } else {
+            loop {
+                c.ws();
+                let key = c.key()?;
+                let start = c.i;
+                c.skip_value()?;
+                members.push((key, c.slice(start, c.i)?));
+                c.ws();
+                match c.peek() {
+                    Some(b',') => c.i += 1,
+                    Some(b'}') => {
+                        c.i += 1;
+                        break;
+                    }
+                    _ => return Err(c.err("expected `,` or `}`")),
+                }
+            }
+        }
+        c.ws();
+        if c.i != json.len() {
+            return Err(c.err("trailing characters after the object"));
+        }
+        Ok(Self { members })
+    }
+
+    /// The raw value of `key`; the last one wins, as with `JSON.parse`.
+    pub fn raw(&self, key: &str) -> Option<&'a str> {
+        self.members
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| *v)
+    }
+
+    /// `key` as a decoded string; `None` when absent or not a string.
+    pub fn string(&self, key: &str) -> Option<Cow<'a, str>> {
+        let raw = self.raw(key)?;
+        raw.strip_prefix('"')
+            .and_then(|s| s.strip_suffix('"'))
+            .map(decode_string)
+    }
+
+    /// `key` as a non-negative integer; `None` for anything else (fractions, exponents,
+    /// negatives, numbers beyond u64), which no relay sends for a seq or an id.
+    pub fn u64(&self, key: &str) -> Option<u64> {
+        let raw = self.raw(key)?;
+        if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        raw.parse().ok()
+    }
+
+    pub fn bool(&self, key: &str) -> Option<bool> {
+        match self.raw(key)? {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// A relay error: `{"code","message"}` of a reply, or one made up by the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: u32,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: u32, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn from_raw(raw: &str) -> Self {
+        match Object::scan(raw) {
+            Ok(o) => Failure::new(
+                o.u64("code")
+                    .map_or(0, |c| c.min(u64::from(u32::MAX)) as u32),
+                o.string("message").unwrap_or_default(),
+            ),
+            Err(_) => Failure::new(0, "unreadable error"),
+        }
+    }
+}
+
+/// A `reply:` body: the request id and its raw result, or the error.
+pub struct Reply<'a> {
+    pub id: u64,
+    pub outcome: Result<&'a str, Failure>,
+}
+
+impl<'a> Reply<'a> {
+    pub fn scan(json: &'a str) -> Option<Self> {
+        let o = Object::scan(json).ok()?;
+        let id = o.u64("id")?;
+        let outcome = match (o.raw("result"), o.raw("error")) {
+            (_, Some(e)) => Err(Failure::from_raw(e)),
+            (Some(r), None) => Ok(r),
+            (None, None) => Ok("null"),
+        };
+        Some(Self { id, outcome })
+    }
+}
+
+/// A `pub:` body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publication {
+    pub channel: String,
+    pub event: String,
+    /// Raw JSON; `null` when absent.
+    pub data_json: String,
+    /// Absent on live-only frames (`user_status_*`, `sys`, `track_*` join/leave).
+    pub seq: Option<u64>,
+    /// The sender as authenticated by the relay; absent for the back end and anonymous.
+    pub user_id: Option<String>,
+}
+
+impl Publication {
+    pub fn scan(json: &str) -> Option<Self> {
+        let o = Object::scan(json).ok()?;
+        Some(Self {
+            channel: o.string("channel")?.into_owned(),
+            event: o.string("event").unwrap_or_default().into_owned(),
+            data_json: o.raw("data").unwrap_or("null").to_owned(),
+            seq: o.u64("seq"),
+            user_id: o.string("user_id").map(Cow::into_owned),
+        })
+    }
+}
+
+/// A stream's state in a `subscribe` or `auth` reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamState {
+    pub position: Position,
+    pub recovered: bool,
+}
+
+impl StreamState {
+    pub fn scan(json: &str) -> Option<Self> {
+        let o = Object::scan(json).ok()?;
+        Some(Self {
+            position: Position {
+                seq: o.u64("seq")?,
+                epoch: o.string("epoch")?.into_owned(),
+            },
+            recovered: o.bool("recovered").unwrap_or(true),
+        })
+    }
+}
+
+/// Builds `{"id":N,...}` request bodies member by member.
+pub struct Body(String);
+
+impl Body {
+    pub fn new(id: u64) -> Self {
+        Body(format!(r#"{{"id":{id}"#))
+    }
+
+    pub fn string(mut self, key: &str, value: &str) -> Self {
+        self.0
+            .push_str(&format!(",\"{key}\":{}", encode_string(value)));
+        self
+    }
+
+    /// `value` must already be JSON text.
+    pub fn raw(mut self, key: &str, value: &str) -> Self {
+        self.0.push_str(&format!(",\"{key}\":{value}"));
+        self
+    }
+
+    /// `kind:{…}`, the whole packet.
+    pub fn packet(mut self, kind: &str) -> String {
+        self.0.push('}');
+        format!("{kind}:{}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_round_trip() {
+        let p = Position {
+            seq: 42,
+            epoch: "ep\"och".into(),
+        };
+        assert_eq!(p.to_json(), r#"{"seq":42,"epoch":"ep\"och"}"#);
+        assert_eq!(Position::parse(&p.to_json()), Some(p));
+        for bad in ["", "{}", r#"{"seq":-1,"epoch":"e"}"#, r#"{"seq":1}"#, "[1]"] {
+            assert_eq!(Position::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn replies() {
+        let r = Reply::scan(r#"{"id":7,"result":{"seq":3}}"#).expect("reply");
+        assert_eq!((r.id, r.outcome), (7, Ok(r#"{"seq":3}"#)));
+        let r = Reply::scan(r#"{"id":8,"error":{"code":4005,"message":"no"}}"#).expect("reply");
+        assert_eq!(r.outcome, Err(Failure::new(4005, "no")));
+        assert!(Reply::scan(r#"{"result":1}"#).is_none());
+        assert!(Reply::scan(r#"{"id":1.5}"#).is_none());
+    }
+
+    #[test]
+    fn publications() {
+        let p = Publication::scan(
+            r#"{"channel":"web_a","event":"say","data":{"t":"a,b}"},"seq":9,"user_id":"bob"}"#,
+        )
+        .expect("pub");
+        assert_eq!(p.data_json, r#"{"t":"a,b}"}"#);
+        assert_eq!((p.seq, p.user_id.as_deref()), (Some(9), Some("bob")));
+        let p =
+            Publication::scan(r#"{"channel":"track_x","event":"join","data":{}}"#).expect("pub");
+        assert_eq!((p.seq, p.user_id), (None, None));
+        assert!(Publication::scan(r#"{"event":"x"}"#).is_none());
+        assert!(Publication::scan(r#"{"channel":"x","data":[}"#).is_none());
+    }
+
+    #[test]
+    fn stream_states() {
+        let s = StreamState::scan(r#"{"epoch":"e1","seq":4,"recovered":false}"#).expect("state");
+        assert_eq!(s.position.seq, 4);
+        assert!(!s.recovered);
+    }
+
+    #[test]
+    fn bodies() {
+        let b = Body::new(3)
+            .string("channel", "web_\"x")
+            .raw("data", "[1]")
+            .packet("publish");
+        assert_eq!(b, r#"publish:{"id":3,"channel":"web_\"x","data":[1]}"#);
+    }
+}

@@ -1,0 +1,101 @@
+// Types of `cometa/comet`: CppComet's CometServer API over the Cometa relay.
+
+/** What `start()` takes. Options are merged into those of earlier calls. */
+export interface StartOptions {
+  /** Kept and returned by `getDevId()`; the relay is single-tenant. */
+  dev_id?: number | string;
+  /** With `user_key`: authenticate; without: an anonymous connection. */
+  user_id?: number | string;
+  /** The key your back end registered with `PUT /api/v1/users/{id}/key`. */
+  user_key?: string;
+  /** The relay: `https://host`, `host:port`, or `wss://host/connect`. Default: the page's origin. */
+  node?: string;
+  /** A WebSocket constructor (Node has none: pass `ws`'s). Default: `globalThis.WebSocket`. */
+  WebSocket?: new (url: string) => unknown;
+}
+
+export interface ServerInfo {
+  /** The sender as authenticated by the relay; 0 for the back end and anonymous senders. */
+  user_id: string | 0;
+  /** The channel (`msg` for personal messages). */
+  pipe: string;
+  event: string;
+  /** True for entries of `get_pipe_log`. */
+  history: boolean;
+  /** `<epoch>:<seq>`: the same stored message has the same uuid everywhere. Absent on live-only messages. */
+  uuid?: string;
+  /** The message's position in its stream. Absent on live-only messages (track_ join/leave, user_status_). */
+  seq?: number;
+}
+
+/** The argument of every subscription callback. */
+export interface CometMessage<T = unknown> {
+  data: T;
+  server_info: ServerInfo;
+}
+
+export interface CometError {
+  code: number;
+  message: string;
+}
+
+/** The argument of a query callback: `data`, or `data: null` and `error`. */
+export interface CometAnswer<T> {
+  data: T | null;
+  error?: CometError;
+  server_info: { pipe: string };
+}
+
+/** `"#pipe"` subscribers: the relay's answer to a `web_pipe_send` to `pipe`. */
+export type DeliveryReport = CometMessage<{ seq?: number | null; error?: CometError }>;
+
+/** `"sys.recovery"` subscribers: a stream could not be resumed and messages were lost. */
+export type RecoveryNotice = CometMessage<{ pipe: string; recovered: false; seq: number; epoch: string }>;
+
+export class CometApi {
+  constructor();
+  /** Connects (again, if running); `callback` runs once the first socket is open. Returns true. */
+  start(options?: StartOptions, callback?: () => void): boolean;
+  /** Closes the connection; subscriptions stay for the next `start`/`restart`. */
+  stop(): void;
+  /** Reconnects at once, merging `options` in when given. */
+  restart(options?: StartOptions): boolean;
+  /**
+   * `"pipe"`, `"pipe.event"`, `"msg"`, `"msg.event"`, `"#pipe"` (delivery reports), `""` (all),
+   * `"sys.recovery"`; or a function alone for everything. Returns the id for `unsubscription`.
+   */
+  subscription<T = any>(name: string, callback?: (msg: CometMessage<T>) => void): number;
+  subscription<T = any>(callback: (msg: CometMessage<T>) => void): number;
+  unsubscription(id: number): boolean;
+  unsubscriptionAll(): void;
+  /** Publishes on a `web_*`/`@web_*`/`webauth_*` pipe; queued while offline. Throws if `msg` is not JSON-encodable. */
+  web_pipe_send(pipe: string, event: string, msg: unknown): boolean;
+  web_pipe_send(pipeDotEvent: string, msg: unknown): boolean;
+  /** Kept messages of `pipe`, oldest first, one call each (without a callback: to the pipe's subscribers). */
+  get_pipe_log<T = any>(pipe: string, callback?: (msg: CometMessage<T> | CometAnswer<null>) => void): boolean;
+  count_users_in_pipe(pipe: string, callback: (answer: CometAnswer<{ user_in_pipe: number }>) => void): boolean;
+  /** Authenticated members of a `track_*` pipe. */
+  getTrackPipeUsers(pipe: string, callback: (answer: CometAnswer<string[]>) => void): boolean;
+  /** Public data the back end set for a user (`PUT /api/v1/users/{id}/data`); `null` if none. */
+  getUserData<T = any>(userId: string | number, callback: (answer: CometAnswer<T>) => void): boolean;
+  /** After every successful `auth` (each connection). */
+  onAuthSuccess(callback: (answer: CometAnswer<{ user_id: string; device: string }>) => void): void;
+  /** CppComet's spelling. After a refused `auth`, and when the relay ends the session. */
+  onAuthFalill(callback: (answer: CometAnswer<null>) => void): void;
+  isAuthorized(): boolean;
+  isConnected(): boolean;
+  getUserId(): number | string | undefined;
+  getUserKey(): string | undefined;
+  getDevId(): number | string | undefined;
+  /** The persistent device id (localStorage). */
+  getUUID(): string;
+  /** This page load's id. */
+  getTabUUID(): string;
+  /** Always true: every tab keeps its own socket. */
+  isMaster(): boolean;
+  free(): void;
+}
+
+/** The page's shared `CometApi`, as CppComet's `CometServer()`. */
+export function CometServer(): CometApi;
+export default CometServer;

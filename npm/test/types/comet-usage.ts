@@ -1,0 +1,34 @@
+// Compiled with `tsc --noEmit` by the test suite, like usage.ts, for `cometa/comet`.
+import CometServerDefault, { CometServer, CometApi } from 'cometa/comet';
+import type { CometMessage, DeliveryReport, RecoveryNotice } from 'cometa/comet';
+
+const api = CometServer();
+api.start({ dev_id: 0, user_id: 'alice', user_key: 'k', node: 'https://relay.example.com' }, () => void 0);
+const id: number = api.subscription<{ text: string }>('web_chat.message', (m) => {
+  const t: string = m.data.text;
+  const seq: number | undefined = m.server_info.seq;
+  void t;
+  void seq;
+});
+api.subscription((m: CometMessage) => void m.server_info.pipe);
+api.subscription('#web_chat', (r: DeliveryReport) => void r.data.error?.code);
+api.subscription('sys.recovery', (r: RecoveryNotice) => void r.data.epoch);
+api.web_pipe_send('web_chat', 'message', { text: 'hi' });
+api.web_pipe_send('web_chat.message', { text: 'hi' });
+api.get_pipe_log('web_chat', (m) => void m.server_info);
+api.count_users_in_pipe('web_chat', (a) => void a.data?.user_in_pipe);
+api.getTrackPipeUsers('track_online', (a) => void a.data?.length);
+api.getUserData('bob', (a) => void a.error?.message);
+api.onAuthSuccess((a) => void a.data?.device);
+api.onAuthFalill((a) => void a.error?.code);
+const ok: boolean = api.isAuthorized() && api.isMaster() && api.unsubscription(id);
+const uuid: string = api.getUUID() + api.getTabUUID();
+void ok;
+void uuid;
+new CometApi().restart();
+CometServerDefault().stop();
+
+// @ts-expect-error: the callback comes second
+api.subscription(() => void 0, 'web_chat');
+// @ts-expect-error: ids are numbers
+api.unsubscription('sub1');

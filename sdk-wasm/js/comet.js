@@ -1,0 +1,55 @@
+// Builders of the CometServer API's callback arguments, imported by `src/comet/`. Shipped
+// next to the wasm as a wasm-bindgen snippet: an object literal costs a few bytes here and a
+// dozen `Reflect.set` calls through the wasm boundary. No decisions are taken here.
+
+// `{data, server_info}` as CppComet hands it to subscription callbacks. `user_id` is the
+// sender stamped by the relay, 0 for the back end and anonymous senders (CppComet's value);
+// `uuid` identifies a stored message across pages and reloads (`<epoch>:<seq>`).
+export function message(pipe, event, data, seq, userId, history, epoch) {
+  return {
+    data,
+    server_info: {
+      user_id: userId ?? 0,
+      pipe,
+      event,
+      history,
+      uuid: seq === undefined ? undefined : `${epoch ?? ''}:${seq}`,
+      seq,
+    },
+  };
+}
+
+// The entries of a `history` reply, oldest first, as messages with `history: true`.
+export function historyMessages(result, pipe) {
+  const list = (result && result.publications) || [];
+  return list.map((p) => message(pipe, p.event, p.data, p.seq, p.user_id, true, result.epoch));
+}
+
+// The argument of a query callback: its `data`, or `data: null` and an `error`.
+export function answer(pipe, data, code, text) {
+  const a = { data, server_info: { pipe } };
+  if (code !== undefined) a.error = { code, message: text };
+  return a;
+}
+
+// A random id of `n` characters from [A-Za-z0-9] (device and tab ids).
+export function randomId(n) {
+  const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  let s = '';
+  const bytes = new Uint8Array(n);
+  globalThis.crypto?.getRandomValues ? crypto.getRandomValues(bytes) : bytes.forEach((_, i) => (bytes[i] = Math.random() * 256));
+  for (const b of bytes) s += abc[b % 62];
+  return s;
+}
+
+// The relay's `/connect` URL from the `node` option: `https://host` → `wss://host/connect`,
+// a bare `host[:port]` takes the page's scheme, `ws(s)://…` is used as given; no `node`: the
+// page's own origin.
+export function connectUrl(node) {
+  const loc = globalThis.location;
+  let base = node || (loc && loc.origin) || '';
+  if (!base || base === 'null') return '';
+  if (!/^[a-z]+:\/\//i.test(base)) base = (loc && loc.protocol === 'https:' ? 'https://' : 'http://') + base;
+  if (/^wss?:/i.test(base)) return base;
+  return base.replace(/^http/i, 'ws').replace(/\/+$/, '') + '/connect';
+}

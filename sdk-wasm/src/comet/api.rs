@@ -1,0 +1,308 @@
+//! `CometApi`: CppComet's `CometServerApi.js` method names over [`Host`]. The npm entry
+//! (`npm/comet.js`) adds `CometServer()`, the page-wide singleton.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use cometa_client::TunnelConfig;
+use cometa_client::comet::{Credentials, Filter, Session};
+use js_sys::{Function, JSON, Object};
+use wasm_bindgen::prelude::*;
+
+use super::{Host, Query, Shared, connect_url, input, store};
+use crate::js;
+
+/// A user id or key given as a string or a number (CppComet's examples use numbers).
+fn text(options: &JsValue, key: &str) -> Option<String> {
+    let v = js::get(options, key);
+    if v.as_f64().is_some() {
+        return Some(js::to_js_string(&v));
+    }
+    v.as_string().filter(|s| !s.is_empty())
+}
+
+fn function(v: &JsValue) -> Option<Function> {
+    v.clone().dyn_into::<Function>().ok()
+}
+
+// One connection to the relay with CppComet's API. Use `CometServer()` for the page's
+// shared one, or `new CometApi()` for an independent one.
+#[wasm_bindgen]
+pub struct CometApi {
+    host: Shared,
+}
+
+impl Default for CometApi {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[wasm_bindgen]
+impl CometApi {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> CometApi {
+        let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64 ^ js::now_ms();
+        let host = Rc::new(RefCell::new(Host {
+            core: Session::new(TunnelConfig::default(), seed),
+            options: Object::new().into(),
+            url: String::new(),
+            owner: "anon".into(),
+            subs: Vec::new(),
+            next_sub: 1,
+            on_auth_ok: Vec::new(),
+            on_auth_fail: Vec::new(),
+            on_start: None,
+            queries: Vec::new(),
+            socket: None,
+            socket_gen: 0,
+            timer: None,
+            on_timer: None,
+            keep_alive: None,
+        }));
+        let weak = Rc::downgrade(&host);
+        let on_timer: Closure<dyn FnMut()> = Closure::new(move || {
+            if let Some(rc) = weak.upgrade() {
+                input(&rc, |h, now| {
+                    h.timer = None;
+                    h.core.handle_timeout(now);
+                });
+            }
+        });
+        host.borrow_mut().on_timer = Some(on_timer);
+        CometApi { host }
+    }
+
+    // `start({dev_id, user_id, user_key, node, WebSocket}, callback)`: connects (again, if
+    // running) and calls `callback` once the first socket is open. Options are merged into
+    // those of earlier calls; without `user_id`+`user_key` the connection is anonymous.
+    // `node` is the relay (`https://host`, `host:port`, `wss://host/connect`); default: the
+    // page's origin.
+    pub fn start(&self, options: JsValue, callback: JsValue) -> bool {
+        let options = {
+            let mut h = self.host.borrow_mut();
+            if options.is_object() {
+                let merged = Object::assign(&Object::new(), h.options.unchecked_ref());
+                h.options = Object::assign(&merged, options.unchecked_ref()).into();
+            }
+            h.on_start = function(&callback);
+            h.options.clone()
+        };
+        let creds = match (text(&options, "user_id"), text(&options, "user_key")) {
+            (Some(user_id), Some(user_key)) => Some(Credentials { user_id, user_key }),
+            _ => None,
+        };
+        let url = connect_url(js::get_string(&options, "node"));
+        input(&self.host, |h, now| {
+            let owner = creds
+                .as_ref()
+                .map_or("anon", |c| c.user_id.as_str())
+                .to_owned();
+            // Positions belong to a user: reload them all when the user changes.
+            let streams: Vec<String> = h.core.channels().map(str::to_owned).collect();
+            for s in &streams {
+                h.core.set_position(s, store::load(&owner, s));
+            }
+            let personal = store::load(&owner, "msg");
+            h.owner = owner;
+            h.url = url;
+            h.core.start(now, creds, store::device_id(), personal);
+        });
+        true
+    }
+
+    // Closes the connection; subscriptions stay for the next `start`/`restart`.
+    pub fn stop(&self) {
+        input(&self.host, |h, now| h.core.stop(now));
+    }
+
+    // Reconnects at once, with `options` merged in when given (new credentials re-`auth`).
+    pub fn restart(&self, options: JsValue) -> bool {
+        let cb = self.host.borrow_mut().on_start.take();
+        self.start(options, cb.map_or(JsValue::UNDEFINED, Into::into))
+    }
+
+    // `subscription(name, cb)`: `"pipe"`, `"pipe.event"`, `"msg"`, `"msg.event"` (personal
+    // messages), `"#pipe"` (delivery reports of `web_pipe_send` to `pipe`), `""` or a
+    // function alone (everything), `"sys.recovery"` (a stream could not be resumed).
+    // Returns the id for `unsubscription`.
+    pub fn subscription(&self, name: JsValue, callback: JsValue) -> u32 {
+        let (filter, cb) = match function(&name) {
+            Some(f) => (Filter::All, Some(f)),
+            None => (
+                Filter::parse(&name.as_string().unwrap_or_default()),
+                function(&callback),
+            ),
+        };
+        let channel = filter.channel_to_subscribe().map(str::to_owned);
+        let mut id = 0;
+        input(&self.host, |h, now| {
+            id = h.next_sub;
+            h.next_sub += 1;
+            h.subs.push((id, filter, cb));
+            if let Some(c) = channel {
+                let pos = store::load(&h.owner, &c);
+                h.core.subscribe(now, &c, pos);
+            }
+        });
+        id
+    }
+
+    // Removes one subscription; the relay subscription goes when no other one needs it.
+    pub fn unsubscription(&self, id: u32) -> bool {
+        let mut found = false;
+        input(&self.host, |h, now| {
+            let before = h.subs.len();
+            h.subs.retain(|s| s.0 != id);
+            found = h.subs.len() != before;
+            release_unused(h, now);
+        });
+        found
+    }
+
+    #[wasm_bindgen(js_name = unsubscriptionAll)]
+    pub fn unsubscription_all(&self) {
+        input(&self.host, |h, now| {
+            h.subs.clear();
+            release_unused(h, now);
+        });
+    }
+
+    // `web_pipe_send(pipe, event, msg)` or `web_pipe_send("pipe.event", msg)`; queued while
+    // offline; the answer goes to `"#pipe"` subscribers. Throws if `msg` is not JSON-encodable.
+    pub fn web_pipe_send(&self, pipe: &str, event: JsValue, msg: JsValue) -> Result<bool, JsValue> {
+        let (pipe, event, msg) = if msg.is_undefined() {
+            // CppComet's two-argument form; its event name was "undefined" without a dot.
+            match pipe.split_once('.') {
+                Some((p, e)) => (p.to_owned(), e.to_owned(), event),
+                None => (pipe.to_owned(), "undefined".to_owned(), event),
+            }
+        } else {
+            (pipe.to_owned(), js::to_js_string(&event), msg)
+        };
+        let json = JSON::stringify(&msg)?
+            .as_string()
+            .unwrap_or_else(|| "null".into());
+        input(&self.host, |h, now| {
+            h.core.publish(now, &pipe, &event, &json)
+        });
+        Ok(true)
+    }
+
+    // The pipe's kept messages, oldest first, one `callback` call each with
+    // `server_info.history = true` (without a callback: to the pipe's subscribers).
+    pub fn get_pipe_log(&self, pipe: &str, callback: JsValue) -> bool {
+        self.query(Query::History, pipe, callback, |s, now| {
+            s.history(now, pipe, None)
+        })
+    }
+
+    // `callback({data: {user_in_pipe}})`: how many connections are subscribed to `pipe`.
+    pub fn count_users_in_pipe(&self, pipe: &str, callback: JsValue) -> bool {
+        self.query(Query::Count, pipe, callback, |s, now| s.presence(now, pipe))
+    }
+
+    // `callback({data: [user ids]})`: the authenticated members of a `track_*` pipe.
+    #[wasm_bindgen(js_name = getTrackPipeUsers)]
+    pub fn get_track_pipe_users(&self, pipe: &str, callback: JsValue) -> bool {
+        self.query(Query::Users, pipe, callback, |s, now| s.presence(now, pipe))
+    }
+
+    // `callback({data})`: the public data the back end set for `user_id` (`null` if none).
+    #[wasm_bindgen(js_name = getUserData)]
+    pub fn get_user_data(&self, user_id: JsValue, callback: JsValue) -> bool {
+        let user = js::to_js_string(&user_id);
+        self.query(Query::UserData, &user, callback, |s, now| {
+            s.user_data(now, &user)
+        })
+    }
+
+    #[wasm_bindgen(js_name = onAuthSuccess)]
+    pub fn on_auth_success(&self, callback: JsValue) {
+        if let Some(f) = function(&callback) {
+            self.host.borrow_mut().on_auth_ok.push(f);
+        }
+    }
+
+    // CppComet's spelling. Also called when the relay ends the session (key deleted, kicked).
+    #[wasm_bindgen(js_name = onAuthFalill)]
+    pub fn on_auth_falill(&self, callback: JsValue) {
+        if let Some(f) = function(&callback) {
+            self.host.borrow_mut().on_auth_fail.push(f);
+        }
+    }
+
+    #[wasm_bindgen(js_name = isAuthorized)]
+    pub fn is_authorized(&self) -> bool {
+        self.host.borrow().core.is_authorized()
+    }
+
+    #[wasm_bindgen(js_name = isConnected)]
+    pub fn is_connected(&self) -> bool {
+        self.host.borrow().core.is_connected()
+    }
+
+    #[wasm_bindgen(js_name = getUserId)]
+    pub fn get_user_id(&self) -> JsValue {
+        js::get(&self.host.borrow().options, "user_id")
+    }
+
+    #[wasm_bindgen(js_name = getUserKey)]
+    pub fn get_user_key(&self) -> JsValue {
+        js::get(&self.host.borrow().options, "user_key")
+    }
+
+    #[wasm_bindgen(js_name = getDevId)]
+    pub fn get_dev_id(&self) -> JsValue {
+        js::get(&self.host.borrow().options, "dev_id")
+    }
+
+    // The persistent device id (`localStorage`), sent as the `auth` frame's `device`.
+    #[wasm_bindgen(js_name = getUUID)]
+    pub fn get_uuid(&self) -> String {
+        store::device_id()
+    }
+
+    #[wasm_bindgen(js_name = getTabUUID)]
+    pub fn get_tab_uuid(&self) -> String {
+        store::tab_id()
+    }
+
+    // Always true: every tab keeps its own socket (see the README).
+    #[wasm_bindgen(js_name = isMaster)]
+    pub fn is_master(&self) -> bool {
+        true
+    }
+
+    fn query(
+        &self,
+        kind: Query,
+        pipe: &str,
+        callback: JsValue,
+        ask: impl FnOnce(&mut Session, u64) -> u64,
+    ) -> bool {
+        let cb = function(&callback);
+        input(&self.host, |h, now| {
+            let id = ask(&mut h.core, now);
+            h.queries.push((id, kind, pipe.to_owned(), cb));
+        });
+        true
+    }
+}
+
+/// Unsubscribes from every channel no remaining subscription needs.
+fn release_unused(h: &mut Host, now: u64) {
+    let unused: Vec<String> = h
+        .core
+        .channels()
+        .filter(|c| {
+            !h.subs
+                .iter()
+                .any(|s| s.1.channel_to_subscribe() == Some(*c))
+        })
+        .map(str::to_owned)
+        .collect();
+    for c in unused {
+        h.core.unsubscribe(now, &c);
+    }
+}

@@ -1,0 +1,358 @@
+//! The CometServer API (`CometApi`, npm `cometa/comet`) over the native dialect. This file is
+//! the host loop: it performs the core's outputs (`cometa_client::comet::Session`) — open,
+//! send, close, persist positions — and turns the rest into the page's callbacks. All protocol
+//! decisions (ids, replies, positions, dedup, reconnects) are the core's.
+//!
+//! - [`api`]: the `#[wasm_bindgen]` class and CppComet's method names.
+//! - [`store`]: device and tab ids, stream positions in `localStorage`/`sessionStorage`.
+//!
+//! Re-entrancy: callbacks may call back into the API, so no borrow is held while they run.
+
+mod api;
+mod store;
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use cometa_client::comet::{Failure, Filter, Output, Publication, Session};
+use js_sys::{Array, Function, JSON};
+use wasm_bindgen::prelude::*;
+
+use crate::js;
+use crate::socket::{Socket, SocketEvent};
+
+pub use api::CometApi;
+
+#[wasm_bindgen(module = "/js/comet.js")]
+extern "C" {
+    fn message(
+        pipe: &str,
+        event: &str,
+        data: &JsValue,
+        seq: Option<f64>,
+        user_id: Option<String>,
+        history: bool,
+        epoch: Option<String>,
+    ) -> JsValue;
+    #[wasm_bindgen(js_name = historyMessages)]
+    fn history_messages(result: &JsValue, pipe: &str) -> Array;
+    fn answer(pipe: &str, data: &JsValue, code: Option<u32>, text: Option<String>) -> JsValue;
+    #[wasm_bindgen(js_name = randomId)]
+    fn random_id(n: u32) -> String;
+    #[wasm_bindgen(js_name = connectUrl)]
+    fn connect_url(node: Option<String>) -> String;
+}
+
+/// What a query's callback is waiting for.
+enum Query {
+    /// `get_pipe_log`; without a callback the entries go to the pipe's subscribers.
+    History,
+    /// `count_users_in_pipe`: `{user_in_pipe}`.
+    Count,
+    /// `getTrackPipeUsers`: the user ids.
+    Users,
+    /// `getUserData`: the back end's data for a user.
+    UserData,
+}
+
+type Shared = Rc<RefCell<Host>>;
+
+struct Host {
+    core: Session,
+    /// `start`'s options, merged across calls (CppComet keeps them for `restart`).
+    options: JsValue,
+    url: String,
+    /// Whose positions the streams use: the user id, or `anon`.
+    owner: String,
+    subs: Vec<(u32, Filter, Option<Function>)>,
+    next_sub: u32,
+    on_auth_ok: Vec<Function>,
+    on_auth_fail: Vec<Function>,
+    on_start: Option<Function>,
+    queries: Vec<(u64, Query, String, Option<Function>)>,
+    socket: Option<Socket>,
+    socket_gen: u32,
+    timer: Option<(u64, JsValue)>,
+    on_timer: Option<Closure<dyn FnMut()>>,
+    /// A started session owns itself, like a WebSocket with listeners, until it stops.
+    keep_alive: Option<Shared>,
+}
+
+/// A step taken after the borrow of the host ends.
+enum Step {
+    Call(Vec<Function>, JsValue),
+    Many(Vec<(Vec<Function>, JsValue)>),
+    Open(Option<Function>, String),
+}
+
+fn pump(rc: &Shared) {
+    loop {
+        let Some(out) = rc.borrow_mut().core.poll_output() else {
+            break;
+        };
+        let step = perform(rc, out);
+        match step {
+            Some(Step::Call(fs, arg)) => {
+                for f in &fs {
+                    js::call_user(f, &[&arg]);
+                }
+            }
+            Some(Step::Many(calls)) => {
+                for (fs, arg) in &calls {
+                    for f in fs {
+                        js::call_user(f, &[arg]);
+                    }
+                }
+            }
+            Some(Step::Open(ctor, url)) => open(rc, ctor, &url),
+            None => {}
+        }
+    }
+    after_pump(rc);
+}
+
+fn input(rc: &Shared, f: impl FnOnce(&mut Host, u64)) {
+    f(&mut rc.borrow_mut(), js::now_ms());
+    pump(rc);
+}
+
+/// Performs one output; what needs user code or a new socket is returned as a [`Step`].
+fn perform(rc: &Shared, out: Output) -> Option<Step> {
+    let mut h = rc.borrow_mut();
+    match out {
+        Output::Open => {
+            let ctor = js::get_function(&h.options, "WebSocket")
+                .or_else(|| js::get_function(&js_sys::global(), "WebSocket"));
+            return Some(Step::Open(ctor, h.url.clone()));
+        }
+        Output::Send(text) => {
+            if let Some(s) = &h.socket {
+                // A failed send shows up as the socket's close, which reconnects.
+                let _ = s.send(&text);
+            }
+        }
+        Output::Close => h.socket = None,
+        Output::Connected => {
+            let f = h.on_start.take();
+            return Some(Step::Call(f.into_iter().collect(), JsValue::UNDEFINED));
+        }
+        Output::Auth(Ok(identity)) => {
+            let data = js_sys::Object::new();
+            js::set(&data, "user_id", &identity.user_id.into());
+            js::set(&data, "device", &identity.device.into());
+            let arg = answer("msg", &data, None, None);
+            return Some(Step::Call(h.on_auth_ok.clone(), arg));
+        }
+        Output::Auth(Err(f)) | Output::Stopped(f) => {
+            return Some(Step::Call(h.on_auth_fail.clone(), failure("msg", &f)));
+        }
+        Output::Deliver { publication, epoch } => {
+            let arg = to_message(&publication, epoch, false);
+            let fs = h.matching(|f| f.matches(&publication.channel, &publication.event));
+            return Some(Step::Call(fs, arg));
+        }
+        Output::Save { stream, position } => store::save(&h.owner, &stream, &position),
+        Output::Gap { stream, position } => {
+            // CppComet had no such notice; it goes to `sys` / `sys.recovery` subscribers.
+            let info = js_sys::Object::new();
+            js::set(&info, "pipe", &JsValue::from_str(&stream));
+            js::set(&info, "recovered", &JsValue::FALSE);
+            js::set(&info, "seq", &JsValue::from(position.seq as f64));
+            js::set(&info, "epoch", &JsValue::from_str(&position.epoch));
+            let arg = message("sys", "recovery", &info, None, None, false, None);
+            let fs = h.matching(|f| f.matches("sys", "recovery"));
+            return Some(Step::Call(fs, arg));
+        }
+        Output::Report {
+            channel,
+            event,
+            outcome,
+        } => {
+            let data = js_sys::Object::new();
+            match outcome {
+                Ok(seq) => js::set(
+                    &data,
+                    "seq",
+                    &seq.map_or(JsValue::NULL, |s| (s as f64).into()),
+                ),
+                Err(f) => js::set(&data, "error", &error_object(&f)),
+            }
+            let arg = message(&channel, &event, &data, None, None, false, None);
+            let fs = h.matching(|f| f.matches_report(&channel));
+            return Some(Step::Call(fs, arg));
+        }
+        Output::Reply { id, outcome } => {
+            let at = h.queries.iter().position(|q| q.0 == id)?;
+            let (_, query, pipe, cb) = h.queries.remove(at);
+            return reply(&h, query, &pipe, cb, outcome);
+        }
+        Output::Refused { channel, failure } => {
+            let why = JsValue::from_str(&failure.message);
+            js::console_error(&["cometa: cannot subscribe to ", &channel].concat(), &why);
+        }
+    }
+    None
+}
+
+/// Shapes a query's answer for its callback (or, for a log without one, the subscribers).
+fn reply(
+    h: &Host,
+    query: Query,
+    pipe: &str,
+    cb: Option<Function>,
+    outcome: Result<String, Failure>,
+) -> Option<Step> {
+    let result = match outcome {
+        Ok(text) => JSON::parse(&text).unwrap_or(JsValue::NULL),
+        Err(f) => return Some(Step::Call(cb.into_iter().collect(), failure(pipe, &f))),
+    };
+    let data = match query {
+        Query::History => {
+            // Each entry is a call of its own, as CppComet delivered log entries one by one;
+            // without a callback they go to the pipe's subscribers, as in CppComet.
+            let entries = history_messages(&result, pipe);
+            let calls: Vec<(Vec<Function>, JsValue)> = entries
+                .iter()
+                .map(|e| {
+                    let fs = match &cb {
+                        Some(f) => vec![f.clone()],
+                        None => {
+                            let info = js::get(&e, "server_info");
+                            let event = js::get_string(&info, "event").unwrap_or_default();
+                            h.matching(|f| f.matches(pipe, &event))
+                        }
+                    };
+                    (fs, e)
+                })
+                .collect();
+            return Some(Step::Many(calls));
+        }
+        Query::Count => {
+            let o = js_sys::Object::new();
+            js::set(&o, "user_in_pipe", &js::get(&result, "count"));
+            o.into()
+        }
+        Query::Users => {
+            let users = js::get(&result, "users");
+            if users.is_undefined() {
+                Array::new().into()
+            } else {
+                users
+            }
+        }
+        Query::UserData => js::get(&result, "data"),
+    };
+    Some(Step::Call(
+        cb.into_iter().collect(),
+        answer(pipe, &data, None, None),
+    ))
+}
+
+fn error_object(f: &Failure) -> JsValue {
+    let o = js_sys::Object::new();
+    js::set(&o, "code", &JsValue::from(f.code));
+    js::set(&o, "message", &JsValue::from_str(&f.message));
+    o.into()
+}
+
+fn failure(pipe: &str, f: &Failure) -> JsValue {
+    answer(pipe, &JsValue::NULL, Some(f.code), Some(f.message.clone()))
+}
+
+fn to_message(p: &Publication, epoch: Option<String>, history: bool) -> JsValue {
+    // The core checked the grammar, so parsing cannot fail; `null` is only a safety net.
+    let data = JSON::parse(&p.data_json).unwrap_or(JsValue::NULL);
+    let seq = p.seq.map(|s| s as f64);
+    message(
+        &p.channel,
+        &p.event,
+        &data,
+        seq,
+        p.user_id.clone(),
+        history,
+        epoch,
+    )
+}
+
+impl Host {
+    /// Callbacks of the subscriptions `pred` selects, in subscription order (a snapshot:
+    /// callbacks may subscribe more while they run).
+    fn matching(&self, pred: impl Fn(&Filter) -> bool) -> Vec<Function> {
+        self.subs
+            .iter()
+            .filter(|(_, f, _)| pred(f))
+            .filter_map(|(_, _, cb)| cb.clone())
+            .collect()
+    }
+}
+
+fn open(rc: &Shared, ctor: Option<Function>, url: &str) {
+    let mut h = rc.borrow_mut();
+    h.socket = None;
+    h.socket_gen = h.socket_gen.wrapping_add(1);
+    let (ticket, weak) = (h.socket_gen, Rc::downgrade(rc));
+    let opened = match ctor {
+        Some(c) if !url.is_empty() => {
+            Socket::connect(&c, url, move |ev| on_socket(&weak, ticket, ev)).ok()
+        }
+        _ => None,
+    };
+    match opened {
+        Some(s) => h.socket = Some(s),
+        None => {
+            js::console_error(
+                "cometa: cannot open a WebSocket to the relay (no `node` and no page origin, \
+                 or no WebSocket: pass one in start({ WebSocket }) under Node)",
+                &JsValue::from_str(url),
+            );
+            // Treated like a refused connection: the core backs off and tries again.
+            h.core.handle_socket_close(js::now_ms(), 1006);
+        }
+    }
+}
+
+fn on_socket(weak: &Weak<RefCell<Host>>, ticket: u32, ev: SocketEvent) {
+    let Some(rc) = weak.upgrade() else { return };
+    {
+        let h = rc.borrow();
+        if h.socket_gen != ticket || h.socket.is_none() {
+            return;
+        }
+    }
+    input(&rc, |h, now| match ev {
+        SocketEvent::Open => h.core.handle_socket_open(now),
+        SocketEvent::Message(text) => h.core.handle_socket_message(now, &text),
+        SocketEvent::Close(code) => {
+            h.socket = None;
+            h.core.handle_socket_close(now, code);
+        }
+        // Every socket error is followed by a close, which drives the recovery.
+        SocketEvent::Error(_) => {}
+    });
+}
+
+/// Re-arms the one timer and holds the host alive while the session runs.
+fn after_pump(rc: &Shared) {
+    let mut h = rc.borrow_mut();
+    let due = h.core.poll_timeout();
+    if h.timer.as_ref().map(|t| t.0) != due {
+        if let Some((_, handle)) = h.timer.take() {
+            js::clear_timeout(&handle);
+        }
+        if let (Some(due), Some(cb)) = (due, h.on_timer.as_ref()) {
+            // +1 ms: timers may fire a hair before `performance.now()` reaches the deadline.
+            let delay = due.saturating_sub(js::now_ms()) + 1;
+            let handle = js::set_timeout(cb.as_ref().unchecked_ref(), delay as f64);
+            h.timer = Some((due, handle));
+        }
+    }
+    if h.core.is_started() {
+        if h.keep_alive.is_none() {
+            h.keep_alive = Some(rc.clone());
+        }
+    } else {
+        let me = h.keep_alive.take();
+        drop(h);
+        drop(me);
+    }
+}
