@@ -17,6 +17,7 @@ use crate::event::{
     Action, ERR_BAD_PACKET, ERR_CONNECT_SERVICE, ERR_CONNECT_SOCKET, ERR_OUTBOX_OVERFLOW,
     ERR_RECONNECT, ERR_SOCKET_ERROR, Event, escape_event,
 };
+use crate::json::dec;
 use crate::message;
 use crate::outbox::Outbox;
 use crate::rng::Rng;
@@ -169,7 +170,10 @@ impl Tunnel {
             ping_interval,
         };
         self.events.push_back(event);
-        self.actions.extend(self.outbox.drain().map(Action::Send));
+        // A plain loop: `extend` pulls in VecDeque's bulk-copy machinery (module size).
+        for frame in self.outbox.drain() {
+            self.actions.push_back(Action::Send(frame));
+        }
     }
 
     /// One inbound text frame. Any frame proves the connection alive and clears the pong
@@ -219,14 +223,18 @@ impl Tunnel {
             self.shut(false);
             self.error(
                 u32::from(code),
-                format!("closed by the server: {}", close_reason(code)),
+                ["closed by the server: ", close_reason(code)].concat(),
             );
             return;
         }
         if matches!(self.phase, Phase::Open { .. }) {
-            self.retry(now_ms, format!("connection lost (close code {code})"));
+            let code = dec(code.into());
+            self.retry(
+                now_ms,
+                ["connection lost (close code ", &code, ")"].concat(),
+            );
         } else {
-            self.socket_failed(now_ms, &format!("close code {code}"));
+            self.socket_failed(now_ms, &["close code ", &dec(code.into())].concat());
         }
     }
 
@@ -236,7 +244,7 @@ impl Tunnel {
         if matches!(self.phase, Phase::Opening { .. }) && !self.retrying {
             self.error(
                 ERR_SOCKET_ERROR,
-                format!("socket error while connecting: {detail}"),
+                ["socket error while connecting: ", detail].concat(),
             );
         }
     }
@@ -245,7 +253,7 @@ impl Tunnel {
     /// next socket opens (also while closed, as Wafer does). `content_json` must be JSON text;
     /// empty means `null`.
     pub fn emit(&mut self, _now_ms: u64, event: &str, content_json: &str) {
-        let content = if content_json.trim().is_empty() {
+        let content = if content_json.trim_ascii().is_empty() {
             "null"
         } else {
             content_json
@@ -256,10 +264,12 @@ impl Tunnel {
         } else if self.outbox.push(frame) {
             self.error(
                 ERR_OUTBOX_OVERFLOW,
-                format!(
-                    "outbox full ({} packets) while not connected: oldest packets dropped",
-                    self.config.max_outbox
-                ),
+                [
+                    "outbox full (",
+                    &dec(self.config.max_outbox as u64),
+                    " packets) while not connected: oldest packets dropped",
+                ]
+                .concat(),
             );
         }
     }
@@ -275,6 +285,17 @@ impl Tunnel {
                 .push_back(Action::Send(packet::CLOSE.to_owned()));
         }
         self.shut(true);
+    }
+
+    /// The host ends the tunnel for good, as a terminal close from the server would: a
+    /// `close` packet if active, the socket closed, a `close` event, then an `error` with
+    /// `code`. Hosts call it when the session the tunnel runs on has ended (its renewal was
+    /// refused), where reconnecting could only fail again. Does nothing when closed.
+    pub fn end(&mut self, now_ms: u64, code: u32, message: String) {
+        if self.phase != Phase::Closed {
+            self.close(now_ms);
+            self.error(code, message);
+        }
     }
 
     /// Skips the rest of the backoff wait and tries now. Hosts call it when the browser says
@@ -337,7 +358,11 @@ impl Tunnel {
                 if pong_deadline.is_some_and(|d| d <= now_ms) {
                     self.actions.push_back(Action::CloseSocket);
                     let waited = self.config.pong_timeout_ms;
-                    self.retry(now_ms, format!("no frame from the server for {waited} ms"));
+                    let waited = dec(waited);
+                    self.retry(
+                        now_ms,
+                        ["no frame from the server for ", &waited, " ms"].concat(),
+                    );
                 } else if ping_at <= now_ms {
                     self.actions
                         .push_back(Action::Send(packet::PING.to_owned()));
@@ -371,7 +396,7 @@ impl Tunnel {
     /// Wafer: a page that cannot reach its service at all learns it at once instead of
     /// retrying silently. Once it has got further, the failure is transient and it retries.
     fn service_failed(&mut self, now_ms: u64, detail: &str) {
-        let message = format!("connect service failed: {detail}");
+        let message = ["connect service failed: ", detail].concat();
         if self.retrying {
             self.retry(now_ms, message);
         } else {
@@ -384,7 +409,7 @@ impl Tunnel {
     /// A socket died before opening. The service did answer, so this is treated as transient
     /// and retried; on the first try the page also hears about it (1002).
     fn socket_failed(&mut self, now_ms: u64, detail: &str) {
-        let message = format!("connect socket failed: {detail}");
+        let message = ["connect socket failed: ", detail].concat();
         if !self.retrying {
             self.error(ERR_CONNECT_SOCKET, message.clone());
         }
@@ -403,7 +428,13 @@ impl Tunnel {
             self.shut(false);
             self.error(
                 ERR_RECONNECT,
-                format!("reconnect failed after {tries} tries: {reason}"),
+                [
+                    "reconnect failed after ",
+                    &dec(tries.into()),
+                    " tries: ",
+                    &reason,
+                ]
+                .concat(),
             );
             return;
         }
@@ -445,7 +476,16 @@ impl Tunnel {
                 event: escape_event(&m.event),
                 content_json: m.content_json.to_owned(),
             }),
-            Err(e) => self.error(ERR_BAD_PACKET, format!("bad message packet: {e}")),
+            Err(e) => self.error(
+                ERR_BAD_PACKET,
+                [
+                    "bad message packet: ",
+                    e.reason,
+                    " at byte ",
+                    &dec(e.offset as u64),
+                ]
+                .concat(),
+            ),
         }
     }
 
@@ -458,7 +498,9 @@ impl Tunnel {
 /// number. Fractions are allowed because Wafer multiplied whatever JSON number it got. Parsed
 /// by hand: `str::parse::<f64>` would pull about 10 KB (gzipped) of float tables into the wasm.
 fn parse_timeout(content: Option<&str>) -> Option<u64> {
-    let text = content?.trim();
+    // ASCII trimming and digits by hand: `trim` and `str::parse` would bring Unicode
+    // whitespace tables and the integer parser into the wasm module.
+    let text = content?.trim_ascii();
     let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
     if whole.is_empty() && frac.is_empty() {
         return None;
@@ -467,11 +509,10 @@ fn parse_timeout(content: Option<&str>) -> Option<u64> {
     if !digits(whole) || !digits(frac) {
         return None;
     }
-    let secs: u64 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().ok()?
-    };
+    let mut secs: u64 = 0;
+    for b in whole.bytes() {
+        secs = secs.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
     let mut millis = secs.checked_mul(1000)?;
     for (i, b) in frac.bytes().take(3).enumerate() {
         millis += u64::from(b - b'0') * [100, 10, 1][i];
@@ -480,19 +521,7 @@ fn parse_timeout(content: Option<&str>) -> Option<u64> {
 }
 
 fn close_reason(code: u16) -> &'static str {
-    [
-        CloseCode::Normal,
-        CloseCode::Shutdown,
-        CloseCode::Protocol,
-        CloseCode::NoPing,
-        CloseCode::SlowConsumer,
-        CloseCode::ClosedByServer,
-        CloseCode::SessionRevoked,
-        CloseCode::TooManyDevices,
-    ]
-    .into_iter()
-    .find(|c| c.code() == code)
-    .map_or("terminal close code", CloseCode::reason)
+    CloseCode::from_code(code).map_or("terminal close code", CloseCode::reason)
 }
 
 #[cfg(test)]

@@ -5,11 +5,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchBrowser } from './helpers/browser.mjs';
 import { startRelay } from './helpers/relay.mjs';
 import { serveStatic } from './helpers/static.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const app = fileURLToPath(new URL('./fixtures/vite-app/', import.meta.url));
 let relay, site, browser;
 
@@ -19,10 +18,7 @@ before(async () => {
   execFileSync(`${app}/node_modules/.bin/vite`, ['build'], { cwd: app, stdio: ['ignore', 'ignore', 'inherit'] });
   relay = await startRelay();
   site = await serveStatic(`${app}/dist`);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchBrowser();
 });
 after(async () => {
   await browser?.close();

@@ -42,6 +42,22 @@ impl CloseCode {
         }
     }
 
+    /// The code this relay uses for `code`, if it is one of ours.
+    pub fn from_code(code: u16) -> Option<Self> {
+        [
+            Self::Normal,
+            Self::Shutdown,
+            Self::Protocol,
+            Self::NoPing,
+            Self::SlowConsumer,
+            Self::ClosedByServer,
+            Self::SessionRevoked,
+            Self::TooManyDevices,
+        ]
+        .into_iter()
+        .find(|c| c.code() == code)
+    }
+
     /// Class of a code received from the wire, including codes from other peers.
     pub fn class_of(code: u16) -> CloseClass {
         match code {
@@ -75,5 +91,7 @@ mod tests {
         assert_eq!(CloseCode::SessionRevoked.class(), CloseClass::Terminal);
         assert_eq!(CloseCode::class_of(4999), CloseClass::Terminal);
         assert_eq!(CloseCode::class_of(1006), CloseClass::Reconnect);
+        assert_eq!(CloseCode::from_code(4002), Some(CloseCode::SlowConsumer));
+        assert_eq!(CloseCode::from_code(1006), None);
     }
 }

@@ -262,19 +262,7 @@ pub async fn pump<H: Inbound + Send>(io: &mut Io, handler: &mut H, outbox: &Outb
 }
 
 fn known_close(code: u16) -> CloseCode {
-    [
-        CloseCode::Normal,
-        CloseCode::Shutdown,
-        CloseCode::Protocol,
-        CloseCode::NoPing,
-        CloseCode::SlowConsumer,
-        CloseCode::ClosedByServer,
-        CloseCode::SessionRevoked,
-        CloseCode::TooManyDevices,
-    ]
-    .into_iter()
-    .find(|c| c.code() == code)
-    .unwrap_or(CloseCode::Shutdown)
+    CloseCode::from_code(code).unwrap_or(CloseCode::Shutdown)
 }
 
 /// At most `max` characters of `s`, for echoing client input in error messages.
