@@ -269,15 +269,28 @@ async fn relay_shutdown_closes_with_a_reconnect_code() -> Result<()> {
 
 /// A webhook receiver: collects `(signature header, body)`.
 async fn webhook_sink() -> Result<(String, mpsc::UnboundedReceiver<(String, Value)>)> {
+    flaky_webhook_sink(0).await
+}
+
+/// A webhook receiver that answers 500 to its first `failures` requests.
+async fn flaky_webhook_sink(
+    failures: usize,
+) -> Result<(String, mpsc::UnboundedReceiver<(String, Value)>)> {
     use axum::routing::post;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let (tx, rx) = mpsc::unbounded_channel();
     let tx = Arc::new(Mutex::new(tx));
+    let calls = Arc::new(AtomicUsize::new(0));
     let app = axum::Router::new().route(
         "/hook",
         post(
             move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
                 let tx = tx.clone();
+                let call = calls.fetch_add(1, Ordering::SeqCst);
                 async move {
+                    if call < failures {
+                        return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                    }
                     let sig = headers
                         .get("x-cometa-signature")
                         .and_then(|v| v.to_str().ok())
@@ -287,7 +300,7 @@ async fn webhook_sink() -> Result<(String, mpsc::UnboundedReceiver<(String, Valu
                     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                     let tag = if sig == expected { "valid" } else { "INVALID" };
                     let _ = tx.lock().map(|t| t.send((tag.to_string(), v)));
-                    "ok"
+                    axum::http::StatusCode::OK
                 }
             },
         ),
@@ -333,5 +346,34 @@ async fn webhook_gets_signed_connect_message_close() -> Result<()> {
     t.send("close").await?;
     let (_, ev) = next().await?;
     assert_eq!(ev["type"], "close");
+    r.stop().await
+}
+
+#[tokio::test]
+async fn webhook_retries_after_failures_and_keeps_order() -> Result<()> {
+    let (url, mut events) = flaky_webhook_sink(2).await?;
+    let r = TestRelay::start_with(|c| {
+        c.webhook_url = url.parse().ok();
+        c.webhook_secret = Some("hook-secret".into());
+    })
+    .await?;
+    let s = r.login("w2").await?;
+    let mut t = r.tunnel(&s).await?;
+    // The tunnel works while the webhook is failing.
+    t.send(r#"message:{"type":"a","content":1}"#).await?;
+    t.sync().await?;
+    let mut kinds = Vec::new();
+    for _ in 0..2 {
+        let (sig, ev) = tokio::time::timeout(common::WAIT, events.recv())
+            .await?
+            .context("no webhook event")?;
+        assert_eq!(sig, "valid");
+        kinds.push(ev["type"].as_str().unwrap_or_default().to_string());
+    }
+    assert_eq!(
+        kinds,
+        ["connect", "message"],
+        "delivered after retries, in order"
+    );
     r.stop().await
 }
