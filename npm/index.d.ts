@@ -1,5 +1,6 @@
 // Types of the `cometa` package: the API of Wafer's wafer2-client-sdk 2.1.0 for browsers and
-// Node ≥ 20, plus `setCodeProvider`, `configure` and Promise returns.
+// Node ≥ 20, plus `setCodeProvider`, `setTokenProvider`, `configure`, more ways to log in,
+// session renewal and Promise returns.
 
 /** What a server-side session holds for the logged-in user (shape decided by the back end). */
 export type UserInfo = Record<string, unknown>;
@@ -9,6 +10,10 @@ export interface SessionData {
   skey: string;
   userinfo: UserInfo;
   time?: number;
+  /** Unix seconds; the SDK renews the session before it (POST /weapp/refresh). */
+  expires_at?: number;
+  /** `false` for a short session (`rememberMe: false`). */
+  remember?: boolean;
   [key: string]: unknown;
 }
 
@@ -18,6 +23,8 @@ export class RequestError extends Error {
   type: string;
   /** Set on network failures, like wx.request's `request:fail …`. */
   errMsg?: string;
+  /** Set on login failures that logging in again cannot fix without new credentials. */
+  terminal?: boolean;
 }
 
 export const ERR_INVALID_PARAMS: 'ERR_INVALID_PARAMS';
@@ -34,20 +41,56 @@ export const ERR_REQUEST_FAILED: 'ERR_REQUEST_FAILED';
 /** Returns (a Promise of) a single-use login code obtained by your back end. */
 export type CodeProvider = () => string | PromiseLike<string>;
 
+/**
+ * Returns (a Promise of) a JWT for the relay's `--jwt-secret`; `''` (or `null`) means there is
+ * nobody to log in and ends the session, throwing is a transient failure.
+ */
+export type TokenProvider = () => string | null | undefined | PromiseLike<string | null | undefined>;
+
+/** Credentials of the site's own, sent by the SDK (delegated auth). */
+export interface ExtendedAuth {
+  /** Added to every SDK request (login, request, the tunnel handshake); the caller's and the SDK's own headers win. */
+  headers?: Record<string, string | number | boolean>;
+  /** Sent as the query of the tunnel handshake (`GET serviceUrl?…`). */
+  tunnel?: Record<string, unknown>;
+}
+
+export interface ConfigureOptions {
+  WebSocket?: WebSocketConstructor | null;
+  codeProvider?: CodeProvider | null;
+  /** Same as `setTokenProvider`. */
+  getToken?: TokenProvider | null;
+  loginUrl?: string | null;
+  /** `null` removes it. */
+  extendedAuth?: ExtendedAuth | null;
+  /** fetch's credentials mode for every SDK request; default (and `null`): `'same-origin'`. A visitor's login always sends `'include'`. */
+  credentials?: 'omit' | 'same-origin' | 'include' | null;
+}
+
 /** A WebSocket constructor following the browser API (the `ws` package's in Node). */
 export type WebSocketConstructor = new (url: string) => unknown;
 
 export function setLoginUrl(url: string | null): void;
 export function setCodeProvider(provider: CodeProvider | null): void;
-export function configure(options: { WebSocket?: WebSocketConstructor | null; codeProvider?: CodeProvider | null; loginUrl?: string | null }): void;
+export function setTokenProvider(provider: TokenProvider | null): void;
+export function configure(options: ConfigureOptions): void;
 
 export interface LoginOptions {
   /** Defaults to the URL given to `setLoginUrl`. */
   loginUrl?: string;
   /** HTTP method, default `GET`. */
   method?: string;
-  /** The login code; without it the code provider is asked. */
+  /** The login code. Without any credential below, `getToken`, then the code provider is asked, then the last way is reused for a visitor, then the `extendedAuth` headers alone are sent. */
   code?: string;
+  /** A JWT, sent as `Authorization: Bearer`. */
+  token?: string;
+  /** A password account: `{username, password}` POSTed as JSON. */
+  username?: string;
+  password?: string;
+  /** A visitor: no credentials, the `cometa_visitor` cookie (sent with `credentials: 'include'`). */
+  anonymous?: boolean;
+  /** `false`: a short session (`X-WX-Remember: 0`). */
+  rememberMe?: boolean;
   /** `login` only: sent as `X-WX-Encrypted-Data` / `X-WX-IV` when given. */
   encryptedData?: string;
   iv?: string;
@@ -109,6 +152,7 @@ export function clearSession(): void;
 export type TunnelStatus = 'CLOSED' | 'CONNECTING' | 'ACTIVE' | 'RECONNECTING';
 
 export interface TunnelError {
+  /** `Tunnel.ERR_*`, 3002/3003, a terminal close code from the relay, or 4502 when the session ended (its renewal was refused). */
   code: number;
   message: string;
 }
@@ -167,6 +211,7 @@ export class Tunnel {
 declare const cometa: {
   setLoginUrl: typeof setLoginUrl;
   setCodeProvider: typeof setCodeProvider;
+  setTokenProvider: typeof setTokenProvider;
   configure: typeof configure;
   login: typeof login;
   loginWithCode: typeof loginWithCode;

@@ -15,6 +15,7 @@ await init({
 export const {
   setLoginUrl,
   setCodeProvider,
+  setTokenProvider,
   configure,
   login,
   loginWithCode,
@@ -43,6 +44,7 @@ export const {
 export default {
   setLoginUrl,
   setCodeProvider,
+  setTokenProvider,
   configure,
   login,
   loginWithCode,

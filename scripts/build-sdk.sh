@@ -72,4 +72,8 @@ for name in cometa_sdk cometa_comet; do
         over=1
     fi
 done
+
+# The mini-program entry (npm/miniprogram): CommonJS glue over the same Rust, loaded through
+# WXWebAssembly; see the script.
+scripts/build-miniprogram.sh
 exit "$over"

@@ -24,6 +24,20 @@ impl fmt::Display for ScanError {
 
 impl std::error::Error for ScanError {}
 
+/// `n` in decimal. The core builds its messages with `concat` and this rather than
+/// `format!`: the formatting machinery costs the wasm SDK module size it counts in bytes.
+pub fn dec(n: u64) -> String {
+    let mut out = String::new();
+    let mut n = n;
+    loop {
+        out.insert(0, char::from(b'0' + (n % 10) as u8));
+        n /= 10;
+        if n == 0 {
+            return out;
+        }
+    }
+}
+
 /// `s` as a JSON string literal, quotes included, for the `type` of an outgoing message.
 pub fn encode_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -38,7 +52,10 @@ pub fn encode_string(s: &str) -> String {
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
             c if u32::from(c) < 0x20 => {
-                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(char::from(HEX[(u32::from(c) >> 4) as usize]));
+                out.push(char::from(HEX[(u32::from(c) & 15) as usize]));
             }
             c => out.push(c),
         }
@@ -295,6 +312,14 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal() {
+        for n in [0, 7, 10, 4502, u64::MAX] {
+            assert_eq!(dec(n), n.to_string());
+        }
+        assert_eq!(encode_string("a\u{1}\u{1f}"), r#""a\u0001\u001f""#);
+    }
 
     /// Skips one value and requires it to span the whole input.
     fn value(json: &str) -> Result<(), ScanError> {

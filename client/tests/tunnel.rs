@@ -214,6 +214,39 @@ fn user_close_sends_close_packet_once() {
 }
 
 #[test]
+fn host_end_closes_for_good_with_an_error() {
+    let mut h = Host::new(TunnelConfig::default());
+    h.connect();
+    h.t.end(h.now, 4502, "session expired".into());
+    assert_eq!(h.actions(), [send("close"), Action::CloseSocket]);
+    assert_eq!(
+        h.events(),
+        [
+            Event::Close,
+            Event::Error {
+                code: 4502,
+                message: "session expired".into()
+            }
+        ]
+    );
+    assert_eq!(h.t.poll_timeout(), None, "no reconnect is scheduled");
+    // Ending a closed tunnel, or ending twice, tells the page nothing more.
+    h.t.end(h.now, 4502, "again".into());
+    assert!(h.events().is_empty());
+
+    // While reconnecting: no socket to close, no retry left behind.
+    h.connect();
+    h.t.handle_socket_close(h.now, 1006);
+    assert_eq!(h.events(), [Event::Reconnecting]);
+    h.t.end(h.now, 4502, "session expired".into());
+    assert!(h.actions().is_empty());
+    assert_eq!(Host::error_codes(&h.events()), [4502]);
+    assert_eq!(h.t.status(), Status::Closed);
+    h.advance(120_000);
+    assert!(h.actions().is_empty(), "no reconnect attempt after the end");
+}
+
+#[test]
 fn user_close_while_reconnecting_stops_retrying() {
     let mut h = Host::new(TunnelConfig::default());
     h.connect();

@@ -13,20 +13,20 @@ const app = fileURLToPath(new URL('./fixtures/vite-app/', import.meta.url));
 let relay, site, browser;
 
 before(async () => {
-  const npm = (args) => execFileSync('npm', args, { cwd: app, stdio: ['ignore', 'ignore', 'inherit'] });
+  const npm = (args) => execFileSync('npm', args, { cwd: app, stdio: ['ignore', 'ignore', 'inherit'], timeout: 180_000 });
   if (!existsSync(`${app}/node_modules/.bin/vite`)) npm(['ci', '--no-audit', '--no-fund']);
-  execFileSync(`${app}/node_modules/.bin/vite`, ['build'], { cwd: app, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(`${app}/node_modules/.bin/vite`, ['build'], { cwd: app, stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
   relay = await startRelay();
   site = await serveStatic(`${app}/dist`);
   browser = await launchBrowser();
-});
+}, { timeout: 300_000 });
 after(async () => {
   await browser?.close();
   await site?.close();
   await relay?.stop();
 });
 
-test('vite build: both entries load and talk to the relay', async () => {
+test('vite build: both entries load and talk to the relay', { timeout: 60_000 }, async () => {
   const user = `vite-${process.pid}`;
   const page = await browser.newPage();
   const problems = [];
@@ -50,11 +50,14 @@ test('vite build: both entries load and talk to the relay', async () => {
   }, relay.url);
   assert.deepEqual(got, { nick: 'Vite', status: 200, tunnel: 'ACTIVE' });
 
-  const arrived = page.evaluate(
-    () => new Promise((resolve) => window.tunnel.on('hello', (content) => resolve(content))),
-  );
+  // The handler is in place before the push is sent, so the push cannot outrun it.
+  await page.evaluate(() => {
+    window.got = [];
+    window.tunnel.on('hello', (content) => window.got.push(content));
+  });
   await relay.push(user, 'hello', { from: 'vite test' });
-  assert.deepEqual(await arrived, { from: 'vite test' });
+  await page.waitForFunction(() => window.got.length > 0, null, { timeout: 10000 });
+  assert.deepEqual(await page.evaluate(() => window.got), [{ from: 'vite test' }]);
 
   const comet = await page.evaluate(async (relayUrl) => {
     const api = window.app.CometServer();

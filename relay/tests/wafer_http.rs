@@ -248,3 +248,24 @@ async fn generated_api_key_is_kept() -> Result<()> {
     assert_eq!(Some(again.api_key().to_string()), key);
     Ok(())
 }
+
+#[tokio::test]
+async fn site_named_verification_headers_pass_the_preflight() -> Result<()> {
+    let r = TestRelay::start_with(|c| c.auth_verify_headers = vec!["X-Site-Token".into()]).await?;
+    let res = r
+        .http
+        .request(reqwest::Method::OPTIONS, r.url("/weapp/login"))
+        .header("Origin", "http://app.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "x-site-token")
+        .send()
+        .await?;
+    let allow = res
+        .headers()
+        .get("access-control-allow-headers")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(allow.contains("x-site-token"), "{allow}");
+    r.stop().await
+}

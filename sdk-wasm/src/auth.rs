@@ -1,26 +1,25 @@
 //! `login`, `loginWithCode` and `request`, following Wafer 2.1.0's `login.js` and
-//! `request.js`. The one browser difference: there is no `wx.login`, so the login code comes
-//! from `opts.code` or from the provider set with `setCodeProvider`.
+//! `request.js`. The browser differences: there is no `wx.login`, so the login code comes
+//! from `opts.code` or from the provider set with `setCodeProvider`; and a login may prove
+//! who the user is in other ways (a JWT, a password, nothing for a visitor, the site's own
+//! `extendedAuth` headers), all answered by `/weapp/login` in the same shape.
 //!
 //! Messages are built with `concat` rather than `format!`: the formatting machinery costs
 //! module size (see `scripts/build-sdk.sh`).
 
-use js_sys::{Function, JSON, Promise};
+use js_sys::JSON;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::error::{
     ERR_INVALID_PARAMS, ERR_LOGIN_FAILED, ERR_LOGIN_SESSION_NOT_RECEIVED, ERR_SESSION_INVALID,
-    ERR_WX_LOGIN_FAILED, request_error,
+    request_error,
 };
 use crate::http::{self, Reply};
 use crate::session::{self, Session};
 use crate::settle::{Task, settle};
-use crate::{config, js};
+use crate::{config, js, renew};
 
-const HEADER_CODE: &str = "X-WX-Code";
-const HEADER_ENCRYPTED_DATA: &str = "X-WX-Encrypted-Data";
-const HEADER_IV: &str = "X-WX-IV";
 const HEADER_SKEY: &str = "X-WX-Skey";
 
 fn not_an_object(what: &str, value: &JsValue) -> JsValue {
@@ -31,74 +30,48 @@ fn not_an_object(what: &str, value: &JsValue) -> JsValue {
     )
 }
 
-/// The login code: `opts.code`, else the provider's (awaited) answer.
-async fn obtain_code(opts: &JsValue) -> Result<String, JsValue> {
-    if let Some(code) = js::get_string(opts, "code").filter(|c| !c.is_empty()) {
-        return Ok(code);
-    }
-    let fail = |why: &str, e: &JsValue| {
-        request_error(ERR_WX_LOGIN_FAILED, &[why, &js::describe(e)].concat())
-    };
-    let provider: Function = config::code_provider().ok_or_else(|| {
-        request_error(
-            ERR_WX_LOGIN_FAILED,
-            "no login code: pass opts.code or set a provider with setCodeProvider(fn)",
-        )
-    })?;
-    let answer = provider
-        .call0(&JsValue::UNDEFINED)
-        .map_err(|e| fail("the code provider threw: ", &e))?;
-    let code = JsFuture::from(Promise::resolve(&answer))
-        .await
-        .map_err(|e| fail("the code provider failed: ", &e))?;
-    code.as_string().filter(|c| !c.is_empty()).ok_or_else(|| {
-        request_error(
-            ERR_WX_LOGIN_FAILED,
-            "the code provider must return a non-empty string",
-        )
-    })
+/// Marks a login failure `terminal`: logging in again cannot help without new credentials
+/// (the relay refused them, there were none to send, an answer without a session). A
+/// renewal that fails so ends the session; a network failure, a provider that throws, a 429
+/// or a 5xx are left unmarked: transient.
+fn refused(error: JsValue) -> JsValue {
+    js::set(error.unchecked_ref(), "terminal", &JsValue::TRUE);
+    error
 }
 
 /// Boxed so the login state machine exists once in the module, not inlined into each caller.
-fn do_login(opts: JsValue, with_user_data: bool) -> Task<JsValue> {
+pub fn do_login(opts: JsValue, with_user_data: bool) -> Task<JsValue> {
     Box::pin(login_inner(opts, with_user_data))
 }
 
-/// Wafer's login exchange: send the code (and, for `login`, the optional encrypted user
-/// data), check the `{code: 0, data: {skey, userinfo}}` envelope, store the session, answer
-/// the `userinfo`.
+/// Wafer's login exchange: send the credentials (and, for `login`, the optional encrypted
+/// user data), check the `{code: 0, data: {skey, userinfo}}` envelope, store the session,
+/// answer the `userinfo`.
 async fn login_inner(opts: JsValue, with_user_data: bool) -> Result<JsValue, JsValue> {
     if !(opts.is_undefined() || opts.is_null() || opts.is_object()) {
-        return Err(not_an_object("login", &opts));
+        return Err(refused(not_an_object("login", &opts)));
     }
     let url = js::get_string(&opts, "loginUrl")
         .filter(|u| !u.is_empty())
         .or_else(config::login_url)
         .ok_or_else(|| {
-            request_error(
+            refused(request_error(
                 ERR_INVALID_PARAMS,
                 "no login URL: set one with setLoginUrl(url) or pass opts.loginUrl",
-            )
+            ))
         })?;
-    let code = obtain_code(&opts).await?;
-    let mut extra = vec![(HEADER_CODE, code)];
-    if with_user_data {
-        for (key, header) in [("encryptedData", HEADER_ENCRYPTED_DATA), ("iv", HEADER_IV)] {
-            if let Some(v) = js::get_string(&opts, key) {
-                extra.push((header, v));
-            }
-        }
-    }
-    let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let method = js::get_string(&opts, "method");
-    // Only the login fields travel: Wafer's login sends no `data` or caller headers.
-    let reply = http::send(
-        &JsValue::UNDEFINED,
-        &url,
-        Some(method.as_deref().unwrap_or("GET")),
-        &extra,
-    )
-    .await?;
+    // The credentials (explicit, or the way the SDK can log in alone: getToken, the code
+    // provider, the same visitor again, the extendedAuth headers) as request options. Only
+    // the login fields travel: Wafer's login sends no caller `data` or headers.
+    let proof = http::proof(
+        &opts,
+        config::token_provider(),
+        config::code_provider(),
+        config::visitor(),
+        with_user_data,
+    );
+    let proof = JsFuture::from(proof).await?;
+    let reply = http::send(&proof, &url, None, &[]).await?;
 
     let body = &reply.data;
     let res = js::get(body, "data");
@@ -115,45 +88,55 @@ async fn login_inner(opts: JsValue, with_user_data: bool) -> Result<JsValue, JsV
             ]
             .concat()
         });
-        return Err(request_error(&kind, &message));
+        let error = request_error(&kind, &message);
+        return Err(if session_rejected(&reply) {
+            refused(error)
+        } else {
+            error
+        });
     }
     if js::get_string(&res, "skey").is_none_or(|s| s.is_empty()) {
-        return Err(request_error(
+        return Err(refused(request_error(
             ERR_LOGIN_SESSION_NOT_RECEIVED,
             "login answered without a session (data.skey)",
-        ));
+        )));
     }
     let userinfo = js::get(&res, "userinfo");
     if userinfo.is_undefined() || userinfo.is_null() {
-        return Err(request_error(
+        return Err(refused(request_error(
             ERR_LOGIN_FAILED,
             "login answered without data.userinfo",
-        ));
+        )));
     }
+    // A visitor's login is the one that sent credentials (for its cookie).
+    config::set_visitor(js::get(&proof, "credentials").is_truthy());
     Session::set(res);
     Ok(userinfo)
 }
 
-// `login({loginUrl?, method?, code?, encryptedData?, iv?, success?, fail?})`.
+// `login({loginUrl?, method?, code?, token?, username?, password?, rememberMe?, anonymous?,
+// encryptedData?, iv?, success?, fail?})`.
 #[wasm_bindgen]
 pub fn login(options: JsValue) -> JsValue {
     settle(&options, do_login(options.clone(), true))
 }
 
-// `loginWithCode({loginUrl?, method?, code?, success?, fail?})`.
+// `loginWithCode({loginUrl?, method?, code?, success?, fail?})` (and the other credentials,
+// as `login`).
 #[wasm_bindgen(js_name = loginWithCode)]
 pub fn login_with_code(options: JsValue) -> JsValue {
     settle(&options, do_login(options.clone(), false))
 }
 
 /// The session is invalid when the body says `code: -1` or the status is 401.
-fn session_rejected(reply: &Reply) -> bool {
+pub fn session_rejected(reply: &Reply) -> bool {
     reply.status == 401 || js::get(&reply.data, "code").as_f64() == Some(-1.0)
 }
 
 /// Wafer's `request` rule: log in first when `login` is set; send with `X-WX-Skey`; when
-/// the session is rejected, clear it, log in once through the code provider and retry once;
-/// a second rejection fails with `RequestError(data.error)`. Boxed like [`do_login`].
+/// the session is rejected, log in once more (see [`renew::after_rejection`]: one login for
+/// all the requests refused together) and retry once; a second rejection fails with
+/// `RequestError(data.error)`. Boxed like [`do_login`].
 pub fn do_request(options: JsValue) -> Task<Reply> {
     Box::pin(request_inner(options))
 }
@@ -168,6 +151,7 @@ async fn request_inner(options: JsValue) -> Result<Reply, JsValue> {
     if js::get(&options, "login").is_truthy() {
         do_login(JsValue::UNDEFINED, false).await?;
     }
+    renew::schedule(true);
     let mut retried = false;
     loop {
         let skey = session::skey();
@@ -176,8 +160,8 @@ async fn request_inner(options: JsValue) -> Result<Reply, JsValue> {
         if !session_rejected(&reply) {
             return Ok(reply);
         }
-        Session::clear();
         if retried {
+            Session::clear();
             let kind =
                 js::get_string(&reply.data, "error").unwrap_or_else(|| ERR_SESSION_INVALID.into());
             let message = js::get_string(&reply.data, "message")
@@ -185,7 +169,7 @@ async fn request_inner(options: JsValue) -> Result<Reply, JsValue> {
             return Err(request_error(&kind, &message));
         }
         retried = true;
-        do_login(JsValue::UNDEFINED, false).await?;
+        renew::after_rejection(skey).await?;
     }
 }
 

@@ -12,7 +12,12 @@ use crate::js;
 struct Settings {
     login_url: Option<String>,
     code_provider: Option<Function>,
+    token_provider: Option<Function>,
     web_socket: Option<Function>,
+    /// The last login the page asked for was anonymous: logging in again (after a 401, or
+    /// when a renewal is refused) then stays anonymous, which the visitor cookie makes the
+    /// same visitor.
+    visitor: bool,
 }
 
 thread_local! {
@@ -25,6 +30,18 @@ pub fn login_url() -> Option<String> {
 
 pub fn code_provider() -> Option<Function> {
     SETTINGS.with(|s| s.borrow().code_provider.clone())
+}
+
+pub fn token_provider() -> Option<Function> {
+    SETTINGS.with(|s| s.borrow().token_provider.clone())
+}
+
+pub fn visitor() -> bool {
+    SETTINGS.with(|s| s.borrow().visitor)
+}
+
+pub fn set_visitor(on: bool) {
+    SETTINGS.with(|s| s.borrow_mut().visitor = on);
 }
 
 /// The WebSocket constructor: the configured one, else `globalThis.WebSocket` (browsers,
@@ -75,8 +92,19 @@ pub fn set_code_provider(provider: JsValue) -> Result<(), JsValue> {
     Ok(())
 }
 
-// `configure({ WebSocket?, codeProvider?, loginUrl? })`: one call for every setting; keys
-// that are absent keep their value.
+// `setTokenProvider(getToken)`: `getToken()` returns (a Promise of) a JWT for the relay's
+// `--jwt-secret`, sent as `Authorization: Bearer`. Asked for every login without explicit
+// credentials, before the code provider, and when a renewal needs a new token; an empty
+// answer ends the session.
+#[wasm_bindgen(js_name = setTokenProvider)]
+pub fn set_token_provider(provider: JsValue) -> Result<(), JsValue> {
+    let f = optional_function(&provider, "setTokenProvider(fn): fn")?;
+    SETTINGS.with(|s| s.borrow_mut().token_provider = f);
+    Ok(())
+}
+
+// `configure({ WebSocket?, codeProvider?, getToken?, loginUrl?, extendedAuth?,
+// credentials? })`: one call for every setting; keys that are absent keep their value.
 #[wasm_bindgen]
 pub fn configure(options: JsValue) -> Result<(), JsValue> {
     if !options.is_object() {
@@ -91,9 +119,14 @@ pub fn configure(options: JsValue) -> Result<(), JsValue> {
     if !provider.is_undefined() {
         set_code_provider(provider)?;
     }
+    let provider = js::get(&options, "getToken");
+    if !provider.is_undefined() {
+        set_token_provider(provider)?;
+    }
     let url = js::get(&options, "loginUrl");
     if !url.is_undefined() {
         set_login_url(url)?;
     }
-    Ok(())
+    // `extendedAuth` and `credentials` live in the host, next to the fetch that uses them.
+    crate::http::set_http(&options)
 }

@@ -13,6 +13,40 @@ use crate::js;
 extern "C" {
     #[wasm_bindgen(js_name = wxRequest)]
     fn wx_request(options: &JsValue, url: &str, method: &str, extra: &Object) -> Promise;
+
+    /// `configure`'s `extendedAuth` and `credentials`, kept by the host next to the fetch
+    /// that uses them; throws `RequestError(ERR_INVALID_PARAMS)` for a bad `extendedAuth`.
+    #[wasm_bindgen(js_name = setHttp, catch)]
+    pub fn set_http(options: &JsValue) -> Result<(), JsValue>;
+
+    /// The request options of one login: its credentials as headers or body (see host.js).
+    pub fn proof(
+        options: &JsValue,
+        get_token: Option<js_sys::Function>,
+        get_code: Option<js_sys::Function>,
+        visitor: bool,
+        with_user_data: bool,
+    ) -> Promise;
+
+    /// `POST` the login URL's sibling `refresh` with `X-WX-Skey`: resolves with the new
+    /// session, or `null` when the relay refused the key; rejects when nothing can be
+    /// concluded (network, 5xx).
+    pub fn refresh(login_url: &str, skey: &str) -> Promise;
+
+    /// Adds (`on`) or removes a running tunnel's timer callback (see `tunnel::end_all`).
+    pub fn track(timer: &js_sys::Function, on: bool);
+
+    /// Calls every tracked callback with `why`.
+    #[wasm_bindgen(js_name = endAll)]
+    pub fn end_all(why: &str);
+
+    /// Arms the renewal timer to call `handler` before `session` expires (see `renew`), or
+    /// disarms it when the session has no `expires_at`; `keep`: an armed timer stays.
+    pub fn arm(handler: &js_sys::Function, session: &JsValue, keep: bool);
+
+    /// `start()` unless a renewal is in flight (then that one), or, with none in flight and
+    /// `skip`, a resolved Promise.
+    pub fn once(start: &mut dyn FnMut() -> Promise, skip: bool) -> Promise;
 }
 
 /// The `wx.request` success payload, `{data, statusCode, header}`.

@@ -11,10 +11,14 @@
 //!   defined in `js/host.js`).
 //! - [`js`]: the few global JS functions imported directly (`setTimeout`, …) and helpers.
 //! - [`settle`]: Wafer's `success`/`fail`/`complete` callbacks or a Promise when none given.
-//! - [`config`]: process-wide settings: login URL, code provider, WebSocket constructor.
+//! - [`config`]: process-wide settings: login URL, code and token providers, WebSocket
+//!   constructor (`extendedAuth` and `credentials` are kept by `js/host.js`).
 //! - [`session`]: `Session.get/set/clear` over `localStorage`, falling back to memory.
-//! - [`http`]: one `wx.request`-shaped HTTP call, performed by `js/host.js` over `fetch`.
-//! - [`auth`]: `login`, `loginWithCode` and `request` with Wafer's re-login rule.
+//! - [`http`]: one `wx.request`-shaped HTTP call, performed by `js/host.js` over `fetch`,
+//!   and the other host functions of `js/host.js`.
+//! - [`auth`]: `login`, `loginWithCode` and `request` with Wafer's re-login rule; every
+//!   way to log in (code, JWT, password, visitor, delegated).
+//! - [`renew`]: the session's renewal before `expires_at`, one at a time, and its end.
 //! - [`tunnel`]: the `Tunnel` class: runs the core's loop (actions, events, one timer).
 //! - [`socket`]: one WebSocket with its handlers, detached when dropped.
 
@@ -29,6 +33,8 @@ pub mod error;
 #[cfg(feature = "wafer")]
 pub mod http;
 pub mod js;
+#[cfg(feature = "wafer")]
+pub mod renew;
 #[cfg(feature = "wafer")]
 pub mod session;
 #[cfg(feature = "wafer")]

@@ -1,5 +1,6 @@
-//! The login session (`{skey, userinfo, time}`), kept where Wafer keeps it, under
-//! `weapp_session_F2C224D4-2BCE-4C64-AF9F-A6D872000D1A`, as JSON in `localStorage`.
+//! The login session (`{skey, userinfo, time, expires_at?, remember?}`), kept where Wafer
+//! keeps it, under `weapp_session_F2C224D4-2BCE-4C64-AF9F-A6D872000D1A`, as JSON in
+//! `localStorage`.
 //! Where `localStorage` is missing (Node), or throws (Safari private mode, storage disabled,
 //! quota), it lives in memory for the life of the page or process.
 
@@ -64,6 +65,8 @@ impl Session {
             }
             MEMORY.with(|m| *m.borrow_mut() = Some(session));
         }
+        // Whoever stores a session (a login, a refresh, the page) re-arms its renewal.
+        crate::renew::schedule(false);
     }
 
     pub fn clear() {
@@ -71,6 +74,7 @@ impl Session {
         if let Some(s) = storage() {
             let _ = s.remove_item(SESSION_KEY);
         }
+        crate::renew::schedule(false);
     }
 }
 

@@ -17,7 +17,7 @@ use wasm_bindgen_futures::spawn_local;
 
 use crate::error::{ERR_INVALID_PARAMS, request_error};
 use crate::socket::{Socket, SocketEvent};
-use crate::{auth, config, js};
+use crate::{auth, config, http, js, renew};
 
 thread_local! {
     /// `Tunnel.MAX_RECONNECT_TRY_TIMES`: read when a tunnel is constructed, as Wafer does.
@@ -50,7 +50,9 @@ struct Host {
     fetch_gen: u32,
     /// The armed timer: its deadline and the `setTimeout` handle.
     timer: Option<(u64, JsValue)>,
-    on_timer: Option<Closure<dyn FnMut()>>,
+    /// Called by `setTimeout` (no argument), or by the host's `endAll` with why the session
+    /// ended (see [`end_all`]).
+    on_timer: Option<Closure<dyn FnMut(JsValue)>>,
     page: Option<PageHooks>,
     /// A running tunnel owns itself, as a JS WebSocket with listeners stays alive without a
     /// reference from the page; released when the tunnel closes.
@@ -212,10 +214,14 @@ fn on_socket(weak: &Weak<RefCell<Host>>, ticket: u32, ev: SocketEvent) {
 
 /// `GET serviceUrl` through `request()`'s logic (session header, re-login on 401), as
 /// Wafer's tunnel does; the answer must be `{data: {connectUrl}}` with status 200.
+/// `extendedAuth.tunnel` travels as its query: this GET is the tunnel's handshake, a query
+/// needs no CORS permission (custom headers would), and the socket URL itself stays the
+/// relay's credential-free single-use ticket.
 async fn fetch_connect_url(url: JsValue, timeout_ms: Option<u64>) -> Result<String, String> {
     let options = Object::new();
     js::set(&options, "url", &url);
     js::set(&options, "method", &"GET".into());
+    js::set(&options, "tunnel", &JsValue::TRUE);
     let timeout = timeout_ms.map_or(CONNECT_URL_TIMEOUT_MS, |t| t as f64);
     js::set(&options, "timeout", &JsValue::from(timeout));
     let reply = auth::do_request(options.into())
@@ -290,7 +296,9 @@ fn after_pump(rc: &Shared) {
     if running && h.keep_alive.is_none() {
         h.keep_alive = Some(rc.clone());
         h.page = Some(attach_page_hooks(Rc::downgrade(rc)));
+        track(&h, true);
     } else if !running {
+        track(&h, false);
         if let Some(p) = h.page.take() {
             detach_page_hooks(p);
         }
@@ -299,6 +307,21 @@ fn after_pump(rc: &Shared) {
         drop(h);
         drop(me);
     }
+}
+
+/// Registers a running tunnel with the host (`on`), or removes it, by its timer callback:
+/// the host's list is the registry [`end_all`] goes through, at no cost in the module.
+fn track(h: &Host, on: bool) {
+    if let Some(cb) = &h.on_timer {
+        http::track(cb.as_ref().unchecked_ref(), on);
+    }
+}
+
+/// Ends every running tunnel for good with [`renew::SESSION_ENDED`]: the session they run
+/// on is over, so reconnecting could only fail again. The host calls each tunnel's timer
+/// callback with `message`, which ends the tunnel instead of ticking.
+pub fn end_all(message: &str) {
+    http::end_all(message);
 }
 
 fn wake(weak: &Weak<RefCell<Host>>) {
@@ -377,11 +400,14 @@ impl Tunnel {
             keep_alive: None,
         }));
         let weak = Rc::downgrade(&host);
-        let on_timer: Closure<dyn FnMut()> = Closure::new(move || {
+        let on_timer: Closure<dyn FnMut(JsValue)> = Closure::new(move |why: JsValue| {
             if let Some(rc) = weak.upgrade() {
-                input(&rc, |h, now| {
-                    h.timer = None;
-                    h.core.handle_timeout(now);
+                input(&rc, |h, now| match why.as_string() {
+                    Some(why) => h.core.end(now, renew::SESSION_ENDED, why),
+                    None => {
+                        h.timer = None;
+                        h.core.handle_timeout(now);
+                    }
                 });
             }
         });

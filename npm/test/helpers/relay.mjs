@@ -60,6 +60,8 @@ export async function startRelay({ args = [] } = {}) {
   return {
     url,
     port,
+    /** A back-end API call: `POST path` with the API key and a JSON body, e.g. `/api/v1/users`. */
+    api,
     /** A single-use login code for `userId`, as a customer back end would obtain it. */
     mintCode: async (userId, userinfo) => (await api('/api/v1/login-codes', { user_id: userId, ...(userinfo ? { userinfo } : {}) })).code,
     /** Pushes `event` with `data` to every live tunnel of `userId` (queued when none). */

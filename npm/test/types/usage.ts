@@ -1,10 +1,16 @@
 // Compiled with `tsc --noEmit` by the test suite: the declarations must accept real usage
 // and reject misuse (the @ts-expect-error lines fail the build if they stop being errors).
-import cometa, { login, request, Tunnel, Session, RequestError, setCodeProvider, configure, ERR_INVALID_PARAMS } from 'cometa';
+import cometa, { login, request, Tunnel, Session, RequestError, setCodeProvider, setTokenProvider, configure, ERR_INVALID_PARAMS } from 'cometa';
 import type { RequestResult, TunnelError, UserInfo } from 'cometa';
 
 setCodeProvider(async () => 'code');
 configure({ loginUrl: 'https://relay.example.com/weapp/login', WebSocket: class { constructor(_url: string) {} } });
+configure({ getToken: async () => 'jwt', extendedAuth: { headers: { 'X-Site': 's', 'X-N': 1 }, tunnel: { widget: 'w' } }, credentials: 'include' });
+configure({ extendedAuth: null, credentials: null, getToken: null });
+setTokenProvider(() => '');
+setTokenProvider(null);
+// @ts-expect-error credentials is fetch's mode
+configure({ credentials: 'always' });
 
 async function promises(): Promise<void> {
   const user: UserInfo = await login();
@@ -14,6 +20,12 @@ async function promises(): Promise<void> {
   void n;
   const s = Session.get();
   if (s) s.skey.toUpperCase();
+  const ends: number | undefined = s?.expires_at;
+  void ends;
+  await login({ username: 'bob', password: 'pw', rememberMe: false });
+  await login({ token: 'jwt' });
+  await login({ anonymous: true });
+  await login().catch((e: RequestError) => e.terminal === true);
 }
 
 function callbacks(): void {

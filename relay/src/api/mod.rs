@@ -22,7 +22,11 @@ use crate::state::App;
 
 pub fn router(app: App) -> Router {
     let cfg = app.config.clone();
-    let weapp = weapp::routes().layer(cors(&cfg.allowed_origins, cfg.anonymous));
+    let weapp = weapp::routes().layer(cors(
+        &cfg.allowed_origins,
+        cfg.anonymous,
+        &cfg.auth_verify_headers,
+    ));
     let mut router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(weapp)
@@ -60,7 +64,9 @@ fn not_found_service() -> axum::routing::MethodRouter {
 /// header (`X-WX-Skey`), not a cookie, so no credentials mode is needed — except for the
 /// anonymous visitor cookie: with `--anonymous` the answer allows credentials, which browsers
 /// accept only with the request's own origin echoed back (never `*`).
-fn cors(allowed: &[String], credentials: bool) -> CorsLayer {
+/// The `--auth-verify-headers` a site names are allowed too, so its `extendedAuth` headers
+/// pass the browser's preflight.
+fn cors(allowed: &[String], credentials: bool, extra_headers: &[String]) -> CorsLayer {
     let origin = if !allowed.is_empty() {
         AllowOrigin::list(allowed.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
     } else if credentials {
@@ -84,7 +90,14 @@ fn cors(allowed: &[String], credentials: bool) -> CorsLayer {
                 "x-wx-remember",
                 "authorization",
             ]
-            .map(HeaderName::from_static),
+            .map(HeaderName::from_static)
+            .into_iter()
+            .chain(
+                extra_headers
+                    .iter()
+                    .filter_map(|h| HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).ok()),
+            )
+            .collect::<Vec<_>>(),
         )
         .max_age(std::time::Duration::from_secs(600))
 }
