@@ -1,12 +1,17 @@
-//! Storing then fanning out a message, in order: each stream's lock is held from the append
-//! (which assigns the seq) to the fan-out, so every connection sees seqs in increasing order
-//! and a connection replaying from the store cannot miss one (see [`crate::tunnel`]).
+//! Storing then fanning out a message, in order. The store assigns the seq inside its
+//! transaction and runs the fan-out right after the commit, on its own thread, in commit
+//! order ([`crate::store::AfterCommit`]): every connection sees a stream's seqs in increasing
+//! order, nothing is sent before it is durable, and a connection that registered before
+//! reading the stream gets every later message either from its replay or live (see
+//! [`crate::tunnel`]). No lock is held across the commit, so publishes to one busy channel
+//! share fsyncs instead of queueing for them.
 
 use cometa_protocol::native::ChannelKind;
 
 use crate::presence::{channel_frame, personal_frames};
 use crate::state::App;
 use crate::store::StoreError;
+use crate::store::channels::ChannelAppend;
 use crate::unix_now;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,13 +28,20 @@ pub async fn personal(
     event: &str,
     data: &str,
 ) -> Result<Published, StoreError> {
-    let _order = app.hub.stream_lock(user).await;
-    let seq = app
+    let (hub_app, owner, ev, body) = (
+        app.clone(),
+        user.to_string(),
+        event.to_string(),
+        data.to_string(),
+    );
+    let fan_out = Box::new(move |seq| {
+        let frame = personal_frames(&ev, &body, seq);
+        hub_app.hub.deliver_personal(&owner, &frame)
+    });
+    let (seq, delivered) = app
         .store
-        .append_personal(user, event, data, unix_now())
+        .append_personal_and(user, event, data, unix_now(), fan_out)
         .await?;
-    let frame = personal_frames(event, data, seq);
-    let delivered = app.hub.deliver_personal(user, &frame);
     Ok(Published {
         seq: Some(seq),
         delivered,
@@ -51,16 +63,28 @@ pub async fn channel(
             delivered: app.hub.deliver_channel(channel, None, &frame),
         });
     }
-    let retention = app.policy.retention(channel);
-    let lock_key = format!("ch:{channel}");
-    let _order = app.hub.stream_lock(&lock_key).await;
-    let seq = app
-        .channels
-        .append_channel(channel, event, data, sender, unix_now(), retention)
-        .await?;
-    let frame = channel_frame(channel, event, data, Some(seq), sender);
+    let m = ChannelAppend {
+        channel: channel.to_string(),
+        event: event.to_string(),
+        data: data.to_string(),
+        user_id: sender.map(str::to_string),
+        now: unix_now(),
+        retention: app.policy.retention(channel),
+    };
+    let (hub_app, out) = (app.clone(), m.clone());
+    let fan_out = Box::new(move |seq| {
+        let frame = channel_frame(
+            &out.channel,
+            &out.event,
+            &out.data,
+            Some(seq),
+            out.user_id.as_deref(),
+        );
+        hub_app.hub.deliver_channel(&out.channel, Some(seq), &frame)
+    });
+    let (seq, delivered) = app.channels.append_channel(m, fan_out).await?;
     Ok(Published {
         seq: Some(seq),
-        delivered: app.hub.deliver_channel(channel, Some(seq), &frame),
+        delivered,
     })
 }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::sqlite::{SqliteStore, to_i64, to_u64};
-use super::{Result, Retention, SecretHash};
+use super::{AfterCommit, Result, Retention, SecretHash};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS stream_epochs (
@@ -73,18 +73,24 @@ pub struct StreamInfo {
     pub oldest: u64,
 }
 
+/// A message to append to a channel's stream.
+#[derive(Debug, Clone)]
+pub struct ChannelAppend {
+    pub channel: String,
+    pub event: String,
+    /// JSON text.
+    pub data: String,
+    /// The sender as the relay authenticated it.
+    pub user_id: Option<String>,
+    pub now: u64,
+    pub retention: Retention,
+}
+
 #[async_trait]
 pub trait Channels: Send + Sync + 'static {
-    /// Appends to a channel's stream; trims it to `retention.max_len`.
-    async fn append_channel(
-        &self,
-        channel: &str,
-        event: &str,
-        data: &str,
-        user_id: Option<&str>,
-        now: u64,
-        retention: Retention,
-    ) -> Result<u64>;
+    /// Appends to a channel's stream, trimmed to `retention.max_len`, then runs `then(seq)`
+    /// right after the commit, in commit order; returns the seq and what `then` returned.
+    async fn append_channel(&self, m: ChannelAppend, then: AfterCommit) -> Result<(u64, usize)>;
 
     /// Up to `limit` messages with `seq > after`, in order.
     async fn channel_after(
@@ -152,44 +158,45 @@ fn epoch_of(c: &Connection, key: &str) -> rusqlite::Result<String> {
 
 #[async_trait]
 impl Channels for SqliteStore {
-    async fn append_channel(
-        &self,
-        channel: &str,
-        event: &str,
-        data: &str,
-        user_id: Option<&str>,
-        now: u64,
-        retention: Retention,
-    ) -> Result<u64> {
-        let (channel, event, data) = (channel.to_string(), event.to_string(), data.to_string());
-        let user_id = user_id.map(str::to_string);
-        self.call(move |c| {
-            c.execute(
-                "INSERT INTO channels (name) VALUES (?1) ON CONFLICT DO NOTHING",
-                params![channel],
-            )?;
-            let seq: i64 = c.query_row(
-                "UPDATE channels SET next_seq = next_seq + 1 WHERE name = ?1
+    async fn append_channel(&self, m: ChannelAppend, then: AfterCommit) -> Result<(u64, usize)> {
+        let ChannelAppend {
+            channel,
+            event,
+            data,
+            user_id,
+            now,
+            retention,
+        } = m;
+        self.call_then(
+            move |c| {
+                c.execute(
+                    "INSERT INTO channels (name) VALUES (?1) ON CONFLICT DO NOTHING",
+                    params![channel],
+                )?;
+                let seq: i64 = c.query_row(
+                    "UPDATE channels SET next_seq = next_seq + 1 WHERE name = ?1
                  RETURNING next_seq - 1",
-                params![channel],
-                |r| r.get(0),
-            )?;
-            let expires = to_i64(now.saturating_add(retention.max_age_secs));
-            c.execute(
-                "INSERT INTO channel_messages
+                    params![channel],
+                    |r| r.get(0),
+                )?;
+                let expires = to_i64(now.saturating_add(retention.max_age_secs));
+                c.execute(
+                    "INSERT INTO channel_messages
                  (channel, seq, event, data, user_id, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![channel, seq, event, data, user_id, to_i64(now), expires],
-            )?;
-            let max_len = to_i64(retention.max_len);
-            if seq > max_len {
-                c.execute(
-                    "DELETE FROM channel_messages WHERE channel = ?1 AND seq <= ?2",
-                    params![channel, seq - max_len],
+                    params![channel, seq, event, data, user_id, to_i64(now), expires],
                 )?;
-            }
-            Ok(to_u64(seq))
-        })
+                let max_len = to_i64(retention.max_len);
+                if seq > max_len {
+                    c.execute(
+                        "DELETE FROM channel_messages WHERE channel = ?1 AND seq <= ?2",
+                        params![channel, seq - max_len],
+                    )?;
+                }
+                Ok(to_u64(seq))
+            },
+            move |seq| then(*seq),
+        )
         .await
     }
 
@@ -469,10 +476,18 @@ mod tests {
         let info = s.stream_info(StreamId::Channel("web_a")).await?;
         assert_eq!((info.top, info.oldest), (0, 1));
         for i in 1..=5u64 {
-            let seq = s
-                .append_channel("web_a", "m", &i.to_string(), Some("u"), 100, r)
+            let m = ChannelAppend {
+                channel: "web_a".into(),
+                event: "m".into(),
+                data: i.to_string(),
+                user_id: Some("u".into()),
+                now: 100,
+                retention: r,
+            };
+            let (seq, fanned) = s
+                .append_channel(m, Box::new(|seq| seq as usize * 10))
                 .await?;
-            assert_eq!(seq, i);
+            assert_eq!((seq, fanned), (i, i as usize * 10));
         }
         let again = s.stream_info(StreamId::Channel("web_a")).await?;
         assert_eq!(again.epoch, info.epoch, "the epoch is stable");

@@ -26,6 +26,10 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// Runs on the store's thread right after an append commits, with the new seq; appends'
+/// callbacks run in commit order. Must not block: it fans out to in-memory queues.
+pub type AfterCommit = Box<dyn FnOnce(u64) -> usize + Send>;
+
 /// A live or stored session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -93,7 +97,23 @@ pub trait Store: Send + Sync + 'static {
         event: &str,
         data: &str,
         now: u64,
-    ) -> Result<u64>;
+    ) -> Result<u64> {
+        Ok(self
+            .append_personal_and(user_id, event, data, now, Box::new(|_| 0))
+            .await?
+            .0)
+    }
+
+    /// [`Store::append_personal`], running `then(seq)` right after the commit, in commit order
+    /// across all appends; returns the seq and what `then` returned (the fan-out count).
+    async fn append_personal_and(
+        &self,
+        user_id: &str,
+        event: &str,
+        data: &str,
+        now: u64,
+        then: AfterCommit,
+    ) -> Result<(u64, usize)>;
 
     /// Up to `limit` messages of the stream with `seq > after`, in order.
     async fn personal_after(

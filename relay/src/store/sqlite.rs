@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-use super::{Result, Retention, SecretHash, Session, Store, StoreError, StoredMessage};
+use super::{
+    AfterCommit, Result, Retention, SecretHash, Session, Store, StoreError, StoredMessage,
+};
 use crate::config::Durability;
 
 /// A job runs on the store thread and returns whether it succeeded and what to do once its
@@ -95,13 +97,30 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
+        Ok(self.call_then(f, |_| ()).await?.0)
+    }
+
+    /// Like [`Self::call`], and runs `then` on the store thread right after the commit, in
+    /// commit order. Publishes fan out from there: seqs reach the hub in the order they were
+    /// assigned without any lock held across the (fsync-long) commit, so one stream's
+    /// publishes share a commit instead of queueing behind each other's.
+    pub(super) async fn call_then<T, R, F, C>(&self, f: F, then: C) -> Result<(T, R)>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        C: FnOnce(&T) -> R + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let out = f(conn);
             let ok = out.is_ok();
             let complete: Completion = Box::new(move |commit| {
                 let res = match (out, commit) {
-                    (Ok(v), Ok(())) => Ok(v),
+                    (Ok(v), Ok(())) => {
+                        let r = then(&v);
+                        Ok((v, r))
+                    }
                     (Err(e), _) => Err(StoreError::Db(e)),
                     (Ok(_), Err(e)) => Err(StoreError::Commit(e)),
                 };
@@ -314,36 +333,40 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn append_personal(
+    async fn append_personal_and(
         &self,
         user_id: &str,
         event: &str,
         data: &str,
         now: u64,
-    ) -> Result<u64> {
+        then: AfterCommit,
+    ) -> Result<(u64, usize)> {
         let (user_id, event, data) = (user_id.to_string(), event.to_string(), data.to_string());
         let max_len = to_i64(self.retention.max_len);
-        self.call(move |c| {
-            ensure_user(c, &user_id)?;
-            let seq: i64 = c.query_row(
-                "UPDATE users SET next_seq = next_seq + 1 WHERE user_id = ?1
+        self.call_then(
+            move |c| {
+                ensure_user(c, &user_id)?;
+                let seq: i64 = c.query_row(
+                    "UPDATE users SET next_seq = next_seq + 1 WHERE user_id = ?1
                  RETURNING next_seq - 1",
-                params![user_id],
-                |r| r.get(0),
-            )?;
-            c.execute(
-                "INSERT INTO messages (user_id, seq, event, data, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![user_id, seq, event, data, to_i64(now)],
-            )?;
-            if seq > max_len {
-                c.execute(
-                    "DELETE FROM messages WHERE user_id = ?1 AND seq <= ?2",
-                    params![user_id, seq - max_len],
+                    params![user_id],
+                    |r| r.get(0),
                 )?;
-            }
-            Ok(to_u64(seq))
-        })
+                c.execute(
+                    "INSERT INTO messages (user_id, seq, event, data, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![user_id, seq, event, data, to_i64(now)],
+                )?;
+                if seq > max_len {
+                    c.execute(
+                        "DELETE FROM messages WHERE user_id = ?1 AND seq <= ?2",
+                        params![user_id, seq - max_len],
+                    )?;
+                }
+                Ok(to_u64(seq))
+            },
+            move |seq| then(*seq),
+        )
         .await
     }
 
