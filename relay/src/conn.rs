@@ -7,8 +7,6 @@
 //! pushes have been sent. The socket is not split: one task owns it, which saves the lock a
 //! split socket takes on every read and write.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 use std::collections::VecDeque;
@@ -49,8 +47,9 @@ pub struct Io {
     pub cursor: Cursor,
     /// Highest personal seq written.
     pub last_personal: u64,
-    /// Highest seq written per subscribed channel.
-    pub last_channel: HashMap<Arc<str>, u64>,
+    /// Highest seq written per subscribed channel, by the hub's channel id. A connection has
+    /// few subscriptions: a scan beats hashing.
+    pub last_channel: Vec<(u32, u64)>,
 }
 
 impl Io {
@@ -62,7 +61,7 @@ impl Io {
             user_id: None,
             cursor: Cursor::None,
             last_personal: 0,
-            last_channel: HashMap::new(),
+            last_channel: Vec::new(),
         }
     }
 
@@ -82,6 +81,18 @@ impl Io {
     pub async fn error_packet(&mut self, code: u16, message: &str) {
         let body = serde_json::json!({ "code": code, "message": message });
         let _ = self.send(format!("error:{body}")).await;
+    }
+
+    /// Sets the position the writer resumes a channel from.
+    pub fn set_channel_position(&mut self, id: u32, seq: u64) {
+        match self.last_channel.iter_mut().find(|(c, _)| *c == id) {
+            Some((_, last)) => *last = seq,
+            None => self.last_channel.push((id, seq)),
+        }
+    }
+
+    pub fn forget_channel(&mut self, id: u32) {
+        self.last_channel.retain(|(c, _)| *c != id);
     }
 
     /// Records that the personal stream was written up to `seq`.
@@ -108,14 +119,18 @@ impl Io {
                     })
                 }
                 Outbound::Personal(_) => None,
-                Outbound::Channel(c) => {
-                    let last = match self.last_channel.get_mut(&c.channel) {
-                        Some(last) => last,
-                        None => self.last_channel.entry(c.channel.clone()).or_insert(0),
+                Outbound::Channel { id, seq, frame } => {
+                    let at = match self.last_channel.iter().position(|(c, _)| *c == id) {
+                        Some(at) => at,
+                        None => {
+                            self.last_channel.push((id, 0));
+                            self.last_channel.len() - 1
+                        }
                     };
-                    (c.seq > *last).then(|| {
-                        *last = c.seq;
-                        c.frame.clone()
+                    let last = &mut self.last_channel[at].1;
+                    (seq > *last).then(|| {
+                        *last = seq;
+                        frame
                     })
                 }
             };

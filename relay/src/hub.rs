@@ -15,7 +15,7 @@ use axum::extract::ws::Utf8Bytes;
 use cometa_protocol::CloseCode;
 
 use crate::outbox::Offer;
-pub use crate::outbox::{ChannelFrame, Outbound, Outbox, PersonalFrame};
+pub use crate::outbox::{Outbound, Outbox, PersonalFrame};
 
 /// The hub's view of one live connection.
 #[derive(Debug, Clone)]
@@ -70,6 +70,8 @@ struct Registry {
     channels: HashMap<Arc<str>, Vec<Arc<str>>>,
     /// connection id → its channels, for cleanup.
     subscriptions: HashMap<Arc<str>, Vec<Arc<str>>>,
+    /// Interned channel ids for [`Outbound::Channel`]; never reused.
+    channel_ids: HashMap<Arc<str>, u32>,
 }
 
 impl Registry {
@@ -209,6 +211,10 @@ impl Hub {
         }
         let channel: Arc<str> = channel.into();
         subs.push(channel.clone());
+        if !reg.channel_ids.contains_key(&channel) {
+            let id = u32::try_from(reg.channel_ids.len()).unwrap_or(u32::MAX);
+            reg.channel_ids.insert(channel.clone(), id);
+        }
         let first_of_user = handle
             .user_id
             .as_deref()
@@ -248,20 +254,30 @@ impl Hub {
         }
     }
 
+    /// The id [`Outbound::Channel`] names this channel by, made on first use.
+    pub fn channel_id(&self, channel: &str) -> u32 {
+        let mut reg = self.registry();
+        if let Some(id) = reg.channel_ids.get(channel) {
+            return *id;
+        }
+        let id = u32::try_from(reg.channel_ids.len()).unwrap_or(u32::MAX);
+        reg.channel_ids.insert(channel.into(), id);
+        id
+    }
+
     /// Sends a channel message to its subscribers; `seq` is `None` for live-only frames.
     pub fn deliver_channel(&self, channel: &str, seq: Option<u64>, frame: &Utf8Bytes) -> usize {
         let reg = self.registry();
         let Some(ids) = reg.channels.get(channel) else {
             return 0;
         };
-        // One shared allocation per publish, not one per subscriber.
-        let out = match seq {
-            Some(seq) => Outbound::Channel(Arc::new(ChannelFrame {
-                channel: channel.into(),
+        let out = match (seq, reg.channel_ids.get(channel)) {
+            (Some(seq), Some(&id)) => Outbound::Channel {
+                id,
                 seq,
                 frame: frame.clone(),
-            })),
-            None => Outbound::Frame(frame.clone()),
+            },
+            _ => Outbound::Frame(frame.clone()),
         };
         ids.iter()
             .filter_map(|id| reg.conns.get(id))
@@ -428,8 +444,8 @@ mod tests {
         assert_eq!(hub.subscribers("track_x"), 3);
         assert_eq!(hub.members("track_x"), vec!["u".to_string()]);
         assert_eq!(hub.deliver_channel("track_x", Some(3), &f("p")), 3);
-        assert!(matches!(next(&ra).await, Outbound::Channel(c) if c.seq == 3));
-        assert!(matches!(next(&rn).await, Outbound::Channel(c) if c.seq == 3));
+        assert!(matches!(next(&ra).await, Outbound::Channel { seq: 3, .. }));
+        assert!(matches!(next(&rn).await, Outbound::Channel { seq: 3, .. }));
         assert_eq!(hub.unsubscribe("a", "track_x").user_joined, None);
         let (_, left) = hub.unregister("b");
         assert_eq!(left.len(), 1);

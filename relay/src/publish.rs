@@ -1,12 +1,15 @@
 //! Storing then fanning out a message, in order. The store assigns the seq inside its
-//! transaction and runs the fan-out right after the commit, on its own thread, in commit
-//! order ([`crate::store::AfterCommit`]): every connection sees a stream's seqs in increasing
-//! order, nothing is sent before it is durable, and a connection that registered before
-//! reading the stream gets every later message either from its replay or live (see
-//! [`crate::tunnel`]). No lock is held across the commit, so publishes to one busy channel
-//! share fsyncs instead of queueing for them.
+//! transaction; right after the commit, in commit order, its thread hands the fan-out to one
+//! [`Fanout`] task ([`crate::store::AfterCommit`]), which runs them in that order: every
+//! connection sees a stream's seqs in increasing order, nothing is sent before it is durable,
+//! and a connection that registered before reading the stream gets every later message either
+//! from its replay or live (see [`crate::tunnel`]). No lock is held across the commit, so
+//! publishes to one busy channel share fsyncs instead of queueing for them; and the fan-out
+//! runs on the runtime, where waking a thousand connection tasks is cheap, not on the store
+//! thread.
 
 use cometa_protocol::native::ChannelKind;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::presence::{channel_frame, personal_frames};
 use crate::state::App;
@@ -19,6 +22,45 @@ pub struct Published {
     /// `None` on live-only channels.
     pub seq: Option<u64>,
     pub delivered: usize,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The one task that fans out stored messages, in the order they were committed.
+pub struct Fanout {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl Fanout {
+    pub fn start() -> Self {
+        let (jobs, mut rx) = mpsc::unbounded_channel::<Job>();
+        tokio::spawn(async move {
+            while let Some(job) = rx.recv().await {
+                job();
+            }
+        });
+        Self { jobs }
+    }
+
+    /// An [`crate::store::AfterCommit`] that queues `deliver(seq)` on the fan-out task, and
+    /// the receiver of its delivery count.
+    fn after_commit(
+        &self,
+        deliver: impl FnOnce(u64) -> usize + Send + 'static,
+    ) -> (crate::store::AfterCommit, oneshot::Receiver<usize>) {
+        let (tx, rx) = oneshot::channel();
+        let jobs = self.jobs.clone();
+        let then = Box::new(move |seq| {
+            let job: Job = Box::new(move || {
+                let _ = tx.send(deliver(seq));
+            });
+            if jobs.send(job).is_err() {
+                tracing::warn!("fan-out task gone; message stored but not pushed live");
+            }
+            0
+        });
+        (then, rx)
+    }
 }
 
 /// To every live device of the user; stored first.
@@ -34,14 +76,15 @@ pub async fn personal(
         event.to_string(),
         data.to_string(),
     );
-    let fan_out = Box::new(move |seq| {
+    let (fan_out, delivered) = app.fanout.after_commit(move |seq| {
         let frame = personal_frames(&ev, &body, seq);
         hub_app.hub.deliver_personal(&owner, &frame)
     });
-    let (seq, delivered) = app
+    let (seq, _) = app
         .store
         .append_personal_and(user, event, data, unix_now(), fan_out)
         .await?;
+    let delivered = delivered.await.unwrap_or(0);
     Ok(Published {
         seq: Some(seq),
         delivered,
@@ -72,7 +115,7 @@ pub async fn channel(
         retention: app.policy.retention(channel),
     };
     let (hub_app, out) = (app.clone(), m.clone());
-    let fan_out = Box::new(move |seq| {
+    let (fan_out, delivered) = app.fanout.after_commit(move |seq| {
         let frame = channel_frame(
             &out.channel,
             &out.event,
@@ -82,7 +125,8 @@ pub async fn channel(
         );
         hub_app.hub.deliver_channel(&out.channel, Some(seq), &frame)
     });
-    let (seq, delivered) = app.channels.append_channel(m, fan_out).await?;
+    let (seq, _) = app.channels.append_channel(m, fan_out).await?;
+    let delivered = delivered.await.unwrap_or(0);
     Ok(Published {
         seq: Some(seq),
         delivered,

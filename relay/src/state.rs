@@ -19,6 +19,7 @@ pub struct AppState {
     pub hub: Hub,
     pub tickets: Tickets,
     pub webhook: Option<Webhook>,
+    pub fanout: crate::publish::Fanout,
     /// Accounts, password limits, visitors and delegated auth (`crate::auth`).
     pub auth: crate::auth::Auth,
 }

@@ -196,7 +196,7 @@ impl NativeInbound {
         // Registered before reading the stream: anything published from here on is either
         // in the replay or in the queue, and the writer drops seqs it already sent.
         let state = self.state(StreamId::Channel(&req.channel)).await?;
-        let key: std::sync::Arc<str> = req.channel.as_str().into();
+        let channel_id = self.app.hub.channel_id(&req.channel);
         let (after, recovered) = match &req.since {
             Some(p)
                 if p.epoch == state.epoch
@@ -207,10 +207,11 @@ impl NativeInbound {
             Some(_) => (None, false),
             None => (None, true),
         };
-        io.last_channel.insert(key, after.unwrap_or(state.seq));
+        io.set_channel_position(channel_id, after.unwrap_or(state.seq));
         reply_ok(io, req.id, &StreamState { recovered, ..state }).await;
         if let Some(after) = after {
-            self.replay_channel(io, &req.channel, after).await?;
+            self.replay_channel(io, &req.channel, channel_id, after)
+                .await?;
         }
         Ok(())
     }
@@ -219,6 +220,7 @@ impl NativeInbound {
         &self,
         io: &mut Io,
         channel: &str,
+        channel_id: u32,
         mut after: u64,
     ) -> Result<(), Refusal> {
         loop {
@@ -245,7 +247,7 @@ impl NativeInbound {
             }
             let _ = io.flush().await;
             after = last;
-            io.last_channel.insert(channel.into(), last);
+            io.set_channel_position(channel_id, last);
             if page.len() < REPLAY_PAGE {
                 return Ok(());
             }
@@ -271,7 +273,8 @@ impl NativeInbound {
         if let Some(user) = &self.user {
             presence::membership_changed(&self.app, &req.channel, user, &m);
         }
-        io.last_channel.remove(req.channel.as_str());
+        let id = self.app.hub.channel_id(&req.channel);
+        io.forget_channel(id);
         reply_ok(io, req.id, &serde_json::json!({})).await;
         Ok(())
     }

@@ -169,29 +169,35 @@ impl Channels for SqliteStore {
         } = m;
         self.call_then(
             move |c| {
-                c.execute(
-                    "INSERT INTO channels (name) VALUES (?1) ON CONFLICT DO NOTHING",
-                    params![channel],
-                )?;
-                let seq: i64 = c.query_row(
-                    "UPDATE channels SET next_seq = next_seq + 1 WHERE name = ?1
+                c.prepare_cached("INSERT INTO channels (name) VALUES (?1) ON CONFLICT DO NOTHING")?
+                    .execute(params![channel])?;
+                let seq: i64 = c
+                    .prepare_cached(
+                        "UPDATE channels SET next_seq = next_seq + 1 WHERE name = ?1
                  RETURNING next_seq - 1",
-                    params![channel],
-                    |r| r.get(0),
-                )?;
+                    )?
+                    .query_row(params![channel], |r| r.get(0))?;
                 let expires = to_i64(now.saturating_add(retention.max_age_secs));
-                c.execute(
+                c.prepare_cached(
                     "INSERT INTO channel_messages
                  (channel, seq, event, data, user_id, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![channel, seq, event, data, user_id, to_i64(now), expires],
-                )?;
+                )?
+                .execute(params![
+                    channel,
+                    seq,
+                    event,
+                    data,
+                    user_id,
+                    to_i64(now),
+                    expires
+                ])?;
                 let max_len = to_i64(retention.max_len);
                 if seq > max_len {
-                    c.execute(
+                    c.prepare_cached(
                         "DELETE FROM channel_messages WHERE channel = ?1 AND seq <= ?2",
-                        params![channel, seq - max_len],
-                    )?;
+                    )?
+                    .execute(params![channel, seq - max_len])?;
                 }
                 Ok(to_u64(seq))
             },

@@ -78,6 +78,8 @@ impl SqliteStore {
         conn.execute_batch(&format!(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;"
         ))?;
+        // Every hot statement is cached; the default 16 slots would evict them.
+        conn.set_prepared_statement_cache_capacity(128);
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(super::channels::SCHEMA)?;
         conn.execute_batch(super::accounts::SCHEMA)?;
@@ -201,10 +203,10 @@ fn default_userinfo(user_id: &str) -> String {
 }
 
 fn ensure_user(conn: &Connection, user_id: &str) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO users (user_id, userinfo) VALUES (?1, ?2) ON CONFLICT(user_id) DO NOTHING",
-        params![user_id, default_userinfo(user_id)],
-    )?;
+    )?
+    .execute(params![user_id, default_userinfo(user_id)])?;
     Ok(())
 }
 
@@ -346,22 +348,20 @@ impl Store for SqliteStore {
         self.call_then(
             move |c| {
                 ensure_user(c, &user_id)?;
-                let seq: i64 = c.query_row(
-                    "UPDATE users SET next_seq = next_seq + 1 WHERE user_id = ?1
+                let seq: i64 = c
+                    .prepare_cached(
+                        "UPDATE users SET next_seq = next_seq + 1 WHERE user_id = ?1
                  RETURNING next_seq - 1",
-                    params![user_id],
-                    |r| r.get(0),
-                )?;
-                c.execute(
+                    )?
+                    .query_row(params![user_id], |r| r.get(0))?;
+                c.prepare_cached(
                     "INSERT INTO messages (user_id, seq, event, data, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![user_id, seq, event, data, to_i64(now)],
-                )?;
+                )?
+                .execute(params![user_id, seq, event, data, to_i64(now)])?;
                 if seq > max_len {
-                    c.execute(
-                        "DELETE FROM messages WHERE user_id = ?1 AND seq <= ?2",
-                        params![user_id, seq - max_len],
-                    )?;
+                    c.prepare_cached("DELETE FROM messages WHERE user_id = ?1 AND seq <= ?2")?
+                        .execute(params![user_id, seq - max_len])?;
                 }
                 Ok(to_u64(seq))
             },
