@@ -285,6 +285,33 @@ impl Hub {
             .count()
     }
 
+    /// A stored channel message as subscribers get it, and their outboxes split into `parts`
+    /// groups by connection — a connection always lands in the same group, so groups offered
+    /// by separate workers still give each connection its messages in order.
+    pub fn channel_targets(
+        &self,
+        channel: &str,
+        seq: u64,
+        frame: &Utf8Bytes,
+        parts: usize,
+    ) -> Option<(Outbound, Vec<Vec<Arc<Outbox>>>)> {
+        let reg = self.registry();
+        let ids = reg.channels.get(channel)?;
+        let id = *reg.channel_ids.get(channel)?;
+        let parts = parts.max(1);
+        let mut groups = vec![Vec::with_capacity(ids.len() / parts + 1); parts];
+        for h in ids.iter().filter_map(|id| reg.conns.get(id)) {
+            let group = (self.hasher.hash_one(&*h.id) as usize) % parts;
+            groups[group].push(h.outbox.clone());
+        }
+        let out = Outbound::Channel {
+            id,
+            seq,
+            frame: frame.clone(),
+        };
+        Some((out, groups))
+    }
+
     pub fn subscribers(&self, channel: &str) -> usize {
         self.registry().channels.get(channel).map_or(0, Vec::len)
     }

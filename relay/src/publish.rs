@@ -9,8 +9,13 @@
 //! thread.
 
 use cometa_protocol::native::ChannelKind;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
 use tokio::sync::{mpsc, oneshot};
 
+use crate::hub::{Outbound, Outbox};
+use crate::outbox::Offer;
 use crate::presence::{channel_frame, personal_frames};
 use crate::state::App;
 use crate::store::StoreError;
@@ -26,9 +31,38 @@ pub struct Published {
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// The one task that fans out stored messages, in the order they were committed.
+/// Workers offering one message to their share of a channel's subscribers.
+const FANOUT_WORKERS: usize = 2;
+
+/// One share of a fan-out: the outboxes, the message, and the tally it reports to.
+type Share = (Vec<Arc<Outbox>>, Outbound, Arc<Tally>);
+
+/// Counts deliveries across workers and answers the publisher when the last share is done.
+struct Tally {
+    delivered: AtomicUsize,
+    pending: AtomicUsize,
+    reply: Mutex<Option<oneshot::Sender<usize>>>,
+}
+
+impl Tally {
+    fn done(&self, delivered: usize) {
+        self.delivered.fetch_add(delivered, Ordering::AcqRel);
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let reply = self.reply.lock().ok().and_then(|mut r| r.take());
+            if let Some(reply) = reply {
+                let _ = reply.send(self.delivered.load(Ordering::Acquire));
+            }
+        }
+    }
+}
+
+/// Fans out stored messages in commit order. One task keeps the order and splits a channel
+/// message's subscribers into shares; the offers — the costly part: a lock and a task wake-up
+/// per subscriber — run on [`FANOUT_WORKERS`] tasks in parallel. A connection always falls in
+/// the same share, so each worker's queue keeps its connections' order.
 pub struct Fanout {
     jobs: mpsc::UnboundedSender<Job>,
+    workers: Arc<[mpsc::UnboundedSender<Share>]>,
 }
 
 impl Fanout {
@@ -39,27 +73,69 @@ impl Fanout {
                 job();
             }
         });
-        Self { jobs }
+        let workers = (0..FANOUT_WORKERS)
+            .map(|_| {
+                let (tx, mut rx) = mpsc::unbounded_channel::<Share>();
+                tokio::spawn(async move {
+                    while let Some((targets, out, tally)) = rx.recv().await {
+                        let took = targets
+                            .iter()
+                            .filter(|o| match o.offer(out.clone()) {
+                                Offer::Taken => true,
+                                Offer::Full => {
+                                    tracing::warn!("outgoing queue full; closing slow consumer");
+                                    false
+                                }
+                                Offer::Closed => false,
+                            })
+                            .count();
+                        tally.done(took);
+                    }
+                });
+                tx
+            })
+            .collect();
+        Self { jobs, workers }
     }
 
-    /// An [`crate::store::AfterCommit`] that queues `deliver(seq)` on the fan-out task, and
-    /// the receiver of its delivery count.
+    /// An [`crate::store::AfterCommit`] that queues `deliver(seq, reply)` on the ordering task,
+    /// and the receiver of the delivery count `deliver` sends to `reply`.
     fn after_commit(
         &self,
-        deliver: impl FnOnce(u64) -> usize + Send + 'static,
+        deliver: impl FnOnce(u64, oneshot::Sender<usize>) + Send + 'static,
     ) -> (crate::store::AfterCommit, oneshot::Receiver<usize>) {
         let (tx, rx) = oneshot::channel();
         let jobs = self.jobs.clone();
         let then = Box::new(move |seq| {
-            let job: Job = Box::new(move || {
-                let _ = tx.send(deliver(seq));
-            });
-            if jobs.send(job).is_err() {
+            if jobs.send(Box::new(move || deliver(seq, tx))).is_err() {
                 tracing::warn!("fan-out task gone; message stored but not pushed live");
             }
             0
         });
         (then, rx)
+    }
+
+    /// Hands a channel message's shares to the workers; the count arrives on `reply`.
+    fn dispatch(
+        workers: &[mpsc::UnboundedSender<Share>],
+        targets: Option<(Outbound, Vec<Vec<Arc<Outbox>>>)>,
+        reply: oneshot::Sender<usize>,
+    ) {
+        let Some((out, groups)) = targets else {
+            let _ = reply.send(0);
+            return;
+        };
+        let tally = Arc::new(Tally {
+            delivered: AtomicUsize::new(0),
+            pending: AtomicUsize::new(groups.len()),
+            reply: Mutex::new(Some(reply)),
+        });
+        for (worker, group) in workers.iter().zip(groups) {
+            if let Err(e) = worker.send((group, out.clone(), tally.clone())) {
+                // Only at shutdown; count the share as done so the publisher is answered.
+                e.0.2.done(0);
+            }
+        }
     }
 }
 
@@ -76,9 +152,9 @@ pub async fn personal(
         event.to_string(),
         data.to_string(),
     );
-    let (fan_out, delivered) = app.fanout.after_commit(move |seq| {
+    let (fan_out, delivered) = app.fanout.after_commit(move |seq, reply| {
         let frame = personal_frames(&ev, &body, seq);
-        hub_app.hub.deliver_personal(&owner, &frame)
+        let _ = reply.send(hub_app.hub.deliver_personal(&owner, &frame));
     });
     let (seq, _) = app
         .store
@@ -115,7 +191,8 @@ pub async fn channel(
         retention: app.policy.retention(channel),
     };
     let (hub_app, out) = (app.clone(), m.clone());
-    let (fan_out, delivered) = app.fanout.after_commit(move |seq| {
+    let workers = app.fanout.workers.clone();
+    let (fan_out, delivered) = app.fanout.after_commit(move |seq, reply| {
         let frame = channel_frame(
             &out.channel,
             &out.event,
@@ -123,7 +200,10 @@ pub async fn channel(
             Some(seq),
             out.user_id.as_deref(),
         );
-        hub_app.hub.deliver_channel(&out.channel, Some(seq), &frame)
+        let targets = hub_app
+            .hub
+            .channel_targets(&out.channel, seq, &frame, workers.len());
+        Fanout::dispatch(&workers, targets, reply);
     });
     let (seq, _) = app.channels.append_channel(m, fan_out).await?;
     let delivered = delivered.await.unwrap_or(0);
