@@ -349,9 +349,12 @@ fn markdown(plan: &Plan, s: &Value) -> String {
 const HOW: &str = "
 ## How these are measured
 
-- **Fan-out**: every client is a tunnel (socket.io: a socket in one room; ceiling: a socket).
-  The back end publishes over HTTP (relay: `POST /api/v1/broadcast`; socket.io:
-  `io.to(room).emit`; ceiling: the body verbatim) at a rate that doubles every step; a step's
+- **Fan-out**: every client subscribes to one channel (relay: a native connection at
+  `/connect` subscribed to `bench`, `--fanout-via broadcast` for Wafer tunnels instead;
+  socket.io: a socket in one room; ceiling: a socket). The back end publishes over HTTP
+  (relay: `POST /api/v1/channels/bench/messages`, each message stored with fsync before it is
+  sent; socket.io: `io.to(room).emit`; ceiling: the body verbatim) at a rate that doubles
+  every step, at most 64 publishes in flight; a step's
   delivered msg/s is deliveries ÷ (last receipt − first publish). The figure is the best step.
   Then the rate is set to half of it and every delivery's publish → callback latency goes
   into an HDR histogram (the send time is the publish's *due* time, so a lagging publisher
