@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use crate::json::{Cursor, decode_string};
+use crate::json::Object;
 pub use crate::json::{ScanError, encode_string};
 
 /// The two members the tunnel needs from a message body.
@@ -24,67 +24,19 @@ pub struct Message<'a> {
 /// Finds `type` and `content` in a message body. Members may come in any order; as with
 /// `JSON.parse`, a repeated key keeps its last value and unknown keys are ignored.
 pub fn scan(json: &str) -> Result<Message<'_>, ScanError> {
-    let mut c = Cursor::new(json);
-    c.ws();
-    if c.peek() != Some(b'{') {
-        return Err(c.err("not a JSON object"));
-    }
-    c.i += 1;
-    c.ws();
-    let mut event = None;
-    let mut content = None;
-    if c.peek() == Some(b'}') {
-        c.i += 1;
-    } else {
-        loop {
-            c.ws();
-            let key = c.key()?;
-            let start = c.i;
-            c.skip_value()?;
-            let value = (start, c.i);
-            if key == "type" {
-                event = Some(value);
-            } else if key == "content" {
-                content = Some(value);
-            }
-            c.ws();
-            match c.peek() {
-                Some(b',') => c.i += 1,
-                Some(b'}') => {
-                    c.i += 1;
-                    break;
-                }
-                _ => return Err(c.err("expected `,` or `}`")),
-            }
-        }
-    }
-    c.ws();
-    if c.i != json.len() {
-        return Err(c.err("trailing characters after the object"));
-    }
-    let Some((start, end)) = event else {
-        return Err(c.err("no `type` member"));
-    };
-    let raw_event = c.slice(start, end)?;
-    let event = match raw_event
-        .strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
-    {
-        Some(body) => decode_string(body),
-        None => {
-            return Err(ScanError {
-                reason: "`type` is not a string",
-                offset: start,
-            });
-        }
-    };
-    let content_json = match content {
-        Some((start, end)) => c.slice(start, end)?,
-        None => "null",
-    };
+    let obj = Object::scan(json)?;
+    let raw_event = obj.raw("type").ok_or(ScanError {
+        reason: "no `type` member",
+        offset: json.len(),
+    })?;
+    let event = obj.string("type").ok_or(ScanError {
+        reason: "`type` is not a string",
+        // `raw_event` points into `json`; its distance from the start is its offset.
+        offset: raw_event.as_ptr() as usize - json.as_ptr() as usize,
+    })?;
     Ok(Message {
         event,
-        content_json,
+        content_json: obj.raw("content").unwrap_or("null"),
     })
 }
 

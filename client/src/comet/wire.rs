@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use crate::json::{Cursor, ScanError, decode_string, encode_string};
+use crate::json::{Object, encode_string};
 
 /// A stream position: resume after `seq` if the stream is still in `epoch`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,86 +31,6 @@ impl Position {
             seq: obj.u64("seq")?,
             epoch: obj.string("epoch")?.into_owned(),
         })
-    }
-}
-
-/// The top-level members of one JSON object, values kept as raw text. The whole input is
-/// checked against the grammar, so what is handed on is something `JSON.parse` accepts.
-#[derive(Debug)]
-pub struct Object<'a> {
-    members: Vec<(Cow<'a, str>, &'a str)>,
-}
-
-impl<'a> Object<'a> {
-    pub fn scan(json: &'a str) -> Result<Self, ScanError> {
-        let mut c = Cursor::new(json);
-        c.ws();
-        if c.peek() != Some(b'{') {
-            return Err(c.err("not a JSON object"));
-        }
-        c.i += 1;
-        c.ws();
-        let mut members = Vec::new();
-        if c.peek() == Some(b'}') {
-            c.i += 1;
-        } else {
-            loop {
-                c.ws();
-                let key = c.key()?;
-                let start = c.i;
-                c.skip_value()?;
-                members.push((key, c.slice(start, c.i)?));
-                c.ws();
-                match c.peek() {
-                    Some(b',') => c.i += 1,
-                    Some(b'}') => {
-                        c.i += 1;
-                        break;
-                    }
-                    _ => return Err(c.err("expected `,` or `}`")),
-                }
-            }
-        }
-        c.ws();
-        if c.i != json.len() {
-            return Err(c.err("trailing characters after the object"));
-        }
-        Ok(Self { members })
-    }
-
-    /// The raw value of `key`; the last one wins, as with `JSON.parse`.
-    pub fn raw(&self, key: &str) -> Option<&'a str> {
-        self.members
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| *v)
-    }
-
-    /// `key` as a decoded string; `None` when absent or not a string.
-    pub fn string(&self, key: &str) -> Option<Cow<'a, str>> {
-        let raw = self.raw(key)?;
-        raw.strip_prefix('"')
-            .and_then(|s| s.strip_suffix('"'))
-            .map(decode_string)
-    }
-
-    /// `key` as a non-negative integer; `None` for anything else (fractions, exponents,
-    /// negatives, numbers beyond u64), which no relay sends for a seq or an id.
-    pub fn u64(&self, key: &str) -> Option<u64> {
-        let raw = self.raw(key)?;
-        if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        raw.parse().ok()
-    }
-
-    pub fn bool(&self, key: &str) -> Option<bool> {
-        match self.raw(key)? {
-            "true" => Some(true),
-            "false" => Some(false),
-            _ => None,
-        }
     }
 }
 

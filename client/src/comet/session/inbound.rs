@@ -4,8 +4,9 @@
 use cometa_protocol::native::{self, PERSONAL};
 
 use super::{Pending, Session};
-use crate::comet::wire::{Object, Reply, StreamState};
+use crate::comet::wire::{Reply, StreamState};
 use crate::comet::{Identity, Output, Position, Publication};
+use crate::json::Object;
 
 impl Session {
     pub(super) fn on_reply(&mut self, body: &str) {
