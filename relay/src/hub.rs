@@ -86,15 +86,10 @@ impl Registry {
     }
 }
 
-/// Publishes to one stream are serialised by one of these locks so that seqs reach every
-/// connection in order; streams are spread over the stripes by hash.
-const STREAM_STRIPES: usize = 256;
-
 pub struct Hub {
     registry: Mutex<Registry>,
     live: AtomicUsize,
     max_devices: usize,
-    stripes: Vec<tokio::sync::Mutex<()>>,
     hasher: RandomState,
 }
 
@@ -104,9 +99,6 @@ impl Hub {
             registry: Mutex::default(),
             live: AtomicUsize::new(0),
             max_devices,
-            stripes: (0..STREAM_STRIPES)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
             hasher: RandomState::new(),
         }
     }
@@ -180,12 +172,6 @@ impl Hub {
 
     pub fn devices(&self, user_id: &str) -> usize {
         self.registry().users.get(user_id).map_or(0, Vec::len)
-    }
-
-    /// Held while a stream's message is stored and fanned out.
-    pub async fn stream_lock(&self, stream: &str) -> tokio::sync::MutexGuard<'_, ()> {
-        let i = (self.hasher.hash_one(stream) as usize) % STREAM_STRIPES;
-        self.stripes[i].lock().await
     }
 
     /// Sends a personal message to every live connection of the user; returns how many took it.

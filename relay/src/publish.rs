@@ -115,6 +115,26 @@ impl Fanout {
         (then, rx)
     }
 
+    /// An [`crate::store::accounts::AfterMerge`] that queues the moved messages' fan-out to
+    /// `user`'s live devices on the ordering task, like any other personal message.
+    pub fn after_merge(&self, app: &App, user: &str) -> crate::store::accounts::AfterMerge {
+        let (jobs, app, user) = (self.jobs.clone(), app.clone(), user.to_string());
+        Box::new(move |moved| {
+            let frames: Vec<_> = moved
+                .iter()
+                .map(|m| personal_frames(&m.event, &m.data, m.seq))
+                .collect();
+            let job: Job = Box::new(move || {
+                for frame in &frames {
+                    app.hub.deliver_personal(&user, frame);
+                }
+            });
+            if jobs.send(job).is_err() {
+                tracing::warn!("fan-out task gone; merged messages stored but not pushed live");
+            }
+        })
+    }
+
     /// Hands a channel message's shares to the workers; the count arrives on `reply`.
     fn dispatch(
         workers: &[mpsc::UnboundedSender<Share>],

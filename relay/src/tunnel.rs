@@ -2,8 +2,9 @@
 //!
 //! Order of events at connect matters for exactly-once delivery: the tunnel registers in the
 //! hub first (so live messages start queueing), then reads the backlog from the store and
-//! sends it, then drains the queue while dropping any seq it already sent. Publishes hold the
-//! stream lock from append to fan-out, so nothing can fall between the two.
+//! sends it, then drains the queue while dropping any seq it already sent. Publishes fan out
+//! only after their commit, in commit order (see [`crate::publish`]), so a message is either
+//! in the backlog read or queued live — nothing can fall between the two.
 
 use std::sync::Arc;
 

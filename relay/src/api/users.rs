@@ -228,21 +228,17 @@ async fn merge(
             visitor::PREFIX
         )));
     }
-    let moved = {
-        // The user's stream lock keeps the new seqs and live fan-out in order with publishes.
-        let _order = app.hub.stream_lock(&uid).await;
-        let moved = app
-            .auth
-            .accounts
-            .merge_visitor(&uid, &req.visitor_id, app.config.queue_max_len)
-            .await?
-            .ok_or_else(|| no_user(&req.visitor_id))?;
-        for m in &moved {
-            let frame = crate::presence::personal_frames(&m.event, &m.data, m.seq);
-            app.hub.deliver_personal(&uid, &frame);
-        }
-        moved
-    };
+    let moved = app
+        .auth
+        .accounts
+        .merge_visitor(
+            &uid,
+            &req.visitor_id,
+            app.config.queue_max_len,
+            app.fanout.after_merge(&app, &uid),
+        )
+        .await?
+        .ok_or_else(|| no_user(&req.visitor_id))?;
     let closed = app
         .hub
         .close_user(&req.visitor_id, None, CloseCode::SessionRevoked);

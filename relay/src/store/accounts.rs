@@ -100,6 +100,9 @@ pub struct SessionOptions {
     pub not_after: Option<u64>,
 }
 
+/// Runs on the store's thread right after a merge commits, with the moved messages.
+pub type AfterMerge = Box<dyn FnOnce(&[StoredMessage]) + Send>;
+
 #[async_trait]
 pub trait Accounts: Send + Sync + 'static {
     async fn write_profile(
@@ -122,11 +125,15 @@ pub trait Accounts: Send + Sync + 'static {
     /// Appends the visitor's personal messages to the user's stream (new seqs after the
     /// user's), trims to `max_len`, deletes the visitor, and returns the moved messages with
     /// their new seqs. `None` if the visitor does not exist.
+    /// Moves the visitor's messages after the user's and deletes the visitor; `then` runs
+    /// with the moved messages right after the commit, in commit order with every other
+    /// append (see [`super::AfterCommit`]), so their fan-out stays in seq order.
     async fn merge_visitor(
         &self,
         user_id: &str,
         visitor_id: &str,
         max_len: u64,
+        then: AfterMerge,
     ) -> Result<Option<Vec<StoredMessage>>>;
 
     async fn set_session_options(&self, session_id: i64, opts: SessionOptions) -> Result<()>;
@@ -480,10 +487,20 @@ impl Accounts for SqliteStore {
         user_id: &str,
         visitor_id: &str,
         max_len: u64,
+        then: AfterMerge,
     ) -> Result<Option<Vec<StoredMessage>>> {
         let (user_id, visitor_id) = (user_id.to_string(), visitor_id.to_string());
-        self.call(move |c| merge(c, &user_id, &visitor_id, max_len))
-            .await
+        let (moved, ()) = self
+            .call_then(
+                move |c| merge(c, &user_id, &visitor_id, max_len),
+                move |moved: &Option<Vec<StoredMessage>>| {
+                    if let Some(moved) = moved {
+                        then(moved);
+                    }
+                },
+            )
+            .await?;
+        Ok(moved)
     }
 
     async fn set_session_options(&self, session_id: i64, opts: SessionOptions) -> Result<()> {
