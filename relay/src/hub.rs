@@ -429,8 +429,11 @@ mod tests {
         assert!(hub.register(fast).is_ok());
         assert_eq!(hub.broadcast(None, &f("x")).0, 2);
         assert_eq!(hub.broadcast(None, &f("x")).0, 1);
-        assert_eq!(slow_box.is_closing(), Some(CloseCode::SlowConsumer.code()));
         let mut buf = std::collections::VecDeque::new();
+        assert_eq!(
+            slow_box.next(&mut buf).await,
+            crate::outbox::Next::Close(CloseCode::SlowConsumer.code())
+        );
         assert!(rf.take(&mut buf) && buf.len() == 2);
         let (n, invalid) = hub.broadcast(Some(&["fast".into(), "nope".into()]), &f("x"));
         assert_eq!((n, invalid), (1, vec!["nope".to_string()]));

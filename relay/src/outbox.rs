@@ -139,11 +139,6 @@ impl Outbox {
         std::mem::swap(buf, &mut s.items);
         true
     }
-
-    pub fn is_closing(&self) -> Option<u16> {
-        let s = self.state();
-        (s.close != 0).then_some(s.close)
-    }
 }
 
 #[cfg(test)]

@@ -195,20 +195,25 @@ impl NativeInbound {
         }
         // Registered before reading the stream: anything published from here on is either
         // in the replay or in the queue, and the writer drops seqs it already sent.
-        let state = self.state(StreamId::Channel(&req.channel)).await?;
+        let info = self
+            .app
+            .channels
+            .stream_info(StreamId::Channel(&req.channel))
+            .await
+            .map_err(internal)?;
         let channel_id = self.app.hub.channel_id(&req.channel);
         let (after, recovered) = match &req.since {
-            Some(p)
-                if p.epoch == state.epoch
-                    && p.seq.saturating_add(1) >= state_oldest(&self.app, &req.channel).await? =>
-            {
-                (Some(p.seq), true)
-            }
+            Some(p) if info.can_resume(&p.epoch, p.seq) => (Some(p.seq), true),
             Some(_) => (None, false),
             None => (None, true),
         };
-        io.set_channel_position(channel_id, after.unwrap_or(state.seq));
-        reply_ok(io, req.id, &StreamState { recovered, ..state }).await;
+        io.set_channel_position(channel_id, after.unwrap_or(info.top));
+        let state = StreamState {
+            epoch: info.epoch,
+            seq: info.top,
+            recovered,
+        };
+        reply_ok(io, req.id, &state).await;
         if let Some(after) = after {
             self.replay_channel(io, &req.channel, channel_id, after)
                 .await?;
@@ -422,15 +427,6 @@ impl NativeInbound {
             }
         }
     }
-}
-
-async fn state_oldest(app: &App, channel: &str) -> Result<u64, Refusal> {
-    Ok(app
-        .channels
-        .stream_info(StreamId::Channel(channel))
-        .await
-        .map_err(internal)?
-        .oldest)
 }
 
 fn internal(e: crate::store::StoreError) -> Refusal {

@@ -167,10 +167,11 @@ async fn resume_personal(
         .stream_info(StreamId::Personal(&user))
         .await?;
     let (after, recovered) = match &who.since {
-        Some(Position { seq, epoch }) if *epoch == info.epoch => (
-            Some(*seq),
-            seq.saturating_add(1) >= info.oldest || *seq >= info.top,
-        ),
+        // Inside the epoch the device resumes where it says, and is told if retention
+        // dropped part of what it missed.
+        Some(Position { seq, epoch }) if *epoch == info.epoch => {
+            (Some(*seq), info.can_resume(epoch, *seq))
+        }
         // A position from another epoch means the store lost data since.
         Some(_) => (None, false),
         None => (None, true),

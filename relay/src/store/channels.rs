@@ -73,6 +73,14 @@ pub struct StreamInfo {
     pub oldest: u64,
 }
 
+impl StreamInfo {
+    /// Whether a client at `seq` of `epoch` can be given exactly what it missed: same epoch,
+    /// and nothing after `seq` has been dropped by retention.
+    pub fn can_resume(&self, epoch: &str, seq: u64) -> bool {
+        epoch == self.epoch && seq.saturating_add(1) >= self.oldest
+    }
+}
+
 /// A message to append to a channel's stream.
 #[derive(Debug, Clone)]
 pub struct ChannelAppend {
