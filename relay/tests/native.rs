@@ -495,13 +495,11 @@ async fn a_store_that_lost_its_data_changes_the_epoch() -> Result<()> {
     drop(n);
     let addr = r.addr;
     r.stop().await?;
-    for f in std::fs::read_dir(dir.path())? {
-        let path = f?.path();
-        if path.to_string_lossy().contains("cometa.sqlite3") {
-            std::fs::remove_file(path)?;
-        }
-    }
-    let r = TestRelay::start_in(dir.path(), Some(addr), |_| {}).await?;
+    // The same relay address with an empty store: what a lost data directory looks like.
+    // (Deleting the files under the old store, whose thread may still be closing, raced with
+    // SQLite removing its WAL file by name on close.)
+    let lost = tempfile::tempdir()?;
+    let r = TestRelay::start_in(lost.path(), Some(addr), |_| {}).await?;
     r.api(
         "POST",
         "/channels/news/messages",

@@ -327,16 +327,16 @@ impl NativeInbound {
         let limit = req.limit.unwrap_or(DEFAULT_HISTORY).min(MAX_HISTORY);
         let (stream, rows) = if kind == ChannelKind::Personal {
             let user = self.user.clone().unwrap_or_default();
+            // Only the newest `limit` are read: the stream's top says where they start.
+            let state = self.state(StreamId::Personal(&user)).await?;
+            let from = state.seq.saturating_sub(limit as u64);
             let rows = self
                 .app
                 .store
-                .personal_after(&user, 0, usize::MAX)
+                .personal_after(&user, from, limit)
                 .await
-                .map_err(internal)?;
-            let skip = rows.len().saturating_sub(limit);
-            let rows = rows
+                .map_err(internal)?
                 .into_iter()
-                .skip(skip)
                 .map(|m| ChannelMessage {
                     seq: m.seq,
                     event: m.event,
@@ -344,7 +344,7 @@ impl NativeInbound {
                     user_id: None,
                 })
                 .collect::<Vec<_>>();
-            (self.state(StreamId::Personal(&user)).await?, rows)
+            (state, rows)
         } else {
             let rows = self
                 .app
