@@ -6,7 +6,7 @@
 //! reconnect-class code instead of slowing the sender or anyone else, and its device catches
 //! up from its stream positions when it comes back.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -66,8 +66,12 @@ pub struct Membership {
 struct Registry {
     conns: HashMap<Arc<str>, Handle>,
     users: HashMap<Arc<str>, Vec<Arc<str>>>,
-    /// channel → subscribed connection ids.
-    channels: HashMap<Arc<str>, Vec<Arc<str>>>,
+    /// channel → subscribed connection ids (a set: subscribe and leave are O(1) however
+    /// crowded the channel).
+    channels: HashMap<Arc<str>, HashSet<Arc<str>>>,
+    /// channel → authenticated user → how many of the user's connections subscribe: joins,
+    /// leaves and member lists without scanning the subscribers.
+    members: HashMap<Arc<str>, HashMap<Arc<str>, u32>>,
     /// connection id → its channels, for cleanup.
     subscriptions: HashMap<Arc<str>, Vec<Arc<str>>>,
     /// Interned channel ids for [`Outbound::Channel`]; never reused.
@@ -75,14 +79,13 @@ struct Registry {
 }
 
 impl Registry {
-    /// How many of the channel's subscribers belong to `user`.
-    fn user_subscriptions(&self, channel: &str, user: &str) -> usize {
-        self.channels.get(channel).map_or(0, |ids| {
-            ids.iter()
-                .filter_map(|id| self.conns.get(id))
-                .filter(|h| h.user_id.as_deref() == Some(user))
-                .count()
-        })
+    fn intern(&mut self, channel: &Arc<str>) -> u32 {
+        if let Some(id) = self.channel_ids.get(channel) {
+            return *id;
+        }
+        let id = u32::try_from(self.channel_ids.len()).unwrap_or(u32::MAX);
+        self.channel_ids.insert(channel.clone(), id);
+        id
     }
 }
 
@@ -197,15 +200,18 @@ impl Hub {
         }
         let channel: Arc<str> = channel.into();
         subs.push(channel.clone());
-        if !reg.channel_ids.contains_key(&channel) {
-            let id = u32::try_from(reg.channel_ids.len()).unwrap_or(u32::MAX);
-            reg.channel_ids.insert(channel.clone(), id);
-        }
-        let first_of_user = handle
-            .user_id
-            .as_deref()
-            .is_some_and(|u| reg.user_subscriptions(&channel, u) == 0);
-        reg.channels.entry(channel).or_default().push(handle.id);
+        reg.intern(&channel);
+        let first_of_user = handle.user_id.as_ref().is_some_and(|u| {
+            let count = reg
+                .members
+                .entry(channel.clone())
+                .or_default()
+                .entry(u.clone())
+                .or_default();
+            *count += 1;
+            *count == 1
+        });
+        reg.channels.entry(channel).or_default().insert(handle.id);
         Some(Membership {
             user_joined: first_of_user.then_some(true),
         })
@@ -226,15 +232,32 @@ impl Hub {
             return Membership::default();
         }
         if let Some(ids) = reg.channels.get_mut(channel) {
-            ids.retain(|c| &**c != id);
+            ids.remove(id);
             if ids.is_empty() {
                 reg.channels.remove(channel);
             }
         }
         let user = reg.conns.get(id).and_then(|h| h.user_id.clone());
-        let last_of_user = user
-            .as_deref()
-            .is_some_and(|u| reg.user_subscriptions(channel, u) == 0);
+        let last_of_user = user.as_deref().is_some_and(|u| {
+            let Some(users) = reg.members.get_mut(channel) else {
+                return false;
+            };
+            let last = match users.get_mut(u) {
+                Some(count) if *count > 1 => {
+                    *count -= 1;
+                    false
+                }
+                Some(_) => {
+                    users.remove(u);
+                    true
+                }
+                None => false,
+            };
+            if users.is_empty() {
+                reg.members.remove(channel);
+            }
+            last
+        });
         Membership {
             user_joined: last_of_user.then_some(false),
         }
@@ -242,13 +265,7 @@ impl Hub {
 
     /// The id [`Outbound::Channel`] names this channel by, made on first use.
     pub fn channel_id(&self, channel: &str) -> u32 {
-        let mut reg = self.registry();
-        if let Some(id) = reg.channel_ids.get(channel) {
-            return *id;
-        }
-        let id = u32::try_from(reg.channel_ids.len()).unwrap_or(u32::MAX);
-        reg.channel_ids.insert(channel.into(), id);
-        id
+        self.registry().intern(&channel.into())
     }
 
     /// Sends a channel message to its subscribers; `seq` is `None` for live-only frames.
@@ -299,21 +316,22 @@ impl Hub {
     }
 
     pub fn subscribers(&self, channel: &str) -> usize {
-        self.registry().channels.get(channel).map_or(0, Vec::len)
+        self.registry()
+            .channels
+            .get(channel)
+            .map_or(0, HashSet::len)
     }
 
     /// Distinct authenticated users subscribed to the channel, sorted.
     pub fn members(&self, channel: &str) -> Vec<String> {
         let reg = self.registry();
         let mut users: Vec<String> = reg
-            .channels
+            .members
             .get(channel)
             .into_iter()
-            .flatten()
-            .filter_map(|id| reg.conns.get(id)?.user_id.as_deref().map(str::to_string))
+            .flat_map(|m| m.keys().map(|u| u.to_string()))
             .collect();
         users.sort();
-        users.dedup();
         users
     }
 
