@@ -124,11 +124,11 @@ impl Fleet {
             }
         }
         let mut failed = 0;
-        for (i, ws) in opened {
-            match ws {
-                Ok(ws) => {
+        for (i, conn) in opened {
+            match conn {
+                Ok(conn) => {
                     let rec = self.recorder.clone();
-                    self.tasks[i] = Some(tokio::spawn(client::run(ws, i, rec)));
+                    self.tasks[i] = Some(tokio::spawn(client::run(conn, rec)));
                 }
                 Err(e) => {
                     failed += 1;

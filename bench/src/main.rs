@@ -4,7 +4,8 @@
 //! - [`plan`]: options and the sizes they resolve to (`--smoke` for CI).
 //! - [`peer`]: the servers under test as child processes; [`target`]: how the generator
 //!   reaches each (connect URL, publish call).
-//! - [`client`]: one client socket and its dialect; [`fleet`]: N of them.
+//! - [`client`]: one client socket and its dialect; [`frame`]: the WebSocket frames its read
+//!   loop parses; [`fleet`]: N of them.
 //! - [`publish`]: paced and closed-loop publishers; [`recorder`]: counts and latencies.
 //! - [`scenario`]: fan-out, personal, idle, storm, durable publish — one file each.
 //! - [`worker`]: a process holding a share of the idle connections.
@@ -14,6 +15,7 @@
 mod client;
 mod clock;
 mod fleet;
+mod frame;
 mod net;
 mod peer;
 mod plan;

@@ -161,6 +161,11 @@ impl Running {
         rss_bytes(self.pid)
     }
 
+    /// CPU time the peer has used so far, in µs (see [`cpu_us`]).
+    pub fn cpu_us(&self) -> anyhow::Result<u64> {
+        cpu_us(&self.pid.to_string())
+    }
+
     /// Kills the peer and waits for it.
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();
@@ -188,6 +193,29 @@ pub fn rss_bytes(pid: u32) -> anyhow::Result<u64> {
     Ok(kb * 1024)
 }
 
+/// What `/proc/<pid>/stat` counts CPU time in: USER_HZ ticks, which Linux fixes at 100
+/// (`sysconf(_SC_CLK_TCK)`); calling `sysconf` would need `unsafe`, which the workspace forbids.
+const TICKS_PER_S: u64 = 100;
+
+/// CPU time (user + system, every thread including exited ones, not children) of process
+/// `pid` (a number, or `self`) so far, in µs; resolution 1 / [`TICKS_PER_S`].
+pub fn cpu_us(pid: &str) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let ticks = stat_cpu_ticks(&stat).context("unexpected /proc/<pid>/stat")?;
+    Ok(ticks * (1_000_000 / TICKS_PER_S))
+}
+
+/// utime + stime (fields 14 and 15 of proc(5)); the command name (field 2) may hold spaces
+/// and parentheses, so the fields are counted from the last `)`.
+fn stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    // Field 3 (the state) is the first after the name.
+    let mut fields = after_comm.split_whitespace().skip(14 - 3);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 fn scratch_dir(peer: Peer) -> anyhow::Result<PathBuf> {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
@@ -206,4 +234,18 @@ fn log_tail(dir: &Path) -> String {
     let tail: Vec<&str> = text.lines().rev().take(10).collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
     format!("its stderr ends with:\n{}", tail.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_after_an_awkward_name() {
+        let stat = "4242 (tokio) (x y)) S 1 4242 4242 0 -1 4194560 1000 0 0 0 \
+                    1234 567 8 9 20 0 3 0 100 1000000 500 18446744073709551615";
+        assert_eq!(stat_cpu_ticks(stat), Some(1234 + 567));
+        assert_eq!(stat_cpu_ticks("1 (short) S 1 2"), None);
+        assert!(cpu_us("self").is_ok());
+    }
 }

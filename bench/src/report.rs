@@ -139,6 +139,12 @@ fn summarize(plan: &Plan, env: &Value, m: &Value, runs: &[Value]) -> Value {
         let l = &v["half_load"]["latency"];
         json!({ "p50": l["p50_ms"], "p99": l["p99_ms"], "p999": l["p999_ms"] })
     });
+    let cpu = |key: &str| {
+        per_peer(
+            fan,
+            &|v| json!({ "saturation": v[key], "half_load": v["half_load"][key] }),
+        )
+    };
     let idle_cometa = &m["idle"]["cometa"];
     let rss = &idle_cometa["rss_bytes_per_connection"];
     let p99 = &fan["cometa"]["half_load"]["latency"]["p99_ms"];
@@ -164,6 +170,8 @@ fn summarize(plan: &Plan, env: &Value, m: &Value, runs: &[Value]) -> Value {
         "fanout": fanout,
         "fanout_p99_ms": p99,
         "fanout_latency_ms": latency,
+        "fanout_server_cpu_ns_per_delivery": cpu("server_cpu_ns_per_delivery"),
+        "fanout_generator_cpu_ns_per_delivery": cpu("generator_cpu_ns_per_delivery"),
         "ratios": {
             "fanout_cometa_over_ceiling": over_ceiling,
             "fanout_cometa_over_socketio": over_socketio,
@@ -290,6 +298,17 @@ fn markdown(plan: &Plan, s: &Value) -> String {
             "",
         );
     }
+    for (at, label) in [
+        ("saturation", "at saturation"),
+        ("half_load", "at half load"),
+    ] {
+        row(
+            &mut md,
+            &format!("fan-out: server CPU per delivery {label} (ns)"),
+            cells(&|p| s["fanout_server_cpu_ns_per_delivery"][p][at].clone()),
+            "",
+        );
+    }
     row(
         &mut md,
         "personal: delivered msg/s",
@@ -359,6 +378,11 @@ const HOW: &str = "
   Then the rate is set to half of it and every delivery's publish → callback latency goes
   into an HDR histogram (the send time is the publish's *due* time, so a lagging publisher
   counts as latency).
+- **CPU per delivery**: the server's CPU time (user + system, all threads, from
+  `/proc/<pid>/stat` in 10 ms ticks) during a fan-out step, divided by the step's
+  deliveries; \"at saturation\" is the best step's. results.json also has the generator's own
+  figure: generator and server share the cores, so a heavy generator lowers every peer's
+  throughput.
 - **Personal**: one device per user; concurrent HTTP clients send to random users as fast as
   answered. The relay stores every message (SQLite, fsync) before answering; the peers do not
   store anything.

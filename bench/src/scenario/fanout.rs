@@ -1,13 +1,14 @@
 //! Fan-out: N subscribers of one channel (for now: every tunnel, via broadcast), the back end
 //! publishing at a rate that doubles every step until delivery falls behind. Reports the
-//! best delivered messages/s, then the publish → callback latency at half of it.
+//! best delivered messages/s, then the publish → callback latency at half of it. Every step
+//! also reports the CPU time the server and the generator spent per delivery.
 
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use crate::fleet::Fleet;
-use crate::peer::{Peer, Running, StartOptions};
+use crate::peer::{self, Peer, Running, StartOptions};
 use crate::plan::Plan;
 use crate::publish::{paced, secs_between, wait_until};
 use crate::recorder::percentiles;
@@ -28,6 +29,36 @@ const LATENCY_STEP: usize = 63;
 /// throughput, not as slow-consumer closes (the default 1024 is about policy, not speed).
 const RELAY_QUEUE: usize = 65_536;
 
+/// CPU time used so far by the server and by this generator (µs; `None` if unreadable).
+#[derive(Clone, Copy)]
+struct CpuMark {
+    server: Option<u64>,
+    generator: Option<u64>,
+}
+
+impl CpuMark {
+    fn now(running: &Running) -> Self {
+        Self {
+            server: running.cpu_us().ok(),
+            generator: peer::cpu_us("self").ok(),
+        }
+    }
+
+    /// Server and generator CPU ns per delivery between `self` and `later`.
+    fn per_delivery(self, later: CpuMark, deliveries: u64) -> (Value, Value) {
+        let ns = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) if deliveries > 0 => {
+                json!((b.saturating_sub(a) as f64 * 1000.0 / deliveries as f64).round())
+            }
+            _ => Value::Null,
+        };
+        (
+            ns(self.server, later.server),
+            ns(self.generator, later.generator),
+        )
+    }
+}
+
 pub async fn run(plan: &Plan, peer: Peer) -> anyhow::Result<Value> {
     let opts = StartOptions {
         outbound_queue: Some(RELAY_QUEUE),
@@ -44,18 +75,24 @@ pub async fn run(plan: &Plan, peer: Peer) -> anyhow::Result<Value> {
 
     let mut rate = (START_DELIVERIES_PER_S / n).max(1.0);
     let mut best = 0.0f64;
+    let mut best_cpu = (Value::Null, Value::Null);
     let mut steps = Vec::new();
     let mut saturated = false;
     for step in 0..plan.max_steps {
         let closed_before = rec.closed();
         let count = ((rate * plan.step.as_secs_f64()) as u64).max(2);
+        let cpu_before = CpuMark::now(&running);
         let p = paced(&target, step, rate, count, IN_FLIGHT, &pad).await;
         let expected = p.ok * n as u64;
         wait_until(drain, || rec.received(step) >= expected).await;
         let received = rec.received(step);
+        let (server_cpu, generator_cpu) = cpu_before.per_delivery(CpuMark::now(&running), received);
         let elapsed = secs_between(p.start_us, rec.last_us(step).max(p.end_us));
         let delivered = received as f64 / elapsed.max(1e-6);
         let growing = delivered > STILL_GROWING * best;
+        if delivered > best {
+            best_cpu = (server_cpu.clone(), generator_cpu.clone());
+        }
         best = best.max(delivered);
         let closed = rec.closed() - closed_before;
         steps.push(json!({
@@ -65,6 +102,8 @@ pub async fn run(plan: &Plan, peer: Peer) -> anyhow::Result<Value> {
             "lost": expected.saturating_sub(received),
             "publish_errors": p.errors,
             "closed": closed,
+            "server_cpu_ns_per_delivery": server_cpu,
+            "generator_cpu_ns_per_delivery": generator_cpu,
         }));
         if let Some(e) = &p.first_error {
             eprintln!("  step {step}: publish failed: {e}");
@@ -86,10 +125,12 @@ pub async fn run(plan: &Plan, peer: Peer) -> anyhow::Result<Value> {
     let half_rate = (best / 2.0 / n).max(1.0);
     let count = ((half_rate * plan.latency.as_secs_f64()) as u64).max(2);
     rec.measure_latency_of(LATENCY_STEP);
+    let cpu_before = CpuMark::now(&running);
     let p = paced(&target, LATENCY_STEP, half_rate, count, IN_FLIGHT, &pad).await;
     let expected = p.ok * n as u64;
     wait_until(drain, || rec.received(LATENCY_STEP) >= expected).await;
     let received = rec.received(LATENCY_STEP);
+    let (server_cpu, generator_cpu) = cpu_before.per_delivery(CpuMark::now(&running), received);
     let lat = percentiles(&rec.latency());
     drop(fleet);
     running.stop().await;
@@ -97,6 +138,9 @@ pub async fn run(plan: &Plan, peer: Peer) -> anyhow::Result<Value> {
         "subscribers": n,
         "delivered_per_s": best.round(),
         "saturated": saturated,
+        // Of the best step.
+        "server_cpu_ns_per_delivery": best_cpu.0,
+        "generator_cpu_ns_per_delivery": best_cpu.1,
         "steps": steps,
         "half_load": {
             "publishes_per_s": half_rate,
@@ -104,6 +148,8 @@ pub async fn run(plan: &Plan, peer: Peer) -> anyhow::Result<Value> {
             "lost": expected.saturating_sub(received),
             "publish_errors": p.errors,
             "latency": lat,
+            "server_cpu_ns_per_delivery": server_cpu,
+            "generator_cpu_ns_per_delivery": generator_cpu,
         },
     }))
 }
