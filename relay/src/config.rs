@@ -125,7 +125,8 @@ pub struct Args {
     /// `full` (fsync, survives power loss) or `normal` (survives a relay crash) [default: full].
     #[arg(long, env = "COMETA_DURABILITY")]
     pub durability: Option<Durability>,
-    /// Messages kept per channel unless a channel setting says otherwise [default: 100].
+    /// Messages kept per channel unless a channel setting says otherwise; 0 makes channels
+    /// live-only (pushed, never stored) [default: 100].
     #[arg(long, env = "COMETA_CHANNEL_HISTORY_LEN")]
     pub channel_history_len: Option<u64>,
     /// Age after which a channel message is dropped, in seconds [default: 86400].
@@ -441,7 +442,6 @@ impl Config {
             ("queue-max-len", self.queue_max_len),
             ("webhook-queue", self.webhook_queue as u64),
             ("webhook-max-attempts", u64::from(self.webhook_max_attempts)),
-            ("channel-history-len", self.channel_history_len),
             ("max-subscriptions", self.max_subscriptions as u64),
             ("publish-rate", u64::from(self.publish_rate)),
             ("publish-burst", u64::from(self.publish_burst)),

@@ -6,7 +6,7 @@
 //! reconnect-class code instead of slowing the sender or anyone else, and its device catches
 //! up from its stream positions when it comes back.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,16 +29,32 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// Queues without waiting; a full queue closes the connection as a slow consumer.
     fn offer(&self, out: Outbound) -> bool {
-        match self.outbox.offer(out) {
-            Offer::Taken => true,
-            Offer::Full => {
-                tracing::warn!(conn = %self.id, "outgoing queue full; closing slow consumer");
-                false
-            }
-            Offer::Closed => false,
+        offer(&self.id, &self.outbox, out)
+    }
+}
+
+/// Queues without waiting; a full queue closes the connection as a slow consumer.
+fn offer(id: &str, outbox: &Outbox, out: Outbound) -> bool {
+    match outbox.offer(out) {
+        Offer::Taken => true,
+        Offer::Full => {
+            tracing::warn!(conn = %id, "outgoing queue full; closing slow consumer");
+            false
         }
+        Offer::Closed => false,
+    }
+}
+
+/// A stored message names its channel by interned id so the writer can drop repeats.
+fn outbound(seq: Option<u64>, channel_id: Option<u32>, frame: &Utf8Bytes) -> Outbound {
+    match (seq, channel_id) {
+        (Some(seq), Some(id)) => Outbound::Channel {
+            id,
+            seq,
+            frame: frame.clone(),
+        },
+        _ => Outbound::Frame(frame.clone()),
     }
 }
 
@@ -62,13 +78,28 @@ pub struct Membership {
     pub user_joined: Option<bool>,
 }
 
+/// A channel's subscribers split into shares, one per fan-out worker. A connection always
+/// falls in the same share, so shares offered by separate workers still give each connection
+/// its messages in order.
+pub type Shares = Arc<[Vec<Arc<Outbox>>]>;
+
+/// One channel's subscribers.
+#[derive(Default)]
+struct Subscribers {
+    /// connection id → its queue (a map: subscribe and leave are O(1) however crowded).
+    conns: HashMap<Arc<str>, Arc<Outbox>>,
+    /// Copy-on-write snapshot of `conns` in shares: a publish takes a reference under the
+    /// registry lock and offers outside it, so one hot channel neither holds the lock for a
+    /// thousand offers nor rebuilds its target list per message. Dropped on every change and
+    /// rebuilt by the next publish.
+    shares: Option<Shares>,
+}
+
 #[derive(Default)]
 struct Registry {
     conns: HashMap<Arc<str>, Handle>,
     users: HashMap<Arc<str>, Vec<Arc<str>>>,
-    /// channel → subscribed connection ids (a set: subscribe and leave are O(1) however
-    /// crowded the channel).
-    channels: HashMap<Arc<str>, HashSet<Arc<str>>>,
+    channels: HashMap<Arc<str>, Subscribers>,
     /// channel → authenticated user → how many of the user's connections subscribe: joins,
     /// leaves and member lists without scanning the subscribers.
     members: HashMap<Arc<str>, HashMap<Arc<str>, u32>>,
@@ -211,7 +242,9 @@ impl Hub {
             *count += 1;
             *count == 1
         });
-        reg.channels.entry(channel).or_default().insert(handle.id);
+        let subs = reg.channels.entry(channel).or_default();
+        subs.conns.insert(handle.id, handle.outbox);
+        subs.shares = None;
         Some(Membership {
             user_joined: first_of_user.then_some(true),
         })
@@ -231,9 +264,10 @@ impl Hub {
         if subs.len() == before {
             return Membership::default();
         }
-        if let Some(ids) = reg.channels.get_mut(channel) {
-            ids.remove(id);
-            if ids.is_empty() {
+        if let Some(subs) = reg.channels.get_mut(channel) {
+            subs.conns.remove(id);
+            subs.shares = None;
+            if subs.conns.is_empty() {
                 reg.channels.remove(channel);
             }
         }
@@ -269,57 +303,53 @@ impl Hub {
     }
 
     /// Sends a channel message to its subscribers; `seq` is `None` for live-only frames.
+    /// For the occasional frame (presence, status); publishes go through [`Self::channel_targets`].
     pub fn deliver_channel(&self, channel: &str, seq: Option<u64>, frame: &Utf8Bytes) -> usize {
         let reg = self.registry();
-        let Some(ids) = reg.channels.get(channel) else {
+        let Some(subs) = reg.channels.get(channel) else {
             return 0;
         };
-        let out = match (seq, reg.channel_ids.get(channel)) {
-            (Some(seq), Some(&id)) => Outbound::Channel {
-                id,
-                seq,
-                frame: frame.clone(),
-            },
-            _ => Outbound::Frame(frame.clone()),
-        };
-        ids.iter()
-            .filter_map(|id| reg.conns.get(id))
-            .filter(|h| h.offer(out.clone()))
+        let out = outbound(seq, reg.channel_ids.get(channel).copied(), frame);
+        subs.conns
+            .iter()
+            .filter(|(id, outbox)| offer(id, outbox, out.clone()))
             .count()
     }
 
-    /// A stored channel message as subscribers get it, and their outboxes split into `parts`
-    /// groups by connection — a connection always lands in the same group, so groups offered
-    /// by separate workers still give each connection its messages in order.
+    /// A channel message as subscribers get it, and the subscribers' queues in `parts` shares
+    /// (see [`Shares`]); `seq` is `None` on live-only channels.
     pub fn channel_targets(
         &self,
         channel: &str,
-        seq: u64,
+        seq: Option<u64>,
         frame: &Utf8Bytes,
         parts: usize,
-    ) -> Option<(Outbound, Vec<Vec<Arc<Outbox>>>)> {
-        let reg = self.registry();
-        let ids = reg.channels.get(channel)?;
-        let id = *reg.channel_ids.get(channel)?;
+    ) -> Option<(Outbound, Shares)> {
+        let mut reg = self.registry();
+        let id = reg.channel_ids.get(channel).copied();
+        let subs = reg.channels.get_mut(channel)?;
         let parts = parts.max(1);
-        let mut groups = vec![Vec::with_capacity(ids.len() / parts + 1); parts];
-        for h in ids.iter().filter_map(|id| reg.conns.get(id)) {
-            let group = (self.hasher.hash_one(&*h.id) as usize) % parts;
-            groups[group].push(h.outbox.clone());
-        }
-        let out = Outbound::Channel {
-            id,
-            seq,
-            frame: frame.clone(),
+        let shares = match &subs.shares {
+            Some(shares) if shares.len() == parts => shares.clone(),
+            _ => {
+                let mut groups = vec![Vec::with_capacity(subs.conns.len() / parts + 1); parts];
+                for (conn, outbox) in &subs.conns {
+                    let group = (self.hasher.hash_one(&**conn) as usize) % parts;
+                    groups[group].push(outbox.clone());
+                }
+                let shares: Shares = groups.into();
+                subs.shares = Some(shares.clone());
+                shares
+            }
         };
-        Some((out, groups))
+        Some((outbound(seq, id, frame), shares))
     }
 
     pub fn subscribers(&self, channel: &str) -> usize {
         self.registry()
             .channels
             .get(channel)
-            .map_or(0, HashSet::len)
+            .map_or(0, |s| s.conns.len())
     }
 
     /// Distinct authenticated users subscribed to the channel, sorted.
@@ -486,5 +516,32 @@ mod tests {
         assert_eq!(left[0].1.user_joined, Some(false));
         assert!(hub.members("track_x").is_empty());
         assert_eq!(hub.subscribers("track_x"), 1);
+    }
+
+    #[test]
+    fn channel_targets_follow_every_change() {
+        let hub = Hub::new(16);
+        let count = |hub: &Hub| {
+            hub.channel_targets("web_x", Some(1), &f("p"), 2)
+                .map_or(0, |(_, shares)| shares.iter().map(Vec::len).sum::<usize>())
+        };
+        for id in ["a", "b", "c"] {
+            assert!(hub.register(handle(id, None, 8).0).is_ok());
+            assert!(hub.subscribe(id, "web_x").is_some());
+        }
+        assert_eq!(count(&hub), 3);
+        let (_, shares) = hub
+            .channel_targets("web_x", None, &f("p"), 2)
+            .unwrap_or_else(|| unreachable!("subscribed"));
+        assert_eq!(shares.len(), 2, "one share per worker");
+        hub.unsubscribe("a", "web_x");
+        assert_eq!(count(&hub), 2, "a snapshot is not reused after a leave");
+        hub.unregister("b");
+        assert!(hub.register(handle("d", None, 8).0).is_ok());
+        assert!(hub.subscribe("d", "web_x").is_some());
+        assert_eq!(count(&hub), 2);
+        hub.unregister("c");
+        hub.unregister("d");
+        assert!(hub.channel_targets("web_x", None, &f("p"), 2).is_none());
     }
 }

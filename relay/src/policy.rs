@@ -1,8 +1,11 @@
 //! Per-channel retention: the longest matching prefix setting, else the configured default.
+//! A history length of 0 makes a channel live-only: nothing stored, no seqs, no recovery.
 //! Kept in memory (settings change rarely and are read on every publish) and written through
 //! to the store.
 
 use std::sync::RwLock;
+
+use cometa_protocol::native::ChannelKind;
 
 use crate::store::Retention;
 
@@ -27,6 +30,12 @@ impl ChannelPolicy {
             .iter()
             .find(|(p, _)| channel.starts_with(p.as_str()))
             .map_or(self.default, |(_, r)| *r)
+    }
+
+    /// Whether a channel's messages are stored (with seqs, history and recovery) or only
+    /// pushed live: kinds that never are, and prefixes set to keep no history.
+    pub fn stored(&self, channel: &str) -> bool {
+        ChannelKind::of(channel).is_stored() && self.retention(channel).max_len > 0
     }
 
     pub fn set(&self, prefix: &str, r: Retention) {

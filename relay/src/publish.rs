@@ -8,13 +8,14 @@
 //! runs on the runtime, where waking a thousand connection tasks is cheap, not on the store
 //! thread.
 
-use cometa_protocol::native::ChannelKind;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::hub::{Outbound, Outbox};
+use axum::extract::ws::Utf8Bytes;
+
+use crate::hub::{Outbound, Shares};
 use crate::outbox::Offer;
 use crate::presence::{channel_frame, personal_frames};
 use crate::state::App;
@@ -34,8 +35,9 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Workers offering one message to their share of a channel's subscribers.
 const FANOUT_WORKERS: usize = 2;
 
-/// One share of a fan-out: the outboxes, the message, and the tally it reports to.
-type Share = (Vec<Arc<Outbox>>, Outbound, Arc<Tally>);
+/// One share of a fan-out: the channel's shares and which one is this worker's, the message,
+/// and the tally it reports to.
+type Share = (Shares, usize, Outbound, Arc<Tally>);
 
 /// Counts deliveries across workers and answers the publisher when the last share is done.
 struct Tally {
@@ -77,8 +79,8 @@ impl Fanout {
             .map(|_| {
                 let (tx, mut rx) = mpsc::unbounded_channel::<Share>();
                 tokio::spawn(async move {
-                    while let Some((targets, out, tally)) = rx.recv().await {
-                        let took = targets
+                    while let Some((shares, i, out, tally)) = rx.recv().await {
+                        let took = shares[i]
                             .iter()
                             .filter(|o| match o.offer(out.clone()) {
                                 Offer::Taken => true,
@@ -135,25 +137,51 @@ impl Fanout {
         })
     }
 
+    /// Queues a channel message's fan-out on the ordering task: `frame` with `seq` (`None` on
+    /// live-only channels) to the subscribers registered when its turn comes.
+    fn channel(
+        app: &App,
+        channel: Arc<str>,
+        seq: Option<u64>,
+        frame: Utf8Bytes,
+        reply: oneshot::Sender<usize>,
+    ) -> Job {
+        let app = app.clone();
+        Box::new(move || {
+            let workers = &app.fanout.workers;
+            let targets = app
+                .hub
+                .channel_targets(&channel, seq, &frame, workers.len());
+            Fanout::dispatch(workers, targets, reply);
+        })
+    }
+
     /// Hands a channel message's shares to the workers; the count arrives on `reply`.
     fn dispatch(
         workers: &[mpsc::UnboundedSender<Share>],
-        targets: Option<(Outbound, Vec<Vec<Arc<Outbox>>>)>,
+        targets: Option<(Outbound, Shares)>,
         reply: oneshot::Sender<usize>,
     ) {
-        let Some((out, groups)) = targets else {
+        let Some((out, shares)) = targets else {
             let _ = reply.send(0);
             return;
         };
+        let busy: Vec<usize> = (0..shares.len().min(workers.len()))
+            .filter(|&i| !shares[i].is_empty())
+            .collect();
+        if busy.is_empty() {
+            let _ = reply.send(0);
+            return;
+        }
         let tally = Arc::new(Tally {
             delivered: AtomicUsize::new(0),
-            pending: AtomicUsize::new(groups.len()),
+            pending: AtomicUsize::new(busy.len()),
             reply: Mutex::new(Some(reply)),
         });
-        for (worker, group) in workers.iter().zip(groups) {
-            if let Err(e) = worker.send((group, out.clone(), tally.clone())) {
+        for i in busy {
+            if let Err(e) = workers[i].send((shares.clone(), i, out.clone(), tally.clone())) {
                 // Only at shutdown; count the share as done so the publisher is answered.
-                e.0.2.done(0);
+                e.0.3.done(0);
             }
         }
     }
@@ -187,7 +215,9 @@ pub async fn personal(
     })
 }
 
-/// To a channel's subscribers; stored first unless the channel is live-only.
+/// To a channel's subscribers; stored first unless the channel is live-only (a kind that
+/// never is, or a prefix set to keep no history). Either way the fan-out runs on the ordering
+/// task, so every subscriber sees a channel's messages in the same order.
 pub async fn channel(
     app: &App,
     channel: &str,
@@ -195,11 +225,16 @@ pub async fn channel(
     data: &str,
     sender: Option<&str>,
 ) -> Result<Published, StoreError> {
-    if !ChannelKind::of(channel).is_stored() {
+    if !app.policy.stored(channel) {
         let frame = channel_frame(channel, event, data, None, sender);
+        let (tx, delivered) = oneshot::channel();
+        let job = Fanout::channel(app, channel.into(), None, frame, tx);
+        if app.fanout.jobs.send(job).is_err() {
+            tracing::warn!("fan-out task gone; live message not pushed");
+        }
         return Ok(Published {
             seq: None,
-            delivered: app.hub.deliver_channel(channel, None, &frame),
+            delivered: delivered.await.unwrap_or(0),
         });
     }
     let m = ChannelAppend {
@@ -211,7 +246,6 @@ pub async fn channel(
         retention: app.policy.retention(channel),
     };
     let (hub_app, out) = (app.clone(), m.clone());
-    let workers = app.fanout.workers.clone();
     let (fan_out, delivered) = app.fanout.after_commit(move |seq, reply| {
         let frame = channel_frame(
             &out.channel,
@@ -220,10 +254,13 @@ pub async fn channel(
             Some(seq),
             out.user_id.as_deref(),
         );
-        let targets = hub_app
-            .hub
-            .channel_targets(&out.channel, seq, &frame, workers.len());
-        Fanout::dispatch(&workers, targets, reply);
+        Fanout::channel(
+            &hub_app,
+            out.channel.as_str().into(),
+            Some(seq),
+            frame,
+            reply,
+        )();
     });
     let (seq, _) = app.channels.append_channel(m, fan_out).await?;
     let delivered = delivered.await.unwrap_or(0);

@@ -284,6 +284,74 @@ async fn channel_recovery_in_and_outside_retention() -> Result<()> {
 }
 
 #[tokio::test]
+async fn history_len_zero_makes_a_prefix_live_only() -> Result<()> {
+    let r = TestRelay::start().await?;
+    let (st, body) = r
+        .api(
+            "PUT",
+            "/channel-settings/web_live",
+            Some(json!({"history_len": 1, "history_age_secs": 0})),
+        )
+        .await?;
+    assert_eq!(
+        (st, &body["error"]),
+        (400, &json!("ERR_BAD_REQUEST")),
+        "{body}"
+    );
+    let (st, _) = r
+        .api(
+            "PUT",
+            "/channel-settings/web_live",
+            Some(json!({"history_len": 0, "history_age_secs": 0})),
+        )
+        .await?;
+    assert_eq!(st, 200);
+    let mut n = r.native().await?;
+    let sub = n
+        .request("subscribe", json!({"channel": "web_live_1"}))
+        .await?;
+    assert_eq!(
+        sub["result"],
+        json!({"epoch": "", "seq": 0, "recovered": true})
+    );
+    for i in 1..=3 {
+        let (st, body) = r
+            .api(
+                "POST",
+                "/channels/web_live_1/messages",
+                Some(json!({"event": "m", "data": i})),
+            )
+            .await?;
+        assert_eq!((st, body), (200, json!({"seq": null, "delivered": 1})));
+    }
+    for i in 1..=3 {
+        let p = n.publication().await?;
+        assert_eq!((&p["data"], p.get("seq")), (&json!(i), None), "{p}");
+    }
+    // A client's own publish takes the same path, in order with the back end's.
+    n.request(
+        "publish",
+        json!({"channel": "web_live_1", "event": "m", "data": 4}),
+    )
+    .await?;
+    assert_eq!(n.publication().await?["data"], 4);
+    let h = n
+        .request("history", json!({"channel": "web_live_1"}))
+        .await?;
+    assert_eq!(h["result"]["publications"], json!([]), "nothing was stored");
+    // Other channels keep their history.
+    let (_, body) = r
+        .api(
+            "POST",
+            "/channels/web_kept/messages",
+            Some(json!({"event": "m", "data": 1})),
+        )
+        .await?;
+    assert_eq!(body["seq"], 1);
+    r.stop().await
+}
+
+#[tokio::test]
 async fn track_channels_report_join_leave_and_members() -> Result<()> {
     let r = TestRelay::start().await?;
     let (mut a, _) = r.native_user("a", "device-a-1234").await?;

@@ -144,9 +144,10 @@ async fn put_setting(
     if prefix.is_empty() || prefix.len() > native::MAX_CHANNEL_LEN {
         return Err(ApiError::BadRequest("prefix must be 1–128 bytes".into()));
     }
-    if req.history_len == 0 || req.history_age_secs == 0 {
+    if req.history_len > 0 && req.history_age_secs == 0 {
         return Err(ApiError::BadRequest(
-            "history_len and history_age_secs must be greater than 0".into(),
+            "history_age_secs must be greater than 0 (or history_len 0 for a live-only channel)"
+                .into(),
         ));
     }
     let r = Retention {

@@ -172,25 +172,26 @@ impl NativeInbound {
                 ),
             ));
         }
+        // No seqs on a live-only channel: an empty epoch tells the client there is nothing
+        // to resume.
+        let live_only = (!self.app.policy.stored(&req.channel)).then_some(StreamState {
+            epoch: String::new(),
+            seq: 0,
+            recovered: true,
+        });
         let Some(membership) = self.app.hub.subscribe(&self.id, &req.channel) else {
-            let state = self.state(StreamId::Channel(&req.channel)).await?;
+            let state = match live_only {
+                Some(state) => state,
+                None => self.state(StreamId::Channel(&req.channel)).await?,
+            };
             reply_ok(io, req.id, &state).await;
             return Ok(());
         };
         if let Some(user) = &self.user {
             presence::membership_changed(&self.app, &req.channel, user, &membership);
         }
-        if !kind.is_stored() {
-            reply_ok(
-                io,
-                req.id,
-                &StreamState {
-                    epoch: String::new(),
-                    seq: 0,
-                    recovered: true,
-                },
-            )
-            .await;
+        if let Some(state) = live_only {
+            reply_ok(io, req.id, &state).await;
             return Ok(());
         }
         // Registered before reading the stream: anything published from here on is either
