@@ -34,6 +34,24 @@ pub enum Outbound {
     Channel { id: u32, seq: u64, frame: Utf8Bytes },
 }
 
+impl Outbound {
+    /// The same message in bytes of its own. Every subscriber's clone and drop touches the
+    /// frame's reference count; giving each fan-out worker its own copy keeps that cache line
+    /// on one core instead of bouncing it between all of them for every delivery.
+    pub fn detached(&self) -> Self {
+        let copy = |f: &Utf8Bytes| Utf8Bytes::from(f.as_str().to_owned());
+        match self {
+            Self::Frame(f) => Self::Frame(copy(f)),
+            Self::Personal(p) => Self::Personal(p.clone()),
+            Self::Channel { id, seq, frame } => Self::Channel {
+                id: *id,
+                seq: *seq,
+                frame: copy(frame),
+            },
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Offer {
     Taken,

@@ -179,7 +179,8 @@ impl Fanout {
             reply: Mutex::new(Some(reply)),
         });
         for i in busy {
-            if let Err(e) = workers[i].send((shares.clone(), i, out.clone(), tally.clone())) {
+            let out = if i == 0 { out.clone() } else { out.detached() };
+            if let Err(e) = workers[i].send((shares.clone(), i, out, tally.clone())) {
                 // Only at shutdown; count the share as done so the publisher is answered.
                 e.0.3.done(0);
             }
