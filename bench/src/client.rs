@@ -69,7 +69,7 @@ pub async fn open(
         let mut messages = 0;
         match target.peer {
             Peer::Cometa | Peer::Ceiling => {
-                if let Some(frame) = target.subscribe_frame() {
+                for frame in target.subscribe_frames() {
                     ws.send(Message::text(frame)).await?;
                 }
                 ws.send(Message::text("ping")).await?;

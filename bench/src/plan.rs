@@ -48,6 +48,9 @@ pub struct Options {
     /// Length of the half-load latency run, in seconds [default: 4; smoke 0.5].
     #[arg(long)]
     pub latency_secs: Option<f64>,
+    /// Share of the best fan-out rate the latency run publishes at [default: 0.5].
+    #[arg(long, default_value_t = 0.5)]
+    pub latency_load: f64,
     /// How the relay fans out: to one channel's subscribers, or a broadcast to every tunnel.
     #[arg(long, value_enum, default_value = "channel")]
     pub fanout_via: FanoutVia,
@@ -97,6 +100,7 @@ pub struct Plan {
     pub step: Duration,
     pub max_steps: usize,
     pub latency: Duration,
+    pub latency_load: f64,
     pub fanout_via: FanoutVia,
     pub personal_users: usize,
     pub publishers: usize,
@@ -134,6 +138,7 @@ impl Plan {
             step: secs(o.step_secs, 1.5, 0.3),
             max_steps: pick(o.max_steps, 12, 3).clamp(1, 40),
             latency: secs(o.latency_secs, 4.0, 0.5),
+            latency_load: o.latency_load.clamp(0.01, 1.0),
             fanout_via: o.fanout_via,
             personal_users: pick(o.personal_users, 1000, 50).max(1),
             publishers: pick(o.publishers, 64, 8).max(1),

@@ -128,9 +128,12 @@ impl Recorder {
             .unwrap_or(0)
     }
 
-    /// From now on, deliveries of `step` also go into the latency histogram.
+    /// From now on, deliveries of `step` go into a fresh latency histogram.
     pub fn measure_latency_of(&self, step: usize) {
         self.latency_step.store(step as u64, Ordering::Relaxed);
+        for shard in &self.shards {
+            *shard.latency.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
     }
 
     /// The merged latency histogram.

@@ -150,6 +150,10 @@ fn summarize(plan: &Plan, env: &Value, m: &Value, runs: &[Value]) -> Value {
     let p99 = &fan["cometa"]["half_load"]["latency"]["p99_ms"];
     let over_ceiling = ratio(&fanout["cometa"], &fanout["ceiling"]);
     let over_socketio = ratio(&fanout["cometa"], &fanout["socketio"]);
+    let stored = &fan["cometa"]["stored_channel"];
+    let stored_rate = &stored["delivered_per_s"];
+    let stored_over_ceiling = ratio(stored_rate, &fanout["ceiling"]);
+    let stored_p99 = &stored["half_load"]["latency"]["p99_ms"];
     let target = |name: &str, goal: &str, value: &Value, met: Option<bool>| json!({ "name": name, "target": goal, "value": value, "met": met });
     let at_least = |v: &Value, x: f64| num(v).map(|v| v >= x);
     let at_most = |v: &Value, x: f64| num(v).map(|v| v <= x);
@@ -172,8 +176,16 @@ fn summarize(plan: &Plan, env: &Value, m: &Value, runs: &[Value]) -> Value {
         "fanout_latency_ms": latency,
         "fanout_server_cpu_ns_per_delivery": cpu("server_cpu_ns_per_delivery"),
         "fanout_generator_cpu_ns_per_delivery": cpu("generator_cpu_ns_per_delivery"),
+        "fanout_stored": {
+            "delivered_per_s": stored_rate,
+            "over_ceiling": stored_over_ceiling,
+            "p50_ms": stored["half_load"]["latency"]["p50_ms"],
+            "p99_ms": stored_p99,
+            "server_cpu_ns_per_delivery": stored["server_cpu_ns_per_delivery"],
+        },
         "ratios": {
             "fanout_cometa_over_ceiling": over_ceiling,
+            "fanout_stored_cometa_over_ceiling": stored_over_ceiling,
             "fanout_cometa_over_socketio": over_socketio,
         },
         "idle": {
@@ -203,6 +215,8 @@ fn summarize(plan: &Plan, env: &Value, m: &Value, runs: &[Value]) -> Value {
             target("fan-out vs socket.io", ">= 5x", &over_socketio, at_least(&over_socketio, 5.0)),
             target("relay RSS per idle connection", "<= 12 KiB", rss, at_most(rss, 12.0 * 1024.0)),
             target("fan-out p99 at half load", "<= 10 ms", p99, at_most(p99, 10.0)),
+            target("stored channel: fan-out vs ceiling", ">= 0.7x", &stored_over_ceiling, at_least(&stored_over_ceiling, 0.7)),
+            target("stored channel: fan-out p99 at half load", "<= 10 ms", stored_p99, at_most(stored_p99, 10.0)),
         ],
         "median": m,
         "raw_runs": runs,
@@ -333,11 +347,16 @@ fn markdown(plan: &Plan, s: &Value) -> String {
         "\n## Relay alone\n\n| figure | value |\n|---|---|\n\
          | idle connections held | {} (asked {}, open-files limit {}) |\n\
          | relay RSS per idle connection | {} bytes |\n\
+         | fan-out to a stored channel (fsync before send) | {} msg/s ({}× ceiling); at half load p50 {} ms, p99 {} ms |\n\
          | durable publish (API, {} clients) | {} /s, p50 {} ms, p99 {} ms |",
         fmt(&idle["connections"], ""),
         fmt(&idle["requested"], ""),
         fmt(&idle["nofile_limit"], ""),
         fmt(&idle["rss_bytes_per_connection"], ""),
+        fmt(&s["fanout_stored"]["delivered_per_s"], ""),
+        fmt(&s["fanout_stored"]["over_ceiling"], ""),
+        fmt(&s["fanout_stored"]["p50_ms"], ""),
+        fmt(&s["fanout_stored"]["p99_ms"], ""),
         s["durable_publish"]["publishers"],
         fmt(&s["durable_publish"]["publishes_per_s"], ""),
         fmt(&s["durable_publish"]["p50_ms"], ""),
@@ -371,13 +390,17 @@ const HOW: &str = "
 - **Fan-out**: every client subscribes to one channel (relay: a native connection at
   `/connect` subscribed to `bench`, `--fanout-via broadcast` for Wafer tunnels instead;
   socket.io: a socket in one room; ceiling: a socket). The back end publishes over HTTP
-  (relay: `POST /api/v1/channels/bench/messages`, each message stored with fsync before it is
-  sent; socket.io: `io.to(room).emit`; ceiling: the body verbatim) at a rate that doubles
+  (relay: `POST /api/v1/channels/bench/messages`, where `bench` is set live-only — history
+  length 0, nothing stored — because the peers store nothing either; socket.io:
+  `io.to(room).emit`; ceiling: the body verbatim) at a rate that doubles
   every step, at most 64 publishes in flight; a step's
   delivered msg/s is deliveries ÷ (last receipt − first publish). The figure is the best step.
   Then the rate is set to half of it and every delivery's publish → callback latency goes
   into an HDR histogram (the send time is the publish's *due* time, so a lagging publisher
-  counts as latency).
+  counts as latency). The relay's sockets also subscribe to `stored_bench`, a channel as
+  every channel is by default (each message stored with fsync before it is sent, seq,
+  history, recovery); the same ramp (from an eighth of the live best) and latency run on it
+  give the \"stored channel\" figures.
 - **CPU per delivery**: the server's CPU time (user + system, all threads, from
   `/proc/<pid>/stat` in 10 ms ticks) during a fan-out step, divided by the step's
   deliveries; \"at saturation\" is the best step's. results.json also has the generator's own

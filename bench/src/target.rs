@@ -12,8 +12,11 @@ use crate::peer::{API_KEY, FanoutVia, Peer, Running};
 
 /// The event name every publisher uses.
 pub const EVENT: &str = "bench";
-/// The channel (or room) fan-out goes to.
+/// The channel (or room) fan-out goes to; on the relay it is made live-only, like the peers'.
 pub const CHANNEL: &str = "bench";
+/// The relay's second fan-out channel, left stored as every channel is by default. Outside
+/// the prefix `bench` so the live-only setting does not reach it.
+pub const STORED_CHANNEL: &str = "stored_bench";
 
 #[derive(Clone)]
 pub struct Target {
@@ -22,6 +25,8 @@ pub struct Target {
     base: String,
     pub http: reqwest::Client,
     pub fanout_via: FanoutVia,
+    /// Where [`Target::publish_all`] goes on the relay.
+    channel: &'static str,
 }
 
 /// Keep-alive HTTP client for loopback; `from` pins the source address (worker processes).
@@ -47,7 +52,32 @@ impl Target {
             base: format!("http://{addr}"),
             http,
             fanout_via,
+            channel: CHANNEL,
         }
+    }
+
+    /// The same target, publishing to another relay channel.
+    pub fn on_channel(&self, channel: &'static str) -> Self {
+        Self {
+            channel,
+            ..self.clone()
+        }
+    }
+
+    /// Makes the relay keep no history for channels starting with `prefix`.
+    pub async fn make_live_only(&self, prefix: &str) -> anyhow::Result<()> {
+        let url = format!("{}/api/v1/channel-settings/{prefix}", self.base);
+        let r = self
+            .http
+            .put(url)
+            .bearer_auth(API_KEY)
+            .json(&serde_json::json!({"history_len": 0, "history_age_secs": 0}))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("channel setting refused: {}", r.status());
+        }
+        Ok(())
     }
 
     /// A login for `user`: the relay's session key; the peers have no auth (empty).
@@ -107,13 +137,15 @@ impl Target {
         })
     }
 
-    /// A text frame a client sends right after connecting, if the dialect needs one.
-    pub fn subscribe_frame(&self) -> Option<String> {
+    /// Text frames a client sends right after connecting, if the dialect needs them.
+    pub fn subscribe_frames(&self) -> Vec<String> {
         match (self.peer, self.fanout_via) {
-            (Peer::Cometa, FanoutVia::Channel) => {
-                Some(format!("subscribe:{{\"id\":1,\"channel\":\"{CHANNEL}\"}}"))
-            }
-            _ => None,
+            (Peer::Cometa, FanoutVia::Channel) => [CHANNEL, STORED_CHANNEL]
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("subscribe:{{\"id\":{},\"channel\":\"{c}\"}}", i + 1))
+                .collect(),
+            _ => Vec::new(),
         }
     }
 
@@ -131,7 +163,7 @@ impl Target {
             (Peer::Cometa, FanoutVia::Channel) => {
                 return self
                     .raw_post(
-                        &format!("/api/v1/channels/{CHANNEL}/messages"),
+                        &format!("/api/v1/channels/{}/messages", self.channel),
                         format!("{{\"event\":\"{EVENT}\",\"data\":{content}}}"),
                     )
                     .await;

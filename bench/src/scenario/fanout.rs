@@ -8,11 +8,11 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::fleet::Fleet;
-use crate::peer::{self, Peer, Running, StartOptions};
+use crate::peer::{self, FanoutVia, Peer, Running, StartOptions};
 use crate::plan::Plan;
 use crate::publish::{paced, secs_between, wait_until};
 use crate::recorder::percentiles;
-use crate::target::{Target, http_client};
+use crate::target::{CHANNEL, STORED_CHANNEL, Target, http_client};
 
 /// First step offers this many deliveries per second.
 const START_DELIVERIES_PER_S: f64 = 10_000.0;
@@ -23,8 +23,6 @@ const KEEP_UP: f64 = 0.8;
 const STILL_GROWING: f64 = 1.1;
 /// Publish requests outstanding at most.
 const IN_FLIGHT: usize = 64;
-/// The step number the latency run is recorded under.
-const LATENCY_STEP: usize = 63;
 /// The relay's per-tunnel queue for this scenario: deep enough that overload shows as
 /// throughput, not as slow-consumer closes (the default 1024 is about policy, not speed).
 const RELAY_QUEUE: usize = 65_536;
@@ -65,28 +63,81 @@ pub async fn run(plan: &Plan, peer: Peer) -> anyhow::Result<Value> {
     };
     let running = Running::start(peer, &plan.programs, &opts).await?;
     let target = Target::new(&running, plan.fanout_via, http_client(IN_FLIGHT * 2, None)?);
+    // The relay's channels are stored by default; the peers store nothing. The headline
+    // compares like with like on a live-only channel, then the relay's default (stored,
+    // fsync before send) is measured on a second channel the same sockets subscribe to.
+    let stored = peer == Peer::Cometa && plan.fanout_via == FanoutVia::Channel;
+    if stored {
+        target.make_live_only(CHANNEL).await?;
+    }
     let users = (0..plan.subscribers).map(|i| format!("f{i}")).collect();
     let mut fleet = Fleet::new(target.clone(), users)?;
     fleet.fill(64).await?;
+    let mut result = measure(
+        plan,
+        &running,
+        &mut fleet,
+        &target,
+        LIVE,
+        START_DELIVERIES_PER_S,
+    )
+    .await?;
+    if stored {
+        let best = result["delivered_per_s"].as_f64().unwrap_or(0.0);
+        let start = (best / 8.0).max(START_DELIVERIES_PER_S);
+        let on_stored = target.on_channel(STORED_CHANNEL);
+        let s = measure(plan, &running, &mut fleet, &on_stored, STORED, start).await?;
+        result["stored_channel"] = s;
+    }
+    drop(fleet);
+    running.stop().await;
+    Ok(result)
+}
+
+/// Step numbers of one ramp and its latency run in the shared recorder.
+struct Steps {
+    first: usize,
+    latency: usize,
+}
+
+const LIVE: Steps = Steps {
+    first: 0,
+    latency: 63,
+};
+const STORED: Steps = Steps {
+    first: 30,
+    latency: 62,
+};
+
+/// The ramp from `start` deliveries/s, then the latency run at `plan.latency_load` of the best.
+async fn measure(
+    plan: &Plan,
+    running: &Running,
+    fleet: &mut Fleet,
+    target: &Target,
+    steps_at: Steps,
+    start: f64,
+) -> anyhow::Result<Value> {
     let n = fleet.alive() as f64;
     let rec = fleet.recorder.clone();
     let pad: Arc<str> = plan.pad.as_str().into();
     let drain = plan.step * 4 + std::time::Duration::from_secs(2);
 
-    let mut rate = (START_DELIVERIES_PER_S / n).max(1.0);
+    let mut rate = (start / n).max(1.0);
     let mut best = 0.0f64;
     let mut best_cpu = (Value::Null, Value::Null);
     let mut steps = Vec::new();
     let mut saturated = false;
-    for step in 0..plan.max_steps {
+    let last = (steps_at.first + plan.max_steps).min(steps_at.latency);
+    for step in steps_at.first..last {
         let closed_before = rec.closed();
         let count = ((rate * plan.step.as_secs_f64()) as u64).max(2);
-        let cpu_before = CpuMark::now(&running);
-        let p = paced(&target, step, rate, count, IN_FLIGHT, &pad).await;
+        let cpu_before = CpuMark::now(running);
+        let p = paced(target, step, rate, count, IN_FLIGHT, &pad).await;
         let expected = p.ok * n as u64;
         wait_until(drain, || rec.received(step) >= expected).await;
         let received = rec.received(step);
-        let (server_cpu, generator_cpu) = cpu_before.per_delivery(CpuMark::now(&running), received);
+        let (server_cpu, generator_cpu) = cpu_before.per_delivery(CpuMark::now(running), received);
         let elapsed = secs_between(p.start_us, rec.last_us(step).max(p.end_us));
         let delivered = received as f64 / elapsed.max(1e-6);
         let growing = delivered > STILL_GROWING * best;
@@ -122,18 +173,17 @@ pub async fn run(plan: &Plan, peer: Peer) -> anyhow::Result<Value> {
     // Overload may have closed slow sockets (the relay's policy); reopen them first.
     fleet.fill(64).await?;
     let n = fleet.alive() as f64;
-    let half_rate = (best / 2.0 / n).max(1.0);
+    let half_rate = (best * plan.latency_load / n).max(1.0);
     let count = ((half_rate * plan.latency.as_secs_f64()) as u64).max(2);
-    rec.measure_latency_of(LATENCY_STEP);
-    let cpu_before = CpuMark::now(&running);
-    let p = paced(&target, LATENCY_STEP, half_rate, count, IN_FLIGHT, &pad).await;
+    let latency_step = steps_at.latency;
+    rec.measure_latency_of(latency_step);
+    let cpu_before = CpuMark::now(running);
+    let p = paced(target, latency_step, half_rate, count, IN_FLIGHT, &pad).await;
     let expected = p.ok * n as u64;
-    wait_until(drain, || rec.received(LATENCY_STEP) >= expected).await;
-    let received = rec.received(LATENCY_STEP);
-    let (server_cpu, generator_cpu) = cpu_before.per_delivery(CpuMark::now(&running), received);
+    wait_until(drain, || rec.received(latency_step) >= expected).await;
+    let received = rec.received(latency_step);
+    let (server_cpu, generator_cpu) = cpu_before.per_delivery(CpuMark::now(running), received);
     let lat = percentiles(&rec.latency());
-    drop(fleet);
-    running.stop().await;
     Ok(json!({
         "subscribers": n,
         "delivered_per_s": best.round(),
