@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::sqlite::{SqliteStore, to_i64, to_u64};
+use super::sqlite::{SqliteStore, raise_delivered, to_i64, to_u64};
 use super::{AfterCommit, Result, Retention, SecretHash};
 
 pub(super) const SCHEMA: &str = "
@@ -327,19 +327,15 @@ impl Channels for SqliteStore {
         self.fire("advance device cursor", move |c| {
             let seq = to_i64(seq);
             // A device that changed user starts over at the new user's position.
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO device_cursors (device, user_id, seq) VALUES (?1, ?2, ?3)
                  ON CONFLICT(device) DO UPDATE SET
                    seq = CASE WHEN user_id = excluded.user_id
                               THEN max(seq, excluded.seq) ELSE excluded.seq END,
                    user_id = excluded.user_id",
-                params![device, user_id, seq],
-            )?;
-            c.execute(
-                "UPDATE users SET delivered_seq = max(delivered_seq, ?2) WHERE user_id = ?1",
-                params![user_id, seq],
-            )?;
-            Ok(())
+            )?
+            .execute(params![device, user_id, seq])?;
+            raise_delivered(c, &user_id, seq)
         });
     }
 

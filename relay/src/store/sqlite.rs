@@ -161,23 +161,22 @@ fn run_jobs(conn: Connection, rx: std_mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let began = conn.execute_batch("BEGIN IMMEDIATE");
+        let began = run_cached(&conn, "BEGIN IMMEDIATE");
         let mut done = Vec::with_capacity(batch.len());
         for job in batch {
-            let _ = conn.execute_batch("SAVEPOINT job");
+            let _ = run_cached(&conn, "SAVEPOINT job");
             let (ok, complete) = job(&conn);
             // A failed job tells its own caller; undo whatever it half did so the rest of
             // the batch commits clean.
-            let undo = if ok {
-                "RELEASE job"
+            let _ = if ok {
+                run_cached(&conn, "RELEASE job")
             } else {
-                "ROLLBACK TO job; RELEASE job"
+                conn.execute_batch("ROLLBACK TO job; RELEASE job")
             };
-            let _ = conn.execute_batch(undo);
             done.push(complete);
         }
         let commit = began
-            .and_then(|_| conn.execute_batch("COMMIT"))
+            .and_then(|_| run_cached(&conn, "COMMIT"))
             .map_err(|e| {
                 tracing::error!(error = %e, "store commit failed");
                 let _ = conn.execute_batch("ROLLBACK");
@@ -188,6 +187,19 @@ fn run_jobs(conn: Connection, rx: std_mpsc::Receiver<Job>) {
         }
     }
     tracing::debug!("store thread finished");
+}
+
+/// Runs one parameterless statement from the statement cache: the transaction statements
+/// run for every job, and parsing them each time was a visible share of the store thread.
+/// Raises the user's "delivered to some device" mark; every delivery to a device does this.
+pub(super) fn raise_delivered(c: &Connection, user_id: &str, seq: i64) -> rusqlite::Result<()> {
+    c.prepare_cached("UPDATE users SET delivered_seq = max(delivered_seq, ?2) WHERE user_id = ?1")?
+        .execute(params![user_id, seq])
+        .map(|_| ())
+}
+
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 pub(super) fn to_i64(v: u64) -> i64 {
@@ -424,16 +436,12 @@ impl Store for SqliteStore {
         let user_id = user_id.to_string();
         self.fire("advance cursor", move |c| {
             let seq = to_i64(seq);
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO cursors (session_id, user_id, seq) VALUES (?1, ?2, ?3)
                  ON CONFLICT(session_id) DO UPDATE SET seq = max(seq, excluded.seq)",
-                params![session_id, user_id, seq],
-            )?;
-            c.execute(
-                "UPDATE users SET delivered_seq = max(delivered_seq, ?2) WHERE user_id = ?1",
-                params![user_id, seq],
-            )?;
-            Ok(())
+            )?
+            .execute(params![session_id, user_id, seq])?;
+            raise_delivered(c, &user_id, seq)
         });
     }
 
