@@ -189,8 +189,6 @@ fn run_jobs(conn: Connection, rx: std_mpsc::Receiver<Job>) {
     tracing::debug!("store thread finished");
 }
 
-/// Runs one parameterless statement from the statement cache: the transaction statements
-/// run for every job, and parsing them each time was a visible share of the store thread.
 /// Raises the user's "delivered to some device" mark; every delivery to a device does this.
 pub(super) fn raise_delivered(c: &Connection, user_id: &str, seq: i64) -> rusqlite::Result<()> {
     c.prepare_cached("UPDATE users SET delivered_seq = max(delivered_seq, ?2) WHERE user_id = ?1")?
@@ -198,6 +196,8 @@ pub(super) fn raise_delivered(c: &Connection, user_id: &str, seq: i64) -> rusqli
         .map(|_| ())
 }
 
+/// Runs one parameterless statement from the statement cache: the transaction statements
+/// run for every job, and parsing them each time was a visible share of the store thread.
 fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
@@ -565,6 +565,57 @@ mod tests {
         assert_eq!(s.resume_point(1, "u").await?, 4, "cursors never go back");
         s.sweep(200).await?;
         assert!(s.personal_after("u", 0, 10).await?.is_empty());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_failing_job_is_undone_and_the_rest_of_its_batch_commits() -> anyhow::Result<()> {
+        use futures_util::FutureExt;
+        let dir = tempfile::tempdir()?;
+        let s = open(dir.path());
+        // Hold the store thread in a job of its own so the next two queue up as one batch.
+        let (started_tx, started_rx) = std_mpsc::channel();
+        let (gate_tx, gate_rx) = std_mpsc::channel::<()>();
+        s.fire("gate", move |_| {
+            let _ = started_tx.send(());
+            let _ = gate_rx.recv();
+            Ok(())
+        });
+        started_rx.recv()?;
+        let add = |user: &'static str, fail: bool| {
+            s.call(move |c| {
+                c.execute(
+                    "INSERT INTO users (user_id, userinfo) VALUES (?1, '{}')",
+                    params![user],
+                )?;
+                if fail {
+                    c.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+                }
+                Ok(())
+            })
+        };
+        let mut failing = Box::pin(add("half-done", true));
+        let mut fine = Box::pin(add("whole", false));
+        // One poll each sends both jobs while the store thread is still held.
+        assert!(failing.as_mut().now_or_never().is_none());
+        assert!(fine.as_mut().now_or_never().is_none());
+        gate_tx.send(())?;
+        assert!(failing.await.is_err());
+        fine.await?;
+        let users = || {
+            s.call(|c| {
+                c.prepare("SELECT user_id FROM users ORDER BY user_id")?
+                    .query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+        };
+        assert_eq!(users().await?, vec!["whole".to_string()]);
+        // The cached transaction statements still work after a rollback.
+        add("later", false).await?;
+        assert_eq!(
+            users().await?,
+            vec!["later".to_string(), "whole".to_string()]
+        );
         Ok(())
     }
 
