@@ -193,6 +193,15 @@ pub struct Args {
     /// storm past the backlog costs clients SYN retries (seconds each).
     #[arg(long, env = "COMETA_LISTEN_BACKLOG")]
     pub listen_backlog: Option<u32>,
+    /// Jobs waiting for the store thread before callers wait for room [default: 8192].
+    #[arg(long, env = "COMETA_STORE_QUEUE")]
+    pub store_queue: Option<usize>,
+    /// Inbound frames per second one connection may send, sustained [default: 200].
+    #[arg(long, env = "COMETA_FRAME_RATE")]
+    pub frame_rate: Option<u32>,
+    /// Inbound frames one connection may burst above the rate [default: 400].
+    #[arg(long, env = "COMETA_FRAME_BURST")]
+    pub frame_burst: Option<u32>,
 }
 
 impl Args {
@@ -261,7 +270,10 @@ impl Args {
             jwt_secret,
             sdk_dir,
             demo,
-            listen_backlog
+            listen_backlog,
+            store_queue,
+            frame_rate,
+            frame_burst
         )
     }
 }
@@ -317,6 +329,12 @@ pub struct Config {
     pub sdk_dir: Option<PathBuf>,
     pub demo: bool,
     pub listen_backlog: u32,
+    /// Store jobs queued at most; past it callers wait (see `store::sqlite`).
+    pub store_queue: usize,
+    /// Inbound frames per second per connection; past the burst a frame is refused with an
+    /// `error:` packet, and a connection that keeps sending is closed (4003).
+    pub frame_rate: u32,
+    pub frame_burst: u32,
 }
 
 impl Default for Config {
@@ -422,6 +440,9 @@ impl Config {
             }),
             demo: a.demo.unwrap_or(false),
             listen_backlog: a.listen_backlog.unwrap_or(4096),
+            store_queue: a.store_queue.unwrap_or(crate::store::sqlite::DEFAULT_QUEUE),
+            frame_rate: a.frame_rate.unwrap_or(200),
+            frame_burst: a.frame_burst.unwrap_or(400),
         };
         c.validate()?;
         Ok(c)
@@ -468,6 +489,9 @@ impl Config {
                 "auth-verify-timeout-ms",
                 self.auth_verify_timeout.as_millis() as u64,
             ),
+            ("store-queue", self.store_queue as u64),
+            ("frame-rate", u64::from(self.frame_rate)),
+            ("frame-burst", u64::from(self.frame_burst)),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid {
