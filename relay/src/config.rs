@@ -202,6 +202,10 @@ pub struct Args {
     /// Inbound frames one connection may burst above the rate [default: 400].
     #[arg(long, env = "COMETA_FRAME_BURST")]
     pub frame_burst: Option<u32>,
+    /// Bytes of webhook events waiting for delivery before client messages are refused
+    /// [default: 16777216 = 16 MiB].
+    #[arg(long, env = "COMETA_WEBHOOK_QUEUE_BYTES")]
+    pub webhook_queue_bytes: Option<usize>,
 }
 
 impl Args {
@@ -273,7 +277,8 @@ impl Args {
             listen_backlog,
             store_queue,
             frame_rate,
-            frame_burst
+            frame_burst,
+            webhook_queue_bytes
         )
     }
 }
@@ -335,6 +340,8 @@ pub struct Config {
     /// `error:` packet, and a connection that keeps sending is closed (4003).
     pub frame_rate: u32,
     pub frame_burst: u32,
+    /// Bytes of webhook events queued at most, beside the count (`webhook_queue`).
+    pub webhook_queue_bytes: usize,
 }
 
 impl Default for Config {
@@ -443,6 +450,7 @@ impl Config {
             store_queue: a.store_queue.unwrap_or(crate::store::sqlite::DEFAULT_QUEUE),
             frame_rate: a.frame_rate.unwrap_or(200),
             frame_burst: a.frame_burst.unwrap_or(400),
+            webhook_queue_bytes: a.webhook_queue_bytes.unwrap_or(16 << 20),
         };
         c.validate()?;
         Ok(c)
@@ -492,6 +500,7 @@ impl Config {
             ("store-queue", self.store_queue as u64),
             ("frame-rate", u64::from(self.frame_rate)),
             ("frame-burst", u64::from(self.frame_burst)),
+            ("webhook-queue-bytes", self.webhook_queue_bytes as u64),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid {

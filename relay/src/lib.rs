@@ -111,6 +111,7 @@ impl Relay {
                     .clone()
                     .unwrap_or_else(|| api_key.clone()),
                 queue: config.webhook_queue,
+                queue_bytes: config.webhook_queue_bytes,
                 max_attempts: config.webhook_max_attempts,
                 timeout: config.webhook_timeout,
             })
