@@ -148,7 +148,7 @@ async fn a_visitor_merges_into_a_user() -> Result<()> {
     r.stop().await
 }
 
-/// What the verification server received: body, and "valid" or the signature header.
+/// What the verification server received: body, and whether it was validly signed.
 type Seen = Arc<Mutex<Vec<(String, String)>>>;
 
 /// A stand-in for the site's verification URL: `/ok` admits `wx_user`, `/refuse` answers 403,
@@ -160,20 +160,8 @@ async fn verifier() -> Result<(SocketAddr, Seen)> {
     let ok = move |headers: HeaderMap, body: String| {
         let record = record.clone();
         async move {
-            let header = |name: &str| {
-                headers
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            let sig = header("x-cometa-signature");
-            let ts = header("x-cometa-timestamp").parse().unwrap_or(0);
-            let sig = if sig == cometa_relay::webhook::sign(KEY, ts, body.as_bytes()) {
-                "valid".to_string()
-            } else {
-                sig
-            };
+            let valid = common::signed::signed(&headers, body.as_bytes(), KEY);
+            let sig = if valid { "valid" } else { "INVALID" }.to_string();
             record
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

@@ -101,28 +101,17 @@ async fn webhooks_sign_a_timestamp_and_never_follow_redirects() -> Result<()> {
     let skey = r.login("hooked").await?;
     let mut t = r.tunnel(&skey).await?;
     t.send(r#"message:{"type":"say","content":1}"#).await?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs();
     for kind in ["connect", "message"] {
         let (headers, body) = tokio::time::timeout(common::WAIT, hits.recv())
             .await?
             .context("no webhook request")?;
-        let get = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string()
-        };
-        let ts: u64 = get("x-cometa-timestamp")
-            .parse()
-            .context("an X-Cometa-Timestamp header")?;
-        assert!(ts.abs_diff(now) <= 300, "a fresh timestamp: {ts} vs {now}");
-        assert_eq!(
-            get("x-cometa-signature"),
-            cometa_relay::webhook::sign("hook-secret", ts, &body),
-            "signed over the timestamp and the body"
+        assert!(
+            headers.contains_key("x-cometa-timestamp"),
+            "an X-Cometa-Timestamp header"
+        );
+        assert!(
+            common::signed::signed(&headers, &body, "hook-secret"),
+            "signed over a fresh timestamp and the body"
         );
         let v: serde_json::Value = serde_json::from_slice(&body)?;
         assert_eq!(v["type"], kind);

@@ -575,6 +575,20 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Holds the store thread in a job of its own until the returned sender sends: the jobs
+    /// sent meanwhile wait in the queue.
+    fn hold(s: &SqliteStore) -> anyhow::Result<std_mpsc::Sender<()>> {
+        let (started_tx, started_rx) = std_mpsc::channel();
+        let (gate_tx, gate_rx) = std_mpsc::channel::<()>();
+        s.fire("gate", move |_| {
+            let _ = started_tx.send(());
+            let _ = gate_rx.recv();
+            Ok(())
+        });
+        started_rx.recv()?;
+        Ok(gate_tx)
+    }
+
     #[tokio::test]
     async fn login_code_is_single_use_and_expires() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
@@ -636,15 +650,8 @@ mod tests {
         use futures_util::FutureExt;
         let dir = tempfile::tempdir()?;
         let s = open(dir.path());
-        // Hold the store thread in a job of its own so the next two queue up as one batch.
-        let (started_tx, started_rx) = std_mpsc::channel();
-        let (gate_tx, gate_rx) = std_mpsc::channel::<()>();
-        s.fire("gate", move |_| {
-            let _ = started_tx.send(());
-            let _ = gate_rx.recv();
-            Ok(())
-        });
-        started_rx.recv()?;
+        // Hold the store thread so the next two queue up as one batch.
+        let gate_tx = hold(&s)?;
         let add = |user: &'static str, fail: bool| {
             s.call(move |c| {
                 c.execute(
@@ -692,14 +699,7 @@ mod tests {
             max_age_secs: 100,
         };
         let s = SqliteStore::open_with_queue(dir.path(), Durability::Normal, r, 2)?;
-        let (started_tx, started_rx) = std_mpsc::channel();
-        let (gate_tx, gate_rx) = std_mpsc::channel::<()>();
-        s.fire("gate", move |_| {
-            let _ = started_tx.send(());
-            let _ = gate_rx.recv();
-            Ok(())
-        });
-        started_rx.recv()?;
+        let gate_tx = hold(&s)?;
         s.touch_last_seen("a", 1);
         s.touch_last_seen("b", 1);
         s.touch_last_seen("c", 1);
