@@ -22,6 +22,9 @@ pub enum CloseCode {
     NoPing = 4001,
     /// Reconnect class: the outgoing queue overflowed; recovery fills the gap.
     SlowConsumer = 4002,
+    /// Reconnect class (with backoff): the client kept sending frames past its rate limit
+    /// after being told with an `error:` packet.
+    RateLimited = 4003,
     /// Terminal: the back end closed the tunnel (`DELETE /api/v1/tunnels/{id}`).
     ClosedByServer = 4501,
     /// Terminal: the session was revoked (logout, sessions deleted, user removed).
@@ -50,6 +53,7 @@ impl CloseCode {
             Self::Protocol,
             Self::NoPing,
             Self::SlowConsumer,
+            Self::RateLimited,
             Self::ClosedByServer,
             Self::SessionRevoked,
             Self::TooManyDevices,
@@ -73,6 +77,7 @@ impl CloseCode {
             Self::Protocol => "protocol error",
             Self::NoPing => "no frame within the idle timeout",
             Self::SlowConsumer => "slow consumer",
+            Self::RateLimited => "too many frames",
             Self::ClosedByServer => "closed by the back end",
             Self::SessionRevoked => "session revoked",
             Self::TooManyDevices => "too many devices",

@@ -193,6 +193,19 @@ pub struct Args {
     /// storm past the backlog costs clients SYN retries (seconds each).
     #[arg(long, env = "COMETA_LISTEN_BACKLOG")]
     pub listen_backlog: Option<u32>,
+    /// Jobs waiting for the store thread before callers wait for room [default: 8192].
+    #[arg(long, env = "COMETA_STORE_QUEUE")]
+    pub store_queue: Option<usize>,
+    /// Inbound frames per second one connection may send, sustained [default: 200].
+    #[arg(long, env = "COMETA_FRAME_RATE")]
+    pub frame_rate: Option<u32>,
+    /// Inbound frames one connection may burst above the rate [default: 400].
+    #[arg(long, env = "COMETA_FRAME_BURST")]
+    pub frame_burst: Option<u32>,
+    /// Bytes of webhook events waiting for delivery before client messages are refused
+    /// [default: 16777216 = 16 MiB].
+    #[arg(long, env = "COMETA_WEBHOOK_QUEUE_BYTES")]
+    pub webhook_queue_bytes: Option<usize>,
 }
 
 impl Args {
@@ -261,7 +274,11 @@ impl Args {
             jwt_secret,
             sdk_dir,
             demo,
-            listen_backlog
+            listen_backlog,
+            store_queue,
+            frame_rate,
+            frame_burst,
+            webhook_queue_bytes
         )
     }
 }
@@ -317,6 +334,14 @@ pub struct Config {
     pub sdk_dir: Option<PathBuf>,
     pub demo: bool,
     pub listen_backlog: u32,
+    /// Store jobs queued at most; past it callers wait (see `store::sqlite`).
+    pub store_queue: usize,
+    /// Inbound frames per second per connection; past the burst a frame is refused with an
+    /// `error:` packet, and a connection that keeps sending is closed (4003).
+    pub frame_rate: u32,
+    pub frame_burst: u32,
+    /// Bytes of webhook events queued at most, beside the count (`webhook_queue`).
+    pub webhook_queue_bytes: usize,
 }
 
 impl Default for Config {
@@ -422,6 +447,10 @@ impl Config {
             }),
             demo: a.demo.unwrap_or(false),
             listen_backlog: a.listen_backlog.unwrap_or(4096),
+            store_queue: a.store_queue.unwrap_or(crate::store::sqlite::DEFAULT_QUEUE),
+            frame_rate: a.frame_rate.unwrap_or(200),
+            frame_burst: a.frame_burst.unwrap_or(400),
+            webhook_queue_bytes: a.webhook_queue_bytes.unwrap_or(16 << 20),
         };
         c.validate()?;
         Ok(c)
@@ -468,6 +497,10 @@ impl Config {
                 "auth-verify-timeout-ms",
                 self.auth_verify_timeout.as_millis() as u64,
             ),
+            ("store-queue", self.store_queue as u64),
+            ("frame-rate", u64::from(self.frame_rate)),
+            ("frame-burst", u64::from(self.frame_burst)),
+            ("webhook-queue-bytes", self.webhook_queue_bytes as u64),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid {

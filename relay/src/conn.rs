@@ -17,6 +17,7 @@ use futures_util::SinkExt;
 
 use crate::outbox::{Next, Outbound, Outbox};
 use crate::state::App;
+use crate::throttle::{FrameLimit, Verdict};
 
 /// A drained batch buffer keeps at most this capacity between bursts.
 const KEEP_BATCH_CAPACITY: usize = 64;
@@ -47,6 +48,9 @@ pub struct Io {
     pub cursor: Cursor,
     /// Highest personal seq written.
     pub last_personal: u64,
+    /// Highest personal seq handed to the store as this device's cursor: anything at or
+    /// below it (a repeated `ack`) costs no store write.
+    pub cursor_at: u64,
     /// Highest seq written per subscribed channel, by the hub's channel id. A connection has
     /// few subscriptions: a scan beats hashing.
     pub last_channel: Vec<(u32, u64)>,
@@ -61,6 +65,7 @@ impl Io {
             user_id: None,
             cursor: Cursor::None,
             last_personal: 0,
+            cursor_at: 0,
             last_channel: Vec::new(),
         }
     }
@@ -95,9 +100,14 @@ impl Io {
         self.last_channel.retain(|(c, _)| *c != id);
     }
 
-    /// Records that the personal stream was written up to `seq`.
-    pub fn advance_cursor(&self, seq: u64) {
+    /// Records that the personal stream was written up to `seq`, if that is further than
+    /// recorded before.
+    pub fn advance_cursor(&mut self, seq: u64) {
         let Some(user) = &self.user_id else { return };
+        if seq <= self.cursor_at {
+            return;
+        }
+        self.cursor_at = seq;
         match &self.cursor {
             Cursor::Session(id) => self.app.store.advance_cursor(*id, user, seq),
             Cursor::Device(d) => self.app.channels.advance_device_cursor(d, user, seq),
@@ -209,6 +219,7 @@ pub async fn pump<H: Inbound + Send>(io: &mut Io, handler: &mut H, outbox: &Outb
     let mut ping = tokio::time::interval(cfg.ws_ping);
     ping.tick().await;
     let mut last_inbound = Instant::now();
+    let mut limit = FrameLimit::new(cfg.frame_rate, cfg.frame_burst);
     let mut batch = VecDeque::new();
     loop {
         // Unbiased on purpose: under a steady stream of outbound frames a biased select
@@ -239,6 +250,16 @@ pub async fn pump<H: Inbound + Send>(io: &mut Io, handler: &mut H, outbox: &Outb
                 };
                 if outbox.take(&mut batch) && io.write_batch(&mut batch).await.is_err() {
                     return 1006;
+                }
+                if !matches!(msg, Message::Close(_)) {
+                    match admit_frame(io, &mut limit).await {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(code) => {
+                            io.close(code).await;
+                            return code.code();
+                        }
+                    }
                 }
                 let text = match msg {
                     Message::Text(t) => t,
@@ -272,6 +293,27 @@ pub async fn pump<H: Inbound + Send>(io: &mut Io, handler: &mut H, outbox: &Outb
                     return 1006;
                 }
             }
+        }
+    }
+}
+
+/// The inbound-frame limit: `Ok(false)` drops the frame (the first of a run is answered with
+/// an `error:` packet), `Err` closes a connection that kept sending through the refusals.
+async fn admit_frame(io: &mut Io, limit: &mut FrameLimit) -> Result<bool, CloseCode> {
+    match limit.check() {
+        Verdict::Handle => Ok(true),
+        Verdict::Refuse { first } => {
+            if first {
+                let rate = io.app.config.frame_rate;
+                let msg = format!("too many frames: at most {rate} a second; frame dropped");
+                io.error_packet(cometa_protocol::native::code::LIMIT_EXCEEDED, &msg)
+                    .await;
+            }
+            Ok(false)
+        }
+        Verdict::Close => {
+            tracing::info!("inbound frame rate exceeded; closing");
+            Err(CloseCode::RateLimited)
         }
     }
 }

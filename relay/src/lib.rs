@@ -11,6 +11,7 @@
 //! - [`presence`]: online/offline, join/leave, last seen; the frame encoders.
 //! - [`policy`]: per-channel-prefix retention.
 //! - [`store`]: durable users, codes, sessions and personal queues (embedded SQLite).
+//! - [`throttle`]: per-connection rate limits (inbound frames, client publishes).
 //! - [`ticket`]: single-use tickets for `connectUrl`.
 //! - [`webhook`]: signed tunnel events to the back end.
 //! - [`secret`], [`error`], [`state`]: secrets and hashing, the HTTP error type, shared state.
@@ -31,6 +32,7 @@ pub mod publish;
 pub mod secret;
 pub mod state;
 pub mod store;
+pub mod throttle;
 pub mod ticket;
 pub mod tunnel;
 pub mod webhook;
@@ -82,13 +84,14 @@ impl Relay {
             Some(k) => (k.clone(), None),
             None => load_or_generate_key(&config.data_dir)?,
         };
-        let sqlite = Arc::new(SqliteStore::open(
+        let sqlite = Arc::new(SqliteStore::open_with_queue(
             &config.data_dir,
             config.durability,
             Retention {
                 max_len: config.queue_max_len,
                 max_age_secs: config.queue_max_age.as_secs(),
             },
+            config.store_queue,
         )?);
         let store: Arc<dyn Store> = sqlite.clone();
         let accounts: Arc<dyn store::accounts::Accounts> = sqlite.clone();
@@ -108,6 +111,7 @@ impl Relay {
                     .clone()
                     .unwrap_or_else(|| api_key.clone()),
                 queue: config.webhook_queue,
+                queue_bytes: config.webhook_queue_bytes,
                 max_attempts: config.webhook_max_attempts,
                 timeout: config.webhook_timeout,
             })

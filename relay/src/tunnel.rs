@@ -21,6 +21,7 @@ use crate::presence;
 use crate::state::App;
 use crate::store::StoreError;
 use crate::ticket::Ticket;
+use crate::webhook::WebhookError;
 
 /// Backlog rows fetched per store round trip during replay.
 pub const REPLAY_PAGE: usize = 256;
@@ -145,13 +146,19 @@ impl WaferInbound<'_> {
             });
         match parsed {
             Ok(m) => {
-                if let Some(w) = &io.app.webhook {
-                    w.message(
-                        &self.ticket.tunnel_id,
-                        &self.ticket.user_id,
-                        &m.kind,
-                        &m.content,
-                    );
+                let Some(w) = &io.app.webhook else { return };
+                let sent = w.message(
+                    &self.ticket.tunnel_id,
+                    &self.ticket.user_id,
+                    &m.kind,
+                    &m.content,
+                );
+                if let Err(e) = sent {
+                    let c = match e {
+                        WebhookError::QueueFull => code::LIMIT_EXCEEDED,
+                        _ => code::INTERNAL,
+                    };
+                    io.error_packet(c, &e.to_string()).await;
                 }
             }
             Err(e) => {

@@ -291,14 +291,9 @@ async fn flaky_webhook_sink(
                     if call < failures {
                         return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
                     }
-                    let sig = headers
-                        .get("x-cometa-signature")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_string();
-                    let expected = cometa_relay::webhook::sign("hook-secret", &body);
+                    let valid = common::signed::signed(&headers, &body, "hook-secret");
                     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                    let tag = if sig == expected { "valid" } else { "INVALID" };
+                    let tag = if valid { "valid" } else { "INVALID" };
                     let _ = tx.lock().map(|t| t.send((tag.to_string(), v)));
                     axum::http::StatusCode::OK
                 }

@@ -137,10 +137,15 @@ function startWebhook() {
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
       const signature = req.headers['x-cometa-signature'] ?? null;
+      const timestamp = req.headers['x-cometa-timestamp'] ?? '';
+      // Signed over `<timestamp>.<body>`; a receiver refuses timestamps older than 5 minutes.
       const expected = Buffer.from(
-        'sha256=' + createHmac('sha256', WEBHOOK_SECRET).update(raw).digest('hex'),
+        'sha256=' +
+          createHmac('sha256', WEBHOOK_SECRET).update(`${timestamp}.`).update(raw).digest('hex'),
       );
+      const fresh = Math.abs(Date.now() / 1000 - Number(timestamp)) <= 300;
       const validSignature =
+        fresh &&
         typeof signature === 'string' &&
         Buffer.byteLength(signature) === expected.length &&
         timingSafeEqual(Buffer.from(signature), expected);

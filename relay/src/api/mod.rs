@@ -6,6 +6,7 @@ mod channels;
 mod demo;
 mod extract;
 mod login;
+mod stats;
 mod users;
 mod weapp;
 
@@ -35,7 +36,8 @@ pub fn router(app: App) -> Router {
             "/api/v1",
             backend::routes()
                 .merge(channels::routes())
-                .merge(users::routes()),
+                .merge(users::routes())
+                .merge(stats::routes()),
         )
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() });

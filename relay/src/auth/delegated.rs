@@ -1,7 +1,8 @@
 //! Delegated auth: the site's own server decides who a login request is.
 //!
 //! The relay POSTs `{"headers":{name:value…}}` — only the configured headers the request
-//! carried — to the site's verification URL, signed like webhooks (`X-Cometa-Signature`).
+//! carried — to the site's verification URL, signed like webhooks (`X-Cometa-Timestamp` and
+//! `X-Cometa-Signature` over both, so a captured request cannot be replayed later).
 //! A `200` with `{"user_id", "userinfo"?}` admits; anything else refuses: another status, a
 //! body that is not that JSON, a bad user id, a timeout, a refused connection. An outage of
 //! the site's server can lock users out, never let anyone in.
@@ -12,7 +13,7 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::webhook::{SIGNATURE_HEADER, sign};
+use crate::webhook::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 
 /// Largest answer read from the verification URL.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -94,11 +95,16 @@ impl Delegated {
             return Err(DelegatedError::NoCredentials);
         }
         let body = serde_json::json!({ "headers": forwarded }).to_string();
+        let timestamp = crate::unix_now();
         let res = self
             .client
             .post(self.url.clone())
             .header("Content-Type", "application/json")
-            .header(SIGNATURE_HEADER, sign(&self.secret, body.as_bytes()))
+            .header(TIMESTAMP_HEADER, timestamp)
+            .header(
+                SIGNATURE_HEADER,
+                sign(&self.secret, timestamp, body.as_bytes()),
+            )
             .body(body)
             .send()
             .await

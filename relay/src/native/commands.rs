@@ -2,8 +2,6 @@
 //! `reply` with its `id`; a request whose body cannot be read but whose `id` can still gets
 //! an error reply, otherwise an `error` packet.
 
-use std::time::Instant;
-
 use axum::extract::ws::Utf8Bytes;
 use cometa_protocol::CloseCode;
 use cometa_protocol::frames::{
@@ -15,12 +13,13 @@ use cometa_protocol::packet::{self, Packet, PacketType};
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use super::{elapsed_secs, reply_err, reply_ok};
+use super::{reply_err, reply_ok};
 use crate::conn::{self, Inbound, Io};
 use crate::presence;
 use crate::publish;
 use crate::state::App;
 use crate::store::channels::{ChannelMessage, StreamId};
+use crate::throttle::Bucket;
 use crate::tunnel::REPLAY_PAGE;
 
 /// History entries one request may ask for at most.
@@ -31,9 +30,8 @@ pub struct NativeInbound {
     app: App,
     id: String,
     user: Option<String>,
-    /// Token bucket for client publishes.
-    tokens: f64,
-    refilled: Instant,
+    /// Client publishes.
+    publishes: Bucket,
 }
 
 /// A request refused: the error code and message of its reply.
@@ -101,8 +99,7 @@ impl NativeInbound {
             app: app.clone(),
             id,
             user,
-            tokens: f64::from(app.config.publish_burst),
-            refilled: Instant::now(),
+            publishes: Bucket::new(app.config.publish_rate, app.config.publish_burst),
         }
     }
 
@@ -309,18 +306,16 @@ impl NativeInbound {
     }
 
     fn take_token(&mut self) -> Result<(), Refusal> {
-        let cfg = &self.app.config;
-        let refill = elapsed_secs(self.refilled) * f64::from(cfg.publish_rate);
-        self.refilled = Instant::now();
-        self.tokens = (self.tokens + refill).min(f64::from(cfg.publish_burst));
-        if self.tokens < 1.0 {
-            return Err((
-                code::LIMIT_EXCEEDED,
-                format!("at most {} publishes per second", cfg.publish_rate),
-            ));
+        if self.publishes.take() {
+            return Ok(());
         }
-        self.tokens -= 1.0;
-        Ok(())
+        Err((
+            code::LIMIT_EXCEEDED,
+            format!(
+                "at most {} publishes per second",
+                self.app.config.publish_rate
+            ),
+        ))
     }
 
     async fn history(&mut self, io: &mut Io, req: HistoryRequest) -> Result<(), Refusal> {

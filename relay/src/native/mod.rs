@@ -10,7 +10,6 @@ mod auth;
 mod commands;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -219,9 +218,4 @@ async fn send_reply<T: Serialize>(io: &mut Io, reply: &Reply<'_, T>) {
         }
         Err(e) => tracing::error!(error = %e, "cannot encode a reply"),
     }
-}
-
-/// Seconds since `start`, for rate limiting.
-fn elapsed_secs(start: Instant) -> f64 {
-    start.elapsed().as_secs_f64()
 }

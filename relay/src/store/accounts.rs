@@ -295,6 +295,9 @@ fn write(
 /// Removes everything kept about a user; returns whether the user existed.
 fn purge(c: &Connection, user_id: &str) -> rusqlite::Result<bool> {
     let existed = c.execute("DELETE FROM users WHERE user_id = ?1", params![user_id])? > 0;
+    // A user re-created with this id starts again at seq 1: never under the old epoch, or a
+    // device holding an old position would be told it had recovered.
+    super::channels::rotate_personal_epoch(c, user_id)?;
     for sql in [
         "DELETE FROM accounts WHERE user_id = ?1",
         "DELETE FROM sessions WHERE user_id = ?1",
@@ -382,6 +385,8 @@ fn merge(
         )?;
     }
     purge(c, visitor_id)?;
+    // The user's stream now holds messages no device of the user was sent under its epoch.
+    super::channels::rotate_personal_epoch(c, user_id)?;
     Ok(Some(moved))
 }
 

@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::sqlite::{SqliteStore, raise_delivered, to_i64, to_u64};
+use super::cursors::CursorKey;
+use super::sqlite::{SqliteStore, to_i64, to_u64};
 use super::{AfterCommit, Result, Retention, SecretHash};
 
 pub(super) const SCHEMA: &str = "
@@ -28,10 +29,11 @@ CREATE TABLE IF NOT EXISTS channel_messages (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS channel_messages_by_expiry ON channel_messages(expires_at);
 CREATE TABLE IF NOT EXISTS device_cursors (
-    device  TEXT PRIMARY KEY,
     user_id TEXT NOT NULL,
-    seq     INTEGER NOT NULL
-);
+    device  TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    PRIMARY KEY (user_id, device)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS user_keys (
     user_id  TEXT PRIMARY KEY,
     key_hash BLOB NOT NULL
@@ -46,6 +48,30 @@ CREATE TABLE IF NOT EXISTS channel_settings (
     max_age_secs INTEGER NOT NULL
 );
 ";
+
+/// Brings a data dir made by an older relay up to [`SCHEMA`]; runs after it at every open.
+pub(super) fn migrate(c: &Connection) -> rusqlite::Result<()> {
+    // Device cursors were keyed by the device id alone, so a user who knew another's device
+    // id could overwrite its cursor. Now (user, device); the old rows keep their positions.
+    let by_device_alone: bool = c.query_row(
+        "SELECT count(*) = 1 FROM pragma_table_info('device_cursors') WHERE pk > 0",
+        [],
+        |r| r.get(0),
+    )?;
+    if by_device_alone {
+        let tx = c.unchecked_transaction()?;
+        tx.execute_batch("ALTER TABLE device_cursors RENAME TO device_cursors_old;")?;
+        tx.execute_batch(SCHEMA)?;
+        tx.execute_batch(
+            "INSERT INTO device_cursors (user_id, device, seq)
+             SELECT user_id, device, seq FROM device_cursors_old;
+             DROP TABLE device_cursors_old;",
+        )?;
+        tx.commit()?;
+        tracing::info!("device cursors migrated to (user, device) keys");
+    }
+    Ok(())
+}
 
 /// One stored channel message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +175,14 @@ fn read_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChannelMessage> {
         data: r.get(2)?,
         user_id: r.get(3)?,
     })
+}
+
+/// Gives the user's personal stream a new epoch (made on next use): its history is no longer
+/// the one a device's position was taken in (user deleted and re-created, visitor merged).
+pub(super) fn rotate_personal_epoch(c: &Connection, user_id: &str) -> rusqlite::Result<()> {
+    c.prepare_cached("DELETE FROM stream_epochs WHERE stream = ?1")?
+        .execute(params![stream_key(StreamId::Personal(user_id))])?;
+    Ok(())
 }
 
 fn epoch_of(c: &Connection, key: &str) -> rusqlite::Result<String> {
@@ -323,20 +357,8 @@ impl Channels for SqliteStore {
     }
 
     fn advance_device_cursor(&self, device: &str, user_id: &str, seq: u64) {
-        let (device, user_id) = (device.to_string(), user_id.to_string());
-        self.fire("advance device cursor", move |c| {
-            let seq = to_i64(seq);
-            // A device that changed user starts over at the new user's position.
-            c.prepare_cached(
-                "INSERT INTO device_cursors (device, user_id, seq) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(device) DO UPDATE SET
-                   seq = CASE WHEN user_id = excluded.user_id
-                              THEN max(seq, excluded.seq) ELSE excluded.seq END,
-                   user_id = excluded.user_id",
-            )?
-            .execute(params![device, user_id, seq])?;
-            raise_delivered(c, &user_id, seq)
-        });
+        let key = CursorKey::Device(user_id.to_string(), device.to_string());
+        self.record_cursor(key, user_id, seq);
     }
 
     async fn set_user_key(&self, user_id: &str, key: SecretHash) -> Result<()> {
@@ -555,6 +577,32 @@ mod tests {
         );
         let p = s.stream_info(StreamId::Personal("7")).await?;
         assert_eq!((p.top, p.oldest), (1, 1));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_data_dir_with_device_keyed_cursors_keeps_them() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        {
+            let c = Connection::open(dir.path().join("cometa.sqlite3"))?;
+            c.execute_batch(
+                "CREATE TABLE device_cursors (
+                     device TEXT PRIMARY KEY, user_id TEXT NOT NULL, seq INTEGER NOT NULL);
+                 INSERT INTO device_cursors VALUES ('dev1', '7', 4);",
+            )?;
+        }
+        let s = open(dir.path());
+        assert_eq!(s.device_resume_point("dev1", "7").await?, 4);
+        s.advance_device_cursor("dev1", "8", 1);
+        assert_eq!(s.device_resume_point("dev1", "8").await?, 1);
+        assert_eq!(
+            s.device_resume_point("dev1", "7").await?,
+            4,
+            "another user naming the device leaves its cursor alone"
+        );
+        drop(s);
+        let s = open(dir.path());
+        assert_eq!(s.device_resume_point("dev1", "7").await?, 4, "reopened");
         Ok(())
     }
 }

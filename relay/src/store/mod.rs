@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod channels;
+mod cursors;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -48,6 +49,17 @@ pub struct StoredMessage {
     pub event: String,
     /// JSON text, exactly as the back end sent it.
     pub data: String,
+}
+
+/// What the store has done and has waiting, for `GET /api/v1/stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct StoreStats {
+    /// Cursor rows written since start (coalesced: at most one per cursor per commit).
+    pub cursor_writes: u64,
+    /// Writes nobody waited for (last seen) dropped because the queue was full.
+    pub dropped_writes: u64,
+    pub queued_jobs: usize,
+    pub queue_capacity: usize,
 }
 
 /// Retention of personal streams; enforced on append (length) and by [`Store::sweep`] (age).
@@ -127,8 +139,12 @@ pub trait Store: Send + Sync + 'static {
     /// highest seq any device of the user has received (the offline queue starts after it).
     async fn resume_point(&self, session_id: i64, user_id: &str) -> Result<u64>;
 
-    /// Records that a device received everything up to `seq`. Not awaited by the hot path.
+    /// Records that a device received everything up to `seq`. Not awaited by the hot path;
+    /// coalesced with any write of the same cursor still pending.
     fn advance_cursor(&self, session_id: i64, user_id: &str, seq: u64);
+
+    /// Counters, after every write recorded before the call has been carried out.
+    async fn stats(&self) -> Result<StoreStats>;
 
     /// Records when a device of the user was last connected. Not awaited.
     fn touch_last_seen(&self, user_id: &str, now: u64);

@@ -4,16 +4,24 @@
 //! one transaction (each under its own savepoint, so one failing job cannot leave half its
 //! writes in the others' commit) and answers them only after the commit: a burst of API
 //! publishes costs one fsync, not one each (group commit).
+//!
+//! The job queue is bounded (`--store-queue`). When it is full, a caller that waits for its
+//! answer (every publish, read and account change) waits for room, so nothing it asked for is
+//! lost; a write nobody waits for (last seen) is dropped with a warning and counted. Cursor
+//! writes take no queue slot: they are coalesced ([`super::cursors`]).
 
 use std::path::Path;
-use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
+use super::cursors::{CursorKey, PendingCursors};
 use super::{
-    AfterCommit, Result, Retention, SecretHash, Session, Store, StoreError, StoredMessage,
+    AfterCommit, Result, Retention, SecretHash, Session, Store, StoreError, StoreStats,
+    StoredMessage,
 };
 use crate::config::Durability;
 
@@ -24,6 +32,9 @@ type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
 
 /// Jobs folded into one transaction at most; bounds the latency a burst adds to its first job.
 const MAX_BATCH: usize = 512;
+
+/// Jobs waiting for the store thread at most, unless the config says otherwise.
+pub const DEFAULT_QUEUE: usize = 8192;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -63,12 +74,25 @@ CREATE TABLE IF NOT EXISTS cursors (
 ";
 
 pub struct SqliteStore {
-    jobs: std_mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Job>,
     retention: Retention,
+    cursors: Arc<PendingCursors>,
+    /// Fire-and-forget writes dropped because the queue was full.
+    dropped: AtomicU64,
 }
 
 impl SqliteStore {
     pub fn open(dir: &Path, durability: Durability, retention: Retention) -> Result<Self> {
+        Self::open_with_queue(dir, durability, retention, DEFAULT_QUEUE)
+    }
+
+    /// [`Self::open`] with at most `queue` jobs waiting for the store thread.
+    pub fn open_with_queue(
+        dir: &Path,
+        durability: Durability,
+        retention: Retention,
+        queue: usize,
+    ) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         let conn = Connection::open(dir.join("cometa.sqlite3"))?;
         let sync = match durability {
@@ -83,14 +107,29 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(super::channels::SCHEMA)?;
         conn.execute_batch(super::accounts::SCHEMA)?;
-        let (tx, rx) = std_mpsc::channel::<Job>();
+        super::channels::migrate(&conn)?;
+        let (tx, rx) = mpsc::channel::<Job>(queue.max(1));
+        let cursors = Arc::new(PendingCursors::default());
+        let pending = cursors.clone();
         std::thread::Builder::new()
             .name("cometa-store".into())
-            .spawn(move || run_jobs(conn, rx))?;
+            .spawn(move || run_jobs(conn, rx, &pending))?;
         Ok(Self {
             jobs: tx,
             retention,
+            cursors,
+            dropped: AtomicU64::new(0),
         })
+    }
+
+    /// Records a cursor position; the store thread writes it with its next batch.
+    pub(super) fn record_cursor(&self, key: CursorKey, user_id: &str, seq: u64) {
+        if self.cursors.record(key, user_id, seq) {
+            // The thread may be idle: an empty job wakes it. When the queue is full it is
+            // busy and writes the cursor with its next batch anyway.
+            let wake: Job = Box::new(|_| (true, Box::new(|_| {})));
+            let _ = self.jobs.try_send(wake);
+        }
     }
 
     /// Runs `f` on the store thread and waits until its transaction has committed.
@@ -130,11 +169,13 @@ impl SqliteStore {
             });
             (ok, complete)
         });
-        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        // Waits for room when the queue is full: back pressure, never a lost publish.
+        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Queues `f` without waiting for it; failures are logged.
+    /// Queues `f` without waiting for it; failures are logged, and so is a write dropped
+    /// because the queue is full.
     pub(super) fn fire<F>(&self, what: &'static str, f: F)
     where
         F: FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
@@ -146,14 +187,21 @@ impl SqliteStore {
             }
             (res.is_ok(), Box::new(|_| {}))
         });
-        if self.jobs.send(job).is_err() {
-            tracing::warn!(what, "store is shut down; write dropped");
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(what, "store queue full; write dropped");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::warn!(what, "store is shut down; write dropped");
+            }
         }
     }
 }
 
-fn run_jobs(conn: Connection, rx: std_mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
+fn run_jobs(conn: Connection, mut rx: mpsc::Receiver<Job>, cursors: &PendingCursors) {
+    while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -162,6 +210,18 @@ fn run_jobs(conn: Connection, rx: std_mpsc::Receiver<Job>) {
             }
         }
         let began = run_cached(&conn, "BEGIN IMMEDIATE");
+        // After the batch was received, so every cursor recorded before one of its jobs was
+        // sent is written before that job runs.
+        if !cursors.is_empty() {
+            let _ = run_cached(&conn, "SAVEPOINT job");
+            let _ = match cursors.write_all(&conn) {
+                Ok(()) => run_cached(&conn, "RELEASE job"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cursor writes failed");
+                    conn.execute_batch("ROLLBACK TO job; RELEASE job")
+                }
+            };
+        }
         let mut done = Vec::with_capacity(batch.len());
         for job in batch {
             let _ = run_cached(&conn, "SAVEPOINT job");
@@ -433,16 +493,18 @@ impl Store for SqliteStore {
     }
 
     fn advance_cursor(&self, session_id: i64, user_id: &str, seq: u64) {
-        let user_id = user_id.to_string();
-        self.fire("advance cursor", move |c| {
-            let seq = to_i64(seq);
-            c.prepare_cached(
-                "INSERT INTO cursors (session_id, user_id, seq) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(session_id) DO UPDATE SET seq = max(seq, excluded.seq)",
-            )?
-            .execute(params![session_id, user_id, seq])?;
-            raise_delivered(c, &user_id, seq)
-        });
+        self.record_cursor(CursorKey::Session(session_id), user_id, seq);
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        // A round trip first, so every write recorded before this call is counted.
+        self.call(|_| Ok(())).await?;
+        Ok(StoreStats {
+            cursor_writes: self.cursors.writes(),
+            dropped_writes: self.dropped.load(Ordering::Relaxed),
+            queued_jobs: self.jobs.max_capacity() - self.jobs.capacity(),
+            queue_capacity: self.jobs.max_capacity(),
+        })
     }
 
     fn touch_last_seen(&self, user_id: &str, now: u64) {
@@ -499,6 +561,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::mpsc as std_mpsc;
 
     fn open(dir: &Path) -> SqliteStore {
         SqliteStore::open(
@@ -510,6 +573,20 @@ mod tests {
             },
         )
         .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Holds the store thread in a job of its own until the returned sender sends: the jobs
+    /// sent meanwhile wait in the queue.
+    fn hold(s: &SqliteStore) -> anyhow::Result<std_mpsc::Sender<()>> {
+        let (started_tx, started_rx) = std_mpsc::channel();
+        let (gate_tx, gate_rx) = std_mpsc::channel::<()>();
+        s.fire("gate", move |_| {
+            let _ = started_tx.send(());
+            let _ = gate_rx.recv();
+            Ok(())
+        });
+        started_rx.recv()?;
+        Ok(gate_tx)
     }
 
     #[tokio::test]
@@ -573,15 +650,8 @@ mod tests {
         use futures_util::FutureExt;
         let dir = tempfile::tempdir()?;
         let s = open(dir.path());
-        // Hold the store thread in a job of its own so the next two queue up as one batch.
-        let (started_tx, started_rx) = std_mpsc::channel();
-        let (gate_tx, gate_rx) = std_mpsc::channel::<()>();
-        s.fire("gate", move |_| {
-            let _ = started_tx.send(());
-            let _ = gate_rx.recv();
-            Ok(())
-        });
-        started_rx.recv()?;
+        // Hold the store thread so the next two queue up as one batch.
+        let gate_tx = hold(&s)?;
         let add = |user: &'static str, fail: bool| {
             s.call(move |c| {
                 c.execute(
@@ -616,6 +686,36 @@ mod tests {
             users().await?,
             vec!["later".to_string(), "whole".to_string()]
         );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_makes_callers_wait_and_drops_only_unawaited_writes() -> anyhow::Result<()>
+    {
+        use futures_util::FutureExt;
+        let dir = tempfile::tempdir()?;
+        let r = Retention {
+            max_len: 10,
+            max_age_secs: 100,
+        };
+        let s = SqliteStore::open_with_queue(dir.path(), Durability::Normal, r, 2)?;
+        let gate_tx = hold(&s)?;
+        s.touch_last_seen("a", 1);
+        s.touch_last_seen("b", 1);
+        s.touch_last_seen("c", 1);
+        let mut publish = Box::pin(s.append_personal("u", "e", "1", 1));
+        assert!(publish.as_mut().now_or_never().is_none(), "waits for room");
+        for seq in 1..=3 {
+            s.advance_cursor(1, "u", seq);
+        }
+        gate_tx.send(())?;
+        assert_eq!(publish.await?, 1, "a publish is never dropped");
+        let stats = s.stats().await?;
+        assert_eq!(stats.dropped_writes, 1, "the third last-seen write");
+        assert_eq!(stats.cursor_writes, 1, "three positions, one write");
+        assert_eq!(s.resume_point(1, "u").await?, 3);
+        assert_eq!(s.last_seen("b").await?, Some(1));
+        assert_eq!(s.last_seen("c").await?, None);
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod login;
+pub mod signed;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -1,0 +1,104 @@
+//! Delivery cursors waiting to be written, coalesced: at most one pending write per cursor.
+//!
+//! A cursor write is never a job of its own. It is recorded here, a later position replacing
+//! the pending one, and the store thread writes everything pending at the start of its next
+//! batch, inside that batch's transaction. So a client that acknowledges faster than the store
+//! commits costs one row write per commit, not one job per frame, and cannot fill the job
+//! queue or delay the publishes queued behind it. The map holds at most one entry per
+//! connected device, so it needs no bound of its own.
+//!
+//! A write recorded before a job is sent is written before that job runs: the store thread
+//! takes the map after it has received the job.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rusqlite::{Connection, params};
+
+use super::sqlite::{raise_delivered, to_i64};
+
+/// Whose position a cursor is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) enum CursorKey {
+    /// A Wafer tunnel's session.
+    Session(i64),
+    /// A native device of a user: `(user_id, device)`. The user is part of the key, so one
+    /// user cannot move another's cursor by naming its device.
+    Device(String, String),
+}
+
+#[derive(Default)]
+pub(super) struct PendingCursors {
+    /// Cursor → (its user, the highest seq recorded).
+    pending: Mutex<HashMap<CursorKey, (String, u64)>>,
+    /// Cursor rows written, for `GET /api/v1/stats` and the tests that bound it.
+    writes: AtomicU64,
+}
+
+impl PendingCursors {
+    /// Records that `key` has reached `seq`. Returns `true` when nothing was pending before,
+    /// so the caller wakes the store thread (it may be idle); otherwise a wake-up is already
+    /// on its way.
+    pub(super) fn record(&self, key: CursorKey, user_id: &str, seq: u64) -> bool {
+        let mut map = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let was_empty = map.is_empty();
+        map.entry(key)
+            .and_modify(|(_, s)| *s = (*s).max(seq))
+            .or_insert_with(|| (user_id.to_string(), seq));
+        was_empty
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+
+    /// Writes everything pending; runs on the store thread inside a transaction.
+    pub(super) fn write_all(&self, c: &Connection) -> rusqlite::Result<()> {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        for (key, (user_id, seq)) in pending {
+            let seq = to_i64(seq);
+            match &key {
+                CursorKey::Session(id) => c
+                    .prepare_cached(
+                        "INSERT INTO cursors (session_id, user_id, seq) VALUES (?1, ?2, ?3)
+                         ON CONFLICT(session_id) DO UPDATE SET seq = max(seq, excluded.seq)",
+                    )?
+                    .execute(params![id, user_id, seq])?,
+                CursorKey::Device(user, device) => c
+                    .prepare_cached(
+                        "INSERT INTO device_cursors (user_id, device, seq) VALUES (?1, ?2, ?3)
+                         ON CONFLICT(user_id, device) DO UPDATE SET seq = max(seq, excluded.seq)",
+                    )?
+                    .execute(params![user, device, seq])?,
+            };
+            raise_delivered(c, &user_id, seq)?;
+            self.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    pub(super) fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_later_position_replaces_the_pending_one() {
+        let p = PendingCursors::default();
+        assert!(p.record(CursorKey::Session(1), "u", 3), "first wakes");
+        assert!(!p.record(CursorKey::Session(1), "u", 5));
+        assert!(!p.record(CursorKey::Session(1), "u", 4), "never goes back");
+        assert!(!p.record(CursorKey::Device("u".into(), "d".into()), "u", 2));
+        let map = p.pending.lock().unwrap_or_else(|e| e.into_inner());
+        assert_eq!(map.len(), 2);
+        assert_eq!(map.get(&CursorKey::Session(1)).map(|e| e.1), Some(5));
+    }
+}
