@@ -41,10 +41,10 @@ async fn run(app: App, socket: WebSocket, ticket: Ticket) {
     let mut io = Io::new(app.clone(), socket, Dialect::Wafer);
     io.user_id = Some(ticket.user_id.clone());
     io.cursor = Cursor::Session(ticket.session_id);
-    if !presence::connected(&app, handle).await {
+    let Some(registration) = presence::connected(&app, handle).await else {
         io.close(CloseCode::TooManyDevices).await;
         return;
-    }
+    };
     if let Some(w) = &app.webhook {
         w.connect(&ticket.tunnel_id, &ticket.user_id);
     }
@@ -57,7 +57,7 @@ async fn run(app: App, socket: WebSocket, ticket: Ticket) {
         }
     };
     tracing::debug!(code, "tunnel closed");
-    presence::disconnected(&app, &ticket.tunnel_id).await;
+    drop(registration);
     if let Some(w) = &app.webhook {
         w.close(&ticket.tunnel_id, &ticket.user_id);
     }
