@@ -248,7 +248,7 @@ async fn channel_names_nobody_subscribes_to_cost_the_hub_nothing() -> Result<()>
             reply["error"]["code"],
             4003,
             "{}",
-            &reply.to_string()[..100]
+            reply.to_string().chars().take(100).collect::<String>()
         );
     }
     assert_eq!(app.hub.channels(), before, "nothing was added");
