@@ -278,6 +278,11 @@ pub async fn pump<H: Inbound + Send>(io: &mut Io, handler: &mut H, outbox: &Outb
     let mut last_inbound = Instant::now();
     let mut batch = VecDeque::new();
     loop {
+        // A write that failed outside `dispatch`: a replay before the loop, an error packet.
+        if io.write_failed {
+            io.close(CloseCode::SlowConsumer).await;
+            return CloseCode::SlowConsumer.code();
+        }
         // Unbiased on purpose: under a steady stream of outbound frames a biased select
         // would stop reading, and the client's pings would go unanswered.
         tokio::select! {

@@ -304,7 +304,7 @@ impl Hub {
     }
 
     /// Channels with at least one subscriber here: the size of the hub's channel table.
-    pub fn channels(&self) -> usize {
+    pub fn channel_count(&self) -> usize {
         self.registry().channels.len()
     }
 
@@ -522,6 +522,31 @@ mod tests {
         assert_eq!(left[0].1.user_joined, Some(false));
         assert!(hub.members("track_x").is_empty());
         assert_eq!(hub.subscribers("track_x"), 1);
+    }
+
+    #[test]
+    fn a_channel_entry_lives_as_long_as_its_subscribers_and_ids_are_never_reused() {
+        let hub = Hub::new(16);
+        for id in ["a", "b"] {
+            assert!(hub.register(handle(id, None, 8).0).is_ok());
+        }
+        assert_eq!(hub.unsubscribe("a", "web_never").user_joined, None);
+        assert_eq!(hub.channel_id("web_never"), None, "a lookup adds nothing");
+        assert_eq!(hub.channel_count(), 0);
+        assert!(hub.subscribe("a", "web_x").is_some());
+        assert!(hub.subscribe("b", "web_x").is_some());
+        let first = hub.channel_id("web_x");
+        assert!(first.is_some());
+        hub.unsubscribe("a", "web_x");
+        assert_eq!(hub.channel_id("web_x"), first, "kept while b subscribes");
+        hub.unregister("b");
+        assert_eq!(hub.channel_count(), 0, "gone with its last subscriber");
+        assert!(hub.subscribe("a", "web_x").is_some());
+        let second = hub.channel_id("web_x");
+        assert!(
+            second.is_some() && second != first,
+            "a fresh id, never the old one"
+        );
     }
 
     #[test]

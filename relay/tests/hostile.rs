@@ -228,7 +228,7 @@ async fn channel_names_nobody_subscribes_to_cost_the_hub_nothing() -> Result<()>
             .await?["result"]["recovered"],
         true
     );
-    let before = app.hub.channels();
+    let before = app.hub.channel_count();
     assert_eq!(before, 1);
     for i in 0..3000 {
         let channel = format!("web_{i}_{}", "x".repeat(100));
@@ -251,7 +251,7 @@ async fn channel_names_nobody_subscribes_to_cost_the_hub_nothing() -> Result<()>
             reply.to_string().chars().take(100).collect::<String>()
         );
     }
-    assert_eq!(app.hub.channels(), before, "nothing was added");
+    assert_eq!(app.hub.channel_count(), before, "nothing was added");
 
     // The entry goes with its last subscriber.
     let mut m = r.native().await?;
@@ -259,10 +259,10 @@ async fn channel_names_nobody_subscribes_to_cost_the_hub_nothing() -> Result<()>
         .await?;
     n.request("unsubscribe", json!({"channel": "web_kept"}))
         .await?;
-    assert_eq!(app.hub.channels(), 1, "one subscriber left");
+    assert_eq!(app.hub.channel_count(), 1, "one subscriber left");
     m.request("unsubscribe", json!({"channel": "web_kept"}))
         .await?;
-    assert_eq!(app.hub.channels(), 0);
+    assert_eq!(app.hub.channel_count(), 0);
     r.stop().await
 }
 
@@ -342,5 +342,32 @@ async fn a_history_larger_than_the_write_buffer_arrives_across_pages() -> Result
     }
     assert_eq!(all, (1..=count).collect::<Vec<_>>());
     tokio::time::timeout(WAIT, n.sync()).await??;
+
+    // A personal stream pages the same way.
+    let (mut me, _) = r.native_user("big", "device-big").await?;
+    for i in 1..=10 {
+        r.push("big", "e", json!({"i": i, "pad": big})).await?;
+        me.publication().await?;
+    }
+    let mut seqs = Vec::new();
+    let mut req = json!({"channel": "msg", "limit": 10});
+    loop {
+        let reply = me.request("history", req.clone()).await?;
+        let page = &reply["result"];
+        let mut got: Vec<u64> = page["publications"]
+            .as_array()
+            .context("publications")?
+            .iter()
+            .filter_map(|p| p["seq"].as_u64())
+            .collect();
+        let first = got.first().copied().context("a page is never empty")?;
+        got.extend(seqs);
+        seqs = got;
+        if page["more"] == false {
+            break;
+        }
+        req = json!({"channel": "msg", "limit": 10 - seqs.len(), "before": first});
+    }
+    assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
     r.stop().await
 }
