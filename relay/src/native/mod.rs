@@ -217,13 +217,18 @@ pub(crate) async fn reply_err(io: &mut Io, id: u64, code: u16, message: &str) {
     send_reply(io, &reply).await;
 }
 
+/// A failed write is not lost: [`Io`] remembers it and the connection closes (4002).
 async fn send_reply<T: Serialize>(io: &mut Io, reply: &Reply<'_, T>) {
-    match serde_json::to_string(reply) {
-        Ok(json) => {
-            let _ = io.send(format!("{}:{json}", native::REPLY)).await;
-        }
-        Err(e) => tracing::error!(error = %e, "cannot encode a reply"),
-    }
+    let json = serde_json::to_string(reply).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot encode a reply");
+        // The request still gets its one answer.
+        format!(
+            r#"{{"id":{},"error":{{"code":{},"message":"internal error"}}}}"#,
+            reply.id,
+            code::INTERNAL
+        )
+    });
+    let _ = io.send(format!("{}:{json}", native::REPLY)).await;
 }
 
 /// Seconds since `start`, for rate limiting.
