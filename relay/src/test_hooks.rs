@@ -2,7 +2,7 @@
 //! connection task or a request handler panic, so tests can prove that a panic neither leaks
 //! a connection's slots nor takes the relay down. Real bugs are what these stand in for.
 
-/// A native frame of this type panics the connection task that reads it.
+/// A frame of this type (either dialect) panics the connection task that reads it.
 pub const PANIC_PACKET: &str = "test_panic";
 
 /// `GET /test-hooks/panic`.
