@@ -65,6 +65,22 @@ pub struct HistoryRequest {
     pub channel: String,
     #[serde(default)]
     pub limit: Option<usize>,
+    /// Only messages with a smaller seq: the next page of a reply that said `more`.
+    #[serde(default)]
+    pub before: Option<u64>,
+}
+
+/// The answer to `history` (native and API): the newest kept messages within the request,
+/// oldest first, as many as fit the relay's reply size.
+#[derive(Debug, Serialize)]
+pub struct HistoryPage<'a> {
+    pub epoch: &'a str,
+    /// The stream's newest seq.
+    pub seq: u64,
+    /// Each an encoded [`Publication`], written out as stored.
+    pub publications: &'a [Box<RawValue>],
+    /// Older messages are kept: ask again with `before` set to the first publication's seq.
+    pub more: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,6 +154,13 @@ pub struct StreamState {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PublishResult {
     pub seq: Option<u64>,
+}
+
+/// The answer to `user_data`; `data` is `null` when the back end set none.
+#[derive(Debug, Serialize)]
+pub struct UserDataResult<'a> {
+    pub user_id: &'a str,
+    pub data: &'a RawValue,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -4,12 +4,14 @@
 //!   packet format) and the encoders for the packets the relay sends.
 //! - [`close`]: WebSocket close codes and their class (reconnect or terminal).
 //! - [`names`]: what a user id, event name or tunnel id may look like.
+//! - [`depth`]: the nesting depth of JSON input, checked before it is parsed.
 //! - [`native`]: the native dialect's packet types, error codes and channel rules.
 //! - [`api`] (feature `api`): JSON bodies of the HTTP API and its error envelope.
 
 #[cfg(feature = "api")]
 pub mod api;
 pub mod close;
+pub mod depth;
 #[cfg(feature = "api")]
 pub mod frames;
 pub mod names;

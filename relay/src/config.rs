@@ -206,6 +206,12 @@ pub struct Args {
     /// [default: 16777216 = 16 MiB].
     #[arg(long, env = "COMETA_WEBHOOK_QUEUE_BYTES")]
     pub webhook_queue_bytes: Option<usize>,
+    /// Deepest nesting of arrays and objects accepted in any JSON body or frame [default: 64].
+    #[arg(long, env = "COMETA_MAX_JSON_DEPTH")]
+    pub max_json_depth: Option<usize>,
+    /// Largest `history` reply, in bytes; longer histories come in pages [default: 131072].
+    #[arg(long, env = "COMETA_MAX_REPLY_BYTES")]
+    pub max_reply_bytes: Option<usize>,
 }
 
 impl Args {
@@ -278,7 +284,9 @@ impl Args {
             store_queue,
             frame_rate,
             frame_burst,
-            webhook_queue_bytes
+            webhook_queue_bytes,
+            max_json_depth,
+            max_reply_bytes
         )
     }
 }
@@ -342,7 +350,15 @@ pub struct Config {
     pub frame_burst: u32,
     /// Bytes of webhook events queued at most, beside the count (`webhook_queue`).
     pub webhook_queue_bytes: usize,
+    /// Deepest JSON accepted at ingress (see [`cometa_protocol::depth`]).
+    pub max_json_depth: usize,
+    /// Budget of one `history` page (at least one message is always sent).
+    pub max_reply_bytes: usize,
 }
+
+const MAX_JSON_DEPTH_DEFAULT: usize = 64;
+/// serde_json's 128 levels less the levels of the relay's own envelopes.
+const MAX_JSON_DEPTH_LIMIT: usize = 120;
 
 impl Default for Config {
     fn default() -> Self {
@@ -451,6 +467,13 @@ impl Config {
             frame_rate: a.frame_rate.unwrap_or(200),
             frame_burst: a.frame_burst.unwrap_or(400),
             webhook_queue_bytes: a.webhook_queue_bytes.unwrap_or(16 << 20),
+            // 64 is far beyond what application data needs and, with the few levels the relay
+            // wraps a payload in (reply → result → publications → publication), stays under
+            // the 100–128 levels common parsers allow (serde_json 128, Ruby's JSON 100).
+            max_json_depth: a.max_json_depth.unwrap_or(MAX_JSON_DEPTH_DEFAULT),
+            // Half the default write buffer (4 × max-frame-bytes): a page fits even while
+            // pushes wait in the buffer, and holds any single message of the default limits.
+            max_reply_bytes: a.max_reply_bytes.unwrap_or(128 * 1024),
         };
         c.validate()?;
         Ok(c)
@@ -476,6 +499,8 @@ impl Config {
             ("publish-burst", u64::from(self.publish_burst)),
             ("handshake-timeout-secs", self.handshake_timeout.as_secs()),
             ("listen-backlog", u64::from(self.listen_backlog)),
+            ("max-json-depth", self.max_json_depth as u64),
+            ("max-reply-bytes", self.max_reply_bytes as u64),
             (
                 "login-failures-per-account",
                 u64::from(self.login_failures_per_account),
@@ -506,6 +531,14 @@ impl Config {
             return Err(ConfigError::Invalid {
                 field,
                 reason: "must be greater than 0".into(),
+            });
+        }
+        if self.max_json_depth > MAX_JSON_DEPTH_LIMIT {
+            return Err(ConfigError::Invalid {
+                field: "max-json-depth",
+                reason: format!(
+                    "must be at most {MAX_JSON_DEPTH_LIMIT}: deeper payloads in a reply would pass serde_json's 128 levels"
+                ),
             });
         }
         if self.max_login_code_ttl < self.login_code_ttl {
@@ -612,6 +645,10 @@ mod tests {
         }));
         assert!(bad(Args {
             webhook_url: Some("not a url".into()),
+            ..Args::default()
+        }));
+        assert!(bad(Args {
+            max_json_depth: Some(500),
             ..Args::default()
         }));
         assert!(toml::from_str::<Args>("bogus = 1").is_err());

@@ -53,7 +53,10 @@ pub struct Io {
     pub cursor_at: u64,
     /// Highest seq written per subscribed channel, by the hub's channel id. A connection has
     /// few subscriptions: a scan beats hashing.
-    pub last_channel: Vec<(u32, u64)>,
+    pub last_channel: Vec<(u64, u64)>,
+    /// A write through [`Io::send`], [`Io::feed`] or [`Io::flush`] failed: something the
+    /// client was owed is lost, so the connection closes instead of carrying on silently.
+    write_failed: bool,
 }
 
 impl Io {
@@ -67,19 +70,35 @@ impl Io {
             last_personal: 0,
             cursor_at: 0,
             last_channel: Vec::new(),
+            write_failed: false,
         }
     }
 
     pub async fn send(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), axum::Error> {
-        self.socket.send(Message::Text(text.into())).await
+        let r = self.socket.send(Message::Text(text.into())).await;
+        self.note(r)
     }
 
     pub async fn flush(&mut self) -> Result<(), axum::Error> {
-        SinkExt::flush(&mut self.socket).await
+        let r = SinkExt::flush(&mut self.socket).await;
+        self.note(r)
     }
 
     pub async fn feed(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), axum::Error> {
-        self.socket.feed(Message::Text(text.into())).await
+        let r = self.socket.feed(Message::Text(text.into())).await;
+        self.note(r)
+    }
+
+    /// Remembers a failed write, so that a caller that cannot act on it (a best-effort
+    /// reply) still ends the connection: see [`dispatch`].
+    fn note(&mut self, r: Result<(), axum::Error>) -> Result<(), axum::Error> {
+        if let Err(e) = &r
+            && !self.write_failed
+        {
+            tracing::debug!(error = %e, "write failed; closing");
+            self.write_failed = true;
+        }
+        r
     }
 
     /// `error:{"code","message"}`; best effort, the connection stays open.
@@ -89,14 +108,14 @@ impl Io {
     }
 
     /// Sets the position the writer resumes a channel from.
-    pub fn set_channel_position(&mut self, id: u32, seq: u64) {
+    pub fn set_channel_position(&mut self, id: u64, seq: u64) {
         match self.last_channel.iter_mut().find(|(c, _)| *c == id) {
             Some((_, last)) => *last = seq,
             None => self.last_channel.push((id, seq)),
         }
     }
 
-    pub fn forget_channel(&mut self, id: u32) {
+    pub fn forget_channel(&mut self, id: u64) {
         self.last_channel.retain(|(c, _)| *c != id);
     }
 
@@ -193,12 +212,22 @@ pub fn admit(app: &App, headers: &axum::http::HeaderMap) -> Result<(), crate::er
 }
 
 /// Socket settings of every connection: the frame limit, and small buffers — tungstenite's
-/// 128 KiB default read buffer would dominate the memory of an idle connection.
+/// 128 KiB default read buffer would dominate the memory of an idle connection. The write
+/// buffer's cap holds two of the largest replies the relay sends (a `history` page, which
+/// always carries at least one message however large), so a reply is never refused for its
+/// size alone.
 pub fn configure(ws: WebSocketUpgrade, cfg: &crate::config::Config) -> WebSocketUpgrade {
     let max = cfg.max_frame_bytes;
+    let reply = cfg
+        .max_reply_bytes
+        .max(max.max(cfg.max_body_bytes).saturating_add(4 * 1024));
     ws.read_buffer_size(2 * 1024)
         .write_buffer_size(4 * 1024)
-        .max_write_buffer_size(max.saturating_mul(4).max(64 * 1024))
+        .max_write_buffer_size(
+            max.saturating_mul(4)
+                .max(64 * 1024)
+                .max(reply.saturating_mul(2)),
+        )
         .max_message_size(max)
         .max_frame_size(max)
 }
@@ -211,6 +240,44 @@ pub trait Inbound {
         io: &mut Io,
         text: Utf8Bytes,
     ) -> impl std::future::Future<Output = Option<CloseCode>> + Send;
+
+    /// Refuses a frame whose JSON `body` was not read; by default with an `error` packet.
+    fn refuse(
+        &mut self,
+        io: &mut Io,
+        body: &str,
+        message: &str,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        let _ = body;
+        io.error_packet(cometa_protocol::native::code::BAD_PACKET, message)
+    }
+}
+
+/// Handles one inbound text frame: JSON nested deeper than `max-json-depth` is refused before
+/// any parser sees it, and a write that failed while handling it closes the connection as a
+/// slow consumer (reconnect class) rather than leaving the client without its answer.
+pub async fn dispatch<H: Inbound + Send>(
+    io: &mut Io,
+    handler: &mut H,
+    text: Utf8Bytes,
+) -> Option<CloseCode> {
+    let content = packet::Packet::parse(text.as_str()).content;
+    let too_deep = content.and_then(|c| {
+        cometa_protocol::depth::check(c.as_bytes(), io.app.config.max_json_depth).err()
+    });
+    let code = match too_deep {
+        Some(e) => {
+            handler
+                .refuse(io, content.unwrap_or_default(), &e.to_string())
+                .await;
+            None
+        }
+        None => handler.text(io, text).await,
+    };
+    match code {
+        None if io.write_failed => Some(CloseCode::SlowConsumer),
+        code => code,
+    }
 }
 
 /// Runs the connection until it ends; returns the close code.
@@ -222,6 +289,11 @@ pub async fn pump<H: Inbound + Send>(io: &mut Io, handler: &mut H, outbox: &Outb
     let mut limit = FrameLimit::new(cfg.frame_rate, cfg.frame_burst);
     let mut batch = VecDeque::new();
     loop {
+        // A write that failed outside `dispatch`: a replay before the loop, an error packet.
+        if io.write_failed {
+            io.close(CloseCode::SlowConsumer).await;
+            return CloseCode::SlowConsumer.code();
+        }
         // Unbiased on purpose: under a steady stream of outbound frames a biased select
         // would stop reading, and the client's pings would go unanswered.
         tokio::select! {
@@ -278,7 +350,7 @@ pub async fn pump<H: Inbound + Send>(io: &mut Io, handler: &mut H, outbox: &Outb
                     }
                     Message::Ping(_) | Message::Pong(_) => continue,
                 };
-                if let Some(code) = handler.text(io, text).await {
+                if let Some(code) = dispatch(io, handler, text).await {
                     io.close(code).await;
                     return code.code();
                 }

@@ -47,14 +47,14 @@ fn offer(id: &str, outbox: &Outbox, out: Outbound) -> bool {
 }
 
 /// A stored message names its channel by interned id so the writer can drop repeats.
-fn outbound(seq: Option<u64>, channel_id: Option<u32>, frame: &Utf8Bytes) -> Outbound {
-    match (seq, channel_id) {
-        (Some(seq), Some(id)) => Outbound::Channel {
-            id,
+fn outbound(seq: Option<u64>, channel_id: u64, frame: &Utf8Bytes) -> Outbound {
+    match seq {
+        Some(seq) => Outbound::Channel {
+            id: channel_id,
             seq,
             frame: frame.clone(),
         },
-        _ => Outbound::Frame(frame.clone()),
+        None => Outbound::Frame(frame.clone()),
     }
 }
 
@@ -83,9 +83,12 @@ pub struct Membership {
 /// its messages in order.
 pub type Shares = Arc<[Vec<Arc<Outbox>>]>;
 
-/// One channel's subscribers.
-#[derive(Default)]
+/// One channel's subscribers. The entry exists only while the channel has subscribers.
 struct Subscribers {
+    /// The id [`Outbound::Channel`] names the channel by, for as long as the entry lives.
+    /// Never reused (a 64-bit counter), so a position a connection still holds under a
+    /// channel's old id can never be taken for another channel's.
+    id: u64,
     /// connection id → its queue (a map: subscribe and leave are O(1) however crowded).
     conns: HashMap<Arc<str>, Arc<Outbox>>,
     /// Copy-on-write snapshot of `conns` in shares: a publish takes a reference under the
@@ -105,19 +108,8 @@ struct Registry {
     members: HashMap<Arc<str>, HashMap<Arc<str>, u32>>,
     /// connection id → its channels, for cleanup.
     subscriptions: HashMap<Arc<str>, Vec<Arc<str>>>,
-    /// Interned channel ids for [`Outbound::Channel`]; never reused.
-    channel_ids: HashMap<Arc<str>, u32>,
-}
-
-impl Registry {
-    fn intern(&mut self, channel: &Arc<str>) -> u32 {
-        if let Some(id) = self.channel_ids.get(channel) {
-            return *id;
-        }
-        let id = u32::try_from(self.channel_ids.len()).unwrap_or(u32::MAX);
-        self.channel_ids.insert(channel.clone(), id);
-        id
-    }
+    /// The last channel id handed out.
+    next_channel_id: u64,
 }
 
 pub struct Hub {
@@ -231,7 +223,6 @@ impl Hub {
         }
         let channel: Arc<str> = channel.into();
         subs.push(channel.clone());
-        reg.intern(&channel);
         let first_of_user = handle.user_id.as_ref().is_some_and(|u| {
             let count = reg
                 .members
@@ -242,7 +233,16 @@ impl Hub {
             *count += 1;
             *count == 1
         });
-        let subs = reg.channels.entry(channel).or_default();
+        let reg = &mut *reg;
+        let next_id = &mut reg.next_channel_id;
+        let subs = reg.channels.entry(channel).or_insert_with(|| {
+            *next_id += 1;
+            Subscribers {
+                id: *next_id,
+                conns: HashMap::new(),
+                shares: None,
+            }
+        });
         subs.conns.insert(handle.id, handle.outbox);
         subs.shares = None;
         Some(Membership {
@@ -297,9 +297,15 @@ impl Hub {
         }
     }
 
-    /// The id [`Outbound::Channel`] names this channel by, made on first use.
-    pub fn channel_id(&self, channel: &str) -> u32 {
-        self.registry().intern(&channel.into())
+    /// The id [`Outbound::Channel`] names this channel by, while it has subscribers. Looks
+    /// up only: a name nobody subscribes to costs the hub nothing.
+    pub fn channel_id(&self, channel: &str) -> Option<u64> {
+        self.registry().channels.get(channel).map(|s| s.id)
+    }
+
+    /// Channels with at least one subscriber here: the size of the hub's channel table.
+    pub fn channel_count(&self) -> usize {
+        self.registry().channels.len()
     }
 
     /// Sends a channel message to its subscribers; `seq` is `None` for live-only frames.
@@ -309,7 +315,7 @@ impl Hub {
         let Some(subs) = reg.channels.get(channel) else {
             return 0;
         };
-        let out = outbound(seq, reg.channel_ids.get(channel).copied(), frame);
+        let out = outbound(seq, subs.id, frame);
         subs.conns
             .iter()
             .filter(|(id, outbox)| offer(id, outbox, out.clone()))
@@ -326,8 +332,8 @@ impl Hub {
         parts: usize,
     ) -> Option<(Outbound, Shares)> {
         let mut reg = self.registry();
-        let id = reg.channel_ids.get(channel).copied();
         let subs = reg.channels.get_mut(channel)?;
+        let id = subs.id;
         let parts = parts.max(1);
         let shares = match &subs.shares {
             Some(shares) if shares.len() == parts => shares.clone(),
@@ -516,6 +522,31 @@ mod tests {
         assert_eq!(left[0].1.user_joined, Some(false));
         assert!(hub.members("track_x").is_empty());
         assert_eq!(hub.subscribers("track_x"), 1);
+    }
+
+    #[test]
+    fn a_channel_entry_lives_as_long_as_its_subscribers_and_ids_are_never_reused() {
+        let hub = Hub::new(16);
+        for id in ["a", "b"] {
+            assert!(hub.register(handle(id, None, 8).0).is_ok());
+        }
+        assert_eq!(hub.unsubscribe("a", "web_never").user_joined, None);
+        assert_eq!(hub.channel_id("web_never"), None, "a lookup adds nothing");
+        assert_eq!(hub.channel_count(), 0);
+        assert!(hub.subscribe("a", "web_x").is_some());
+        assert!(hub.subscribe("b", "web_x").is_some());
+        let first = hub.channel_id("web_x");
+        assert!(first.is_some());
+        hub.unsubscribe("a", "web_x");
+        assert_eq!(hub.channel_id("web_x"), first, "kept while b subscribes");
+        hub.unregister("b");
+        assert_eq!(hub.channel_count(), 0, "gone with its last subscriber");
+        assert!(hub.subscribe("a", "web_x").is_some());
+        let second = hub.channel_id("web_x");
+        assert!(
+            second.is_some() && second != first,
+            "a fresh id, never the old one"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`tunnel`]: Wafer tunnels (one task per socket from `/weapp/tunnel`'s `connectUrl`).
 //! - [`native`]: native-dialect connections at `/connect`: auth, channels, history, presence.
 //! - [`conn`]: what both share: the writer with its stream positions and the pump loop.
+//! - [`history`]: a stream's kept messages read back, in pages that fit a reply.
 //! - [`hub`]: the registry of live connections and fan-out (encode once, share the bytes).
 //! - [`outbox`]: each connection's bounded outgoing queue and close request.
 //! - [`publish`]: storing then fanning out personal and channel messages, in order.
@@ -23,6 +24,7 @@ pub mod auth;
 pub mod config;
 pub mod conn;
 pub mod error;
+pub mod history;
 pub mod hub;
 pub mod native;
 pub mod outbox;
@@ -33,6 +35,8 @@ pub mod secret;
 pub mod state;
 pub mod store;
 pub mod throttle;
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks;
 pub mod ticket;
 pub mod tunnel;
 pub mod webhook;
@@ -141,6 +145,12 @@ impl Relay {
 
     pub fn api_key(&self) -> &str {
         &self.app.api_key
+    }
+
+    /// The state the relay will serve with: lets tests and embedders look inside (the hub's
+    /// tables) while it runs.
+    pub fn app(&self) -> &App {
+        &self.app
     }
 
     /// Serves until `shutdown` resolves, then closes every tunnel with a reconnect-class code.

@@ -2,6 +2,8 @@
 //! offline, `track_*` join and leave, last-seen times. Also the frame encoders every
 //! publisher shares, so each message is encoded once per dialect.
 
+use std::sync::Arc;
+
 use axum::extract::ws::Utf8Bytes;
 use cometa_protocol::frames::Publication;
 use cometa_protocol::native::{self, ChannelKind};
@@ -12,9 +14,25 @@ use crate::hub::{Handle, Membership, PersonalFrame};
 use crate::state::App;
 use crate::unix_now;
 
-/// Registers a connection; `false` when the user is at the device cap.
-pub async fn connected(app: &App, handle: Handle) -> bool {
+/// A connection's place in the hub. Dropping it — when the connection task ends, or while a
+/// panic unwinds it — unregisters the connection, which frees its device slot and its
+/// `max-connections` slot: no code path, however it fails, can leak them.
+#[must_use = "dropping the registration disconnects at once"]
+pub struct Registration {
+    app: App,
+    id: Arc<str>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        disconnected(&self.app, &self.id);
+    }
+}
+
+/// Registers a connection; `None` when the user is at the device cap.
+pub async fn connected(app: &App, handle: Handle) -> Option<Registration> {
     let user = handle.user_id.clone();
+    let id = handle.id.clone();
     match app.hub.register(handle) {
         Ok(change) => {
             if let Some(user) = user {
@@ -23,16 +41,19 @@ pub async fn connected(app: &App, handle: Handle) -> bool {
                     announce_status(app, &user, true);
                 }
             }
-            true
+            Some(Registration {
+                app: app.clone(),
+                id,
+            })
         }
         Err(e) => {
             tracing::info!(error = %e, "connection refused");
-            false
+            None
         }
     }
 }
 
-pub async fn disconnected(app: &App, id: &str) {
+fn disconnected(app: &App, id: &str) {
     let user = app.hub.user_of(id);
     let (change, left) = app.hub.unregister(id);
     for (channel, m) in left {

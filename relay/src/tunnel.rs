@@ -42,13 +42,17 @@ async fn run(app: App, socket: WebSocket, ticket: Ticket) {
     let mut io = Io::new(app.clone(), socket, Dialect::Wafer);
     io.user_id = Some(ticket.user_id.clone());
     io.cursor = Cursor::Session(ticket.session_id);
-    if !presence::connected(&app, handle).await {
+    let Some(registration) = presence::connected(&app, handle).await else {
         io.close(CloseCode::TooManyDevices).await;
         return;
-    }
+    };
     if let Some(w) = &app.webhook {
         w.connect(&ticket.tunnel_id, &ticket.user_id);
     }
+    let _closed = WebhookClose {
+        app: &app,
+        ticket: &ticket,
+    };
     let code = match replay_personal(&mut io, None).await {
         Ok(_) => conn::pump(&mut io, &mut WaferInbound { ticket: &ticket }, &outbox).await,
         Err(e) => {
@@ -58,9 +62,21 @@ async fn run(app: App, socket: WebSocket, ticket: Ticket) {
         }
     };
     tracing::debug!(code, "tunnel closed");
-    presence::disconnected(&app, &ticket.tunnel_id).await;
-    if let Some(w) = &app.webhook {
-        w.close(&ticket.tunnel_id, &ticket.user_id);
+    drop(registration);
+}
+
+/// Tells the back end the tunnel closed however its task ends, a panic included: a `connect`
+/// event is always followed by its `close`.
+struct WebhookClose<'a> {
+    app: &'a App,
+    ticket: &'a Ticket,
+}
+
+impl Drop for WebhookClose<'_> {
+    fn drop(&mut self) {
+        if let Some(w) = &self.app.webhook {
+            w.close(&self.ticket.tunnel_id, &self.ticket.user_id);
+        }
     }
 }
 
@@ -122,6 +138,10 @@ impl Inbound for WaferInbound<'_> {
             PacketType::Pong | PacketType::Timeout => {}
             PacketType::Close => return Some(CloseCode::Normal),
             PacketType::Message => self.client_message(io, p.content).await,
+            #[cfg(feature = "test-hooks")]
+            PacketType::Other(crate::test_hooks::PANIC_PACKET) => {
+                panic!("test hook: a tunnel task panicked")
+            }
             PacketType::Other(kind) => {
                 tracing::debug!(kind, "unknown packet type");
                 let msg = format!("unknown packet type {:?}", conn::truncate(kind, 32));

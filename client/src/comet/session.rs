@@ -227,12 +227,28 @@ impl Session {
     }
 
     /// Asks for a channel's kept messages (`msg`: the personal stream); answered with an
-    /// [`Output::Reply`] carrying the returned id.
-    pub fn history(&mut self, _now_ms: u64, channel: &str, limit: Option<u32>) -> u64 {
+    /// [`Output::Reply`] carrying the returned id. The relay pages long histories by size:
+    /// a result with `"more": true` continues with [`Self::history_before`].
+    pub fn history(&mut self, now_ms: u64, channel: &str, limit: Option<u32>) -> u64 {
+        self.history_before(now_ms, channel, limit, None)
+    }
+
+    /// The page of kept messages older than seq `before` (the first publication of a page
+    /// whose result said `"more": true`).
+    pub fn history_before(
+        &mut self,
+        _now_ms: u64,
+        channel: &str,
+        limit: Option<u32>,
+        before: Option<u64>,
+    ) -> u64 {
         let id = self.id();
         let mut body = Body::new(id).string("channel", channel);
         if let Some(n) = limit {
             body = body.raw("limit", &n.to_string());
+        }
+        if let Some(b) = before {
+            body = body.raw("before", &b.to_string());
         }
         self.query(id, body.packet(native::HISTORY))
     }

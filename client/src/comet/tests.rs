@@ -251,6 +251,16 @@ fn requests_in_flight_on_a_lost_connection() {
         sent(&outs)[1],
         format!(r#"history:{{"id":{h},"channel":"web_a","limit":10}}"#)
     );
+    let next = s.history_before(30, "web_a", Some(10), Some(7));
+    assert_eq!(
+        sent(&drain(&mut s))[0],
+        format!(r#"history:{{"id":{next},"channel":"web_a","limit":10,"before":7}}"#)
+    );
+    s.handle_socket_message(
+        31,
+        &format!(r#"reply:{{"id":{next},"result":{{"publications":[],"more":false}}}}"#),
+    );
+    drain(&mut s);
     s.handle_socket_close(40, 1001);
     let outs = drain(&mut s);
     // The publish may or may not have been stored: reported, never re-sent.

@@ -5,7 +5,6 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use cometa_protocol::CloseCode;
 use cometa_protocol::api::PushResponse;
-use cometa_protocol::frames::Publication;
 use cometa_protocol::native::{self, ChannelKind};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -82,38 +81,24 @@ async fn publish(
 #[derive(Deserialize)]
 struct HistoryQuery {
     limit: Option<usize>,
+    before: Option<u64>,
 }
 
+/// Written out as encoded, never through a `Value` (see [`crate::history`]).
 async fn history(
     _: ApiKey,
     State(app): State<App>,
     Path(name): Path<String>,
     Query(q): Query<HistoryQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Box<RawValue>>, ApiError> {
     channel(&name)?;
-    let limit = q.limit.unwrap_or(100).min(MAX_HISTORY);
-    let info = app.channels.stream_info(StreamId::Channel(&name)).await?;
-    let rows = app.channels.channel_history(&name, limit).await?;
-    let raws: Vec<Box<RawValue>> = rows
-        .iter()
-        .map(|m| RawValue::from_string(m.data.clone()).unwrap_or_else(|_| null_raw()))
-        .collect();
-    let publications: Vec<Publication> = rows
-        .iter()
-        .zip(&raws)
-        .map(|(m, data)| Publication {
-            channel: &name,
-            event: &m.event,
-            data,
-            seq: Some(m.seq),
-            user_id: m.user_id.as_deref(),
-        })
-        .collect();
-    Ok(Json(json!({
-        "epoch": info.epoch,
-        "seq": info.top,
-        "publications": publications,
-    })))
+    let query = crate::history::Query {
+        channel: &name,
+        stream: StreamId::Channel(&name),
+        before: q.before,
+        limit: q.limit.unwrap_or(100).min(MAX_HISTORY),
+    };
+    Ok(Json(crate::history::page(&app, query).await?))
 }
 
 async fn presence(

@@ -1,6 +1,8 @@
 //! Extractors that turn bad input into [`ApiError`]s instead of axum's plain-text rejections.
 
+use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -8,16 +10,47 @@ use crate::error::ApiError;
 use crate::secret;
 use crate::state::App;
 
-/// `Json<T>` whose rejections are `{code, error, message}`.
+/// `Json<T>` whose rejections are `{code, error, message}`, and which refuses JSON nested
+/// deeper than `max-json-depth` before parsing it.
 pub struct Body<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<App> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &App) -> Result<Self, ApiError> {
-        let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                _ => ApiError::BadRequest(e.body_text()),
+            })?;
+        check_depth(state, &bytes)?;
+        let axum::Json(v) = axum::Json::<T>::from_bytes(&bytes)?;
         Ok(Body(v))
     }
+}
+
+/// The ingress depth limit, for every JSON body (see [`cometa_protocol::depth`]).
+pub fn check_depth(app: &App, json: &[u8]) -> Result<(), ApiError> {
+    cometa_protocol::depth::check(json, app.config.max_json_depth)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// `application/json` or `application/*+json`, as axum's `Json` accepts.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = header(headers, "content-type") else {
+        return false;
+    };
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
 /// Proof that the request carried the API key.

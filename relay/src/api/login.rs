@@ -140,6 +140,7 @@ pub async fn login(
     let body: LoginBody = if body.iter().all(u8::is_ascii_whitespace) {
         LoginBody::default()
     } else {
+        super::extract::check_depth(&app, &body)?;
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
     };

@@ -15,6 +15,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 
@@ -47,11 +48,34 @@ pub fn router(app: App) -> Router {
     if let Some(dir) = &cfg.sdk_dir {
         router = router.nest_service("/sdk", ServeDir::new(dir));
     }
+    #[cfg(feature = "test-hooks")]
+    {
+        router = router.route("/test-hooks/panic", get(crate::test_hooks::panic_handler));
+    }
     router = match &cfg.static_dir {
         Some(dir) => router.fallback_service(ServeDir::new(dir).fallback(not_found_service())),
         None => router.fallback(not_found),
     };
-    router.with_state(app)
+    router
+        .layer(CatchPanicLayer::custom(panicked))
+        .with_state(app)
+}
+
+/// A handler that panicked answers like any other internal error; its connection and the
+/// relay keep serving.
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    // The panic's message may quote request data: it is not logged.
+    tracing::error!("a request handler panicked");
+    let body = cometa_protocol::api::ErrorBody {
+        code: 500,
+        error: "ERR_INTERNAL".into(),
+        message: "internal error".into(),
+    };
+    (
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 async fn not_found() -> ApiError {

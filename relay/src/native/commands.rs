@@ -5,8 +5,8 @@
 use axum::extract::ws::Utf8Bytes;
 use cometa_protocol::CloseCode;
 use cometa_protocol::frames::{
-    AckRequest, ChannelRequest, HistoryRequest, PresenceResult, Publication, PublishRequest,
-    PublishResult, RequestId, StreamState, SubscribeRequest, UserDataRequest,
+    AckRequest, ChannelRequest, HistoryRequest, PresenceResult, PublishRequest, PublishResult,
+    RequestId, StreamState, SubscribeRequest, UserDataRequest, UserDataResult,
 };
 use cometa_protocol::native::{self, ChannelKind, code};
 use cometa_protocol::packet::{self, Packet, PacketType};
@@ -15,10 +15,11 @@ use serde_json::value::RawValue;
 
 use super::{reply_err, reply_ok};
 use crate::conn::{self, Inbound, Io};
+use crate::history;
 use crate::presence;
 use crate::publish;
 use crate::state::App;
-use crate::store::channels::{ChannelMessage, StreamId};
+use crate::store::channels::StreamId;
 use crate::throttle::Bucket;
 use crate::tunnel::REPLAY_PAGE;
 
@@ -76,6 +77,10 @@ impl Inbound for NativeInbound {
             PacketType::Other(native::USER_DATA) => {
                 handle!(self, io, body, UserDataRequest, user_data)
             }
+            #[cfg(feature = "test-hooks")]
+            PacketType::Other(crate::test_hooks::PANIC_PACKET) => {
+                panic!("test hook: a connection task panicked")
+            }
             PacketType::Other(native::AUTH) => {
                 let msg = "auth is only accepted as the first frame; reconnect to change user";
                 self.refuse_raw(io, body, code::ALREADY_AUTHENTICATED, msg)
@@ -90,6 +95,10 @@ impl Inbound for NativeInbound {
             }
         }
         None
+    }
+
+    async fn refuse(&mut self, io: &mut Io, body: &str, message: &str) {
+        self.refuse_raw(io, body, code::BAD_REQUEST, message).await;
     }
 }
 
@@ -199,7 +208,10 @@ impl NativeInbound {
             .stream_info(StreamId::Channel(&req.channel))
             .await
             .map_err(internal)?;
-        let channel_id = self.app.hub.channel_id(&req.channel);
+        // This connection subscribes, so the channel has its entry and id.
+        let Some(channel_id) = self.app.hub.channel_id(&req.channel) else {
+            return Err(internal_msg("subscribed channel has no id"));
+        };
         let (after, recovered) = match &req.since {
             Some(p) if info.can_resume(&p.epoch, p.seq) => (Some(p.seq), true),
             Some(_) => (None, false),
@@ -223,7 +235,7 @@ impl NativeInbound {
         &self,
         io: &mut Io,
         channel: &str,
-        channel_id: u32,
+        channel_id: u64,
         mut after: u64,
     ) -> Result<(), Refusal> {
         loop {
@@ -272,12 +284,16 @@ impl NativeInbound {
     }
 
     async fn unsubscribe(&mut self, io: &mut Io, req: ChannelRequest) -> Result<(), Refusal> {
+        self.check_channel(&req.channel)?;
+        // Looked up before leaving: the last subscriber's leave frees the channel's entry.
+        let id = self.app.hub.channel_id(&req.channel);
         let m = self.app.hub.unsubscribe(&self.id, &req.channel);
         if let Some(user) = &self.user {
             presence::membership_changed(&self.app, &req.channel, user, &m);
         }
-        let id = self.app.hub.channel_id(&req.channel);
-        io.forget_channel(id);
+        if let Some(id) = id {
+            io.forget_channel(id);
+        }
         reply_ok(io, req.id, &serde_json::json!({})).await;
         Ok(())
     }
@@ -320,59 +336,19 @@ impl NativeInbound {
 
     async fn history(&mut self, io: &mut Io, req: HistoryRequest) -> Result<(), Refusal> {
         let kind = self.may_read(&req.channel)?;
-        let limit = req.limit.unwrap_or(DEFAULT_HISTORY).min(MAX_HISTORY);
-        let (stream, rows) = if kind == ChannelKind::Personal {
-            let user = self.user.clone().unwrap_or_default();
-            // Only the newest `limit` are read: the stream's top says where they start.
-            let state = self.state(StreamId::Personal(&user)).await?;
-            let from = state.seq.saturating_sub(limit as u64);
-            let rows = self
-                .app
-                .store
-                .personal_after(&user, from, limit)
-                .await
-                .map_err(internal)?
-                .into_iter()
-                .map(|m| ChannelMessage {
-                    seq: m.seq,
-                    event: m.event,
-                    data: m.data,
-                    user_id: None,
-                })
-                .collect::<Vec<_>>();
-            (state, rows)
-        } else {
-            let rows = self
-                .app
-                .channels
-                .channel_history(&req.channel, limit)
-                .await
-                .map_err(internal)?;
-            (self.state(StreamId::Channel(&req.channel)).await?, rows)
+        let user = self.user.clone().unwrap_or_default();
+        let stream = match kind {
+            ChannelKind::Personal => StreamId::Personal(&user),
+            _ => StreamId::Channel(&req.channel),
         };
-        let raws: Vec<Box<RawValue>> = rows
-            .iter()
-            .map(|m| {
-                RawValue::from_string(m.data.clone()).unwrap_or_else(|_| RawValue::NULL.to_owned())
-            })
-            .collect();
-        let publications: Vec<Publication> = rows
-            .iter()
-            .zip(&raws)
-            .map(|(m, data)| Publication {
-                channel: &req.channel,
-                event: &m.event,
-                data,
-                seq: Some(m.seq),
-                user_id: m.user_id.as_deref(),
-            })
-            .collect();
-        let result = serde_json::json!({
-            "epoch": stream.epoch,
-            "seq": stream.seq,
-            "publications": publications,
-        });
-        reply_ok(io, req.id, &result).await;
+        let query = history::Query {
+            channel: &req.channel,
+            stream,
+            before: req.before,
+            limit: req.limit.unwrap_or(DEFAULT_HISTORY).min(MAX_HISTORY),
+        };
+        let page = history::page(&self.app, query).await.map_err(internal)?;
+        reply_ok(io, req.id, &page).await;
         Ok(())
     }
 
@@ -400,12 +376,12 @@ impl NativeInbound {
         let raw = data
             .and_then(|d| RawValue::from_string(d).ok())
             .unwrap_or_else(|| RawValue::NULL.to_owned());
-        reply_ok(
-            io,
-            req.id,
-            &serde_json::json!({ "user_id": req.user_id, "data": raw }),
-        )
-        .await;
+        // A struct, not `json!`: a `Value` would re-parse the stored data.
+        let result = UserDataResult {
+            user_id: &req.user_id,
+            data: &raw,
+        };
+        reply_ok(io, req.id, &result).await;
         Ok(())
     }
 
@@ -427,5 +403,10 @@ impl NativeInbound {
 
 fn internal(e: crate::store::StoreError) -> Refusal {
     tracing::error!(error = %e, "store failure");
+    (code::INTERNAL, "internal error".into())
+}
+
+fn internal_msg(what: &str) -> Refusal {
+    tracing::error!(what, "internal error");
     (code::INTERNAL, "internal error".into())
 }

@@ -63,7 +63,9 @@ async fn run(app: App, socket: WebSocket, id: String) {
     // An `auth` first frame decides who this is; anything else starts an anonymous session
     // and is then handled as an ordinary request.
     let (auth_req, pending) = match first.as_ref().map(|t| Packet::parse(t.as_str())) {
-        Some(p) if p.kind.as_str() == native::AUTH => (Some(parse_auth(p.content)), None),
+        Some(p) if p.kind.as_str() == native::AUTH => {
+            (Some(parse_auth(p.content, app.config.max_json_depth)), None)
+        }
         _ => (None, first),
     };
     let mut who = auth::Identity::anonymous();
@@ -97,14 +99,14 @@ async fn run(app: App, socket: WebSocket, id: String) {
         session_id: 0,
         outbox: outbox.clone(),
     };
-    if !presence::connected(&app, handle).await {
+    let Some(_registration) = presence::connected(&app, handle).await else {
         if let Some(rid) = auth_id {
             let msg = "the user already has the maximum number of live devices";
             reply_err(&mut io, rid, code::LIMIT_EXCEEDED, msg).await;
         }
         io.close(CloseCode::TooManyDevices).await;
         return;
-    }
+    };
     io.user_id = who.user_id.clone();
     if who.user_id.is_some() {
         io.cursor = Cursor::Device(who.device.clone());
@@ -115,14 +117,13 @@ async fn run(app: App, socket: WebSocket, id: String) {
             Err(e) => {
                 tracing::error!(error = %e, "personal replay failed");
                 io.close(CloseCode::Shutdown).await;
-                presence::disconnected(&app, &id).await;
                 return;
             }
         }
     }
     let mut inbound = NativeInbound::new(&app, id.clone(), who.user_id.clone());
     let code = match pending {
-        Some(text) => match conn::Inbound::text(&mut inbound, &mut io, text).await {
+        Some(text) => match conn::dispatch(&mut io, &mut inbound, text).await {
             Some(code) => {
                 io.close(code).await;
                 code.code()
@@ -132,17 +133,21 @@ async fn run(app: App, socket: WebSocket, id: String) {
         None => conn::pump(&mut io, &mut inbound, &outbox).await,
     };
     tracing::debug!(code, "connection closed");
-    presence::disconnected(&app, &id).await;
 }
 
-fn parse_auth(content: Option<&str>) -> Result<AuthRequest, (Option<u64>, String)> {
+fn parse_auth(
+    content: Option<&str>,
+    max_depth: usize,
+) -> Result<AuthRequest, (Option<u64>, String)> {
     let text = content.unwrap_or("{}");
-    serde_json::from_str::<AuthRequest>(text).map_err(|e| {
-        let id = serde_json::from_str::<cometa_protocol::frames::RequestId>(text)
+    let id = || {
+        serde_json::from_str::<cometa_protocol::frames::RequestId>(text)
             .ok()
-            .and_then(|r| r.id);
-        (id, format!("bad auth request: {e}"))
-    })
+            .and_then(|r| r.id)
+    };
+    cometa_protocol::depth::check(text.as_bytes(), max_depth)
+        .map_err(|e| (id(), format!("bad auth request: {e}")))?;
+    serde_json::from_str::<AuthRequest>(text).map_err(|e| (id(), format!("bad auth request: {e}")))
 }
 
 /// Answers `auth` with the personal stream's state, then replays what the device missed.
@@ -211,11 +216,16 @@ pub(crate) async fn reply_err(io: &mut Io, id: u64, code: u16, message: &str) {
     send_reply(io, &reply).await;
 }
 
+/// A failed write is not lost: [`Io`] remembers it and the connection closes (4002).
 async fn send_reply<T: Serialize>(io: &mut Io, reply: &Reply<'_, T>) {
-    match serde_json::to_string(reply) {
-        Ok(json) => {
-            let _ = io.send(format!("{}:{json}", native::REPLY)).await;
-        }
-        Err(e) => tracing::error!(error = %e, "cannot encode a reply"),
-    }
+    let json = serde_json::to_string(reply).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot encode a reply");
+        // The request still gets its one answer.
+        format!(
+            r#"{{"id":{},"error":{{"code":{},"message":"internal error"}}}}"#,
+            reply.id,
+            code::INTERNAL
+        )
+    });
+    let _ = io.send(format!("{}:{json}", native::REPLY)).await;
 }

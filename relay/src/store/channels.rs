@@ -134,8 +134,13 @@ pub trait Channels: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<ChannelMessage>>;
 
-    /// The newest `limit` messages, oldest first.
-    async fn channel_history(&self, channel: &str, limit: usize) -> Result<Vec<ChannelMessage>>;
+    /// The newest `limit` messages with `seq < before`, oldest first.
+    async fn channel_history(
+        &self,
+        channel: &str,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<ChannelMessage>>;
 
     /// The stream's epoch (made on first use) and extent.
     async fn stream_info(&self, stream: StreamId<'_>) -> Result<StreamInfo>;
@@ -267,16 +272,21 @@ impl Channels for SqliteStore {
         .await
     }
 
-    async fn channel_history(&self, channel: &str, limit: usize) -> Result<Vec<ChannelMessage>> {
+    async fn channel_history(
+        &self,
+        channel: &str,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<ChannelMessage>> {
         let channel = channel.to_string();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.call(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT seq, event, data, user_id FROM channel_messages
-                 WHERE channel = ?1 ORDER BY seq DESC LIMIT ?2",
+                 WHERE channel = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
             )?;
             let mut rows: Vec<ChannelMessage> = st
-                .query_map(params![channel, limit], read_message)?
+                .query_map(params![channel, to_i64(before), limit], read_message)?
                 .collect::<rusqlite::Result<_>>()?;
             rows.reverse();
             Ok(rows)
@@ -525,12 +535,19 @@ mod tests {
         assert_eq!(again.epoch, info.epoch, "the epoch is stable");
         assert_eq!((again.top, again.oldest), (5, 3));
         let h: Vec<u64> = s
-            .channel_history("web_a", 2)
+            .channel_history("web_a", u64::MAX, 2)
             .await?
             .iter()
             .map(|m| m.seq)
             .collect();
         assert_eq!(h, vec![4, 5]);
+        let older: Vec<u64> = s
+            .channel_history("web_a", 5, 10)
+            .await?
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(older, vec![3, 4], "before is exclusive");
         let after: Vec<u64> = s
             .channel_after("web_a", 3, 10)
             .await?
@@ -543,7 +560,7 @@ mod tests {
             Some("u")
         );
         s.sweep_channels(111).await?;
-        assert!(s.channel_history("web_a", 10).await?.is_empty());
+        assert!(s.channel_history("web_a", u64::MAX, 10).await?.is_empty());
         Ok(())
     }
 

@@ -378,3 +378,38 @@ impl Native {
         self.pending.drain(..).collect()
     }
 }
+
+impl TestRelay {
+    /// Like [`TestRelay::start_with`], and hands back the relay's state to look inside (the
+    /// hub's tables) while it serves.
+    pub async fn start_exposed(
+        tune: impl FnOnce(&mut Config),
+    ) -> Result<(Self, cometa_relay::state::App)> {
+        let dir = tempfile::tempdir()?;
+        let mut cfg = Config::for_data_dir(dir.path());
+        cfg.api_key = Some(KEY.into());
+        cfg.static_dir = None;
+        tune(&mut cfg);
+        let relay = cometa_relay::Relay::open(cfg)?;
+        let app = relay.app().clone();
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = relay.serve(listener, shutdown).await {
+                eprintln!("relay failed: {e}");
+            }
+        });
+        let r = Self {
+            addr,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+            _dir: Some(dir),
+        };
+        Ok((r, app))
+    }
+}
