@@ -34,9 +34,9 @@ pub mod publish;
 pub mod secret;
 pub mod state;
 pub mod store;
-pub mod throttle;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
+pub mod throttle;
 pub mod ticket;
 pub mod tunnel;
 pub mod webhook;
