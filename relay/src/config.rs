@@ -193,6 +193,28 @@ pub struct Args {
     /// storm past the backlog costs clients SYN retries (seconds each).
     #[arg(long, env = "COMETA_LISTEN_BACKLOG")]
     pub listen_backlog: Option<u32>,
+    /// Password hashes (Argon2, 19 MiB each) computed at once [default: the number of cores].
+    #[arg(long, env = "COMETA_HASH_CONCURRENCY")]
+    pub hash_concurrency: Option<usize>,
+    /// How long a login waits for a free hasher before 503, in milliseconds [default: 1000].
+    #[arg(long, env = "COMETA_HASH_WAIT_MS")]
+    pub hash_wait_ms: Option<u64>,
+    /// Failed native `auth` frames (user key) per user within the login failure window before
+    /// the connection is refused [default: 10].
+    #[arg(long, env = "COMETA_KEY_FAILURES_PER_USER")]
+    pub key_failures_per_user: Option<u32>,
+    /// Failed native `auth` frames (user key, token or session key) per client address within
+    /// the login failure window before connections are refused [default: 20].
+    #[arg(long, env = "COMETA_KEY_FAILURES_PER_ADDRESS")]
+    pub key_failures_per_address: Option<u32>,
+    /// Seconds a client may take to send a request's headers; also how long a kept-alive HTTP
+    /// connection may sit idle between requests [default: 10].
+    #[arg(long, env = "COMETA_HTTP_HEADER_TIMEOUT_SECS")]
+    pub http_header_timeout_secs: Option<u64>,
+    /// Open TCP connections (HTTP and WebSocket) per client address; more are closed at once
+    /// [default: 256; unlimited with --trust-forwarded-for, where the peer is the proxy].
+    #[arg(long, env = "COMETA_MAX_CONNECTIONS_PER_ADDRESS")]
+    pub max_connections_per_address: Option<usize>,
 }
 
 impl Args {
@@ -261,7 +283,13 @@ impl Args {
             jwt_secret,
             sdk_dir,
             demo,
-            listen_backlog
+            listen_backlog,
+            hash_concurrency,
+            hash_wait_ms,
+            key_failures_per_user,
+            key_failures_per_address,
+            http_header_timeout_secs,
+            max_connections_per_address
         )
     }
 }
@@ -317,6 +345,13 @@ pub struct Config {
     pub sdk_dir: Option<PathBuf>,
     pub demo: bool,
     pub listen_backlog: u32,
+    pub hash_concurrency: usize,
+    /// 0 refuses at once when every hasher is busy.
+    pub hash_wait: Duration,
+    pub key_failures_per_user: u32,
+    pub key_failures_per_address: u32,
+    pub http_header_timeout: Duration,
+    pub max_connections_per_address: usize,
 }
 
 impl Default for Config {
@@ -422,6 +457,21 @@ impl Config {
             }),
             demo: a.demo.unwrap_or(false),
             listen_backlog: a.listen_backlog.unwrap_or(4096),
+            hash_concurrency: a.hash_concurrency.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+            }),
+            hash_wait: Duration::from_millis(a.hash_wait_ms.unwrap_or(1000)),
+            key_failures_per_user: a.key_failures_per_user.unwrap_or(10),
+            key_failures_per_address: a.key_failures_per_address.unwrap_or(20),
+            http_header_timeout: secs(a.http_header_timeout_secs.unwrap_or(10)),
+            max_connections_per_address: a.max_connections_per_address.unwrap_or(
+                // Behind a proxy every connection comes from the proxy's address.
+                if a.trust_forwarded_for == Some(true) {
+                    usize::MAX
+                } else {
+                    256
+                },
+            ),
         };
         c.validate()?;
         Ok(c)
@@ -467,6 +517,23 @@ impl Config {
             (
                 "auth-verify-timeout-ms",
                 self.auth_verify_timeout.as_millis() as u64,
+            ),
+            ("hash-concurrency", self.hash_concurrency as u64),
+            (
+                "key-failures-per-user",
+                u64::from(self.key_failures_per_user),
+            ),
+            (
+                "key-failures-per-address",
+                u64::from(self.key_failures_per_address),
+            ),
+            (
+                "http-header-timeout-secs",
+                self.http_header_timeout.as_millis() as u64,
+            ),
+            (
+                "max-connections-per-address",
+                self.max_connections_per_address as u64,
             ),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
