@@ -4,12 +4,14 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use common::TestRelay;
 use common::login::{basic, login, register, send};
+use common::{Native, TestRelay, WAIT};
 use serde_json::{Value, json};
+use tokio::net::{TcpSocket, TcpStream};
 
 /// Password checks run Argon2 a few at a time: bounds a whole burst of them.
 const BURST: Duration = Duration::from_secs(60);
@@ -127,5 +129,87 @@ async fn ipv6_neighbours_in_one_64_share_the_address_limit() -> Result<()> {
         401,
         "another /64"
     );
+    r.stop().await
+}
+
+/// A TCP connection to the relay from `source` (any of 127/8 is loopback).
+async fn connect_from(source: [u8; 4], r: &TestRelay) -> Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((source, 0)))?;
+    Ok(tokio::time::timeout(WAIT, socket.connect(r.addr)).await??)
+}
+
+/// A native connection from `source` whose first frame is `auth` with this user key; returns
+/// the reply and, when the relay then closes, the close code.
+async fn auth_with_key(
+    r: &TestRelay,
+    source: [u8; 4],
+    user: &str,
+    key: &str,
+) -> Result<(Value, Option<String>)> {
+    let tcp = connect_from(source, r).await?;
+    let url = format!("ws://{}/connect", r.addr);
+    let tcp = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
+    let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(url, tcp)).await??;
+    let mut n = Native::from(ws);
+    let reply = n
+        .request("auth", json!({"user_id": user, "user_key": key}))
+        .await?;
+    if reply.get("error").is_none() || reply["error"]["code"] == json!(4004) {
+        return Ok((reply, None));
+    }
+    loop {
+        let f = n.frame().await?;
+        if let Some(code) = f.strip_prefix("closed:") {
+            return Ok((reply, Some(code.to_string())));
+        }
+    }
+}
+
+#[tokio::test]
+async fn user_key_guesses_are_limited_per_user_and_per_address() -> Result<()> {
+    let r = TestRelay::start_with(|c| {
+        c.key_failures_per_user = 3;
+        c.key_failures_per_address = 5;
+    })
+    .await?;
+    for (user, key) in [("kim", "kim-secret-key"), ("lee", "lee-secret-key")] {
+        let (st, body) = r
+            .api(
+                "PUT",
+                &format!("/users/{user}/key"),
+                Some(json!({"key": key})),
+            )
+            .await?;
+        anyhow::ensure!(st == 200, "put key: {st} {body}");
+    }
+    let here = [127, 0, 0, 1];
+    for i in 0..3 {
+        let (reply, closed) = auth_with_key(&r, here, "kim", &format!("guess-{i}")).await?;
+        assert_eq!(reply["error"]["code"], 4004, "guess {i}: {reply}");
+        assert_eq!(closed, None);
+    }
+    // The user's limit is reached: even the right key waits, from any address.
+    for (source, key) in [(here, "guess-3"), ([127, 0, 0, 2], "kim-secret-key")] {
+        let (reply, closed) = auth_with_key(&r, source, "kim", key).await?;
+        assert_eq!(reply["error"]["code"], 4006, "{reply}");
+        let message = reply["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("retry in"), "{message}");
+        assert_eq!(closed.as_deref(), Some("4504"));
+    }
+    // Two more failures on other users reach this address's limit of 5.
+    for user in ["lee", "nobody"] {
+        let (reply, _) = auth_with_key(&r, here, user, "wrong-key").await?;
+        assert_eq!(reply["error"]["code"], 4004, "{reply}");
+    }
+    let (reply, closed) = auth_with_key(&r, here, "lee", "lee-secret-key").await?;
+    assert_eq!(
+        (&reply["error"]["code"], closed.as_deref()),
+        (&json!(4006), Some("4504")),
+        "address limit: {reply}"
+    );
+    // Another address is not limited by this one.
+    let (reply, _) = auth_with_key(&r, [127, 0, 0, 2], "lee", "lee-secret-key").await?;
+    assert_eq!(reply["result"]["user_id"], "lee", "{reply}");
     r.stop().await
 }

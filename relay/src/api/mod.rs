@@ -9,6 +9,8 @@ mod login;
 mod users;
 mod weapp;
 
+pub(crate) use login::ClientAddr;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method};
