@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use common::login::{basic, login, register, send};
 use common::{Native, TestRelay, WAIT};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
 /// Password checks run Argon2 a few at a time: bounds a whole burst of them.
@@ -211,5 +212,118 @@ async fn user_key_guesses_are_limited_per_user_and_per_address() -> Result<()> {
     // Another address is not limited by this one.
     let (reply, _) = auth_with_key(&r, [127, 0, 0, 2], "lee", "lee-secret-key").await?;
     assert_eq!(reply["result"]["user_id"], "lee", "{reply}");
+    r.stop().await
+}
+
+async fn write(tcp: &mut TcpStream, bytes: &[u8]) -> Result<()> {
+    tokio::time::timeout(WAIT, tcp.write_all(bytes)).await??;
+    Ok(())
+}
+
+/// A whole `GET /healthz` on `tcp`; returns the start of the answer.
+async fn healthz(tcp: &mut TcpStream) -> Result<String> {
+    write(tcp, b"GET /healthz HTTP/1.1\r\nHost: relay\r\n\r\n").await?;
+    let mut buf = vec![0; 1024];
+    let n = tokio::time::timeout(WAIT, tcp.read(&mut buf)).await??;
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+/// Reads until the relay closes `tcp`; an error if it is still open after `WAIT`.
+async fn closed_by_relay(tcp: &mut TcpStream) -> Result<()> {
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(WAIT, tcp.read(&mut buf)).await {
+            Err(_) => anyhow::bail!("the connection is still open after {WAIT:?}"),
+            Ok(Ok(0) | Err(_)) => return Ok(()),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+const HALF_SENT: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: relay\r\nX-Slow: ";
+
+#[tokio::test]
+async fn half_sent_requests_and_idle_keep_alives_are_closed_after_the_header_timeout() -> Result<()>
+{
+    let r = TestRelay::start_with(|c| c.http_header_timeout = Duration::from_millis(300)).await?;
+    let mut slow = connect_from([127, 0, 0, 1], &r).await?;
+    write(&mut slow, HALF_SENT).await?;
+    closed_by_relay(&mut slow).await?;
+
+    let mut idle = connect_from([127, 0, 0, 1], &r).await?;
+    let answer = healthz(&mut idle).await?;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    closed_by_relay(&mut idle).await?;
+
+    let mut silent = connect_from([127, 0, 0, 1], &r).await?;
+    closed_by_relay(&mut silent).await?;
+    r.stop().await
+}
+
+#[tokio::test]
+async fn one_address_over_its_connection_cap_is_refused_while_others_are_served() -> Result<()> {
+    let r = TestRelay::start_with(|c| c.max_connections_per_address = 4).await?;
+    let here = [127, 0, 0, 1];
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut tcp = connect_from(here, &r).await?;
+        write(&mut tcp, HALF_SENT).await?;
+        held.push(tcp);
+    }
+    let mut fifth = connect_from(here, &r).await?;
+    // The write may already fail: the relay closed the socket at accept.
+    let _ = fifth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: relay\r\n\r\n")
+        .await;
+    closed_by_relay(&mut fifth).await?;
+
+    let mut neighbour = connect_from([127, 0, 0, 2], &r).await?;
+    let answer = healthz(&mut neighbour).await?;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // Closing one gives its place back once the relay sees the close.
+    drop(held.pop());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut again = connect_from(here, &r).await?;
+        match healthz(&mut again).await {
+            Ok(a) if a.starts_with("HTTP/1.1 200") => break,
+            _ if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => anyhow::bail!("no place freed: {other:?}"),
+        }
+    }
+    drop((held, neighbour));
+    r.stop().await
+}
+
+#[tokio::test]
+async fn a_native_socket_that_never_authenticates_counts_and_is_closed_at_the_deadline()
+-> Result<()> {
+    let r = TestRelay::start_with(|c| {
+        c.max_connections = 1;
+        c.handshake_timeout = Duration::from_secs(2);
+    })
+    .await?;
+    let mut silent = r.native().await?;
+    let url = format!("ws://{}/connect", r.addr);
+    match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(&url)).await? {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status().as_u16(), 503);
+        }
+        other => anyhow::bail!("a second socket past --max-connections 1: {other:?}"),
+    }
+    assert_eq!(silent.frame().await?, "closed:4003");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio_tungstenite::connect_async(&url).await {
+            Ok(_) => break,
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => anyhow::bail!("the slot was not given back: {e}"),
+        }
+    }
     r.stop().await
 }

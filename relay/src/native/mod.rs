@@ -41,8 +41,13 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    conn::admit(&app, &headers)?;
-    Ok(conn::configure(ws, &app.config).on_upgrade(move |socket| serve(app, socket, addr)))
+    let slot = conn::admit(&app, &headers)?;
+    Ok(
+        conn::configure(ws, &app.config).on_upgrade(move |socket| async move {
+            let _slot = slot;
+            serve(app, socket, addr).await;
+        }),
+    )
 }
 
 async fn serve(app: App, socket: WebSocket, addr: String) {
@@ -59,7 +64,7 @@ async fn run(app: App, socket: WebSocket, id: String, addr: String) {
         Ok(_) => return,
         Err(_) => {
             tracing::debug!("no first frame within the handshake timeout");
-            io.close(CloseCode::NoPing).await;
+            io.close(CloseCode::HandshakeTimeout).await;
             return;
         }
     };
