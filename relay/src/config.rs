@@ -141,7 +141,8 @@ pub struct Args {
     /// Client publishes one connection may burst above the rate [default: 40].
     #[arg(long, env = "COMETA_PUBLISH_BURST")]
     pub publish_burst: Option<u32>,
-    /// Seconds a native connection may take to send its first frame [default: 10].
+    /// Seconds a native connection may take to send its first frame; then it is closed with
+    /// 4003 [default: 10].
     #[arg(long, env = "COMETA_HANDSHAKE_TIMEOUT_SECS")]
     pub handshake_timeout_secs: Option<u64>,
     /// Failed password logins per account within the window before 429 [default: 5].

@@ -81,7 +81,7 @@ async fn a_full_password_hasher_answers_503_with_retry_after() -> Result<()> {
         c.hash_wait = Duration::ZERO;
     })
     .await?;
-    let answers = concurrent_logins(&r, 8, |i| format!("nobody-{i}")).await?;
+    let answers = concurrent_logins(&r, 16, |i| format!("nobody-{i}")).await?;
     let busy: Vec<_> = answers.iter().filter(|a| a.0 == 503).collect();
     assert!(
         answers.iter().all(|a| a.0 == 401 || a.0 == 503),
@@ -93,7 +93,7 @@ async fn a_full_password_hasher_answers_503_with_retry_after() -> Result<()> {
     );
     assert!(
         !busy.is_empty(),
-        "8 concurrent hashes with one permit: {answers:?}"
+        "16 concurrent hashes with one permit: {answers:?}"
     );
     for (_, retry, body) in busy {
         assert_eq!(
