@@ -7,7 +7,7 @@
 //! alone, and finally — with `--anonymous` and no credential at all — the visitor cookie.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 
 use super::extract::header;
 use crate::auth::delegated::DelegatedError;
-use crate::auth::ratelimit::address_key;
+use crate::auth::ratelimit::{address_key, retry_after};
 use crate::auth::{jwt, password, visitor};
 use crate::error::ApiError;
 use crate::secret;
@@ -366,11 +366,6 @@ async fn by_password(
     }
 }
 
-fn retry_after(wait: Duration) -> u64 {
-    // Round up: retrying at the advertised second must succeed.
-    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-}
-
 fn by_jwt(app: &App, token: &str, now: u64) -> Result<Grant, LoginError> {
     let secret = app.config.jwt_secret.as_ref().ok_or(ApiError::LoginFailed(
         "JWT login is not enabled on this relay",
@@ -422,6 +417,7 @@ async fn visitor(app: &App, headers: &HeaderMap, now: u64) -> Result<Grant, Logi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn basic_credentials() {

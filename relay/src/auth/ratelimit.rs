@@ -16,6 +16,11 @@ use std::time::{Duration, Instant};
 /// Keys tracked before stale ones are swept on the next failure.
 const SWEEP_ABOVE: usize = 10_000;
 
+/// `Retry-After` seconds for a wait, rounded up: retrying at the advertised second must succeed.
+pub fn retry_after(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
 /// The key a client address is limited by. An IPv6 client usually holds a whole /64 (SLAAC,
 /// privacy addresses), so one client could otherwise take a fresh limit per address; an
 /// IPv4-mapped IPv6 address is its IPv4 address.

@@ -4,11 +4,12 @@
 //! Failed checks are limited per user (user keys are chosen by the back end and may be
 //! guessable) and per client address (`--key-failures-per-*`), like password logins.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cometa_protocol::frames::{AuthRequest, Position};
 use cometa_protocol::names;
 
+use crate::auth::ratelimit::retry_after;
 use crate::secret;
 use crate::state::App;
 use crate::unix_now;
@@ -61,7 +62,7 @@ pub async fn authenticate(app: &App, req: &AuthRequest, addr: &str) -> Result<Id
     let account = req.user_key.as_ref().and(req.user_id.as_deref());
     let attempt = limits
         .begin(account, addr, Instant::now())
-        .map_err(|wait| AuthError::TooManyFailures(whole_secs(wait)))?;
+        .map_err(|wait| AuthError::TooManyFailures(retry_after(wait)))?;
     let result = check(app, req).await;
     match &result {
         Ok(_) => limits.succeeded(&attempt),
@@ -75,11 +76,6 @@ pub async fn authenticate(app: &App, req: &AuthRequest, addr: &str) -> Result<Id
         Err(_) => {}
     }
     result
-}
-
-/// Whole seconds, rounded up: retrying at the advertised second must succeed.
-fn whole_secs(wait: Duration) -> u64 {
-    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 async fn check(app: &App, req: &AuthRequest) -> Result<Identity, AuthError> {
