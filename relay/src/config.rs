@@ -216,6 +216,10 @@ pub struct Args {
     /// [default: 256; unlimited with --trust-forwarded-for, where the peer is the proxy].
     #[arg(long, env = "COMETA_MAX_CONNECTIONS_PER_ADDRESS")]
     pub max_connections_per_address: Option<usize>,
+    /// Seconds a request may take from its headers to its answer's headers, reading its body
+    /// included; then 408 [default: 30].
+    #[arg(long, env = "COMETA_HTTP_REQUEST_TIMEOUT_SECS")]
+    pub http_request_timeout_secs: Option<u64>,
 }
 
 impl Args {
@@ -290,7 +294,8 @@ impl Args {
             key_failures_per_user,
             key_failures_per_address,
             http_header_timeout_secs,
-            max_connections_per_address
+            max_connections_per_address,
+            http_request_timeout_secs
         )
     }
 }
@@ -353,6 +358,7 @@ pub struct Config {
     pub key_failures_per_address: u32,
     pub http_header_timeout: Duration,
     pub max_connections_per_address: usize,
+    pub http_request_timeout: Duration,
 }
 
 impl Default for Config {
@@ -473,6 +479,7 @@ impl Config {
                     256
                 },
             ),
+            http_request_timeout: secs(a.http_request_timeout_secs.unwrap_or(30)),
         };
         c.validate()?;
         Ok(c)
@@ -535,6 +542,10 @@ impl Config {
             (
                 "max-connections-per-address",
                 self.max_connections_per_address as u64,
+            ),
+            (
+                "http-request-timeout-secs",
+                self.http_request_timeout.as_millis() as u64,
             ),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {

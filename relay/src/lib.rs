@@ -161,7 +161,10 @@ impl Relay {
             listener,
             router,
             per_address,
-            app.config.http_header_timeout,
+            listener::Timeouts {
+                header: app.config.http_header_timeout,
+                request: app.config.http_request_timeout,
+            },
             async move {
                 shutdown.await;
                 tracing::info!("shutting down");

@@ -1,12 +1,16 @@
 //! The accept loop, in place of `axum::serve` (which has no timeouts): hyper's HTTP/1 server
-//! with a header-read timeout, a cap on open connections per client address, TCP_NODELAY,
-//! `ConnectInfo<SocketAddr>` for the handlers and graceful shutdown.
+//! with a header-read timeout, a deadline per request, a cap on open connections per client
+//! address, TCP_NODELAY, `ConnectInfo<SocketAddr>` for the handlers and graceful shutdown.
 //!
 //! hyper times the wait for a request's headers from the moment it starts waiting for them —
 //! on a new connection, and on a kept-alive one as soon as the previous response is written —
 //! so the one timeout bounds both a half-sent request (slowloris) and an idle keep-alive
 //! connection. Upgraded WebSockets leave hyper at the upgrade; their own liveness rules
 //! (`--handshake-timeout-secs`, `--idle-timeout-secs`) take over.
+//!
+//! hyper has no timeout on reading a request's body, so a client could trickle one byte at a
+//! time; each request gets a deadline for its answer (reading the body is part of making it)
+//! and a late one gets 408.
 //!
 //! Per connection this does what `axum::serve` did — one task, one service clone, the
 //! `ConnectInfo` extension per request — plus one lookup in the per-address table.
@@ -18,8 +22,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::ConnectInfo;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use cometa_protocol::api::ErrorBody;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -35,15 +42,26 @@ use crate::capacity::{AddressPermit, PerAddress};
 /// idle connection at once, but one still sending a request would otherwise hold shutdown up.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
 
+/// The HTTP timeouts.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// For a request's headers, and for the next request on a kept-alive connection.
+    pub header: Duration,
+    /// From a request's headers to its answer's.
+    pub request: Duration,
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting, lets
 /// requests in flight finish and returns when every HTTP connection has ended.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     per_address: Arc<PerAddress>,
-    header_timeout: Duration,
+    timeouts: Timeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    let header_timeout = timeouts.header;
+    let request_timeout = timeouts.request;
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
@@ -82,7 +100,13 @@ pub async fn serve(
         let router = router.clone();
         let service = service_fn(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().call(req)
+            let answer = router.clone().call(req);
+            async move {
+                match tokio::time::timeout(request_timeout, answer).await {
+                    Ok(res) => res,
+                    Err(_) => Ok(too_slow(request_timeout)),
+                }
+            }
         });
         let conn = http.serve_connection(io, service).with_upgrades();
         let signal_tx = signal_tx.clone();
@@ -114,6 +138,23 @@ pub async fn serve(
     drop(done_rx);
     drop(listener);
     done_tx.closed().await;
+}
+
+/// 408 for a request not answered within its deadline (in practice: a body sent too slowly).
+fn too_slow(limit: Duration) -> Response {
+    tracing::debug!("request timed out");
+    let body = ErrorBody {
+        code: 408,
+        error: "ERR_REQUEST_TIMEOUT".into(),
+        message: format!(
+            "the request was not complete within {} s",
+            limit.as_secs_f64()
+        ),
+    };
+    let mut res = (StatusCode::REQUEST_TIMEOUT, Json(body)).into_response();
+    res.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    res
 }
 
 /// Out of file descriptors and the like: wait a moment rather than spin on `accept`.

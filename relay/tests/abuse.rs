@@ -261,6 +261,27 @@ async fn half_sent_requests_and_idle_keep_alives_are_closed_after_the_header_tim
 }
 
 #[tokio::test]
+async fn a_body_trickled_past_the_request_deadline_gets_408() -> Result<()> {
+    let r = TestRelay::start_with(|c| c.http_request_timeout = Duration::from_millis(500)).await?;
+    let mut tcp = connect_from([127, 0, 0, 1], &r).await?;
+    write(
+        &mut tcp,
+        b"POST /weapp/login HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{\"user",
+    )
+    .await?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, tcp.read_to_end(&mut answer)).await??;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains("\"error\":\"ERR_REQUEST_TIMEOUT\""),
+        "{answer}"
+    );
+    r.stop().await
+}
+
+#[tokio::test]
 async fn one_address_over_its_connection_cap_is_refused_while_others_are_served() -> Result<()> {
     let r = TestRelay::start_with(|c| c.max_connections_per_address = 4).await?;
     let here = [127, 0, 0, 1];
