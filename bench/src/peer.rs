@@ -94,6 +94,9 @@ impl Running {
                     .arg(API_KEY)
                     .arg("--max-connections")
                     .arg("1000000")
+                    // Each fleet holds up to 10,000 sockets from one loopback source address.
+                    .arg("--max-connections-per-address")
+                    .arg("1000000")
                     // Info logs a line per login; warnings (slow consumers) still show.
                     .env("RUST_LOG", "warn");
                 if let Some(q) = opts.outbound_queue {

@@ -31,6 +31,10 @@ pub enum CloseCode {
     SessionRevoked = 4502,
     /// Terminal: the user already has the maximum number of live devices.
     TooManyDevices = 4503,
+    /// Reconnect class: no first frame within the handshake timeout.
+    HandshakeTimeout = 4004,
+    /// Terminal: too many failed `auth` frames for this user or from this address.
+    TooManyFailures = 4504,
 }
 
 impl CloseCode {
@@ -57,6 +61,8 @@ impl CloseCode {
             Self::ClosedByServer,
             Self::SessionRevoked,
             Self::TooManyDevices,
+            Self::HandshakeTimeout,
+            Self::TooManyFailures,
         ]
         .into_iter()
         .find(|c| c.code() == code)
@@ -81,6 +87,8 @@ impl CloseCode {
             Self::ClosedByServer => "closed by the back end",
             Self::SessionRevoked => "session revoked",
             Self::TooManyDevices => "too many devices",
+            Self::HandshakeTimeout => "no first frame within the handshake timeout",
+            Self::TooManyFailures => "too many failed authentications",
         }
     }
 }

@@ -141,7 +141,8 @@ pub struct Args {
     /// Client publishes one connection may burst above the rate [default: 40].
     #[arg(long, env = "COMETA_PUBLISH_BURST")]
     pub publish_burst: Option<u32>,
-    /// Seconds a native connection may take to send its first frame [default: 10].
+    /// Seconds a native connection may take to send its first frame; then it is closed with
+    /// 4004 [default: 10].
     #[arg(long, env = "COMETA_HANDSHAKE_TIMEOUT_SECS")]
     pub handshake_timeout_secs: Option<u64>,
     /// Failed password logins per account within the window before 429 [default: 5].
@@ -212,6 +213,32 @@ pub struct Args {
     /// Largest `history` reply, in bytes; longer histories come in pages [default: 131072].
     #[arg(long, env = "COMETA_MAX_REPLY_BYTES")]
     pub max_reply_bytes: Option<usize>,
+    /// Password hashes (Argon2, 19 MiB each) computed at once [default: the number of cores].
+    #[arg(long, env = "COMETA_HASH_CONCURRENCY")]
+    pub hash_concurrency: Option<usize>,
+    /// How long a login waits for a free hasher before 503, in milliseconds [default: 1000].
+    #[arg(long, env = "COMETA_HASH_WAIT_MS")]
+    pub hash_wait_ms: Option<u64>,
+    /// Failed native `auth` frames (user key) per user within the login failure window before
+    /// the connection is refused [default: 10].
+    #[arg(long, env = "COMETA_KEY_FAILURES_PER_USER")]
+    pub key_failures_per_user: Option<u32>,
+    /// Failed native `auth` frames (user key, token or session key) per client address within
+    /// the login failure window before connections are refused [default: 20].
+    #[arg(long, env = "COMETA_KEY_FAILURES_PER_ADDRESS")]
+    pub key_failures_per_address: Option<u32>,
+    /// Seconds a client may take to send a request's headers; also how long a kept-alive HTTP
+    /// connection may sit idle between requests [default: 10].
+    #[arg(long, env = "COMETA_HTTP_HEADER_TIMEOUT_SECS")]
+    pub http_header_timeout_secs: Option<u64>,
+    /// Open TCP connections (HTTP and WebSocket) per client address; more are closed at once
+    /// [default: 256; unlimited with --trust-forwarded-for, where the peer is the proxy].
+    #[arg(long, env = "COMETA_MAX_CONNECTIONS_PER_ADDRESS")]
+    pub max_connections_per_address: Option<usize>,
+    /// Seconds a request may take from its headers to its answer's headers, reading its body
+    /// included; then 408 [default: 30].
+    #[arg(long, env = "COMETA_HTTP_REQUEST_TIMEOUT_SECS")]
+    pub http_request_timeout_secs: Option<u64>,
 }
 
 impl Args {
@@ -286,7 +313,14 @@ impl Args {
             frame_burst,
             webhook_queue_bytes,
             max_json_depth,
-            max_reply_bytes
+            max_reply_bytes,
+            hash_concurrency,
+            hash_wait_ms,
+            key_failures_per_user,
+            key_failures_per_address,
+            http_header_timeout_secs,
+            max_connections_per_address,
+            http_request_timeout_secs
         )
     }
 }
@@ -354,6 +388,14 @@ pub struct Config {
     pub max_json_depth: usize,
     /// Budget of one `history` page (at least one message is always sent).
     pub max_reply_bytes: usize,
+    pub hash_concurrency: usize,
+    /// 0 refuses at once when every hasher is busy.
+    pub hash_wait: Duration,
+    pub key_failures_per_user: u32,
+    pub key_failures_per_address: u32,
+    pub http_header_timeout: Duration,
+    pub max_connections_per_address: usize,
+    pub http_request_timeout: Duration,
 }
 
 const MAX_JSON_DEPTH_DEFAULT: usize = 64;
@@ -474,6 +516,22 @@ impl Config {
             // Half the default write buffer (4 × max-frame-bytes): a page fits even while
             // pushes wait in the buffer, and holds any single message of the default limits.
             max_reply_bytes: a.max_reply_bytes.unwrap_or(128 * 1024),
+            hash_concurrency: a.hash_concurrency.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+            }),
+            hash_wait: Duration::from_millis(a.hash_wait_ms.unwrap_or(1000)),
+            key_failures_per_user: a.key_failures_per_user.unwrap_or(10),
+            key_failures_per_address: a.key_failures_per_address.unwrap_or(20),
+            http_header_timeout: secs(a.http_header_timeout_secs.unwrap_or(10)),
+            max_connections_per_address: a.max_connections_per_address.unwrap_or(
+                // Behind a proxy every connection comes from the proxy's address.
+                if a.trust_forwarded_for == Some(true) {
+                    usize::MAX
+                } else {
+                    256
+                },
+            ),
+            http_request_timeout: secs(a.http_request_timeout_secs.unwrap_or(30)),
         };
         c.validate()?;
         Ok(c)
@@ -526,6 +584,27 @@ impl Config {
             ("frame-rate", u64::from(self.frame_rate)),
             ("frame-burst", u64::from(self.frame_burst)),
             ("webhook-queue-bytes", self.webhook_queue_bytes as u64),
+            ("hash-concurrency", self.hash_concurrency as u64),
+            (
+                "key-failures-per-user",
+                u64::from(self.key_failures_per_user),
+            ),
+            (
+                "key-failures-per-address",
+                u64::from(self.key_failures_per_address),
+            ),
+            (
+                "http-header-timeout-secs",
+                self.http_header_timeout.as_millis() as u64,
+            ),
+            (
+                "max-connections-per-address",
+                self.max_connections_per_address as u64,
+            ),
+            (
+                "http-request-timeout-secs",
+                self.http_request_timeout.as_millis() as u64,
+            ),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid {

@@ -192,23 +192,24 @@ impl Io {
     }
 }
 
-/// Refuses an upgrade from a foreign page or past the connection limit.
-pub fn admit(app: &App, headers: &axum::http::HeaderMap) -> Result<(), crate::error::ApiError> {
+/// Refuses an upgrade from a foreign page or past the connection limit; the slot it returns
+/// counts the socket until dropped, authenticated or not.
+pub fn admit(
+    app: &App,
+    headers: &axum::http::HeaderMap,
+) -> Result<crate::capacity::SocketSlot, crate::error::ApiError> {
     use crate::error::ApiError;
     let origin = headers.get("origin").and_then(|v| v.to_str().ok());
     if !crate::api::origin_allowed(&app.config.allowed_origins, origin) {
         return Err(ApiError::Forbidden("origin not allowed".into()));
     }
-    if app.hub.live() >= app.config.max_connections {
+    app.sockets.try_open().ok_or_else(|| {
         tracing::warn!(
             limit = app.config.max_connections,
             "connection limit reached"
         );
-        return Err(ApiError::Unavailable(
-            "the relay is at its connection limit".into(),
-        ));
-    }
-    Ok(())
+        ApiError::Unavailable("the relay is at its connection limit".into())
+    })
 }
 
 /// Socket settings of every connection: the frame limit, and small buffers — tungstenite's

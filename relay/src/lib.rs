@@ -16,16 +16,20 @@
 //! - [`ticket`]: single-use tickets for `connectUrl`.
 //! - [`webhook`]: signed tunnel events to the back end.
 //! - [`secret`], [`error`], [`state`]: secrets and hashing, the HTTP error type, shared state.
+//! - [`listener`]: the accept loop (header timeout, per-address cap); [`capacity`]: open
+//!   sockets per address and in all.
 //!
 //! [`run`] serves on a bound listener until a shutdown future resolves, so tests bind port 0.
 
 pub mod api;
 pub mod auth;
+pub mod capacity;
 pub mod config;
 pub mod conn;
 pub mod error;
 pub mod history;
 pub mod hub;
+pub mod listener;
 pub mod native;
 pub mod outbox;
 pub mod policy;
@@ -45,7 +49,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::serve::ListenerExt;
 use cometa_protocol::CloseCode;
 use tokio::net::TcpListener;
 
@@ -128,6 +131,7 @@ impl Relay {
         let app = Arc::new(AppState {
             auth,
             hub: hub::Hub::new(config.max_devices_per_user),
+            sockets: capacity::Sockets::new(config.max_connections),
             tickets: ticket::Tickets::new(config.ticket_ttl),
             config: Arc::new(config),
             api_key,
@@ -166,30 +170,29 @@ impl Relay {
         let sweeper = tokio::spawn(sweep(app.clone()));
         let router = api::router(app.clone());
         let hub_app = app.clone();
-        // With the peer address, for the per-address limit on failed password logins.
-        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        // Without TCP_NODELAY a small frame written after another whose ACK is still delayed
-        // waits for that ACK: 40 ms on Linux, which was the relay's whole latency tail.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY not set");
-            }
-        });
-        let result = axum::serve(listener, service)
-            .with_graceful_shutdown(async move {
+        let per_address = capacity::PerAddress::new(app.config.max_connections_per_address);
+        listener::serve(
+            listener,
+            router,
+            per_address,
+            listener::Timeouts {
+                header: app.config.http_header_timeout,
+                request: app.config.http_request_timeout,
+            },
+            async move {
                 shutdown.await;
                 tracing::info!("shutting down");
                 hub_app.hub.close_all(CloseCode::Shutdown);
-            })
-            .await
-            .map_err(RelayError::Serve);
+            },
+        )
+        .await;
         sweeper.abort();
         // Give tunnel tasks a moment to send their close frames.
         let deadline = Instant::now() + Duration::from_secs(2);
         while app.hub.live() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        result
+        Ok(())
     }
 }
 

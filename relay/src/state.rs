@@ -17,6 +17,8 @@ pub struct AppState {
     pub channels: Arc<dyn Channels>,
     pub policy: ChannelPolicy,
     pub hub: Hub,
+    /// Upgraded sockets, counted against `--max-connections` from the upgrade on.
+    pub sockets: crate::capacity::Sockets,
     pub tickets: Tickets,
     pub webhook: Option<Webhook>,
     pub fanout: crate::publish::Fanout,

@@ -6,8 +6,8 @@
 //! one and delegated auth is on, the site's verification URL decides), the delegated headers
 //! alone, and finally — with `--anonymous` and no credential at all — the visitor cookie.
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 
 use super::extract::header;
 use crate::auth::delegated::DelegatedError;
+use crate::auth::ratelimit::{address_key, retry_after};
 use crate::auth::{jwt, password, visitor};
 use crate::error::ApiError;
 use crate::secret;
@@ -42,6 +43,8 @@ pub enum LoginError {
     Api(#[from] ApiError),
     #[error("too many failed logins; retry in {0} s")]
     TooManyAttempts(u64),
+    #[error("too many logins in progress; retry in {0} s")]
+    Busy(u64),
 }
 
 impl From<StoreError> for LoginError {
@@ -68,12 +71,27 @@ impl IntoResponse for LoginError {
                 )
                     .into_response()
             }
+            Self::Busy(secs) => {
+                let body = ErrorBody {
+                    code: 503,
+                    error: "ERR_BUSY".into(),
+                    message: Self::Busy(secs).to_string(),
+                };
+                tracing::info!("login refused: every password hasher is busy");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(h::RETRY_AFTER, secs.to_string())],
+                    Json(body),
+                )
+                    .into_response()
+            }
         }
     }
 }
 
-/// The client's address: the socket peer, or with `--trust-forwarded-for` the last
-/// `X-Forwarded-For` entry (the one our own proxy appended; earlier ones are client-supplied).
+/// The client's address as the per-address limits key it (IPv6 by its /64): the socket
+/// peer, or with `--trust-forwarded-for` the last `X-Forwarded-For` entry (the one our own
+/// proxy appended; earlier ones are client-supplied).
 pub struct ClientAddr(pub String);
 
 impl FromRequestParts<App> for ClientAddr {
@@ -86,12 +104,15 @@ impl FromRequestParts<App> for ClientAddr {
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
         {
-            return Ok(Self(last.to_string()));
+            return Ok(Self(match last.parse::<IpAddr>() {
+                Ok(ip) => address_key(ip).to_string(),
+                Err(_) => last.to_string(),
+            }));
         }
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>();
         Ok(Self(peer.map_or_else(
             || "unknown".to_string(),
-            |ConnectInfo(a)| a.ip().to_string(),
+            |ConnectInfo(a)| address_key(a.ip()).to_string(),
         )))
     }
 }
@@ -311,30 +332,39 @@ async fn by_password(
     pass: String,
 ) -> Result<Grant, LoginError> {
     let limits = &app.auth.limits;
-    if let Some(wait) = limits.blocked(username, addr, Instant::now()) {
-        return Err(LoginError::TooManyAttempts(retry_after(wait)));
-    }
-    let (user_id, stored) = match app.auth.accounts.password_of(username).await? {
-        Some((id, hash)) => (Some(id), Some(hash)),
-        None => (None, None),
+    // Counted before the hash runs: checked after, concurrent guesses all passed the limit.
+    let attempt = limits
+        .begin(Some(username), addr, Instant::now())
+        .map_err(|wait| LoginError::TooManyAttempts(retry_after(wait)))?;
+    let (user_id, stored) = match app.auth.accounts.password_of(username).await {
+        Ok(Some((id, hash))) => (Some(id), Some(hash)),
+        Ok(None) => (None, None),
+        Err(e) => {
+            limits.forgive(&attempt);
+            return Err(e.into());
+        }
     };
     // Runs Argon2 even for unknown usernames, so both answers take as long.
-    let ok = password::verify(pass, stored).await;
+    let ok = match app.auth.hasher.verify(pass, stored).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            limits.forgive(&attempt);
+            return Err(match e {
+                password::PasswordError::Busy => LoginError::Busy(1),
+                other => {
+                    tracing::error!(error = %other, "password check failed");
+                    ApiError::Unavailable("cannot check the password now".into()).into()
+                }
+            });
+        }
+    };
     match user_id.filter(|_| ok) {
         Some(id) => {
-            limits.succeeded(username);
+            limits.succeeded(&attempt);
             Ok(Grant::user(id))
         }
-        None => {
-            limits.failed(username, addr, Instant::now());
-            Err(ApiError::LoginFailed(BAD_PASSWORD).into())
-        }
+        None => Err(ApiError::LoginFailed(BAD_PASSWORD).into()),
     }
-}
-
-fn retry_after(wait: Duration) -> u64 {
-    // Round up: retrying at the advertised second must succeed.
-    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 fn by_jwt(app: &App, token: &str, now: u64) -> Result<Grant, LoginError> {
@@ -388,6 +418,7 @@ async fn visitor(app: &App, headers: &HeaderMap, now: u64) -> Result<Grant, Logi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn basic_credentials() {

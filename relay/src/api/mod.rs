@@ -10,6 +10,8 @@ mod stats;
 mod users;
 mod weapp;
 
+pub(crate) use login::ClientAddr;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method};

@@ -110,7 +110,7 @@ async fn create(
         req.userinfo,
     )?;
     if let Some(pw) = req.password {
-        patch.password_hash = Some(Some(hash(pw).await?));
+        patch.password_hash = Some(Some(hash(&app, pw).await?));
     }
     let profile = write(&app, &uid, patch, WriteMode::Create).await?;
     tracing::info!(user = %uid, "user registered");
@@ -140,7 +140,7 @@ async fn update(
     user_id(&uid)?;
     let mut patch = profile_fields(req.username, req.email, req.avatar_url, req.userinfo)?;
     patch.password_hash = match req.password {
-        Some(Some(pw)) => Some(Some(hash(pw).await?)),
+        Some(Some(pw)) => Some(Some(hash(&app, pw).await?)),
         Some(None) => Some(None),
         None => None,
     };
@@ -323,9 +323,10 @@ fn profile_fields(
     })
 }
 
-async fn hash(password: String) -> Result<String, ApiError> {
-    password::hash(password).await.map_err(|e| match e {
+async fn hash(app: &App, password: String) -> Result<String, ApiError> {
+    app.auth.hasher.hash(password).await.map_err(|e| match e {
         password::PasswordError::Length => ApiError::BadRequest(e.to_string()),
+        password::PasswordError::Busy => ApiError::Unavailable(e.to_string()),
         password::PasswordError::Hash(_) => {
             tracing::error!(error = %e, "password hashing failed");
             ApiError::Unavailable("cannot hash the password now".into())

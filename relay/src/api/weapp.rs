@@ -94,15 +94,19 @@ async fn upgrade(
     Query(q): Query<TicketQuery>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    crate::conn::admit(&app, &headers)?;
+    let slot = crate::conn::admit(&app, &headers)?;
     let token = q.ticket.as_deref().ok_or(ApiError::TicketInvalid)?;
     let ticket = app
         .tickets
         .redeem(token, Instant::now())
         .ok_or(ApiError::TicketInvalid)?;
     let app2 = app.clone();
-    Ok(crate::conn::configure(ws, &app.config)
-        .on_upgrade(move |socket| crate::tunnel::serve(app2, socket, ticket)))
+    Ok(
+        crate::conn::configure(ws, &app.config).on_upgrade(move |socket| async move {
+            let _slot = slot;
+            crate::tunnel::serve(app2, socket, ticket).await;
+        }),
+    )
 }
 
 async fn session(app: &App, headers: &HeaderMap) -> Result<Session, ApiError> {

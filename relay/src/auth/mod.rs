@@ -1,8 +1,10 @@
 //! Every way a page's user gets a session, besides the login codes of the back-end API.
 //!
 //! - [`jwt`]: HS256 tokens minted by the site's back end (`Authorization: Bearer`).
-//! - [`password`]: Argon2id hashes of passwords set through the users API (`Basic` login).
-//! - [`ratelimit`]: limits on failed password logins per account and per address.
+//! - [`password`]: Argon2id hashes of passwords set through the users API (`Basic` login),
+//!   computed a bounded number at a time.
+//! - [`ratelimit`]: limits on failed password logins and native-dialect key checks, per
+//!   account and per address.
 //! - [`visitor`]: anonymous visitors kept in a signed cookie.
 //! - [`delegated`]: asking the site's own server who a login request is.
 //!
@@ -30,6 +32,9 @@ pub enum SetupError {
 pub struct Auth {
     pub accounts: Arc<dyn Accounts>,
     pub limits: ratelimit::LoginLimits,
+    /// Failed `auth` frames on native connections (user keys, tokens, session keys).
+    pub key_limits: ratelimit::LoginLimits,
+    pub hasher: password::Hasher,
     /// Present when anonymous visitors are enabled.
     pub visitors: Option<visitor::Visitors>,
     /// Present when a verification URL is configured.
@@ -71,6 +76,11 @@ impl Auth {
                 per_account: ratelimit::Window::new(config.login_failures_per_account, window),
                 per_address: ratelimit::Window::new(config.login_failures_per_address, window),
             },
+            key_limits: ratelimit::LoginLimits {
+                per_account: ratelimit::Window::new(config.key_failures_per_user, window),
+                per_address: ratelimit::Window::new(config.key_failures_per_address, window),
+            },
+            hasher: password::Hasher::new(config.hash_concurrency, config.hash_wait),
             visitors,
             delegated,
             ttl: SessionTtl {

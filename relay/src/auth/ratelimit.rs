@@ -1,4 +1,4 @@
-//! Limits on failed password logins, per account and per client address.
+//! Limits on failed logins and key checks, per account and per client address.
 //!
 //! A sliding window of failure times per key, in memory. Not `governor`: a GCRA limiter
 //! charges a cell on every check, while this needs "refuse when N failures happened in the
@@ -9,11 +9,30 @@
 //! the limits by the number of relays but never lifts them.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Keys tracked before stale ones are swept on the next failure.
 const SWEEP_ABOVE: usize = 10_000;
+
+/// `Retry-After` seconds for a wait, rounded up: retrying at the advertised second must succeed.
+pub fn retry_after(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
+/// The key a client address is limited by. An IPv6 client usually holds a whole /64 (SLAAC,
+/// privacy addresses), so one client could otherwise take a fresh limit per address; an
+/// IPv4-mapped IPv6 address is its IPv4 address.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(prefix.into())
+        }
+        v4 => v4,
+    }
+}
 
 pub struct Window {
     limit: usize,
@@ -50,6 +69,10 @@ impl Window {
 
     pub fn fail(&self, key: &str, now: Instant) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        self.record(&mut map, key, now);
+    }
+
+    fn record(&self, map: &mut HashMap<String, VecDeque<Instant>>, key: &str, now: Instant) {
         if map.len() >= SWEEP_ABOVE {
             let window = self.window;
             map.retain(|_, times| {
@@ -71,35 +94,102 @@ impl Window {
         times.push_back(now);
     }
 
+    /// Records a failure unless `key` is already at its limit (then `Err(wait)`), in one step:
+    /// concurrent callers cannot all pass the check before any of them is recorded.
+    pub fn try_fail(&self, key: &str, now: Instant) -> Result<(), Duration> {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(times) = map.get_mut(key) {
+            while times
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= self.window)
+            {
+                times.pop_front();
+            }
+            if let Some(oldest) = times.front().filter(|_| times.len() >= self.limit) {
+                // The oldest failure inside the window is the one whose expiry lets one more in.
+                return Err(self.window.saturating_sub(now.duration_since(*oldest)));
+            }
+        }
+        self.record(&mut map, key, now);
+        Ok(())
+    }
+
+    /// Takes back one failure recorded at `at` (the attempt turned out not to be one).
+    pub fn forgive(&self, key: &str, at: Instant) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(times) = map.get_mut(key) {
+            if let Some(i) = times.iter().rposition(|t| *t == at) {
+                times.remove(i);
+            }
+            if times.is_empty() {
+                map.remove(key);
+            }
+        }
+    }
+
     pub fn clear(&self, key: &str) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(key);
     }
 }
 
-/// Both limits of password logins.
+/// Both limits of one kind of credential check (password logins, native-dialect keys).
 pub struct LoginLimits {
     pub per_account: Window,
     pub per_address: Window,
 }
 
+/// One credential check, counted as a failure from before it runs until it succeeds.
+#[derive(Debug)]
+pub struct Attempt {
+    account: Option<String>,
+    address: String,
+    at: Instant,
+}
+
 impl LoginLimits {
-    /// How long to wait before another try, if either limit is reached.
-    pub fn blocked(&self, account: &str, address: &str, now: Instant) -> Option<Duration> {
-        let a = self.per_account.blocked(&account.to_lowercase(), now);
-        let b = self.per_address.blocked(address, now);
-        a.into_iter().chain(b).max()
+    /// Counts an attempt on `account` (when the credential names one) from `address` before
+    /// the credential is checked, so that concurrent attempts cannot all pass the limit while
+    /// the first ones are still being checked. `Err(wait)` when either limit is reached.
+    pub fn begin(
+        &self,
+        account: Option<&str>,
+        address: &str,
+        now: Instant,
+    ) -> Result<Attempt, Duration> {
+        let account = account.map(str::to_lowercase);
+        if let Some(a) = &account {
+            self.per_account.try_fail(a, now)?;
+        }
+        if let Err(wait) = self.per_address.try_fail(address, now) {
+            if let Some(a) = &account {
+                self.per_account.forgive(a, now);
+            }
+            return Err(wait);
+        }
+        Ok(Attempt {
+            account,
+            address: address.to_string(),
+            at: now,
+        })
     }
 
-    pub fn failed(&self, account: &str, address: &str, now: Instant) {
-        self.per_account.fail(&account.to_lowercase(), now);
-        self.per_address.fail(address, now);
+    /// A success clears the account's count and takes back this attempt from the address
+    /// (not the address's earlier failures: one good password from an address must not reset
+    /// a spray against other accounts from it).
+    pub fn succeeded(&self, attempt: &Attempt) {
+        if let Some(a) = &attempt.account {
+            self.per_account.clear(a);
+        }
+        self.per_address.forgive(&attempt.address, attempt.at);
     }
 
-    /// A success clears the account's count (not the address's: one good password from an
-    /// address must not reset a spray against other accounts from it).
-    pub fn succeeded(&self, account: &str) {
-        self.per_account.clear(&account.to_lowercase());
+    /// The check never ran (the hasher was busy, the store failed): not a failure.
+    pub fn forgive(&self, attempt: &Attempt) {
+        if let Some(a) = &attempt.account {
+            self.per_account.forgive(a, attempt.at);
+        }
+        self.per_address.forgive(&attempt.address, attempt.at);
     }
 }
 
@@ -130,16 +220,56 @@ mod tests {
             per_address: Window::new(3, Duration::from_secs(60)),
         };
         let t = Instant::now();
-        l.failed("Alice", "1.2.3.4", t);
-        l.failed("alice", "5.6.7.8", t);
+        assert!(l.begin(Some("Alice"), "1.2.3.4", t).is_ok());
+        assert!(l.begin(Some("alice"), "5.6.7.8", t).is_ok());
         assert!(
-            l.blocked("ALICE", "9.9.9.9", t).is_some(),
+            l.begin(Some("ALICE"), "9.9.9.9", t).is_err(),
             "account key ignores case"
         );
-        l.succeeded("alice");
-        assert!(l.blocked("alice", "9.9.9.9", t).is_none());
-        l.failed("bob", "1.2.3.4", t);
-        l.failed("carol", "1.2.3.4", t);
-        assert!(l.blocked("dave", "1.2.3.4", t).is_some(), "address limit");
+        let ok = l.begin(Some("carl"), "9.9.9.9", t);
+        assert!(ok.is_ok());
+        if let Ok(a) = ok {
+            l.succeeded(&a);
+        }
+        assert!(l.per_address.blocked("9.9.9.9", t).is_none());
+        l.per_account.clear("alice");
+        assert!(l.begin(Some("alice"), "9.9.9.9", t).is_ok());
+        assert!(l.begin(Some("bob"), "1.2.3.4", t).is_ok());
+        assert!(l.begin(None, "1.2.3.4", t).is_ok());
+        assert!(
+            l.begin(Some("dave"), "1.2.3.4", t).is_err(),
+            "address limit"
+        );
+        assert!(
+            l.per_account.blocked("dave", t).is_none(),
+            "a refused attempt is not counted on the account"
+        );
+    }
+
+    #[test]
+    fn concurrent_attempts_cannot_pass_the_limit() {
+        let w = std::sync::Arc::new(Window::new(5, Duration::from_secs(60)));
+        let t = Instant::now();
+        let passed: usize = (0..60)
+            .map(|_| {
+                let w = w.clone();
+                std::thread::spawn(move || w.try_fail("k", t).is_ok())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap_or(false)))
+            .sum();
+        assert_eq!(passed, 5);
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap_or(IpAddr::from([0u8; 4]));
+        let a = address_key(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd"));
+        assert_eq!(a, address_key(ip("2001:db8:1:2::1")), "same /64");
+        assert_eq!(a, ip("2001:db8:1:2::"));
+        assert_ne!(a, address_key(ip("2001:db8:1:3::1")), "next /64");
+        assert_eq!(address_key(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(address_key(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
     }
 }

@@ -1,9 +1,15 @@
 //! Who a native connection's `auth` frame says the client is: a user key registered by the
 //! back end (CometServer's `users_auth`), an HS256 JWT, or a Wafer session key.
+//!
+//! Failed checks are limited per user (user keys are chosen by the back end and may be
+//! guessable) and per client address (`--key-failures-per-*`), like password logins.
+
+use std::time::Instant;
 
 use cometa_protocol::frames::{AuthRequest, Position};
 use cometa_protocol::names;
 
+use crate::auth::ratelimit::retry_after;
 use crate::secret;
 use crate::state::App;
 use crate::unix_now;
@@ -40,9 +46,39 @@ pub enum AuthError {
     Incomplete,
     #[error("the store failed")]
     Store(#[from] crate::store::StoreError),
+    #[error("too many failed authentications; retry in {0} s")]
+    TooManyFailures(u64),
 }
 
-pub async fn authenticate(app: &App, req: &AuthRequest) -> Result<Identity, AuthError> {
+/// Checks the credential of an `auth` frame from `addr` (a per-address limit key).
+pub async fn authenticate(app: &App, req: &AuthRequest, addr: &str) -> Result<Identity, AuthError> {
+    if req.user_id.is_none() && req.user_key.is_none() && req.token.is_none() && req.skey.is_none()
+    {
+        return Ok(Identity::anonymous());
+    }
+    let limits = &app.auth.key_limits;
+    // Only a user key names its account before the check; tokens and session keys count
+    // against the address alone.
+    let account = req.user_key.as_ref().and(req.user_id.as_deref());
+    let attempt = limits
+        .begin(account, addr, Instant::now())
+        .map_err(|wait| AuthError::TooManyFailures(retry_after(wait)))?;
+    let result = check(app, req).await;
+    match &result {
+        Ok(_) => limits.succeeded(&attempt),
+        // Not a guess: a malformed frame or the store failing.
+        Err(
+            AuthError::Store(_)
+            | AuthError::Incomplete
+            | AuthError::BadUserId(_)
+            | AuthError::NoTokens,
+        ) => limits.forgive(&attempt),
+        Err(_) => {}
+    }
+    result
+}
+
+async fn check(app: &App, req: &AuthRequest) -> Result<Identity, AuthError> {
     let user = match (&req.user_id, &req.user_key, &req.token, &req.skey) {
         (Some(user), Some(key), None, None) => {
             names::check_user_id(user).map_err(AuthError::BadUserId)?;

@@ -22,6 +22,7 @@ use cometa_protocol::packet::Packet;
 use serde::Serialize;
 use tracing::Instrument;
 
+use crate::api::ClientAddr;
 use crate::conn::{self, Cursor, Dialect, Io};
 use crate::error::ApiError;
 use crate::hub::{Handle, Outbox};
@@ -35,20 +36,26 @@ pub use commands::NativeInbound;
 /// `GET /connect`: a native-dialect WebSocket.
 pub async fn upgrade(
     State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    conn::admit(&app, &headers)?;
-    Ok(conn::configure(ws, &app.config).on_upgrade(move |socket| serve(app, socket)))
+    let slot = conn::admit(&app, &headers)?;
+    Ok(
+        conn::configure(ws, &app.config).on_upgrade(move |socket| async move {
+            let _slot = slot;
+            serve(app, socket, addr).await;
+        }),
+    )
 }
 
-async fn serve(app: App, socket: WebSocket) {
+async fn serve(app: App, socket: WebSocket, addr: String) {
     let id = secret::generate_id();
     let span = tracing::info_span!("conn", %id);
-    run(app, socket, id).instrument(span).await;
+    run(app, socket, id, addr).instrument(span).await;
 }
 
-async fn run(app: App, socket: WebSocket, id: String) {
+async fn run(app: App, socket: WebSocket, id: String, addr: String) {
     let mut io = Io::new(app.clone(), socket, Dialect::Native);
     let first = match tokio::time::timeout(app.config.handshake_timeout, io.socket.recv()).await {
         Ok(Some(Ok(Message::Text(t)))) => Some(t),
@@ -56,7 +63,7 @@ async fn run(app: App, socket: WebSocket, id: String) {
         Ok(_) => return,
         Err(_) => {
             tracing::debug!("no first frame within the handshake timeout");
-            io.close(CloseCode::NoPing).await;
+            io.close(CloseCode::HandshakeTimeout).await;
             return;
         }
     };
@@ -74,8 +81,14 @@ async fn run(app: App, socket: WebSocket, id: String) {
         match req {
             Ok(req) => {
                 auth_id = Some(req.id);
-                match auth::authenticate(&app, &req).await {
+                match auth::authenticate(&app, &req, &addr).await {
                     Ok(found) => who = found,
+                    Err(e @ auth::AuthError::TooManyFailures(_)) => {
+                        tracing::info!("authentication refused: too many failures");
+                        reply_err(&mut io, req.id, code::LIMIT_EXCEEDED, &e.to_string()).await;
+                        io.close(CloseCode::TooManyFailures).await;
+                        return;
+                    }
                     Err(e) => {
                         tracing::debug!(error = %e, "authentication failed");
                         reply_err(&mut io, req.id, code::UNAUTHORIZED, &e.to_string()).await;

@@ -291,6 +291,16 @@ impl TestRelay {
     }
 }
 
+impl From<WebSocketStream<MaybeTlsStream<TcpStream>>> for Native {
+    fn from(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
+        Self {
+            ws,
+            next_id: 1,
+            pending: Default::default(),
+        }
+    }
+}
+
 impl Native {
     pub async fn send(&mut self, text: &str) -> Result<()> {
         self.ws.send(Message::text(text)).await?;
