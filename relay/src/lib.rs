@@ -6,6 +6,7 @@
 //! - [`native`]: native-dialect connections at `/connect`: auth, channels, history, presence.
 //! - [`conn`]: what both share: the writer with its stream positions and the pump loop.
 //! - [`hub`]: the registry of live connections and fan-out (encode once, share the bytes).
+//! - [`expiry`]: closing a session's connections when it expires.
 //! - [`outbox`]: each connection's bounded outgoing queue and close request.
 //! - [`publish`]: storing then fanning out personal and channel messages, in order.
 //! - [`presence`]: online/offline, join/leave, last seen; the frame encoders.
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod config;
 pub mod conn;
 pub mod error;
+pub mod expiry;
 pub mod hub;
 pub mod native;
 pub mod outbox;

@@ -16,6 +16,8 @@ pub struct Ticket {
     pub tunnel_id: String,
     pub session_id: i64,
     pub user_id: String,
+    /// When the session ends (unix seconds); the tunnel is closed then.
+    pub expires_at: u64,
 }
 
 pub struct Tickets {
@@ -79,6 +81,7 @@ mod tests {
             tunnel_id: "t".into(),
             session_id: 1,
             user_id: "u".into(),
+            expires_at: 0,
         }
     }
 

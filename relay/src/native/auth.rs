@@ -1,9 +1,16 @@
 //! Who a native connection's `auth` frame says the client is: a user key registered by the
 //! back end (CometServer's `users_auth`), an HS256 JWT, or a Wafer session key.
+//!
+//! An anonymous visitor's session key opens an anonymous connection: only a user the back end
+//! knows is authorised for channel rules (`private_*`, `webauth_*`, `msg`), whatever session
+//! the visitor holds. Either way a session-key connection is bound to its session and ends
+//! with it.
 
 use cometa_protocol::frames::{AuthRequest, Position};
 use cometa_protocol::names;
 
+use crate::auth::visitor;
+use crate::hub::SessionLink;
 use crate::secret;
 use crate::state::App;
 use crate::unix_now;
@@ -12,6 +19,8 @@ pub struct Identity {
     pub user_id: Option<String>,
     pub device: String,
     pub since: Option<Position>,
+    /// The session of a session-key login.
+    pub session: Option<SessionLink>,
 }
 
 impl Identity {
@@ -20,6 +29,7 @@ impl Identity {
             user_id: None,
             device: String::new(),
             since: None,
+            session: None,
         }
     }
 }
@@ -72,15 +82,25 @@ pub async fn authenticate(app: &App, req: &AuthRequest) -> Result<Identity, Auth
                 .session(secret::hash(skey), unix_now())
                 .await?
                 .ok_or(AuthError::BadSkey)?;
-            session.user_id
+            let link = SessionLink {
+                id: session.id,
+                user_id: session.user_id.as_str().into(),
+                expires_at: session.expires_at,
+            };
+            let user_id =
+                (!session.user_id.starts_with(visitor::PREFIX)).then_some(session.user_id);
+            return Ok(Identity {
+                user_id,
+                session: Some(link),
+                ..Identity::anonymous()
+            });
         }
         (None, None, None, None) => return Ok(Identity::anonymous()),
         _ => return Err(AuthError::Incomplete),
     };
     Ok(Identity {
         user_id: Some(user),
-        device: String::new(),
-        since: None,
+        ..Identity::anonymous()
     })
 }
 

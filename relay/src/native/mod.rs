@@ -95,7 +95,7 @@ async fn run(app: App, socket: WebSocket, id: String) {
     let handle = Handle {
         id: id.clone().into(),
         user_id: who.user_id.as_deref().map(Into::into),
-        session_id: 0,
+        session: who.session.clone(),
         outbox: outbox.clone(),
     };
     if !presence::connected(&app, handle).await {
@@ -106,6 +106,10 @@ async fn run(app: App, socket: WebSocket, id: String) {
         io.close(CloseCode::TooManyDevices).await;
         return;
     }
+    let _expiry = who
+        .session
+        .as_ref()
+        .map(|s| crate::expiry::watch(&app, s.id, outbox.clone()));
     io.user_id = who.user_id.clone();
     if who.user_id.is_some() {
         io.cursor = Cursor::Device(who.device.clone());

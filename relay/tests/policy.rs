@@ -1,0 +1,129 @@
+//! Who may do what, and for how long: visitors are anonymous for channel rules, connections end
+//! with their session, reads write nothing, visitors are swept and their logins limited, demo
+//! mode stays a demo.
+
+mod common;
+
+use anyhow::Result;
+use common::login::{login, send, skey};
+use common::{Native, TestRelay};
+use serde_json::{Value, json};
+
+/// A visitor's login (no credentials at all): its skey.
+async fn visitor_skey(r: &TestRelay) -> Result<String> {
+    let (st, _, body) = send(login(r)).await?;
+    anyhow::ensure!(st == 200, "visitor login: {st} {body}");
+    skey(&body)
+}
+
+/// A native connection authenticated with `skey`, and the auth reply.
+async fn native_skey(r: &TestRelay, skey: &str) -> Result<(Native, Value)> {
+    let mut n = r.native().await?;
+    let reply = n.request("auth", json!({ "skey": skey })).await?;
+    Ok((n, reply))
+}
+
+#[tokio::test]
+async fn a_visitor_is_anonymous_for_every_channel_rule() -> Result<()> {
+    let r = TestRelay::start_with(|c| c.anonymous = true).await?;
+    let skey = visitor_skey(&r).await?;
+    let (mut v, reply) = native_skey(&r, &skey).await?;
+    assert!(reply["error"].is_null(), "the skey is valid: {reply}");
+    assert!(reply["result"]["user_id"].is_null(), "anonymous: {reply}");
+    for (kind, body) in [
+        ("subscribe", json!({"channel": "private_alice"})),
+        ("history", json!({"channel": "private_alice"})),
+        ("subscribe", json!({"channel": "msg"})),
+        ("history", json!({"channel": "msg"})),
+        (
+            "publish",
+            json!({"channel": "webauth_room", "event": "m", "data": 1}),
+        ),
+    ] {
+        let reply = v.request(kind, body.clone()).await?;
+        assert_eq!(reply["error"]["code"], 4005, "{kind} {body}: {reply}");
+    }
+    // The exact attack: the back end's message on private_alice never reaches the visitor.
+    let (st, _) = r
+        .api(
+            "POST",
+            "/channels/private_alice/messages",
+            Some(json!({"event": "secret", "data": {"pin": 1234}})),
+        )
+        .await?;
+    assert_eq!(st, 200);
+    v.sync().await?;
+    assert!(v.drain().is_empty());
+    // A user the back end knows still may.
+    let (mut alice, _) = native_skey(&r, &r.login("alice").await?).await?;
+    let reply = alice
+        .request("history", json!({"channel": "private_alice"}))
+        .await?;
+    assert_eq!(reply["result"]["publications"][0]["event"], "secret");
+    r.stop().await
+}
+
+/// Logs in a known user and opens a native connection with the session key.
+async fn user_connection(r: &TestRelay, user: &str) -> Result<(String, Native)> {
+    let skey = r.login(user).await?;
+    let (mut n, reply) = native_skey(r, &skey).await?;
+    assert_eq!(reply["result"]["user_id"], user, "{reply}");
+    n.sync().await?;
+    Ok((skey, n))
+}
+
+#[tokio::test]
+async fn logout_closes_the_sessions_native_connections() -> Result<()> {
+    let r = TestRelay::start_with(|c| c.anonymous = true).await?;
+    let (skey, mut n) = user_connection(&r, "lou").await?;
+    let (_, mut other) = user_connection(&r, "lou").await?;
+    let visitor = visitor_skey(&r).await?;
+    let (mut v, _) = native_skey(&r, &visitor).await?;
+    for (key, conn) in [(&skey, &mut n), (&visitor, &mut v)] {
+        let (st, _) = r.weapp("/weapp/logout", "X-WX-Skey", key).await?;
+        assert_eq!(st, 200);
+        assert_eq!(conn.frame().await?, "close");
+        assert_eq!(conn.frame().await?, "closed:4502");
+    }
+    // The push after logout reaches the user's other session only.
+    r.push("lou", "after", json!(1)).await?;
+    assert_eq!(other.publication().await?["event"], "after");
+    r.stop().await
+}
+
+#[tokio::test]
+async fn connections_end_when_their_session_expires_and_refresh_extends_it() -> Result<()> {
+    let r = TestRelay::start_with(|c| {
+        c.session_ttl = std::time::Duration::from_secs(2);
+        c.session_ttl_short = std::time::Duration::from_secs(2);
+    })
+    .await?;
+    let (skey, mut n) = user_connection(&r, "exp").await?;
+    let mut tunnel = r.tunnel(&skey).await?;
+    // A refresh halfway keeps the session (same id), so the connection lives on past the
+    // first expiry and ends at the new one.
+    let started = std::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let (st, _, body) = send(
+        r.http
+            .post(r.url("/weapp/refresh"))
+            .header("X-WX-Skey", &skey),
+    )
+    .await?;
+    assert_eq!(st, 200, "{body}");
+    let fresh = common::login::skey(&body)?;
+    assert_eq!(n.frame().await?, "close");
+    assert_eq!(n.frame().await?, "closed:4502");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(2500),
+        "closed at the refreshed expiry, not the first: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        tunnel.next().await?,
+        common::Seen::Text("close".into()),
+        "the Wafer tunnel ends too"
+    );
+    assert_eq!(r.weapp("/weapp/user", "X-WX-Skey", &fresh).await?.0, 401);
+    r.stop().await
+}
