@@ -11,6 +11,8 @@ use std::time::Duration;
 use clap::Parser;
 use serde::Deserialize;
 
+mod exposure;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -193,6 +195,36 @@ pub struct Args {
     /// storm past the backlog costs clients SYN retries (seconds each).
     #[arg(long, env = "COMETA_LISTEN_BACKLOG")]
     pub listen_backlog: Option<u32>,
+    /// A visitor with no login and no connection for this long is deleted with its sessions
+    /// and stream, in seconds [default: 2592000 = 30 days].
+    #[arg(long, env = "COMETA_VISITOR_IDLE_MAX_AGE_SECS")]
+    pub visitor_idle_max_age_secs: Option<u64>,
+    /// Anonymous (visitor) logins one client address may make per window before 429
+    /// [default: 30].
+    #[arg(long, env = "COMETA_ANONYMOUS_LOGINS_PER_ADDRESS")]
+    pub anonymous_logins_per_address: Option<u32>,
+    /// Window of the anonymous login limit, in seconds [default: 60].
+    #[arg(long, env = "COMETA_ANONYMOUS_LOGIN_WINDOW_SECS")]
+    pub anonymous_login_window_secs: Option<u64>,
+    /// How often expired codes, sessions, messages and idle visitors are swept, in seconds
+    /// [default: 60].
+    #[arg(long, env = "COMETA_SWEEP_INTERVAL_SECS")]
+    pub sweep_interval_secs: Option<u64>,
+    /// Allow `--demo` on an address other than loopback; anyone who reaches it can act as any
+    /// demo user [default: false].
+    #[arg(long, env = "COMETA_DEMO_PUBLIC", num_args = 0..=1,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub demo_public: Option<bool>,
+    /// Longest JWT lifetime accepted: a token whose `exp` is further away is refused, in
+    /// seconds [default: 31536000 = 365 days].
+    #[arg(long, env = "COMETA_JWT_MAX_LIFETIME_SECS")]
+    pub jwt_max_lifetime_secs: Option<u64>,
+    /// When set, a JWT must name this audience in `aud` [default: not checked].
+    #[arg(long, env = "COMETA_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// When set, a JWT's `iss` must be exactly this [default: not checked].
+    #[arg(long, env = "COMETA_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
 }
 
 impl Args {
@@ -261,7 +293,15 @@ impl Args {
             jwt_secret,
             sdk_dir,
             demo,
-            listen_backlog
+            listen_backlog,
+            visitor_idle_max_age_secs,
+            anonymous_logins_per_address,
+            anonymous_login_window_secs,
+            sweep_interval_secs,
+            demo_public,
+            jwt_max_lifetime_secs,
+            jwt_audience,
+            jwt_issuer
         )
     }
 }
@@ -317,6 +357,15 @@ pub struct Config {
     pub sdk_dir: Option<PathBuf>,
     pub demo: bool,
     pub listen_backlog: u32,
+    pub visitor_idle_max_age: Duration,
+    pub anonymous_logins_per_address: u32,
+    pub anonymous_login_window: Duration,
+    pub sweep_interval: Duration,
+    /// `--demo` may listen off loopback.
+    pub demo_public: bool,
+    pub jwt_max_lifetime: Duration,
+    pub jwt_audience: Option<String>,
+    pub jwt_issuer: Option<String>,
 }
 
 impl Default for Config {
@@ -422,6 +471,14 @@ impl Config {
             }),
             demo: a.demo.unwrap_or(false),
             listen_backlog: a.listen_backlog.unwrap_or(4096),
+            visitor_idle_max_age: secs(a.visitor_idle_max_age_secs.unwrap_or(30 * 86_400)),
+            anonymous_logins_per_address: a.anonymous_logins_per_address.unwrap_or(30),
+            anonymous_login_window: secs(a.anonymous_login_window_secs.unwrap_or(60)),
+            sweep_interval: secs(a.sweep_interval_secs.unwrap_or(60)),
+            demo_public: a.demo_public.unwrap_or(false),
+            jwt_max_lifetime: secs(a.jwt_max_lifetime_secs.unwrap_or(365 * 86_400)),
+            jwt_audience: a.jwt_audience.filter(|s| !s.is_empty()),
+            jwt_issuer: a.jwt_issuer.filter(|s| !s.is_empty()),
         };
         c.validate()?;
         Ok(c)
@@ -468,6 +525,20 @@ impl Config {
                 "auth-verify-timeout-ms",
                 self.auth_verify_timeout.as_millis() as u64,
             ),
+            (
+                "visitor-idle-max-age-secs",
+                self.visitor_idle_max_age.as_secs(),
+            ),
+            (
+                "anonymous-logins-per-address",
+                u64::from(self.anonymous_logins_per_address),
+            ),
+            (
+                "anonymous-login-window-secs",
+                self.anonymous_login_window.as_secs(),
+            ),
+            ("sweep-interval-secs", self.sweep_interval.as_secs()),
+            ("jwt-max-lifetime-secs", self.jwt_max_lifetime.as_secs()),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid {
@@ -537,7 +608,7 @@ impl Config {
         if self.jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
             return Err(invalid("jwt-secret", "must be at least 32 bytes"));
         }
-        Ok(())
+        exposure::validate(self)
     }
 }
 

@@ -49,9 +49,6 @@ pub use config::Config;
 use state::{App, AppState};
 use store::{Retention, Store, StoreError, sqlite::SqliteStore};
 
-/// How often expired codes, sessions, tickets and old messages are swept.
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
-
 pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -213,7 +210,7 @@ pub(crate) fn write_private(path: &std::path::Path, content: &str) -> std::io::R
 }
 
 async fn sweep(app: App) {
-    let mut every = tokio::time::interval(SWEEP_EVERY);
+    let mut every = tokio::time::interval(app.config.sweep_interval);
     loop {
         every.tick().await;
         if let Err(e) = app.store.sweep(unix_now()).await {
@@ -223,5 +220,34 @@ async fn sweep(app: App) {
             tracing::warn!(error = %e, "channel sweep failed");
         }
         app.tickets.sweep(Instant::now());
+        if app.config.anonymous
+            && let Err(e) = sweep_visitors(&app).await
+        {
+            tracing::warn!(error = %e, "visitor sweep failed");
+        }
     }
+}
+
+/// Deletes visitors idle past `--visitor-idle-max-age-secs` — their user, sessions and
+/// stream — unless one of their connections is live here.
+async fn sweep_visitors(app: &App) -> Result<(), StoreError> {
+    let cutoff = unix_now().saturating_sub(app.config.visitor_idle_max_age.as_secs());
+    let idle = app
+        .auth
+        .accounts
+        .idle_visitors(auth::visitor::PREFIX, cutoff, store::guests::SWEEP_BATCH)
+        .await?;
+    if idle.is_empty() {
+        return Ok(());
+    }
+    let live = app.hub.session_users();
+    let mut swept = 0;
+    for user in idle {
+        if app.hub.devices(&user) > 0 || live.contains(user.as_str()) {
+            continue;
+        }
+        swept += usize::from(app.auth.accounts.delete_user(&user).await?);
+    }
+    tracing::info!(swept, "idle visitors swept");
+    Ok(())
 }

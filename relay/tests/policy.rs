@@ -127,3 +127,136 @@ async fn connections_end_when_their_session_expires_and_refresh_extends_it() -> 
     assert_eq!(r.weapp("/weapp/user", "X-WX-Skey", &fresh).await?.0, 401);
     r.stop().await
 }
+
+/// Rows of each table that reads must not grow.
+fn rows(dir: &std::path::Path) -> Result<Vec<(&'static str, i64)>> {
+    let c = rusqlite::Connection::open_with_flags(
+        dir.join("cometa.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    [
+        "stream_epochs",
+        "channels",
+        "users",
+        "sessions",
+        "channel_messages",
+    ]
+    .into_iter()
+    .map(|t| {
+        let n: i64 = c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))?;
+        Ok((t, n))
+    })
+    .collect()
+}
+
+#[tokio::test]
+async fn reads_of_new_names_store_nothing() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let r = TestRelay::start_in(dir.path(), None, |_| {}).await?;
+    let mut n = r.native().await?;
+    n.request("subscribe", json!({"channel": "web_warmup"}))
+        .await?;
+    let before = rows(dir.path())?;
+    for i in 0..300 {
+        let channel = format!("web_new_{i}");
+        let s = n
+            .request("subscribe", json!({ "channel": channel }))
+            .await?;
+        assert!(s["error"].is_null(), "{s}");
+        let h = n.request("history", json!({ "channel": channel })).await?;
+        assert_eq!(
+            h["result"]["epoch"], s["result"]["epoch"],
+            "one stable epoch"
+        );
+        n.request("unsubscribe", json!({ "channel": channel }))
+            .await?;
+    }
+    assert_eq!(rows(dir.path())?, before);
+    // A channel read before its first message keeps the epoch it was shown: a subscriber can
+    // resume from that position.
+    let shown = n
+        .request("subscribe", json!({"channel": "web_later"}))
+        .await?;
+    let (st, _) = r
+        .api(
+            "POST",
+            "/channels/web_later/messages",
+            Some(json!({"event": "m", "data": 1})),
+        )
+        .await?;
+    assert_eq!(st, 200);
+    let mut late = r.native().await?;
+    let again = late
+        .request(
+            "subscribe",
+            json!({"channel": "web_later", "since": {"seq": 0, "epoch": shown["result"]["epoch"]}}),
+        )
+        .await?;
+    assert_eq!(again["result"]["recovered"], true, "{again}");
+    assert_eq!(late.publication().await?["seq"], 1);
+    r.stop().await
+}
+
+#[tokio::test]
+async fn idle_visitors_are_swept_but_not_connected_ones() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let r = TestRelay::start_in(dir.path(), None, |c| {
+        c.anonymous = true;
+        c.visitor_idle_max_age = std::time::Duration::from_secs(1);
+        c.sweep_interval = std::time::Duration::from_secs(1);
+    })
+    .await?;
+    let idle = visitor_skey(&r).await?;
+    let connected = visitor_skey(&r).await?;
+    let (mut n, _) = native_skey(&r, &connected).await?;
+    n.sync().await?;
+    let known = r.login("kim").await?;
+    let visitors = |dir: &std::path::Path| -> Result<(i64, i64)> {
+        let c = rusqlite::Connection::open_with_flags(
+            dir.join("cometa.sqlite3"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
+        let count = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0));
+        Ok((
+            count("SELECT count(*) FROM users WHERE user_id LIKE 'visitor:%'")?,
+            count("SELECT count(*) FROM sessions WHERE user_id LIKE 'visitor:%'")?,
+        ))
+    };
+    assert_eq!(visitors(dir.path())?, (2, 2));
+    let deadline = std::time::Instant::now() + common::WAIT;
+    while visitors(dir.path())? != (1, 1) {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "no sweep");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(r.weapp("/weapp/user", "X-WX-Skey", &idle).await?.0, 401);
+    assert_eq!(
+        r.weapp("/weapp/user", "X-WX-Skey", &connected).await?.0,
+        200
+    );
+    assert_eq!(r.weapp("/weapp/user", "X-WX-Skey", &known).await?.0, 200);
+    r.stop().await
+}
+
+#[tokio::test]
+async fn anonymous_logins_are_limited_per_address() -> Result<()> {
+    let r = TestRelay::start_with(|c| {
+        c.anonymous = true;
+        c.anonymous_logins_per_address = 3;
+    })
+    .await?;
+    for _ in 0..3 {
+        visitor_skey(&r).await?;
+    }
+    let (st, headers, body) = send(login(&r)).await?;
+    assert_eq!((st, body["code"].as_u64()), (429, Some(429)), "{body}");
+    assert_eq!(body["error"], "ERR_TOO_MANY_ATTEMPTS");
+    let wait: u64 = headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    // Logins with credentials are not anonymous ones.
+    r.login("known").await?;
+    r.stop().await
+}

@@ -80,6 +80,12 @@ impl Hub {
         }
     }
 
+    /// Users with a session that has a live connection here.
+    pub fn session_users(&self) -> std::collections::HashSet<Arc<str>> {
+        let reg = self.registry();
+        reg.sessions.values().map(|s| s.user_id.clone()).collect()
+    }
+
     /// When the session ends, while it has live connections here.
     pub fn session_expires(&self, session: i64) -> Option<u64> {
         self.registry().sessions.get(&session).map(|s| s.expires_at)

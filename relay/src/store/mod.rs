@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod channels;
+pub mod guests;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -65,6 +65,8 @@ CREATE TABLE IF NOT EXISTS cursors (
 pub struct SqliteStore {
     jobs: std_mpsc::Sender<Job>,
     retention: Retention,
+    /// See [`super::guests::epoch_salt`].
+    pub(super) epoch_salt: std::sync::Arc<str>,
 }
 
 impl SqliteStore {
@@ -83,6 +85,8 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(super::channels::SCHEMA)?;
         conn.execute_batch(super::accounts::SCHEMA)?;
+        conn.execute_batch(super::guests::SCHEMA)?;
+        let epoch_salt = super::guests::epoch_salt(&conn)?.into();
         let (tx, rx) = std_mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("cometa-store".into())
@@ -90,6 +94,7 @@ impl SqliteStore {
         Ok(Self {
             jobs: tx,
             retention,
+            epoch_salt,
         })
     }
 
