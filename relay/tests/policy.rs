@@ -4,7 +4,7 @@
 
 mod common;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use common::login::{login, send, skey};
 use common::{Native, TestRelay};
 use serde_json::{Value, json};
@@ -93,17 +93,21 @@ async fn logout_closes_the_sessions_native_connections() -> Result<()> {
 
 #[tokio::test]
 async fn connections_end_when_their_session_expires_and_refresh_extends_it() -> Result<()> {
+    use std::time::{Duration, Instant};
+    let ttl = Duration::from_secs(3);
     let r = TestRelay::start_with(|c| {
-        c.session_ttl = std::time::Duration::from_secs(2);
-        c.session_ttl_short = std::time::Duration::from_secs(2);
+        c.session_ttl = ttl;
+        c.session_ttl_short = ttl;
     })
     .await?;
+    // Sessions expire on whole seconds: the first one ends by `login + ttl` at the latest.
+    let login_at = Instant::now();
     let (skey, mut n) = user_connection(&r, "exp").await?;
     let mut tunnel = r.tunnel(&skey).await?;
-    // A refresh halfway keeps the session (same id), so the connection lives on past the
-    // first expiry and ends at the new one.
-    let started = std::time::Instant::now();
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let (skey2, mut unrefreshed) = user_connection(&r, "exp").await?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A refresh keeps the session (same id): its connections live on to the new expiry,
+    // which is at least `refresh + ttl - 1 s`.
     let (st, _, body) = send(
         r.http
             .post(r.url("/weapp/refresh"))
@@ -112,18 +116,21 @@ async fn connections_end_when_their_session_expires_and_refresh_extends_it() -> 
     .await?;
     assert_eq!(st, 200, "{body}");
     let fresh = common::login::skey(&body)?;
+    tokio::time::sleep(
+        (login_at + ttl + Duration::from_millis(100)).saturating_duration_since(Instant::now()),
+    )
+    .await;
+    n.sync().await?;
+    tunnel.sync().await?;
+    // The session that was not refreshed has ended, and its connection with it.
+    assert_eq!(unrefreshed.frame().await?, "close");
+    assert_eq!(unrefreshed.frame().await?, "closed:4502");
+    assert_eq!(r.weapp("/weapp/user", "X-WX-Skey", &skey2).await?.0, 401);
+    // Then the refreshed one ends too, with both its connections.
     assert_eq!(n.frame().await?, "close");
     assert_eq!(n.frame().await?, "closed:4502");
-    assert!(
-        started.elapsed() >= std::time::Duration::from_millis(2500),
-        "closed at the refreshed expiry, not the first: {:?}",
-        started.elapsed()
-    );
-    assert_eq!(
-        tunnel.next().await?,
-        common::Seen::Text("close".into()),
-        "the Wafer tunnel ends too"
-    );
+    assert_eq!(tunnel.next().await?, common::Seen::Text("close".into()));
+    assert_eq!(tunnel.next().await?, common::Seen::Closed(Some(4502)));
     assert_eq!(r.weapp("/weapp/user", "X-WX-Skey", &fresh).await?.0, 401);
     r.stop().await
 }
@@ -259,4 +266,73 @@ async fn anonymous_logins_are_limited_per_address() -> Result<()> {
     // Logins with credentials are not anonymous ones.
     r.login("known").await?;
     r.stop().await
+}
+
+#[tokio::test]
+async fn demo_logins_never_take_over_users_of_the_back_end() -> Result<()> {
+    let r = TestRelay::start_with(|c| c.demo = true).await?;
+    let demo = |name: &str| {
+        r.http
+            .post(r.url("/demo/login"))
+            .json(&json!({ "name": name }))
+    };
+    let (st, user) = r
+        .api(
+            "POST",
+            "/users",
+            Some(json!({"user_id": "alice", "username": "alice"})),
+        )
+        .await?;
+    assert_eq!(st, 201, "{user}");
+    let (_, keyed) = r.native_user("bob", "device-bob-1234").await?;
+    assert!(keyed["error"].is_null());
+    r.login_code("carl").await?;
+    for taken in ["alice", "bob", "carl", "ALICE"] {
+        let (st, _, body) = send(demo(taken)).await?;
+        assert_eq!(
+            (st, body["error"].as_str()),
+            (409, Some("ERR_CONFLICT")),
+            "{taken}: {body}"
+        );
+    }
+    // Bob's own key still works.
+    let mut n = r.native().await?;
+    let reply = n
+        .request("auth", json!({"user_id": "bob", "user_key": "key-of-bob"}))
+        .await?;
+    assert_eq!(reply["result"]["user_id"], "bob", "{reply}");
+    // Demo names stay a demo: anyone may take one, again and again.
+    for _ in 0..2 {
+        let (st, _, body) = send(demo("dora")).await?;
+        assert_eq!((st, &body["user_id"]), (200, &json!("dora")), "{body}");
+    }
+    r.stop().await
+}
+
+#[test]
+fn demo_mode_refuses_a_public_address_unless_forced() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cometa-relay"))
+        .args(["--demo", "--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let deadline = std::time::Instant::now() + common::WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill()?;
+            child.wait()?;
+            anyhow::bail!("the relay started in demo mode on 0.0.0.0");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().context("stderr")?, &mut err)?;
+    assert!(!status.success());
+    assert!(err.contains("--demo-public"), "{err}");
+    Ok(())
 }
