@@ -9,6 +9,12 @@ use common::login::{login, send, skey};
 use common::{Native, TestRelay};
 use serde_json::{Value, json};
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// A visitor's login (no credentials at all): its skey.
 async fn visitor_skey(r: &TestRelay) -> Result<String> {
     let (st, _, body) = send(login(r)).await?;
@@ -335,4 +341,77 @@ fn demo_mode_refuses_a_public_address_unless_forced() -> Result<()> {
     assert!(!status.success());
     assert!(err.contains("--demo-public"), "{err}");
     Ok(())
+}
+
+#[tokio::test]
+async fn user_ids_dot_and_dot_dot_are_refused_everywhere() -> Result<()> {
+    use cometa_relay::auth::jwt;
+    const SECRET: &str = "a-jwt-secret-that-is-long-enough-0123";
+    let r = TestRelay::start_with(|c| c.jwt_secret = Some(SECRET.into())).await?;
+    let exp = unix_now() + 60;
+    for id in [".", ".."] {
+        let (st, body) = r
+            .api("POST", "/login-codes", Some(json!({ "user_id": id })))
+            .await?;
+        assert_eq!(st, 400, "login code for {id:?}: {body}");
+        let (st, body) = r
+            .api(
+                "POST",
+                "/users",
+                Some(json!({ "user_id": id, "username": "x" })),
+            )
+            .await?;
+        assert_eq!(st, 400, "register {id:?}: {body}");
+        let token = jwt::sign(SECRET.as_bytes(), &json!({ "sub": id, "exp": exp }));
+        let (st, _, body) = send(login(&r).bearer_auth(&token)).await?;
+        assert_eq!(st, 401, "JWT for {id:?}: {body}");
+        let mut n = r.native().await?;
+        let reply = n
+            .request("auth", json!({ "user_id": id, "user_key": "k" }))
+            .await?;
+        assert_eq!(reply["error"]["code"], 4004, "{reply}");
+        let reply = n.request("user_data", json!({ "user_id": id })).await?;
+        assert_eq!(reply["error"]["code"], 4003, "{reply}");
+    }
+    r.stop().await
+}
+
+#[tokio::test]
+async fn jwts_with_absurd_exp_or_the_wrong_audience_or_issuer_are_refused() -> Result<()> {
+    use cometa_relay::auth::jwt;
+    const SECRET: &str = "a-jwt-secret-that-is-long-enough-0123";
+    let r = TestRelay::start_with(|c| {
+        c.jwt_secret = Some(SECRET.into());
+        c.jwt_max_lifetime = std::time::Duration::from_secs(3600);
+        c.jwt_audience = Some("cometa".into());
+        c.jwt_issuer = Some("https://site.example".into());
+    })
+    .await?;
+    let now = unix_now();
+    let good =
+        json!({"sub": "ann", "exp": now + 600, "aud": "cometa", "iss": "https://site.example"});
+    let token = |patch: Value| {
+        let mut claims = good.clone();
+        for (k, v) in patch.as_object().into_iter().flatten() {
+            claims[k] = v.clone();
+        }
+        jwt::sign(SECRET.as_bytes(), &claims)
+    };
+    let (st, _, body) = send(login(&r).bearer_auth(token(json!({})))).await?;
+    assert_eq!(st, 200, "{body}");
+    for bad in [
+        json!({"exp": now + 7200}),
+        json!({"exp": 99_999_999_999u64}),
+        json!({"aud": "someone-else"}),
+        json!({"iss": "https://evil.example"}),
+    ] {
+        let (st, _, body) = send(login(&r).bearer_auth(token(bad.clone()))).await?;
+        assert_eq!(st, 401, "{bad}: {body}");
+        let mut n = r.native().await?;
+        let reply = n
+            .request("auth", json!({ "token": token(bad.clone()) }))
+            .await?;
+        assert_eq!(reply["error"]["code"], 4004, "{bad}: {reply}");
+    }
+    r.stop().await
 }

@@ -343,7 +343,12 @@ fn by_jwt(app: &App, token: &str, now: u64) -> Result<Grant, LoginError> {
     let secret = app.config.jwt_secret.as_ref().ok_or(ApiError::LoginFailed(
         "JWT login is not enabled on this relay",
     ))?;
-    match jwt::verify(secret.as_bytes(), token, now) {
+    match jwt::verify_expecting(
+        secret.as_bytes(),
+        token,
+        now,
+        jwt::Expect::from_config(&app.config),
+    ) {
         Ok(claims) => Ok(Grant {
             not_after: Some(claims.exp),
             ..Grant::user(claims.user_id)

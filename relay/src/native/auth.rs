@@ -71,8 +71,10 @@ pub async fn authenticate(app: &App, req: &AuthRequest) -> Result<Identity, Auth
                 .jwt_secret
                 .as_deref()
                 .ok_or(AuthError::NoTokens)?;
-            let claims = crate::auth::jwt::verify(secret.as_bytes(), token, unix_now())
-                .map_err(|e| AuthError::BadToken(e.to_string()))?;
+            let expect = crate::auth::jwt::Expect::from_config(&app.config);
+            let claims =
+                crate::auth::jwt::verify_expecting(secret.as_bytes(), token, unix_now(), expect)
+                    .map_err(|e| AuthError::BadToken(e.to_string()))?;
             names::check_user_id(&claims.user_id).map_err(AuthError::BadUserId)?;
             claims.user_id
         }
