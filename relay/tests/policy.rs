@@ -415,3 +415,44 @@ async fn jwts_with_absurd_exp_or_the_wrong_audience_or_issuer_are_refused() -> R
     }
     r.stop().await
 }
+
+#[tokio::test]
+async fn cors_allows_credentials_only_for_listed_origins() -> Result<()> {
+    let cors = |r: &TestRelay, origin: &'static str| {
+        r.http
+            .request(reqwest::Method::OPTIONS, r.url("/weapp/login"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+    };
+    let header = |h: &reqwest::header::HeaderMap, name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let open = TestRelay::start_with(|c| c.anonymous = true).await?;
+    let (_, h, _) = send(cors(&open, "https://evil.example")).await?;
+    assert_eq!(
+        header(&h, "access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    assert_eq!(header(&h, "access-control-allow-credentials"), None);
+    open.stop().await?;
+
+    let listed = TestRelay::start_with(|c| {
+        c.anonymous = true;
+        c.allowed_origins = vec!["https://site.example".into()];
+    })
+    .await?;
+    let (_, h, _) = send(cors(&listed, "https://site.example")).await?;
+    assert_eq!(
+        header(&h, "access-control-allow-origin").as_deref(),
+        Some("https://site.example")
+    );
+    assert_eq!(
+        header(&h, "access-control-allow-credentials").as_deref(),
+        Some("true")
+    );
+    let (_, h, _) = send(cors(&listed, "https://evil.example")).await?;
+    assert_eq!(header(&h, "access-control-allow-origin"), None);
+    listed.stop().await
+}
