@@ -76,7 +76,7 @@ pub struct Relay {
 
 impl Relay {
     pub fn open(config: Config) -> Result<Self, RelayError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(StoreError::Io)?;
+        private_dir(&config.data_dir).map_err(StoreError::Io)?;
         let (api_key, generated_api_key) = match &config.api_key {
             Some(k) => (k.clone(), None),
             None => load_or_generate_key(&config.data_dir)?,
@@ -198,6 +198,16 @@ fn load_or_generate_key(dir: &std::path::Path) -> Result<(String, Option<String>
     let key = secret::generate();
     write_private(&path, &key).map_err(RelayError::ApiKeyFile)?;
     Ok((key.clone(), Some(key)))
+}
+
+/// Creates the data dir (and missing parents) readable by the relay's user only; an existing
+/// one keeps the mode its operator gave it.
+pub(crate) fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 pub(crate) fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {

@@ -456,3 +456,32 @@ async fn cors_allows_credentials_only_for_listed_origins() -> Result<()> {
     assert_eq!(header(&h, "access-control-allow-origin"), None);
     listed.stop().await
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn data_files_are_private() -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir()?;
+    let dir = parent.path().join("data");
+    let r = TestRelay::start_in(&dir, None, |c| {
+        c.anonymous = true;
+        c.api_key = None;
+    })
+    .await?;
+    visitor_skey(&r).await?;
+    r.stop().await?;
+    let mode = |p: &std::path::Path| -> Result<u32> {
+        Ok(std::fs::metadata(p)?.permissions().mode() & 0o777)
+    };
+    assert_eq!(mode(&dir)?, 0o700, "the data dir");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        assert_eq!(mode(&path)?, 0o600, "{}", path.display());
+        seen.push(path.file_name().map(|n| n.to_string_lossy().into_owned()));
+    }
+    for name in ["cometa.sqlite3", "api-key", "visitor-key"] {
+        assert!(seen.contains(&Some(name.to_string())), "{name} in {seen:?}");
+    }
+    Ok(())
+}
