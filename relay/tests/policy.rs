@@ -485,3 +485,56 @@ async fn data_files_are_private() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn sdk_serves_only_the_packages_files() -> Result<()> {
+    let pkg = tempfile::tempdir()?;
+    let write = |path: &str, text: &str| -> Result<()> {
+        let p = pkg.path().join(path);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(p, text)?;
+        Ok(())
+    };
+    write(
+        "package.json",
+        r#"{"name":"cometa","files":["index.js","dist/"],"exports":{"./comet":"./comet.js"}}"#,
+    )?;
+    for f in [
+        "index.js",
+        "comet.js",
+        "dist/cometa_sdk.js",
+        "test/secret.test.mjs",
+        "package-lock.json",
+        "node_modules/x/index.js",
+        ".env",
+    ] {
+        write(f, "x")?;
+    }
+    let dir = pkg.path().to_path_buf();
+    let r = TestRelay::start_with(move |c| c.sdk_dir = Some(dir)).await?;
+    let get = |path: &str| r.http.get(r.url(path)).send();
+    for ok in [
+        "/sdk/index.js",
+        "/sdk/comet.js",
+        "/sdk/dist/cometa_sdk.js",
+        "/sdk/package.json",
+    ] {
+        assert_eq!(get(ok).await?.status(), 200, "{ok}");
+    }
+    for hidden in [
+        "/sdk/test/secret.test.mjs",
+        "/sdk/package-lock.json",
+        "/sdk/node_modules/x/index.js",
+        "/sdk/.env",
+        "/sdk/dist/%2e%2e/test/secret.test.mjs",
+        "/sdk/missing.js",
+    ] {
+        let res = get(hidden).await?;
+        assert_eq!(res.status(), 404, "{hidden}");
+        let body: Value = res.json().await?;
+        assert_eq!(body["error"], "ERR_NOT_FOUND", "{hidden}: {body}");
+    }
+    r.stop().await
+}

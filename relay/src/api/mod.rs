@@ -6,6 +6,7 @@ mod channels;
 mod demo;
 mod extract;
 mod login;
+mod sdk;
 mod users;
 mod weapp;
 
@@ -49,7 +50,7 @@ pub fn router(app: App) -> Router {
         router = router.merge(demo::routes().layer(DefaultBodyLimit::max(cfg.max_body_bytes)));
     }
     if let Some(dir) = &cfg.sdk_dir {
-        router = router.nest_service("/sdk", ServeDir::new(dir));
+        router = router.nest_service("/sdk", sdk::routes(dir));
     }
     router = match &cfg.static_dir {
         Some(dir) => router.fallback_service(ServeDir::new(dir).fallback(not_found_service())),
