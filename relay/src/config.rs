@@ -225,6 +225,13 @@ pub struct Args {
     /// When set, a JWT's `iss` must be exactly this [default: not checked].
     #[arg(long, env = "COMETA_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
+    /// `track_*` subscriptions one authenticated connection may start per second, sustained;
+    /// each announces `join` to every member [default: 1].
+    #[arg(long, env = "COMETA_TRACK_SUBSCRIBES_PER_SEC")]
+    pub track_subscribes_per_sec: Option<u32>,
+    /// `track_*` subscriptions one connection may start at once above that rate [default: 10].
+    #[arg(long, env = "COMETA_TRACK_SUBSCRIBES_BURST")]
+    pub track_subscribes_burst: Option<u32>,
 }
 
 impl Args {
@@ -301,7 +308,9 @@ impl Args {
             demo_public,
             jwt_max_lifetime_secs,
             jwt_audience,
-            jwt_issuer
+            jwt_issuer,
+            track_subscribes_per_sec,
+            track_subscribes_burst
         )
     }
 }
@@ -366,6 +375,8 @@ pub struct Config {
     pub jwt_max_lifetime: Duration,
     pub jwt_audience: Option<String>,
     pub jwt_issuer: Option<String>,
+    pub track_subscribes_per_sec: u32,
+    pub track_subscribes_burst: u32,
 }
 
 impl Default for Config {
@@ -479,6 +490,8 @@ impl Config {
             jwt_max_lifetime: secs(a.jwt_max_lifetime_secs.unwrap_or(365 * 86_400)),
             jwt_audience: a.jwt_audience.filter(|s| !s.is_empty()),
             jwt_issuer: a.jwt_issuer.filter(|s| !s.is_empty()),
+            track_subscribes_per_sec: a.track_subscribes_per_sec.unwrap_or(1),
+            track_subscribes_burst: a.track_subscribes_burst.unwrap_or(10),
         };
         c.validate()?;
         Ok(c)
@@ -539,6 +552,14 @@ impl Config {
             ),
             ("sweep-interval-secs", self.sweep_interval.as_secs()),
             ("jwt-max-lifetime-secs", self.jwt_max_lifetime.as_secs()),
+            (
+                "track-subscribes-per-sec",
+                u64::from(self.track_subscribes_per_sec),
+            ),
+            (
+                "track-subscribes-burst",
+                u64::from(self.track_subscribes_burst),
+            ),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid {

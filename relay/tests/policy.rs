@@ -538,3 +538,38 @@ async fn sdk_serves_only_the_packages_files() -> Result<()> {
     }
     r.stop().await
 }
+
+#[tokio::test]
+async fn a_track_subscribe_loop_cannot_flood_the_members() -> Result<()> {
+    let r = TestRelay::start_with(|c| {
+        c.track_subscribes_per_sec = 1;
+        c.track_subscribes_burst = 3;
+    })
+    .await?;
+    let (mut watcher, _) = r.native_user("watcher", "device-watcher-1").await?;
+    watcher
+        .request("subscribe", json!({"channel": "track_room"}))
+        .await?;
+    let (mut looper, _) = r.native_user("looper", "device-looper-1").await?;
+    let mut refused = 0;
+    for _ in 0..20 {
+        let s = looper
+            .request("subscribe", json!({"channel": "track_room"}))
+            .await?;
+        if s["error"]["code"] == 4006 {
+            refused += 1;
+        }
+        looper
+            .request("unsubscribe", json!({"channel": "track_room"}))
+            .await?;
+    }
+    assert!(refused >= 15, "refused {refused} of 20");
+    watcher.sync().await?;
+    let frames = watcher.drain();
+    assert!(
+        (2..=10).contains(&frames.len()),
+        "{} frames: {frames:?}",
+        frames.len()
+    );
+    r.stop().await
+}

@@ -34,6 +34,9 @@ pub struct NativeInbound {
     /// Token bucket for client publishes.
     tokens: f64,
     refilled: Instant,
+    /// `track_*` subscriptions this connection may start: each one announces `join` (and
+    /// later `leave`) to every member, so a subscribe/unsubscribe loop would flood them.
+    track: super::bucket::Bucket,
 }
 
 /// A request refused: the error code and message of its reply.
@@ -103,6 +106,10 @@ impl NativeInbound {
             user,
             tokens: f64::from(app.config.publish_burst),
             refilled: Instant::now(),
+            track: super::bucket::Bucket::new(
+                app.config.track_subscribes_per_sec,
+                app.config.track_subscribes_burst,
+            ),
         }
     }
 
@@ -162,6 +169,15 @@ impl NativeInbound {
             )
             .await;
             return Ok(());
+        }
+        if kind == ChannelKind::Track && self.user.is_some() && !self.track.take(Instant::now()) {
+            return Err((
+                code::LIMIT_EXCEEDED,
+                format!(
+                    "at most {} track_* subscriptions per second",
+                    self.app.config.track_subscribes_per_sec
+                ),
+            ));
         }
         if self.app.hub.subscriptions(&self.id) >= self.app.config.max_subscriptions {
             return Err((

@@ -7,6 +7,7 @@
 //! - [`commands`]: every request after it.
 
 mod auth;
+mod bucket;
 mod commands;
 
 use std::sync::Arc;
