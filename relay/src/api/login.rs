@@ -204,6 +204,7 @@ pub async fn refresh(State(app): State<App>, headers: HeaderMap) -> Result<Respo
         .ok_or(ApiError::SkeyInvalid)?;
     tracing::debug!(user = %session.user_id, "session refreshed");
     app.hub.extend_session(session.id, session.expires_at);
+    app.tickets.extend_session(session.id, session.expires_at);
     Ok(answer(
         skey,
         &session.userinfo,
