@@ -70,7 +70,8 @@ pub struct Args {
     /// Public base URL used to build `connectUrl` [default: from the request's Host].
     #[arg(long, env = "COMETA_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// Origins allowed for CORS and WebSocket upgrades, comma-separated [default: any].
+    /// Origins allowed for CORS and WebSocket upgrades, comma-separated; only listed ones get
+    /// credentials (the visitor cookie) [default: any, without credentials].
     #[arg(long, env = "COMETA_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Option<Vec<String>>,
     /// Directory served at `/` (the demo page) [default: examples/chat when it exists].
