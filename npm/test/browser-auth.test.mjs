@@ -22,8 +22,9 @@ function jwt(sub, lifeSecs) {
 }
 
 before(async () => {
-  relay = await startRelay({ args: ['--anonymous', '--jwt-secret', JWT_SECRET, '--session-ttl-secs', String(TTL), '--session-ttl-short-secs', String(TTL)] });
   site = await serveStatic(fileURLToPath(new URL('..', import.meta.url)));
+  // The visitor cookie crosses origins only for listed ones.
+  relay = await startRelay({ args: ['--anonymous', '--allowed-origins', site.url, '--jwt-secret', JWT_SECRET, '--session-ttl-secs', String(TTL), '--session-ttl-short-secs', String(TTL)] });
   browser = await launchBrowser();
 });
 after(async () => {

@@ -1,7 +1,8 @@
 // The CometServer API (`cometa/comet`) in headless Chromium against a live relay: personal
 // messages on every page and device, catch-up across a reload exactly once, and a relay
 // killed with SIGKILL mid-stream with nothing lost and nothing twice. Pages are served by the
-// relay itself (`--sdk-dir npm`), as in `make run`.
+// relay itself (the SDK at `/sdk/` from `--sdk-dir npm`, the page from `--static-dir`), as in
+// `make run`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -9,11 +10,13 @@ import { startRelay } from './helpers/relay.mjs';
 import { launchBrowser, recorder, countBySeq } from './helpers/browser.mjs';
 
 const NPM_DIR = fileURLToPath(new URL('..', import.meta.url));
+// `/sdk/` serves only the package's files, so the test page comes from its own folder.
+const FIXTURES = fileURLToPath(new URL('./fixtures', import.meta.url));
 let relay, browser;
 const problems = [];
 
 before(async () => {
-  relay = await startRelay({ args: ['--demo', '--sdk-dir', NPM_DIR] });
+  relay = await startRelay({ args: ['--demo', '--sdk-dir', NPM_DIR, '--static-dir', FIXTURES] });
   browser = await launchBrowser();
 });
 after(async () => {
@@ -36,7 +39,7 @@ async function openPage(context, cfg, rec) {
   return page;
 }
 
-const fixtureUrl = (cfg) => `${relay.url}/sdk/test/fixtures/comet.html#${encodeURIComponent(JSON.stringify(cfg))}`;
+const fixtureUrl = (cfg) => `${relay.url}/comet.html#${encodeURIComponent(JSON.stringify(cfg))}`;
 
 /** Every seq in `seqs` was recorded for `kind`/`pipe`. */
 const has = (kind, pipe, seqs) => (list) => {

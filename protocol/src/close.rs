@@ -27,7 +27,7 @@ pub enum CloseCode {
     RateLimited = 4003,
     /// Terminal: the back end closed the tunnel (`DELETE /api/v1/tunnels/{id}`).
     ClosedByServer = 4501,
-    /// Terminal: the session was revoked (logout, sessions deleted, user removed).
+    /// Terminal: the session was revoked (logout, sessions deleted, user removed) or expired.
     SessionRevoked = 4502,
     /// Terminal: the user already has the maximum number of live devices.
     TooManyDevices = 4503,

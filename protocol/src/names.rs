@@ -6,8 +6,12 @@ pub const MAX_EVENT_LEN: usize = 128;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameError {
     Empty,
-    TooLong { max: usize },
+    TooLong {
+        max: usize,
+    },
     BadChar(char),
+    /// `.` and `..`: as a path segment (`/api/v1/users/../key`) they name another resource.
+    Reserved,
 }
 
 impl core::fmt::Display for NameError {
@@ -16,14 +20,19 @@ impl core::fmt::Display for NameError {
             Self::Empty => write!(f, "must not be empty"),
             Self::TooLong { max } => write!(f, "must be at most {max} bytes"),
             Self::BadChar(c) => write!(f, "must not contain {c:?}"),
+            Self::Reserved => write!(f, "must not be \".\" or \"..\""),
         }
     }
 }
 
 impl std::error::Error for NameError {}
 
-/// User ids come from the customer's system: letters, digits and `_ - . @ :`.
+/// User ids come from the customer's system: letters, digits and `_ - . @ :`, but not `.`
+/// or `..`.
 pub fn check_user_id(id: &str) -> Result<(), NameError> {
+    if matches!(id, "." | "..") {
+        return Err(NameError::Reserved);
+    }
     check(id, MAX_USER_ID_LEN, |c| {
         c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@' | ':')
     })
@@ -56,6 +65,9 @@ mod tests {
         assert!(check_user_id("alice_01@example.com").is_ok());
         assert_eq!(check_user_id(""), Err(NameError::Empty));
         assert_eq!(check_user_id("a/b"), Err(NameError::BadChar('/')));
+        assert_eq!(check_user_id("."), Err(NameError::Reserved));
+        assert_eq!(check_user_id(".."), Err(NameError::Reserved));
+        assert!(check_user_id("...").is_ok());
         assert!(matches!(
             check_user_id(&"x".repeat(129)),
             Err(NameError::TooLong { .. })

@@ -11,6 +11,8 @@ use std::time::Duration;
 use clap::Parser;
 use serde::Deserialize;
 
+mod exposure;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -68,7 +70,8 @@ pub struct Args {
     /// Public base URL used to build `connectUrl` [default: from the request's Host].
     #[arg(long, env = "COMETA_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// Origins allowed for CORS and WebSocket upgrades, comma-separated [default: any].
+    /// Origins allowed for CORS and WebSocket upgrades, comma-separated; only listed ones get
+    /// credentials (the visitor cookie) [default: any, without credentials].
     #[arg(long, env = "COMETA_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Option<Vec<String>>,
     /// Directory served at `/` (the demo page) [default: examples/chat when it exists].
@@ -239,6 +242,43 @@ pub struct Args {
     /// included; then 408 [default: 30].
     #[arg(long, env = "COMETA_HTTP_REQUEST_TIMEOUT_SECS")]
     pub http_request_timeout_secs: Option<u64>,
+    /// A visitor with no login and no connection for this long is deleted with its sessions
+    /// and stream, in seconds [default: 2592000 = 30 days].
+    #[arg(long, env = "COMETA_VISITOR_IDLE_MAX_AGE_SECS")]
+    pub visitor_idle_max_age_secs: Option<u64>,
+    /// Anonymous (visitor) logins one client address may make per window before 429
+    /// [default: 30].
+    #[arg(long, env = "COMETA_ANONYMOUS_LOGINS_PER_ADDRESS")]
+    pub anonymous_logins_per_address: Option<u32>,
+    /// Window of the anonymous login limit, in seconds [default: 60].
+    #[arg(long, env = "COMETA_ANONYMOUS_LOGIN_WINDOW_SECS")]
+    pub anonymous_login_window_secs: Option<u64>,
+    /// How often expired codes, sessions, messages and idle visitors are swept, in seconds
+    /// [default: 60].
+    #[arg(long, env = "COMETA_SWEEP_INTERVAL_SECS")]
+    pub sweep_interval_secs: Option<u64>,
+    /// Allow `--demo` on an address other than loopback; anyone who reaches it can act as any
+    /// demo user [default: false].
+    #[arg(long, env = "COMETA_DEMO_PUBLIC", num_args = 0..=1,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub demo_public: Option<bool>,
+    /// Longest JWT lifetime accepted: a token whose `exp` is further away is refused, in
+    /// seconds [default: 31536000 = 365 days].
+    #[arg(long, env = "COMETA_JWT_MAX_LIFETIME_SECS")]
+    pub jwt_max_lifetime_secs: Option<u64>,
+    /// When set, a JWT must name this audience in `aud` [default: not checked].
+    #[arg(long, env = "COMETA_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// When set, a JWT's `iss` must be exactly this [default: not checked].
+    #[arg(long, env = "COMETA_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// `track_*` subscriptions one authenticated connection may start per second, sustained;
+    /// each announces `join` to every member [default: 1].
+    #[arg(long, env = "COMETA_TRACK_SUBSCRIBES_PER_SEC")]
+    pub track_subscribes_per_sec: Option<u32>,
+    /// `track_*` subscriptions one connection may start at once above that rate [default: 10].
+    #[arg(long, env = "COMETA_TRACK_SUBSCRIBES_BURST")]
+    pub track_subscribes_burst: Option<u32>,
 }
 
 impl Args {
@@ -320,7 +360,17 @@ impl Args {
             key_failures_per_address,
             http_header_timeout_secs,
             max_connections_per_address,
-            http_request_timeout_secs
+            http_request_timeout_secs,
+            visitor_idle_max_age_secs,
+            anonymous_logins_per_address,
+            anonymous_login_window_secs,
+            sweep_interval_secs,
+            demo_public,
+            jwt_max_lifetime_secs,
+            jwt_audience,
+            jwt_issuer,
+            track_subscribes_per_sec,
+            track_subscribes_burst
         )
     }
 }
@@ -396,6 +446,17 @@ pub struct Config {
     pub http_header_timeout: Duration,
     pub max_connections_per_address: usize,
     pub http_request_timeout: Duration,
+    pub visitor_idle_max_age: Duration,
+    pub anonymous_logins_per_address: u32,
+    pub anonymous_login_window: Duration,
+    pub sweep_interval: Duration,
+    /// `--demo` may listen off loopback.
+    pub demo_public: bool,
+    pub jwt_max_lifetime: Duration,
+    pub jwt_audience: Option<String>,
+    pub jwt_issuer: Option<String>,
+    pub track_subscribes_per_sec: u32,
+    pub track_subscribes_burst: u32,
 }
 
 const MAX_JSON_DEPTH_DEFAULT: usize = 64;
@@ -532,6 +593,16 @@ impl Config {
                 },
             ),
             http_request_timeout: secs(a.http_request_timeout_secs.unwrap_or(30)),
+            visitor_idle_max_age: secs(a.visitor_idle_max_age_secs.unwrap_or(30 * 86_400)),
+            anonymous_logins_per_address: a.anonymous_logins_per_address.unwrap_or(30),
+            anonymous_login_window: secs(a.anonymous_login_window_secs.unwrap_or(60)),
+            sweep_interval: secs(a.sweep_interval_secs.unwrap_or(60)),
+            demo_public: a.demo_public.unwrap_or(false),
+            jwt_max_lifetime: secs(a.jwt_max_lifetime_secs.unwrap_or(365 * 86_400)),
+            jwt_audience: a.jwt_audience.filter(|s| !s.is_empty()),
+            jwt_issuer: a.jwt_issuer.filter(|s| !s.is_empty()),
+            track_subscribes_per_sec: a.track_subscribes_per_sec.unwrap_or(1),
+            track_subscribes_burst: a.track_subscribes_burst.unwrap_or(10),
         };
         c.validate()?;
         Ok(c)
@@ -604,6 +675,28 @@ impl Config {
             (
                 "http-request-timeout-secs",
                 self.http_request_timeout.as_millis() as u64,
+            ),
+            (
+                "visitor-idle-max-age-secs",
+                self.visitor_idle_max_age.as_secs(),
+            ),
+            (
+                "anonymous-logins-per-address",
+                u64::from(self.anonymous_logins_per_address),
+            ),
+            (
+                "anonymous-login-window-secs",
+                self.anonymous_login_window.as_secs(),
+            ),
+            ("sweep-interval-secs", self.sweep_interval.as_secs()),
+            ("jwt-max-lifetime-secs", self.jwt_max_lifetime.as_secs()),
+            (
+                "track-subscribes-per-sec",
+                u64::from(self.track_subscribes_per_sec),
+            ),
+            (
+                "track-subscribes-burst",
+                u64::from(self.track_subscribes_burst),
             ),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
@@ -682,7 +775,7 @@ impl Config {
         if self.jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
             return Err(invalid("jwt-secret", "must be at least 32 bytes"));
         }
-        Ok(())
+        exposure::validate(self)
     }
 }
 

@@ -16,6 +16,9 @@ use cometa_protocol::CloseCode;
 
 use crate::outbox::Offer;
 pub use crate::outbox::{Outbound, Outbox, PersonalFrame};
+pub use sessions::SessionLink;
+
+mod sessions;
 
 /// The hub's view of one live connection.
 #[derive(Debug, Clone)]
@@ -23,8 +26,9 @@ pub struct Handle {
     pub id: Arc<str>,
     /// `None` for anonymous connections, which get no personal stream.
     pub user_id: Option<Arc<str>>,
-    /// The session behind a Wafer tunnel (0 for native connections).
-    pub session_id: i64,
+    /// The session the connection was opened with (a Wafer tunnel's, or a native `skey`'s);
+    /// the connection ends with it.
+    pub session: Option<SessionLink>,
     pub outbox: Arc<Outbox>,
 }
 
@@ -110,6 +114,8 @@ struct Registry {
     subscriptions: HashMap<Arc<str>, Vec<Arc<str>>>,
     /// The last channel id handed out.
     next_channel_id: u64,
+    /// Live sessions and their connections, to close them when the session ends.
+    sessions: HashMap<i64, sessions::LiveSession>,
 }
 
 pub struct Hub {
@@ -152,6 +158,9 @@ impl Hub {
             }
             devices.push(handle.id.clone());
         }
+        if let Some(link) = &handle.session {
+            reg.add_to_session(link, &handle.id);
+        }
         reg.conns.insert(handle.id.clone(), handle);
         self.live.fetch_add(1, Ordering::Relaxed);
         Ok(change)
@@ -179,6 +188,9 @@ impl Hub {
             return (change, left);
         };
         reg.subscriptions.remove(id);
+        if let Some(link) = &handle.session {
+            reg.remove_from_session(link.id, id);
+        }
         self.live.fetch_sub(1, Ordering::Relaxed);
         if let Some(user) = &handle.user_id
             && let Some(devices) = reg.users.get_mut(user)
@@ -404,15 +416,23 @@ impl Hub {
     }
 
     /// Closes the user's connections, or only those of one session; returns how many.
+    /// Includes connections a visitor's session opened anonymously.
     pub fn close_user(&self, user_id: &str, session_id: Option<i64>, code: CloseCode) -> usize {
         let reg = self.registry();
-        let Some(devices) = reg.users.get(user_id) else {
-            return 0;
-        };
-        devices
-            .iter()
-            .filter_map(|id| reg.conns.get(id))
-            .filter(|h| session_id.is_none_or(|s| s == h.session_id))
+        let mut ids: std::collections::HashSet<&Arc<str>> = reg
+            .users
+            .get(user_id)
+            .into_iter()
+            .flatten()
+            .filter(|id| {
+                reg.conns.get(*id).is_some_and(|h| {
+                    session_id.is_none_or(|s| h.session.as_ref().is_some_and(|l| l.id == s))
+                })
+            })
+            .collect();
+        ids.extend(reg.session_conns_of(user_id, session_id));
+        ids.iter()
+            .filter_map(|id| reg.conns.get(*id))
             .inspect(|h| h.outbox.close(code))
             .count()
     }
@@ -433,7 +453,7 @@ mod tests {
         let h = Handle {
             id: id.into(),
             user_id: user.map(Into::into),
-            session_id: 1,
+            session: None,
             outbox: outbox.clone(),
         };
         (h, outbox)

@@ -7,6 +7,7 @@
 //! - [`conn`]: what both share: the writer with its stream positions and the pump loop.
 //! - [`history`]: a stream's kept messages read back, in pages that fit a reply.
 //! - [`hub`]: the registry of live connections and fan-out (encode once, share the bytes).
+//! - [`expiry`]: closing a session's connections when it expires.
 //! - [`outbox`]: each connection's bounded outgoing queue and close request.
 //! - [`publish`]: storing then fanning out personal and channel messages, in order.
 //! - [`presence`]: online/offline, join/leave, last seen; the frame encoders.
@@ -27,6 +28,7 @@ pub mod capacity;
 pub mod config;
 pub mod conn;
 pub mod error;
+pub mod expiry;
 pub mod history;
 pub mod hub;
 pub mod listener;
@@ -56,9 +58,6 @@ pub use config::Config;
 use state::{App, AppState};
 use store::{Retention, Store, StoreError, sqlite::SqliteStore};
 
-/// How often expired codes, sessions, tickets and old messages are swept.
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
-
 pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -86,7 +85,7 @@ pub struct Relay {
 
 impl Relay {
     pub fn open(config: Config) -> Result<Self, RelayError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(StoreError::Io)?;
+        private_dir(&config.data_dir).map_err(StoreError::Io)?;
         let (api_key, generated_api_key) = match &config.api_key {
             Some(k) => (k.clone(), None),
             None => load_or_generate_key(&config.data_dir)?,
@@ -218,6 +217,16 @@ fn load_or_generate_key(dir: &std::path::Path) -> Result<(String, Option<String>
     Ok((key.clone(), Some(key)))
 }
 
+/// Creates the data dir (and missing parents) readable by the relay's user only; an existing
+/// one keeps the mode its operator gave it.
+pub(crate) fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 pub(crate) fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
@@ -228,7 +237,7 @@ pub(crate) fn write_private(path: &std::path::Path, content: &str) -> std::io::R
 }
 
 async fn sweep(app: App) {
-    let mut every = tokio::time::interval(SWEEP_EVERY);
+    let mut every = tokio::time::interval(app.config.sweep_interval);
     loop {
         every.tick().await;
         if let Err(e) = app.store.sweep(unix_now()).await {
@@ -238,5 +247,34 @@ async fn sweep(app: App) {
             tracing::warn!(error = %e, "channel sweep failed");
         }
         app.tickets.sweep(Instant::now());
+        if app.config.anonymous
+            && let Err(e) = sweep_visitors(&app).await
+        {
+            tracing::warn!(error = %e, "visitor sweep failed");
+        }
     }
+}
+
+/// Deletes visitors idle past `--visitor-idle-max-age-secs` — their user, sessions and
+/// stream — unless one of their connections is live here.
+async fn sweep_visitors(app: &App) -> Result<(), StoreError> {
+    let cutoff = unix_now().saturating_sub(app.config.visitor_idle_max_age.as_secs());
+    let idle = app
+        .auth
+        .accounts
+        .idle_visitors(auth::visitor::PREFIX, cutoff, store::guests::SWEEP_BATCH)
+        .await?;
+    if idle.is_empty() {
+        return Ok(());
+    }
+    let live = app.hub.session_users();
+    let mut swept = 0;
+    for user in idle {
+        if app.hub.devices(&user) > 0 || live.contains(user.as_str()) {
+            continue;
+        }
+        swept += usize::from(app.auth.accounts.delete_user(&user).await?);
+    }
+    tracing::info!(swept, "idle visitors swept");
+    Ok(())
 }

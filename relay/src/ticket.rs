@@ -16,6 +16,8 @@ pub struct Ticket {
     pub tunnel_id: String,
     pub session_id: i64,
     pub user_id: String,
+    /// When the session ends (unix seconds); the tunnel is closed then.
+    pub expires_at: u64,
 }
 
 pub struct Tickets {
@@ -61,6 +63,17 @@ impl Tickets {
         pending.retain(|_, (t, _)| t.session_id != session_id);
     }
 
+    /// A refresh moved the session's expiry: a tunnel opened with a ticket issued before it
+    /// must not end at the old one.
+    pub fn extend_session(&self, session_id: i64, expires_at: u64) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        for (t, _) in pending.values_mut() {
+            if t.session_id == session_id {
+                t.expires_at = expires_at;
+            }
+        }
+    }
+
     /// Forgets expired tickets; run periodically so unused ones do not pile up.
     pub fn sweep(&self, now: Instant) -> usize {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
@@ -79,6 +92,7 @@ mod tests {
             tunnel_id: "t".into(),
             session_id: 1,
             user_id: "u".into(),
+            expires_at: 0,
         }
     }
 
@@ -93,6 +107,9 @@ mod tests {
         assert_eq!(t.redeem(&tok, now + Duration::from_secs(31)), None);
         t.issue(ticket(), now);
         assert_eq!(t.sweep(now + Duration::from_secs(31)), 1);
+        let tok = t.issue(ticket(), now);
+        t.extend_session(1, 99);
+        assert_eq!(t.redeem(&tok, now).map(|t| t.expires_at), Some(99));
         let tok = t.issue(ticket(), now);
         assert_eq!(t.revoke_user("u"), 1);
         assert_eq!(t.redeem(&tok, now), None);

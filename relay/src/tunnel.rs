@@ -36,7 +36,11 @@ async fn run(app: App, socket: WebSocket, ticket: Ticket) {
     let handle = Handle {
         id: ticket.tunnel_id.clone().into(),
         user_id: Some(ticket.user_id.clone().into()),
-        session_id: ticket.session_id,
+        session: Some(crate::hub::SessionLink {
+            id: ticket.session_id,
+            user_id: ticket.user_id.clone().into(),
+            expires_at: ticket.expires_at,
+        }),
         outbox: outbox.clone(),
     };
     let mut io = Io::new(app.clone(), socket, Dialect::Wafer);
@@ -46,6 +50,7 @@ async fn run(app: App, socket: WebSocket, ticket: Ticket) {
         io.close(CloseCode::TooManyDevices).await;
         return;
     };
+    let _expiry = crate::expiry::watch(&app, ticket.session_id, outbox.clone());
     if let Some(w) = &app.webhook {
         w.connect(&ticket.tunnel_id, &ticket.user_id);
     }

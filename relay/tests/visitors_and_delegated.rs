@@ -18,6 +18,8 @@ async fn anonymous_visitors_keep_their_stream_in_a_signed_cookie() -> Result<()>
     let r = TestRelay::start_with(|c| {
         c.anonymous = true;
         c.visitor_cookie_max_age = Duration::from_secs(3600);
+        // Credentials are allowed for listed origins only.
+        c.allowed_origins = vec!["https://shop.example".into()];
     })
     .await?;
     let (st, headers, body) = send(login(&r).header("Origin", "https://shop.example")).await?;

@@ -23,7 +23,8 @@ struct DemoLogin {
     name: String,
 }
 
-/// Anyone may claim any name here: that is what makes it a demo.
+/// Anyone may claim any demo user's name here: that is what makes it a demo. A user the back
+/// end created (API, login code, key) is never handed out.
 async fn login(
     State(app): State<App>,
     Body(req): Body<DemoLogin>,
@@ -39,6 +40,11 @@ async fn login(
         return Err(ApiError::BadRequest(
             "name needs at least one letter or digit".into(),
         ));
+    }
+    if !app.auth.accounts.claim_demo_user(&user_id).await? {
+        return Err(ApiError::Conflict(format!(
+            "{user_id} is a user of the back end, not a demo user; pick another name"
+        )));
     }
     let key = secret::generate();
     app.channels

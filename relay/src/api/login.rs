@@ -45,6 +45,8 @@ pub enum LoginError {
     TooManyAttempts(u64),
     #[error("too many logins in progress; retry in {0} s")]
     Busy(u64),
+    #[error("too many anonymous logins from this address; retry in {0} s")]
+    TooManyVisitors(u64),
 }
 
 impl From<StoreError> for LoginError {
@@ -57,13 +59,13 @@ impl IntoResponse for LoginError {
     fn into_response(self) -> Response {
         match self {
             Self::Api(e) => e.into_response(),
-            Self::TooManyAttempts(secs) => {
+            Self::TooManyAttempts(secs) | Self::TooManyVisitors(secs) => {
                 let body = ErrorBody {
                     code: 429,
                     error: "ERR_TOO_MANY_ATTEMPTS".into(),
-                    message: Self::TooManyAttempts(secs).to_string(),
+                    message: self.to_string(),
                 };
-                tracing::info!(retry_after = secs, "login refused: too many failures");
+                tracing::info!(retry_after = secs, reason = %body.message, "login refused");
                 (
                     StatusCode::TOO_MANY_REQUESTS,
                     [(h::RETRY_AFTER, secs.to_string())],
@@ -223,6 +225,8 @@ pub async fn refresh(State(app): State<App>, headers: HeaderMap) -> Result<Respo
         .await?
         .ok_or(ApiError::SkeyInvalid)?;
     tracing::debug!(user = %session.user_id, "session refreshed");
+    app.hub.extend_session(session.id, session.expires_at);
+    app.tickets.extend_session(session.id, session.expires_at);
     Ok(answer(
         skey,
         &session.userinfo,
@@ -310,7 +314,7 @@ async fn authenticate(
         );
     }
     if app.auth.visitors.is_some() {
-        return visitor(app, headers, now).await;
+        return visitor(app, addr, headers, now).await;
     }
     Err(ApiError::LoginFailed(MISSING).into())
 }
@@ -371,7 +375,12 @@ fn by_jwt(app: &App, token: &str, now: u64) -> Result<Grant, LoginError> {
     let secret = app.config.jwt_secret.as_ref().ok_or(ApiError::LoginFailed(
         "JWT login is not enabled on this relay",
     ))?;
-    match jwt::verify(secret.as_bytes(), token, now) {
+    match jwt::verify_expecting(
+        secret.as_bytes(),
+        token,
+        now,
+        jwt::Expect::from_config(&app.config),
+    ) {
         Ok(claims) => Ok(Grant {
             not_after: Some(claims.exp),
             ..Grant::user(claims.user_id)
@@ -383,10 +392,21 @@ fn by_jwt(app: &App, token: &str, now: u64) -> Result<Grant, LoginError> {
     }
 }
 
-async fn visitor(app: &App, headers: &HeaderMap, now: u64) -> Result<Grant, LoginError> {
+async fn visitor(
+    app: &App,
+    addr: &str,
+    headers: &HeaderMap,
+    now: u64,
+) -> Result<Grant, LoginError> {
     let Some(visitors) = &app.auth.visitors else {
         return Err(ApiError::LoginFailed(MISSING).into());
     };
+    // Every anonymous login stores a session (and maybe a visitor): bound how fast one
+    // address can make them.
+    app.auth
+        .visitor_logins
+        .take(addr, Instant::now())
+        .map_err(|wait| LoginError::TooManyVisitors(retry_after(wait)))?;
     let from_cookie = visitor::cookie(headers, visitor::COOKIE).and_then(|v| {
         let id = visitors.check(v, now);
         if id.is_none() {

@@ -6,6 +6,7 @@ mod channels;
 mod demo;
 mod extract;
 mod login;
+mod sdk;
 mod stats;
 mod users;
 mod weapp;
@@ -26,6 +27,12 @@ use crate::state::App;
 
 pub fn router(app: App) -> Router {
     let cfg = app.config.clone();
+    if cfg.anonymous && cfg.allowed_origins.is_empty() {
+        tracing::warn!(
+            "--anonymous without --allowed-origins: the visitor cookie works for pages served \
+             by the relay itself only (cross-origin requests get no credentials)"
+        );
+    }
     let weapp = weapp::routes().layer(cors(
         &cfg.allowed_origins,
         cfg.anonymous,
@@ -48,7 +55,7 @@ pub fn router(app: App) -> Router {
         router = router.merge(demo::routes().layer(DefaultBodyLimit::max(cfg.max_body_bytes)));
     }
     if let Some(dir) = &cfg.sdk_dir {
-        router = router.nest_service("/sdk", ServeDir::new(dir));
+        router = router.nest_service("/sdk", sdk::routes(dir));
     }
     #[cfg(feature = "test-hooks")]
     {
@@ -90,18 +97,19 @@ fn not_found_service() -> axum::routing::MethodRouter {
 
 /// Pages are usually served from another origin than the relay; the session travels in a
 /// header (`X-WX-Skey`), not a cookie, so no credentials mode is needed — except for the
-/// anonymous visitor cookie: with `--anonymous` the answer allows credentials, which browsers
-/// accept only with the request's own origin echoed back (never `*`).
+/// anonymous visitor cookie: with `--anonymous` and an `--allowed-origins` list the answer
+/// allows credentials for those origins. Without a list it never does: echoing any origin
+/// with credentials would let every site on the web log its visitors in as their visitor
+/// identity and read the answer. Such a relay serves the cookie to same-origin pages only.
 /// The `--auth-verify-headers` a site names are allowed too, so its `extendedAuth` headers
 /// pass the browser's preflight.
 fn cors(allowed: &[String], credentials: bool, extra_headers: &[String]) -> CorsLayer {
-    let origin = if !allowed.is_empty() {
-        AllowOrigin::list(allowed.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
-    } else if credentials {
-        AllowOrigin::mirror_request()
-    } else {
+    let origin = if allowed.is_empty() {
         AllowOrigin::any()
+    } else {
+        AllowOrigin::list(allowed.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
     };
+    let credentials = credentials && !allowed.is_empty();
     CorsLayer::new()
         .allow_origin(origin)
         .allow_credentials(credentials)

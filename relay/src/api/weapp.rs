@@ -55,11 +55,9 @@ async fn logout(State(app): State<App>, headers: HeaderMap) -> Result<Response, 
         .await?
         .ok_or(ApiError::SkeyInvalid)?;
     app.tickets.revoke_session(session.id);
-    let closed = app.hub.close_user(
-        &session.user_id,
-        Some(session.id),
-        cometa_protocol::CloseCode::SessionRevoked,
-    );
+    let closed = app
+        .hub
+        .close_session(session.id, cometa_protocol::CloseCode::SessionRevoked);
     tracing::info!(user = %session.user_id, closed, "logout");
     Ok(Json(WaferOk::new(serde_json::json!({}))).into_response())
 }
@@ -72,6 +70,7 @@ async fn tunnel(State(app): State<App>, headers: HeaderMap) -> Result<Response, 
             tunnel_id: tunnel_id.clone(),
             session_id: session.id,
             user_id: session.user_id,
+            expires_at: session.expires_at,
         },
         Instant::now(),
     );

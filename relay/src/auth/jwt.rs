@@ -37,6 +37,42 @@ pub enum JwtError {
     NotYetValid,
     #[error("the token names no valid user (`sub` or `user_id`)")]
     BadSubject,
+    #[error("the token's `exp` is further away than the longest lifetime allowed")]
+    TooLong,
+    #[error("the token's `aud` does not name this relay")]
+    Audience,
+    #[error("the token's `iss` is not the expected issuer")]
+    Issuer,
+}
+
+/// What a token must satisfy besides its signature and times: the longest lifetime, and the
+/// audience and issuer when configured (`--jwt-max-lifetime-secs`, `--jwt-audience`,
+/// `--jwt-issuer`).
+#[derive(Debug, Clone, Copy)]
+pub struct Expect<'a> {
+    pub max_lifetime_secs: u64,
+    pub audience: Option<&'a str>,
+    pub issuer: Option<&'a str>,
+}
+
+impl Default for Expect<'_> {
+    fn default() -> Self {
+        Self {
+            max_lifetime_secs: u64::MAX,
+            audience: None,
+            issuer: None,
+        }
+    }
+}
+
+impl<'a> Expect<'a> {
+    pub fn from_config(c: &'a crate::config::Config) -> Self {
+        Self {
+            max_lifetime_secs: c.jwt_max_lifetime.as_secs(),
+            audience: c.jwt_audience.as_deref(),
+            issuer: c.jwt_issuer.as_deref(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -56,6 +92,11 @@ struct RawClaims {
     exp: Option<serde_json::Number>,
     #[serde(default)]
     nbf: Option<serde_json::Number>,
+    /// A string or an array of strings (RFC 7519 §4.1.3).
+    #[serde(default)]
+    aud: Option<serde_json::Value>,
+    #[serde(default)]
+    iss: Option<String>,
 }
 
 /// Checks an HS256 token against `secret` at time `now` (unix seconds) and returns its claims.
@@ -63,6 +104,16 @@ struct RawClaims {
 /// The signature is checked (in constant time) before any claim is read, so an attacker learns
 /// nothing from claim errors without holding the secret.
 pub fn verify(secret: &[u8], token: &str, now: u64) -> Result<Claims, JwtError> {
+    verify_expecting(secret, token, now, Expect::default())
+}
+
+/// [`verify`], and the token must meet `expect`.
+pub fn verify_expecting(
+    secret: &[u8],
+    token: &str,
+    now: u64,
+    expect: Expect<'_>,
+) -> Result<Claims, JwtError> {
     let mut parts = token.trim().split('.');
     let (Some(h64), Some(c64), Some(s64), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -95,6 +146,26 @@ pub fn verify(secret: &[u8], token: &str, now: u64) -> Result<Claims, JwtError> 
         .ok_or(JwtError::MissingExpiry)?;
     if exp <= now {
         return Err(JwtError::Expired);
+    }
+    // A session never outlives its token's `exp`; one centuries away is a minting mistake
+    // or a stolen signing key, not a lifetime anyone meant.
+    if exp - now > expect.max_lifetime_secs {
+        return Err(JwtError::TooLong);
+    }
+    if let Some(want) = expect.audience {
+        let named = match &raw.aud {
+            Some(serde_json::Value::String(a)) => a == want,
+            Some(serde_json::Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(want)),
+            _ => false,
+        };
+        if !named {
+            return Err(JwtError::Audience);
+        }
+    }
+    if let Some(want) = expect.issuer
+        && raw.iss.as_deref() != Some(want)
+    {
+        return Err(JwtError::Issuer);
     }
     if let Some(nbf) = raw.nbf.as_ref().and_then(number_secs)
         && nbf > now
@@ -186,5 +257,40 @@ mod tests {
         let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#);
         let t = format!("{header}.{claims}.{sig}");
         assert_eq!(verify(KEY, &t, 1000), Err(JwtError::Algorithm));
+    }
+
+    #[test]
+    fn lifetime_audience_and_issuer() {
+        let expect = Expect {
+            max_lifetime_secs: 3600,
+            audience: Some("relay"),
+            issuer: Some("https://site.example"),
+        };
+        let check = |claims| verify_expecting(KEY, &sign(KEY, &claims), 1000, expect);
+        let ok = json!({"sub": "a", "exp": 4600, "aud": "relay", "iss": "https://site.example"});
+        assert!(check(ok.clone()).is_ok());
+        let mut listed = ok.clone();
+        listed["aud"] = json!(["other", "relay"]);
+        assert!(check(listed).is_ok());
+        let mut far = ok.clone();
+        far["exp"] = json!(4601);
+        assert_eq!(check(far), Err(JwtError::TooLong));
+        far = ok.clone();
+        far["exp"] = json!(u64::MAX);
+        assert_eq!(check(far), Err(JwtError::TooLong));
+        for aud in [json!("other"), json!(["x"]), json!(null), json!(7)] {
+            let mut t = ok.clone();
+            t["aud"] = aud;
+            assert_eq!(check(t), Err(JwtError::Audience));
+        }
+        let mut t = ok.clone();
+        t["iss"] = json!("https://evil.example");
+        assert_eq!(check(t), Err(JwtError::Issuer));
+        t = ok;
+        t.as_object_mut().map(|o| o.remove("iss"));
+        assert_eq!(check(t), Err(JwtError::Issuer));
+        // Off by default: neither claim is needed.
+        let bare = sign(KEY, &json!({"sub": "a", "exp": 4600}));
+        assert!(verify(KEY, &bare, 1000).is_ok());
     }
 }

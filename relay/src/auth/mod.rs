@@ -40,6 +40,8 @@ pub struct Auth {
     /// Present when a verification URL is configured.
     pub delegated: Option<delegated::Delegated>,
     pub ttl: SessionTtl,
+    /// Anonymous logins per client address (each one stores a visitor and a session).
+    pub visitor_logins: ratelimit::Window,
 }
 
 impl Auth {
@@ -87,6 +89,10 @@ impl Auth {
                 remembered: config.session_ttl.as_secs(),
                 short: config.session_ttl_short.as_secs(),
             },
+            visitor_logins: ratelimit::Window::new(
+                config.anonymous_logins_per_address,
+                config.anonymous_login_window,
+            ),
         })
     }
 }

@@ -1,4 +1,5 @@
-//! Limits on failed logins and key checks, per account and per client address.
+//! Limits on failed logins and key checks, per account and per client address, and on
+//! anonymous (visitor) logins per address.
 //!
 //! A sliding window of failure times per key, in memory. Not `governor`: a GCRA limiter
 //! charges a cell on every check, while this needs "refuse when N failures happened in the
@@ -38,6 +39,8 @@ pub struct Window {
     limit: usize,
     window: Duration,
     failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    /// Serialises [`Window::take`] (check then count).
+    taking: Mutex<()>,
 }
 
 impl Window {
@@ -46,6 +49,7 @@ impl Window {
             limit: usize::try_from(limit).unwrap_or(usize::MAX).max(1),
             window,
             failures: Mutex::default(),
+            taking: Mutex::default(),
         }
     }
 
@@ -130,6 +134,17 @@ impl Window {
     pub fn clear(&self, key: &str) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(key);
+    }
+
+    /// Counts an event for `key` unless the limit is reached (`Err(wait)` then), in one step:
+    /// concurrent requests cannot all pass the check before any of them is counted.
+    pub fn take(&self, key: &str, now: Instant) -> Result<(), Duration> {
+        let _one_at_a_time = self.taking.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(wait) = self.blocked(key, now) {
+            return Err(wait);
+        }
+        self.fail(key, now);
+        Ok(())
     }
 }
 

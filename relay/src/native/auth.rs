@@ -3,6 +3,11 @@
 //!
 //! Failed checks are limited per user (user keys are chosen by the back end and may be
 //! guessable) and per client address (`--key-failures-per-*`), like password logins.
+//!
+//! An anonymous visitor's session key opens an anonymous connection: only a user the back end
+//! knows is authorised for channel rules (`private_*`, `webauth_*`, `msg`), whatever session
+//! the visitor holds. Either way a session-key connection is bound to its session and ends
+//! with it.
 
 use std::time::Instant;
 
@@ -10,6 +15,8 @@ use cometa_protocol::frames::{AuthRequest, Position};
 use cometa_protocol::names;
 
 use crate::auth::ratelimit::retry_after;
+use crate::auth::visitor;
+use crate::hub::SessionLink;
 use crate::secret;
 use crate::state::App;
 use crate::unix_now;
@@ -18,6 +25,8 @@ pub struct Identity {
     pub user_id: Option<String>,
     pub device: String,
     pub since: Option<Position>,
+    /// The session of a session-key login.
+    pub session: Option<SessionLink>,
 }
 
 impl Identity {
@@ -26,6 +35,7 @@ impl Identity {
             user_id: None,
             device: String::new(),
             since: None,
+            session: None,
         }
     }
 }
@@ -97,8 +107,10 @@ async fn check(app: &App, req: &AuthRequest) -> Result<Identity, AuthError> {
                 .jwt_secret
                 .as_deref()
                 .ok_or(AuthError::NoTokens)?;
-            let claims = crate::auth::jwt::verify(secret.as_bytes(), token, unix_now())
-                .map_err(|e| AuthError::BadToken(e.to_string()))?;
+            let expect = crate::auth::jwt::Expect::from_config(&app.config);
+            let claims =
+                crate::auth::jwt::verify_expecting(secret.as_bytes(), token, unix_now(), expect)
+                    .map_err(|e| AuthError::BadToken(e.to_string()))?;
             names::check_user_id(&claims.user_id).map_err(AuthError::BadUserId)?;
             claims.user_id
         }
@@ -108,15 +120,25 @@ async fn check(app: &App, req: &AuthRequest) -> Result<Identity, AuthError> {
                 .session(secret::hash(skey), unix_now())
                 .await?
                 .ok_or(AuthError::BadSkey)?;
-            session.user_id
+            let link = SessionLink {
+                id: session.id,
+                user_id: session.user_id.as_str().into(),
+                expires_at: session.expires_at,
+            };
+            let user_id =
+                (!session.user_id.starts_with(visitor::PREFIX)).then_some(session.user_id);
+            return Ok(Identity {
+                user_id,
+                session: Some(link),
+                ..Identity::anonymous()
+            });
         }
         (None, None, None, None) => return Ok(Identity::anonymous()),
         _ => return Err(AuthError::Incomplete),
     };
     Ok(Identity {
         user_id: Some(user),
-        device: String::new(),
-        since: None,
+        ..Identity::anonymous()
     })
 }
 

@@ -33,6 +33,9 @@ pub struct NativeInbound {
     user: Option<String>,
     /// Client publishes.
     publishes: Bucket,
+    /// `track_*` subscriptions this connection may start: each one announces `join` (and
+    /// later `leave`) to every member, so a subscribe/unsubscribe loop would flood them.
+    track: Bucket,
 }
 
 /// A request refused: the error code and message of its reply.
@@ -109,6 +112,10 @@ impl NativeInbound {
             id,
             user,
             publishes: Bucket::new(app.config.publish_rate, app.config.publish_burst),
+            track: Bucket::new(
+                app.config.track_subscribes_per_sec,
+                app.config.track_subscribes_burst,
+            ),
         }
     }
 
@@ -168,6 +175,15 @@ impl NativeInbound {
             )
             .await;
             return Ok(());
+        }
+        if kind == ChannelKind::Track && self.user.is_some() && !self.track.take() {
+            return Err((
+                code::LIMIT_EXCEEDED,
+                format!(
+                    "at most {} track_* subscriptions per second",
+                    self.app.config.track_subscribes_per_sec
+                ),
+            ));
         }
         if self.app.hub.subscriptions(&self.id) >= self.app.config.max_subscriptions {
             return Err((

@@ -109,7 +109,7 @@ async fn run(app: App, socket: WebSocket, id: String, addr: String) {
     let handle = Handle {
         id: id.clone().into(),
         user_id: who.user_id.as_deref().map(Into::into),
-        session_id: 0,
+        session: who.session.clone(),
         outbox: outbox.clone(),
     };
     let Some(_registration) = presence::connected(&app, handle).await else {
@@ -120,6 +120,10 @@ async fn run(app: App, socket: WebSocket, id: String, addr: String) {
         io.close(CloseCode::TooManyDevices).await;
         return;
     };
+    let _expiry = who
+        .session
+        .as_ref()
+        .map(|s| crate::expiry::watch(&app, s.id, outbox.clone()));
     io.user_id = who.user_id.clone();
     if who.user_id.is_some() {
         io.cursor = Cursor::Device(who.device.clone());

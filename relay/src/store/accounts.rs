@@ -148,6 +148,12 @@ pub trait Accounts: Send + Sync + 'static {
         now: u64,
         ttl: SessionTtl,
     ) -> Result<Option<(Session, SessionOptions)>>;
+
+    /// Visitors (ids starting with `prefix`) idle since `cutoff`: see `guests::idle_visitors`.
+    async fn idle_visitors(&self, prefix: &str, cutoff: u64, limit: usize) -> Result<Vec<String>>;
+
+    /// Whether demo mode may hand out a key for `user_id` (never a user the back end made).
+    async fn claim_demo_user(&self, user_id: &str) -> Result<bool>;
 }
 
 fn to_i64(v: u64) -> i64 {
@@ -528,6 +534,18 @@ impl Accounts for SqliteStore {
         ttl: SessionTtl,
     ) -> Result<Option<(Session, SessionOptions)>> {
         self.call(move |c| rotate(c, old_key, new_key, now, ttl))
+            .await
+    }
+
+    async fn idle_visitors(&self, prefix: &str, cutoff: u64, limit: usize) -> Result<Vec<String>> {
+        let prefix = prefix.to_string();
+        self.call(move |c| super::guests::idle_visitors(c, &prefix, cutoff, limit))
+            .await
+    }
+
+    async fn claim_demo_user(&self, user_id: &str) -> Result<bool> {
+        let user_id = user_id.to_string();
+        self.call(move |c| super::guests::claim_demo_user(c, &user_id))
             .await
     }
 }

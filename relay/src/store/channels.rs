@@ -300,8 +300,15 @@ impl Channels for SqliteStore {
             StreamId::Personal(u) => (true, u.to_string()),
             StreamId::Channel(c) => (false, c.to_string()),
         };
+        let salt = self.epoch_salt.clone();
         self.call(move |c| {
-            let epoch = epoch_of(c, &key)?;
+            // Any client may ask about any channel name: that read must not store a row.
+            // Personal streams are read only by their authenticated user.
+            let epoch = if personal {
+                epoch_of(c, &key)?
+            } else {
+                super::guests::read_epoch(c, &salt, &key)?
+            };
             let (next, oldest): (Option<i64>, Option<i64>) = if personal {
                 (
                     c.query_row(

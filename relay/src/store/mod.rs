@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod channels;
 mod cursors;
+pub mod guests;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -79,6 +79,8 @@ pub struct SqliteStore {
     cursors: Arc<PendingCursors>,
     /// Fire-and-forget writes dropped because the queue was full.
     dropped: AtomicU64,
+    /// See [`super::guests::epoch_salt`].
+    pub(super) epoch_salt: Arc<str>,
 }
 
 impl SqliteStore {
@@ -93,8 +95,11 @@ impl SqliteStore {
         retention: Retention,
         queue: usize,
     ) -> Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        let conn = Connection::open(dir.join("cometa.sqlite3"))?;
+        crate::private_dir(dir)?;
+        let path = dir.join("cometa.sqlite3");
+        // SQLite gives the -wal and -shm files the mode of the database file.
+        private_file(&path)?;
+        let conn = Connection::open(&path)?;
         let sync = match durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
@@ -102,12 +107,20 @@ impl SqliteStore {
         conn.execute_batch(&format!(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;"
         ))?;
+        // A data dir from before this rule may hold them world-readable.
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.clone().into_os_string();
+            side.push(suffix);
+            private_file(Path::new(&side))?;
+        }
         // Every hot statement is cached; the default 16 slots would evict them.
         conn.set_prepared_statement_cache_capacity(128);
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(super::channels::SCHEMA)?;
         conn.execute_batch(super::accounts::SCHEMA)?;
         super::channels::migrate(&conn)?;
+        conn.execute_batch(super::guests::SCHEMA)?;
+        let epoch_salt = super::guests::epoch_salt(&conn)?.into();
         let (tx, rx) = mpsc::channel::<Job>(queue.max(1));
         let cursors = Arc::new(PendingCursors::default());
         let pending = cursors.clone();
@@ -119,6 +132,7 @@ impl SqliteStore {
             retention,
             cursors,
             dropped: AtomicU64::new(0),
+            epoch_salt,
         })
     }
 
@@ -247,6 +261,26 @@ fn run_jobs(conn: Connection, mut rx: mpsc::Receiver<Job>, cursors: &PendingCurs
         }
     }
     tracing::debug!("store thread finished");
+}
+
+/// Makes `path` readable by the relay's user only, creating it empty if missing: it holds
+/// every user's messages and session hashes.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Raises the user's "delivered to some device" mark; every delivery to a device does this.
