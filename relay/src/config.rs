@@ -37,12 +37,24 @@ pub enum Durability {
     Normal,
 }
 
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
 /// Flags as given; see [`Config`] for what each means and its default.
 #[derive(Debug, Default, Parser, Deserialize)]
 #[command(
     name = "cometa-relay",
     version,
-    about = "Cometa relay: login, sessions and real-time tunnels"
+    about = "Cometa relay: login, sessions and real-time tunnels",
+    after_help = "`cometa-relay healthcheck [OPTIONS]` asks the relay at --listen for /healthz: \
+                  exit 0 when it answers 200, else 1 (the container image's HEALTHCHECK)."
 )]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Args {
@@ -212,6 +224,13 @@ pub struct Args {
     /// Largest `history` reply, in bytes; longer histories come in pages [default: 131072].
     #[arg(long, env = "COMETA_MAX_REPLY_BYTES")]
     pub max_reply_bytes: Option<usize>,
+    /// `text` or `json` (one object per line) log lines on stderr [default: text].
+    #[arg(long, env = "COMETA_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Longest `/readyz` waits for the store to answer before it says 503, in milliseconds
+    /// [default: 1000].
+    #[arg(long, env = "COMETA_READYZ_TIMEOUT_MS")]
+    pub readyz_timeout_ms: Option<u64>,
 }
 
 impl Args {
@@ -286,7 +305,9 @@ impl Args {
             frame_burst,
             webhook_queue_bytes,
             max_json_depth,
-            max_reply_bytes
+            max_reply_bytes,
+            log_format,
+            readyz_timeout_ms
         )
     }
 }
@@ -354,6 +375,9 @@ pub struct Config {
     pub max_json_depth: usize,
     /// Budget of one `history` page (at least one message is always sent).
     pub max_reply_bytes: usize,
+    pub log_format: LogFormat,
+    /// How long `/readyz` waits for a store round trip.
+    pub readyz_timeout: Duration,
 }
 
 const MAX_JSON_DEPTH_DEFAULT: usize = 64;
@@ -474,6 +498,10 @@ impl Config {
             // Half the default write buffer (4 × max-frame-bytes): a page fits even while
             // pushes wait in the buffer, and holds any single message of the default limits.
             max_reply_bytes: a.max_reply_bytes.unwrap_or(128 * 1024),
+            log_format: a.log_format.unwrap_or(LogFormat::Text),
+            // Kubernetes' default probe timeout is 1 s: a store that has not answered by then
+            // fails the probe either way, and the relay's own 503 names the cause.
+            readyz_timeout: Duration::from_millis(a.readyz_timeout_ms.unwrap_or(1000)),
         };
         c.validate()?;
         Ok(c)
@@ -526,6 +554,7 @@ impl Config {
             ("frame-rate", u64::from(self.frame_rate)),
             ("frame-burst", u64::from(self.frame_burst)),
             ("webhook-queue-bytes", self.webhook_queue_bytes as u64),
+            ("readyz-timeout-ms", self.readyz_timeout.as_millis() as u64),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid {
