@@ -148,9 +148,33 @@ async fn image_serves_tunnels_and_keeps_its_volume_across_a_restart() -> Result<
     let child = run_relay(&names, port).await?;
     let r = TestRelay::attach(([127, 0, 0, 1], port).into());
 
-    // As a non-root uid with no /etc/passwd.
+    // As a non-root uid with no /etc/passwd; the port and volume the README's line names.
     let user = podman_ok(&["inspect", "--format", "{{.Config.User}}", &image()]).await?;
     assert_eq!(user, "10001:10001");
+    let shape = podman_ok(&[
+        "inspect",
+        "--format",
+        "{{json .Config.ExposedPorts}} {{json .Config.Volumes}}",
+        &image(),
+    ])
+    .await?;
+    assert!(
+        shape.contains("8080/tcp") && shape.contains("/data"),
+        "{shape}"
+    );
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))?;
+    let docker_run = readme
+        .lines()
+        .find(|l| l.starts_with("docker run"))
+        .context("the README's docker run line")?;
+    for part in [
+        "-p 8080:8080",
+        "-v cometa-data:/data",
+        "-e COMETA_API_KEY",
+        "cometa-relay:latest",
+    ] {
+        assert!(docker_run.contains(part), "{docker_run:?} lacks {part}");
+    }
 
     // API call and tunnel.
     let skey = r.login("alice").await?;
