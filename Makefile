@@ -3,13 +3,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help run test setup lint test-rust test-node test-sdk sdk bench bench-smoke
+.PHONY: help run test setup lint test-rust test-node test-sdk test-image image sdk bench bench-smoke
 
 help:
 	@echo "make run    build and start the relay (embedded store) serving the demo page"
 	@echo "make test   every test: lint, Rust unit/integration, Node e2e with wafer2-client-sdk, SDK"
 	@echo "make sdk    build the npm package in npm/ (wasm + JS glue, size-checked)"
 	@echo "make bench  side-by-side benchmark; writes bench/RESULTS.md and bench/results.json"
+	@echo "make image  the relay's container image (static binary, FROM scratch, Podman or Docker)"
 
 run: setup sdk
 	$(CARGO) run --release -p cometa-relay -- --demo $(ARGS)
@@ -17,7 +18,7 @@ run: setup sdk
 setup:
 	@scripts/setup.sh
 
-test: setup lint test-rust test-node test-sdk bench-smoke
+test: setup lint test-rust test-node test-sdk test-image bench-smoke
 	@echo "make test: all suites passed"
 
 lint:
@@ -32,6 +33,14 @@ test-node:
 	$(CARGO) build -p cometa-relay
 	cd tests/node && npm ci --no-audit --no-fund && npm test
 	tests/readme.sh
+
+image:
+	scripts/image.sh
+
+# Builds the image once, then runs it with Podman: API, tunnel, healthcheck, restart on the
+# same volume; and checks the deploy/ manifests parse.
+test-image: image
+	$(CARGO) test -p cometa-relay --test image -- --ignored
 
 sdk:
 	scripts/build-sdk.sh

@@ -39,12 +39,24 @@ pub enum Durability {
     Normal,
 }
 
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
 /// Flags as given; see [`Config`] for what each means and its default.
 #[derive(Debug, Default, Parser, Deserialize)]
 #[command(
     name = "cometa-relay",
     version,
-    about = "Cometa relay: login, sessions and real-time tunnels"
+    about = "Cometa relay: login, sessions and real-time tunnels",
+    after_help = "`cometa-relay healthcheck [OPTIONS]` asks the relay at --listen for /healthz: \
+                  exit 0 when it answers 200, else 1 (the container image's HEALTHCHECK)."
 )]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Args {
@@ -279,6 +291,13 @@ pub struct Args {
     /// `track_*` subscriptions one connection may start at once above that rate [default: 10].
     #[arg(long, env = "COMETA_TRACK_SUBSCRIBES_BURST")]
     pub track_subscribes_burst: Option<u32>,
+    /// `text` or `json` (one object per line) log lines on stderr [default: text].
+    #[arg(long, env = "COMETA_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Longest `/readyz` waits for the store to answer before it says 503, in milliseconds
+    /// [default: 1000].
+    #[arg(long, env = "COMETA_READYZ_TIMEOUT_MS")]
+    pub readyz_timeout_ms: Option<u64>,
 }
 
 impl Args {
@@ -370,7 +389,9 @@ impl Args {
             jwt_audience,
             jwt_issuer,
             track_subscribes_per_sec,
-            track_subscribes_burst
+            track_subscribes_burst,
+            log_format,
+            readyz_timeout_ms
         )
     }
 }
@@ -457,6 +478,9 @@ pub struct Config {
     pub jwt_issuer: Option<String>,
     pub track_subscribes_per_sec: u32,
     pub track_subscribes_burst: u32,
+    pub log_format: LogFormat,
+    /// How long `/readyz` waits for a store round trip.
+    pub readyz_timeout: Duration,
 }
 
 const MAX_JSON_DEPTH_DEFAULT: usize = 64;
@@ -603,6 +627,10 @@ impl Config {
             jwt_issuer: a.jwt_issuer.filter(|s| !s.is_empty()),
             track_subscribes_per_sec: a.track_subscribes_per_sec.unwrap_or(1),
             track_subscribes_burst: a.track_subscribes_burst.unwrap_or(10),
+            log_format: a.log_format.unwrap_or(LogFormat::Text),
+            // Kubernetes' default probe timeout is 1 s: a store that has not answered by then
+            // fails the probe either way, and the relay's own 503 names the cause.
+            readyz_timeout: Duration::from_millis(a.readyz_timeout_ms.unwrap_or(1000)),
         };
         c.validate()?;
         Ok(c)
@@ -698,6 +726,7 @@ impl Config {
                 "track-subscribes-burst",
                 u64::from(self.track_subscribes_burst),
             ),
+            ("readyz-timeout-ms", self.readyz_timeout.as_millis() as u64),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid {

@@ -1,18 +1,29 @@
+mod healthcheck;
+
 use anyhow::Context;
 use clap::Parser;
 use cometa_relay::Relay;
-use cometa_relay::config::{Args, Config};
+use cometa_relay::config::{Args, Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // A word rather than a clap subcommand: it takes the very same flags and `COMETA_*`
+    // environment as the relay it checks, so it finds the listen address the relay uses.
+    if argv.get(1).is_some_and(|a| a == "healthcheck") {
+        argv.remove(1);
+        let config = Config::from_args(Args::parse_from(argv).with_file()?)?;
+        match healthcheck::probe(config.listen).await {
+            Ok(()) => return Ok(()),
+            Err(why) => {
+                eprintln!("cometa-relay healthcheck: unhealthy: {why}");
+                std::process::exit(1);
+            }
+        }
+    }
     let config = Config::from_args(Args::parse().with_file()?)?;
+    init_logs(config.log_format);
     let listen = config.listen;
     let data_dir = config.data_dir.clone();
     let backlog = config.listen_backlog;
@@ -30,6 +41,18 @@ async fn main() -> anyhow::Result<()> {
     println!("cometa-relay listening on http://{addr}");
     relay.serve(listener, shutdown_signal()).await?;
     Ok(())
+}
+
+fn init_logs(format: LogFormat) {
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 }
 
 fn listen_on(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {

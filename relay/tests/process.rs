@@ -14,14 +14,24 @@ const KEY: &str = common::KEY;
 
 /// Starts the binary and waits for its listening line; returns the child and its address.
 async fn spawn(dir: &std::path::Path, listen: &str) -> Result<(Child, String)> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cometa-relay"))
-        .args(["--listen", listen, "--api-key", KEY])
+    spawn_with(dir, listen, |_| {}).await
+}
+
+/// [`spawn`] with more flags or environment, or stderr captured.
+async fn spawn_with(
+    dir: &std::path::Path,
+    listen: &str,
+    tune: impl FnOnce(&mut Command),
+) -> Result<(Child, String)> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cometa-relay"));
+    cmd.args(["--listen", listen, "--api-key", KEY])
         .arg("--data-dir")
         .arg(dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
+        .kill_on_drop(true);
+    tune(&mut cmd);
+    let mut child = cmd.spawn()?;
     let stdout = child.stdout.take().context("stdout")?;
     let mut lines = BufReader::new(stdout).lines();
     let line = tokio::time::timeout(common::WAIT, lines.next_line())
@@ -129,5 +139,65 @@ async fn toml_config_file_is_read() -> Result<()> {
         .await?;
     assert!(!out.status.success(), "unknown keys are refused");
     assert!(String::from_utf8_lossy(&out.stderr).contains("bogus-key"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn log_format_json_writes_one_json_object_per_line() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (mut child, addr) = spawn_with(dir.path(), "127.0.0.1:0", |cmd| {
+        cmd.args(["--log-format", "json"])
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped());
+    })
+    .await?;
+    let stderr = child.stderr.take().context("stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let r = common::TestRelay::attach(addr.parse()?);
+    let skey = r.login("json-logs").await?;
+    // The login's info line; every line before it must be JSON too.
+    loop {
+        let line = tokio::time::timeout(common::WAIT, lines.next_line())
+            .await
+            .context("no log line")??
+            .context("relay exited")?;
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .with_context(|| format!("log line is not JSON: {line:?}"))?;
+        assert!(v["timestamp"].is_string() && v["level"].is_string(), "{v}");
+        assert!(!line.contains(&skey), "a session key was logged: {line}");
+        if v["fields"]["message"] == "login" {
+            assert_eq!(v["level"], "INFO");
+            assert_eq!(v["fields"]["user"], "json-logs");
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn healthcheck_exits_0_for_a_live_relay_and_1_otherwise() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (mut child, addr) = spawn(dir.path(), "127.0.0.1:0").await?;
+    let check = |listen: String| async move {
+        let out = tokio::time::timeout(
+            common::WAIT,
+            Command::new(env!("CARGO_BIN_EXE_cometa-relay"))
+                .args(["healthcheck", "--listen", &listen])
+                .output(),
+        )
+        .await??;
+        anyhow::Ok(out)
+    };
+    let up = check(addr.clone()).await?;
+    assert!(up.status.success(), "{up:?}");
+    // The image listens on 0.0.0.0; the check reaches that on loopback.
+    let port = addr.rsplit(':').next().context("port")?;
+    let wildcard = check(format!("0.0.0.0:{port}")).await?;
+    assert!(wildcard.status.success(), "{wildcard:?}");
+    child.start_kill()?;
+    child.wait().await?;
+    let down = check(addr).await?;
+    assert_eq!(down.status.code(), Some(1), "{down:?}");
+    assert!(String::from_utf8_lossy(&down.stderr).contains("unhealthy"));
     Ok(())
 }

@@ -5,6 +5,7 @@ mod backend;
 mod channels;
 mod demo;
 mod extract;
+mod health;
 mod login;
 mod sdk;
 mod stats;
@@ -40,6 +41,7 @@ pub fn router(app: App) -> Router {
     ));
     let mut router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(health::readyz))
         .merge(weapp)
         .route("/connect", get(crate::native::upgrade))
         .nest(
