@@ -9,6 +9,10 @@ need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 command -v node >/dev/null || need_apt+=(nodejs npm)
+# The CometQL tests drive the relay with real MySQL clients: the mysql CLI and PHP mysqli.
+command -v mysql >/dev/null || need_apt+=(mariadb-client)
+command -v php >/dev/null || need_apt+=(php-cli)
+{ command -v php >/dev/null && php -m | grep -qx mysqli; } || need_apt+=(php-mysql)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: apt-get install ${need_apt[*]}"
     apt-get update -qq

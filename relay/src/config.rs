@@ -206,6 +206,16 @@ pub struct Args {
     /// [default: 16777216 = 16 MiB].
     #[arg(long, env = "COMETA_WEBHOOK_QUEUE_BYTES")]
     pub webhook_queue_bytes: Option<usize>,
+    /// Serve CometQL (CppComet's back-end API over the MySQL protocol) on this address: a
+    /// port alone (`3306`) binds loopback [default: off].
+    #[arg(long, env = "COMETA_COMETQL_LISTEN")]
+    pub cometql_listen: Option<String>,
+    /// Bytes of one CometQL statement at most [default: 65536].
+    #[arg(long, env = "COMETA_COMETQL_MAX_STATEMENT_BYTES")]
+    pub cometql_max_statement_bytes: Option<usize>,
+    /// Rows one CometQL select returns at most [default: 1000].
+    #[arg(long, env = "COMETA_COMETQL_MAX_ROWS")]
+    pub cometql_max_rows: Option<usize>,
 }
 
 impl Args {
@@ -278,7 +288,10 @@ impl Args {
             store_queue,
             frame_rate,
             frame_burst,
-            webhook_queue_bytes
+            webhook_queue_bytes,
+            cometql_listen,
+            cometql_max_statement_bytes,
+            cometql_max_rows
         )
     }
 }
@@ -342,6 +355,13 @@ pub struct Config {
     pub frame_burst: u32,
     /// Bytes of webhook events queued at most, beside the count (`webhook_queue`).
     pub webhook_queue_bytes: usize,
+    /// Where CometQL listens; `None` leaves it off.
+    pub cometql_listen: Option<SocketAddr>,
+    /// Longer statements get CometQL error 11; a MySQL packet over four times this closes
+    /// the connection (it is never buffered whole).
+    pub cometql_max_statement_bytes: usize,
+    /// A select that would return more rows gets CometQL error 11.
+    pub cometql_max_rows: usize,
 }
 
 impl Default for Config {
@@ -349,6 +369,20 @@ impl Default for Config {
         // Validation of the defaults cannot fail; a test below keeps it so.
         Self::from_args(Args::default()).unwrap_or_else(|e| unreachable!("default config: {e}"))
     }
+}
+
+/// `host:port`, or a port alone (`3306`, `:3306`) on loopback, as the design binds by default.
+fn cometql_addr(v: &str) -> Result<SocketAddr, ConfigError> {
+    let v = v.trim();
+    let port = v.strip_prefix(':').unwrap_or(v);
+    if let Ok(p) = port.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], p)));
+    }
+    v.parse()
+        .map_err(|e: std::net::AddrParseError| ConfigError::Invalid {
+            field: "cometql-listen",
+            reason: format!("{e}: give host:port or a port"),
+        })
 }
 
 impl Config {
@@ -451,12 +485,25 @@ impl Config {
             frame_rate: a.frame_rate.unwrap_or(200),
             frame_burst: a.frame_burst.unwrap_or(400),
             webhook_queue_bytes: a.webhook_queue_bytes.unwrap_or(16 << 20),
+            cometql_listen: match a.cometql_listen.as_deref() {
+                Some(v) => Some(cometql_addr(v)?),
+                None => None,
+            },
+            cometql_max_statement_bytes: a.cometql_max_statement_bytes.unwrap_or(64 * 1024),
+            cometql_max_rows: a.cometql_max_rows.unwrap_or(1000),
         };
         c.validate()?;
         Ok(c)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        // MySQL packets carry at most 16 MiB − 1; the limit must fit one.
+        if self.cometql_max_statement_bytes >= (1 << 22) {
+            return Err(ConfigError::Invalid {
+                field: "cometql-max-statement-bytes",
+                reason: "must be less than 4194304".into(),
+            });
+        }
         let positive = [
             ("session-ttl-secs", self.session_ttl.as_secs()),
             ("login-code-ttl-secs", self.login_code_ttl.as_secs()),
@@ -501,6 +548,11 @@ impl Config {
             ("frame-rate", u64::from(self.frame_rate)),
             ("frame-burst", u64::from(self.frame_burst)),
             ("webhook-queue-bytes", self.webhook_queue_bytes as u64),
+            (
+                "cometql-max-statement-bytes",
+                self.cometql_max_statement_bytes as u64,
+            ),
+            ("cometql-max-rows", self.cometql_max_rows as u64),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid {
@@ -615,5 +667,29 @@ mod tests {
             ..Args::default()
         }));
         assert!(toml::from_str::<Args>("bogus = 1").is_err());
+    }
+
+    #[test]
+    fn cometql_is_off_by_default_and_a_bare_port_is_loopback() {
+        assert_eq!(Config::default().cometql_listen, None);
+        let at = |v: &str| {
+            Config::from_args(Args {
+                cometql_listen: Some(v.into()),
+                ..Args::default()
+            })
+            .map(|c| c.cometql_listen)
+        };
+        let loopback = Some(SocketAddr::from(([127, 0, 0, 1], 3306)));
+        assert_eq!(at("3306").ok(), Some(loopback));
+        assert_eq!(at(":3306").ok(), Some(loopback));
+        assert_eq!(
+            at("0.0.0.0:3307").ok(),
+            Some(Some(SocketAddr::from(([0, 0, 0, 0], 3307))))
+        );
+        assert!(at("nowhere").is_err());
+        let file: Args = toml::from_str("cometql-listen = \"3306\"\ncometql-max-rows = 5\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let c = Config::from_args(file).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((c.cometql_listen, c.cometql_max_rows), (loopback, 5));
     }
 }

@@ -14,12 +14,14 @@
 //! - [`throttle`]: per-connection rate limits (inbound frames, client publishes).
 //! - [`ticket`]: single-use tickets for `connectUrl`.
 //! - [`webhook`]: signed tunnel events to the back end.
+//! - [`cometql`]: CppComet's back-end API over the MySQL protocol (`--cometql-listen`).
 //! - [`secret`], [`error`], [`state`]: secrets and hashing, the HTTP error type, shared state.
 //!
 //! [`run`] serves on a bound listener until a shutdown future resolves, so tests bind port 0.
 
 pub mod api;
 pub mod auth;
+pub mod cometql;
 pub mod config;
 pub mod conn;
 pub mod error;
@@ -75,6 +77,7 @@ pub struct Relay {
     app: App,
     /// Set when this start generated the API key (print it once).
     pub generated_api_key: Option<String>,
+    cometql: Option<TcpListener>,
 }
 
 impl Relay {
@@ -136,11 +139,23 @@ impl Relay {
         Ok(Self {
             app,
             generated_api_key,
+            cometql: None,
         })
     }
 
     pub fn api_key(&self) -> &str {
         &self.app.api_key
+    }
+
+    /// Binds `--cometql-listen` before serving, so a caller on port 0 learns the address.
+    pub async fn bind_cometql(&mut self) -> Result<Option<std::net::SocketAddr>, RelayError> {
+        let Some(addr) = self.app.config.cometql_listen else {
+            return Ok(None);
+        };
+        let l = TcpListener::bind(addr).await.map_err(RelayError::Serve)?;
+        let local = l.local_addr().map_err(RelayError::Serve)?;
+        self.cometql = Some(l);
+        Ok(Some(local))
     }
 
     /// Serves until `shutdown` resolves, then closes every tunnel with a reconnect-class code.
@@ -153,6 +168,10 @@ impl Relay {
         for (prefix, r) in app.channels.channel_settings().await? {
             app.policy.set(&prefix, r);
         }
+        let cometql = cometql::Running::start(&app, self.cometql)
+            .await
+            .map_err(RelayError::Serve)?;
+        let cometql_stop = cometql.stopper();
         let sweeper = tokio::spawn(sweep(app.clone()));
         let router = api::router(app.clone());
         let hub_app = app.clone();
@@ -169,11 +188,13 @@ impl Relay {
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 tracing::info!("shutting down");
+                let _ = cometql_stop.send(true);
                 hub_app.hub.close_all(CloseCode::Shutdown);
             })
             .await
             .map_err(RelayError::Serve);
         sweeper.abort();
+        cometql.stopped().await;
         // Give tunnel tasks a moment to send their close frames.
         let deadline = Instant::now() + Duration::from_secs(2);
         while app.hub.live() > 0 && Instant::now() < deadline {

@@ -16,7 +16,7 @@ async fn main() -> anyhow::Result<()> {
     let listen = config.listen;
     let data_dir = config.data_dir.clone();
     let backlog = config.listen_backlog;
-    let relay = Relay::open(config).context("cannot open the relay")?;
+    let mut relay = Relay::open(config).context("cannot open the relay")?;
     if let Some(key) = &relay.generated_api_key {
         println!(
             "generated an API key (kept in {}): {key}",
@@ -26,6 +26,13 @@ async fn main() -> anyhow::Result<()> {
     let listener =
         listen_on(listen, backlog).with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    if let Some(cql) = relay
+        .bind_cometql()
+        .await
+        .context("cannot listen for CometQL")?
+    {
+        println!("cometa-relay CometQL listening on {cql}");
+    }
     // Tests and scripts wait for this exact line.
     println!("cometa-relay listening on http://{addr}");
     relay.serve(listener, shutdown_signal()).await?;
