@@ -26,15 +26,15 @@ async fn main() -> anyhow::Result<()> {
     let listener =
         listen_on(listen, backlog).with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    if let Some(cql) = relay
+    let cometql = relay
         .bind_cometql()
         .await
-        .context("cannot listen for CometQL")?
-    {
+        .context("cannot listen for CometQL")?;
+    // Tests and scripts wait for this exact line, the first that says "listening on".
+    println!("cometa-relay listening on http://{addr}");
+    if let Some(cql) = cometql {
         println!("cometa-relay CometQL listening on {cql}");
     }
-    // Tests and scripts wait for this exact line.
-    println!("cometa-relay listening on http://{addr}");
     relay.serve(listener, shutdown_signal()).await?;
     Ok(())
 }
