@@ -141,7 +141,8 @@ pub struct Args {
     /// Client publishes one connection may burst above the rate [default: 40].
     #[arg(long, env = "COMETA_PUBLISH_BURST")]
     pub publish_burst: Option<u32>,
-    /// Seconds a native connection may take to send its first frame [default: 10].
+    /// Seconds a native connection may take to send its first frame, and a CometQL client to
+    /// log in [default: 10].
     #[arg(long, env = "COMETA_HANDSHAKE_TIMEOUT_SECS")]
     pub handshake_timeout_secs: Option<u64>,
     /// Failed password logins per account within the window before 429 [default: 5].
@@ -216,6 +217,9 @@ pub struct Args {
     /// Rows one CometQL select returns at most [default: 1000].
     #[arg(long, env = "COMETA_COMETQL_MAX_ROWS")]
     pub cometql_max_rows: Option<usize>,
+    /// CometQL connections open at once; more are closed on accept [default: 64].
+    #[arg(long, env = "COMETA_COMETQL_MAX_CONNECTIONS")]
+    pub cometql_max_connections: Option<usize>,
 }
 
 impl Args {
@@ -291,7 +295,8 @@ impl Args {
             webhook_queue_bytes,
             cometql_listen,
             cometql_max_statement_bytes,
-            cometql_max_rows
+            cometql_max_rows,
+            cometql_max_connections
         )
     }
 }
@@ -362,6 +367,8 @@ pub struct Config {
     pub cometql_max_statement_bytes: usize,
     /// A select that would return more rows gets CometQL error 11.
     pub cometql_max_rows: usize,
+    /// Back ends keep a few (persistent) connections; past this, new ones are closed.
+    pub cometql_max_connections: usize,
 }
 
 impl Default for Config {
@@ -491,6 +498,7 @@ impl Config {
             },
             cometql_max_statement_bytes: a.cometql_max_statement_bytes.unwrap_or(64 * 1024),
             cometql_max_rows: a.cometql_max_rows.unwrap_or(1000),
+            cometql_max_connections: a.cometql_max_connections.unwrap_or(64),
         };
         c.validate()?;
         Ok(c)
@@ -553,6 +561,10 @@ impl Config {
                 self.cometql_max_statement_bytes as u64,
             ),
             ("cometql-max-rows", self.cometql_max_rows as u64),
+            (
+                "cometql-max-connections",
+                self.cometql_max_connections as u64,
+            ),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid {

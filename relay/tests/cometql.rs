@@ -329,3 +329,77 @@ async fn php_mysqli_pushes_to_a_user() -> Result<()> {
     assert_eq!(String::from_utf8(out.stdout)?, "refused");
     c.stop().await
 }
+
+/// Reads until the server closes; `Some(bytes read)` when it did within `WAIT`.
+async fn read_to_close(tcp: &mut tokio::net::TcpStream) -> Option<usize> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    let mut total = 0;
+    loop {
+        match tokio::time::timeout(WAIT, tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(total),
+            Ok(Ok(n)) => total += n,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The server's greeting: a first read that returns bytes.
+async fn greeting(tcp: &mut tokio::net::TcpStream) -> Result<usize> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    Ok(tokio::time::timeout(WAIT, tcp.read(&mut buf)).await??)
+}
+
+#[tokio::test]
+async fn connections_are_capped_and_end_with_the_relay() -> Result<()> {
+    let c = CqlRelay::start(|cfg| {
+        cfg.cometql_max_connections = 2;
+        cfg.handshake_timeout = std::time::Duration::from_secs(60);
+    })
+    .await?;
+    let mut a = tokio::net::TcpStream::connect(c.cql).await?;
+    let mut b = tokio::net::TcpStream::connect(c.cql).await?;
+    assert!(greeting(&mut a).await? > 0);
+    assert!(greeting(&mut b).await? > 0);
+    let mut over = tokio::net::TcpStream::connect(c.cql).await?;
+    assert_eq!(
+        read_to_close(&mut over).await,
+        Some(0),
+        "closed without a greeting"
+    );
+
+    let cql = c.cql;
+    c.stop().await?;
+    assert!(read_to_close(&mut a).await.is_some(), "closed at shutdown");
+    assert!(read_to_close(&mut b).await.is_some(), "closed at shutdown");
+    assert!(tokio::net::TcpStream::connect(cql).await.is_err());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_that_never_logs_in_is_closed() -> Result<()> {
+    let c = CqlRelay::start(|cfg| {
+        cfg.handshake_timeout = std::time::Duration::from_millis(200);
+    })
+    .await?;
+    let mut idle = tokio::net::TcpStream::connect(c.cql).await?;
+    assert!(greeting(&mut idle).await? > 0);
+    assert!(read_to_close(&mut idle).await.is_some());
+    // A client that logs in stays past the deadline.
+    let script = r#"
+        $link = mysqli_connect("127.0.0.1", "15", getenv("CQL_KEY"), "CometQL_v1", (int) getenv("CQL_PORT"));
+        usleep(600000);
+        $r = mysqli_query($link, "SELECT * FROM users_time WHERE id = 1");
+        echo mysqli_fetch_assoc($r)["time"];
+    "#;
+    let run = tokio::process::Command::new("php")
+        .args(["-r", script])
+        .env("CQL_KEY", KEY)
+        .env("CQL_PORT", c.cql.port().to_string())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(WAIT, run).await??;
+    assert_eq!(String::from_utf8(out.stdout)?, "-1");
+    c.stop().await
+}

@@ -11,6 +11,9 @@ mod packets;
 pub mod parse;
 pub mod tables;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use mysql_common::scramble::scramble_native;
 use opensrv_mysql::{
     AsyncMysqlIntermediary, AsyncMysqlShim, Column, ColumnFlags, ColumnType, ErrorKind, InitWriter,
@@ -20,7 +23,7 @@ use rand::Rng;
 use subtle::ConstantTimeEq;
 use tokio::io::AsyncWrite;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::state::App;
 use tables::{Answer, Cell};
@@ -116,6 +119,7 @@ async fn serve(app: App, listener: TcpListener, mut stop: watch::Receiver<bool>)
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "CometQL listening");
     }
+    let slots = Arc::new(Semaphore::new(app.config.cometql_max_connections));
     loop {
         let (tcp, peer) = tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
@@ -127,15 +131,30 @@ async fn serve(app: App, listener: TcpListener, mut stop: watch::Receiver<bool>)
                 }
             },
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "CometQL connection refused: --cometql-max-connections reached");
+            continue;
+        };
         let (app, mut stop) = (app.clone(), stop.clone());
         tokio::spawn(async move {
+            let _slot = slot;
             let _ = tcp.set_nodelay(true);
             let (r, w) = tcp.into_split();
             let hard_cap = app.config.cometql_max_statement_bytes.saturating_mul(4);
+            let login_timeout = app.config.handshake_timeout;
             let shim = Session::new(app);
+            let authenticated = shim.authenticated.clone();
             let run = AsyncMysqlIntermediary::run_on(shim, packets::Bounded::new(r, hard_cap), w);
+            // A client that connects and never logs in would hold its slot for ever.
+            let login_deadline = async {
+                tokio::time::sleep(login_timeout).await;
+                if authenticated.load(Ordering::Acquire) {
+                    std::future::pending::<()>().await;
+                }
+            };
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => {}
+                () = login_deadline => tracing::debug!(%peer, "CometQL login timed out"),
                 res = run => if let Err(e) = res {
                     tracing::debug!(%peer, error = %e, "CometQL connection ended");
                 },
@@ -149,7 +168,8 @@ struct Session {
     app: App,
     /// Fresh per connection, so a captured login cannot be replayed.
     salt: [u8; 20],
-    authenticated: std::sync::atomic::AtomicBool,
+    /// Shared with the connection task, which ends a connection that does not log in.
+    authenticated: Arc<AtomicBool>,
 }
 
 impl Session {
@@ -167,13 +187,12 @@ impl Session {
         Self {
             app,
             salt,
-            authenticated: false.into(),
+            authenticated: Arc::new(AtomicBool::new(false)),
         }
     }
 
     fn authenticated(&self) -> bool {
-        self.authenticated
-            .load(std::sync::atomic::Ordering::Acquire)
+        self.authenticated.load(Ordering::Acquire)
     }
 }
 
@@ -208,8 +227,7 @@ impl<W: AsyncWrite + Send + Unpin> AsyncMysqlShim<W> for Session {
         let ok = scramble_native(salt, self.app.api_key.as_bytes())
             .is_some_and(|expected| bool::from(expected.as_slice().ct_eq(auth_data)));
         if ok {
-            self.authenticated
-                .store(true, std::sync::atomic::Ordering::Release);
+            self.authenticated.store(true, Ordering::Release);
         } else {
             tracing::info!("CometQL login refused");
         }
