@@ -375,11 +375,12 @@ async fn select(
                 };
                 rows.push(vec![key_cell(), Cell::Int(time)]);
             }
+            // Keys are stored hashed, so `hash` is the key's SHA-256 in hex: a back end checks
+            // it against `hash('sha256', $key)`. Users without a key have no row, as in CppComet.
             Table::UsersAuth => {
-                return Err(CqlError::new(
-                    ErrCode::NotImplemented,
-                    "This feature is not implemented: user keys are stored hashed and cannot be read back",
-                ));
+                if let Some(h) = app.channels.user_key_hash(user(key)?).await? {
+                    rows.push(vec![key_cell(), Cell::Text(hex::encode(h))]);
+                }
             }
         }
         if rows.len() > max {
