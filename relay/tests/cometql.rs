@@ -91,6 +91,19 @@ impl CqlRelay {
         Ok(String::from_utf8(out.stderr)?)
     }
 
+    /// `php -r script` with the relay's key and CometQL port in `CQL_KEY` and `CQL_PORT`.
+    async fn php(&self, script: &str) -> Result<Output> {
+        let run = tokio::process::Command::new("php")
+            .args(["-r", script])
+            .env("CQL_KEY", KEY)
+            .env("CQL_PORT", self.cql.port().to_string())
+            .kill_on_drop(true)
+            .output();
+        Ok(tokio::time::timeout(WAIT, run)
+            .await
+            .context("php hung")??)
+    }
+
     /// A native client authenticated with the key CometQL set.
     async fn native_with_key(&self, user: &str, key: &str) -> Result<(Native, serde_json::Value)> {
         let mut n = self.r.native().await?;
@@ -299,13 +312,7 @@ async fn php_mysqli_pushes_to_a_user() -> Result<()> {
         mysqli_query($link, "SELECT * FROM pipes");
         echo mysqli_errno($link), " ", mysqli_error($link), "\n";
     "#;
-    let run = tokio::process::Command::new("php")
-        .args(["-r", script])
-        .env("CQL_KEY", KEY)
-        .env("CQL_PORT", c.cql.port().to_string())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(WAIT, run).await??;
+    let out = c.php(script).await?;
     let stdout = String::from_utf8(out.stdout)?;
     assert!(
         out.status.success(),
@@ -321,17 +328,13 @@ async fn php_mysqli_pushes_to_a_user() -> Result<()> {
     assert_eq!(lines.first(), Some(&"0"), "online: {stdout}");
     assert!(lines.get(1).is_some_and(|l| l.contains("[13]")), "{stdout}");
 
-    let wrong = tokio::process::Command::new("php")
-        .args([
-            "-r",
+    let out = c
+        .php(
             r#"mysqli_report(MYSQLI_REPORT_OFF);
                $l = @mysqli_connect("127.0.0.1", "15", "wrong", "CometQL_v1", (int) getenv("CQL_PORT"));
                echo $l ? "connected" : "refused";"#,
-        ])
-        .env("CQL_PORT", c.cql.port().to_string())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(WAIT, wrong).await??;
+        )
+        .await?;
     assert_eq!(String::from_utf8(out.stdout)?, "refused");
     c.stop().await
 }
@@ -399,13 +402,7 @@ async fn a_client_that_never_logs_in_is_closed() -> Result<()> {
         $r = mysqli_query($link, "SELECT * FROM users_time WHERE id = 1");
         echo mysqli_fetch_assoc($r)["time"];
     "#;
-    let run = tokio::process::Command::new("php")
-        .args(["-r", script])
-        .env("CQL_KEY", KEY)
-        .env("CQL_PORT", c.cql.port().to_string())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(WAIT, run).await??;
+    let out = c.php(script).await?;
     assert_eq!(String::from_utf8(out.stdout)?, "-1");
     c.stop().await
 }
