@@ -15,6 +15,10 @@ command -v musl-gcc >/dev/null || need_apt+=(musl-tools)
 command -v podman >/dev/null || need_apt+=(podman)
 command -v runc >/dev/null || need_apt+=(runc)
 python3 -c 'import yaml' 2>/dev/null || need_apt+=(python3-yaml)
+# The CometQL tests drive the relay with real MySQL clients: the mysql CLI and PHP mysqli.
+command -v mysql >/dev/null || need_apt+=(mariadb-client)
+command -v php >/dev/null || need_apt+=(php-cli)
+{ command -v php >/dev/null && php -m | grep -qx mysqli; } || need_apt+=(php-mysql)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: apt-get install ${need_apt[*]}"
     apt-get update -qq

@@ -35,9 +35,9 @@ verify_port="$(cat "$dir/verify.port")"
 
 "$bin" --listen 127.0.0.1:0 --data-dir "$dir/data" --api-key "$KEY" --anonymous \
     --jwt-secret "$JWT_SECRET" --auth-verify-url "http://127.0.0.1:$verify_port/verify" \
-    >"$dir/relay.out" 2>"$dir/relay.err" &
+    --cometql-listen 127.0.0.1:0 >"$dir/relay.out" 2>"$dir/relay.err" &
 pids+=($!)
-for _ in $(seq 1 100); do grep -q 'listening on' "$dir/relay.out" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 100); do grep -q 'CometQL listening on' "$dir/relay.out" 2>/dev/null && break; sleep 0.1; done
 addr="$(sed -nE 's#.*listening on (http://[0-9.:]+).*#\1#p' "$dir/relay.out")"
 [ -n "$addr" ] || { echo "readme.sh: relay did not start" >&2; cat "$dir/relay.err" >&2; exit 1; }
 
@@ -66,4 +66,12 @@ check "logins: sessions" "$out" '"skey"' 7
 check "logins: same visitor twice" "$(grep -o '"user_id":"visitor:[0-9a-f]*"' <<<"$out" | sort -u | wc -l | tr -d ' ')" '^1$' 1
 check "logins: delegated" "$out" '"user_id":"dave"' 1
 check "logins: jwt" "$out" '"user_id":"carol"' 1
+# The CometQL section's PHP example, on the port the relay picked instead of 3306.
+cql_port="$(sed -nE 's#.*CometQL listening on [0-9.]+:([0-9]+).*#\1#p' "$dir/relay.out")"
+php_example="$(sed -n '/^## CometQL/,/^## Mini-programs/p' "$root/README.md" \
+    | awk '/^```php/{on=1; next} /^```/{on=0} on' \
+    | sed -E "s#^\\\$port = 3306;.*#\\\$port = $cql_port;#")"
+out="$(cd "$dir" && KEY="$KEY" php <<<"$php_example")"
+check "cometql: queued" "$out" 'queued for 2: event hello' 1
+check "cometql: error 13" "$out" '^1210 \[13\]' 1
 echo "readme.sh: $passed passed, 0 failed"

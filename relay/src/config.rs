@@ -156,8 +156,8 @@ pub struct Args {
     /// Client publishes one connection may burst above the rate [default: 40].
     #[arg(long, env = "COMETA_PUBLISH_BURST")]
     pub publish_burst: Option<u32>,
-    /// Seconds a native connection may take to send its first frame; then it is closed with
-    /// 4004 [default: 10].
+    /// Seconds a native connection may take to send its first frame (then it is closed with
+    /// 4004), and a CometQL client to log in [default: 10].
     #[arg(long, env = "COMETA_HANDSHAKE_TIMEOUT_SECS")]
     pub handshake_timeout_secs: Option<u64>,
     /// Failed password logins per account within the window before 429 [default: 5].
@@ -298,6 +298,19 @@ pub struct Args {
     /// [default: 1000].
     #[arg(long, env = "COMETA_READYZ_TIMEOUT_MS")]
     pub readyz_timeout_ms: Option<u64>,
+    /// Serve CometQL (CppComet's back-end API over the MySQL protocol) on this address: a
+    /// port alone (`3306`) binds loopback [default: off].
+    #[arg(long, env = "COMETA_COMETQL_LISTEN")]
+    pub cometql_listen: Option<String>,
+    /// Bytes of one CometQL statement at most [default: 65536].
+    #[arg(long, env = "COMETA_COMETQL_MAX_STATEMENT_BYTES")]
+    pub cometql_max_statement_bytes: Option<usize>,
+    /// Rows one CometQL select returns at most [default: 1000].
+    #[arg(long, env = "COMETA_COMETQL_MAX_ROWS")]
+    pub cometql_max_rows: Option<usize>,
+    /// CometQL connections open at once; more are closed on accept [default: 64].
+    #[arg(long, env = "COMETA_COMETQL_MAX_CONNECTIONS")]
+    pub cometql_max_connections: Option<usize>,
 }
 
 impl Args {
@@ -391,7 +404,11 @@ impl Args {
             track_subscribes_per_sec,
             track_subscribes_burst,
             log_format,
-            readyz_timeout_ms
+            readyz_timeout_ms,
+            cometql_listen,
+            cometql_max_statement_bytes,
+            cometql_max_rows,
+            cometql_max_connections
         )
     }
 }
@@ -481,6 +498,15 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How long `/readyz` waits for a store round trip.
     pub readyz_timeout: Duration,
+    /// Where CometQL listens; `None` leaves it off.
+    pub cometql_listen: Option<SocketAddr>,
+    /// Longer statements get CometQL error 11; a MySQL packet over four times this closes
+    /// the connection (it is never buffered whole).
+    pub cometql_max_statement_bytes: usize,
+    /// A select that would return more rows gets CometQL error 11.
+    pub cometql_max_rows: usize,
+    /// Back ends keep a few (persistent) connections; past this, new ones are closed.
+    pub cometql_max_connections: usize,
 }
 
 const MAX_JSON_DEPTH_DEFAULT: usize = 64;
@@ -492,6 +518,20 @@ impl Default for Config {
         // Validation of the defaults cannot fail; a test below keeps it so.
         Self::from_args(Args::default()).unwrap_or_else(|e| unreachable!("default config: {e}"))
     }
+}
+
+/// `host:port`, or a port alone (`3306`, `:3306`) on loopback, as the design binds by default.
+fn cometql_addr(v: &str) -> Result<SocketAddr, ConfigError> {
+    let v = v.trim();
+    let port = v.strip_prefix(':').unwrap_or(v);
+    if let Ok(p) = port.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], p)));
+    }
+    v.parse()
+        .map_err(|e: std::net::AddrParseError| ConfigError::Invalid {
+            field: "cometql-listen",
+            reason: format!("{e}: give host:port or a port"),
+        })
 }
 
 impl Config {
@@ -631,12 +671,26 @@ impl Config {
             // Kubernetes' default probe timeout is 1 s: a store that has not answered by then
             // fails the probe either way, and the relay's own 503 names the cause.
             readyz_timeout: Duration::from_millis(a.readyz_timeout_ms.unwrap_or(1000)),
+            cometql_listen: match a.cometql_listen.as_deref() {
+                Some(v) => Some(cometql_addr(v)?),
+                None => None,
+            },
+            cometql_max_statement_bytes: a.cometql_max_statement_bytes.unwrap_or(64 * 1024),
+            cometql_max_rows: a.cometql_max_rows.unwrap_or(1000),
+            cometql_max_connections: a.cometql_max_connections.unwrap_or(64),
         };
         c.validate()?;
         Ok(c)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        // MySQL packets carry at most 16 MiB − 1; the limit must fit one.
+        if self.cometql_max_statement_bytes >= (1 << 22) {
+            return Err(ConfigError::Invalid {
+                field: "cometql-max-statement-bytes",
+                reason: "must be less than 4194304".into(),
+            });
+        }
         let positive = [
             ("session-ttl-secs", self.session_ttl.as_secs()),
             ("login-code-ttl-secs", self.login_code_ttl.as_secs()),
@@ -727,6 +781,15 @@ impl Config {
                 u64::from(self.track_subscribes_burst),
             ),
             ("readyz-timeout-ms", self.readyz_timeout.as_millis() as u64),
+            (
+                "cometql-max-statement-bytes",
+                self.cometql_max_statement_bytes as u64,
+            ),
+            ("cometql-max-rows", self.cometql_max_rows as u64),
+            (
+                "cometql-max-connections",
+                self.cometql_max_connections as u64,
+            ),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Invalid {
@@ -853,5 +916,29 @@ mod tests {
             ..Args::default()
         }));
         assert!(toml::from_str::<Args>("bogus = 1").is_err());
+    }
+
+    #[test]
+    fn cometql_is_off_by_default_and_a_bare_port_is_loopback() {
+        assert_eq!(Config::default().cometql_listen, None);
+        let at = |v: &str| {
+            Config::from_args(Args {
+                cometql_listen: Some(v.into()),
+                ..Args::default()
+            })
+            .map(|c| c.cometql_listen)
+        };
+        let loopback = Some(SocketAddr::from(([127, 0, 0, 1], 3306)));
+        assert_eq!(at("3306").ok(), Some(loopback));
+        assert_eq!(at(":3306").ok(), Some(loopback));
+        assert_eq!(
+            at("0.0.0.0:3307").ok(),
+            Some(Some(SocketAddr::from(([0, 0, 0, 0], 3307))))
+        );
+        assert!(at("nowhere").is_err());
+        let file: Args = toml::from_str("cometql-listen = \"3306\"\ncometql-max-rows = 5\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let c = Config::from_args(file).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((c.cometql_listen, c.cometql_max_rows), (loopback, 5));
     }
 }

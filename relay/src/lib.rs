@@ -16,6 +16,7 @@
 //! - [`throttle`]: per-connection rate limits (inbound frames, client publishes).
 //! - [`ticket`]: single-use tickets for `connectUrl`.
 //! - [`webhook`]: signed tunnel events to the back end.
+//! - [`cometql`]: CppComet's back-end API over the MySQL protocol (`--cometql-listen`).
 //! - [`secret`], [`error`], [`state`]: secrets and hashing, the HTTP error type, shared state.
 //! - [`listener`]: the accept loop (header timeout, per-address cap); [`capacity`]: open
 //!   sockets per address and in all.
@@ -25,6 +26,7 @@
 pub mod api;
 pub mod auth;
 pub mod capacity;
+pub mod cometql;
 pub mod config;
 pub mod conn;
 pub mod error;
@@ -81,6 +83,7 @@ pub struct Relay {
     app: App,
     /// Set when this start generated the API key (print it once).
     pub generated_api_key: Option<String>,
+    cometql: Option<TcpListener>,
 }
 
 impl Relay {
@@ -143,6 +146,7 @@ impl Relay {
         Ok(Self {
             app,
             generated_api_key,
+            cometql: None,
         })
     }
 
@@ -156,6 +160,17 @@ impl Relay {
         &self.app
     }
 
+    /// Binds `--cometql-listen` before serving, so a caller on port 0 learns the address.
+    pub async fn bind_cometql(&mut self) -> Result<Option<std::net::SocketAddr>, RelayError> {
+        let Some(addr) = self.app.config.cometql_listen else {
+            return Ok(None);
+        };
+        let l = TcpListener::bind(addr).await.map_err(RelayError::Serve)?;
+        let local = l.local_addr().map_err(RelayError::Serve)?;
+        self.cometql = Some(l);
+        Ok(Some(local))
+    }
+
     /// Serves until `shutdown` resolves, then closes every tunnel with a reconnect-class code.
     pub async fn serve(
         self,
@@ -166,6 +181,10 @@ impl Relay {
         for (prefix, r) in app.channels.channel_settings().await? {
             app.policy.set(&prefix, r);
         }
+        let cometql = cometql::Running::start(&app, self.cometql)
+            .await
+            .map_err(RelayError::Serve)?;
+        let cometql_stop = cometql.stopper();
         let sweeper = tokio::spawn(sweep(app.clone()));
         let router = api::router(app.clone());
         let hub_app = app.clone();
@@ -181,11 +200,13 @@ impl Relay {
             async move {
                 shutdown.await;
                 tracing::info!("shutting down");
+                let _ = cometql_stop.send(true);
                 hub_app.hub.close_all(CloseCode::Shutdown);
             },
         )
         .await;
         sweeper.abort();
+        cometql.stopped().await;
         // Give tunnel tasks a moment to send their close frames.
         let deadline = Instant::now() + Duration::from_secs(2);
         while app.hub.live() > 0 && Instant::now() < deadline {

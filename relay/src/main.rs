@@ -27,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
     let listen = config.listen;
     let data_dir = config.data_dir.clone();
     let backlog = config.listen_backlog;
-    let relay = Relay::open(config).context("cannot open the relay")?;
+    let mut relay = Relay::open(config).context("cannot open the relay")?;
     if let Some(key) = &relay.generated_api_key {
         println!(
             "generated an API key (kept in {}): {key}",
@@ -37,8 +37,15 @@ async fn main() -> anyhow::Result<()> {
     let listener =
         listen_on(listen, backlog).with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    // Tests and scripts wait for this exact line.
+    let cometql = relay
+        .bind_cometql()
+        .await
+        .context("cannot listen for CometQL")?;
+    // Tests and scripts wait for this exact line, the first that says "listening on".
     println!("cometa-relay listening on http://{addr}");
+    if let Some(cql) = cometql {
+        println!("cometa-relay CometQL listening on {cql}");
+    }
     relay.serve(listener, shutdown_signal()).await?;
     Ok(())
 }

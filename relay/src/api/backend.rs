@@ -160,6 +160,6 @@ async fn presence(
     }))
 }
 
-fn event_name(name: &str) -> Result<(), ApiError> {
+pub(crate) fn event_name(name: &str) -> Result<(), ApiError> {
     names::check_event(name).map_err(|e| ApiError::BadRequest(format!("event name {e}")))
 }

@@ -37,7 +37,7 @@ pub fn routes() -> Router<App> {
         .route("/users/last-seen", post(last_seen))
 }
 
-fn channel(name: &str) -> Result<ChannelKind, ApiError> {
+pub(crate) fn channel(name: &str) -> Result<ChannelKind, ApiError> {
     native::check_channel(name).map_err(|e| ApiError::BadRequest(format!("channel name {e}")))?;
     match ChannelKind::of(name) {
         ChannelKind::Personal => Err(ApiError::BadRequest(
@@ -126,21 +126,11 @@ async fn put_setting(
     Path(prefix): Path<String>,
     Body(req): Body<SettingBody>,
 ) -> Result<Json<Value>, ApiError> {
-    if prefix.is_empty() || prefix.len() > native::MAX_CHANNEL_LEN {
-        return Err(ApiError::BadRequest("prefix must be 1–128 bytes".into()));
-    }
-    if req.history_len > 0 && req.history_age_secs == 0 {
-        return Err(ApiError::BadRequest(
-            "history_age_secs must be greater than 0 (or history_len 0 for a live-only channel)"
-                .into(),
-        ));
-    }
     let r = Retention {
         max_len: req.history_len,
         max_age_secs: req.history_age_secs,
     };
-    app.channels.set_channel_setting(&prefix, r).await?;
-    app.policy.set(&prefix, r);
+    set_retention(&app, &prefix, r).await?;
     Ok(Json(json!({
         "prefix": prefix,
         "history_len": r.max_len,
@@ -148,18 +138,42 @@ async fn put_setting(
     })))
 }
 
+/// Stores a prefix's retention and applies it at once (also CometQL's `pipes_settings`).
+pub(crate) async fn set_retention(app: &App, prefix: &str, r: Retention) -> Result<(), ApiError> {
+    if prefix.is_empty() || prefix.len() > native::MAX_CHANNEL_LEN {
+        return Err(ApiError::BadRequest("prefix must be 1–128 bytes".into()));
+    }
+    if r.max_len > 0 && r.max_age_secs == 0 {
+        return Err(ApiError::BadRequest(
+            "history_age_secs must be greater than 0 (or history_len 0 for a live-only channel)"
+                .into(),
+        ));
+    }
+    app.channels.set_channel_setting(prefix, r).await?;
+    app.policy.set(prefix, r);
+    Ok(())
+}
+
 async fn delete_setting(
     _: ApiKey,
     State(app): State<App>,
     Path(prefix): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !app.channels.delete_channel_setting(&prefix).await? {
+    if !remove_retention(&app, &prefix).await? {
         return Err(ApiError::NotFound(format!(
             "no setting for prefix {prefix:?}"
         )));
     }
-    app.policy.remove(&prefix);
     Ok(Json(json!({ "deleted": prefix })))
+}
+
+/// Whether a setting existed; the prefix falls back to the longer-prefix or default retention.
+pub(crate) async fn remove_retention(app: &App, prefix: &str) -> Result<bool, ApiError> {
+    let existed = app.channels.delete_channel_setting(prefix).await?;
+    if existed {
+        app.policy.remove(prefix);
+    }
+    Ok(existed)
 }
 
 async fn list_settings(_: ApiKey, State(app): State<App>) -> Json<Value> {
@@ -185,14 +199,18 @@ async fn put_key(
     Path(uid): Path<String>,
     Body(req): Body<KeyBody>,
 ) -> Result<Json<Value>, ApiError> {
-    user_id(&uid)?;
-    if req.key.len() < 8 || req.key.len() > 256 {
+    set_key(&app, &uid, &req.key).await?;
+    Ok(Json(json!({ "user_id": uid })))
+}
+
+/// Also CometQL's `users_auth` insert.
+pub(crate) async fn set_key(app: &App, uid: &str, key: &str) -> Result<(), ApiError> {
+    user_id(uid)?;
+    if key.len() < 8 || key.len() > 256 {
         return Err(ApiError::BadRequest("key must be 8–256 bytes".into()));
     }
-    app.channels
-        .set_user_key(&uid, secret::hash(&req.key))
-        .await?;
-    Ok(Json(json!({ "user_id": uid })))
+    app.channels.set_user_key(uid, secret::hash(key)).await?;
+    Ok(())
 }
 
 /// Revokes the key and disconnects the user's live connections.
@@ -201,15 +219,22 @@ async fn delete_key(
     State(app): State<App>,
     Path(uid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    user_id(&uid)?;
-    let existed = app.channels.delete_user_key(&uid).await?;
-    let closed = app.hub.close_user(&uid, None, CloseCode::SessionRevoked);
+    let (existed, closed) = revoke_key(&app, &uid).await?;
     if !existed && closed == 0 {
         return Err(ApiError::NotFound(format!("no key for user {uid:?}")));
     }
     Ok(Json(
         json!({ "deleted": existed, "closed_connections": closed }),
     ))
+}
+
+/// Whether a key existed, and how many live connections of the user were closed. Also
+/// CometQL's `users_auth` delete.
+pub(crate) async fn revoke_key(app: &App, uid: &str) -> Result<(bool, usize), ApiError> {
+    user_id(uid)?;
+    let existed = app.channels.delete_user_key(uid).await?;
+    let closed = app.hub.close_user(uid, None, CloseCode::SessionRevoked);
+    Ok((existed, closed))
 }
 
 async fn put_data(

@@ -1,8 +1,8 @@
 //! HTTP routes: Wafer's client-facing `/weapp/*`, the back-end `/api/v1/*`, health and the
 //! demo page.
 
-mod backend;
-mod channels;
+pub(crate) mod backend;
+pub(crate) mod channels;
 mod demo;
 mod extract;
 mod health;

@@ -154,6 +154,8 @@ pub trait Channels: Send + Sync + 'static {
     async fn set_user_key(&self, user_id: &str, key: SecretHash) -> Result<()>;
     async fn delete_user_key(&self, user_id: &str) -> Result<bool>;
     async fn user_key_matches(&self, user_id: &str, key: SecretHash) -> Result<bool>;
+    /// The stored hash of the user's key, if one is set (CometQL's `users_auth` select).
+    async fn user_key_hash(&self, user_id: &str) -> Result<Option<SecretHash>>;
 
     async fn set_user_data(&self, user_id: &str, data: &str) -> Result<()>;
     async fn user_data(&self, user_id: &str) -> Result<Option<String>>;
@@ -400,6 +402,11 @@ impl Channels for SqliteStore {
     }
 
     async fn user_key_matches(&self, user_id: &str, key: SecretHash) -> Result<bool> {
+        let stored = self.user_key_hash(user_id).await?;
+        Ok(stored.is_some_and(|s| subtle::ConstantTimeEq::ct_eq(&s[..], &key[..]).into()))
+    }
+
+    async fn user_key_hash(&self, user_id: &str) -> Result<Option<SecretHash>> {
         let user_id = user_id.to_string();
         let stored: Option<Vec<u8>> = self
             .call(move |c| {
@@ -411,7 +418,7 @@ impl Channels for SqliteStore {
                 .optional()
             })
             .await?;
-        Ok(stored.is_some_and(|s| subtle::ConstantTimeEq::ct_eq(&s[..], &key[..]).into()))
+        Ok(stored.and_then(|s| SecretHash::try_from(s.as_slice()).ok()))
     }
 
     async fn set_user_data(&self, user_id: &str, data: &str) -> Result<()> {
@@ -578,8 +585,10 @@ mod tests {
         s.set_user_key("7", [1; 32]).await?;
         assert!(s.user_key_matches("7", [1; 32]).await?);
         assert!(!s.user_key_matches("7", [2; 32]).await?);
+        assert_eq!(s.user_key_hash("7").await?, Some([1; 32]));
         assert!(s.delete_user_key("7").await?);
         assert!(!s.user_key_matches("7", [1; 32]).await?);
+        assert_eq!(s.user_key_hash("7").await?, None);
         s.set_user_data("7", r#"{"a":1}"#).await?;
         assert_eq!(s.user_data("7").await?.as_deref(), Some(r#"{"a":1}"#));
         let r = Retention {
