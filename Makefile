@@ -3,13 +3,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help run test setup lint test-rust test-node test-sdk sdk bench bench-smoke
+.PHONY: help run test setup lint test-rust test-node test-sdk sdk bench bench-smoke fuzz fuzz-smoke
 
 help:
 	@echo "make run    build and start the relay (embedded store) serving the demo page"
 	@echo "make test   every test: lint, Rust unit/integration, Node e2e with wafer2-client-sdk, SDK"
 	@echo "make sdk    build the npm package in npm/ (wasm + JS glue, size-checked)"
 	@echo "make bench  side-by-side benchmark; writes bench/RESULTS.md and bench/results.json"
+	@echo "make fuzz   every fuzz target for FUZZ_SECS (600) s each; TARGETS=\"packet ...\" picks some"
 
 run: setup sdk
 	$(CARGO) run --release -p cometa-relay -- --demo $(ARGS)
@@ -17,7 +18,7 @@ run: setup sdk
 setup:
 	@scripts/setup.sh
 
-test: setup lint test-rust test-node test-sdk bench-smoke
+test: setup lint test-rust test-node test-sdk bench-smoke fuzz-smoke
 	@echo "make test: all suites passed"
 
 lint:
@@ -45,3 +46,11 @@ bench:
 
 bench-smoke:
 	scripts/bench.sh --smoke
+
+# Fuzzing (fuzz/, cargo-fuzz): `make fuzz` runs long, `make fuzz-smoke` briefly (in `make test`).
+FUZZ_SECS ?= 600
+fuzz: setup
+	FUZZ_SECS=$(FUZZ_SECS) scripts/fuzz.sh run $(TARGETS)
+
+fuzz-smoke: setup
+	scripts/fuzz.sh smoke
