@@ -87,13 +87,13 @@ fn session(input: &str) {
 
 fn drain(s: &mut Session) {
     while let Some(out) = s.poll_output() {
-        if let Output::Send(frame) = out {
-            if let Some(body) = Packet::parse(&frame).content {
-                assert!(
-                    serde_json::from_str::<Box<RawValue>>(body).is_ok(),
-                    "the session sent invalid JSON: {frame:?}"
-                );
-            }
+        if let Output::Send(frame) = out
+            && let Some(body) = Packet::parse(&frame).content
+        {
+            assert!(
+                serde_json::from_str::<Box<RawValue>>(body).is_ok(),
+                "the session sent invalid JSON: {frame:?}"
+            );
         }
     }
 }
