@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help run test setup lint test-rust test-node test-sdk sdk bench bench-smoke fuzz fuzz-smoke
+.PHONY: help run test setup lint test-rust test-node test-sdk sdk bench bench-smoke fuzz fuzz-smoke soak
 
 help:
 	@echo "make run    build and start the relay (embedded store) serving the demo page"
@@ -11,6 +11,7 @@ help:
 	@echo "make sdk    build the npm package in npm/ (wasm + JS glue, size-checked)"
 	@echo "make bench  side-by-side benchmark; writes bench/RESULTS.md and bench/results.json"
 	@echo "make fuzz   every fuzz target for FUZZ_SECS (600) s each; TARGETS=\"packet ...\" picks some"
+	@echo "make soak   SOAK_SECS (600) s of churn against one relay; writes RESULTS.md's Soak section"
 
 run: setup sdk
 	$(CARGO) run --release -p cometa-relay -- --demo $(ARGS)
@@ -54,3 +55,8 @@ fuzz: setup
 
 fuzz-smoke: setup
 	scripts/fuzz.sh smoke
+
+# Minutes of churn against one relay; fails if RSS/fds do not come back or a delivery is lost.
+SOAK_SECS ?= 600
+soak:
+	SOAK_SECS=$(SOAK_SECS) scripts/bench.sh --soak
