@@ -61,6 +61,10 @@ pub struct SoakArgs {
     /// Sockets per connect storm.
     #[arg(long, default_value_t = 200)]
     pub storm: usize,
+    /// Milliseconds between password logins (Argon2 on the relay); 0 leaves them out, to
+    /// tell their share of the memory from the rest.
+    #[arg(long, default_value_t = 1000)]
+    pub password_every_ms: u64,
 }
 
 /// What every loop shares.
@@ -176,7 +180,11 @@ pub async fn run(args: SoakArgs) -> anyhow::Result<bool> {
         churn::sub_unsub(c, until, 1),
         churn::sub_unsub(c, until, 2),
         churn::anonymous_logins(c, until, ms(200)),
-        churn::password_logins(c, until, ms(1000)),
+        async {
+            if args.password_every_ms > 0 {
+                churn::password_logins(c, until, ms(args.password_every_ms)).await;
+            }
+        },
     );
 
     // Devices reconnect one last time and stay; everyone catches up with the tops.
