@@ -24,6 +24,7 @@ test: setup lint test-rust test-node test-sdk bench-smoke fuzz-smoke
 
 lint:
 	$(CARGO) fmt --all --check
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy -p cometa-protocol -p cometa-client -p cometa-sdk --target wasm32-unknown-unknown -- -D warnings
 
