@@ -35,4 +35,9 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " ${WASM_BINDGEN_VERSION}\$"; 
     # Not --locked: its lockfile pins a webpki-roots release this registry lacks.
     cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
+# Fuzzing (scripts/fuzz.sh): libFuzzer through cargo-fuzz, on the stable compiler.
+CARGO_FUZZ_VERSION=0.13.2
+if ! cargo fuzz --version 2>/dev/null | grep -q " ${CARGO_FUZZ_VERSION}\$"; then
+    cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
+fi
 echo "setup: ok"

@@ -10,6 +10,7 @@
 //! - [`scenario`]: fan-out, personal, idle, storm, durable publish — one file each.
 //! - [`worker`]: a process holding a share of the idle connections.
 //! - [`report`]: medians and the `RESULTS.md` / `results.json` files.
+//! - [`soak`]: minutes of churn against one relay, then its memory, fds and deliveries.
 //! - [`net`], [`clock`]: source addresses, socket limits, one time base.
 
 mod client;
@@ -23,6 +24,7 @@ mod publish;
 mod recorder;
 mod report;
 mod scenario;
+mod soak;
 mod target;
 mod worker;
 
@@ -45,6 +47,9 @@ struct Cli {
 enum Cmd {
     /// Runs the scenarios against the peers and writes RESULTS.md and results.json.
     Run(Box<plan::Options>),
+    /// Churns against one relay for minutes; fails if memory or fds do not come back or a
+    /// delivery was lost or repeated. Writes the Soak section of RESULTS.md.
+    Soak(soak::SoakArgs),
     /// Holds idle connections for the idle scenario (started by `run`).
     #[command(hide = true)]
     Worker(worker::WorkerArgs),
@@ -60,6 +65,10 @@ async fn main() -> ExitCode {
             worker::run(a).await.map(|()| true)
         }
         Cmd::Run(o) => run(*o).await,
+        Cmd::Soak(a) => {
+            net::raise_nofile();
+            soak::run(a).await
+        }
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

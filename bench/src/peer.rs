@@ -61,6 +61,8 @@ pub struct StartOptions {
     /// The relay's per-tunnel queue; the fan-out ramp raises it so saturation shows as
     /// throughput rather than as slow-consumer closes.
     pub outbound_queue: Option<usize>,
+    /// `--anonymous`: visitors without credentials get a session (the soak's anonymous logins).
+    pub anonymous: bool,
 }
 
 /// Fixed key of the throw-away relays the bench starts (they listen on loopback only).
@@ -101,6 +103,9 @@ impl Running {
                     .env("RUST_LOG", "warn");
                 if let Some(q) = opts.outbound_queue {
                     c.arg("--outbound-queue").arg(q.to_string());
+                }
+                if opts.anonymous {
+                    c.arg("--anonymous");
                 }
                 (c, "cometa-relay listening on http://")
             }
@@ -167,6 +172,29 @@ impl Running {
     /// CPU time the peer has used so far, in µs (see [`cpu_us`]).
     pub fn cpu_us(&self) -> anyhow::Result<u64> {
         cpu_us(&self.pid.to_string())
+    }
+
+    /// Open file descriptors of the peer process, from `/proc/<pid>/fd`.
+    pub fn fds(&self) -> anyhow::Result<usize> {
+        Ok(std::fs::read_dir(format!("/proc/{}/fd", self.pid))?.count())
+    }
+
+    /// Bytes the relay's store takes on disk (every file under its data directory).
+    pub fn store_bytes(&self) -> u64 {
+        fn walk(p: &Path) -> u64 {
+            match std::fs::read_dir(p) {
+                Ok(entries) => entries
+                    .flatten()
+                    .map(|e| match e.metadata() {
+                        Ok(m) if m.is_dir() => walk(&e.path()),
+                        Ok(m) => m.len(),
+                        Err(_) => 0,
+                    })
+                    .sum(),
+                Err(_) => 0,
+            }
+        }
+        walk(&self.dir.join("data"))
     }
 
     /// Kills the peer and waits for it.

@@ -102,7 +102,14 @@ pub fn write(plan: &Plan, env: &Value, runs: &[Value]) -> anyhow::Result<()> {
     let json_path = plan.out_dir.join("results.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&summary)? + "\n")?;
     let md_path = plan.out_dir.join("RESULTS.md");
-    std::fs::write(&md_path, markdown(plan, &summary))?;
+    // The soak writes its own section (`make soak`); a bench run keeps it.
+    let old = std::fs::read_to_string(&md_path).unwrap_or_default();
+    let (_, soak) = crate::soak::split_results(&old);
+    let mut text = markdown(plan, &summary);
+    if !soak.is_empty() {
+        text = format!("{}\n\n{}", text.trim_end(), soak.trim_end()) + "\n";
+    }
+    std::fs::write(&md_path, text)?;
     eprintln!("wrote {} and {}", show(&json_path), show(&md_path));
     Ok(())
 }

@@ -201,10 +201,20 @@ impl Target {
         }
     }
 
-    async fn api_post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+    pub async fn api_post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.api(reqwest::Method::POST, path, body).await
+    }
+
+    /// A back-end API call with the key; fails on a non-2xx answer.
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
         Ok(self
             .http
-            .post(format!("{}{path}", self.base))
+            .request(method, self.url(path))
             .bearer_auth(API_KEY)
             .json(&body)
             .send()
@@ -212,6 +222,11 @@ impl Target {
             .error_for_status()?
             .json()
             .await?)
+    }
+
+    /// `path` on the peer, e.g. `/weapp/login`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
     }
 
     /// POSTs a JSON body; returns the `delivered` count of the answer.

@@ -1,4 +1,7 @@
 //! JSON bodies of the native dialect's packets (see [`crate::native`] and README.md).
+//!
+//! Requests serialise as well as parse: Rust clients can build them, and the fuzz targets
+//! (`fuzz/`) check that whatever the relay accepts encodes back to an equal request.
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -10,7 +13,7 @@ pub struct Position {
     pub epoch: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthRequest {
     pub id: u64,
@@ -32,7 +35,7 @@ pub struct AuthRequest {
     pub since: Option<Position>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubscribeRequest {
     pub id: u64,
@@ -41,14 +44,14 @@ pub struct SubscribeRequest {
     pub since: Option<Position>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelRequest {
     pub id: u64,
     pub channel: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PublishRequest {
     pub id: u64,
@@ -58,7 +61,7 @@ pub struct PublishRequest {
     pub data: Box<RawValue>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryRequest {
     pub id: u64,
@@ -83,21 +86,21 @@ pub struct HistoryPage<'a> {
     pub more: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserDataRequest {
     pub id: u64,
     pub user_id: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AckRequest {
     pub seq: u64,
 }
 
 /// Only the `id` of a request, to answer a request whose body could not be read.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub struct RequestId {
     pub id: Option<u64>,
 }

@@ -60,6 +60,7 @@ impl CpuMark {
 pub async fn run(plan: &Plan, peer: Peer) -> anyhow::Result<Value> {
     let opts = StartOptions {
         outbound_queue: Some(RELAY_QUEUE),
+        ..StartOptions::default()
     };
     let running = Running::start(peer, &plan.programs, &opts).await?;
     let target = Target::new(&running, plan.fanout_via, http_client(IN_FLIGHT * 2, None)?);
