@@ -43,7 +43,7 @@ image:
 # Builds the image once, then runs it with Podman: API, tunnel, healthcheck, restart on the
 # same volume; and checks the deploy/ manifests parse.
 test-image: image
-	$(CARGO) test -p cometa-relay --test image -- --ignored
+	$(CARGO) test -p cometa-relay --features image-test --test image
 
 sdk:
 	scripts/build-sdk.sh

@@ -2,8 +2,9 @@
 //! tunnel, the image's own health check, then a restart on the same volume that must keep the
 //! session and deliver the message queued before it. Also checks deploy/'s manifests parse.
 //!
-//! Ignored by `cargo test` (it needs Podman and a built image): `make test-image` builds the
-//! image once and runs these with `--ignored`. `COMETA_IMAGE` names the image to run.
+//! Built only with the `image-test` feature (it needs Podman and a built image), so a plain
+//! `cargo test` leaves it out: `make test-image` builds the image once and runs this file with
+//! the feature on. `COMETA_IMAGE` names the image to run.
 
 mod common;
 
@@ -136,7 +137,6 @@ fn free_port() -> Result<u16> {
 }
 
 #[tokio::test]
-#[ignore = "needs Podman and the image: make test-image"]
 async fn image_serves_tunnels_and_keeps_its_volume_across_a_restart() -> Result<()> {
     let id = std::process::id();
     let names = Names {
@@ -212,7 +212,6 @@ async fn image_serves_tunnels_and_keeps_its_volume_across_a_restart() -> Result<
 }
 
 #[tokio::test]
-#[ignore = "run by make test-image, beside the image it deploys"]
 async fn deploy_manifests_parse() -> Result<()> {
     let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy");
     // What an operator relies on, checked where it is written: YAML that parses, the probes
