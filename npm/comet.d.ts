@@ -96,6 +96,9 @@ export class CometApi {
   free(): void;
 }
 
+/** Resolves once the WebAssembly module is loaded; optional (calls made before are queued). */
+export function ready(): Promise<void>;
+
 /** The page's shared `CometApi`, as CppComet's `CometServer()`. */
 export function CometServer(): CometApi;
 export default CometServer;

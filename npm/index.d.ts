@@ -70,6 +70,12 @@ export interface ConfigureOptions {
 /** A WebSocket constructor following the browser API (the `ws` package's in Node). */
 export type WebSocketConstructor = new (url: string) => unknown;
 
+/**
+ * Resolves once the WebAssembly module is loaded. Optional: every call loads it too (calls
+ * made before are queued in order). In Node it is loaded at import.
+ */
+export function ready(): Promise<void>;
+
 export function setLoginUrl(url: string | null): void;
 export function setCodeProvider(provider: CodeProvider | null): void;
 export function setTokenProvider(provider: TokenProvider | null): void;
@@ -209,6 +215,7 @@ export class Tunnel {
 }
 
 declare const cometa: {
+  ready: typeof ready;
   setLoginUrl: typeof setLoginUrl;
   setCodeProvider: typeof setCodeProvider;
   setTokenProvider: typeof setTokenProvider;

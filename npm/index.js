@@ -1,47 +1,92 @@
-// Entry of the `cometa` package: loads the WebAssembly module once, then re-exports the SDK.
-// All behaviour lives in the module (Rust, `sdk-wasm/`); this file only finds and
-// instantiates it. Top-level await: importing the package resolves once it is ready.
-import init, * as sdk from './dist/cometa_sdk.js';
+// Entry of the `cometa` package: the Wafer API. All behaviour lives in the WebAssembly module
+// (Rust, `sdk-wasm/`); this file only loads it (`load.js`: no top-level await, so any bundler's
+// default target takes it) and holds calls made before it is there.
+import init, { initSync } from './dist/cometa_sdk.js';
+import * as sdk from './dist/cometa_sdk.js';
+import { RequestError } from './dist/snippets/cometa-sdk/js/host.js';
+import { loader, deferredClass } from './load.js';
 
-const wasmUrl = new URL('./dist/cometa_sdk_bg.wasm', import.meta.url);
-// Node's fetch cannot read file: URLs, so there the bytes come from the file system. The
-// specifier is hidden from bundlers, which would otherwise try to resolve it for browsers.
-const fromDisk = wasmUrl.protocol === 'file:' && typeof process === 'object' && !!process.versions?.node;
-const fsModule = 'node:fs/promises';
-await init({
-  module_or_path: fromDisk ? await (await import(/* webpackIgnore: true */ /* @vite-ignore */ fsModule)).readFile(wasmUrl) : wasmUrl,
-});
+const L = loader(init, initSync, new URL('./dist/cometa_sdk_bg.wasm', import.meta.url));
 
-export const {
-  setLoginUrl,
-  setCodeProvider,
-  setTokenProvider,
-  configure,
-  login,
-  loginWithCode,
-  request,
-  Session,
-  clearSession,
-  Tunnel,
-} = sdk;
+/** Resolves once the module is loaded; every call also loads it, so awaiting this is optional. */
+export const ready = () => L.ready();
 
-export const RequestError = sdk.requestErrorClass();
+// Settings: applied at once, or in call order once the module is there.
+const setter = (name) => (...a) => L.now(() => sdk[name](...a));
+export const setLoginUrl = setter('setLoginUrl');
+export const setCodeProvider = setter('setCodeProvider');
+export const setTokenProvider = setter('setTokenProvider');
+export const configure = setter('configure');
+export const clearSession = setter('clearSession');
 
-export const {
-  ERR_INVALID_PARAMS,
-  ERR_WX_LOGIN_FAILED,
-  ERR_WX_GET_USER_INFO,
-  ERR_LOGIN_TIMEOUT,
-  ERR_LOGIN_FAILED,
-  ERR_LOGIN_SESSION_NOT_RECEIVED,
-  ERR_SESSION_INVALID,
-  ERR_CHECK_LOGIN_FAILED,
-  ERR_REQUEST_FAILED,
-} = sdk.errorTypes();
+const later = (name) => (options) => L.later(() => sdk[name](options), options);
+export const login = later('login');
+export const loginWithCode = later('loginWithCode');
+export const request = later('request');
+
+// Where `session.rs` keeps it: read directly while the module is not there yet.
+const SESSION_KEY = 'weapp_session_F2C224D4-2BCE-4C64-AF9F-A6D872000D1A';
+export class Session {
+  static get() {
+    if (L.isLoaded()) return sdk.Session.get();
+    try {
+      return JSON.parse(globalThis.localStorage?.getItem(SESSION_KEY) ?? 'null');
+    } catch {
+      return null;
+    }
+  }
+  static set(session) {
+    L.now(() => sdk.Session.set(session));
+  }
+  static clear() {
+    L.now(() => sdk.Session.clear());
+  }
+}
+
+const STATUS = { STATUS_CLOSED: 'CLOSED', STATUS_CONNECTING: 'CONNECTING', STATUS_ACTIVE: 'ACTIVE', STATUS_RECONNECTING: 'RECONNECTING' };
+// Before the module is there a tunnel has done nothing yet: closed, or connecting once opened.
+const tunnelBefore = (prop, [serviceUrl], calls) => {
+  const opened = calls.lastIndexOf('open') > calls.lastIndexOf('close');
+  const status = opened ? 'CONNECTING' : 'CLOSED';
+  return {
+    serviceUrl,
+    socketUrl: null,
+    status,
+    isActive: () => false,
+    isClosed: () => status === 'CLOSED',
+    isConnecting: () => status === 'CONNECTING',
+    isReconnecting: () => false,
+  }[prop];
+};
+const LazyTunnel = deferredClass(L, () => sdk.Tunnel, tunnelBefore);
+Object.assign(LazyTunnel, STATUS, { ERR_CONNECT_SERVICE: 1001, ERR_CONNECT_SOCKET: 1002, ERR_RECONNECT: 2001, ERR_SOCKET_ERROR: 3001 });
+// Wafer's statics read when a tunnel is constructed: forwarded (in order) to the module's.
+for (const name of ['MAX_RECONNECT_TRY_TIMES', 'RECONNECT_TIME_INCREASE']) {
+  let early;
+  Object.defineProperty(LazyTunnel, name, {
+    get: () => (L.isLoaded() ? sdk.Tunnel[name] : early),
+    set: (v) => L.now(() => (sdk.Tunnel[name] = v), (early = v)),
+  });
+}
+/** Wafer's `Tunnel`; in Node (module loaded at import) the module's own class. */
+export const Tunnel = L.isLoaded() ? sdk.Tunnel : LazyTunnel;
+
+export { RequestError };
+
+export const ERR_INVALID_PARAMS = 'ERR_INVALID_PARAMS';
+export const ERR_WX_LOGIN_FAILED = 'ERR_WX_LOGIN_FAILED';
+export const ERR_WX_GET_USER_INFO = 'ERR_WX_GET_USER_INFO';
+export const ERR_LOGIN_TIMEOUT = 'ERR_LOGIN_TIMEOUT';
+export const ERR_LOGIN_FAILED = 'ERR_LOGIN_FAILED';
+export const ERR_LOGIN_SESSION_NOT_RECEIVED = 'ERR_LOGIN_MISSING_SESSION';
+export const ERR_SESSION_INVALID = 'ERR_SESSION_INVALID';
+export const ERR_CHECK_LOGIN_FAILED = 'ERR_CHECK_LOGIN_FAILED';
+export const ERR_REQUEST_FAILED = 'ERR_REQUEST_FAILED';
 
 // Wafer's module was one object (`const qcloud = require('wafer2-client-sdk')`); the default
 // export keeps that style working: `import qcloud from 'cometa'`.
 export default {
+  ready,
   setLoginUrl,
   setCodeProvider,
   setTokenProvider,
@@ -53,5 +98,13 @@ export default {
   clearSession,
   Tunnel,
   RequestError,
-  ...sdk.errorTypes(),
+  ERR_INVALID_PARAMS,
+  ERR_WX_LOGIN_FAILED,
+  ERR_WX_GET_USER_INFO,
+  ERR_LOGIN_TIMEOUT,
+  ERR_LOGIN_FAILED,
+  ERR_LOGIN_SESSION_NOT_RECEIVED,
+  ERR_SESSION_INVALID,
+  ERR_CHECK_LOGIN_FAILED,
+  ERR_REQUEST_FAILED,
 };

@@ -48,6 +48,16 @@ build_module() { # <feature> <output name>
 build_module wafer cometa_sdk
 build_module comet cometa_comet
 
+# The snippets' folder is named by a build hash; the entries import `host.js` (RequestError)
+# themselves, so it gets a stable name.
+for d in "$out"/snippets/cometa-sdk-*/; do
+    hashed="$(basename "$d")"
+    mkdir -p "$out/snippets/cometa-sdk"
+    cp -r "$d". "$out/snippets/cometa-sdk/"
+    rm -rf "$d"
+    sed -i "s#snippets/$hashed/#snippets/cometa-sdk/#g" "$out"/cometa_*.js
+done
+
 # The glue is shipped minified: its comments and long local names are a third of the bytes a
 # page downloads. `--module` keeps the ES module's exports intact.
 find "$out" -name '*.js' -print0 | while IFS= read -r -d '' f; do
