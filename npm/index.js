@@ -3,7 +3,7 @@
 // default target takes it) and holds calls made before it is there.
 import init, { initSync } from './dist/cometa_sdk.js';
 import * as sdk from './dist/cometa_sdk.js';
-import { RequestError } from './dist/snippets/cometa-sdk/js/host.js';
+import { RequestError, ERRORS } from './dist/snippets/cometa-sdk/js/host.js';
 import { loader, deferredClass } from './load.js';
 
 const L = loader(init, initSync, new URL('./dist/cometa_sdk_bg.wasm', import.meta.url));
@@ -73,15 +73,17 @@ export const Tunnel = L.isLoaded() ? sdk.Tunnel : LazyTunnel;
 
 export { RequestError };
 
-export const ERR_INVALID_PARAMS = 'ERR_INVALID_PARAMS';
-export const ERR_WX_LOGIN_FAILED = 'ERR_WX_LOGIN_FAILED';
-export const ERR_WX_GET_USER_INFO = 'ERR_WX_GET_USER_INFO';
-export const ERR_LOGIN_TIMEOUT = 'ERR_LOGIN_TIMEOUT';
-export const ERR_LOGIN_FAILED = 'ERR_LOGIN_FAILED';
-export const ERR_LOGIN_SESSION_NOT_RECEIVED = 'ERR_LOGIN_MISSING_SESSION';
-export const ERR_SESSION_INVALID = 'ERR_SESSION_INVALID';
-export const ERR_CHECK_LOGIN_FAILED = 'ERR_CHECK_LOGIN_FAILED';
-export const ERR_REQUEST_FAILED = 'ERR_REQUEST_FAILED';
+export const {
+  ERR_INVALID_PARAMS,
+  ERR_WX_LOGIN_FAILED,
+  ERR_WX_GET_USER_INFO,
+  ERR_LOGIN_TIMEOUT,
+  ERR_LOGIN_FAILED,
+  ERR_LOGIN_SESSION_NOT_RECEIVED,
+  ERR_SESSION_INVALID,
+  ERR_CHECK_LOGIN_FAILED,
+  ERR_REQUEST_FAILED,
+} = ERRORS;
 
 // Wafer's module was one object (`const qcloud = require('wafer2-client-sdk')`); the default
 // export keeps that style working: `import qcloud from 'cometa'`.
@@ -98,13 +100,5 @@ export default {
   clearSession,
   Tunnel,
   RequestError,
-  ERR_INVALID_PARAMS,
-  ERR_WX_LOGIN_FAILED,
-  ERR_WX_GET_USER_INFO,
-  ERR_LOGIN_TIMEOUT,
-  ERR_LOGIN_FAILED,
-  ERR_LOGIN_SESSION_NOT_RECEIVED,
-  ERR_SESSION_INVALID,
-  ERR_CHECK_LOGIN_FAILED,
-  ERR_REQUEST_FAILED,
+  ...ERRORS,
 };

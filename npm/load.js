@@ -61,7 +61,22 @@ export function loader(init, initSync, url) {
     /** `f()` once the module is there: a Promise, or for Wafer-style callbacks `undefined`. */
     later(f, options) {
       if (loaded) return f();
-      const p = ready().then(f);
+      // Queued with the synchronous calls, so it runs after those made before it (a
+      // `setLoginUrl` before a `login`) and before those made after (a tunnel's `open`).
+      const p = new Promise((resolve, reject) => {
+        const run = () => {
+          try {
+            resolve(f());
+          } catch (e) {
+            reject(e);
+          }
+        };
+        queue.push(run);
+        ready().catch((e) => {
+          queue.splice(queue.indexOf(run), 1);
+          reject(e);
+        });
+      });
       const o = Object(options);
       if (['success', 'fail', 'complete'].some((k) => typeof o[k] === 'function')) {
         // With callbacks the call itself answers undefined; only a failed load lands here.

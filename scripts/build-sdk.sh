@@ -55,7 +55,8 @@ for d in "$out"/snippets/cometa-sdk-*/; do
     mkdir -p "$out/snippets/cometa-sdk"
     cp -r "$d". "$out/snippets/cometa-sdk/"
     rm -rf "$d"
-    sed -i "s#snippets/$hashed/#snippets/cometa-sdk/#g" "$out"/cometa_*.js
+    # Only the import specifiers: the import object's keys must keep the names the wasm uses.
+    sed -i -E "s#(from *['\"]\./snippets/)$hashed/#\1cometa-sdk/#g" "$out"/cometa_*.js
 done
 
 # The glue is shipped minified: its comments and long local names are a third of the bytes a
@@ -69,7 +70,8 @@ done
 # snippets that glue imports.
 over=0
 for name in cometa_sdk cometa_comet; do
-    mapfile -t snippets < <(grep -o 'snippets/[^"'"'"']*\.js' "$out/$name.js" | sort -u)
+    mapfile -t snippets < <(grep -oE "from *['\"]\./snippets/[^'\"]*\.js" "$out/$name.js" \
+        | sed -E "s#^from *['\"]\./##" | sort -u)
     total=0
     for f in "$name""_bg.wasm" "$name.js" "${snippets[@]}"; do
         size=$(gzip -9 -c "$out/$f" | wc -c)

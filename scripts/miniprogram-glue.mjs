@@ -96,7 +96,8 @@ for (const [key, d] of Object.entries(Object.getOwnPropertyDescriptors(sdk.Tunne
   if (/^[A-Z][A-Z_]*$/.test(key) && d.get && !d.set) tunnelStatics[key] = sdk.Tunnel[key];
 }
 if (!tunnelStatics.STATUS_CLOSED) fail('Tunnel.STATUS_CLOSED not found');
-const constants = { errorTypes: sdk.errorTypes(), tunnel: tunnelStatics };
+const { ERRORS } = await import(new URL('../sdk-wasm/js/host.js', import.meta.url));
+const constants = { errorTypes: ERRORS, tunnel: tunnelStatics };
 
 // iOS's WXWebAssembly cannot export globals (WeChat's documentation).
 const globals = WebAssembly.Module.exports(module).filter((e) => e.kind === 'global');

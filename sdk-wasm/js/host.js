@@ -6,6 +6,20 @@
 // flight, the list of running tunnels). Decisions about sessions, login and the tunnel (when
 // to renew, when a session ends, what a tunnel does then) stay in Rust.
 
+// Wafer's `lib/constants.js` (same names and values, `ERR_LOGIN_SESSION_NOT_RECEIVED` included)
+// plus ERR_REQUEST_FAILED; exported by the npm entries, raised by `src/error.rs`'s copies.
+export const ERRORS = {
+  ERR_INVALID_PARAMS: 'ERR_INVALID_PARAMS',
+  ERR_WX_LOGIN_FAILED: 'ERR_WX_LOGIN_FAILED',
+  ERR_WX_GET_USER_INFO: 'ERR_WX_GET_USER_INFO',
+  ERR_LOGIN_TIMEOUT: 'ERR_LOGIN_TIMEOUT',
+  ERR_LOGIN_FAILED: 'ERR_LOGIN_FAILED',
+  ERR_LOGIN_SESSION_NOT_RECEIVED: 'ERR_LOGIN_MISSING_SESSION',
+  ERR_SESSION_INVALID: 'ERR_SESSION_INVALID',
+  ERR_CHECK_LOGIN_FAILED: 'ERR_CHECK_LOGIN_FAILED',
+  ERR_REQUEST_FAILED: 'ERR_REQUEST_FAILED',
+};
+
 export class RequestError extends Error {
   constructor(type, message) {
     super(message);
@@ -128,6 +142,12 @@ export function arm(f, s, keep) {
 // One renewal at a time: `start()` runs unless one is in flight, and every caller awaits the
 // same; with none in flight, `skip` (a newer key exists already) resolves at once instead.
 export const once = (start, skip) => flight || (skip ? Promise.resolve() : (flight = start().finally(() => (flight = undefined))));
+
+// The page's last login (`login`/`loginWithCode`), settled: a request or tunnel started
+// without a session waits for it (auth.rs).
+let landing = Promise.resolve();
+export const flying = (p) => ((landing = p.then(Boolean, Boolean)), p);
+export const landed = () => landing;
 
 // One exchange shaped like wx.request: `data` goes in the query for GET/HEAD and in the body
 // otherwise (JSON unless a form content-type is set, raw for strings and binary); every HTTP
