@@ -162,15 +162,16 @@ fn perform(rc: &Shared, action: Action) {
             h.socket = None;
             h.socket_gen = h.socket_gen.wrapping_add(1);
             let (ticket, weak) = (h.socket_gen, Rc::downgrade(rc));
-            let opened = match h.web_socket.clone().or_else(config::web_socket) {
-                None => Err(
-                    "no WebSocket implementation: pass one with configure({ WebSocket }) \
-                     (in Node, the `ws` package's)"
-                        .to_owned(),
-                ),
-                Some(ctor) => Socket::connect(&ctor, &url, move |ev| on_socket(&weak, ticket, ev))
-                    .map_err(|e| js::describe(&e)),
+            let Some(ctor) = h.web_socket.clone().or_else(config::web_socket) else {
+                // A configuration error: no retry can fix it, so the tunnel ends (and a Node
+                // process is free to exit) instead of backing off forever.
+                let why = "no WebSocket implementation: pass one with configure({ WebSocket }) \
+                           (in Node, the `ws` package's)";
+                h.core.end(now, ERR_SOCKET_ERROR, why.to_owned());
+                return;
             };
+            let opened = Socket::connect(&ctor, &url, move |ev| on_socket(&weak, ticket, ev))
+                .map_err(|e| js::describe(&e));
             match opened {
                 Ok(s) => h.socket = Some(s),
                 // Reported like a browser reports a failed connection: error, then close.

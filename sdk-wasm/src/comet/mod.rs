@@ -305,8 +305,9 @@ fn open(rc: &Shared, ctor: Option<Function>, url: &str) {
                  or no WebSocket: pass one in start({ WebSocket }) under Node)",
                 &JsValue::from_str(url),
             );
-            // Treated like a refused connection: the core backs off and tries again.
-            h.core.handle_socket_close(js::now_ms(), 1006);
+            // A configuration error: no retry can fix it, so the session stops (and a Node
+            // process is free to exit) instead of backing off forever.
+            h.core.stop(js::now_ms());
         }
     }
 }
