@@ -8,7 +8,10 @@ export interface StartOptions {
   user_id?: number | string;
   /** The key your back end registered with `PUT /api/v1/users/{id}/key`. */
   user_key?: string;
-  /** The relay: `https://host`, `host:port`, or `wss://host/connect`. Default: the page's origin. */
+  /**
+   * The relay: `https://host`, `host:port`, or `wss://host/connect`. Required unless the relay
+   * serves the page: the default is the page's own origin.
+   */
   node?: string;
   /** A WebSocket constructor (Node has none: pass `ws`'s). Default: `globalThis.WebSocket`. */
   WebSocket?: new (url: string) => unknown;
@@ -52,7 +55,31 @@ export type DeliveryReport = CometMessage<{ seq?: number | null; error?: CometEr
 /** `"sys.recovery"` subscribers: a stream could not be resumed and messages were lost. */
 export type RecoveryNotice = CometMessage<{ pipe: string; recovered: false; seq: number; epoch: string }>;
 
+/** `connecting`/`disconnected`: why the state changed (a close code, or 0 when the client moved). */
+export interface StateChange {
+  code: number;
+  reason: string;
+}
+
+export interface CometEvents {
+  connecting: StateChange;
+  connected: StateChange;
+  disconnected: StateChange;
+  error: CometError;
+}
+
 export class CometApi {
+  /** Connection state and errors; handlers run in a microtask. */
+  on<K extends keyof CometEvents>(event: K, handler: (arg: CometEvents[K]) => void): this;
+  /** Without `handler`: every handler of `event`. */
+  off<K extends keyof CometEvents>(event: K, handler?: (arg: CometEvents[K]) => void): this;
+  once<K extends keyof CometEvents>(event: K, handler: (arg: CometEvents[K]) => void): this;
+  onConnecting(callback: (arg: StateChange) => void): void;
+  onConnected(callback: (arg: StateChange) => void): void;
+  onDisconnected(callback: (arg: StateChange) => void): void;
+  onError(callback: (arg: CometError) => void): void;
+  /** The next connection (at once when connected); rejects with a `StateChange` when the session stops instead. */
+  connected(): Promise<void>;
   constructor();
   /** Connects (again, if running); `callback` runs once the first socket is open. Returns true. */
   start(options?: StartOptions, callback?: () => void): boolean;

@@ -4,7 +4,7 @@
 // page downloads only the one it imports. No top-level await (see `load.js`): a `CometApi`
 // made before the module is there queues its calls.
 import init, { initSync, CometApi as RealCometApi } from './dist/cometa_comet.js';
-import { loader, deferredClass } from './load.js';
+import { loader, deferredClass, LATER } from './load.js';
 
 const L = loader(init, initSync, new URL('./dist/cometa_comet_bg.wasm', import.meta.url));
 
@@ -27,7 +27,75 @@ const cometBefore = (prop, args, calls) =>
     isAuthorized: () => false,
     isConnected: () => false,
     isMaster: () => true,
+    connected: LATER,
   })[prop];
+
+// State events and errors (`on`, `off`, `once`): the module calls one dispatcher per
+// connection with `(event, code, text)`; the handlers run in a microtask, so they may call any
+// method. CppComet-style callbacks next to its `onAuthSuccess`: `onConnected(cb)` is
+// `on('connected', cb)`. `connected()`: a Promise of the next connection (at once when
+// connected), rejected with `{code, reason}` when the session stops instead.
+const proto = RealCometApi.prototype;
+const registries = new WeakMap();
+function handlers(api) {
+  let m = registries.get(api);
+  if (!m) {
+    registries.set(api, (m = new Map()));
+    api.setEmitter((event, code, text) =>
+      queueMicrotask(() => {
+        const arg = event === 'error' ? { code, message: text } : { code, reason: text };
+        for (const f of m.get(event) || []) {
+          try {
+            f(arg);
+          } catch (e) {
+            console.error('cometa: a callback threw', e);
+          }
+        }
+      }),
+    );
+  }
+  return m;
+}
+proto.on = function (event, handler) {
+  if (typeof handler === 'function') {
+    const m = handlers(this);
+    m.set(event, [...(m.get(event) || []), handler]);
+  }
+  return this;
+};
+proto.off = function (event, handler) {
+  const m = handlers(this);
+  const keep = (f) => handler !== undefined && f !== handler && f.handler !== handler;
+  m.set(event, (m.get(event) || []).filter(keep));
+  return this;
+};
+proto.once = function (event, handler) {
+  const once = (arg) => {
+    this.off(event, once);
+    handler(arg);
+  };
+  once.handler = handler;
+  return this.on(event, once);
+};
+for (const event of ['connecting', 'connected', 'disconnected', 'error']) {
+  proto['on' + event[0].toUpperCase() + event.slice(1)] = function (callback) {
+    this.on(event, callback);
+  };
+}
+proto.connected = function () {
+  return new Promise((resolve, reject) => {
+    if (this.isConnected()) return resolve();
+    const settle = (f) => (arg) => {
+      this.off('connected', ok);
+      this.off('disconnected', ko);
+      f(arg);
+    };
+    const ok = settle(resolve);
+    const ko = settle(reject);
+    this.on('connected', ok);
+    this.on('disconnected', ko);
+  });
+};
 
 /** One connection with CppComet's API; in Node (module loaded at import) the module's class. */
 export const CometApi = L.isLoaded() ? RealCometApi : deferredClass(L, () => RealCometApi, cometBefore);

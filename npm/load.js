@@ -92,6 +92,9 @@ export function loader(init, initSync, url) {
   };
 }
 
+/** What `before` answers for a method that returns a Promise: the call waits for the module. */
+export const LATER = Symbol('later');
+
 /**
  * A stand-in class for `real()` (a wasm-bindgen class): constructed at once, it creates the
  * real object when the module is there and forwards every method to it, queued until then.
@@ -116,6 +119,7 @@ export function deferredClass(L, real, before = () => undefined) {
           }
           if (typeof prop !== 'string' || prop === 'then') return undefined;
           const early = before(prop, args, calls);
+          if (early === LATER) return (...a) => L.later(() => state.obj[prop](...a));
           if (early !== undefined && typeof early !== 'function') return early;
           return (...a) => {
             calls.push(prop);

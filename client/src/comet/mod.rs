@@ -49,6 +49,27 @@ pub struct Credentials {
     pub user_key: String,
 }
 
+/// The connection's state as the page sees it (centrifuge-js's names): `Connecting` from
+/// `start` and after every loss while it retries, `Connected` on every open socket,
+/// `Disconnected` once it stopped for good (`stop`, a terminal close, given up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Connecting,
+    Connected,
+    Disconnected,
+}
+
+impl State {
+    /// The event name the page registers for (`api.on(name, …)`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Connected => "connected",
+            Self::Disconnected => "disconnected",
+        }
+    }
+}
+
 /// What the host must do or tell the page, drained with [`Session::poll_output`] in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
@@ -89,4 +110,11 @@ pub enum Output {
     /// The session ended on its own: a terminal close (key deleted, kicked, too many
     /// devices) or `max_reconnect_tries`. It does not reconnect until `start` again.
     Stopped(Failure),
+    /// The state changed; `code` and `reason` say why (a close code, or 0 when the client
+    /// itself moved: `start`, `stop`, a timeout).
+    State {
+        state: State,
+        code: u32,
+        reason: String,
+    },
 }

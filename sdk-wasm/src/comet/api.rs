@@ -52,6 +52,7 @@ impl CometApi {
             next_sub: 1,
             on_auth_ok: Vec::new(),
             on_auth_fail: Vec::new(),
+            emitter: None,
             on_start: None,
             queries: Vec::new(),
             socket: None,
@@ -230,6 +231,14 @@ impl CometApi {
         if let Some(f) = function(&callback) {
             self.host.borrow_mut().on_auth_fail.push(f);
         }
+    }
+
+    // The npm entry's dispatcher of `on(event, …)` (`npm/comet.js`): called with `(event,
+    // code, text)` for `connecting`, `connected` and `disconnected` (centrifuge-js's states,
+    // `text` the reason) and `error` (a refused `auth`, a missing WebSocket or a bad `node`).
+    #[wasm_bindgen(js_name = setEmitter)]
+    pub fn set_emitter(&self, emitter: JsValue) {
+        self.host.borrow_mut().emitter = function(&emitter);
     }
 
     #[wasm_bindgen(js_name = isAuthorized)]
