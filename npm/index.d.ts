@@ -195,6 +195,12 @@ export class Tunnel {
   on(type: '*', handler: (type: string, payload: any) => void): void;
   /** A message type; server types that collide with the names above arrive as `@name`. */
   on(type: string, handler: (content: any) => void): void;
+  /** Removes `handler` (or, without it, every handler of `type`): for components that unmount. */
+  off(type: string, handler?: (...args: any[]) => void): void;
+  /** `on` for the next event of `type` only. */
+  once(type: 'connect' | 'close' | 'reconnecting' | 'reconnect', handler: () => void): void;
+  once(type: 'error', handler: (error: TunnelError) => void): void;
+  once(type: string, handler: (content: any) => void): void;
   isActive(): boolean;
   isClosed(): boolean;
   isConnecting(): boolean;

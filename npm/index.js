@@ -43,6 +43,48 @@ export class Session {
   }
 }
 
+// `off` and `once` (socket.io's names) over the module's `on`: one dispatcher per event type
+// is registered there and keeps the page's handlers, in order; a handler that throws is logged
+// and does not stop the others, as with the module's own dispatch.
+const realOn = sdk.Tunnel.prototype.on;
+const registries = new WeakMap();
+Object.assign(sdk.Tunnel.prototype, {
+  on(type, handler) {
+    if (typeof handler !== 'function') return;
+    let m = registries.get(this);
+    if (!m) registries.set(this, (m = new Map()));
+    if (!m.has(type)) {
+      const list = [];
+      m.set(type, list);
+      realOn.call(this, type, (...args) => {
+        for (const f of [...list]) {
+          try {
+            f(...args);
+          } catch (e) {
+            console.error('cometa: a callback threw', e);
+          }
+        }
+      });
+    }
+    m.get(type).push(handler);
+  },
+  // Without `handler`: every handler of `type`.
+  off(type, handler) {
+    const list = registries.get(this)?.get(type);
+    if (!list) return;
+    const keep = list.filter((f) => handler !== undefined && f !== handler && f.handler !== handler);
+    list.splice(0, list.length, ...keep);
+  },
+  once(type, handler) {
+    const once = (...args) => {
+      this.off(type, once);
+      handler(...args);
+    };
+    once.handler = handler;
+    this.on(type, once);
+  },
+});
+
 const STATUS = { STATUS_CLOSED: 'CLOSED', STATUS_CONNECTING: 'CONNECTING', STATUS_ACTIVE: 'ACTIVE', STATUS_RECONNECTING: 'RECONNECTING' };
 // Before the module is there a tunnel has done nothing yet: closed, or connecting once opened.
 const tunnelBefore = (prop, [serviceUrl], calls) => {
