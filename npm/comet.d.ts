@@ -88,7 +88,7 @@ export class CometApi {
   /** Reconnects at once, merging `options` in when given. */
   restart(options?: StartOptions): boolean;
   /**
-   * `"pipe"`, `"pipe.event"`, `"msg"`, `"msg.event"`, `"#pipe"` (delivery reports), `""` (all),
+   * `"web_chat"`, `"web_chat.message"`, `"msg"`, `"msg.invoice"`, `"#web_chat"` (delivery reports), `""` (all),
    * `"sys.recovery"`; or a function alone for everything. Returns the id for `unsubscription`.
    */
   subscription<T = any>(name: string, callback?: (msg: CometMessage<T>) => void): number;
@@ -125,6 +125,9 @@ export class CometApi {
 
 /** Resolves once the WebAssembly module is loaded; optional (calls made before are queued). */
 export function ready(): Promise<void>;
+
+/** As in `cometa`: the WebSocket implementation `start()` uses unless its options name one. */
+export function configure(options: { WebSocket?: (new (url: string) => unknown) | null }): void;
 
 /** The page's shared `CometApi`, as CppComet's `CometServer()`. */
 export function CometServer(): CometApi;

@@ -97,6 +97,19 @@ proto.connected = function () {
   });
 };
 
+// `configure({ WebSocket })`, as in the `cometa` entry: the implementation every `start()`
+// uses unless its options name one (Node 20 has none: pass `ws`'s).
+let defaultWebSocket;
+export function configure(options) {
+  const ws = Object(options).WebSocket;
+  if (ws !== undefined) defaultWebSocket = ws || undefined;
+}
+const realStart = proto.start;
+proto.start = function (options, callback) {
+  const o = defaultWebSocket && !Object(options).WebSocket ? { ...options, WebSocket: defaultWebSocket } : options;
+  return realStart.call(this, o, callback);
+};
+
 /** One connection with CppComet's API; in Node (module loaded at import) the module's class. */
 export const CometApi = L.isLoaded() ? RealCometApi : deferredClass(L, () => RealCometApi, cometBefore);
 

@@ -28,7 +28,10 @@ export class RequestError extends Error {
 }
 
 export const ERR_INVALID_PARAMS: 'ERR_INVALID_PARAMS';
-export const ERR_WX_LOGIN_FAILED: 'ERR_WX_LOGIN_FAILED';
+/** A login could not get its credentials: the code provider or getToken failed or gave nothing, or there was no way to log in. */
+export const ERR_CREDENTIALS_FAILED: 'ERR_CREDENTIALS_FAILED';
+/** Wafer's name for the same error, kept for Wafer code (a page has no wx.login). */
+export const ERR_WX_LOGIN_FAILED: 'ERR_CREDENTIALS_FAILED';
 export const ERR_WX_GET_USER_INFO: 'ERR_WX_GET_USER_INFO';
 export const ERR_LOGIN_TIMEOUT: 'ERR_LOGIN_TIMEOUT';
 export const ERR_LOGIN_FAILED: 'ERR_LOGIN_FAILED';
@@ -235,6 +238,7 @@ declare const cometa: {
   RequestError: typeof RequestError;
   ERR_INVALID_PARAMS: typeof ERR_INVALID_PARAMS;
   ERR_WX_LOGIN_FAILED: typeof ERR_WX_LOGIN_FAILED;
+  ERR_CREDENTIALS_FAILED: typeof ERR_CREDENTIALS_FAILED;
   ERR_WX_GET_USER_INFO: typeof ERR_WX_GET_USER_INFO;
   ERR_LOGIN_TIMEOUT: typeof ERR_LOGIN_TIMEOUT;
   ERR_LOGIN_FAILED: typeof ERR_LOGIN_FAILED;

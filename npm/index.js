@@ -3,7 +3,7 @@
 // default target takes it) and holds calls made before it is there.
 import init, { initSync } from './dist/cometa_sdk.js';
 import * as sdk from './dist/cometa_sdk.js';
-import { RequestError, ERRORS } from './dist/snippets/cometa-sdk/js/host.js';
+import { RequestError, ERRORS, TUNNEL } from './dist/snippets/cometa-sdk/js/host.js';
 import { loader, deferredClass } from './load.js';
 
 const L = loader(init, initSync, new URL('./dist/cometa_sdk_bg.wasm', import.meta.url));
@@ -85,7 +85,6 @@ Object.assign(sdk.Tunnel.prototype, {
   },
 });
 
-const STATUS = { STATUS_CLOSED: 'CLOSED', STATUS_CONNECTING: 'CONNECTING', STATUS_ACTIVE: 'ACTIVE', STATUS_RECONNECTING: 'RECONNECTING' };
 // Before the module is there a tunnel has done nothing yet: closed, or connecting once opened.
 const tunnelBefore = (prop, [serviceUrl], calls) => {
   const opened = calls.lastIndexOf('open') > calls.lastIndexOf('close');
@@ -101,7 +100,8 @@ const tunnelBefore = (prop, [serviceUrl], calls) => {
   }[prop];
 };
 const LazyTunnel = deferredClass(L, () => sdk.Tunnel, tunnelBefore);
-Object.assign(LazyTunnel, STATUS, { ERR_CONNECT_SERVICE: 1001, ERR_CONNECT_SOCKET: 1002, ERR_RECONNECT: 2001, ERR_SOCKET_ERROR: 3001 });
+Object.assign(LazyTunnel, TUNNEL);
+Object.assign(sdk.Tunnel, TUNNEL);
 // Wafer's statics read when a tunnel is constructed: forwarded (in order) to the module's.
 for (const name of ['MAX_RECONNECT_TRY_TIMES', 'RECONNECT_TIME_INCREASE']) {
   let early;
@@ -117,7 +117,7 @@ export { RequestError };
 
 export const {
   ERR_INVALID_PARAMS,
-  ERR_WX_LOGIN_FAILED,
+  ERR_CREDENTIALS_FAILED,
   ERR_WX_GET_USER_INFO,
   ERR_LOGIN_TIMEOUT,
   ERR_LOGIN_FAILED,
@@ -126,6 +126,8 @@ export const {
   ERR_CHECK_LOGIN_FAILED,
   ERR_REQUEST_FAILED,
 } = ERRORS;
+/** Wafer's name, kept for Wafer code: on the web the error is ERR_CREDENTIALS_FAILED. */
+export const ERR_WX_LOGIN_FAILED = ERR_CREDENTIALS_FAILED;
 
 // Wafer's module was one object (`const qcloud = require('wafer2-client-sdk')`); the default
 // export keeps that style working: `import qcloud from 'cometa'`.
@@ -143,4 +145,5 @@ export default {
   Tunnel,
   RequestError,
   ...ERRORS,
+  ERR_WX_LOGIN_FAILED,
 };

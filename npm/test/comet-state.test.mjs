@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { CometApi } from 'cometa/comet';
+import { CometApi, configure } from 'cometa/comet';
 import { startRelay } from './helpers/relay.mjs';
 import { recorder } from './helpers/browser.mjs';
 
@@ -82,4 +82,16 @@ test('a refused auth is an error event (and onAuthFalill)', { timeout: 30000 }, 
   await rec.until((l) => l.some((r) => r.kind === 'error'), 'error');
   assert.equal(rec.list.find((r) => r.kind === 'error').code, 4004);
   api.stop();
+});
+
+test('configure({ WebSocket }) is the one way to give both entries a WebSocket', { timeout: 30000 }, async () => {
+  configure({ WebSocket });
+  try {
+    const api = new CometApi();
+    api.start({ node: relay.url });
+    await api.connected();
+    api.stop();
+  } finally {
+    configure({ WebSocket: null });
+  }
 });

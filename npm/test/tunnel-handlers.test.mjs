@@ -38,6 +38,9 @@ test('off() removes a handler, once() runs once, a throwing handler spares the o
   const connected = new Promise((resolve) => tunnel.on('connect', resolve));
   tunnel.open();
   await connected;
+  // The statics (js/host.js) name the core's statuses.
+  assert.equal(tunnel.status, Tunnel.STATUS_ACTIVE);
+  assert.ok(tunnel.isActive());
   try {
     await relay.push('handlers', 'hello', { n: 1 });
     await rec.until((l) => l.length >= 2, 'first hello');
@@ -52,6 +55,8 @@ test('off() removes a handler, once() runs once, a throwing handler spares the o
     ['kept1', 'once1', 'kept2'],
   );
   assert.equal(connects, 1);
+  assert.equal(tunnel.status, Tunnel.STATUS_CLOSED);
+  assert.deepEqual([Tunnel.ERR_CONNECT_SERVICE, Tunnel.ERR_CONNECT_SOCKET, Tunnel.ERR_RECONNECT, Tunnel.ERR_SOCKET_ERROR], [1001, 1002, 2001, 3001]);
   assert.equal(errors.length, 2);
   assert.match(errors[0], /a callback threw/);
 });

@@ -7,7 +7,9 @@
 // to renew, when a session ends, what a tunnel does then) stay in Rust.
 
 // Wafer's `lib/constants.js` (same names and values, `ERR_LOGIN_SESSION_NOT_RECEIVED` included)
-// plus ERR_REQUEST_FAILED; exported by the npm entries, raised by `src/error.rs`'s copies.
+// plus ERR_REQUEST_FAILED and ERR_CREDENTIALS_FAILED, the web's name for a login that could not
+// get its credentials (a page has no wx.login; the web entry exports ERR_WX_LOGIN_FAILED as an
+// alias of it). Exported by the npm entries, raised here and by `src/error.rs`'s copies.
 export const ERRORS = {
   ERR_INVALID_PARAMS: 'ERR_INVALID_PARAMS',
   ERR_WX_LOGIN_FAILED: 'ERR_WX_LOGIN_FAILED',
@@ -18,6 +20,20 @@ export const ERRORS = {
   ERR_SESSION_INVALID: 'ERR_SESSION_INVALID',
   ERR_CHECK_LOGIN_FAILED: 'ERR_CHECK_LOGIN_FAILED',
   ERR_REQUEST_FAILED: 'ERR_REQUEST_FAILED',
+  ERR_CREDENTIALS_FAILED: 'ERR_CREDENTIALS_FAILED',
+};
+
+// Wafer's `Tunnel` statics, set on the class by the npm entries: the statuses of the core's
+// `Status::as_str`, the codes of `client/src/event.rs` (tunnel-handlers.test.mjs checks both).
+export const TUNNEL = {
+  STATUS_CLOSED: 'CLOSED',
+  STATUS_CONNECTING: 'CONNECTING',
+  STATUS_ACTIVE: 'ACTIVE',
+  STATUS_RECONNECTING: 'RECONNECTING',
+  ERR_CONNECT_SERVICE: 1001,
+  ERR_CONNECT_SOCKET: 1002,
+  ERR_RECONNECT: 2001,
+  ERR_SOCKET_ERROR: 3001,
 };
 
 export class RequestError extends Error {
@@ -53,7 +69,7 @@ export function setHttp(o) {
   if (o.credentials !== undefined) credentials = o.credentials || undefined;
 }
 
-const ended = (message) => Object.assign(new RequestError('ERR_WX_LOGIN_FAILED', message), { terminal: true });
+const ended = (message) => Object.assign(new RequestError(ERRORS.ERR_CREDENTIALS_FAILED, message), { terminal: true });
 const failed = (e) => (e && e.message) || e;
 
 // What one login sends, as wxRequest options `{header, data?, method?, credentials?}`: the
@@ -72,7 +88,7 @@ export async function proof(o, getToken, getCode, visitor, userData) {
     try {
       v = await f();
     } catch (e) {
-      throw new RequestError('ERR_WX_LOGIN_FAILED', 'the login provider failed: ' + failed(e));
+      throw new RequestError(ERRORS.ERR_CREDENTIALS_FAILED, 'the login provider failed: ' + failed(e));
     }
     if (typeof v !== 'string' || !v) throw ended('the login provider returned no credential');
     return v;

@@ -369,7 +369,7 @@ fn detach_page_hooks(p: PageHooks) {
 }
 
 // Wafer's `Tunnel`: `new Tunnel(serviceUrl, options?)`, `open`, `on`, `emit`, `close`,
-// `status`, `socketUrl`, `is*()`, and the `STATUS_*`/`ERR_*` statics.
+// `status`, `socketUrl`, `is*()`; the `STATUS_*`/`ERR_*` statics are `js/host.js`'s `TUNNEL`.
 #[wasm_bindgen]
 pub struct Tunnel {
     host: Shared,
@@ -500,46 +500,6 @@ impl Tunnel {
     #[wasm_bindgen(js_name = isReconnecting)]
     pub fn is_reconnecting(&self) -> bool {
         self.host.borrow().core.status() == Status::Reconnecting
-    }
-
-    #[wasm_bindgen(getter = STATUS_CLOSED)]
-    pub fn status_closed() -> String {
-        Status::Closed.as_str().to_owned()
-    }
-
-    #[wasm_bindgen(getter = STATUS_CONNECTING)]
-    pub fn status_connecting() -> String {
-        Status::Connecting.as_str().to_owned()
-    }
-
-    #[wasm_bindgen(getter = STATUS_ACTIVE)]
-    pub fn status_active() -> String {
-        Status::Active.as_str().to_owned()
-    }
-
-    #[wasm_bindgen(getter = STATUS_RECONNECTING)]
-    pub fn status_reconnecting() -> String {
-        Status::Reconnecting.as_str().to_owned()
-    }
-
-    #[wasm_bindgen(getter = ERR_CONNECT_SERVICE)]
-    pub fn err_connect_service() -> u32 {
-        ERR_CONNECT_SERVICE
-    }
-
-    #[wasm_bindgen(getter = ERR_CONNECT_SOCKET)]
-    pub fn err_connect_socket() -> u32 {
-        ERR_CONNECT_SOCKET
-    }
-
-    #[wasm_bindgen(getter = ERR_RECONNECT)]
-    pub fn err_reconnect() -> u32 {
-        ERR_RECONNECT
-    }
-
-    #[wasm_bindgen(getter = ERR_SOCKET_ERROR)]
-    pub fn err_socket_error() -> u32 {
-        ERR_SOCKET_ERROR
     }
 
     // Unset by default: reconnect forever (Wafer gave up after 5). A positive number makes
