@@ -8,8 +8,7 @@
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use cometa_client::event::{ERR_BAD_PACKET, ERR_CONNECT_SERVICE, ERR_CONNECT_SOCKET};
-use cometa_client::event::{ERR_RECONNECT, ERR_SOCKET_ERROR};
+use cometa_client::event::{ERR_BAD_PACKET, ERR_SOCKET_ERROR};
 use cometa_client::{Action, Event, Status, TunnelConfig};
 use js_sys::{Function, JSON, Object};
 use wasm_bindgen::prelude::*;
