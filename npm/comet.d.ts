@@ -91,20 +91,20 @@ export class CometApi {
    * `"web_chat"`, `"web_chat.message"`, `"msg"`, `"msg.invoice"`, `"#web_chat"` (delivery reports), `""` (all),
    * `"sys.recovery"`; or a function alone for everything. Returns the id for `unsubscription`.
    */
-  subscription<T = any>(name: string, callback?: (msg: CometMessage<T>) => void): number;
-  subscription<T = any>(callback: (msg: CometMessage<T>) => void): number;
+  subscription<T = unknown>(name: string, callback?: (msg: CometMessage<T>) => void): number;
+  subscription<T = unknown>(callback: (msg: CometMessage<T>) => void): number;
   unsubscription(id: number): boolean;
   unsubscriptionAll(): void;
   /** Publishes on a `web_*`/`@web_*`/`webauth_*` pipe; queued while offline. Throws if `msg` is not JSON-encodable. */
   web_pipe_send(pipe: string, event: string, msg: unknown): boolean;
   web_pipe_send(pipeDotEvent: string, msg: unknown): boolean;
   /** Kept messages of `pipe`, oldest first, one call each (without a callback: to the pipe's subscribers). */
-  get_pipe_log<T = any>(pipe: string, callback?: (msg: CometMessage<T> | CometAnswer<null>) => void): boolean;
+  get_pipe_log<T = unknown>(pipe: string, callback?: (msg: CometMessage<T> | CometAnswer<null>) => void): boolean;
   count_users_in_pipe(pipe: string, callback: (answer: CometAnswer<{ user_in_pipe: number }>) => void): boolean;
   /** Authenticated members of a `track_*` pipe. */
   getTrackPipeUsers(pipe: string, callback: (answer: CometAnswer<string[]>) => void): boolean;
   /** Public data the back end set for a user (`PUT /api/v1/users/{id}/data`); `null` if none. */
-  getUserData<T = any>(userId: string | number, callback: (answer: CometAnswer<T>) => void): boolean;
+  getUserData<T = unknown>(userId: string | number, callback: (answer: CometAnswer<T>) => void): boolean;
   /** After every successful `auth` (each connection). */
   onAuthSuccess(callback: (answer: CometAnswer<{ user_id: string; device: string }>) => void): void;
   /** CppComet's spelling. After a refused `auth`, and when the relay ends the session. */

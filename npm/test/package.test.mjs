@@ -27,3 +27,16 @@ test('package.json says what the package is about', () => {
   const pkg = JSON.parse(readFileSync(`${dir}/package.json`, 'utf8'));
   assert.ok(pkg.keywords?.length > 0);
 });
+
+test('CommonJS require works where Node can require ES modules (no top-level await), else fails clearly', () => {
+  const script = "const c = require('cometa'); const m = require('cometa/comet'); console.log(typeof c.login, typeof m.CometServer)";
+  let out;
+  try {
+    out = execFileSync(process.execPath, ['-e', script], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    // Node before require(esm): its own error names the cause.
+    assert.match(String(e.stderr), /ERR_REQUIRE_ESM/);
+    return;
+  }
+  assert.equal(out.trim(), 'function function');
+});
