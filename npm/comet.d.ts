@@ -8,6 +8,10 @@ export interface StartOptions {
   user_id?: number | string;
   /** The key your back end registered with `PUT /api/v1/users/{id}/key`. */
   user_key?: string;
+  /** Instead of `user_key`: a JWT for the relay's `--jwt-secret`. */
+  token?: string;
+  /** Instead of `user_key`: the session of a `cometa` login (`Session.get().skey`). */
+  skey?: string;
   /**
    * The relay: `https://host`, `host:port`, or `wss://host/connect`. Required unless the relay
    * serves the page: the default is the page's own origin.

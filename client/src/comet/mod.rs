@@ -42,11 +42,16 @@ pub struct Identity {
     pub device: String,
 }
 
-/// `user_id` + `user_key`, as the site's back end registered them.
+/// Who the `auth` frame says the page is: every way the relay accepts there, so a site that
+/// logs its users in through the Wafer API needs no per-user keys for this one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub user_id: String,
-    pub user_key: String,
+pub enum Credentials {
+    /// `user_id` + `user_key`, as the site's back end registered them.
+    Key { user_id: String, user_key: String },
+    /// A JWT for the relay's `--jwt-secret`.
+    Token(String),
+    /// The session key of a Wafer-API login (`cometa`'s `Session.get().skey`).
+    Skey(String),
 }
 
 /// The connection's state as the page sees it (centrifuge-js's names): `Connecting` from

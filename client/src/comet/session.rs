@@ -285,10 +285,15 @@ impl Session {
         match self.creds.clone() {
             Some(c) => {
                 let id = self.id();
-                let mut body = Body::new(id)
-                    .string("user_id", &c.user_id)
-                    .string("user_key", &c.user_key)
-                    .string("device", &self.device);
+                let body = Body::new(id);
+                let body = match &c {
+                    Credentials::Key { user_id, user_key } => {
+                        body.string("user_id", user_id).string("user_key", user_key)
+                    }
+                    Credentials::Token(t) => body.string("token", t),
+                    Credentials::Skey(k) => body.string("skey", k),
+                };
+                let mut body = body.string("device", &self.device);
                 if let Some(p) = &self.personal.position {
                     body = body.raw("since", &p.to_json());
                     self.personal.since_sent = true;

@@ -12,7 +12,7 @@ fn session() -> Session {
 }
 
 fn creds() -> Option<Credentials> {
-    Some(Credentials {
+    Some(Credentials::Key {
         user_id: "u".into(),
         user_key: "k".into(),
     })
@@ -503,4 +503,20 @@ fn state_events_follow_the_connection() {
             )
         ]
     );
+}
+
+#[test]
+fn auth_carries_a_token_or_a_session_key_instead_of_a_user_key() {
+    for (creds, field) in [
+        (Credentials::Token("jwt".into()), r#""token":"jwt""#),
+        (Credentials::Skey("sk".into()), r#""skey":"sk""#),
+    ] {
+        let mut s = session();
+        s.start(0, Some(creds), "dev-12345678".into(), None);
+        s.handle_socket_open(10);
+        let outs = drain(&mut s);
+        let auth = sent(&outs)[0];
+        assert!(auth.starts_with("auth:") && auth.contains(field), "{auth}");
+        assert!(!auth.contains("user_key"), "{auth}");
+    }
 }

@@ -40,3 +40,5 @@ api.off('connecting');
 api.onError((e) => void e.code);
 const ready: Promise<void> = api.connected();
 void ready;
+api.start({ skey: 'from-cometa', node: 'https://relay.example.com' });
+api.start({ token: 'jwt' });
