@@ -31,7 +31,7 @@ async function signIn(api, options, user) {
   });
   const got = new Promise((resolve) => api.subscription('msg.invoice', (m) => resolve(m.data)));
   api.start({ node: relay.url, WebSocket, ...options });
-  const id = await authed;
+  const id = await Promise.race([authed, new Promise((_, reject) => setTimeout(() => reject(new Error('no auth answer within 10 s')), 10000))]);
   await relay.push(user, 'invoice', { n: 1 });
   return { id, message: await got };
 }
@@ -39,16 +39,15 @@ async function signIn(api, options, user) {
 test("start({ skey }) signs in with a cometa login's session", { timeout: 30000 }, async () => {
   await login({ loginUrl: `${relay.url}/weapp/login`, code: await relay.mintCode('comet-skey') });
   const api = new CometApi();
-  const { id, message } = await signIn(api, { skey: Session.get().skey }, 'comet-skey');
-  api.stop();
+  // Stopped even when the test fails, so a running connection cannot hold the process open.
+  const { id, message } = await signIn(api, { skey: Session.get().skey }, 'comet-skey').finally(() => api.stop());
   assert.equal(id, 'comet-skey');
   assert.deepEqual(message, { n: 1 });
 });
 
 test('start({ token }) signs in with a JWT', { timeout: 30000 }, async () => {
   const api = new CometApi();
-  const { id, message } = await signIn(api, { token: jwt('comet-jwt') }, 'comet-jwt');
-  api.stop();
+  const { id, message } = await signIn(api, { token: jwt('comet-jwt') }, 'comet-jwt').finally(() => api.stop());
   assert.equal(id, 'comet-jwt');
   assert.deepEqual(message, { n: 1 });
 });
