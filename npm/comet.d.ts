@@ -8,7 +8,14 @@ export interface StartOptions {
   user_id?: number | string;
   /** The key your back end registered with `PUT /api/v1/users/{id}/key`. */
   user_key?: string;
-  /** The relay: `https://host`, `host:port`, or `wss://host/connect`. Default: the page's origin. */
+  /** Instead of `user_key`: a JWT for the relay's `--jwt-secret`. */
+  token?: string;
+  /** Instead of `user_key`: the session of a `cometa` login (`Session.get().skey`). */
+  skey?: string;
+  /**
+   * The relay: `https://host`, `host:port`, or `wss://host/connect`. Required unless the relay
+   * serves the page: the default is the page's own origin.
+   */
   node?: string;
   /** A WebSocket constructor (Node has none: pass `ws`'s). Default: `globalThis.WebSocket`. */
   WebSocket?: new (url: string) => unknown;
@@ -52,7 +59,31 @@ export type DeliveryReport = CometMessage<{ seq?: number | null; error?: CometEr
 /** `"sys.recovery"` subscribers: a stream could not be resumed and messages were lost. */
 export type RecoveryNotice = CometMessage<{ pipe: string; recovered: false; seq: number; epoch: string }>;
 
+/** `connecting`/`disconnected`: why the state changed (a close code, or 0 when the client moved). */
+export interface StateChange {
+  code: number;
+  reason: string;
+}
+
+export interface CometEvents {
+  connecting: StateChange;
+  connected: StateChange;
+  disconnected: StateChange;
+  error: CometError;
+}
+
 export class CometApi {
+  /** Connection state and errors; handlers run in a microtask. */
+  on<K extends keyof CometEvents>(event: K, handler: (arg: CometEvents[K]) => void): this;
+  /** Without `handler`: every handler of `event`. */
+  off<K extends keyof CometEvents>(event: K, handler?: (arg: CometEvents[K]) => void): this;
+  once<K extends keyof CometEvents>(event: K, handler: (arg: CometEvents[K]) => void): this;
+  onConnecting(callback: (arg: StateChange) => void): void;
+  onConnected(callback: (arg: StateChange) => void): void;
+  onDisconnected(callback: (arg: StateChange) => void): void;
+  onError(callback: (arg: CometError) => void): void;
+  /** The next connection (at once when connected); rejects with a `StateChange` when the session stops instead. */
+  connected(): Promise<void>;
   constructor();
   /** Connects (again, if running); `callback` runs once the first socket is open. Returns true. */
   start(options?: StartOptions, callback?: () => void): boolean;
@@ -61,23 +92,23 @@ export class CometApi {
   /** Reconnects at once, merging `options` in when given. */
   restart(options?: StartOptions): boolean;
   /**
-   * `"pipe"`, `"pipe.event"`, `"msg"`, `"msg.event"`, `"#pipe"` (delivery reports), `""` (all),
+   * `"web_chat"`, `"web_chat.message"`, `"msg"`, `"msg.invoice"`, `"#web_chat"` (delivery reports), `""` (all),
    * `"sys.recovery"`; or a function alone for everything. Returns the id for `unsubscription`.
    */
-  subscription<T = any>(name: string, callback?: (msg: CometMessage<T>) => void): number;
-  subscription<T = any>(callback: (msg: CometMessage<T>) => void): number;
+  subscription<T = unknown>(name: string, callback?: (msg: CometMessage<T>) => void): number;
+  subscription<T = unknown>(callback: (msg: CometMessage<T>) => void): number;
   unsubscription(id: number): boolean;
   unsubscriptionAll(): void;
   /** Publishes on a `web_*`/`@web_*`/`webauth_*` pipe; queued while offline. Throws if `msg` is not JSON-encodable. */
   web_pipe_send(pipe: string, event: string, msg: unknown): boolean;
   web_pipe_send(pipeDotEvent: string, msg: unknown): boolean;
   /** Kept messages of `pipe`, oldest first, one call each (without a callback: to the pipe's subscribers). */
-  get_pipe_log<T = any>(pipe: string, callback?: (msg: CometMessage<T> | CometAnswer<null>) => void): boolean;
+  get_pipe_log<T = unknown>(pipe: string, callback?: (msg: CometMessage<T> | CometAnswer<null>) => void): boolean;
   count_users_in_pipe(pipe: string, callback: (answer: CometAnswer<{ user_in_pipe: number }>) => void): boolean;
   /** Authenticated members of a `track_*` pipe. */
   getTrackPipeUsers(pipe: string, callback: (answer: CometAnswer<string[]>) => void): boolean;
   /** Public data the back end set for a user (`PUT /api/v1/users/{id}/data`); `null` if none. */
-  getUserData<T = any>(userId: string | number, callback: (answer: CometAnswer<T>) => void): boolean;
+  getUserData<T = unknown>(userId: string | number, callback: (answer: CometAnswer<T>) => void): boolean;
   /** After every successful `auth` (each connection). */
   onAuthSuccess(callback: (answer: CometAnswer<{ user_id: string; device: string }>) => void): void;
   /** CppComet's spelling. After a refused `auth`, and when the relay ends the session. */
@@ -95,6 +126,12 @@ export class CometApi {
   isMaster(): boolean;
   free(): void;
 }
+
+/** Resolves once the WebAssembly module is loaded; optional (calls made before are queued). */
+export function ready(): Promise<void>;
+
+/** As in `cometa`: the WebSocket implementation `start()` uses unless its options name one. */
+export function configure(options: { WebSocket?: (new (url: string) => unknown) | null }): void;
 
 /** The page's shared `CometApi`, as CppComet's `CometServer()`. */
 export function CometServer(): CometApi;

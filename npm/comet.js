@@ -1,16 +1,117 @@
 // Entry `cometa/comet`: CppComet's CometServer API (`CometServerApi.js`) over the relay's
 // native dialect. Loads its own WebAssembly module (`dist/cometa_comet_bg.wasm`, built from
 // `sdk-wasm/` with the `comet` feature); the Wafer API (`cometa`) is a separate module, so a
-// page downloads only the one it imports. Top-level await: importing resolves once ready.
-import init, { CometApi } from './dist/cometa_comet.js';
+// page downloads only the one it imports. No top-level await (see `load.js`): a `CometApi`
+// made before the module is there queues its calls.
+import init, { initSync, CometApi as RealCometApi } from './dist/cometa_comet.js';
+import { loader, deferredClass, LATER } from './load.js';
 
-const wasmUrl = new URL('./dist/cometa_comet_bg.wasm', import.meta.url);
-// Node's fetch cannot read file: URLs, so there the bytes come from the file system.
-const fromDisk = wasmUrl.protocol === 'file:' && typeof process === 'object' && !!process.versions?.node;
-const fsModule = 'node:fs/promises';
-await init({
-  module_or_path: fromDisk ? await (await import(/* webpackIgnore: true */ /* @vite-ignore */ fsModule)).readFile(wasmUrl) : wasmUrl,
-});
+const L = loader(init, initSync, new URL('./dist/cometa_comet_bg.wasm', import.meta.url));
+
+/** Resolves once the module is loaded; `CometServer().start()` also loads it. */
+export const ready = () => L.ready();
+
+// Answers before the module is there. `subscription` ids are the module's own: it numbers
+// an instance's subscriptions 1, 2, … in call order, and the queue replays them in that order.
+const cometBefore = (prop, args, calls) =>
+  ({
+    start: () => true,
+    restart: () => true,
+    web_pipe_send: () => true,
+    get_pipe_log: () => true,
+    count_users_in_pipe: () => true,
+    getTrackPipeUsers: () => true,
+    getUserData: () => true,
+    unsubscription: () => true,
+    subscription: () => calls.filter((c) => c === 'subscription').length,
+    isAuthorized: () => false,
+    isConnected: () => false,
+    isMaster: () => true,
+    connected: LATER,
+  })[prop];
+
+// State events and errors (`on`, `off`, `once`): the module calls one dispatcher per
+// connection with `(event, code, text)`; the handlers run in a microtask, so they may call any
+// method. CppComet-style callbacks next to its `onAuthSuccess`: `onConnected(cb)` is
+// `on('connected', cb)`. `connected()`: a Promise of the next connection (at once when
+// connected), rejected with `{code, reason}` when the session stops instead.
+const proto = RealCometApi.prototype;
+const registries = new WeakMap();
+function handlers(api) {
+  let m = registries.get(api);
+  if (!m) {
+    registries.set(api, (m = new Map()));
+    api.setEmitter((event, code, text) =>
+      queueMicrotask(() => {
+        const arg = event === 'error' ? { code, message: text } : { code, reason: text };
+        for (const f of m.get(event) || []) {
+          try {
+            f(arg);
+          } catch (e) {
+            console.error('cometa: a callback threw', e);
+          }
+        }
+      }),
+    );
+  }
+  return m;
+}
+proto.on = function (event, handler) {
+  if (typeof handler === 'function') {
+    const m = handlers(this);
+    m.set(event, [...(m.get(event) || []), handler]);
+  }
+  return this;
+};
+proto.off = function (event, handler) {
+  const m = handlers(this);
+  const keep = (f) => handler !== undefined && f !== handler && f.handler !== handler;
+  m.set(event, (m.get(event) || []).filter(keep));
+  return this;
+};
+proto.once = function (event, handler) {
+  const once = (arg) => {
+    this.off(event, once);
+    handler(arg);
+  };
+  once.handler = handler;
+  return this.on(event, once);
+};
+for (const event of ['connecting', 'connected', 'disconnected', 'error']) {
+  proto['on' + event[0].toUpperCase() + event.slice(1)] = function (callback) {
+    this.on(event, callback);
+  };
+}
+proto.connected = function () {
+  return new Promise((resolve, reject) => {
+    if (this.isConnected()) return resolve();
+    const settle = (f) => (arg) => {
+      this.off('connected', ok);
+      this.off('disconnected', ko);
+      f(arg);
+    };
+    const ok = settle(resolve);
+    const ko = settle(reject);
+    this.on('connected', ok);
+    this.on('disconnected', ko);
+  });
+};
+
+// `configure({ WebSocket })`, as in the `cometa` entry: the implementation every `start()`
+// uses unless its options name one (Node 20 has none: pass `ws`'s).
+let defaultWebSocket;
+export function configure(options) {
+  const ws = Object(options).WebSocket;
+  if (ws !== undefined) defaultWebSocket = ws || undefined;
+}
+const realStart = proto.start;
+proto.start = function (options, callback) {
+  const o = defaultWebSocket && !Object(options).WebSocket ? { ...options, WebSocket: defaultWebSocket } : options;
+  return realStart.call(this, o, callback);
+};
+
+/** One connection with CppComet's API; in Node (module loaded at import) the module's class. */
+export const CometApi = L.isLoaded() ? RealCometApi : deferredClass(L, () => RealCometApi, cometBefore);
 
 let shared;
 
@@ -19,5 +120,4 @@ export function CometServer() {
   return (shared ??= new CometApi());
 }
 
-export { CometApi };
 export default CometServer;

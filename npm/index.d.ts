@@ -28,7 +28,10 @@ export class RequestError extends Error {
 }
 
 export const ERR_INVALID_PARAMS: 'ERR_INVALID_PARAMS';
-export const ERR_WX_LOGIN_FAILED: 'ERR_WX_LOGIN_FAILED';
+/** A login could not get its credentials: the code provider or getToken failed or gave nothing, or there was no way to log in. */
+export const ERR_CREDENTIALS_FAILED: 'ERR_CREDENTIALS_FAILED';
+/** Wafer's name for the same error, kept for Wafer code (a page has no wx.login). */
+export const ERR_WX_LOGIN_FAILED: 'ERR_CREDENTIALS_FAILED';
 export const ERR_WX_GET_USER_INFO: 'ERR_WX_GET_USER_INFO';
 export const ERR_LOGIN_TIMEOUT: 'ERR_LOGIN_TIMEOUT';
 export const ERR_LOGIN_FAILED: 'ERR_LOGIN_FAILED';
@@ -70,6 +73,12 @@ export interface ConfigureOptions {
 /** A WebSocket constructor following the browser API (the `ws` package's in Node). */
 export type WebSocketConstructor = new (url: string) => unknown;
 
+/**
+ * Resolves once the WebAssembly module is loaded. Optional: every call loads it too (calls
+ * made before are queued in order). In Node it is loaded at import.
+ */
+export function ready(): Promise<void>;
+
 export function setLoginUrl(url: string | null): void;
 export function setCodeProvider(provider: CodeProvider | null): void;
 export function setTokenProvider(provider: TokenProvider | null): void;
@@ -95,20 +104,21 @@ export interface LoginOptions {
   encryptedData?: string;
   iv?: string;
 }
-export interface LoginCallbacks {
-  success?: (userinfo: UserInfo) => void;
+/** `U`: the userinfo shape your back end gives (not checked at run time). */
+export interface LoginCallbacks<U = UserInfo> {
+  success?: (userinfo: U) => void;
   fail?: (error: RequestError) => void;
-  complete?: (result: UserInfo | RequestError) => void;
+  complete?: (result: U | RequestError) => void;
 }
 
 /** Logs in and stores the session; callbacks when given, else a Promise of the userinfo. */
-export function login(options: LoginOptions & LoginCallbacks & ({ success: Function } | { fail: Function } | { complete: Function })): void;
-export function login(options?: LoginOptions): Promise<UserInfo>;
-export function loginWithCode(options: LoginOptions & LoginCallbacks & ({ success: Function } | { fail: Function } | { complete: Function })): void;
-export function loginWithCode(options?: LoginOptions): Promise<UserInfo>;
+export function login<U = UserInfo>(options: LoginOptions & LoginCallbacks<U> & ({ success: Function } | { fail: Function } | { complete: Function })): void;
+export function login<U = UserInfo>(options?: LoginOptions): Promise<U>;
+export function loginWithCode<U = UserInfo>(options: LoginOptions & LoginCallbacks<U> & ({ success: Function } | { fail: Function } | { complete: Function })): void;
+export function loginWithCode<U = UserInfo>(options?: LoginOptions): Promise<U>;
 
 /** What `request` succeeds with, like wx.request: every HTTP status is a success. */
-export interface RequestResult<T = any> {
+export interface RequestResult<T = unknown> {
   data: T;
   statusCode: number;
   header: Record<string, string>;
@@ -128,7 +138,7 @@ export interface RequestOptions {
   /** Milliseconds; no limit by default. */
   timeout?: number;
 }
-export interface RequestCallbacks<T = any> {
+export interface RequestCallbacks<T = unknown> {
   success?: (result: RequestResult<T>) => void;
   fail?: (error: RequestError) => void;
   complete?: (result: RequestResult<T> | RequestError) => void;
@@ -138,8 +148,8 @@ export interface RequestCallbacks<T = any> {
  * wx.request with the session: sends `X-WX-Skey`; when the server answers 401 or
  * `{code: -1}` the session is cleared, a new login is made once and the request retried once.
  */
-export function request<T = any>(options: RequestOptions & RequestCallbacks<T> & ({ success: Function } | { fail: Function } | { complete: Function })): void;
-export function request<T = any>(options: RequestOptions): Promise<RequestResult<T>>;
+export function request<T = unknown>(options: RequestOptions & RequestCallbacks<T> & ({ success: Function } | { fail: Function } | { complete: Function })): void;
+export function request<T = unknown>(options: RequestOptions): Promise<RequestResult<T>>;
 
 export class Session {
   private constructor();
@@ -186,9 +196,16 @@ export class Tunnel {
   emit(type: string, content?: unknown): void;
   on(type: 'connect' | 'close' | 'reconnecting' | 'reconnect', handler: () => void): void;
   on(type: 'error', handler: (error: TunnelError) => void): void;
-  on(type: '*', handler: (type: string, payload: any) => void): void;
+  on(type: '*', handler: (type: string, payload: unknown) => void): void;
   /** A message type; server types that collide with the names above arrive as `@name`. */
-  on(type: string, handler: (content: any) => void): void;
+  /** `T`: the content's shape, as the server sends it (not checked). */
+  on<T = unknown>(type: string, handler: (content: T) => void): void;
+  /** Removes `handler` (or, without it, every handler of `type`): for components that unmount. */
+  off(type: string, handler?: (...args: never[]) => void): void;
+  /** `on` for the next event of `type` only. */
+  once(type: 'connect' | 'close' | 'reconnecting' | 'reconnect', handler: () => void): void;
+  once(type: 'error', handler: (error: TunnelError) => void): void;
+  once<T = unknown>(type: string, handler: (content: T) => void): void;
   isActive(): boolean;
   isClosed(): boolean;
   isConnecting(): boolean;
@@ -209,6 +226,7 @@ export class Tunnel {
 }
 
 declare const cometa: {
+  ready: typeof ready;
   setLoginUrl: typeof setLoginUrl;
   setCodeProvider: typeof setCodeProvider;
   setTokenProvider: typeof setTokenProvider;
@@ -222,6 +240,7 @@ declare const cometa: {
   RequestError: typeof RequestError;
   ERR_INVALID_PARAMS: typeof ERR_INVALID_PARAMS;
   ERR_WX_LOGIN_FAILED: typeof ERR_WX_LOGIN_FAILED;
+  ERR_CREDENTIALS_FAILED: typeof ERR_CREDENTIALS_FAILED;
   ERR_WX_GET_USER_INFO: typeof ERR_WX_GET_USER_INFO;
   ERR_LOGIN_TIMEOUT: typeof ERR_LOGIN_TIMEOUT;
   ERR_LOGIN_FAILED: typeof ERR_LOGIN_FAILED;

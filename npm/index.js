@@ -1,35 +1,123 @@
-// Entry of the `cometa` package: loads the WebAssembly module once, then re-exports the SDK.
-// All behaviour lives in the module (Rust, `sdk-wasm/`); this file only finds and
-// instantiates it. Top-level await: importing the package resolves once it is ready.
-import init, * as sdk from './dist/cometa_sdk.js';
+// Entry of the `cometa` package: the Wafer API. All behaviour lives in the WebAssembly module
+// (Rust, `sdk-wasm/`); this file only loads it (`load.js`: no top-level await, so any bundler's
+// default target takes it) and holds calls made before it is there.
+import init, { initSync } from './dist/cometa_sdk.js';
+import * as sdk from './dist/cometa_sdk.js';
+import { RequestError, ERRORS, TUNNEL } from './dist/snippets/cometa-sdk/js/host.js';
+import { loader, deferredClass } from './load.js';
 
-const wasmUrl = new URL('./dist/cometa_sdk_bg.wasm', import.meta.url);
-// Node's fetch cannot read file: URLs, so there the bytes come from the file system. The
-// specifier is hidden from bundlers, which would otherwise try to resolve it for browsers.
-const fromDisk = wasmUrl.protocol === 'file:' && typeof process === 'object' && !!process.versions?.node;
-const fsModule = 'node:fs/promises';
-await init({
-  module_or_path: fromDisk ? await (await import(/* webpackIgnore: true */ /* @vite-ignore */ fsModule)).readFile(wasmUrl) : wasmUrl,
+const L = loader(init, initSync, new URL('./dist/cometa_sdk_bg.wasm', import.meta.url));
+
+/** Resolves once the module is loaded; every call also loads it, so awaiting this is optional. */
+export const ready = () => L.ready();
+
+// Settings: applied at once, or in call order once the module is there.
+const setter = (name) => (...a) => L.now(() => sdk[name](...a));
+export const setLoginUrl = setter('setLoginUrl');
+export const setCodeProvider = setter('setCodeProvider');
+export const setTokenProvider = setter('setTokenProvider');
+export const configure = setter('configure');
+export const clearSession = setter('clearSession');
+
+const later = (name) => (options) => L.later(() => sdk[name](options), options);
+export const login = later('login');
+export const loginWithCode = later('loginWithCode');
+export const request = later('request');
+
+// Where `session.rs` keeps it: read directly while the module is not there yet.
+const SESSION_KEY = 'weapp_session_F2C224D4-2BCE-4C64-AF9F-A6D872000D1A';
+export class Session {
+  static get() {
+    if (L.isLoaded()) return sdk.Session.get();
+    try {
+      return JSON.parse(globalThis.localStorage?.getItem(SESSION_KEY) ?? 'null');
+    } catch {
+      return null;
+    }
+  }
+  static set(session) {
+    L.now(() => sdk.Session.set(session));
+  }
+  static clear() {
+    L.now(() => sdk.Session.clear());
+  }
+}
+
+// `off` and `once` (socket.io's names) over the module's `on`: one dispatcher per event type
+// is registered there and keeps the page's handlers, in order; a handler that throws is logged
+// and does not stop the others, as with the module's own dispatch.
+const realOn = sdk.Tunnel.prototype.on;
+const registries = new WeakMap();
+Object.assign(sdk.Tunnel.prototype, {
+  on(type, handler) {
+    if (typeof handler !== 'function') return;
+    let m = registries.get(this);
+    if (!m) registries.set(this, (m = new Map()));
+    if (!m.has(type)) {
+      const list = [];
+      m.set(type, list);
+      realOn.call(this, type, (...args) => {
+        for (const f of [...list]) {
+          try {
+            f(...args);
+          } catch (e) {
+            console.error('cometa: a callback threw', e);
+          }
+        }
+      });
+    }
+    m.get(type).push(handler);
+  },
+  // Without `handler`: every handler of `type`.
+  off(type, handler) {
+    const list = registries.get(this)?.get(type);
+    if (!list) return;
+    const keep = list.filter((f) => handler !== undefined && f !== handler && f.handler !== handler);
+    list.splice(0, list.length, ...keep);
+  },
+  once(type, handler) {
+    const once = (...args) => {
+      this.off(type, once);
+      handler(...args);
+    };
+    once.handler = handler;
+    this.on(type, once);
+  },
 });
 
-export const {
-  setLoginUrl,
-  setCodeProvider,
-  setTokenProvider,
-  configure,
-  login,
-  loginWithCode,
-  request,
-  Session,
-  clearSession,
-  Tunnel,
-} = sdk;
+// Before the module is there a tunnel has done nothing yet: closed, or connecting once opened.
+const tunnelBefore = (prop, [serviceUrl], calls) => {
+  const opened = calls.lastIndexOf('open') > calls.lastIndexOf('close');
+  const status = opened ? 'CONNECTING' : 'CLOSED';
+  return {
+    serviceUrl,
+    socketUrl: null,
+    status,
+    isActive: () => false,
+    isClosed: () => status === 'CLOSED',
+    isConnecting: () => status === 'CONNECTING',
+    isReconnecting: () => false,
+  }[prop];
+};
+const LazyTunnel = deferredClass(L, () => sdk.Tunnel, tunnelBefore);
+Object.assign(LazyTunnel, TUNNEL);
+Object.assign(sdk.Tunnel, TUNNEL);
+// Wafer's statics read when a tunnel is constructed: forwarded (in order) to the module's.
+for (const name of ['MAX_RECONNECT_TRY_TIMES', 'RECONNECT_TIME_INCREASE']) {
+  let early;
+  Object.defineProperty(LazyTunnel, name, {
+    get: () => (L.isLoaded() ? sdk.Tunnel[name] : early),
+    set: (v) => L.now(() => (sdk.Tunnel[name] = v), (early = v)),
+  });
+}
+/** Wafer's `Tunnel`; in Node (module loaded at import) the module's own class. */
+export const Tunnel = L.isLoaded() ? sdk.Tunnel : LazyTunnel;
 
-export const RequestError = sdk.requestErrorClass();
+export { RequestError };
 
 export const {
   ERR_INVALID_PARAMS,
-  ERR_WX_LOGIN_FAILED,
+  ERR_CREDENTIALS_FAILED,
   ERR_WX_GET_USER_INFO,
   ERR_LOGIN_TIMEOUT,
   ERR_LOGIN_FAILED,
@@ -37,11 +125,14 @@ export const {
   ERR_SESSION_INVALID,
   ERR_CHECK_LOGIN_FAILED,
   ERR_REQUEST_FAILED,
-} = sdk.errorTypes();
+} = ERRORS;
+/** Wafer's name, kept for Wafer code: on the web the error is ERR_CREDENTIALS_FAILED. */
+export const ERR_WX_LOGIN_FAILED = ERR_CREDENTIALS_FAILED;
 
 // Wafer's module was one object (`const qcloud = require('wafer2-client-sdk')`); the default
 // export keeps that style working: `import qcloud from 'cometa'`.
 export default {
+  ready,
   setLoginUrl,
   setCodeProvider,
   setTokenProvider,
@@ -53,5 +144,6 @@ export default {
   clearSession,
   Tunnel,
   RequestError,
-  ...sdk.errorTypes(),
+  ...ERRORS,
+  ERR_WX_LOGIN_FAILED,
 };

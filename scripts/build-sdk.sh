@@ -48,18 +48,39 @@ build_module() { # <feature> <output name>
 build_module wafer cometa_sdk
 build_module comet cometa_comet
 
+# The snippets' folder is named by a build hash; the entries import `host.js` (RequestError)
+# themselves, so it gets a stable name.
+for d in "$out"/snippets/cometa-sdk-*/; do
+    hashed="$(basename "$d")"
+    mkdir -p "$out/snippets/cometa-sdk"
+    cp -r "$d". "$out/snippets/cometa-sdk/"
+    rm -rf "$d"
+    # Only the import specifiers: the import object's keys must keep the names the wasm uses.
+    sed -i -E "s#(from *['\"]\./snippets/)$hashed/#\1cometa-sdk/#g" "$out"/cometa_*.js
+done
+
 # The glue is shipped minified: its comments and long local names are a third of the bytes a
-# page downloads. `--module` keeps the ES module's exports intact.
+# page downloads. `--module` keeps the ES module's exports intact. Newlines instead of
+# semicolons (the same bytes) keep the lines short, so an error printed by Node quotes one
+# statement rather than a 4 KB line; the source map next to each file (sources included) gives
+# `node --enable-source-maps` and browsers' dev tools the original names and lines.
+terser="$root/npm/node_modules/.bin/terser"
 find "$out" -name '*.js' -print0 | while IFS= read -r -d '' f; do
-    npm/node_modules/.bin/terser "$f" --module --compress --mangle -o "$f.min"
-    mv "$f.min" "$f"
+    base="$(basename "$f")"
+    # From the file's folder, so the map names its source by the file's own name.
+    (cd "$(dirname "$f")" &&
+        "$terser" "$base" --module --compress --mangle --format semicolons=false \
+            --source-map "includeSources,url='$base.map'" -o "$base.min" &&
+        mv "$base.min" "$base" && mv "$base.min.map" "$base.map" &&
+        sed -i "s#\"file\":\"$base.min\"#\"file\":\"$base\"#" "$base.map")
 done
 
 # The budget covers what a page downloads for one module: the wasm, its glue and the JS
 # snippets that glue imports.
 over=0
 for name in cometa_sdk cometa_comet; do
-    mapfile -t snippets < <(grep -o 'snippets/[^"'"'"']*\.js' "$out/$name.js" | sort -u)
+    mapfile -t snippets < <(grep -oE "from *['\"]\./snippets/[^'\"]*\.js" "$out/$name.js" \
+        | sed -E "s#^from *['\"]\./##" | sort -u)
     total=0
     for f in "$name""_bg.wasm" "$name.js" "${snippets[@]}"; do
         size=$(gzip -9 -c "$out/$f" | wc -c)

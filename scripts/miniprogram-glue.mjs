@@ -83,7 +83,7 @@ return { ${[...names, '__wbg_get_imports', '__wbg_finalize_init'].join(', ')}, h
 };
 `;
 
-// 3. Constants, read from the module itself.
+// 3. The module instantiated once, to check its exports.
 const mod = { exports: {} };
 new Function('module', 'exports', source)(mod, mod.exports);
 const nodePlatform = Object.fromEntries(SHADOWED.map((k) => [k, globalThis[k]]));
@@ -91,12 +91,9 @@ const sdk = mod.exports(nodePlatform);
 const wasmPath = join(dirname(join(dir, `${name}.js`)), `${name}_bg.wasm`);
 const { instance, module } = await WebAssembly.instantiate(readFileSync(wasmPath), sdk.__wbg_get_imports());
 sdk.__wbg_finalize_init(instance, module);
-const tunnelStatics = {};
-for (const [key, d] of Object.entries(Object.getOwnPropertyDescriptors(sdk.Tunnel))) {
-  if (/^[A-Z][A-Z_]*$/.test(key) && d.get && !d.set) tunnelStatics[key] = sdk.Tunnel[key];
-}
-if (!tunnelStatics.STATUS_CLOSED) fail('Tunnel.STATUS_CLOSED not found');
-const constants = { errorTypes: sdk.errorTypes(), tunnel: tunnelStatics };
+// The constants are the host's (js/host.js), shared with the web entries.
+const { ERRORS, TUNNEL } = await import(new URL('../sdk-wasm/js/host.js', import.meta.url));
+const constants = { errorTypes: ERRORS, tunnel: TUNNEL };
 
 // iOS's WXWebAssembly cannot export globals (WeChat's documentation).
 const globals = WebAssembly.Module.exports(module).filter((e) => e.kind === 'global');

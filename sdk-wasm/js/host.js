@@ -6,6 +6,36 @@
 // flight, the list of running tunnels). Decisions about sessions, login and the tunnel (when
 // to renew, when a session ends, what a tunnel does then) stay in Rust.
 
+// Wafer's `lib/constants.js` (same names and values, `ERR_LOGIN_SESSION_NOT_RECEIVED` included)
+// plus ERR_REQUEST_FAILED and ERR_CREDENTIALS_FAILED, the web's name for a login that could not
+// get its credentials (a page has no wx.login; the web entry exports ERR_WX_LOGIN_FAILED as an
+// alias of it). Exported by the npm entries, raised here and by `src/error.rs`'s copies.
+export const ERRORS = {
+  ERR_INVALID_PARAMS: 'ERR_INVALID_PARAMS',
+  ERR_WX_LOGIN_FAILED: 'ERR_WX_LOGIN_FAILED',
+  ERR_WX_GET_USER_INFO: 'ERR_WX_GET_USER_INFO',
+  ERR_LOGIN_TIMEOUT: 'ERR_LOGIN_TIMEOUT',
+  ERR_LOGIN_FAILED: 'ERR_LOGIN_FAILED',
+  ERR_LOGIN_SESSION_NOT_RECEIVED: 'ERR_LOGIN_MISSING_SESSION',
+  ERR_SESSION_INVALID: 'ERR_SESSION_INVALID',
+  ERR_CHECK_LOGIN_FAILED: 'ERR_CHECK_LOGIN_FAILED',
+  ERR_REQUEST_FAILED: 'ERR_REQUEST_FAILED',
+  ERR_CREDENTIALS_FAILED: 'ERR_CREDENTIALS_FAILED',
+};
+
+// Wafer's `Tunnel` statics, set on the class by the npm entries: the statuses of the core's
+// `Status::as_str`, the codes of `client/src/event.rs` (tunnel-handlers.test.mjs checks both).
+export const TUNNEL = {
+  STATUS_CLOSED: 'CLOSED',
+  STATUS_CONNECTING: 'CONNECTING',
+  STATUS_ACTIVE: 'ACTIVE',
+  STATUS_RECONNECTING: 'RECONNECTING',
+  ERR_CONNECT_SERVICE: 1001,
+  ERR_CONNECT_SOCKET: 1002,
+  ERR_RECONNECT: 2001,
+  ERR_SOCKET_ERROR: 3001,
+};
+
 export class RequestError extends Error {
   constructor(type, message) {
     super(message);
@@ -39,7 +69,7 @@ export function setHttp(o) {
   if (o.credentials !== undefined) credentials = o.credentials || undefined;
 }
 
-const ended = (message) => Object.assign(new RequestError('ERR_WX_LOGIN_FAILED', message), { terminal: true });
+const ended = (message) => Object.assign(new RequestError(ERRORS.ERR_CREDENTIALS_FAILED, message), { terminal: true });
 const failed = (e) => (e && e.message) || e;
 
 // What one login sends, as wxRequest options `{header, data?, method?, credentials?}`: the
@@ -58,7 +88,7 @@ export async function proof(o, getToken, getCode, visitor, userData) {
     try {
       v = await f();
     } catch (e) {
-      throw new RequestError('ERR_WX_LOGIN_FAILED', 'the login provider failed: ' + failed(e));
+      throw new RequestError(ERRORS.ERR_CREDENTIALS_FAILED, 'the login provider failed: ' + failed(e));
     }
     if (typeof v !== 'string' || !v) throw ended('the login provider returned no credential');
     return v;
@@ -128,6 +158,12 @@ export function arm(f, s, keep) {
 // One renewal at a time: `start()` runs unless one is in flight, and every caller awaits the
 // same; with none in flight, `skip` (a newer key exists already) resolves at once instead.
 export const once = (start, skip) => flight || (skip ? Promise.resolve() : (flight = start().finally(() => (flight = undefined))));
+
+// The page's last login (`login`/`loginWithCode`), settled: a request or tunnel started
+// without a session waits for it (auth.rs).
+let landing = Promise.resolve();
+export const flying = (p) => ((landing = p.then(Boolean, Boolean)), p);
+export const landed = () => landing;
 
 // One exchange shaped like wx.request: `data` goes in the query for GET/HEAD and in the body
 // otherwise (JSON unless a form content-type is set, raw for strings and binary); every HTTP

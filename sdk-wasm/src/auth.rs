@@ -9,7 +9,7 @@
 
 use js_sys::JSON;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use crate::error::{
     ERR_INVALID_PARAMS, ERR_LOGIN_FAILED, ERR_LOGIN_SESSION_NOT_RECEIVED, ERR_SESSION_INVALID,
@@ -118,14 +118,21 @@ async fn login_inner(opts: JsValue, with_user_data: bool) -> Result<JsValue, JsV
 // encryptedData?, iv?, success?, fail?})`.
 #[wasm_bindgen]
 pub fn login(options: JsValue) -> JsValue {
-    settle(&options, do_login(options.clone(), true))
+    page_login(options, true)
 }
 
 // `loginWithCode({loginUrl?, method?, code?, success?, fail?})` (and the other credentials,
 // as `login`).
 #[wasm_bindgen(js_name = loginWithCode)]
 pub fn login_with_code(options: JsValue) -> JsValue {
-    settle(&options, do_login(options.clone(), false))
+    page_login(options, false)
+}
+
+/// A login the page asked for: recorded by the host, so a request or a tunnel started
+/// meanwhile waits for its session instead of being refused without one.
+fn page_login(options: JsValue, with_user_data: bool) -> JsValue {
+    let work = future_to_promise(do_login(options.clone(), with_user_data));
+    settle(&options, JsFuture::from(http::flying(work)))
 }
 
 /// The session is invalid when the body says `code: -1` or the status is 401.
@@ -148,6 +155,10 @@ async fn request_inner(options: JsValue) -> Result<Reply, JsValue> {
     let url = js::get_string(&options, "url")
         .filter(|u| !u.is_empty())
         .ok_or_else(|| request_error(ERR_INVALID_PARAMS, "options.url must be a string"))?;
+    if session::skey().is_none() {
+        // Never rejects: a failed login leaves the request to fail on its own.
+        let _ = JsFuture::from(http::landed()).await;
+    }
     if js::get(&options, "login").is_truthy() {
         do_login(JsValue::UNDEFINED, false).await?;
     }

@@ -47,6 +47,12 @@ extern "C" {
     /// `start()` unless a renewal is in flight (then that one), or, with none in flight and
     /// `skip`, a resolved Promise.
     pub fn once(start: &mut dyn FnMut() -> Promise, skip: bool) -> Promise;
+
+    /// Records the page's own login in flight and gives it back.
+    pub fn flying(login: Promise) -> Promise;
+
+    /// Settles when the page's last login has (never rejects).
+    pub fn landed() -> Promise;
 }
 
 /// The `wx.request` success payload, `{data, statusCode, header}`.

@@ -8,8 +8,7 @@
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use cometa_client::event::{ERR_BAD_PACKET, ERR_CONNECT_SERVICE, ERR_CONNECT_SOCKET};
-use cometa_client::event::{ERR_RECONNECT, ERR_SOCKET_ERROR};
+use cometa_client::event::{ERR_BAD_PACKET, ERR_SOCKET_ERROR};
 use cometa_client::{Action, Event, Status, TunnelConfig};
 use js_sys::{Function, JSON, Object};
 use wasm_bindgen::prelude::*;
@@ -162,15 +161,16 @@ fn perform(rc: &Shared, action: Action) {
             h.socket = None;
             h.socket_gen = h.socket_gen.wrapping_add(1);
             let (ticket, weak) = (h.socket_gen, Rc::downgrade(rc));
-            let opened = match h.web_socket.clone().or_else(config::web_socket) {
-                None => Err(
-                    "no WebSocket implementation: pass one with configure({ WebSocket }) \
-                     (in Node, the `ws` package's)"
-                        .to_owned(),
-                ),
-                Some(ctor) => Socket::connect(&ctor, &url, move |ev| on_socket(&weak, ticket, ev))
-                    .map_err(|e| js::describe(&e)),
+            let Some(ctor) = h.web_socket.clone().or_else(config::web_socket) else {
+                // A configuration error: no retry can fix it, so the tunnel ends (and a Node
+                // process is free to exit) instead of backing off forever.
+                let why = "no WebSocket implementation: pass one with configure({ WebSocket }) \
+                           (in Node, the `ws` package's)";
+                h.core.end(now, ERR_SOCKET_ERROR, why.to_owned());
+                return;
             };
+            let opened = Socket::connect(&ctor, &url, move |ev| on_socket(&weak, ticket, ev))
+                .map_err(|e| js::describe(&e));
             match opened {
                 Ok(s) => h.socket = Some(s),
                 // Reported like a browser reports a failed connection: error, then close.
@@ -368,7 +368,7 @@ fn detach_page_hooks(p: PageHooks) {
 }
 
 // Wafer's `Tunnel`: `new Tunnel(serviceUrl, options?)`, `open`, `on`, `emit`, `close`,
-// `status`, `socketUrl`, `is*()`, and the `STATUS_*`/`ERR_*` statics.
+// `status`, `socketUrl`, `is*()`; the `STATUS_*`/`ERR_*` statics are `js/host.js`'s `TUNNEL`.
 #[wasm_bindgen]
 pub struct Tunnel {
     host: Shared,
@@ -499,46 +499,6 @@ impl Tunnel {
     #[wasm_bindgen(js_name = isReconnecting)]
     pub fn is_reconnecting(&self) -> bool {
         self.host.borrow().core.status() == Status::Reconnecting
-    }
-
-    #[wasm_bindgen(getter = STATUS_CLOSED)]
-    pub fn status_closed() -> String {
-        Status::Closed.as_str().to_owned()
-    }
-
-    #[wasm_bindgen(getter = STATUS_CONNECTING)]
-    pub fn status_connecting() -> String {
-        Status::Connecting.as_str().to_owned()
-    }
-
-    #[wasm_bindgen(getter = STATUS_ACTIVE)]
-    pub fn status_active() -> String {
-        Status::Active.as_str().to_owned()
-    }
-
-    #[wasm_bindgen(getter = STATUS_RECONNECTING)]
-    pub fn status_reconnecting() -> String {
-        Status::Reconnecting.as_str().to_owned()
-    }
-
-    #[wasm_bindgen(getter = ERR_CONNECT_SERVICE)]
-    pub fn err_connect_service() -> u32 {
-        ERR_CONNECT_SERVICE
-    }
-
-    #[wasm_bindgen(getter = ERR_CONNECT_SOCKET)]
-    pub fn err_connect_socket() -> u32 {
-        ERR_CONNECT_SOCKET
-    }
-
-    #[wasm_bindgen(getter = ERR_RECONNECT)]
-    pub fn err_reconnect() -> u32 {
-        ERR_RECONNECT
-    }
-
-    #[wasm_bindgen(getter = ERR_SOCKET_ERROR)]
-    pub fn err_socket_error() -> u32 {
-        ERR_SOCKET_ERROR
     }
 
     // Unset by default: reconnect forever (Wafer gave up after 5). A positive number makes

@@ -42,11 +42,37 @@ pub struct Identity {
     pub device: String,
 }
 
-/// `user_id` + `user_key`, as the site's back end registered them.
+/// Who the `auth` frame says the page is: every way the relay accepts there, so a site that
+/// logs its users in through the Wafer API needs no per-user keys for this one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub user_id: String,
-    pub user_key: String,
+pub enum Credentials {
+    /// `user_id` + `user_key`, as the site's back end registered them.
+    Key { user_id: String, user_key: String },
+    /// A JWT for the relay's `--jwt-secret`.
+    Token(String),
+    /// The session key of a Wafer-API login (`cometa`'s `Session.get().skey`).
+    Skey(String),
+}
+
+/// The connection's state as the page sees it (centrifuge-js's names): `Connecting` from
+/// `start` and after every loss while it retries, `Connected` on every open socket,
+/// `Disconnected` once it stopped for good (`stop`, a terminal close, given up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Connecting,
+    Connected,
+    Disconnected,
+}
+
+impl State {
+    /// The event name the page registers for (`api.on(name, …)`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Connected => "connected",
+            Self::Disconnected => "disconnected",
+        }
+    }
 }
 
 /// What the host must do or tell the page, drained with [`Session::poll_output`] in order.
@@ -89,4 +115,11 @@ pub enum Output {
     /// The session ended on its own: a terminal close (key deleted, kicked, too many
     /// devices) or `max_reconnect_tries`. It does not reconnect until `start` again.
     Stopped(Failure),
+    /// The state changed; `code` and `reason` say why (a close code, or 0 when the client
+    /// itself moved: `start`, `stop`, a timeout).
+    State {
+        state: State,
+        code: u32,
+        reason: String,
+    },
 }

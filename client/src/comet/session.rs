@@ -13,7 +13,7 @@ use cometa_protocol::packet::{self, Packet, PacketType};
 use cometa_protocol::{CloseClass, CloseCode};
 
 use super::wire::Body;
-use super::{Credentials, ERR_STOPPED, Failure, Output, Position};
+use super::{Credentials, ERR_STOPPED, Failure, Output, Position, State};
 use crate::backoff;
 use crate::config::TunnelConfig;
 use crate::event::ERR_RECONNECT;
@@ -86,6 +86,8 @@ pub struct Session {
     /// Requests made while not connected: id, what it is, the frame.
     outbox: VecDeque<(u64, Pending, String)>,
     out: VecDeque<Output>,
+    /// What the page was last told (see [`State`]).
+    state: State,
 }
 
 impl Session {
@@ -109,6 +111,7 @@ impl Session {
             pending: Vec::new(),
             outbox: VecDeque::new(),
             out: VecDeque::new(),
+            state: State::Disconnected,
         }
     }
 
@@ -131,6 +134,7 @@ impl Session {
         self.started = true;
         self.connected_once = false;
         self.attempts = 0;
+        self.set_state(State::Connecting, 0, "start");
         self.open(now_ms);
     }
 
@@ -145,6 +149,7 @@ impl Session {
         self.fail_pending(ERR_STOPPED, "stopped");
         self.phase = Phase::Idle;
         self.started = false;
+        self.set_state(State::Disconnected, 0, "stopped");
     }
 
     pub fn is_started(&self) -> bool {
@@ -290,15 +295,21 @@ impl Session {
             self.connected_once = true;
             self.out.push_back(Output::Connected);
         }
+        self.set_state(State::Connected, 0, "");
         self.personal.confirmed = false;
         self.personal.since_sent = false;
         match self.creds.clone() {
             Some(c) => {
                 let id = self.id();
-                let mut body = Body::new(id)
-                    .string("user_id", &c.user_id)
-                    .string("user_key", &c.user_key)
-                    .string("device", &self.device);
+                let body = Body::new(id);
+                let body = match &c {
+                    Credentials::Key { user_id, user_key } => {
+                        body.string("user_id", user_id).string("user_key", user_key)
+                    }
+                    Credentials::Token(t) => body.string("token", t),
+                    Credentials::Skey(k) => body.string("skey", k),
+                };
+                let mut body = body.string("device", &self.device);
                 if let Some(p) = &self.personal.position {
                     body = body.raw("since", &p.to_json());
                     self.personal.since_sent = true;
@@ -359,9 +370,10 @@ impl Session {
                 u32::from(code),
                 "closed by the relay",
             )));
+            self.set_state(State::Disconnected, code.into(), "closed by the relay");
             return;
         }
-        self.lost(now_ms, false);
+        self.lost(now_ms, false, code.into(), "connection closed");
     }
 
     /// Skips the rest of a backoff wait (network back, page visible again).
@@ -391,13 +403,13 @@ impl Session {
         match self.phase {
             Phase::Idle => {}
             Phase::Waiting { .. } => self.open(now_ms),
-            Phase::Opening { .. } => self.lost(now_ms, true),
+            Phase::Opening { .. } => self.lost(now_ms, true, 0, "connect timeout"),
             Phase::Open {
                 ping_at,
                 pong_deadline,
             } => {
                 if pong_deadline.is_some_and(|d| d <= now_ms) {
-                    self.lost(now_ms, true);
+                    self.lost(now_ms, true, 0, "no pong");
                 } else if ping_at <= now_ms {
                     self.out.push_back(Output::Send(packet::PING.to_owned()));
                     self.phase = Phase::Open {
@@ -452,8 +464,20 @@ impl Session {
         self.requeue_reads();
     }
 
-    /// The connection is gone; come back after a jittered backoff.
-    fn lost(&mut self, now_ms: u64, close_socket: bool) {
+    /// Tells the page about a new state; repeats (a retry while connecting) are not news.
+    fn set_state(&mut self, state: State, code: u32, reason: &str) {
+        if state != self.state {
+            self.state = state;
+            self.out.push_back(Output::State {
+                state,
+                code,
+                reason: reason.to_owned(),
+            });
+        }
+    }
+
+    /// The connection is gone (`code`, `reason`: why); come back after a jittered backoff.
+    fn lost(&mut self, now_ms: u64, close_socket: bool, code: u32, reason: &str) {
         if close_socket {
             self.out.push_back(Output::Close);
         }
@@ -469,6 +493,7 @@ impl Session {
             self.started = false;
             self.fail_pending(ERR_RECONNECT, "gave up reconnecting");
             let why = format!("gave up after {tries} reconnect tries");
+            self.set_state(State::Disconnected, ERR_RECONNECT, &why);
             self.out
                 .push_back(Output::Stopped(Failure::new(ERR_RECONNECT, why)));
             return;
@@ -483,6 +508,7 @@ impl Session {
         self.phase = Phase::Waiting {
             until: now_ms.saturating_add(delay),
         };
+        self.set_state(State::Connecting, code, reason);
     }
 
     fn send_subscribe(&mut self, index: usize) {

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::TunnelConfig;
+use crate::event::ERR_RECONNECT;
 
 const AUTH_OK: &str = r#"reply:{"id":1,"result":{"user_id":"u","device":"dev-12345678","personal":{"epoch":"E","seq":0,"recovered":true}}}"#;
 
@@ -11,7 +12,7 @@ fn session() -> Session {
 }
 
 fn creds() -> Option<Credentials> {
-    Some(Credentials {
+    Some(Credentials::Key {
         user_id: "u".into(),
         user_key: "k".into(),
     })
@@ -24,8 +25,25 @@ fn pos(seq: u64, epoch: &str) -> Position {
     }
 }
 
+/// Every output but the state changes, which `states` checks on their own.
 fn drain(s: &mut Session) -> Vec<Output> {
-    std::iter::from_fn(|| s.poll_output()).collect()
+    std::iter::from_fn(|| s.poll_output())
+        .filter(|o| !matches!(o, Output::State { .. }))
+        .collect()
+}
+
+/// Only the state changes, as `(name, code, reason)`.
+fn states(s: &mut Session) -> Vec<(&'static str, u32, String)> {
+    std::iter::from_fn(|| s.poll_output())
+        .filter_map(|o| match o {
+            Output::State {
+                state,
+                code,
+                reason,
+            } => Some((state.name(), code, reason)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn sent(outs: &[Output]) -> Vec<&str> {
@@ -437,4 +455,78 @@ fn connect_timeout_and_restart_while_running() {
     assert_eq!(drain(&mut s), [Output::Open]);
     s.reconnect_now(15_002);
     assert_eq!(drain(&mut s), [], "only a waiting session reconnects early");
+}
+
+#[test]
+fn state_events_follow_the_connection() {
+    let mut s = session();
+    s.start(0, creds(), "dev-12345678".into(), None);
+    assert_eq!(states(&mut s), [("connecting", 0, "start".into())]);
+    s.handle_socket_open(10);
+    assert_eq!(states(&mut s), [("connected", 0, String::new())]);
+    s.handle_socket_close(20, 1006);
+    assert_eq!(
+        states(&mut s),
+        [("connecting", 1006, "connection closed".into())]
+    );
+    // A failed retry is not news: still connecting.
+    let due = s.poll_timeout().expect("retry");
+    s.handle_timeout(due);
+    s.handle_socket_close(due + 1, 1006);
+    assert_eq!(states(&mut s), []);
+    let due = s.poll_timeout().expect("retry");
+    s.handle_timeout(due);
+    s.handle_socket_open(due + 1);
+    assert_eq!(states(&mut s), [("connected", 0, String::new())]);
+    s.stop(due + 2);
+    assert_eq!(states(&mut s), [("disconnected", 0, "stopped".into())]);
+    s.stop(due + 3);
+    assert_eq!(states(&mut s), [], "stopped already");
+
+    let mut s = connected(None);
+    s.handle_socket_close(51, 4502);
+    assert_eq!(
+        states(&mut s),
+        [("disconnected", 4502, "closed by the relay".into())]
+    );
+
+    let mut s = Session::new(
+        TunnelConfig {
+            max_reconnect_tries: Some(1),
+            ..TunnelConfig::default()
+        },
+        7,
+    );
+    s.start(0, None, "dev-12345678".into(), None);
+    s.handle_socket_close(1, 1006);
+    let due = s.poll_timeout().expect("retry");
+    s.handle_timeout(due);
+    s.handle_socket_close(due + 1, 1006);
+    assert_eq!(
+        states(&mut s),
+        [
+            ("connecting", 0, "start".into()),
+            (
+                "disconnected",
+                ERR_RECONNECT,
+                "gave up after 1 reconnect tries".into()
+            )
+        ]
+    );
+}
+
+#[test]
+fn auth_carries_a_token_or_a_session_key_instead_of_a_user_key() {
+    for (creds, field) in [
+        (Credentials::Token("jwt".into()), r#""token":"jwt""#),
+        (Credentials::Skey("sk".into()), r#""skey":"sk""#),
+    ] {
+        let mut s = session();
+        s.start(0, Some(creds), "dev-12345678".into(), None);
+        s.handle_socket_open(10);
+        let outs = drain(&mut s);
+        let auth = sent(&outs)[0];
+        assert!(auth.starts_with("auth:") && auth.contains(field), "{auth}");
+        assert!(!auth.contains("user_key"), "{auth}");
+    }
 }

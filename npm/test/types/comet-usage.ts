@@ -32,3 +32,13 @@ CometServerDefault().stop();
 api.subscription(() => void 0, 'web_chat');
 // @ts-expect-error: ids are numbers
 api.unsubscription('sub1');
+
+// Connection state.
+api.on('disconnected', (e) => void (e.code + e.reason.length)).on('error', (e) => void e.message);
+api.once('connected', () => void 0);
+api.off('connecting');
+api.onError((e) => void e.code);
+const ready: Promise<void> = api.connected();
+void ready;
+api.start({ skey: 'from-cometa', node: 'https://relay.example.com' });
+api.start({ token: 'jwt' });

@@ -58,3 +58,22 @@ t.emit(5);
 t.status = 'ACTIVE';
 
 void [promises, callbacks, st, url];
+
+// Generic payloads: the caller declares the shape; unknown otherwise.
+interface Me {
+  nickName: string;
+}
+async function generics(): Promise<void> {
+  const me = await login<Me>();
+  const nick: string = me.nickName;
+  const r = await request({ url: '/weapp/user' });
+  // @ts-expect-error an undeclared body is unknown
+  void r.data.code;
+  t.on<{ text: string }>('chat', (c) => void c.text.length);
+  // @ts-expect-error an undeclared message content is unknown
+  t.on('chat', (c) => void c.text);
+  t.once('connect', () => void 0);
+  t.off('chat');
+  void nick;
+}
+void generics;

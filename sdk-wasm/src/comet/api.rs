@@ -52,6 +52,7 @@ impl CometApi {
             next_sub: 1,
             on_auth_ok: Vec::new(),
             on_auth_fail: Vec::new(),
+            emitter: None,
             on_start: None,
             queries: Vec::new(),
             socket: None,
@@ -88,16 +89,22 @@ impl CometApi {
             h.on_start = function(&callback);
             h.options.clone()
         };
+        // A user key first (CppComet's way), then a JWT, then a Wafer session key.
         let creds = match (text(&options, "user_id"), text(&options, "user_key")) {
-            (Some(user_id), Some(user_key)) => Some(Credentials { user_id, user_key }),
-            _ => None,
+            (Some(user_id), Some(user_key)) => Some(Credentials::Key { user_id, user_key }),
+            _ => text(&options, "token")
+                .map(Credentials::Token)
+                .or_else(|| text(&options, "skey").map(Credentials::Skey)),
         };
         let url = connect_url(js::get_string(&options, "node"));
         input(&self.host, |h, now| {
-            let owner = creds
-                .as_ref()
-                .map_or("anon", |c| c.user_id.as_str())
-                .to_owned();
+            // With a token or a session key the user is known only after `auth`: positions
+            // are kept under the user id given with it, else `session`.
+            let owner = match &creds {
+                Some(Credentials::Key { user_id, .. }) => user_id.clone(),
+                Some(_) => text(&options, "user_id").unwrap_or_else(|| "session".into()),
+                None => "anon".into(),
+            };
             // Positions belong to a user: reload them all when the user changes.
             let streams: Vec<String> = h.core.channels().map(str::to_owned).collect();
             for s in &streams {
@@ -230,6 +237,14 @@ impl CometApi {
         if let Some(f) = function(&callback) {
             self.host.borrow_mut().on_auth_fail.push(f);
         }
+    }
+
+    // The npm entry's dispatcher of `on(event, …)` (`npm/comet.js`): called with `(event,
+    // code, text)` for `connecting`, `connected` and `disconnected` (centrifuge-js's states,
+    // `text` the reason) and `error` (a refused `auth`, a missing WebSocket or a bad `node`).
+    #[wasm_bindgen(js_name = setEmitter)]
+    pub fn set_emitter(&self, emitter: JsValue) {
+        self.host.borrow_mut().emitter = function(&emitter);
     }
 
     #[wasm_bindgen(js_name = isAuthorized)]

@@ -15,6 +15,7 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use cometa_client::comet::{Failure, Filter, Output, Publication, Session};
+use cometa_client::event::ERR_SOCKET_ERROR;
 use js_sys::{Array, Function, JSON};
 use wasm_bindgen::prelude::*;
 
@@ -68,6 +69,8 @@ struct Host {
     next_sub: u32,
     on_auth_ok: Vec<Function>,
     on_auth_fail: Vec<Function>,
+    /// The npm entry's dispatcher of state events and errors: `(event, code, text)`.
+    emitter: Option<Function>,
     on_start: Option<Function>,
     queries: Vec<(u64, Query, String, Option<Function>)>,
     socket: Option<Socket>,
@@ -143,9 +146,19 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
             let arg = answer("msg", &data, None, None);
             return Some(Step::Call(h.on_auth_ok.clone(), arg));
         }
-        Output::Auth(Err(f)) | Output::Stopped(f) => {
+        Output::Auth(Err(f)) => {
+            // CppComet's callback, and the `error` event: the page must fix the credentials.
+            emit(&h, "error", f.code, &f.message);
             return Some(Step::Call(h.on_auth_fail.clone(), failure("msg", &f)));
         }
+        Output::Stopped(f) => {
+            return Some(Step::Call(h.on_auth_fail.clone(), failure("msg", &f)));
+        }
+        Output::State {
+            state,
+            code,
+            reason,
+        } => emit(&h, state.name(), code, &reason),
         Output::Deliver { publication, epoch } => {
             let arg = to_message(&publication, epoch, false);
             let fs = h.matching(|f| f.matches(&publication.channel, &publication.event));
@@ -274,6 +287,19 @@ fn to_message(p: &Publication, epoch: Option<String>, history: bool) -> JsValue 
     )
 }
 
+/// Tells the page's `on(event, …)` handlers. The dispatcher calls them in a microtask, so
+/// it may be called with the host borrowed: a handler that calls `stop()` cannot re-enter.
+fn emit(h: &Host, event: &str, code: u32, text: &str) {
+    if let Some(f) = &h.emitter {
+        let _ = f.call3(
+            &JsValue::UNDEFINED,
+            &event.into(),
+            &code.into(),
+            &text.into(),
+        );
+    }
+}
+
 impl Host {
     /// Callbacks of the subscriptions `pred` selects, in subscription order (a snapshot:
     /// callbacks may subscribe more while they run).
@@ -300,13 +326,15 @@ fn open(rc: &Shared, ctor: Option<Function>, url: &str) {
     match opened {
         Some(s) => h.socket = Some(s),
         None => {
-            js::console_error(
-                "cometa: cannot open a WebSocket to the relay (no `node` and no page origin, \
-                 or no WebSocket: pass one in start({ WebSocket }) under Node)",
-                &JsValue::from_str(url),
-            );
-            // Treated like a refused connection: the core backs off and tries again.
-            h.core.handle_socket_close(js::now_ms(), 1006);
+            let why = "cometa: cannot open a WebSocket to the relay (no `node` and no page \
+                       origin, a bad `node`, or no WebSocket: pass one in start({ WebSocket }) \
+                       under Node)";
+            js::console_error(why, &JsValue::from_str(url));
+            // A configuration error: no retry can fix it, so the session stops (and a Node
+            // process is free to exit) instead of backing off forever. `error` first, then
+            // the `disconnected` the stop queues.
+            emit(&h, "error", ERR_SOCKET_ERROR, why);
+            h.core.stop(js::now_ms());
         }
     }
 }
