@@ -43,10 +43,9 @@ fuzz_target!(|data: &[u8]| {
     let (method, template, fixed) = ROUTES[usize::from(*route) % ROUTES.len()];
     let (param, body) = if flags & 1 == 1 {
         let (p, b) = split_line(rest);
-        // Valid UTF-8 only: a parameter that percent-decodes to invalid UTF-8 gets axum's
-        // plain-text 400 instead of the envelope (a known gap, reported; remove this once
-        // the relay maps path rejections).
-        (segment(String::from_utf8_lossy(p).as_bytes()), b)
+        // Any bytes: a parameter that percent-decodes to invalid UTF-8 must get the
+        // envelope too (it once got axum's plain-text 400).
+        (segment(p), b)
     } else {
         (fixed.to_owned(), rest)
     };

@@ -428,3 +428,23 @@ async fn a_history_larger_than_the_write_buffer_arrives_across_pages() -> Result
     assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
     r.stop().await
 }
+
+#[tokio::test]
+async fn a_path_segment_that_is_not_utf8_gets_the_error_envelope() -> Result<()> {
+    // Found by the relay_http fuzz target: axum's own rejection is plain text.
+    let r = TestRelay::start().await?;
+    for (method, path) in [
+        ("POST", "/users/%FF%01/merge"),
+        ("GET", "/users/%C3%28/presence"),
+        ("POST", "/channels/web_%FF/messages"),
+    ] {
+        let (st, body) = r
+            .api(method, path, Some(json!({"event": "e", "data": 1})))
+            .await?;
+        assert_eq!(st, 400, "{method} {path}: {body}");
+        assert_eq!(body["error"], "ERR_BAD_REQUEST", "{method} {path}: {body}");
+        assert_eq!(body["code"], 400, "{body}");
+        assert!(body["message"].is_string(), "{body}");
+    }
+    r.stop().await
+}

@@ -1,6 +1,6 @@
 //! The back-end API under `/api/v1`: what the customer's server calls with its API key.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -12,7 +12,7 @@ use cometa_protocol::api::{
 use cometa_protocol::{CloseCode, names};
 use serde_json::json;
 
-use super::extract::{ApiKey, Body, user_id};
+use super::extract::{ApiKey, Body, Path, user_id};
 use crate::error::ApiError;
 use crate::secret;
 use crate::state::App;

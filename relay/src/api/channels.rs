@@ -1,6 +1,6 @@
 //! The back-end API for channels, user keys, `users_data` and channel settings.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use cometa_protocol::CloseCode;
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::extract::{ApiKey, Body, user_id};
+use super::extract::{ApiKey, Body, Path, user_id};
 use crate::error::ApiError;
 use crate::secret;
 use crate::state::App;

@@ -33,6 +33,21 @@ impl<T: DeserializeOwned> FromRequest<App> for Body<T> {
     }
 }
 
+/// `axum::extract::Path<T>` whose rejections (a segment that percent-decodes to invalid
+/// UTF-8, a wrong type) are `{code, error, message}` like every other bad input.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<App> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &App) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}
+
 /// The ingress depth limit, for every JSON body (see [`cometa_protocol::depth`]).
 pub fn check_depth(app: &App, json: &[u8]) -> Result<(), ApiError> {
     cometa_protocol::depth::check(json, app.config.max_json_depth)

@@ -2,7 +2,7 @@
 //! and merge an anonymous visitor into a user. Passwords go in, are hashed with Argon2id, and
 //! never come out — not in answers, not in logs.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -12,7 +12,7 @@ use cometa_protocol::api::LoginCodeRequest;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
 
-use super::extract::{ApiKey, Body, user_id};
+use super::extract::{ApiKey, Body, Path, user_id};
 use crate::auth::{password, visitor};
 use crate::error::ApiError;
 use crate::state::App;
