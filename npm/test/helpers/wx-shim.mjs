@@ -83,9 +83,13 @@ export async function startVerifier({ wechat, secret }) {
         res.writeHead(status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(obj));
       };
-      const expected = 'sha256=' + createHmac('sha256', secret).update(body).digest('hex');
+      // Signed over `<timestamp>.<body>`; a receiver refuses timestamps more than 5 minutes off.
+      const timestamp = String(req.headers['x-cometa-timestamp'] || '');
+      const expected = 'sha256=' + createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
       const got = String(req.headers['x-cometa-signature'] || '');
-      const signed = got.length === expected.length && timingSafeEqual(Buffer.from(got), Buffer.from(expected));
+      const fresh = Math.abs(Date.now() / 1000 - Number(timestamp)) <= 300;
+      const signed =
+        fresh && got.length === expected.length && timingSafeEqual(Buffer.from(got), Buffer.from(expected));
       let headers = {};
       try {
         headers = JSON.parse(body).headers || {};
