@@ -239,6 +239,14 @@ pub struct Args {
     /// included; then 408 [default: 30].
     #[arg(long, env = "COMETA_HTTP_REQUEST_TIMEOUT_SECS")]
     pub http_request_timeout_secs: Option<u64>,
+    /// On SIGTERM/SIGINT, the seconds over which live connections are told to reconnect
+    /// elsewhere (close 1001), spread evenly; then the relay exits [default: 10].
+    #[arg(long, env = "COMETA_DRAIN_SECS")]
+    pub drain_secs: Option<u64>,
+    /// Serve `GET /metrics` without the API key on this address (e.g. 127.0.0.1:9090);
+    /// it is always on the main port behind the API key [default: off].
+    #[arg(long, env = "COMETA_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Args {
@@ -320,7 +328,9 @@ impl Args {
             key_failures_per_address,
             http_header_timeout_secs,
             max_connections_per_address,
-            http_request_timeout_secs
+            http_request_timeout_secs,
+            drain_secs,
+            metrics_listen
         )
     }
 }
@@ -396,6 +406,9 @@ pub struct Config {
     pub http_header_timeout: Duration,
     pub max_connections_per_address: usize,
     pub http_request_timeout: Duration,
+    /// Window over which shutdown spreads the connections' closes; 0 closes them at once.
+    pub drain: Duration,
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 const MAX_JSON_DEPTH_DEFAULT: usize = 64;
@@ -532,6 +545,8 @@ impl Config {
                 },
             ),
             http_request_timeout: secs(a.http_request_timeout_secs.unwrap_or(30)),
+            drain: secs(a.drain_secs.unwrap_or(10)),
+            metrics_listen: a.metrics_listen,
         };
         c.validate()?;
         Ok(c)

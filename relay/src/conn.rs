@@ -203,6 +203,9 @@ pub fn admit(
     if !crate::api::origin_allowed(&app.config.allowed_origins, origin) {
         return Err(ApiError::Forbidden("origin not allowed".into()));
     }
+    if app.is_draining() {
+        return Err(ApiError::Unavailable("the relay is shutting down".into()));
+    }
     app.sockets.try_open().ok_or_else(|| {
         tracing::warn!(
             limit = app.config.max_connections,

@@ -417,6 +417,11 @@ impl Hub {
             .count()
     }
 
+    /// The ids of every live connection, in no particular order.
+    pub fn ids(&self) -> Vec<Arc<str>> {
+        self.registry().conns.keys().cloned().collect()
+    }
+
     pub fn close_all(&self, code: CloseCode) {
         for h in self.registry().conns.values() {
             h.outbox.close(code);

@@ -16,6 +16,7 @@
 //! - [`ticket`]: single-use tickets for `connectUrl`.
 //! - [`webhook`]: signed tunnel events to the back end.
 //! - [`secret`], [`error`], [`state`]: secrets and hashing, the HTTP error type, shared state.
+//! - [`drain`]: graceful shutdown, closes spread over `--drain-secs`.
 //! - [`listener`]: the accept loop (header timeout, per-address cap); [`capacity`]: open
 //!   sockets per address and in all.
 //!
@@ -26,6 +27,7 @@ pub mod auth;
 pub mod capacity;
 pub mod config;
 pub mod conn;
+pub mod drain;
 pub mod error;
 pub mod history;
 pub mod hub;
@@ -49,7 +51,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cometa_protocol::CloseCode;
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -140,6 +141,7 @@ impl Relay {
             policy,
             webhook,
             fanout: publish::Fanout::start(),
+            draining: std::sync::atomic::AtomicBool::new(false),
         });
         Ok(Self {
             app,
@@ -157,7 +159,9 @@ impl Relay {
         &self.app
     }
 
-    /// Serves until `shutdown` resolves, then closes every tunnel with a reconnect-class code.
+    /// Serves until `shutdown` resolves, then drains: stops accepting, closes the connections
+    /// with a reconnect-class code spread over `--drain-secs` (see [`drain`]), lets requests
+    /// in flight and their store writes finish, and returns.
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -169,7 +173,8 @@ impl Relay {
         }
         let sweeper = tokio::spawn(sweep(app.clone()));
         let router = api::router(app.clone());
-        let hub_app = app.clone();
+        let drain_app = app.clone();
+        let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
         let per_address = capacity::PerAddress::new(app.config.max_connections_per_address);
         listener::serve(
             listener,
@@ -182,15 +187,27 @@ impl Relay {
             async move {
                 shutdown.await;
                 tracing::info!("shutting down");
-                hub_app.hub.close_all(CloseCode::Shutdown);
+                // Runs beside the accept loop's own wind-down (requests in flight finishing).
+                tokio::spawn(async move {
+                    let window = drain_app.config.drain;
+                    drain::drain(drain_app, window).await;
+                    let _ = drained_tx.send(());
+                });
             },
         )
         .await;
         sweeper.abort();
+        // The accept loop returns only after the shutdown began, so the drain is under way.
+        let _ = drained_rx.await;
         // Give tunnel tasks a moment to send their close frames.
         let deadline = Instant::now() + Duration::from_secs(2);
         while app.hub.live() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // A round trip through the store thread: every write queued before it (the last
+        // cursors included) is committed when it answers.
+        if let Err(e) = app.store.stats().await {
+            tracing::warn!(error = %e, "store not flushed at shutdown");
         }
         Ok(())
     }
