@@ -17,6 +17,7 @@
 //! - [`webhook`]: signed tunnel events to the back end.
 //! - [`secret`], [`error`], [`state`]: secrets and hashing, the HTTP error type, shared state.
 //! - [`drain`]: graceful shutdown, closes spread over `--drain-secs`.
+//! - [`metrics`]: Prometheus metrics at `/metrics` (and on `--metrics-listen`).
 //! - [`listener`]: the accept loop (header timeout, per-address cap); [`capacity`]: open
 //!   sockets per address and in all.
 //!
@@ -32,6 +33,7 @@ pub mod error;
 pub mod history;
 pub mod hub;
 pub mod listener;
+pub mod metrics;
 pub mod native;
 pub mod outbox;
 pub mod policy;
@@ -176,27 +178,39 @@ impl Relay {
         let drain_app = app.clone();
         let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
         let per_address = capacity::PerAddress::new(app.config.max_connections_per_address);
-        listener::serve(
-            listener,
-            router,
-            per_address,
-            listener::Timeouts {
-                header: app.config.http_header_timeout,
-                request: app.config.http_request_timeout,
-            },
-            async move {
-                shutdown.await;
-                tracing::info!("shutting down");
-                // Runs beside the accept loop's own wind-down (requests in flight finishing).
-                tokio::spawn(async move {
-                    let window = drain_app.config.drain;
-                    drain::drain(drain_app, window).await;
-                    let _ = drained_tx.send(());
-                });
-            },
-        )
+        let timeouts = listener::Timeouts {
+            header: app.config.http_header_timeout,
+            request: app.config.http_request_timeout,
+        };
+        let metrics_server = match app.config.metrics_listen {
+            Some(addr) => {
+                let l = TcpListener::bind(addr).await.map_err(RelayError::Serve)?;
+                tracing::info!(addr = %addr, "metrics served without a key");
+                Some(tokio::spawn(listener::serve(
+                    l,
+                    metrics::router(app.clone()),
+                    per_address.clone(),
+                    timeouts,
+                    std::future::pending(),
+                )))
+            }
+            None => None,
+        };
+        listener::serve(listener, router, per_address, timeouts, async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            // Runs beside the accept loop's own wind-down (requests in flight finishing).
+            tokio::spawn(async move {
+                let window = drain_app.config.drain;
+                drain::drain(drain_app, window).await;
+                let _ = drained_tx.send(());
+            });
+        })
         .await;
         sweeper.abort();
+        if let Some(m) = metrics_server {
+            m.abort();
+        }
         // The accept loop returns only after the shutdown began, so the drain is under way.
         let _ = drained_rx.await;
         // Give tunnel tasks a moment to send their close frames.

@@ -46,6 +46,7 @@ async fn run(app: App, socket: WebSocket, ticket: Ticket) {
         io.close(CloseCode::TooManyDevices).await;
         return;
     };
+    let _live = crate::metrics::connected(Dialect::Wafer);
     if let Some(w) = &app.webhook {
         w.connect(&ticket.tunnel_id, &ticket.user_id);
     }

@@ -35,6 +35,7 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .merge(weapp)
         .route("/connect", get(crate::native::upgrade))
+        .route("/metrics", get(stats::metrics))
         .nest(
             "/api/v1",
             backend::routes()
