@@ -35,7 +35,8 @@ struct Metrics {
     wafer: Gauge,
     native: Gauge,
     logins: Family<[(&'static str, &'static str); 2], Counter>,
-    publishes: Family<Label, Counter>,
+    personal: Counter,
+    channel: Counter,
     deliveries: Counter,
     store_commit: Histogram,
     publish_fanout: Histogram,
@@ -57,11 +58,20 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     // entry while the first's guard lives would wait for itself.
     let wafer = connections.get_or_create(&[("dialect", "wafer")]).clone();
     let native = connections.get_or_create(&[("dialect", "native")]).clone();
+    let publishes = Family::<Label, Counter>::default();
+    r.register(
+        "publishes",
+        "Messages published, by stream kind",
+        publishes.clone(),
+    );
+    let personal = publishes.get_or_create(&[("kind", "personal")]).clone();
+    let channel = publishes.get_or_create(&[("kind", "channel")]).clone();
     let m = Metrics {
         wafer,
         native,
+        personal,
+        channel,
         logins: Family::default(),
-        publishes: Family::default(),
         deliveries: Counter::default(),
         // 100 µs to about 3 s.
         store_commit: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
@@ -76,11 +86,6 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "logins",
         "Logins by method and result (ok, failed, limited)",
         m.logins.clone(),
-    );
-    r.register(
-        "publishes",
-        "Messages published, by stream kind",
-        m.publishes.clone(),
     );
     r.register(
         "deliveries",
@@ -190,14 +195,23 @@ pub fn login(method: &'static str, result: &'static str) {
     }
 }
 
-/// One publish to a `kind` of stream (personal, channel), taken by `delivered` connections,
-/// `since` its arrival.
-pub fn published(kind: &'static str, delivered: usize, since: Instant) {
-    METRICS.publishes.get_or_create(&[("kind", kind)]).inc();
+/// One publish to a personal stream or a channel, taken by `delivered` connections, `since`
+/// its arrival.
+pub fn published(kind: Kind, delivered: usize, since: Instant) {
+    match kind {
+        Kind::Personal => METRICS.personal.inc(),
+        Kind::Channel => METRICS.channel.inc(),
+    };
     METRICS.deliveries.inc_by(delivered as u64);
     METRICS
         .publish_fanout
         .observe(since.elapsed().as_secs_f64());
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Personal,
+    Channel,
 }
 
 pub fn store_committed(since: Instant) {

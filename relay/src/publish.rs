@@ -211,7 +211,7 @@ pub async fn personal(
         .append_personal_and(user, event, data, unix_now(), fan_out)
         .await?;
     let delivered = delivered.await.unwrap_or(0);
-    crate::metrics::published("personal", delivered, arrived);
+    crate::metrics::published(crate::metrics::Kind::Personal, delivered, arrived);
     Ok(Published {
         seq: Some(seq),
         delivered,
@@ -237,7 +237,7 @@ pub async fn channel(
             tracing::warn!("fan-out task gone; live message not pushed");
         }
         let delivered = delivered.await.unwrap_or(0);
-        crate::metrics::published("channel", delivered, arrived);
+        crate::metrics::published(crate::metrics::Kind::Channel, delivered, arrived);
         return Ok(Published {
             seq: None,
             delivered,
@@ -270,7 +270,7 @@ pub async fn channel(
     });
     let (seq, _) = app.channels.append_channel(m, fan_out).await?;
     let delivered = delivered.await.unwrap_or(0);
-    crate::metrics::published("channel", delivered, arrived);
+    crate::metrics::published(crate::metrics::Kind::Channel, delivered, arrived);
     Ok(Published {
         seq: Some(seq),
         delivered,
