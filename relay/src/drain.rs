@@ -27,6 +27,10 @@ pub async fn drain(app: App, window: Duration) {
     let start = Instant::now();
     let n = ids.len() as u32;
     for (i, id) in (0u32..).zip(ids) {
+        // Everyone left on their own: nothing to wait for.
+        if app.hub.live() == 0 {
+            break;
+        }
         // The i-th of n closes at i/n of the window: the first at once, the last one step
         // before the end, so the whole drain fits in the window.
         tokio::time::sleep_until(start + window.mul_f64(f64::from(i) / f64::from(n.max(1)))).await;
