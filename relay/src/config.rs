@@ -311,6 +311,14 @@ pub struct Args {
     /// CometQL connections open at once; more are closed on accept [default: 64].
     #[arg(long, env = "COMETA_COMETQL_MAX_CONNECTIONS")]
     pub cometql_max_connections: Option<usize>,
+    /// On SIGTERM/SIGINT, the seconds over which live connections are told to reconnect
+    /// elsewhere (close 1001), spread evenly; then the relay exits [default: 10].
+    #[arg(long, env = "COMETA_DRAIN_SECS")]
+    pub drain_secs: Option<u64>,
+    /// Serve `GET /metrics` without the API key on this address (e.g. 127.0.0.1:9090);
+    /// it is always on the main port behind the API key [default: off].
+    #[arg(long, env = "COMETA_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Args {
@@ -408,7 +416,9 @@ impl Args {
             cometql_listen,
             cometql_max_statement_bytes,
             cometql_max_rows,
-            cometql_max_connections
+            cometql_max_connections,
+            drain_secs,
+            metrics_listen
         )
     }
 }
@@ -507,6 +517,9 @@ pub struct Config {
     pub cometql_max_rows: usize,
     /// Back ends keep a few (persistent) connections; past this, new ones are closed.
     pub cometql_max_connections: usize,
+    /// Window over which shutdown spreads the connections' closes; 0 closes them at once.
+    pub drain: Duration,
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 const MAX_JSON_DEPTH_DEFAULT: usize = 64;
@@ -678,6 +691,8 @@ impl Config {
             cometql_max_statement_bytes: a.cometql_max_statement_bytes.unwrap_or(64 * 1024),
             cometql_max_rows: a.cometql_max_rows.unwrap_or(1000),
             cometql_max_connections: a.cometql_max_connections.unwrap_or(64),
+            drain: secs(a.drain_secs.unwrap_or(10)),
+            metrics_listen: a.metrics_listen,
         };
         c.validate()?;
         Ok(c)

@@ -180,6 +180,7 @@ impl Io {
     /// Sends the close frame (after a `close` packet for terminal codes: Wafer's SDK
     /// reconnects after any socket close it did not ask for, unless it got that packet).
     pub async fn close(&mut self, code: CloseCode) {
+        crate::metrics::closed(code.code());
         if code.class() == CloseClass::Terminal {
             let _ = self.feed(Utf8Bytes::from_static(packet::CLOSE)).await;
         }
@@ -202,6 +203,9 @@ pub fn admit(
     let origin = headers.get("origin").and_then(|v| v.to_str().ok());
     if !crate::api::origin_allowed(&app.config.allowed_origins, origin) {
         return Err(ApiError::Forbidden("origin not allowed".into()));
+    }
+    if app.is_draining() {
+        return Err(ApiError::Unavailable("the relay is shutting down".into()));
     }
     app.sockets.try_open().ok_or_else(|| {
         tracing::warn!(
@@ -301,7 +305,7 @@ pub async fn pump<H: Inbound + Send>(io: &mut Io, handler: &mut H, outbox: &Outb
             next = outbox.next(&mut batch) => match next {
                 Next::Frames => {
                     if io.write_batch(&mut batch).await.is_err() {
-                        return 1006;
+                        return crate::metrics::closed(1006);
                     }
                 }
                 Next::Close(code) => {
@@ -319,10 +323,10 @@ pub async fn pump<H: Inbound + Send>(io: &mut Io, handler: &mut H, outbox: &Outb
                         io.close(CloseCode::Protocol).await;
                         return CloseCode::Protocol.code();
                     }
-                    None => return 1005,
+                    None => return crate::metrics::closed(1005),
                 };
                 if outbox.take(&mut batch) && io.write_batch(&mut batch).await.is_err() {
-                    return 1006;
+                    return crate::metrics::closed(1006);
                 }
                 if !matches!(msg, Message::Close(_)) {
                     match admit_frame(io, &mut limit).await {
@@ -339,7 +343,7 @@ pub async fn pump<H: Inbound + Send>(io: &mut Io, handler: &mut H, outbox: &Outb
                     Message::Close(_) => {
                         // tungstenite queues the close reply itself; flushing sends it.
                         let _ = io.flush().await;
-                        return CloseCode::Normal.code();
+                        return crate::metrics::closed(CloseCode::Normal.code());
                     }
                     Message::Binary(_) => {
                         io.error_packet(
@@ -363,7 +367,7 @@ pub async fn pump<H: Inbound + Send>(io: &mut Io, handler: &mut H, outbox: &Outb
                     return CloseCode::NoPing.code();
                 }
                 if io.socket.send(Message::Ping(Default::default())).await.is_err() {
-                    return 1006;
+                    return crate::metrics::closed(1006);
                 }
             }
         }
@@ -376,6 +380,7 @@ async fn admit_frame(io: &mut Io, limit: &mut FrameLimit) -> Result<bool, CloseC
     match limit.check() {
         Verdict::Handle => Ok(true),
         Verdict::Refuse { first } => {
+            crate::metrics::rate_limited("frame");
             if first {
                 let rate = io.app.config.frame_rate;
                 let msg = format!("too many frames: at most {rate} a second; frame dropped");

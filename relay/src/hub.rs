@@ -437,6 +437,20 @@ impl Hub {
             .count()
     }
 
+    /// Frames waiting in every live connection's outbox (for scrapes, not the hot path).
+    pub fn queued(&self) -> usize {
+        self.registry()
+            .conns
+            .values()
+            .map(|h| h.outbox.queued())
+            .sum()
+    }
+
+    /// The ids of every live connection, in no particular order.
+    pub fn ids(&self) -> Vec<Arc<str>> {
+        self.registry().conns.keys().cloned().collect()
+    }
+
     pub fn close_all(&self, code: CloseCode) {
         for h in self.registry().conns.values() {
             h.outbox.close(code);

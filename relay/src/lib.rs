@@ -18,6 +18,8 @@
 //! - [`webhook`]: signed tunnel events to the back end.
 //! - [`cometql`]: CppComet's back-end API over the MySQL protocol (`--cometql-listen`).
 //! - [`secret`], [`error`], [`state`]: secrets and hashing, the HTTP error type, shared state.
+//! - [`drain`]: graceful shutdown, closes spread over `--drain-secs`.
+//! - [`metrics`]: Prometheus metrics at `/metrics` (and on `--metrics-listen`).
 //! - [`listener`]: the accept loop (header timeout, per-address cap); [`capacity`]: open
 //!   sockets per address and in all.
 //!
@@ -29,11 +31,13 @@ pub mod capacity;
 pub mod cometql;
 pub mod config;
 pub mod conn;
+pub mod drain;
 pub mod error;
 pub mod expiry;
 pub mod history;
 pub mod hub;
 pub mod listener;
+pub mod metrics;
 pub mod native;
 pub mod outbox;
 pub mod policy;
@@ -53,7 +57,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cometa_protocol::CloseCode;
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -142,6 +145,7 @@ impl Relay {
             policy,
             webhook,
             fanout: publish::Fanout::start(),
+            draining: std::sync::atomic::AtomicBool::new(false),
         });
         Ok(Self {
             app,
@@ -171,7 +175,9 @@ impl Relay {
         Ok(Some(local))
     }
 
-    /// Serves until `shutdown` resolves, then closes every tunnel with a reconnect-class code.
+    /// Serves until `shutdown` resolves, then drains: stops accepting, closes the connections
+    /// with a reconnect-class code spread over `--drain-secs` (see [`drain`]), lets requests
+    /// in flight and their store writes finish, and returns.
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -187,30 +193,55 @@ impl Relay {
         let cometql_stop = cometql.stopper();
         let sweeper = tokio::spawn(sweep(app.clone()));
         let router = api::router(app.clone());
-        let hub_app = app.clone();
+        let drain_app = app.clone();
+        let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
         let per_address = capacity::PerAddress::new(app.config.max_connections_per_address);
-        listener::serve(
-            listener,
-            router,
-            per_address,
-            listener::Timeouts {
-                header: app.config.http_header_timeout,
-                request: app.config.http_request_timeout,
-            },
-            async move {
-                shutdown.await;
-                tracing::info!("shutting down");
-                let _ = cometql_stop.send(true);
-                hub_app.hub.close_all(CloseCode::Shutdown);
-            },
-        )
+        let timeouts = listener::Timeouts {
+            header: app.config.http_header_timeout,
+            request: app.config.http_request_timeout,
+        };
+        let metrics_server = match app.config.metrics_listen {
+            Some(addr) => {
+                let l = TcpListener::bind(addr).await.map_err(RelayError::Serve)?;
+                tracing::info!(addr = %addr, "metrics served without a key");
+                Some(tokio::spawn(listener::serve(
+                    l,
+                    metrics::router(app.clone()),
+                    per_address.clone(),
+                    timeouts,
+                    std::future::pending(),
+                )))
+            }
+            None => None,
+        };
+        listener::serve(listener, router, per_address, timeouts, async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            let _ = cometql_stop.send(true);
+            // Runs beside the accept loop's own wind-down (requests in flight finishing).
+            tokio::spawn(async move {
+                let window = drain_app.config.drain;
+                drain::drain(drain_app, window).await;
+                let _ = drained_tx.send(());
+            });
+        })
         .await;
         sweeper.abort();
         cometql.stopped().await;
+        if let Some(m) = metrics_server {
+            m.abort();
+        }
+        // The accept loop returns only after the shutdown began, so the drain is under way.
+        let _ = drained_rx.await;
         // Give tunnel tasks a moment to send their close frames.
         let deadline = Instant::now() + Duration::from_secs(2);
         while app.hub.live() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // A round trip through the store thread: every write queued before it (the last
+        // cursors included) is committed when it answers.
+        if let Err(e) = app.store.stats().await {
+            tracing::warn!(error = %e, "store not flushed at shutdown");
         }
         Ok(())
     }

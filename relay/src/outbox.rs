@@ -148,6 +148,11 @@ impl Outbox {
         }
     }
 
+    /// Frames waiting for the writer.
+    pub fn queued(&self) -> usize {
+        self.state().items.len()
+    }
+
     /// Takes whatever is queued without waiting.
     pub fn take(&self, buf: &mut VecDeque<Outbound>) -> bool {
         let mut s = self.state();

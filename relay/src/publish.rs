@@ -195,6 +195,7 @@ pub async fn personal(
     event: &str,
     data: &str,
 ) -> Result<Published, StoreError> {
+    let arrived = std::time::Instant::now();
     let (hub_app, owner, ev, body) = (
         app.clone(),
         user.to_string(),
@@ -210,6 +211,7 @@ pub async fn personal(
         .append_personal_and(user, event, data, unix_now(), fan_out)
         .await?;
     let delivered = delivered.await.unwrap_or(0);
+    crate::metrics::published(crate::metrics::Kind::Personal, delivered, arrived);
     Ok(Published {
         seq: Some(seq),
         delivered,
@@ -226,6 +228,7 @@ pub async fn channel(
     data: &str,
     sender: Option<&str>,
 ) -> Result<Published, StoreError> {
+    let arrived = std::time::Instant::now();
     if !app.policy.stored(channel) {
         let frame = channel_frame(channel, event, data, None, sender);
         let (tx, delivered) = oneshot::channel();
@@ -233,9 +236,11 @@ pub async fn channel(
         if app.fanout.jobs.send(job).is_err() {
             tracing::warn!("fan-out task gone; live message not pushed");
         }
+        let delivered = delivered.await.unwrap_or(0);
+        crate::metrics::published(crate::metrics::Kind::Channel, delivered, arrived);
         return Ok(Published {
             seq: None,
-            delivered: delivered.await.unwrap_or(0),
+            delivered,
         });
     }
     let m = ChannelAppend {
@@ -265,6 +270,7 @@ pub async fn channel(
     });
     let (seq, _) = app.channels.append_channel(m, fan_out).await?;
     let delivered = delivered.await.unwrap_or(0);
+    crate::metrics::published(crate::metrics::Kind::Channel, delivered, arrived);
     Ok(Published {
         seq: Some(seq),
         delivered,

@@ -1,6 +1,7 @@
 //! What every handler and tunnel task shares.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::Config;
 use crate::hub::Hub;
@@ -24,6 +25,15 @@ pub struct AppState {
     pub fanout: crate::publish::Fanout,
     /// Accounts, password limits, visitors and delegated auth (`crate::auth`).
     pub auth: crate::auth::Auth,
+    /// Set once shutdown began: the relay takes no new work and is closing its connections.
+    pub draining: AtomicBool,
+}
+
+impl AppState {
+    /// True from the shutdown signal on (`/readyz` answers 503 then).
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
 }
 
 pub type App = Arc<AppState>;

@@ -51,6 +51,7 @@ async fn run(app: App, socket: WebSocket, ticket: Ticket) {
         return;
     };
     let _expiry = crate::expiry::watch(&app, ticket.session_id, outbox.clone());
+    let _live = crate::metrics::connected(Dialect::Wafer);
     if let Some(w) = &app.webhook {
         w.connect(&ticket.tunnel_id, &ticket.user_id);
     }

@@ -76,6 +76,11 @@ impl Webhook {
         }
     }
 
+    /// Events waiting for the worker.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     pub fn connect(&self, tunnel_id: &str, user_id: &str) {
         self.notify("connect", tunnel_id, user_id);
     }

@@ -46,3 +46,19 @@ async fn readyz_follows_the_store_and_healthz_does_not() -> Result<()> {
     assert_eq!(get(&r, "/readyz").await?, (200, "ok".to_string()));
     r.stop().await
 }
+
+#[tokio::test]
+async fn readyz_answers_503_once_the_relay_drains() -> Result<()> {
+    let (r, app) = TestRelay::start_exposed(|_| {}).await?;
+    assert_eq!(get(&r, "/readyz").await?.0, 200);
+    // What the shutdown signal sets first (see relay/src/drain.rs); a load balancer still
+    // polling on a kept-alive connection must take the relay out of rotation.
+    app.draining
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let (status, body) = get(&r, "/readyz").await?;
+    assert_eq!(status, 503, "{body}");
+    let body: Value = serde_json::from_str(&body)?;
+    assert_eq!(body["error"], "ERR_UNAVAILABLE");
+    assert_eq!(get(&r, "/healthz").await?.0, 200);
+    r.stop().await
+}

@@ -9,6 +9,9 @@ use crate::state::App;
 /// 200 `ok` when every check passes, else 503 `{code,error,message}` naming the first that
 /// failed. One line per check: the drain adds its own (`draining` → 503) here.
 pub async fn readyz(State(app): State<App>) -> Result<&'static str, ApiError> {
+    if app.is_draining() {
+        return Err(ApiError::Unavailable("the relay is shutting down".into()));
+    }
     store_answers(&app).await?;
     Ok("ok")
 }

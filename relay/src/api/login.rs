@@ -169,7 +169,21 @@ pub async fn login(
     };
     let remember = remember(&headers, &q, &body);
     let now = unix_now();
-    let grant = authenticate(&app, &addr, &headers, body, now).await?;
+    let method = crate::metrics::http_login_method(
+        &app,
+        &headers,
+        body.username.is_some() && body.password.is_some(),
+    );
+    let grant = authenticate(&app, &addr, &headers, body, now).await;
+    crate::metrics::login(
+        method,
+        match &grant {
+            Ok(_) => "ok",
+            Err(LoginError::TooManyAttempts(_)) => "limited",
+            Err(_) => "failed",
+        },
+    );
+    let grant = grant?;
     if let Some(info) = grant.userinfo.clone() {
         let patch = ProfilePatch {
             userinfo: Some(info),

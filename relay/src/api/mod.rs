@@ -44,6 +44,7 @@ pub fn router(app: App) -> Router {
         .route("/readyz", get(health::readyz))
         .merge(weapp)
         .route("/connect", get(crate::native::upgrade))
+        .route("/metrics", get(stats::metrics))
         .nest(
             "/api/v1",
             backend::routes()

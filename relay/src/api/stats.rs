@@ -1,6 +1,8 @@
-//! `GET /api/v1/stats`: counters an operator (and the abuse tests) can watch.
+//! `GET /api/v1/stats`: counters an operator (and the abuse tests) can watch; `GET /metrics`,
+//! the same and more for Prometheus (see [`crate::metrics`]).
 
 use axum::extract::State;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -19,4 +21,9 @@ async fn stats(_: ApiKey, State(app): State<App>) -> Result<Json<Value>, ApiErro
         "connections": app.hub.live(),
         "store": store,
     })))
+}
+
+/// `GET /metrics` on the main port: behind the API key, like `/api/v1`.
+pub async fn metrics(_: ApiKey, State(app): State<App>) -> Result<Response, ApiError> {
+    crate::metrics::scrape(&app).await
 }

@@ -341,6 +341,7 @@ impl NativeInbound {
         if self.publishes.take() {
             return Ok(());
         }
+        crate::metrics::rate_limited("publish");
         Err((
             code::LIMIT_EXCEEDED,
             format!(

@@ -81,15 +81,21 @@ async fn run(app: App, socket: WebSocket, id: String, addr: String) {
         match req {
             Ok(req) => {
                 auth_id = Some(req.id);
+                let method = crate::metrics::native_login_method(&req);
                 match auth::authenticate(&app, &req, &addr).await {
-                    Ok(found) => who = found,
+                    Ok(found) => {
+                        crate::metrics::login(method, "ok");
+                        who = found;
+                    }
                     Err(e @ auth::AuthError::TooManyFailures(_)) => {
+                        crate::metrics::login(method, "limited");
                         tracing::info!("authentication refused: too many failures");
                         reply_err(&mut io, req.id, code::LIMIT_EXCEEDED, &e.to_string()).await;
                         io.close(CloseCode::TooManyFailures).await;
                         return;
                     }
                     Err(e) => {
+                        crate::metrics::login(method, "failed");
                         tracing::debug!(error = %e, "authentication failed");
                         reply_err(&mut io, req.id, code::UNAUTHORIZED, &e.to_string()).await;
                         auth_id = None;
@@ -124,6 +130,7 @@ async fn run(app: App, socket: WebSocket, id: String, addr: String) {
         .session
         .as_ref()
         .map(|s| crate::expiry::watch(&app, s.id, outbox.clone()));
+    let _live = crate::metrics::connected(Dialect::Native);
     io.user_id = who.user_id.clone();
     if who.user_id.is_some() {
         io.cursor = Cursor::Device(who.device.clone());

@@ -249,6 +249,7 @@ fn run_jobs(conn: Connection, mut rx: mpsc::Receiver<Job>, cursors: &PendingCurs
             };
             done.push(complete);
         }
+        let committing = std::time::Instant::now();
         let commit = began
             .and_then(|_| run_cached(&conn, "COMMIT"))
             .map_err(|e| {
@@ -256,6 +257,7 @@ fn run_jobs(conn: Connection, mut rx: mpsc::Receiver<Job>, cursors: &PendingCurs
                 let _ = conn.execute_batch("ROLLBACK");
                 e.to_string()
             });
+        crate::metrics::store_committed(committing);
         for complete in done {
             complete(commit.clone());
         }

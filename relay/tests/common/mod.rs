@@ -51,6 +51,9 @@ impl TestRelay {
         let mut cfg = Config::for_data_dir(dir);
         cfg.api_key = Some(KEY.into());
         cfg.static_dir = None;
+        // Stopping a test relay closes its connections at once; the drain spread has its own
+        // tests (drain.rs), which set a window.
+        cfg.drain = Duration::ZERO;
         tune(&mut cfg);
         let listener =
             tokio::net::TcpListener::bind(addr.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))))
@@ -399,6 +402,9 @@ impl TestRelay {
         let mut cfg = Config::for_data_dir(dir.path());
         cfg.api_key = Some(KEY.into());
         cfg.static_dir = None;
+        // Stopping a test relay closes its connections at once; the drain spread has its own
+        // tests (drain.rs), which set a window.
+        cfg.drain = Duration::ZERO;
         tune(&mut cfg);
         let relay = cometa_relay::Relay::open(cfg)?;
         let app = relay.app().clone();
