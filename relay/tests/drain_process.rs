@@ -3,12 +3,10 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
@@ -21,27 +19,11 @@ const PUSHES_EACH: usize = 200;
 const WATCHERS: usize = 4;
 
 async fn spawn(dir: &std::path::Path, listen: &str) -> Result<(Child, String)> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cometa-relay"))
-        .args(["--listen", listen, "--api-key", KEY])
-        .args(["--drain-secs", &DRAIN_SECS.to_string()])
-        .args(["--queue-max-len", "100000"])
-        .arg("--data-dir")
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(common::WAIT, lines.next_line())
-        .await
-        .context("no listening line")??
-        .context("relay exited")?;
-    let addr = line
-        .strip_prefix("cometa-relay listening on http://")
-        .with_context(|| format!("unexpected first line {line:?}"))?
-        .to_string();
-    Ok((child, addr))
+    common::process::spawn_with(dir, listen, |c| {
+        c.args(["--drain-secs", &DRAIN_SECS.to_string()])
+            .args(["--queue-max-len", "100000"]);
+    })
+    .await
 }
 
 /// Pushes to user `burst` until a push fails; every 2xx answer goes to `acked` as (seq, data).

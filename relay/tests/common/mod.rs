@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod login;
+pub mod process;
 pub mod signed;
 
 use std::net::SocketAddr;
