@@ -12,6 +12,9 @@ pub const HEADING: &str = "## Soak";
 
 pub struct Outcome<'a> {
     pub secs: u64,
+    pub warmup_secs: u64,
+    /// Before the warm-up (reported, not judged).
+    pub cold: Reading,
     pub start: Reading,
     pub end: Reading,
     pub drained: bool,
@@ -69,10 +72,14 @@ impl Outcome<'_> {
         let mut s = format!(
             "{HEADING}\n\n`make soak` (`SOAK_SECS={}`): churn against one relay (`--anonymous`, release build, \
              loopback), then a {}-second settle with the same connected population as at the start. \
+             The start is read after {} s of the same churn (bounded caches warm: SQLite's page cache, \
+             the allocator's arenas, the password hashers' memory); RSS before it was {}. \
              Fails when RSS or open fds end more than {:.0} % above the start, or when any receiver \
              lost or got twice a message.\n\n",
             self.secs,
             super::SETTLE.as_secs(),
+            self.warmup_secs,
+            mib(self.cold.rss_bytes as f64),
             self.tolerance * 100.0
         );
         s += "| reading | start | end | change |\n|---|---|---|---|\n";
