@@ -61,7 +61,7 @@ fn message_body(body: &str) {
 /// input as a frame from the relay.
 fn session(input: &str) {
     let mut s = Session::new(TunnelConfig::default(), 7);
-    let creds = Credentials {
+    let creds = Credentials::Key {
         user_id: "u1".into(),
         user_key: "k".into(),
     };

@@ -47,7 +47,9 @@ fn names_rules(raw: &str) {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     assert_eq!(native::check_channel(raw).is_ok(), channel_ok);
 
+    // `.` and `..` are refused: a user id ends up in URL paths.
     let user_ok = !raw.is_empty()
+        && !matches!(raw, "." | "..")
         && raw.len() <= names::MAX_USER_ID_LEN
         && raw
             .chars()
