@@ -3,12 +3,14 @@
 //!
 //! - this file: the listener, the login (user = any dev id, password = the API key, database
 //!   `CometQL_v1`) and the answer to each statement;
+//! - [`schema`]: CppComet's tables and their columns;
 //! - [`parse`]: a statement (sqlparser, MySQL dialect) → an [`parse::Op`] on a table;
 //! - [`tables`]: each table's operations, through the same functions as `/api/v1`;
 //! - [`packets`]: the bound on a client's MySQL packets, before anything is buffered.
 
 mod packets;
 pub mod parse;
+pub mod schema;
 pub mod tables;
 
 use std::sync::Arc;

@@ -10,7 +10,7 @@ use sqlparser::ast::{
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 
-use super::tables::Table;
+use super::schema::Table;
 use super::{CqlError, ErrCode};
 
 /// What a statement asks for.

@@ -5,6 +5,7 @@ use cometa_protocol::names;
 use serde_json::value::RawValue;
 
 use super::parse::Op;
+pub use super::schema::Table;
 use super::{CqlError, ErrCode};
 use crate::api::backend::event_name;
 use crate::api::channels::{channel, remove_retention, revoke_key, set_key, set_retention};
@@ -12,61 +13,6 @@ use crate::error::ApiError;
 use crate::state::App;
 use crate::store::Retention;
 use crate::store::channels::StreamId;
-
-/// CppComet's tables. Names and columns are CppComet's, in lower case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Table {
-    PipesMessages,
-    Pipes,
-    UsersInPipes,
-    PipesSettings,
-    UsersMessages,
-    UsersAuth,
-    UsersTime,
-}
-
-impl Table {
-    pub fn named(name: &str) -> Option<Self> {
-        Some(match name.to_ascii_lowercase().as_str() {
-            "pipes_messages" => Table::PipesMessages,
-            "pipes" => Table::Pipes,
-            "users_in_pipes" => Table::UsersInPipes,
-            "pipes_settings" => Table::PipesSettings,
-            "users_messages" => Table::UsersMessages,
-            "users_auth" => Table::UsersAuth,
-            "users_time" => Table::UsersTime,
-            _ => return None,
-        })
-    }
-
-    /// Every column, the key (what `WHERE` names) first.
-    pub fn columns(self) -> &'static [&'static str] {
-        match self {
-            Table::PipesMessages => &["name", "index", "event", "message"],
-            Table::Pipes => &["name", "users"],
-            Table::UsersInPipes => &["name", "user_id"],
-            Table::PipesSettings => &["name", "length"],
-            Table::UsersMessages => &["id", "index", "event", "message"],
-            Table::UsersAuth => &["id", "hash"],
-            Table::UsersTime => &["id", "time"],
-        }
-    }
-
-    pub fn key(self) -> &'static str {
-        self.columns()[0]
-    }
-
-    /// The columns an `INSERT` without a column list fills, in order.
-    pub fn insert_columns(self) -> &'static [&'static str] {
-        match self {
-            Table::PipesMessages => &["name", "event", "message"],
-            Table::UsersMessages => &["id", "event", "message"],
-            Table::PipesSettings => &["name", "length"],
-            Table::UsersAuth => &["id", "hash"],
-            Table::Pipes | Table::UsersInPipes | Table::UsersTime => &[],
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cell {
