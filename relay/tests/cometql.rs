@@ -10,15 +10,11 @@ use anyhow::{Context, Result, bail};
 use cometa_relay::{Config, Relay};
 use common::{KEY, Native, TestRelay, WAIT};
 use serde_json::json;
-use tokio::sync::oneshot;
 
 /// A relay with CometQL on its own port 0.
 struct CqlRelay {
     r: TestRelay,
     cql: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
 }
 
 impl CqlRelay {
@@ -31,30 +27,14 @@ impl CqlRelay {
         tune(&mut cfg);
         let mut relay = Relay::open(cfg)?;
         let cql = relay.bind_cometql().await?.context("CometQL not bound")?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let shutdown = async {
-                let _ = stopped.await;
-            };
-            if let Err(e) = relay.serve(listener, shutdown).await {
-                eprintln!("relay failed: {e}");
-            }
-        });
         Ok(Self {
-            r: TestRelay::attach(addr),
+            r: TestRelay::serve(relay, dir).await?,
             cql,
-            stop,
-            task,
-            _dir: dir,
         })
     }
 
     async fn stop(self) -> Result<()> {
-        let _ = self.stop.send(());
-        tokio::time::timeout(WAIT, self.task).await??;
-        Ok(())
+        self.r.stop().await
     }
 
     /// `mysql … -e sql` with `password`; the raw process output.

@@ -409,6 +409,12 @@ impl TestRelay {
         tune(&mut cfg);
         let relay = cometa_relay::Relay::open(cfg)?;
         let app = relay.app().clone();
+        Ok((Self::serve(relay, dir).await?, app))
+    }
+
+    /// Serves an opened relay (e.g. one with another listener bound first) on port 0 until
+    /// [`TestRelay::stop`]; `dir` (its data dir) lives as long as the handle.
+    pub async fn serve(relay: cometa_relay::Relay, dir: tempfile::TempDir) -> Result<Self> {
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
@@ -420,13 +426,12 @@ impl TestRelay {
                 eprintln!("relay failed: {e}");
             }
         });
-        let r = Self {
+        Ok(Self {
             addr,
             http: reqwest::Client::new(),
             stop: Some(stop),
             task: Some(task),
             _dir: Some(dir),
-        };
-        Ok((r, app))
+        })
     }
 }
