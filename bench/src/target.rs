@@ -107,6 +107,23 @@ impl Target {
             .to_string())
     }
 
+    /// A Wafer tunnel's `connectUrl` for the session `skey` (`GET /weapp/tunnel`).
+    pub async fn tunnel_url(&self, skey: &str) -> anyhow::Result<String> {
+        let tunnel: Value = self
+            .http
+            .get(format!("{}/weapp/tunnel", self.base))
+            .header("X-WX-Skey", skey)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(wafer_data(&tunnel)?["connectUrl"]
+            .as_str()
+            .context("no connectUrl")?
+            .to_string())
+    }
+
     /// The URL a client of `user` (logged in as `skey`) opens its socket on.
     pub async fn ws_url(&self, user: &str, skey: &str) -> anyhow::Result<String> {
         Ok(match self.peer {
@@ -114,21 +131,7 @@ impl Target {
             Peer::Cometa if self.fanout_via == FanoutVia::Channel => {
                 format!("ws://{}/connect", self.addr)
             }
-            Peer::Cometa => {
-                let tunnel: Value = self
-                    .http
-                    .get(format!("{}/weapp/tunnel", self.base))
-                    .header("X-WX-Skey", skey)
-                    .send()
-                    .await?
-                    .error_for_status()?
-                    .json()
-                    .await?;
-                wafer_data(&tunnel)?["connectUrl"]
-                    .as_str()
-                    .context("no connectUrl")?
-                    .to_string()
-            }
+            Peer::Cometa => self.tunnel_url(skey).await?,
             Peer::Socketio => format!(
                 "ws://{}/socket.io/?EIO=4&transport=websocket&user={user}",
                 self.addr

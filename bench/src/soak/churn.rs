@@ -229,18 +229,8 @@ async fn anonymous_visit(ctx: &Ctx, tunnel: bool) -> anyhow::Result<()> {
     if !tunnel {
         return Ok(());
     }
-    let t: Value = http
-        .get(ctx.target.url("/weapp/tunnel"))
-        .header("X-WX-Skey", skey)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let url = t["data"]["connectUrl"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("no connectUrl in {t}"))?;
-    let mut conn = Conn::open_url(url).await?;
+    let url = ctx.target.tunnel_url(skey).await?;
+    let mut conn = Conn::open_url(&url).await?;
     conn.ping(&mut |_| {}).await?;
     conn.close().await;
     Ok(())
