@@ -1,9 +1,8 @@
 mod healthcheck;
 
 use anyhow::Context;
-use clap::Parser;
 use cometa_relay::Relay;
-use cometa_relay::config::{Args, Config, LogFormat};
+use cometa_relay::config::{Config, ConfigError, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -13,7 +12,7 @@ async fn main() -> anyhow::Result<()> {
     // environment as the relay it checks, so it finds the listen address the relay uses.
     if argv.get(1).is_some_and(|a| a == "healthcheck") {
         argv.remove(1);
-        let config = Config::from_args(Args::parse_from(argv).with_file()?)?;
+        let config = load(argv)?;
         match healthcheck::probe(config.listen).await {
             Ok(()) => return Ok(()),
             Err(why) => {
@@ -22,7 +21,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let config = Config::from_args(Args::parse().with_file()?)?;
+    let config = load(argv)?;
     init_logs(config.log_format);
     let listen = config.listen;
     let data_dir = config.data_dir.clone();
@@ -48,6 +47,14 @@ async fn main() -> anyhow::Result<()> {
     }
     relay.serve(listener, shutdown_signal()).await?;
     Ok(())
+}
+
+/// `--help`, `--version` and unknown flags are printed by clap, with its exit codes.
+fn load(argv: Vec<std::ffi::OsString>) -> anyhow::Result<Config> {
+    match Config::load_from(argv) {
+        Err(ConfigError::Args(e)) => e.exit(),
+        config => Ok(config?),
+    }
 }
 
 fn init_logs(format: LogFormat) {

@@ -111,6 +111,51 @@ async fn toml_config_file_is_read() -> Result<()> {
     Ok(())
 }
 
+/// Flag > `COMETA_*` env > TOML file > default, seen through `healthcheck`, which reads the
+/// settings as the relay does: a refused value in a source that is outranked is never read,
+/// so the check gets as far as probing (nothing listens on port 1: "unhealthy").
+#[tokio::test]
+async fn flag_beats_env_and_env_beats_file() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cfg = dir.path().join("relay.toml");
+    std::fs::write(
+        &cfg,
+        "outbound-queue = 0
+",
+    )?;
+    let check = |env: Option<&'static str>, flag: Option<&'static str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cometa-relay"));
+        cmd.args(["healthcheck", "--listen", "127.0.0.1:1", "--config"])
+            .arg(&cfg);
+        if let Some(v) = env {
+            cmd.env("COMETA_OUTBOUND_QUEUE", v);
+        }
+        if let Some(v) = flag {
+            cmd.args(["--outbound-queue", v]);
+        }
+        async move {
+            let out = tokio::time::timeout(common::WAIT, cmd.output()).await??;
+            anyhow::Ok(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    };
+    let refused = "invalid setting `outbound-queue`: must be greater than 0";
+    assert!(
+        check(None, None).await?.contains(refused),
+        "the file is read"
+    );
+    assert!(
+        check(Some("5"), None).await?.contains("unhealthy"),
+        "env beats file"
+    );
+    assert!(
+        check(Some("0"), None).await?.contains(refused),
+        "env is read"
+    );
+    let flag = check(Some("0"), Some("5")).await?;
+    assert!(flag.contains("unhealthy"), "flag beats env: {flag}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn log_format_json_writes_one_json_object_per_line() -> Result<()> {
     let dir = tempfile::tempdir()?;

@@ -8,7 +8,7 @@ pub(super) fn validate(c: &Config) -> Result<(), ConfigError> {
     // could act as any demo user.
     if c.demo && !c.demo_public && !c.listen.ip().is_loopback() {
         return Err(ConfigError::Invalid {
-            field: "demo",
+            field: "demo".into(),
             reason: format!(
                 "demo mode lets anyone log in as any demo user, so it only listens on loopback \
                  (127.0.0.1 or ::1), not {}; add --demo-public to expose it anyway",
@@ -21,16 +21,11 @@ pub(super) fn validate(c: &Config) -> Result<(), ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Args;
     use super::*;
 
     fn demo_on(listen: &str, public: bool) -> Result<Config, ConfigError> {
-        Config::from_args(Args {
-            demo: Some(true),
-            demo_public: Some(public),
-            listen: listen.parse().ok(),
-            ..Args::default()
-        })
+        let public = format!("--demo-public={public}");
+        Config::load_from(["cometa-relay", "--demo", "--listen", listen, &public])
     }
 
     #[test]
@@ -44,11 +39,7 @@ mod tests {
         );
         assert!(demo_on("0.0.0.0:8080", true).is_ok());
         assert!(
-            Config::from_args(Args {
-                listen: "0.0.0.0:8080".parse().ok(),
-                ..Args::default()
-            })
-            .is_ok(),
+            Config::load_from(["cometa-relay", "--listen", "0.0.0.0:8080"]).is_ok(),
             "no demo, no limit"
         );
     }
