@@ -8,6 +8,10 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "config-reference") {
+        print!("{}", cometa_relay::config::reference::markdown());
+        return Ok(());
+    }
     // A word rather than a clap subcommand: it takes the very same flags and `COMETA_*`
     // environment as the relay it checks, so it finds the listen address the relay uses.
     if argv.get(1).is_some_and(|a| a == "healthcheck") {

@@ -6,7 +6,7 @@
 //! two and the defaults, and the file's settings are handed to clap as flags for whatever the
 //! command line and the environment left unset ([`file`]), so all three go through the same
 //! parsers. Checks that span settings are in [`validate`]; `docs/config.md` is generated from
-//! this definition.
+//! this definition ([`reference`]).
 
 mod choices;
 mod derived;
@@ -14,6 +14,7 @@ mod exposure;
 mod file;
 mod load;
 mod parse;
+pub mod reference;
 mod validate;
 
 use std::net::SocketAddr;
@@ -55,6 +56,7 @@ pub enum ConfigError {
     about = "Cometa relay: login, sessions and real-time tunnels",
     after_help = "`cometa-relay healthcheck [OPTIONS]` asks the relay at --listen for /healthz: \
                   exit 0 when it answers 200, else 1 (the container image's HEALTHCHECK).\n\
+                  `cometa-relay config-reference` prints docs/config.md, this list as a table.\n\
                   Each flag is also a TOML key of the --config file (the flag without `--`)."
 )]
 pub struct Config {
@@ -77,7 +79,8 @@ pub struct Config {
     /// HMAC-SHA256 key of the webhook signature [default: the API key].
     #[arg(long, env = "COMETA_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
-    /// Public base URL used to build `connectUrl` [default: from the request's Host].
+    /// Public base URL used to build `connectUrl` [default: from the request's Host, `wss`
+    /// when `X-Forwarded-Proto: https`].
     #[arg(long, env = "COMETA_PUBLIC_URL", value_parser = parse::public_url)]
     pub public_url: Option<String>,
     /// Origins allowed for CORS and WebSocket upgrades, comma-separated; only listed ones get
@@ -241,7 +244,7 @@ pub struct Config {
     #[arg(long = "hash-wait-ms", env = "COMETA_HASH_WAIT_MS", default_value = "1000", value_parser = parse::millis)]
     pub hash_wait: Duration,
     /// Failed native `auth` frames (user key) per user within the login failure window before
-    /// the connection is refused.
+    /// the connection is refused (close 4504).
     #[arg(long, env = "COMETA_KEY_FAILURES_PER_USER", default_value = "10", value_parser = parse::positive::<u32>)]
     pub key_failures_per_user: u32,
     /// Failed native `auth` frames (user key, token or session key) per client address within
@@ -294,7 +297,8 @@ pub struct Config {
     /// each announces `join` to every member.
     #[arg(long, env = "COMETA_TRACK_SUBSCRIBES_PER_SEC", default_value = "1", value_parser = parse::positive::<u32>)]
     pub track_subscribes_per_sec: u32,
-    /// `track_*` subscriptions one connection may start at once above that rate.
+    /// `track_*` subscriptions one connection may start at once above that rate; past it
+    /// error 4006.
     #[arg(long, env = "COMETA_TRACK_SUBSCRIBES_BURST", default_value = "10", value_parser = parse::positive::<u32>)]
     pub track_subscribes_burst: u32,
     /// `text` or `json` (one object per line) log lines on stderr.
@@ -319,8 +323,9 @@ pub struct Config {
     /// CometQL connections open at once; more are closed on accept.
     #[arg(long, env = "COMETA_COMETQL_MAX_CONNECTIONS", default_value = "64", value_parser = parse::positive::<usize>)]
     pub cometql_max_connections: usize,
-    /// On SIGTERM/SIGINT, the seconds over which live connections are told to reconnect
-    /// elsewhere (close 1001), spread evenly; then the relay exits. 0 closes them at once.
+    /// On SIGTERM/SIGINT the relay stops accepting and reports draining (`/readyz` 503), tells
+    /// live connections to reconnect elsewhere (close 1001) spread evenly over these seconds,
+    /// lets requests and store writes finish, then exits 0. 0 closes them all at once.
     #[arg(long = "drain-secs", env = "COMETA_DRAIN_SECS", default_value = "10", value_parser = parse::secs)]
     pub drain: Duration,
     /// Serve `GET /metrics` without the API key on this address (e.g. 127.0.0.1:9090);
