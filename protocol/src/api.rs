@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 /// `code` is `-1` for Wafer's authentication failures (the Wafer SDK clears its session and logs
 /// in again on `-1`) and the HTTP status otherwise.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub code: i32,
     pub error: String,
@@ -54,6 +55,7 @@ pub struct TunnelData {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginCodeRequest {
     pub user_id: String,
     #[serde(default)]
@@ -70,6 +72,7 @@ pub struct LoginCodeRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginCodeResponse {
     pub code: String,
     /// Unix seconds.
@@ -78,12 +81,15 @@ pub struct LoginCodeResponse {
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushRequest {
     pub event: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = serde_json::Value))]
     pub data: Box<RawValue>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushResponse {
     pub seq: u64,
     pub delivered: usize,
@@ -92,36 +98,43 @@ pub struct PushResponse {
 /// A Wafer tunnel message `{"type","content"}`.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TunnelMessage {
     #[serde(rename = "type")]
     pub kind: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = serde_json::Value))]
     #[serde(default = "null_raw")]
     pub content: Box<RawValue>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeliveredResponse {
     pub delivered: usize,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BroadcastRequest {
     #[serde(default)]
     pub tunnel_ids: Option<Vec<String>>,
     #[serde(rename = "type")]
     pub kind: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = serde_json::Value))]
     #[serde(default = "null_raw")]
     pub content: Box<RawValue>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BroadcastResponse {
     pub delivered: usize,
     pub invalid_tunnel_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Presence {
     pub online: bool,
     pub devices: usize,
@@ -130,6 +143,7 @@ pub struct Presence {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevokedResponse {
     pub revoked_sessions: usize,
     pub closed_tunnels: usize,

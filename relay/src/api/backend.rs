@@ -1,18 +1,20 @@
 //! The back-end API under `/api/v1`: what the customer's server calls with its API key.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use cometa_protocol::api::{
-    BroadcastRequest, BroadcastResponse, DeliveredResponse, LoginCodeRequest, LoginCodeResponse,
-    Presence, PushRequest, PushResponse, RevokedResponse, TunnelMessage,
+    BroadcastRequest, BroadcastResponse, DeliveredResponse, ErrorBody, LoginCodeRequest,
+    LoginCodeResponse, Presence, PushRequest, PushResponse, RevokedResponse, TunnelMessage,
 };
 use cometa_protocol::{CloseCode, names};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{ApiKey, Body, Path, user_id};
+use super::openapi;
 use crate::error::ApiError;
 use crate::secret;
 use crate::state::App;
@@ -21,18 +23,28 @@ use crate::unix_now;
 /// Tunnel ids listed in one broadcast call at most.
 const MAX_BROADCAST_IDS: usize = 10_000;
 
-pub fn routes() -> Router<App> {
-    Router::new()
-        .route("/login-codes", post(login_code))
-        .route("/users/{user_id}/messages", post(push_to_user))
-        .route("/users/{user_id}/sessions", delete(revoke_sessions))
-        .route("/users/{user_id}/presence", get(presence))
-        .route("/tunnels/{tunnel_id}/messages", post(push_to_tunnel))
-        .route("/tunnels/{tunnel_id}", delete(close_tunnel))
-        .route("/broadcast", post(broadcast))
+/// The routes under `/users/` are listed with the others in [`super::users::routes`].
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(login_code))
+        .routes(routes!(push_to_tunnel))
+        .routes(routes!(close_tunnel))
+        .routes(routes!(broadcast))
 }
 
-async fn login_code(
+#[utoipa::path(
+    post,
+    path = "/login-codes",
+    operation_id = "create_login_code",
+    tag = "users",
+    summary = "Make a login code for a user",
+    request_body = LoginCodeRequest,
+    responses(
+        (status = 201, description = "A single-use login code; the user is created or its userinfo updated", body = LoginCodeResponse),
+        openapi::Refused
+    )
+)]
+pub(super) async fn login_code(
     _: ApiKey,
     State(app): State<App>,
     Body(req): Body<LoginCodeRequest>,
@@ -60,7 +72,20 @@ async fn login_code(
         .into_response())
 }
 
-async fn push_to_user(
+#[utoipa::path(
+    post,
+    path = "/users/{user_id}/messages",
+    operation_id = "push_to_user",
+    tag = "users",
+    summary = "Push a message to a user's personal stream",
+    params(("user_id" = String, Path, description = "The user's id")),
+    request_body = PushRequest,
+    responses(
+        (status = 200, description = "Stored, then sent to every live tunnel of the user", body = PushResponse),
+        openapi::Refused
+    )
+)]
+pub(super) async fn push_to_user(
     _: ApiKey,
     State(app): State<App>,
     Path(uid): Path<String>,
@@ -74,7 +99,21 @@ async fn push_to_user(
     Ok(Json(PushResponse { seq, delivered }))
 }
 
-async fn push_to_tunnel(
+#[utoipa::path(
+    post,
+    path = "/tunnels/{tunnel_id}/messages",
+    operation_id = "push_to_tunnel",
+    tag = "tunnels",
+    summary = "Send a message to one live tunnel",
+    params(("tunnel_id" = String, Path, description = "A live tunnel's id")),
+    request_body = TunnelMessage,
+    responses(
+        (status = 200, description = "Sent to the tunnel", body = DeliveredResponse),
+        (status = 404, description = "The tunnel is not live", body = ErrorBody),
+        openapi::Refused
+    )
+)]
+pub(super) async fn push_to_tunnel(
     _: ApiKey,
     State(app): State<App>,
     Path(tunnel_id): Path<String>,
@@ -90,7 +129,19 @@ async fn push_to_tunnel(
     }
 }
 
-async fn broadcast(
+#[utoipa::path(
+    post,
+    path = "/broadcast",
+    operation_id = "broadcast",
+    tag = "tunnels",
+    summary = "Send a message to many live tunnels",
+    request_body = BroadcastRequest,
+    responses(
+        (status = 200, description = "Sent to the listed (or all) live tunnels", body = BroadcastResponse),
+        openapi::Refused
+    )
+)]
+pub(super) async fn broadcast(
     _: ApiKey,
     State(app): State<App>,
     Body(req): Body<BroadcastRequest>,
@@ -113,7 +164,20 @@ async fn broadcast(
     }))
 }
 
-async fn close_tunnel(
+#[utoipa::path(
+    delete,
+    path = "/tunnels/{tunnel_id}",
+    operation_id = "close_tunnel",
+    tag = "tunnels",
+    summary = "Close a live tunnel",
+    params(("tunnel_id" = String, Path, description = "A live tunnel's id")),
+    responses(
+        (status = 200, description = "`{\"closed_tunnels\":1}`: the tunnel got `close` and code 4501", body = Object),
+        (status = 404, description = "The tunnel is not live", body = ErrorBody),
+        openapi::Refused
+    )
+)]
+pub(super) async fn close_tunnel(
     _: ApiKey,
     State(app): State<App>,
     Path(tunnel_id): Path<String>,
@@ -125,7 +189,19 @@ async fn close_tunnel(
     }
 }
 
-async fn revoke_sessions(
+#[utoipa::path(
+    delete,
+    path = "/users/{user_id}/sessions",
+    operation_id = "revoke_sessions",
+    tag = "users",
+    summary = "Log a user out everywhere",
+    params(("user_id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "Every session of the user revoked and its tunnels closed", body = RevokedResponse),
+        openapi::Refused
+    )
+)]
+pub(super) async fn revoke_sessions(
     _: ApiKey,
     State(app): State<App>,
     Path(uid): Path<String>,
@@ -141,7 +217,19 @@ async fn revoke_sessions(
     }))
 }
 
-async fn presence(
+#[utoipa::path(
+    get,
+    path = "/users/{user_id}/presence",
+    operation_id = "user_presence",
+    tag = "users",
+    summary = "A user's presence",
+    params(("user_id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "Whether the user is connected, on how many devices", body = Presence),
+        openapi::Refused
+    )
+)]
+pub(super) async fn presence(
     _: ApiKey,
     State(app): State<App>,
     Path(uid): Path<String>,

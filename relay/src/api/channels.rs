@@ -1,16 +1,18 @@
 //! The back-end API for channels, user keys, `users_data` and channel settings.
 
+use axum::Json;
 use axum::extract::{Query, State};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use cometa_protocol::CloseCode;
-use cometa_protocol::api::PushResponse;
+use cometa_protocol::api::{ErrorBody, PushResponse};
 use cometa_protocol::native::{self, ChannelKind};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{ApiKey, Body, Path, user_id};
+use super::openapi;
 use crate::error::ApiError;
 use crate::secret;
 use crate::state::App;
@@ -22,19 +24,14 @@ const MAX_HISTORY: usize = 1000;
 /// User ids one last-seen call may ask about.
 const MAX_LAST_SEEN_IDS: usize = 1000;
 
-pub fn routes() -> Router<App> {
-    Router::new()
-        .route("/channels/{name}/messages", post(publish))
-        .route("/channels/{name}/history", get(history))
-        .route("/channels/{name}/presence", get(presence))
-        .route("/channel-settings", get(list_settings))
-        .route(
-            "/channel-settings/{prefix}",
-            put(put_setting).delete(delete_setting),
-        )
-        .route("/users/{user_id}/key", put(put_key).delete(delete_key))
-        .route("/users/{user_id}/data", get(get_data).put(put_data))
-        .route("/users/last-seen", post(last_seen))
+/// The routes under `/users/` are listed with the others in [`super::users::routes`].
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(publish))
+        .routes(routes!(history))
+        .routes(routes!(presence))
+        .routes(routes!(list_settings))
+        .routes(routes!(put_setting, delete_setting))
 }
 
 pub(crate) fn channel(name: &str) -> Result<ChannelKind, ApiError> {
@@ -47,11 +44,12 @@ pub(crate) fn channel(name: &str) -> Result<ChannelKind, ApiError> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PublishBody {
+pub(super) struct PublishBody {
     event: String,
     #[serde(default = "null_raw")]
+    #[schema(value_type = serde_json::Value)]
     data: Box<RawValue>,
 }
 
@@ -59,7 +57,20 @@ fn null_raw() -> Box<RawValue> {
     RawValue::NULL.to_owned()
 }
 
-async fn publish(
+#[utoipa::path(
+    post,
+    path = "/channels/{name}/messages",
+    operation_id = "publish",
+    tag = "channels",
+    summary = "Publish to a channel",
+    params(("name" = String, Path, description = "The channel's name")),
+    request_body = PublishBody,
+    responses(
+        (status = 200, description = "`{\"seq\",\"delivered\"}`; `seq` is null on a live-only channel", body = Object),
+        openapi::Refused
+    )
+)]
+pub(super) async fn publish(
     _: ApiKey,
     State(app): State<App>,
     Path(name): Path<String>,
@@ -78,14 +89,27 @@ async fn publish(
     }))
 }
 
-#[derive(Deserialize)]
-struct HistoryQuery {
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct HistoryQuery {
     limit: Option<usize>,
     before: Option<u64>,
 }
 
 /// Written out as encoded, never through a `Value` (see [`crate::history`]).
-async fn history(
+#[utoipa::path(
+    get,
+    path = "/channels/{name}/history",
+    operation_id = "history",
+    tag = "channels",
+    summary = "A page of a channel's history",
+    params(("name" = String, Path, description = "The channel's name"), HistoryQuery),
+    responses(
+        (status = 200, description = "`{\"epoch\",\"seq\",\"publications\",\"more\"}`, oldest first", body = Object),
+        openapi::Refused
+    )
+)]
+pub(super) async fn history(
     _: ApiKey,
     State(app): State<App>,
     Path(name): Path<String>,
@@ -101,7 +125,19 @@ async fn history(
     Ok(Json(crate::history::page(&app, query).await?))
 }
 
-async fn presence(
+#[utoipa::path(
+    get,
+    path = "/channels/{name}/presence",
+    operation_id = "channel_presence",
+    tag = "channels",
+    summary = "A channel's subscribers",
+    params(("name" = String, Path, description = "The channel's name")),
+    responses(
+        (status = 200, description = "`{\"count\",\"users\"}`: subscribers, and the authenticated members", body = Object),
+        openapi::Refused
+    )
+)]
+pub(super) async fn presence(
     _: ApiKey,
     State(app): State<App>,
     Path(name): Path<String>,
@@ -113,14 +149,27 @@ async fn presence(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SettingBody {
+pub(super) struct SettingBody {
     history_len: u64,
     history_age_secs: u64,
 }
 
-async fn put_setting(
+#[utoipa::path(
+    put,
+    path = "/channel-settings/{prefix}",
+    operation_id = "put_setting",
+    tag = "channels",
+    summary = "Set the retention of channels with a prefix",
+    params(("prefix" = String, Path, description = "A channel-name prefix")),
+    request_body = SettingBody,
+    responses(
+        (status = 200, description = "`{\"prefix\",\"history_len\",\"history_age_secs\"}`, applied at once", body = Object),
+        openapi::Refused
+    )
+)]
+pub(super) async fn put_setting(
     _: ApiKey,
     State(app): State<App>,
     Path(prefix): Path<String>,
@@ -154,7 +203,20 @@ pub(crate) async fn set_retention(app: &App, prefix: &str, r: Retention) -> Resu
     Ok(())
 }
 
-async fn delete_setting(
+#[utoipa::path(
+    delete,
+    path = "/channel-settings/{prefix}",
+    operation_id = "delete_setting",
+    tag = "channels",
+    summary = "Drop a prefix's retention setting",
+    params(("prefix" = String, Path, description = "A channel-name prefix")),
+    responses(
+        (status = 200, description = "`{\"deleted\":<prefix>}`", body = Object),
+        (status = 404, description = "No setting for the prefix", body = ErrorBody),
+        openapi::Refused
+    )
+)]
+pub(super) async fn delete_setting(
     _: ApiKey,
     State(app): State<App>,
     Path(prefix): Path<String>,
@@ -176,7 +238,18 @@ pub(crate) async fn remove_retention(app: &App, prefix: &str) -> Result<bool, Ap
     Ok(existed)
 }
 
-async fn list_settings(_: ApiKey, State(app): State<App>) -> Json<Value> {
+#[utoipa::path(
+    get,
+    path = "/channel-settings",
+    operation_id = "list_settings",
+    tag = "channels",
+    summary = "Retention settings by prefix",
+    responses(
+        (status = 200, description = "`{\"settings\":[{\"prefix\",\"history_len\",\"history_age_secs\"}]}`", body = Object),
+        openapi::Refused
+    )
+)]
+pub(super) async fn list_settings(_: ApiKey, State(app): State<App>) -> Json<Value> {
     let list: Vec<Value> = app
         .policy
         .list()
@@ -186,14 +259,27 @@ async fn list_settings(_: ApiKey, State(app): State<App>) -> Json<Value> {
     Json(json!({ "settings": list }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct KeyBody {
+pub(super) struct KeyBody {
     key: String,
 }
 
 /// CometServer's `users_auth`: the key a page passes to `start({user_id, user_key})`.
-async fn put_key(
+#[utoipa::path(
+    put,
+    path = "/users/{user_id}/key",
+    operation_id = "put_key",
+    tag = "users",
+    summary = "Register the key a page passes to CometServer's start()",
+    params(("user_id" = String, Path, description = "The user's id")),
+    request_body = KeyBody,
+    responses(
+        (status = 200, description = "`{\"user_id\"}`", body = Object),
+        openapi::Refused
+    )
+)]
+pub(super) async fn put_key(
     _: ApiKey,
     State(app): State<App>,
     Path(uid): Path<String>,
@@ -214,7 +300,20 @@ pub(crate) async fn set_key(app: &App, uid: &str, key: &str) -> Result<(), ApiEr
 }
 
 /// Revokes the key and disconnects the user's live connections.
-async fn delete_key(
+#[utoipa::path(
+    delete,
+    path = "/users/{user_id}/key",
+    operation_id = "delete_key",
+    tag = "users",
+    summary = "Revoke a user's key and close its connections",
+    params(("user_id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "`{\"deleted\",\"closed_connections\"}`", body = Object),
+        (status = 404, description = "No key and no live connection for the user", body = ErrorBody),
+        openapi::Refused
+    )
+)]
+pub(super) async fn delete_key(
     _: ApiKey,
     State(app): State<App>,
     Path(uid): Path<String>,
@@ -237,7 +336,20 @@ pub(crate) async fn revoke_key(app: &App, uid: &str) -> Result<(bool, usize), Ap
     Ok((existed, closed))
 }
 
-async fn put_data(
+#[utoipa::path(
+    put,
+    path = "/users/{user_id}/data",
+    operation_id = "put_data",
+    tag = "users",
+    summary = "Set a user's public data (users_data)",
+    params(("user_id" = String, Path, description = "The user's id")),
+    request_body = Object,
+    responses(
+        (status = 200, description = "`{\"user_id\"}`", body = Object),
+        openapi::Refused
+    )
+)]
+pub(super) async fn put_data(
     _: ApiKey,
     State(app): State<App>,
     Path(uid): Path<String>,
@@ -253,7 +365,20 @@ async fn put_data(
     Ok(Json(json!({ "user_id": uid })))
 }
 
-async fn get_data(
+#[utoipa::path(
+    get,
+    path = "/users/{user_id}/data",
+    operation_id = "get_data",
+    tag = "users",
+    summary = "A user's public data",
+    params(("user_id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The JSON object stored for the user", body = Object),
+        (status = 404, description = "No data for the user", body = ErrorBody),
+        openapi::Refused
+    )
+)]
+pub(super) async fn get_data(
     _: ApiKey,
     State(app): State<App>,
     Path(uid): Path<String>,
@@ -271,14 +396,26 @@ async fn get_data(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LastSeenBody {
+pub(super) struct LastSeenBody {
     user_ids: Vec<String>,
 }
 
 /// CometQL's `users_time`: when each user was last connected (now, if online).
-async fn last_seen(
+#[utoipa::path(
+    post,
+    path = "/users/last-seen",
+    operation_id = "last_seen",
+    tag = "users",
+    summary = "When users were last connected",
+    request_body = LastSeenBody,
+    responses(
+        (status = 200, description = "`{\"<id>\": <unix seconds or null>}`", body = Object),
+        openapi::Refused
+    )
+)]
+pub(super) async fn last_seen(
     _: ApiKey,
     State(app): State<App>,
     Body(req): Body<LastSeenBody>,

@@ -7,6 +7,7 @@ mod demo;
 mod extract;
 mod health;
 mod login;
+mod openapi;
 mod sdk;
 mod stats;
 mod users;
@@ -22,6 +23,7 @@ use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::ApiError;
 use crate::state::App;
@@ -39,12 +41,8 @@ pub fn router(app: App) -> Router {
         cfg.anonymous,
         &cfg.auth_verify_headers,
     ));
-    let mut router = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(health::readyz))
-        .merge(weapp)
-        .route("/connect", get(crate::native::upgrade))
-        .route("/metrics", get(stats::metrics))
+    // One list routes /api/v1 and documents it.
+    let (v1, v1_doc) = OpenApiRouter::with_openapi(openapi::base())
         .nest(
             "/api/v1",
             backend::routes()
@@ -52,6 +50,15 @@ pub fn router(app: App) -> Router {
                 .merge(users::routes())
                 .merge(stats::routes()),
         )
+        .split_for_parts();
+    let mut router = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(health::readyz))
+        .merge(weapp)
+        .route("/connect", get(crate::native::upgrade))
+        .route("/metrics", get(stats::metrics))
+        .merge(v1)
+        .route(openapi::PATH, openapi::serve(v1_doc))
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() });
     if cfg.demo {

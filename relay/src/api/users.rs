@@ -2,17 +2,19 @@
 //! and merge an anonymous visitor into a user. Passwords go in, are hashed with Argon2id, and
 //! never come out — not in answers, not in logs.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use cometa_protocol::CloseCode;
-use cometa_protocol::api::LoginCodeRequest;
+use cometa_protocol::api::{ErrorBody, LoginCodeRequest};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{ApiKey, Body, Path, user_id};
+use super::{backend, channels, openapi};
 use crate::auth::{password, visitor};
 use crate::error::ApiError;
 use crate::state::App;
@@ -25,20 +27,24 @@ const MAX_USERNAME: usize = 64;
 const MAX_EMAIL: usize = 254;
 const MAX_URL: usize = 2048;
 
-pub fn routes() -> Router<App> {
-    Router::new()
-        .route("/users", post(create))
-        .route("/users/delete", post(delete_many))
-        .route(
-            "/users/{user_id}",
-            get(read).patch(update).delete(delete_one),
-        )
-        .route("/users/{user_id}/merge", post(merge))
+/// Every route under `/api/v1/users`, wherever its handler lives.
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(delete_many))
+        .routes(routes!(read, update, delete_one))
+        .routes(routes!(merge))
+        .routes(routes!(backend::push_to_user))
+        .routes(routes!(backend::revoke_sessions))
+        .routes(routes!(backend::presence))
+        .routes(routes!(channels::put_key, channels::delete_key))
+        .routes(routes!(channels::get_data, channels::put_data))
+        .routes(routes!(channels::last_seen))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateUser {
+pub(super) struct CreateUser {
     #[serde(default)]
     user_id: Option<String>,
     username: String,
@@ -53,16 +59,20 @@ struct CreateUser {
 }
 
 /// Absent fields stay as they are; `null` clears.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateUser {
+pub(super) struct UpdateUser {
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     username: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     email: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     avatar_url: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     password: Option<Option<String>>,
     #[serde(default)]
     userinfo: Option<Value>,
@@ -73,19 +83,33 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
     Option::<String>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct DeleteMany {
+pub(super) struct DeleteMany {
     user_ids: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct MergeRequest {
+pub(super) struct MergeRequest {
     visitor_id: String,
 }
 
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/users",
+    operation_id = "create_user",
+    tag = "users",
+    summary = "Register a user",
+    request_body = CreateUser,
+    responses(
+        (status = 201, description = "The new user's profile (never the password)", body = Object),
+        (status = 409, description = "The id or the username is taken", body = ErrorBody),
+        (status = 503, description = "Every password hasher is busy; retry", body = ErrorBody),
+        openapi::Refused
+    )
+)]
+pub(super) async fn create(
     _: ApiKey,
     State(app): State<App>,
     Body(req): Body<CreateUser>,
@@ -117,7 +141,20 @@ async fn create(
     Ok((StatusCode::CREATED, Json(profile)).into_response())
 }
 
-async fn read(
+#[utoipa::path(
+    get,
+    path = "/users/{user_id}",
+    operation_id = "read_user",
+    tag = "users",
+    summary = "A user's profile",
+    params(("user_id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user's profile", body = Object),
+        (status = 404, description = "No such user", body = ErrorBody),
+        openapi::Refused
+    )
+)]
+pub(super) async fn read(
     _: ApiKey,
     State(app): State<App>,
     Path(uid): Path<String>,
@@ -131,7 +168,22 @@ async fn read(
         .ok_or_else(|| no_user(&uid))
 }
 
-async fn update(
+#[utoipa::path(
+    patch,
+    path = "/users/{user_id}",
+    operation_id = "update_user",
+    tag = "users",
+    summary = "Edit a user: absent fields stay, null clears",
+    params(("user_id" = String, Path, description = "The user's id")),
+    request_body = UpdateUser,
+    responses(
+        (status = 200, description = "The updated profile", body = Object),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The username is taken", body = ErrorBody),
+        openapi::Refused
+    )
+)]
+pub(super) async fn update(
     _: ApiKey,
     State(app): State<App>,
     Path(uid): Path<String>,
@@ -149,7 +201,20 @@ async fn update(
     Ok(Json(profile))
 }
 
-async fn delete_one(
+#[utoipa::path(
+    delete,
+    path = "/users/{user_id}",
+    operation_id = "delete_user",
+    tag = "users",
+    summary = "Delete a user with its sessions, tunnels and data",
+    params(("user_id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "`{\"deleted\":1,\"revoked_sessions\",\"closed_tunnels\"}`", body = Object),
+        (status = 404, description = "No such user", body = ErrorBody),
+        openapi::Refused
+    )
+)]
+pub(super) async fn delete_one(
     _: ApiKey,
     State(app): State<App>,
     Path(uid): Path<String>,
@@ -167,7 +232,19 @@ async fn delete_one(
     .into_response())
 }
 
-async fn delete_many(
+#[utoipa::path(
+    post,
+    path = "/users/delete",
+    operation_id = "delete_users",
+    tag = "users",
+    summary = "Delete many users",
+    request_body = DeleteMany,
+    responses(
+        (status = 200, description = "`{\"deleted\",\"not_found\",\"revoked_sessions\",\"closed_tunnels\"}`", body = Object),
+        openapi::Refused
+    )
+)]
+pub(super) async fn delete_many(
     _: ApiKey,
     State(app): State<App>,
     Body(req): Body<DeleteMany>,
@@ -214,7 +291,21 @@ async fn remove(app: &App, uid: &str) -> Result<(bool, usize, usize), ApiError> 
 
 /// Moves a visitor's personal messages to the user (after the user's own, in their order),
 /// delivers them to the user's live devices, then deletes the visitor.
-async fn merge(
+#[utoipa::path(
+    post,
+    path = "/users/{user_id}/merge",
+    operation_id = "merge_visitor",
+    tag = "users",
+    summary = "Merge an anonymous visitor into a user",
+    params(("user_id" = String, Path, description = "The user's id")),
+    request_body = MergeRequest,
+    responses(
+        (status = 200, description = "`{\"merged_messages\",\"last_seq\",\"closed_tunnels\"}`", body = Object),
+        (status = 404, description = "No such visitor", body = ErrorBody),
+        openapi::Refused
+    )
+)]
+pub(super) async fn merge(
     _: ApiKey,
     State(app): State<App>,
     Path(uid): Path<String>,
