@@ -15,6 +15,11 @@ command -v musl-gcc >/dev/null || need_apt+=(musl-tools)
 command -v podman >/dev/null || need_apt+=(podman)
 command -v runc >/dev/null || need_apt+=(runc)
 python3 -c 'import yaml' 2>/dev/null || need_apt+=(python3-yaml)
+# deploy/kubernetes.yaml against Kubernetes' schemas, which this PyPI package ships (kubeconform
+# is on no registry reachable here, and fetches its schemas at run time).
+python3 -c 'import kubernetes_validate' 2>/dev/null \
+    || python3 -m pip install -q kubernetes-validate==1.37.0 \
+    || python3 -m pip install -q --break-system-packages kubernetes-validate==1.37.0
 # The CometQL tests drive the relay with real MySQL clients: the mysql CLI and PHP mysqli.
 command -v mysql >/dev/null || need_apt+=(mariadb-client)
 command -v php >/dev/null || need_apt+=(php-cli)

@@ -235,6 +235,20 @@ assert c["volumeMounts"][0]["mountPath"] == "/data"
 claim = pod["volumes"][0]["persistentVolumeClaim"]["claimName"]
 assert claim == docs["PersistentVolumeClaim"]["metadata"]["name"]
 assert pod["securityContext"]["runAsUser"] == 10001
+# A stop: the preStop wait, then the drain over COMETA_DRAIN_SECS (the relay's default 10 when
+# unset), the 5 s the listener gives requests in flight and 2 s for close frames, all within
+# the grace period, or the kubelet SIGKILLs the relay mid-drain.
+env = {e["name"]: e.get("value") for e in c["env"]}
+drain = int(env.get("COMETA_DRAIN_SECS") or 10)
+pre_stop = c["lifecycle"]["preStop"]["sleep"]["seconds"]
+grace = pod["terminationGracePeriodSeconds"]
+assert grace >= pre_stop + drain + 5 + 2, (grace, pre_stop, drain)
+# Every field against Kubernetes' own schemas (PyPI's kubernetes-validate ships them; setup
+# installs it), strict so a misspelt field fails; 1.30 is the oldest the manifest claims.
+import kubernetes_validate
+for d in yaml.safe_load_all(open(sys.argv[2])):
+    if d:
+        kubernetes_validate.validate(d, "1.30", strict=True)
 print("deploy manifests ok")
 "#;
     let out = Command::new("python3")
