@@ -9,7 +9,6 @@ use cometa_protocol::api::{
     LoginCodeResponse, Presence, PushRequest, PushResponse, RevokedResponse, TunnelMessage,
 };
 use cometa_protocol::{CloseCode, names};
-use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -172,7 +171,7 @@ pub(super) async fn broadcast(
     summary = "Close a live tunnel",
     params(("tunnel_id" = String, Path, description = "A live tunnel's id")),
     responses(
-        (status = 200, description = "`{\"closed_tunnels\":1}`: the tunnel got `close` and code 4501", body = Object),
+        (status = 200, description = "The tunnel got `close` and code 4501", body = TunnelClosed),
         (status = 404, description = "The tunnel is not live", body = ErrorBody),
         openapi::Refused
     )
@@ -181,9 +180,9 @@ pub(super) async fn close_tunnel(
     _: ApiKey,
     State(app): State<App>,
     Path(tunnel_id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<TunnelClosed>, ApiError> {
     if app.hub.close(&tunnel_id, CloseCode::ClosedByServer) {
-        Ok(Json(json!({ "closed_tunnels": 1 })).into_response())
+        Ok(Json(TunnelClosed { closed_tunnels: 1 }))
     } else {
         Err(ApiError::NotFound(format!("no live tunnel {tunnel_id:?}")))
     }
@@ -246,6 +245,11 @@ pub(super) async fn presence(
         devices,
         last_seen,
     }))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct TunnelClosed {
+    closed_tunnels: usize,
 }
 
 pub(crate) fn event_name(name: &str) -> Result<(), ApiError> {

@@ -1,13 +1,14 @@
 //! The back-end API for channels, user keys, `users_data` and channel settings.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::{Query, State};
 use cometa_protocol::CloseCode;
-use cometa_protocol::api::{ErrorBody, PushResponse};
+use cometa_protocol::api::ErrorBody;
 use cometa_protocol::native::{self, ChannelKind};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -66,7 +67,7 @@ fn null_raw() -> Box<RawValue> {
     params(("name" = String, Path, description = "The channel's name")),
     request_body = PublishBody,
     responses(
-        (status = 200, description = "`{\"seq\",\"delivered\"}`; `seq` is null on a live-only channel", body = Object),
+        (status = 200, description = "Stored (unless live-only), then sent to the subscribers", body = Published),
         openapi::Refused
     )
 )]
@@ -75,18 +76,23 @@ pub(super) async fn publish(
     State(app): State<App>,
     Path(name): Path<String>,
     Body(req): Body<PublishBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Published>, ApiError> {
     channel(&name)?;
     cometa_protocol::names::check_event(&req.event)
         .map_err(|e| ApiError::BadRequest(format!("event name {e}")))?;
     let p = crate::publish::channel(&app, &name, &req.event, req.data.get(), None).await?;
-    Ok(Json(match p.seq {
-        Some(seq) => json!(PushResponse {
-            seq,
-            delivered: p.delivered
-        }),
-        None => json!({ "seq": null, "delivered": p.delivered }),
+    Ok(Json(Published {
+        seq: p.seq,
+        delivered: p.delivered,
     }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Published {
+    /// The message's position in the channel; null on a live-only channel (nothing stored).
+    seq: Option<u64>,
+    /// Subscribed connections it was sent to.
+    delivered: usize,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -133,7 +139,7 @@ pub(super) async fn history(
     summary = "A channel's subscribers",
     params(("name" = String, Path, description = "The channel's name")),
     responses(
-        (status = 200, description = "`{\"count\",\"users\"}`: subscribers, and the authenticated members", body = Object),
+        (status = 200, description = "Subscribers, and the authenticated members", body = ChannelPresence),
         openapi::Refused
     )
 )]
@@ -141,12 +147,20 @@ pub(super) async fn presence(
     _: ApiKey,
     State(app): State<App>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChannelPresence>, ApiError> {
     channel(&name)?;
-    Ok(Json(json!({
-        "count": app.hub.subscribers(&name),
-        "users": app.hub.members(&name),
-    })))
+    Ok(Json(ChannelPresence {
+        count: app.hub.subscribers(&name),
+        users: app.hub.members(&name),
+    }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct ChannelPresence {
+    /// Connections subscribed.
+    count: usize,
+    /// The authenticated users among them.
+    users: Vec<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -165,7 +179,7 @@ pub(super) struct SettingBody {
     params(("prefix" = String, Path, description = "A channel-name prefix")),
     request_body = SettingBody,
     responses(
-        (status = 200, description = "`{\"prefix\",\"history_len\",\"history_age_secs\"}`, applied at once", body = Object),
+        (status = 200, description = "Stored and applied at once", body = Setting),
         openapi::Refused
     )
 )]
@@ -174,17 +188,36 @@ pub(super) async fn put_setting(
     State(app): State<App>,
     Path(prefix): Path<String>,
     Body(req): Body<SettingBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Setting>, ApiError> {
     let r = Retention {
         max_len: req.history_len,
         max_age_secs: req.history_age_secs,
     };
     set_retention(&app, &prefix, r).await?;
-    Ok(Json(json!({
-        "prefix": prefix,
-        "history_len": r.max_len,
-        "history_age_secs": r.max_age_secs,
-    })))
+    Ok(Json(Setting::new(prefix, r)))
+}
+
+/// The retention of the channels whose names start with `prefix`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Setting {
+    prefix: String,
+    history_len: u64,
+    history_age_secs: u64,
+}
+
+impl Setting {
+    fn new(prefix: String, r: Retention) -> Self {
+        Self {
+            prefix,
+            history_len: r.max_len,
+            history_age_secs: r.max_age_secs,
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Settings {
+    settings: Vec<Setting>,
 }
 
 /// Stores a prefix's retention and applies it at once (also CometQL's `pipes_settings`).
@@ -211,7 +244,7 @@ pub(crate) async fn set_retention(app: &App, prefix: &str, r: Retention) -> Resu
     summary = "Drop a prefix's retention setting",
     params(("prefix" = String, Path, description = "A channel-name prefix")),
     responses(
-        (status = 200, description = "`{\"deleted\":<prefix>}`", body = Object),
+        (status = 200, description = "The setting is gone; the prefix falls back to a shorter prefix's or the default", body = SettingDeleted),
         (status = 404, description = "No setting for the prefix", body = ErrorBody),
         openapi::Refused
     )
@@ -220,13 +253,19 @@ pub(super) async fn delete_setting(
     _: ApiKey,
     State(app): State<App>,
     Path(prefix): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SettingDeleted>, ApiError> {
     if !remove_retention(&app, &prefix).await? {
         return Err(ApiError::NotFound(format!(
             "no setting for prefix {prefix:?}"
         )));
     }
-    Ok(Json(json!({ "deleted": prefix })))
+    Ok(Json(SettingDeleted { deleted: prefix }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct SettingDeleted {
+    /// The prefix.
+    deleted: String,
 }
 
 /// Whether a setting existed; the prefix falls back to the longer-prefix or default retention.
@@ -245,18 +284,18 @@ pub(crate) async fn remove_retention(app: &App, prefix: &str) -> Result<bool, Ap
     tag = "channels",
     summary = "Retention settings by prefix",
     responses(
-        (status = 200, description = "`{\"settings\":[{\"prefix\",\"history_len\",\"history_age_secs\"}]}`", body = Object),
+        (status = 200, description = "Every prefix's setting", body = Settings),
         openapi::Refused
     )
 )]
-pub(super) async fn list_settings(_: ApiKey, State(app): State<App>) -> Json<Value> {
-    let list: Vec<Value> = app
+pub(super) async fn list_settings(_: ApiKey, State(app): State<App>) -> Json<Settings> {
+    let settings = app
         .policy
         .list()
         .into_iter()
-        .map(|(p, r)| json!({"prefix": p, "history_len": r.max_len, "history_age_secs": r.max_age_secs}))
+        .map(|(p, r)| Setting::new(p, r))
         .collect();
-    Json(json!({ "settings": list }))
+    Json(Settings { settings })
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -275,7 +314,7 @@ pub(super) struct KeyBody {
     params(("user_id" = String, Path, description = "The user's id")),
     request_body = KeyBody,
     responses(
-        (status = 200, description = "`{\"user_id\"}`", body = Object),
+        (status = 200, description = "The key is registered", body = UserRef),
         openapi::Refused
     )
 )]
@@ -284,9 +323,15 @@ pub(super) async fn put_key(
     State(app): State<App>,
     Path(uid): Path<String>,
     Body(req): Body<KeyBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserRef>, ApiError> {
     set_key(&app, &uid, &req.key).await?;
-    Ok(Json(json!({ "user_id": uid })))
+    Ok(Json(UserRef { user_id: uid }))
+}
+
+/// The user a write was for.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct UserRef {
+    user_id: String,
 }
 
 /// Also CometQL's `users_auth` insert.
@@ -308,7 +353,7 @@ pub(crate) async fn set_key(app: &App, uid: &str, key: &str) -> Result<(), ApiEr
     summary = "Revoke a user's key and close its connections",
     params(("user_id" = String, Path, description = "The user's id")),
     responses(
-        (status = 200, description = "`{\"deleted\",\"closed_connections\"}`", body = Object),
+        (status = 200, description = "The key is revoked and the user's live connections closed", body = KeyRevoked),
         (status = 404, description = "No key and no live connection for the user", body = ErrorBody),
         openapi::Refused
     )
@@ -317,14 +362,22 @@ pub(super) async fn delete_key(
     _: ApiKey,
     State(app): State<App>,
     Path(uid): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<KeyRevoked>, ApiError> {
     let (existed, closed) = revoke_key(&app, &uid).await?;
     if !existed && closed == 0 {
         return Err(ApiError::NotFound(format!("no key for user {uid:?}")));
     }
-    Ok(Json(
-        json!({ "deleted": existed, "closed_connections": closed }),
-    ))
+    Ok(Json(KeyRevoked {
+        deleted: existed,
+        closed_connections: closed,
+    }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct KeyRevoked {
+    /// Whether a key was registered.
+    deleted: bool,
+    closed_connections: usize,
 }
 
 /// Whether a key existed, and how many live connections of the user were closed. Also
@@ -345,7 +398,7 @@ pub(crate) async fn revoke_key(app: &App, uid: &str) -> Result<(bool, usize), Ap
     params(("user_id" = String, Path, description = "The user's id")),
     request_body = Object,
     responses(
-        (status = 200, description = "`{\"user_id\"}`", body = Object),
+        (status = 200, description = "The data is stored", body = UserRef),
         openapi::Refused
     )
 )]
@@ -354,7 +407,7 @@ pub(super) async fn put_data(
     State(app): State<App>,
     Path(uid): Path<String>,
     Body(data): Body<Box<RawValue>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserRef>, ApiError> {
     user_id(&uid)?;
     if !data.get().trim_start().starts_with('{') {
         return Err(ApiError::BadRequest(
@@ -362,7 +415,7 @@ pub(super) async fn put_data(
         ));
     }
     app.channels.set_user_data(&uid, data.get()).await?;
-    Ok(Json(json!({ "user_id": uid })))
+    Ok(Json(UserRef { user_id: uid }))
 }
 
 #[utoipa::path(
@@ -411,7 +464,7 @@ pub(super) struct LastSeenBody {
     summary = "When users were last connected",
     request_body = LastSeenBody,
     responses(
-        (status = 200, description = "`{\"<id>\": <unix seconds or null>}`", body = Object),
+        (status = 200, description = "Each user id asked about, with the unix seconds it was last connected (now if online; null if never)", body = BTreeMap<String, Option<u64>>),
         openapi::Refused
     )
 )]
@@ -419,13 +472,13 @@ pub(super) async fn last_seen(
     _: ApiKey,
     State(app): State<App>,
     Body(req): Body<LastSeenBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BTreeMap<String, Option<u64>>>, ApiError> {
     if req.user_ids.len() > MAX_LAST_SEEN_IDS {
         return Err(ApiError::BadRequest(format!(
             "at most {MAX_LAST_SEEN_IDS} user_ids per call"
         )));
     }
-    let mut out = serde_json::Map::new();
+    let mut out = BTreeMap::new();
     for uid in req.user_ids {
         user_id(&uid)?;
         let seen = if app.hub.devices(&uid) > 0 {
@@ -433,9 +486,9 @@ pub(super) async fn last_seen(
         } else {
             app.store.last_seen(&uid).await?
         };
-        out.insert(uid, json!(seen));
+        out.insert(uid, seen);
     }
-    Ok(Json(Value::Object(out)))
+    Ok(Json(out))
 }
 
 use axum::response::IntoResponse;

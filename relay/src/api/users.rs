@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cometa_protocol::CloseCode;
 use cometa_protocol::api::{ErrorBody, LoginCodeRequest};
-use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -209,7 +209,7 @@ pub(super) async fn update(
     summary = "Delete a user with its sessions, tunnels and data",
     params(("user_id" = String, Path, description = "The user's id")),
     responses(
-        (status = 200, description = "`{\"deleted\":1,\"revoked_sessions\",\"closed_tunnels\"}`", body = Object),
+        (status = 200, description = "The user, its sessions and its data are gone", body = Deleted),
         (status = 404, description = "No such user", body = ErrorBody),
         openapi::Refused
     )
@@ -218,18 +218,29 @@ pub(super) async fn delete_one(
     _: ApiKey,
     State(app): State<App>,
     Path(uid): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Deleted>, ApiError> {
     user_id(&uid)?;
     let (existed, revoked, closed) = remove(&app, &uid).await?;
     if !existed && revoked == 0 {
         return Err(no_user(&uid));
     }
-    Ok(Json(json!({
-        "deleted": 1,
-        "revoked_sessions": revoked,
-        "closed_tunnels": closed,
+    Ok(Json(Deleted {
+        deleted: 1,
+        not_found: None,
+        revoked_sessions: revoked,
+        closed_tunnels: closed,
     }))
-    .into_response())
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Deleted {
+    /// Users deleted.
+    deleted: usize,
+    /// The ids asked for that named no user (`POST /users/delete` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_found: Option<Vec<String>>,
+    revoked_sessions: usize,
+    closed_tunnels: usize,
 }
 
 #[utoipa::path(
@@ -240,7 +251,7 @@ pub(super) async fn delete_one(
     summary = "Delete many users",
     request_body = DeleteMany,
     responses(
-        (status = 200, description = "`{\"deleted\",\"not_found\",\"revoked_sessions\",\"closed_tunnels\"}`", body = Object),
+        (status = 200, description = "The users found are gone, with their sessions and data", body = Deleted),
         openapi::Refused
     )
 )]
@@ -248,7 +259,7 @@ pub(super) async fn delete_many(
     _: ApiKey,
     State(app): State<App>,
     Body(req): Body<DeleteMany>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Deleted>, ApiError> {
     if req.user_ids.len() > MAX_DELETE_IDS {
         return Err(ApiError::BadRequest(format!(
             "at most {MAX_DELETE_IDS} user_ids per call"
@@ -269,13 +280,12 @@ pub(super) async fn delete_many(
             not_found.push(id);
         }
     }
-    Ok(Json(json!({
-        "deleted": deleted,
-        "not_found": not_found,
-        "revoked_sessions": revoked_sessions,
-        "closed_tunnels": closed_tunnels,
+    Ok(Json(Deleted {
+        deleted,
+        not_found: Some(not_found),
+        revoked_sessions,
+        closed_tunnels,
     }))
-    .into_response())
 }
 
 /// Sessions first, then live tunnels, then the data: once this returns, nothing the user held
@@ -300,7 +310,7 @@ async fn remove(app: &App, uid: &str) -> Result<(bool, usize, usize), ApiError> 
     params(("user_id" = String, Path, description = "The user's id")),
     request_body = MergeRequest,
     responses(
-        (status = 200, description = "`{\"merged_messages\",\"last_seq\",\"closed_tunnels\"}`", body = Object),
+        (status = 200, description = "The visitor's messages are the user's, and the visitor is gone", body = Merged),
         (status = 404, description = "No such visitor", body = ErrorBody),
         openapi::Refused
     )
@@ -310,7 +320,7 @@ pub(super) async fn merge(
     State(app): State<App>,
     Path(uid): Path<String>,
     Body(req): Body<MergeRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Merged>, ApiError> {
     user_id(&uid)?;
     user_id(&req.visitor_id)?;
     if !req.visitor_id.starts_with(visitor::PREFIX) || req.visitor_id == uid {
@@ -334,12 +344,20 @@ pub(super) async fn merge(
         .hub
         .close_user(&req.visitor_id, None, CloseCode::SessionRevoked);
     tracing::info!(user = %uid, merged = moved.len(), closed, "visitor merged");
-    Ok(Json(json!({
-        "merged_messages": moved.len(),
-        "last_seq": moved.last().map(|m| m.seq),
-        "closed_tunnels": closed,
+    Ok(Json(Merged {
+        merged_messages: moved.len(),
+        last_seq: moved.last().map(|m| m.seq),
+        closed_tunnels: closed,
     }))
-    .into_response())
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Merged {
+    merged_messages: usize,
+    /// The user's stream position of the last message moved; null when none was.
+    last_seq: Option<u64>,
+    /// The visitor's connections, closed.
+    closed_tunnels: usize,
 }
 
 /// `POST /login-codes` with profile fields: stores them (creating the user when missing) and
