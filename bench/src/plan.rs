@@ -51,6 +51,10 @@ pub struct Options {
     /// Share of the best fan-out rate the latency run publishes at [default: 0.5].
     #[arg(long, default_value_t = 0.5)]
     pub latency_load: f64,
+    /// Offered deliveries/s at which every peer's fan-out latency is also measured, so the
+    /// peers are compared at the same absolute load [default: 30000,300000; smoke 2000].
+    #[arg(long, value_delimiter = ',')]
+    pub latency_rates: Option<Vec<f64>>,
     /// How the relay fans out: to one channel's subscribers, or a broadcast to every tunnel.
     #[arg(long, value_enum, default_value = "channel")]
     pub fanout_via: FanoutVia,
@@ -101,6 +105,8 @@ pub struct Plan {
     pub max_steps: usize,
     pub latency: Duration,
     pub latency_load: f64,
+    /// Deliveries/s of the equal-load latency runs, ascending.
+    pub latency_rates: Vec<f64>,
     pub fanout_via: FanoutVia,
     pub personal_users: usize,
     pub publishers: usize,
@@ -139,6 +145,18 @@ impl Plan {
             max_steps: pick(o.max_steps, 12, 3).clamp(1, 40),
             latency: secs(o.latency_secs, 4.0, 0.5),
             latency_load: o.latency_load.clamp(0.01, 1.0),
+            latency_rates: {
+                let default = if o.smoke {
+                    vec![2_000.0]
+                } else {
+                    vec![30_000.0, 300_000.0]
+                };
+                let mut r: Vec<f64> = o.latency_rates.clone().unwrap_or(default);
+                r.retain(|x| x.is_finite() && *x > 0.0);
+                r.sort_by(f64::total_cmp);
+                r.truncate(crate::scenario::fanout::MAX_EQUAL_LOADS - 1);
+                r
+            },
             fanout_via: o.fanout_via,
             personal_users: pick(o.personal_users, 1000, 50).max(1),
             publishers: pick(o.publishers, 64, 8).max(1),

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use hdrhistogram::Histogram;
 
 /// Steps one recorder tells apart; scenarios number their steps below this.
-pub const STEPS: usize = 64;
+pub const STEPS: usize = 96;
 /// Counter shards, one per thread: with one shared counter per step, every delivery moved
 /// the same cache lines between the cores, which cost the generator more than the count.
 /// Threads beyond this many share shards (still correct, only slower).

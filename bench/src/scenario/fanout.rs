@@ -1,7 +1,9 @@
 //! Fan-out: N subscribers of one channel (for now: every tunnel, via broadcast), the back end
 //! publishing at a rate that doubles every step until delivery falls behind. Reports the
-//! best delivered messages/s, then the publish → callback latency at half of it. Every step
-//! also reports the CPU time the server and the generator spent per delivery.
+//! best delivered messages/s, then the publish → callback latency at half of it and at the same
+//! absolute offered rates for every peer (`--latency-rates`, and socket.io's own half load), so
+//! peers are compared at equal load. Every step also reports the CPU time the server and the
+//! generator spent per delivery.
 
 use std::sync::Arc;
 
@@ -57,7 +59,38 @@ impl CpuMark {
     }
 }
 
-pub async fn run(plan: &Plan, peer: Peer) -> anyhow::Result<Value> {
+/// Deliveries/s at which every peer's latency is measured besides its own half load.
+#[derive(Debug, Clone, Default)]
+pub struct EqualLoads {
+    /// From `--latency-rates`, ascending.
+    pub rates: Vec<f64>,
+    /// socket.io's half load, once socket.io has run: the load its users see.
+    pub socketio_half: Option<f64>,
+}
+
+impl EqualLoads {
+    /// `(label, deliveries/s)`, ascending by rate.
+    fn list(&self) -> Vec<(String, f64)> {
+        let mut all: Vec<(String, f64)> = self.rates.iter().map(|&r| (label(r), r)).collect();
+        if let Some(r) = self.socketio_half {
+            all.push(("socketio_half".into(), r.round()));
+        }
+        all.sort_by(|a, b| a.1.total_cmp(&b.1));
+        all.truncate(MAX_EQUAL_LOADS);
+        all
+    }
+}
+
+/// 30000 → "30k"; the key of an equal-load run in results.json.
+pub fn label(rate: f64) -> String {
+    if rate >= 1000.0 && (rate % 1000.0) == 0.0 {
+        format!("{}k", rate / 1000.0)
+    } else {
+        format!("{}", rate.round())
+    }
+}
+
+pub async fn run(plan: &Plan, peer: Peer, equal: &EqualLoads) -> anyhow::Result<Value> {
     let opts = StartOptions {
         outbound_queue: Some(RELAY_QUEUE),
         ..StartOptions::default()
@@ -83,6 +116,8 @@ pub async fn run(plan: &Plan, peer: Peer) -> anyhow::Result<Value> {
         START_DELIVERIES_PER_S,
     )
     .await?;
+    let best = result["delivered_per_s"].as_f64().unwrap_or(0.0);
+    result["equal_load"] = at_equal_loads(plan, &running, &mut fleet, &target, best, equal).await?;
     if stored {
         let best = result["delivered_per_s"].as_f64().unwrap_or(0.0);
         let start = (best / 8.0).max(START_DELIVERIES_PER_S);
@@ -103,12 +138,15 @@ struct Steps {
 
 const LIVE: Steps = Steps {
     first: 0,
-    latency: 63,
+    latency: 95,
 };
 const STORED: Steps = Steps {
-    first: 30,
-    latency: 62,
+    first: 44,
+    latency: 94,
 };
+/// The equal-load runs take steps `EQUAL_FIRST..EQUAL_FIRST + MAX_EQUAL_LOADS`.
+const EQUAL_FIRST: usize = 84;
+pub const MAX_EQUAL_LOADS: usize = 10;
 
 /// The ramp from `start` deliveries/s, then the latency run at `plan.latency_load` of the best.
 async fn measure(
@@ -171,20 +209,16 @@ async fn measure(
         rate *= 2.0;
     }
 
-    // Overload may have closed slow sockets (the relay's policy); reopen them first.
-    fleet.fill(64).await?;
+    let half = latency_run(
+        plan,
+        running,
+        fleet,
+        target,
+        steps_at.latency,
+        best * plan.latency_load,
+    )
+    .await?;
     let n = fleet.alive() as f64;
-    let half_rate = (best * plan.latency_load / n).max(1.0);
-    let count = ((half_rate * plan.latency.as_secs_f64()) as u64).max(2);
-    let latency_step = steps_at.latency;
-    rec.measure_latency_of(latency_step);
-    let cpu_before = CpuMark::now(running);
-    let p = paced(target, latency_step, half_rate, count, IN_FLIGHT, &pad).await;
-    let expected = p.ok * n as u64;
-    wait_until(drain, || rec.received(latency_step) >= expected).await;
-    let received = rec.received(latency_step);
-    let (server_cpu, generator_cpu) = cpu_before.per_delivery(CpuMark::now(running), received);
-    let lat = percentiles(&rec.latency());
     Ok(json!({
         "subscribers": n,
         "delivered_per_s": best.round(),
@@ -193,14 +227,63 @@ async fn measure(
         "server_cpu_ns_per_delivery": best_cpu.0,
         "generator_cpu_ns_per_delivery": best_cpu.1,
         "steps": steps,
-        "half_load": {
-            "publishes_per_s": half_rate,
-            "delivered_per_s": (half_rate * n).round(),
-            "lost": expected.saturating_sub(received),
-            "publish_errors": p.errors,
-            "latency": lat,
-            "server_cpu_ns_per_delivery": server_cpu,
-            "generator_cpu_ns_per_delivery": generator_cpu,
-        },
+        "half_load": half,
+    }))
+}
+
+/// The latency runs at the same offered rates for every peer. A rate above what this peer
+/// delivered at its best is not run: it would measure a queue growing without bound.
+async fn at_equal_loads(
+    plan: &Plan,
+    running: &Running,
+    fleet: &mut Fleet,
+    target: &Target,
+    best: f64,
+    equal: &EqualLoads,
+) -> anyhow::Result<Value> {
+    let mut out = serde_json::Map::new();
+    for (i, (key, rate)) in equal.list().into_iter().enumerate() {
+        let v = if rate <= best {
+            latency_run(plan, running, fleet, target, EQUAL_FIRST + i, rate).await?
+        } else {
+            json!({ "delivered_per_s": rate, "over_capacity": true })
+        };
+        out.insert(key, v);
+    }
+    Ok(Value::Object(out))
+}
+
+/// Publishes at `deliveries_per_s` for `plan.latency` and records every delivery's latency.
+async fn latency_run(
+    plan: &Plan,
+    running: &Running,
+    fleet: &mut Fleet,
+    target: &Target,
+    step: usize,
+    deliveries_per_s: f64,
+) -> anyhow::Result<Value> {
+    // Overload may have closed slow sockets (the relay's policy); reopen them first.
+    fleet.fill(64).await?;
+    let n = fleet.alive() as f64;
+    let rec = fleet.recorder.clone();
+    let pad: Arc<str> = plan.pad.as_str().into();
+    let drain = plan.step * 4 + std::time::Duration::from_secs(2);
+    let rate = (deliveries_per_s / n).max(1.0);
+    let count = ((rate * plan.latency.as_secs_f64()) as u64).max(2);
+    rec.measure_latency_of(step);
+    let cpu_before = CpuMark::now(running);
+    let p = paced(target, step, rate, count, IN_FLIGHT, &pad).await;
+    let expected = p.ok * n as u64;
+    wait_until(drain, || rec.received(step) >= expected).await;
+    let received = rec.received(step);
+    let (server_cpu, generator_cpu) = cpu_before.per_delivery(CpuMark::now(running), received);
+    Ok(json!({
+        "publishes_per_s": rate,
+        "delivered_per_s": (rate * n).round(),
+        "lost": expected.saturating_sub(received),
+        "publish_errors": p.errors,
+        "latency": percentiles(&rec.latency()),
+        "server_cpu_ns_per_delivery": server_cpu,
+        "generator_cpu_ns_per_delivery": generator_cpu,
     }))
 }

@@ -28,10 +28,19 @@ pub async fn run_once(plan: &Plan, nofile: u64) -> (Value, bool) {
             _ => plan.peers.clone(),
         };
         let mut by_peer = Map::new();
+        let mut equal = fanout::EqualLoads {
+            rates: plan.latency_rates.clone(),
+            socketio_half: None,
+        };
+        let mut peers = peers;
+        if scenario == Scenario::Fanout {
+            // socket.io first: its own half load is one of the loads every peer is timed at.
+            peers.sort_by_key(|p| *p != Peer::Socketio);
+        }
         for peer in peers {
             eprintln!("{} / {}", name(scenario), peer.name());
             let result = match scenario {
-                Scenario::Fanout => fanout::run(plan, peer).await,
+                Scenario::Fanout => fanout::run(plan, peer, &equal).await,
                 Scenario::Personal => personal::run(plan, peer).await,
                 Scenario::Idle => idle::run(plan, peer, nofile).await,
                 Scenario::Storm => storm::run(plan, peer).await,
@@ -42,6 +51,14 @@ pub async fn run_once(plan: &Plan, nofile: u64) -> (Value, bool) {
                 eprintln!("  failed: {e:#}");
                 json!({ "error": format!("{e:#}") })
             });
+            let mut value = value;
+            if scenario == Scenario::Fanout && peer == Peer::Socketio {
+                equal.socketio_half = value["half_load"]["delivered_per_s"].as_f64();
+                // socket.io's own half-load run is its figure at that load.
+                if value["equal_load"].is_object() {
+                    value["equal_load"]["socketio_half"] = value["half_load"].clone();
+                }
+            }
             eprintln!("  {value}");
             by_peer.insert(peer.name().into(), value);
         }
