@@ -31,7 +31,7 @@ export interface ServerInfo {
   history: boolean;
   /** `<epoch>:<seq>`: the same stored message has the same uuid everywhere. Absent on live-only messages. */
   uuid?: string;
-  /** The message's position in its stream. Absent on live-only messages (track_ join/leave, user_status_). */
+  /** The message's position in its stream. Absent on live-only messages (track_ subscription/unsubscription, user_status_). */
   seq?: number;
 }
 

@@ -106,16 +106,23 @@ function connect() {
   });
   comet.get_pipe_log('web_chat', (m) => !m.error && addMessage($('messages'), m, roomLine));
 
-  // Who is online: the member list once, then join/leave as they happen.
+  // Who is online: the member list once, then each connection (tab) coming and going as
+  // `subscription`/`unsubscription` (CppComet's events), so a user stays while a tab is left.
+  const tabs = new Map();
   comet.subscription('track_online', (m) => {
     const id = m.data && m.data.user_id;
     if (!id) return;
-    if (m.server_info.event === 'join') online.add(id);
-    if (m.server_info.event === 'leave') online.delete(id);
+    const n = (tabs.get(id) || 0) + (m.server_info.event === 'subscription' ? 1 : -1);
+    tabs.set(id, Math.max(n, 0));
+    if (n > 0) online.add(id);
+    else if (m.server_info.event === 'unsubscription') online.delete(id);
     renderOnline();
   });
   comet.getTrackPipeUsers('track_online', (a) => {
-    (a.data || []).forEach((id) => online.add(id));
+    (a.data || []).forEach((id) => {
+      online.add(id);
+      tabs.set(id, Math.max(tabs.get(id) || 0, 1));
+    });
     renderOnline();
   });
 

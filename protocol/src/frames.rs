@@ -112,7 +112,7 @@ pub struct Publication<'a> {
     pub event: &'a str,
     #[serde(borrow)]
     pub data: &'a RawValue,
-    /// Absent on live-only channels (`user_status_*`, `sys`, join/leave).
+    /// Absent on live-only channels (`user_status_*`, `sys`, `track_*` subscription/unsubscription).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
     /// The sender, stamped by the relay; absent for the back end and anonymous senders.

@@ -56,7 +56,7 @@ pub enum ChannelKind {
     WebAuth,
     /// `@web_*`: anyone may publish, and the sender stays anonymous.
     AnonymousWeb,
-    /// `track_*`: join/leave events and a member list of authenticated subscribers.
+    /// `track_*`: `subscription`/`unsubscription` events and a member list of authenticated subscribers.
     Track,
     /// `user_status_<id>`: `online`/`offline` of one user.
     UserStatus,

@@ -284,8 +284,8 @@ pub struct Args {
     /// When set, a JWT's `iss` must be exactly this [default: not checked].
     #[arg(long, env = "COMETA_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
-    /// `track_*` subscriptions one authenticated connection may start per second, sustained;
-    /// each announces `join` to every member [default: 1].
+    /// `track_*` subscriptions one connection may start per second, sustained; each
+    /// announces `subscription` to every member [default: 1].
     #[arg(long, env = "COMETA_TRACK_SUBSCRIBES_PER_SEC")]
     pub track_subscribes_per_sec: Option<u32>,
     /// `track_*` subscriptions one connection may start at once above that rate [default: 10].
