@@ -97,11 +97,21 @@ export class CometApi {
    */
   subscription<T = unknown>(name: string, callback?: (msg: CometMessage<T>) => void): number;
   subscription<T = unknown>(callback: (msg: CometMessage<T>) => void): number;
+  /** CppComet's: `callback` gets the first message of `name`, then the subscription ends. Returns the id for an earlier `unsubscription`. */
+  subscription_once<T = unknown>(name: string, callback: (msg: CometMessage<T>) => void): number;
   unsubscription(id: number): boolean;
   unsubscriptionAll(): void;
   /** Publishes on a `web_*`/`@web_*`/`webauth_*` pipe; queued while offline. Throws if `msg` is not JSON-encodable. */
   web_pipe_send(pipe: string, event: string, msg: unknown): boolean;
   web_pipe_send(pipeDotEvent: string, msg: unknown): boolean;
+  /**
+   * CppComet's: `web_pipe_send(pipe, event, msg)` `count` times (default 3), `interval` ms apart
+   * (default 1000), each copy with one `_cometApi_uuid`: every subscription callback handles it at most once.
+   */
+  multi_web_pipe_send(pipe: string, event: string, msg: object, count?: number, interval?: number): boolean;
+  /** CppComet's: 0 quiet; above 0 state changes and errors go to the console; from 9 each message's pipe and event. Kept in localStorage (`comet_LogLevel`), one for the page. */
+  setLogLevel(level: number): void;
+  getLogLevel(): number;
   /** Kept messages of `pipe`, oldest first, one call each (without a callback: to the pipe's subscribers). */
   get_pipe_log<T = unknown>(pipe: string, callback?: (msg: CometMessage<T> | CometAnswer<null>) => void): boolean;
   count_users_in_pipe(pipe: string, callback: (answer: CometAnswer<{ user_in_pipe: number }>) => void): boolean;

@@ -23,7 +23,11 @@ const cometBefore = (prop, args, calls) =>
     getTrackPipeUsers: () => true,
     getUserData: () => true,
     unsubscription: () => true,
-    subscription: () => calls.filter((c) => c === 'subscription').length,
+    subscription: () => calls.filter((c) => c === 'subscription' || c === 'subscription_once').length,
+    subscription_once: () => calls.filter((c) => c === 'subscription' || c === 'subscription_once').length,
+    multi_web_pipe_send: () => true,
+    getLogLevel: () => logLevel,
+    setLogLevel: (level) => setLevel(level),
     isAuthorized: () => false,
     isConnected: () => false,
     isMaster: () => true,
@@ -44,6 +48,7 @@ function handlers(api) {
     api.setEmitter((event, code, text) =>
       queueMicrotask(() => {
         const arg = event === 'error' ? { code, message: text } : { code, reason: text };
+        if (logLevel > 0) console.log('[cometa]', event, arg);
         for (const f of m.get(event) || []) {
           try {
             f(arg);
@@ -95,6 +100,89 @@ proto.connected = function () {
     this.on('connected', ok);
     this.on('disconnected', ko);
   });
+};
+
+// CppComet's log level: 0 is quiet; above 0 the state changes and errors are logged, from 9
+// also each message's pipe and event (never its data). Kept in localStorage as CppComet does
+// (`comet_LogLevel`), so it can be raised on a live page from the console; one for the page.
+let logLevel = 0;
+try {
+  logLevel = Number(globalThis.localStorage?.getItem('comet_LogLevel')) || 0;
+} catch {
+  // Storage may be denied (sandboxed frames): the level is then this page's only.
+}
+function setLevel(level) {
+  logLevel = Number(level) || 0;
+  try {
+    globalThis.localStorage?.setItem('comet_LogLevel', String(logLevel));
+  } catch {
+    // As above: not kept, still applied.
+  }
+}
+proto.getLogLevel = function () {
+  return logLevel;
+};
+proto.setLogLevel = function (level) {
+  setLevel(level);
+  // Installs the state dispatcher, which logs even when the page registered no handler.
+  handlers(this);
+};
+
+// A callback wrapped for what every subscription shares: messages sent by
+// `multi_web_pipe_send` handled once (CppComet's `_cometApi_uuid`: the copies carry the same
+// one), and the message log. Each callback remembers the ids it saw, so two callbacks for
+// one message both get it; the memory is bounded.
+const SEEN_IDS = 1000;
+function wrap(callback) {
+  if (typeof callback !== 'function') return callback;
+  const seen = new Set();
+  return (msg) => {
+    const id = msg?.data?._cometApi_uuid;
+    if (typeof id === 'string') {
+      if (seen.has(id)) return;
+      seen.add(id);
+      if (seen.size > SEEN_IDS) seen.delete(seen.values().next().value);
+    }
+    if (logLevel >= 9) console.log('[cometa] message', msg?.server_info?.pipe, msg?.server_info?.event);
+    return callback(msg);
+  };
+}
+const realSubscription = proto.subscription;
+proto.subscription = function (name, callback) {
+  return typeof name === 'function' ? realSubscription.call(this, wrap(name)) : realSubscription.call(this, name, wrap(callback));
+};
+
+/**
+ * CppComet's `subscription_once`: `callback` gets the first message of `name`, then the
+ * subscription ends. Returns the id for an earlier `unsubscription`.
+ */
+proto.subscription_once = function (name, callback) {
+  let id;
+  let done = false;
+  id = this.subscription(name, (msg) => {
+    if (done) return;
+    done = true;
+    // After this delivery: the module is dispatching to its callbacks right now.
+    queueMicrotask(() => this.unsubscription(id));
+    return callback(msg);
+  });
+  return id;
+};
+
+/**
+ * CppComet's `multi_web_pipe_send`: sends `msg` `count` times (default 3), `interval` ms apart
+ * (default 1000), each copy with the same `_cometApi_uuid`, so a flaky network loses it less
+ * often and every receiving callback handles it at most once. `msg` must be an object.
+ */
+proto.multi_web_pipe_send = function (pipe, event, msg, count, interval) {
+  const n = count || 3;
+  const every = interval || 1000;
+  const chars = 'qwertyuiopasdfghjklzxcvbnm1234567890QWERTYUIOPASDFGHJKLZXCVBNM';
+  let id = 'jsapi';
+  for (let i = 0; i < 11; i++) id += chars[Math.floor(Math.random() * chars.length)];
+  const copy = { ...Object(msg), _cometApi_uuid: id };
+  for (let i = 1; i < n; i++) setTimeout(() => this.web_pipe_send(pipe, event, copy), i * every);
+  return this.web_pipe_send(pipe, event, copy);
 };
 
 // `configure({ WebSocket })`, as in the `cometa` entry: the implementation every `start()`

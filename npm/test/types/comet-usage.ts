@@ -42,3 +42,14 @@ const ready: Promise<void> = api.connected();
 void ready;
 api.start({ skey: 'from-cometa', node: 'https://relay.example.com' });
 api.start({ token: 'jwt' });
+
+// CppComet's helpers.
+const once: number = api.subscription_once<{ n: number }>('web_chat.message', (m) => void m.data.n);
+void once;
+const sent: boolean = api.multi_web_pipe_send('web_chat', 'message', { text: 'hi' }, 3, 500);
+void sent;
+api.setLogLevel(9);
+const level: number = api.getLogLevel();
+void level;
+// @ts-expect-error: multi_web_pipe_send stamps an id into its message, so it must be an object
+api.multi_web_pipe_send('web_chat', 'message', 'text');
