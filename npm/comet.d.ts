@@ -53,6 +53,13 @@ export interface CometAnswer<T> {
   server_info: { pipe: string };
 }
 
+/** `getUserData`'s answer, CppComet's shape. */
+export interface UserData<Id = string | number> {
+  user_id: Id;
+  /** The stored JSON object as text (`JSON.parse` it); `""` when there is none. */
+  user_data: string;
+}
+
 /** `"#pipe"` subscribers: the relay's answer to a `web_pipe_send` to `pipe`. */
 export type DeliveryReport = CometMessage<{ seq?: number | null; error?: CometError }>;
 
@@ -109,7 +116,7 @@ export class CometApi {
    * (default 1000), each copy with one `_cometApi_uuid`: every subscription callback handles it at most once.
    */
   multi_web_pipe_send(pipe: string, event: string, msg: object, count?: number, interval?: number): boolean;
-  /** CppComet's: 0 quiet; above 0 state changes and errors go to the console; from 9 each message's pipe and event. Kept in localStorage (`comet_LogLevel`), one for the page. */
+  /** CppComet's: 0 quiet; above 0 state changes and errors go to the console; from 9 each message's pipe and event. Per instance; the last one set is kept in localStorage (`comet_LogLevel`) and new instances start with it. */
   setLogLevel(level: number): void;
   getLogLevel(): number;
   /** Kept messages of `pipe`, oldest first, one call each (without a callback: to the pipe's subscribers). */
@@ -117,8 +124,11 @@ export class CometApi {
   count_users_in_pipe(pipe: string, callback: (answer: CometAnswer<{ user_in_pipe: number }>) => void): boolean;
   /** Authenticated members of a `track_*` pipe. */
   getTrackPipeUsers(pipe: string, callback: (answer: CometAnswer<string[]>) => void): boolean;
-  /** Public data the back end set for a user (`PUT /api/v1/users/{id}/data`); `null` if none. */
-  getUserData<T = unknown>(userId: string | number, callback: (answer: CometAnswer<T>) => void): boolean;
+  /**
+   * CppComet's answer: `data.user_data` is the JSON the back end set for the user (`PUT /api/v1/users/{id}/data`
+   * or CometQL's `users_data`) as text, `""` if none; `data.user_id` the id asked for.
+   */
+  getUserData<Id extends string | number>(userId: Id, callback: (answer: CometAnswer<UserData<Id>>) => void): boolean;
   /** After every successful `auth` (each connection). */
   onAuthSuccess(callback: (answer: CometAnswer<{ user_id: string; device: string }>) => void): void;
   /** CppComet's spelling. After a refused `auth`, and when the relay ends the session. */

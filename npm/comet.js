@@ -17,17 +17,19 @@ const cometBefore = (prop, args, calls) =>
   ({
     start: () => true,
     restart: () => true,
-    web_pipe_send: () => true,
+    web_pipe_send: (pipe, event, msg) => /^(web_|webauth_|@web_)/.test(msg === undefined ? String(pipe).split('.')[0] : String(pipe)),
     get_pipe_log: () => true,
     count_users_in_pipe: () => true,
-    getTrackPipeUsers: () => true,
+    getTrackPipeUsers: (pipe) => /^track_/.test(String(pipe)),
     getUserData: () => true,
     unsubscription: () => true,
     subscription: () => calls.filter((c) => c === 'subscription' || c === 'subscription_once').length,
     subscription_once: () => calls.filter((c) => c === 'subscription' || c === 'subscription_once').length,
     multi_web_pipe_send: () => true,
-    getLogLevel: () => logLevel,
-    setLogLevel: (level) => setLevel(level),
+    // Before the module: kept under the instance's `args` (one array per instance), and the
+    // queued `setLogLevel` sets it on the real object once it is there.
+    getLogLevel: () => levels.get(args) ?? storedLevel,
+    setLogLevel: (level) => void levels.set(args, setLevel(level)),
     isAuthorized: () => false,
     isConnected: () => false,
     isMaster: () => true,
@@ -48,7 +50,7 @@ function handlers(api) {
     api.setEmitter((event, code, text) =>
       queueMicrotask(() => {
         const arg = event === 'error' ? { code, message: text } : { code, reason: text };
-        if (logLevel > 0) console.log('[cometa]', event, arg);
+        if (levelOf(api) > 0) console.log('[cometa]', event, arg);
         for (const f of m.get(event) || []) {
           try {
             f(arg);
@@ -103,27 +105,34 @@ proto.connected = function () {
 };
 
 // CppComet's log level: 0 is quiet; above 0 the state changes and errors are logged, from 9
-// also each message's pipe and event (never its data). Kept in localStorage as CppComet does
-// (`comet_LogLevel`), so it can be raised on a live page from the console; one for the page.
-let logLevel = 0;
+// also each message's pipe and event (never its data). Per instance; the last level set is
+// kept in localStorage (`comet_LogLevel`) as CppComet does, and instances start with it, so it
+// can be raised from the console and survives a reload.
+const levels = new WeakMap();
+let storedLevel = 0;
 try {
-  logLevel = Number(globalThis.localStorage?.getItem('comet_LogLevel')) || 0;
+  storedLevel = Number(globalThis.localStorage?.getItem('comet_LogLevel')) || 0;
 } catch {
-  // Storage may be denied (sandboxed frames): the level is then this page's only.
+  // Storage may be denied (sandboxed frames): the level then lasts for this page only.
 }
 function setLevel(level) {
-  logLevel = Number(level) || 0;
+  storedLevel = Number(level) || 0;
   try {
-    globalThis.localStorage?.setItem('comet_LogLevel', String(logLevel));
+    globalThis.localStorage?.setItem('comet_LogLevel', String(storedLevel));
   } catch {
     // As above: not kept, still applied.
   }
+  return storedLevel;
+}
+function levelOf(api) {
+  if (!levels.has(api)) levels.set(api, storedLevel);
+  return levels.get(api);
 }
 proto.getLogLevel = function () {
-  return logLevel;
+  return levelOf(this);
 };
 proto.setLogLevel = function (level) {
-  setLevel(level);
+  levels.set(this, setLevel(level));
   // Installs the state dispatcher, which logs even when the page registered no handler.
   handlers(this);
 };
@@ -133,7 +142,7 @@ proto.setLogLevel = function (level) {
 // one), and the message log. Each callback remembers the ids it saw, so two callbacks for
 // one message both get it; the memory is bounded.
 const SEEN_IDS = 1000;
-function wrap(callback) {
+function wrap(api, callback) {
   if (typeof callback !== 'function') return callback;
   const seen = new Set();
   return (msg) => {
@@ -143,13 +152,51 @@ function wrap(callback) {
       seen.add(id);
       if (seen.size > SEEN_IDS) seen.delete(seen.values().next().value);
     }
-    if (logLevel >= 9) console.log('[cometa] message', msg?.server_info?.pipe, msg?.server_info?.event);
+    if (levelOf(api) >= 9) console.log('[cometa] message', msg?.server_info?.pipe, msg?.server_info?.event);
     return callback(msg);
   };
 }
 const realSubscription = proto.subscription;
 proto.subscription = function (name, callback) {
-  return typeof name === 'function' ? realSubscription.call(this, wrap(name)) : realSubscription.call(this, name, wrap(callback));
+  return typeof name === 'function'
+    ? realSubscription.call(this, wrap(this, name))
+    : realSubscription.call(this, name, wrap(this, callback));
+};
+
+// CppComet refuses, before sending, what only the back end may do: publishing outside
+// `web_*`/`webauth_*` (and the relay's `@web_*`), and member lists of other than `track_*`.
+const realSend = proto.web_pipe_send;
+proto.web_pipe_send = function (pipe, event, msg) {
+  const name = msg === undefined ? String(pipe).split('.')[0] : String(pipe);
+  if (!/^(web_|webauth_|@web_)/.test(name)) {
+    console.error(`cometa: web_pipe_send: clients publish only on web_*, webauth_* and @web_* pipes, not \`${name}\``);
+    return false;
+  }
+  return realSend.call(this, pipe, event, msg);
+};
+const realTrackUsers = proto.getTrackPipeUsers;
+proto.getTrackPipeUsers = function (pipe, callback) {
+  if (!/^track_/.test(String(pipe))) {
+    console.error(`cometa: getTrackPipeUsers: only track_* pipes have members, not \`${pipe}\``);
+    return false;
+  }
+  return realTrackUsers.call(this, pipe, callback);
+};
+
+// CppComet's `getUserData` answer: `{user_id, user_data}` with the stored JSON as text, ""
+// when the back end set none (the module answers with the parsed data, or null).
+const realGetUserData = proto.getUserData;
+proto.getUserData = function (userId, callback) {
+  const cb =
+    typeof callback === 'function'
+      ? (a) =>
+          callback(
+            a && !a.error
+              ? { ...a, data: { user_id: userId, user_data: a.data == null ? '' : JSON.stringify(a.data) } }
+              : a,
+          )
+      : callback;
+  return realGetUserData.call(this, userId, cb);
 };
 
 /**

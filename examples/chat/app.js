@@ -16,10 +16,12 @@ function displayName(id) {
   if (!id) return 'server';
   if (!names.has(id)) {
     names.set(id, id);
+    // CppComet's answer: `user_data` is the stored JSON as text ("" when none).
     comet.getUserData(id, (a) => {
-      if (a.data && a.data.name) {
-        names.set(id, a.data.name);
-        document.querySelectorAll(`[data-user="${CSS.escape(id)}"]`).forEach((el) => (el.textContent = a.data.name));
+      const name = a.data && a.data.user_data && JSON.parse(a.data.user_data).name;
+      if (name) {
+        names.set(id, name);
+        document.querySelectorAll(`[data-user="${CSS.escape(id)}"]`).forEach((el) => (el.textContent = name));
       }
     });
   }

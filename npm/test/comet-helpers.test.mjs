@@ -117,7 +117,10 @@ test('setLogLevel/getLogLevel: the level is kept and state changes are logged ab
   try {
     api.setLogLevel(9);
     assert.equal(api.getLogLevel(), 9);
-    assert.equal(new CometApi().getLogLevel(), 9, 'one level for the page, as CppComet keeps it');
+    const other = new CometApi();
+    assert.equal(other.getLogLevel(), 9, 'a new instance starts at the last level set, as CppComet reads it from localStorage');
+    other.setLogLevel(1);
+    assert.equal(api.getLogLevel(), 9, 'each instance has its own');
     api.start({ node: relay.url, WebSocket });
     await within(api.connected(), 10000, 'connected');
     await new Promise((r) => setTimeout(r, 0));
@@ -125,6 +128,16 @@ test('setLogLevel/getLogLevel: the level is kept and state changes are logged ab
     console.log = log;
     api.setLogLevel(0);
   }
+  const quiet = [];
+  console.log = (...args) => quiet.push(args.map(String).join(' '));
+  try {
+    api.restart();
+    await within(api.connected(), 10000, 'reconnected');
+    await new Promise((r) => setTimeout(r, 0));
+  } finally {
+    console.log = log;
+  }
+  assert.deepEqual(quiet, [], 'level 0 logs nothing');
   assert.ok(
     logged.some((l) => l.startsWith('[cometa] connected')),
     `logged: ${logged}`,

@@ -32,7 +32,7 @@ function launch(listen, dataDir, args) {
       if (m) {
         clearTimeout(timer);
         proc.removeAllListeners('exit');
-        resolve({ proc, url: m[1] });
+        resolve({ proc, url: m[1], stdout: () => out });
       }
     });
   });
@@ -44,7 +44,7 @@ function launch(listen, dataDir, args) {
  */
 export async function startRelay({ args = [] } = {}) {
   const dataDir = await mkdtemp(join(tmpdir(), 'cometa-sdk-test-'));
-  let { proc, url } = await launch('127.0.0.1:0', dataDir, args);
+  let { proc, url, stdout } = await launch('127.0.0.1:0', dataDir, args);
   const port = new URL(url).port;
   const api = async (path, body) => {
     const res = await fetch(url + path, {
@@ -60,6 +60,23 @@ export async function startRelay({ args = [] } = {}) {
   return {
     url,
     port,
+    /** With `--cometql-listen`: the CometQL port, from the line the relay prints after its HTTP one. */
+    cometqlPort: () =>
+      new Promise((resolve, reject) => {
+        const find = () => /CometQL listening on \S+:(\d+)/.exec(stdout())?.[1];
+        const found = find();
+        if (found) return resolve(Number(found));
+        const timer = setTimeout(() => reject(new Error('no CometQL listening line within 15 s')), 15000);
+        const on = () => {
+          const p = find();
+          if (p) {
+            clearTimeout(timer);
+            proc.stdout.off('data', on);
+            resolve(Number(p));
+          }
+        };
+        proc.stdout.on('data', on);
+      }),
     /** A back-end API call: `POST path` with the API key and a JSON body, e.g. `/api/v1/users`. */
     api,
     /** A single-use login code for `userId`, as a customer back end would obtain it. */

@@ -18,7 +18,7 @@ api.web_pipe_send('web_chat.message', { text: 'hi' });
 api.get_pipe_log('web_chat', (m) => void m.server_info);
 api.count_users_in_pipe('web_chat', (a) => void a.data?.user_in_pipe);
 api.getTrackPipeUsers('track_online', (a) => void a.data?.length);
-api.getUserData('bob', (a) => void a.error?.message);
+api.getUserData('bob', (a) => void (a.error?.message ?? a.data?.user_data.length));
 api.onAuthSuccess((a) => void a.data?.device);
 api.onAuthFalill((a) => void a.error?.code);
 const ok: boolean = api.isAuthorized() && api.isMaster() && api.unsubscription(id);
