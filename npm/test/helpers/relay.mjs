@@ -9,8 +9,9 @@ import { fileURLToPath } from 'node:url';
 export const API_KEY = 'cometa-sdk-test-key-0123456789';
 const BIN = process.env.COMETA_RELAY_BIN || fileURLToPath(new URL('../../../target/debug/cometa-relay', import.meta.url));
 
-function launch(listen, dataDir, args) {
+function launch(listen, dataDir, args, cwd) {
   const proc = spawn(BIN, ['--listen', listen, '--data-dir', dataDir, '--api-key', API_KEY, ...args], {
+    cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
   });
@@ -40,11 +41,12 @@ function launch(listen, dataDir, args) {
 
 /**
  * A relay on a free port with its own data dir; `restart()` brings it back on the same port.
- * `args`: extra command-line flags (e.g. `--demo`, `--static-dir`).
+ * `args`: extra command-line flags (e.g. `--demo`, `--static-dir`); `cwd`: where it runs (the
+ * test process's folder, inside the repository, by default).
  */
-export async function startRelay({ args = [] } = {}) {
+export async function startRelay({ args = [], cwd } = {}) {
   const dataDir = await mkdtemp(join(tmpdir(), 'cometa-sdk-test-'));
-  let { proc, url, stdout } = await launch('127.0.0.1:0', dataDir, args);
+  let { proc, url, stdout } = await launch('127.0.0.1:0', dataDir, args, cwd);
   const port = new URL(url).port;
   const api = async (path, body) => {
     const res = await fetch(url + path, {
@@ -96,7 +98,7 @@ export async function startRelay({ args = [] } = {}) {
       await exited(proc);
     },
     async restart() {
-      ({ proc } = await launch(`127.0.0.1:${port}`, dataDir, args));
+      ({ proc } = await launch(`127.0.0.1:${port}`, dataDir, args, cwd));
     },
     async stop() {
       proc.kill('SIGKILL');
