@@ -13,6 +13,12 @@ export interface StartOptions {
   /** Instead of `user_key`: the session of a `cometa` login (`Session.get().skey`). */
   skey?: string;
   /**
+   * centrifuge-js's refresh: called for the first `token` when none is given, and again when the
+   * relay refuses the token (it expired); the connection then restarts with the new one. After
+   * three refusals in a row, or when it fails, the connection stops with an `error` 4004.
+   */
+  getToken?: () => string | Promise<string>;
+  /**
    * The relay: `https://host`, `host:port`, or `wss://host/connect`. Required unless the relay
    * serves the page: the default is the page's own origin.
    */

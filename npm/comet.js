@@ -242,8 +242,74 @@ export function configure(options) {
 const realStart = proto.start;
 proto.start = function (options, callback) {
   const o = defaultWebSocket && !Object(options).WebSocket ? { ...options, WebSocket: defaultWebSocket } : options;
-  return realStart.call(this, o, callback);
+  const getToken = Object(o).getToken;
+  if (typeof getToken !== 'function') return realStart.call(this, o, callback);
+  const { getToken: _, ...rest } = o;
+  const source = tokenSource(this, getToken);
+  if (rest.token) return realStart.call(this, rest, callback);
+  // No token yet: the first one comes from getToken, as in centrifuge-js.
+  source.fetch((token) => realStart.call(this, { ...rest, token }, callback));
+  return true;
 };
+
+// `start({ getToken })`, centrifuge-js's refresh: `getToken()` (a token, or a Promise of one)
+// is called for the first token when none is given, and again whenever the relay refuses the
+// token (4004: it expired — JWT connections are checked when they authenticate, so a token
+// that expires while connected is replaced at the next reconnect), then the connection
+// restarts with the new one. Three refusals in a row, a getToken that fails or gives no
+// token: the connection stops ('disconnected') and the failure is an 'error'.
+const REFUSALS = 3;
+const tokenSources = new WeakMap();
+function tokenSource(api, getToken) {
+  let src = tokenSources.get(api);
+  if (src) {
+    src.getToken = getToken;
+    return src;
+  }
+  src = {
+    getToken,
+    refusals: 0,
+    busy: false,
+    fetch(use) {
+      if (src.busy) return;
+      src.busy = true;
+      Promise.resolve()
+        .then(() => src.getToken())
+        .then((token) => {
+          if (typeof token !== 'string' || !token) throw new Error('getToken gave no token');
+          return token;
+        })
+        .then(
+          (token) => {
+            src.busy = false;
+            use(token);
+          },
+          (e) => {
+            src.busy = false;
+            giveUp(api, `getToken failed: ${e && e.message ? e.message : e}`);
+          },
+        );
+    },
+  };
+  tokenSources.set(api, src);
+  api.onAuthSuccess(() => (src.refusals = 0));
+  api.onAuthFalill((a) => {
+    if (a?.error?.code !== 4004) return;
+    if (++src.refusals >= REFUSALS) return giveUp(api, `the relay refused ${REFUSALS} tokens in a row`);
+    src.fetch((token) => api.restart({ token }));
+  });
+  return src;
+}
+function giveUp(api, message) {
+  for (const f of handlers(api).get('error') || []) {
+    try {
+      f({ code: 4004, message });
+    } catch (e) {
+      console.error('cometa: a callback threw', e);
+    }
+  }
+  api.stop();
+}
 
 /** One connection with CppComet's API; in Node (module loaded at import) the module's class. */
 export const CometApi = L.isLoaded() ? RealCometApi : deferredClass(L, () => RealCometApi, cometBefore);

@@ -53,3 +53,7 @@ const level: number = api.getLogLevel();
 void level;
 // @ts-expect-error: multi_web_pipe_send stamps an id into its message, so it must be an object
 api.multi_web_pipe_send('web_chat', 'message', 'text');
+api.start({ getToken: async () => 'jwt', node: 'https://relay.example.com' });
+api.start({ getToken: () => 'jwt' });
+// @ts-expect-error: getToken gives a token (string), not an object
+api.start({ getToken: () => ({ token: 'jwt' }) });
