@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { CometApi } from 'cometa/comet';
 import { startRelay } from './helpers/relay.mjs';
+import { within, collector } from './helpers/wait.mjs';
 
 let relay;
 const apis = [];
@@ -16,39 +17,19 @@ after(async () => {
   await relay?.stop();
 });
 
-const within = (p, ms, what) =>
-  Promise.race([p, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms))]);
-
 /** An anonymous connection, resolved once its socket is open. */
 async function connect() {
   const api = new CometApi();
   apis.push(api);
   api.start({ node: relay.url, WebSocket });
-  await within(api.connected(), 10000, 'connected');
+  await within(api.connected(), 'connected');
   return api;
 }
 
 /** Resolves once `api`'s subscription to `pipe` has been answered by the relay. */
 async function subscribed(api, pipe) {
   const seen = new Promise((resolve) => api.count_users_in_pipe(pipe, resolve));
-  await within(seen, 10000, `subscription to ${pipe}`);
-}
-
-/** A list that `until(n)` waits on until it holds `n` items. */
-function collector() {
-  const list = [];
-  let waiters = [];
-  return {
-    list,
-    push(v) {
-      list.push(v);
-      waiters = waiters.filter(([n, resolve]) => (list.length >= n ? (resolve(), false) : true));
-    },
-    until(n, what) {
-      if (list.length >= n) return Promise.resolve();
-      return within(new Promise((resolve) => waiters.push([n, resolve])), 10000, what);
-    },
-  };
+  await within(seen, `subscription to ${pipe}`);
 }
 
 /** A raw native-dialect subscriber to `channel` (no SDK, so no deduplication): its `pub` frames' data. */
@@ -60,11 +41,11 @@ async function rawSubscriber(channel) {
   ws.on('message', (m) => {
     const text = String(m);
     if (text.startsWith('reply:')) subscribed();
-    if (text.startsWith('pub:')) got.push(JSON.parse(text.slice(4)).data);
+    if (text.startsWith('pub:')) got.add(JSON.parse(text.slice(4)).data);
   });
-  await within(new Promise((resolve) => ws.once('open', resolve)), 10000, 'raw socket open');
+  await within(new Promise((resolve) => ws.once('open', resolve)), 'raw socket open');
   ws.send(`subscribe:${JSON.stringify({ id: 1, channel })}`);
-  await within(ready, 10000, 'raw subscribe');
+  await within(ready, 'raw subscribe');
   return { got, close: () => ws.close() };
 }
 
@@ -74,7 +55,7 @@ test('subscription_once gets the first message only, then the subscription ends'
   const all = collector();
   const id = api.subscription_once('web_once.e', (m) => once.push(m.data));
   assert.equal(typeof id, 'number');
-  api.subscription('web_once.e', (m) => all.push(m.data));
+  api.subscription('web_once.e', (m) => all.add(m.data));
   await subscribed(api, 'web_once');
   await relay.publish('web_once', 'e', { n: 1 });
   await relay.publish('web_once', 'e', { n: 2 });
@@ -90,8 +71,8 @@ test('multi_web_pipe_send sends every copy; each receiving callback handles it o
   const raw = await rawSubscriber('web_multi');
   const a = collector();
   const b = collector();
-  receiver.subscription('web_multi.e', (m) => a.push(m.data));
-  receiver.subscription('web_multi', (m) => b.push(m.data));
+  receiver.subscription('web_multi.e', (m) => a.add(m.data));
+  receiver.subscription('web_multi', (m) => b.add(m.data));
   await subscribed(receiver, 'web_multi');
   assert.equal(sender.multi_web_pipe_send('web_multi', 'e', { text: 'hi' }, 3, 50), true);
   // Three copies went out, with one id...
@@ -122,7 +103,7 @@ test('setLogLevel/getLogLevel: the level is kept and state changes are logged ab
     other.setLogLevel(1);
     assert.equal(api.getLogLevel(), 9, 'each instance has its own');
     api.start({ node: relay.url, WebSocket });
-    await within(api.connected(), 10000, 'connected');
+    await within(api.connected(), 'connected');
     await new Promise((r) => setTimeout(r, 0));
   } finally {
     console.log = log;
@@ -132,7 +113,7 @@ test('setLogLevel/getLogLevel: the level is kept and state changes are logged ab
   console.log = (...args) => quiet.push(args.map(String).join(' '));
   try {
     api.restart();
-    await within(api.connected(), 10000, 'reconnected');
+    await within(api.connected(), 'reconnected');
     await new Promise((r) => setTimeout(r, 0));
   } finally {
     console.log = log;

@@ -8,6 +8,7 @@ import { createHmac } from 'node:crypto';
 import WebSocket from 'ws';
 import { CometApi } from 'cometa/comet';
 import { startRelay } from './helpers/relay.mjs';
+import { within } from './helpers/wait.mjs';
 
 const SECRET = 'comet-token-test-jwt-secret-0123456789';
 let relay;
@@ -25,9 +26,6 @@ function jwt(sub, expIn) {
   const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub, exp: Math.floor(Date.now() / 1000) + expIn })}`;
   return `${body}.${createHmac('sha256', SECRET).update(body).digest('base64url')}`;
 }
-
-const within = (p, what, ms = 10000) =>
-  Promise.race([p, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms))]);
 
 test('getToken gives the first token, and a fresh one when the relay refuses an expired one', async () => {
   const calls = [];

@@ -31,9 +31,9 @@ import WebSocket from 'ws';
 import mysql from 'mysql2/promise';
 import { CometApi } from 'cometa/comet';
 import { startRelay, API_KEY } from './helpers/relay.mjs';
+import { within, collector } from './helpers/wait.mjs';
 
 const SECRET = 'simpletest-jwt-secret-0123456789abcdef';
-const WAIT = 10000;
 let relay, connection1, node;
 const apis = [];
 
@@ -56,9 +56,6 @@ after(async () => {
   await relay?.stop();
 });
 
-const within = (p, what, ms = WAIT) =>
-  Promise.race([p, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms))]);
-
 const query = async (q) => (await connection1.query(q))[0];
 
 function api(opts) {
@@ -71,23 +68,6 @@ function api(opts) {
 
 /** A round trip on `a`'s socket: everything the relay sent it before has arrived. */
 const roundTrip = (a) => within(new Promise((resolve) => a.count_users_in_pipe('web_sync', resolve)), 'round trip');
-
-/** Events pushed by a callback, awaited by count. */
-function counter() {
-  const list = [];
-  let waiters = [];
-  return {
-    list,
-    add(v) {
-      list.push(v);
-      waiters = waiters.filter(([n, resolve]) => (list.length >= n ? (resolve(), false) : true));
-    },
-    until(n, what) {
-      if (list.length >= n) return Promise.resolve();
-      return within(new Promise((resolve) => waiters.push([n, resolve])), what);
-    },
-  };
-}
 
 function jwt(payload) {
   const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
@@ -135,7 +115,7 @@ test('test_web_pipe_send: 21 messages on two events reach the other page, none t
   const rand = Math.floor(Math.random() * 999999999);
   let self = 0;
   apiTest1.subscription(`web_test.t1_${rand}`, () => self++);
-  const got = counter();
+  const got = collector();
   apiTest2.subscription(`web_test.t1${rand}`, (e) => got.add(e));
   apiTest2.subscription(`web_test.${rand}`, (e) => got.add(e));
   await roundTrip(apiTest2);
@@ -197,7 +177,7 @@ test('test_realUserKey', { skip: 'setRealUserKey/getRealUserKey: no master tab s
 
 test('test_track_subscription: a track_ pipe tells the others, with the subscriber uuid, never the subscriber itself', async () => {
   const pipe_name = `track_test_${Math.floor(Math.random() * 100000)}`;
-  const seen4 = counter();
+  const seen4 = collector();
   apiTest4.subscription(pipe_name, (event) => {
     if (event.server_info.event !== 'unsubscription') seen4.add(event);
   });
@@ -221,7 +201,7 @@ test('test_ql_subscription: pipes counts the subscriber; 20 pipes_messages inser
   const event_name = 'evt';
   const rdata = Math.random() + 'ABC' + 'A'.repeat(80) + 'ABC' + 'A'.repeat(80);
   const juserdata = { rand: rdata + '' };
-  const got = counter();
+  const got = collector();
   apiTest1.subscription(`${pipe_name}.${event_name}`, (event) => {
     assert.equal(event.data.rand, juserdata.rand);
     got.add(event);
@@ -281,7 +261,7 @@ let apiWithAuth;
 test('test_onAuth2 and test_users_messages: a queued personal message arrives at sign-in; users_time says online', async () => {
   apiWithAuth = api();
   const juserdata = { rand: Math.random() + '' };
-  const got = counter();
+  const got = collector();
   apiWithAuth.subscription('msg.test_onAuth2', (event) => {
     assert.equal(event.data.rand, juserdata.rand);
     got.add(event);
@@ -369,7 +349,7 @@ test('test_get_pipe_log: the kept messages go to the asking page only', async ()
   for (let i = 0; i < 2; i++) {
     await query(`insert into pipes_messages(name, event, message)VALUES("${pipe_name}", "${event_name}", '${JSON.stringify(juserdata)}');`);
   }
-  const got = counter();
+  const got = collector();
   apiTest1.subscription(`${pipe_name}.${event_name}`, (event) => got.add(event));
   let other = 0;
   apiTest2.subscription(`${pipe_name}.${event_name}`, () => other++);
@@ -381,7 +361,7 @@ test('test_get_pipe_log: the kept messages go to the asking page only', async ()
 });
 
 test('test_short_users_messages: 60 personal messages of growing text arrive', async () => {
-  const got = counter();
+  const got = collector();
   apiWithJWT_Auth.subscription('msg.user', (e) => got.add(e));
   let msg = '';
   for (let i = 0; i < 60; i++) {

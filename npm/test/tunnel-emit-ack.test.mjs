@@ -9,6 +9,7 @@ import { createServer } from 'node:http';
 import WebSocket from 'ws';
 import * as cometa from 'cometa';
 import { startRelay } from './helpers/relay.mjs';
+import { within } from './helpers/wait.mjs';
 import { recorder } from './fixtures/recorder.js';
 
 let plain, hooked, hook;
@@ -43,9 +44,6 @@ async function tunnelOn(relay, user, options) {
   const rec = recorder(tunnel);
   return { tunnel, rec };
 }
-
-const within = (p, what, ms = 10000) =>
-  Promise.race([p, new Promise((_, reject) => setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms))]);
 
 test('without a webhook, emit rejects with 4008 (promise and callback); an ignored one is not an unhandled rejection', async () => {
   const unhandled = [];

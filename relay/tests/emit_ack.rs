@@ -7,24 +7,6 @@ mod common;
 use anyhow::{Context, Result};
 use common::{TestRelay, WAIT};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
-
-/// A webhook receiver answering 200; its bodies in order.
-async fn sink() -> Result<(String, mpsc::UnboundedReceiver<Value>)> {
-    use axum::routing::post;
-    let (tx, rx) = mpsc::unbounded_channel();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |body: axum::body::Bytes| {
-            let _ = tx.send(serde_json::from_slice(&body).unwrap_or(Value::Null));
-            async { axum::http::StatusCode::OK }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/hook", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok((url, rx))
-}
 
 fn reply(text: &str) -> Result<Value> {
     let body = text
@@ -55,7 +37,7 @@ async fn without_a_webhook_an_acknowledged_message_is_refused() -> Result<()> {
 
 #[tokio::test]
 async fn with_a_webhook_the_reply_follows_the_queueing() -> Result<()> {
-    let (url, mut events) = sink().await?;
+    let (url, mut events) = common::webhook::sink().await?;
     let r = TestRelay::start_with(|c| {
         c.webhook_url = url.parse().ok();
         c.webhook_secret = Some("hook-secret".into());
