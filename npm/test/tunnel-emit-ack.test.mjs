@@ -9,17 +9,18 @@ import { createServer } from 'node:http';
 import WebSocket from 'ws';
 import * as cometa from 'cometa';
 import { startRelay } from './helpers/relay.mjs';
-import { within } from './helpers/wait.mjs';
+import { within, collector } from './helpers/wait.mjs';
 import { recorder } from './fixtures/recorder.js';
 
 let plain, hooked, hook;
-const received = [];
+const messages = collector(); // the webhook's `message` events
 before(async () => {
   hook = createServer((req, res) => {
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
-      received.push(JSON.parse(body));
+      const event = JSON.parse(body);
+      if (event.type === 'message') messages.add(event.message);
       res.end('ok');
     });
   });
@@ -82,10 +83,9 @@ test('with a webhook, emit resolves once the relay took it; the back end gets Wa
   await within(tunnel.emit('speak', { w: 'live' }, (e) => (called = e)), 'the live emit');
   assert.equal(called, null);
   tunnel.close();
-  // The webhook worker delivers after answering: wait for both messages there.
-  const messages = () => received.filter((e) => e.type === 'message').map((e) => e.message);
-  for (let i = 0; i < 200 && messages().length < 2; i++) await new Promise((r) => setTimeout(r, 25));
-  assert.deepEqual(messages(), [
+  // The webhook worker delivers after the relay answered: wait for both messages there.
+  await messages.until(2, 'both messages at the webhook');
+  assert.deepEqual(messages.list, [
     { type: 'speak', content: { w: 'queued' } },
     { type: 'speak', content: { w: 'live' } },
   ]);
