@@ -239,9 +239,36 @@ export function configure(options) {
   const ws = Object(options).WebSocket;
   if (ws !== undefined) defaultWebSocket = ws || undefined;
 }
+// CppComet takes a JWT in `user_key`; the relay wants it as `token`. A user key that is a JWT
+// (three base64url parts, the first a JSON header naming its `alg`) is sent as one, and
+// `getUserKey()` still answers it.
+function isJwt(key) {
+  const parts = typeof key === 'string' ? key.split('.') : [];
+  if (parts.length !== 3) return false;
+  try {
+    return typeof JSON.parse(atob(parts[0].replace(/-/g, '+').replace(/_/g, '/'))).alg === 'string';
+  } catch {
+    return false;
+  }
+}
+const jwtKeys = new WeakMap();
+function asToken(api, o) {
+  const { user_key: key, ...rest } = Object(o);
+  if (!isJwt(key) || rest.token) {
+    if (key !== undefined) jwtKeys.delete(api);
+    return o;
+  }
+  jwtKeys.set(api, key);
+  return { ...rest, token: key };
+}
+const realUserKey = proto.getUserKey;
+proto.getUserKey = function () {
+  return jwtKeys.get(this) ?? realUserKey.call(this);
+};
+
 const realStart = proto.start;
 proto.start = function (options, callback) {
-  const o = defaultWebSocket && !Object(options).WebSocket ? { ...options, WebSocket: defaultWebSocket } : options;
+  const o = asToken(this, defaultWebSocket && !Object(options).WebSocket ? { ...options, WebSocket: defaultWebSocket } : options);
   const getToken = Object(o).getToken;
   if (typeof getToken !== 'function') return realStart.call(this, o, callback);
   const { getToken: _, ...rest } = o;

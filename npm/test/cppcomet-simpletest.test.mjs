@@ -5,9 +5,9 @@
 // bounded, and a round trip on the same socket stands in for "nothing else arrived".
 //
 // Written against Cometa's documented differences (npm README, "Where it differs"):
-// - a JWT goes in `start({ token })`, not in `user_key`, and is minted for this relay's
-//   `--jwt-secret` (CppComet signs with the CometQL password + dev_id; its fixed tokens expire
-//   in 2286, beyond the relay's longest JWT lifetime);
+// - JWTs (in `user_key`, as CppComet takes them) are minted for this relay's `--jwt-secret`
+//   (CppComet signs with the CometQL password + dev_id; its fixed tokens expire in 2286,
+//   beyond the relay's longest JWT lifetime);
 // - `users_auth.hash` is the key's SHA-256, not the key (keys are stored hashed), so a user
 //   signs in with the key the back end set, not with the hash read back.
 //
@@ -296,9 +296,11 @@ test('test_JWT_Auth: a valid JWT signs in', async () => {
   let failed = false;
   apiWithJWT_Auth.onAuthFalill(() => (failed = true));
   const authed = new Promise((resolve) => apiWithJWT_Auth.onAuthSuccess(resolve));
-  apiWithJWT_Auth.start({ dev_id: 1, user_id: 5, token: jwt({ user_id: 5, exp: exp() }), node, WebSocket });
+  const validJWT = jwt({ user_id: 5, exp: exp() });
+  apiWithJWT_Auth.start({ dev_id: 1, user_id: 5, user_key: validJWT, node, WebSocket });
   await within(authed, 'onAuthSuccess');
   assert.equal(failed, false);
+  assert.equal(apiWithJWT_Auth.getUserKey(), validJWT);
 });
 
 test('test_invalid_JWT_Auth: a JWT with a wrong signature is refused', async () => {
@@ -308,7 +310,7 @@ test('test_invalid_JWT_Auth: a JWT with a wrong signature is refused', async () 
   const failed = new Promise((resolve) => a.onAuthFalill(resolve));
   const valid = jwt({ user_id: 2, exp: exp() });
   const invalidJWT = valid.slice(0, valid.lastIndexOf('.') + 1) + 'aIh8RCsv1W5dHmTNVDKfHxVaerpuLBz0l-5IBLIhro0';
-  a.start({ dev_id: 1, user_id: 12, token: invalidJWT, node, WebSocket });
+  a.start({ dev_id: 1, user_id: 12, user_key: invalidJWT, node, WebSocket });
   await within(failed, 'onAuthFalill');
   assert.equal(success, false);
 });
@@ -318,7 +320,7 @@ test('test_Revoked_JWT_Auth', { skip: 'no revoked_tokens table: the relay keeps 
   await query(`insert into revoked_tokens(token)VALUES("${revokedJWT}");`);
   const a = api();
   const failed = new Promise((resolve) => a.onAuthFalill(resolve));
-  a.start({ dev_id: 1, user_id: 6, token: revokedJWT, node, WebSocket });
+  a.start({ dev_id: 1, user_id: 6, user_key: revokedJWT, node, WebSocket });
   await within(failed, 'onAuthFalill');
 });
 
