@@ -13,6 +13,12 @@ export interface StartOptions {
   /** Instead of `user_key`: the session of a `cometa` login (`Session.get().skey`). */
   skey?: string;
   /**
+   * centrifuge-js's refresh: called for the first `token` when none is given, and again when the
+   * relay refuses the token (it expired); the connection then restarts with the new one. After
+   * three refusals in a row, or when it fails, the connection stops with an `error` 4004.
+   */
+  getToken?: () => string | Promise<string>;
+  /**
    * The relay: `https://host`, `host:port`, or `wss://host/connect`. Required unless the relay
    * serves the page: the default is the page's own origin.
    */
@@ -31,7 +37,7 @@ export interface ServerInfo {
   history: boolean;
   /** `<epoch>:<seq>`: the same stored message has the same uuid everywhere. Absent on live-only messages. */
   uuid?: string;
-  /** The message's position in its stream. Absent on live-only messages (track_ join/leave, user_status_). */
+  /** The message's position in its stream. Absent on live-only messages (track_ subscription/unsubscription, user_status_). */
   seq?: number;
 }
 
@@ -51,6 +57,13 @@ export interface CometAnswer<T> {
   data: T | null;
   error?: CometError;
   server_info: { pipe: string };
+}
+
+/** `getUserData`'s answer, CppComet's shape. */
+export interface UserData<Id = string | number> {
+  user_id: Id;
+  /** The stored JSON object as text (`JSON.parse` it); `""` when there is none. */
+  user_data: string;
 }
 
 /** `"#pipe"` subscribers: the relay's answer to a `web_pipe_send` to `pipe`. */
@@ -97,18 +110,31 @@ export class CometApi {
    */
   subscription<T = unknown>(name: string, callback?: (msg: CometMessage<T>) => void): number;
   subscription<T = unknown>(callback: (msg: CometMessage<T>) => void): number;
+  /** CppComet's: `callback` gets the first message of `name`, then the subscription ends. Returns the id for an earlier `unsubscription`. */
+  subscription_once<T = unknown>(name: string, callback: (msg: CometMessage<T>) => void): number;
   unsubscription(id: number): boolean;
   unsubscriptionAll(): void;
   /** Publishes on a `web_*`/`@web_*`/`webauth_*` pipe; queued while offline. Throws if `msg` is not JSON-encodable. */
   web_pipe_send(pipe: string, event: string, msg: unknown): boolean;
   web_pipe_send(pipeDotEvent: string, msg: unknown): boolean;
+  /**
+   * CppComet's: `web_pipe_send(pipe, event, msg)` `count` times (default 3), `interval` ms apart
+   * (default 1000), each copy with one `_cometApi_uuid`: every subscription callback handles it at most once.
+   */
+  multi_web_pipe_send(pipe: string, event: string, msg: object, count?: number, interval?: number): boolean;
+  /** CppComet's: 0 quiet; above 0 state changes and errors go to the console; from 9 each message's pipe and event. Per instance; the last one set is kept in localStorage (`comet_LogLevel`) and new instances start with it. */
+  setLogLevel(level: number): void;
+  getLogLevel(): number;
   /** Kept messages of `pipe`, oldest first, one call each (without a callback: to the pipe's subscribers). */
   get_pipe_log<T = unknown>(pipe: string, callback?: (msg: CometMessage<T> | CometAnswer<null>) => void): boolean;
   count_users_in_pipe(pipe: string, callback: (answer: CometAnswer<{ user_in_pipe: number }>) => void): boolean;
   /** Authenticated members of a `track_*` pipe. */
   getTrackPipeUsers(pipe: string, callback: (answer: CometAnswer<string[]>) => void): boolean;
-  /** Public data the back end set for a user (`PUT /api/v1/users/{id}/data`); `null` if none. */
-  getUserData<T = unknown>(userId: string | number, callback: (answer: CometAnswer<T>) => void): boolean;
+  /**
+   * CppComet's answer: `data.user_data` is the JSON the back end set for the user (`PUT /api/v1/users/{id}/data`
+   * or CometQL's `users_data`) as text, `""` if none; `data.user_id` the id asked for.
+   */
+  getUserData<Id extends string | number>(userId: Id, callback: (answer: CometAnswer<UserData<Id>>) => void): boolean;
   /** After every successful `auth` (each connection). */
   onAuthSuccess(callback: (answer: CometAnswer<{ user_id: string; device: string }>) => void): void;
   /** CppComet's spelling. After a refused `auth`, and when the relay ends the session. */

@@ -17,13 +17,19 @@ const cometBefore = (prop, args, calls) =>
   ({
     start: () => true,
     restart: () => true,
-    web_pipe_send: () => true,
+    web_pipe_send: (pipe, event, msg) => /^(web_|webauth_|@web_)/.test(msg === undefined ? String(pipe).split('.')[0] : String(pipe)),
     get_pipe_log: () => true,
     count_users_in_pipe: () => true,
-    getTrackPipeUsers: () => true,
+    getTrackPipeUsers: (pipe) => /^track_/.test(String(pipe)),
     getUserData: () => true,
     unsubscription: () => true,
-    subscription: () => calls.filter((c) => c === 'subscription').length,
+    subscription: () => calls.filter((c) => c === 'subscription' || c === 'subscription_once').length,
+    subscription_once: () => calls.filter((c) => c === 'subscription' || c === 'subscription_once').length,
+    multi_web_pipe_send: () => true,
+    // Before the module: kept under the instance's `args` (one array per instance), and the
+    // queued `setLogLevel` sets it on the real object once it is there.
+    getLogLevel: () => levels.get(args) ?? storedLevel,
+    setLogLevel: (level) => void levels.set(args, setLevel(level)),
     isAuthorized: () => false,
     isConnected: () => false,
     isMaster: () => true,
@@ -44,6 +50,7 @@ function handlers(api) {
     api.setEmitter((event, code, text) =>
       queueMicrotask(() => {
         const arg = event === 'error' ? { code, message: text } : { code, reason: text };
+        if (levelOf(api) > 0) console.log('[cometa]', event, arg);
         for (const f of m.get(event) || []) {
           try {
             f(arg);
@@ -97,6 +104,134 @@ proto.connected = function () {
   });
 };
 
+// CppComet's log level: 0 is quiet; above 0 the state changes and errors are logged, from 9
+// also each message's pipe and event (never its data). Per instance; the last level set is
+// kept in localStorage (`comet_LogLevel`) as CppComet does, and instances start with it, so it
+// can be raised from the console and survives a reload.
+const levels = new WeakMap();
+let storedLevel = 0;
+try {
+  storedLevel = Number(globalThis.localStorage?.getItem('comet_LogLevel')) || 0;
+} catch {
+  // Storage may be denied (sandboxed frames): the level then lasts for this page only.
+}
+function setLevel(level) {
+  storedLevel = Number(level) || 0;
+  try {
+    globalThis.localStorage?.setItem('comet_LogLevel', String(storedLevel));
+  } catch {
+    // As above: not kept, still applied.
+  }
+  return storedLevel;
+}
+function levelOf(api) {
+  if (!levels.has(api)) levels.set(api, storedLevel);
+  return levels.get(api);
+}
+proto.getLogLevel = function () {
+  return levelOf(this);
+};
+proto.setLogLevel = function (level) {
+  levels.set(this, setLevel(level));
+  // Installs the state dispatcher, which logs even when the page registered no handler.
+  handlers(this);
+};
+
+// A callback wrapped for what every subscription shares: messages sent by
+// `multi_web_pipe_send` handled once (CppComet's `_cometApi_uuid`: the copies carry the same
+// one), and the message log. Each callback remembers the ids it saw, so two callbacks for
+// one message both get it; the memory is bounded.
+const SEEN_IDS = 1000;
+function wrap(api, callback) {
+  if (typeof callback !== 'function') return callback;
+  const seen = new Set();
+  return (msg) => {
+    const id = msg?.data?._cometApi_uuid;
+    if (typeof id === 'string') {
+      if (seen.has(id)) return;
+      seen.add(id);
+      if (seen.size > SEEN_IDS) seen.delete(seen.values().next().value);
+    }
+    if (levelOf(api) >= 9) console.log('[cometa] message', msg?.server_info?.pipe, msg?.server_info?.event);
+    return callback(msg);
+  };
+}
+const realSubscription = proto.subscription;
+proto.subscription = function (name, callback) {
+  return typeof name === 'function'
+    ? realSubscription.call(this, wrap(this, name))
+    : realSubscription.call(this, name, wrap(this, callback));
+};
+
+// CppComet refuses, before sending, what only the back end may do: publishing outside
+// `web_*`/`webauth_*` (and the relay's `@web_*`), and member lists of other than `track_*`.
+const realSend = proto.web_pipe_send;
+proto.web_pipe_send = function (pipe, event, msg) {
+  const name = msg === undefined ? String(pipe).split('.')[0] : String(pipe);
+  if (!/^(web_|webauth_|@web_)/.test(name)) {
+    console.error(`cometa: web_pipe_send: clients publish only on web_*, webauth_* and @web_* pipes, not \`${name}\``);
+    return false;
+  }
+  return realSend.call(this, pipe, event, msg);
+};
+const realTrackUsers = proto.getTrackPipeUsers;
+proto.getTrackPipeUsers = function (pipe, callback) {
+  if (!/^track_/.test(String(pipe))) {
+    console.error(`cometa: getTrackPipeUsers: only track_* pipes have members, not \`${pipe}\``);
+    return false;
+  }
+  return realTrackUsers.call(this, pipe, callback);
+};
+
+// CppComet's `getUserData` answer: `{user_id, user_data}` with the stored JSON as text, ""
+// when the back end set none (the module answers with the parsed data, or null).
+const realGetUserData = proto.getUserData;
+proto.getUserData = function (userId, callback) {
+  const cb =
+    typeof callback === 'function'
+      ? (a) =>
+          callback(
+            a && !a.error
+              ? { ...a, data: { user_id: userId, user_data: a.data == null ? '' : JSON.stringify(a.data) } }
+              : a,
+          )
+      : callback;
+  return realGetUserData.call(this, userId, cb);
+};
+
+/**
+ * CppComet's `subscription_once`: `callback` gets the first message of `name`, then the
+ * subscription ends. Returns the id for an earlier `unsubscription`.
+ */
+proto.subscription_once = function (name, callback) {
+  let id;
+  let done = false;
+  id = this.subscription(name, (msg) => {
+    if (done) return;
+    done = true;
+    // After this delivery: the module is dispatching to its callbacks right now.
+    queueMicrotask(() => this.unsubscription(id));
+    return callback(msg);
+  });
+  return id;
+};
+
+/**
+ * CppComet's `multi_web_pipe_send`: sends `msg` `count` times (default 3), `interval` ms apart
+ * (default 1000), each copy with the same `_cometApi_uuid`, so a flaky network loses it less
+ * often and every receiving callback handles it at most once. `msg` must be an object.
+ */
+proto.multi_web_pipe_send = function (pipe, event, msg, count, interval) {
+  const n = count || 3;
+  const every = interval || 1000;
+  const chars = 'qwertyuiopasdfghjklzxcvbnm1234567890QWERTYUIOPASDFGHJKLZXCVBNM';
+  let id = 'jsapi';
+  for (let i = 0; i < 11; i++) id += chars[Math.floor(Math.random() * chars.length)];
+  const copy = { ...Object(msg), _cometApi_uuid: id };
+  for (let i = 1; i < n; i++) setTimeout(() => this.web_pipe_send(pipe, event, copy), i * every);
+  return this.web_pipe_send(pipe, event, copy);
+};
+
 // `configure({ WebSocket })`, as in the `cometa` entry: the implementation every `start()`
 // uses unless its options name one (Node 20 has none: pass `ws`'s).
 let defaultWebSocket;
@@ -104,11 +239,104 @@ export function configure(options) {
   const ws = Object(options).WebSocket;
   if (ws !== undefined) defaultWebSocket = ws || undefined;
 }
+// CppComet takes a JWT in `user_key`; the relay wants it as `token`. A user key that is a JWT
+// (three base64url parts, the first a JSON header naming its `alg`) is sent as one, and
+// `getUserKey()` still answers it.
+function isJwt(key) {
+  const parts = typeof key === 'string' ? key.split('.') : [];
+  if (parts.length !== 3) return false;
+  try {
+    return typeof JSON.parse(atob(parts[0].replace(/-/g, '+').replace(/_/g, '/'))).alg === 'string';
+  } catch {
+    return false;
+  }
+}
+const jwtKeys = new WeakMap();
+function asToken(api, o) {
+  const { user_key: key, ...rest } = Object(o);
+  if (!isJwt(key) || rest.token) {
+    if (key !== undefined) jwtKeys.delete(api);
+    return o;
+  }
+  jwtKeys.set(api, key);
+  return { ...rest, token: key };
+}
+const realUserKey = proto.getUserKey;
+proto.getUserKey = function () {
+  return jwtKeys.get(this) ?? realUserKey.call(this);
+};
+
 const realStart = proto.start;
 proto.start = function (options, callback) {
-  const o = defaultWebSocket && !Object(options).WebSocket ? { ...options, WebSocket: defaultWebSocket } : options;
-  return realStart.call(this, o, callback);
+  const o = asToken(this, defaultWebSocket && !Object(options).WebSocket ? { ...options, WebSocket: defaultWebSocket } : options);
+  const getToken = Object(o).getToken;
+  if (typeof getToken !== 'function') return realStart.call(this, o, callback);
+  const { getToken: _, ...rest } = o;
+  const source = tokenSource(this, getToken);
+  if (rest.token) return realStart.call(this, rest, callback);
+  // No token yet: the first one comes from getToken, as in centrifuge-js.
+  source.fetch((token) => realStart.call(this, { ...rest, token }, callback));
+  return true;
 };
+
+// `start({ getToken })`, centrifuge-js's refresh: `getToken()` (a token, or a Promise of one)
+// is called for the first token when none is given, and again whenever the relay refuses the
+// token (4004: it expired — JWT connections are checked when they authenticate, so a token
+// that expires while connected is replaced at the next reconnect), then the connection
+// restarts with the new one. Three refusals in a row, a getToken that fails or gives no
+// token: the connection stops ('disconnected') and the failure is an 'error'.
+const REFUSALS = 3;
+const tokenSources = new WeakMap();
+function tokenSource(api, getToken) {
+  let src = tokenSources.get(api);
+  if (src) {
+    src.getToken = getToken;
+    return src;
+  }
+  src = {
+    getToken,
+    refusals: 0,
+    busy: false,
+    fetch(use) {
+      if (src.busy) return;
+      src.busy = true;
+      Promise.resolve()
+        .then(() => src.getToken())
+        .then((token) => {
+          if (typeof token !== 'string' || !token) throw new Error('getToken gave no token');
+          return token;
+        })
+        .then(
+          (token) => {
+            src.busy = false;
+            use(token);
+          },
+          (e) => {
+            src.busy = false;
+            giveUp(api, `getToken failed: ${e && e.message ? e.message : e}`);
+          },
+        );
+    },
+  };
+  tokenSources.set(api, src);
+  api.onAuthSuccess(() => (src.refusals = 0));
+  api.onAuthFalill((a) => {
+    if (a?.error?.code !== 4004) return;
+    if (++src.refusals >= REFUSALS) return giveUp(api, `the relay refused ${REFUSALS} tokens in a row`);
+    src.fetch((token) => api.restart({ token }));
+  });
+  return src;
+}
+function giveUp(api, message) {
+  for (const f of handlers(api).get('error') || []) {
+    try {
+      f({ code: 4004, message });
+    } catch (e) {
+      console.error('cometa: a callback threw', e);
+    }
+  }
+  api.stop();
+}
 
 /** One connection with CppComet's API; in Node (module loaded at import) the module's class. */
 export const CometApi = L.isLoaded() ? RealCometApi : deferredClass(L, () => RealCometApi, cometBefore);

@@ -193,7 +193,14 @@ export class Tunnel {
   open(): void;
   close(): void;
   /** Queued until the tunnel is active. */
-  emit(type: string, content?: unknown): void;
+  /**
+   * Sends `{type, content}` (queued until active). Resolves once the relay has taken it;
+   * rejects with a `TunnelError` (`code` 4008: nobody can receive it — the relay has no
+   * webhook; 4006: its webhook queue is full; 3004: the connection was lost before the
+   * answer, it may have been taken; 3003: dropped from the full outbox). Ignoring the Promise
+   * is fine: it never reports an unhandled rejection. `ack`: the same outcome, Node-style.
+   */
+  emit(type: string, content?: unknown, ack?: (error: (Error & TunnelError) | null) => void): Promise<void>;
   on(type: 'connect' | 'close' | 'reconnecting' | 'reconnect', handler: () => void): void;
   on(type: 'error', handler: (error: TunnelError) => void): void;
   on(type: '*', handler: (type: string, payload: unknown) => void): void;

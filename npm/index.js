@@ -4,7 +4,7 @@
 import init, { initSync } from './dist/cometa_sdk.js';
 import * as sdk from './dist/cometa_sdk.js';
 import { RequestError, ERRORS, TUNNEL } from './dist/snippets/cometa-sdk/js/host.js';
-import { loader, deferredClass } from './load.js';
+import { loader, deferredClass, LATER_QUIET } from './load.js';
 
 const L = loader(init, initSync, new URL('./dist/cometa_sdk_bg.wasm', import.meta.url));
 
@@ -57,6 +57,7 @@ Object.assign(sdk.Tunnel.prototype, {
       const list = [];
       m.set(type, list);
       realOn.call(this, type, (...args) => {
+        if (type === '*' && args[0] === ACK) return;
         for (const f of [...list]) {
           try {
             f(...args);
@@ -85,6 +86,83 @@ Object.assign(sdk.Tunnel.prototype, {
   },
 });
 
+// `emit` with an acknowledgement (socket.io's): a Promise resolved once the relay has taken the
+// message, rejected with a `TunnelError`-shaped Error when nobody can receive it (4008: the
+// relay has no webhook), its webhook queue is full (4006), it was dropped from the full outbox
+// while offline (3003), or the connection was lost before the answer (3004: it may have been
+// taken). `ack`, when given, is called Node-style (`ack(null)` / `ack(error)`). The Promise is
+// marked handled, so a page that ignores it (Wafer code) gets no unhandled-rejection report;
+// one that awaits it gets the error. Invalid arguments still throw at once, as Wafer's emit.
+//
+// The module puts the id on the frame and hands back the relay's reply as a message of a type
+// no server can send (ACK); what the relay cannot answer is read from the tunnel's own events:
+// packets queued while offline go out when it connects; a connection lost ('reconnecting') or
+// closed loses those in flight; the outbox drops its oldest packets when full, and its size
+// is learnt from the first overflow error (3003), raised during the emit that overflowed.
+const ACK = '\u0001ack';
+const LOST = { code: 3004, message: 'the connection was lost before the relay answered' };
+const DROPPED = { code: 3003, message: 'dropped from the full outbox while not connected' };
+const realEmit = sdk.Tunnel.prototype.emit;
+const emits = new WeakMap();
+function emitState(tunnel) {
+  let st = emits.get(tunnel);
+  if (st) return st;
+  st = { settle: new Map(), unsent: [], inFlight: [], cap: undefined, emitting: false };
+  emits.set(tunnel, st);
+  const settle = (id, error) => {
+    const f = st.settle.get(id);
+    st.settle.delete(id);
+    st.inFlight = st.inFlight.filter((i) => i !== id);
+    if (typeof f === 'function') f(error);
+    // An outcome during the emit call itself: kept until the call has the id.
+    else st.settle.set(id, { early: error || null });
+  };
+  realOn.call(tunnel, ACK, (r) => settle(r.id, r.error));
+  const sent = () => {
+    st.inFlight.push(...st.unsent);
+    st.unsent = [];
+  };
+  const lost = () => {
+    for (const id of st.inFlight.splice(0)) settle(id, LOST);
+  };
+  realOn.call(tunnel, 'connect', sent);
+  realOn.call(tunnel, 'reconnect', sent);
+  realOn.call(tunnel, 'reconnecting', lost);
+  realOn.call(tunnel, 'close', lost);
+  realOn.call(tunnel, 'error', (e) => {
+    if (e && e.code === DROPPED.code && st.emitting) st.cap = st.unsent.length;
+  });
+  st.drop = () => {
+    while (st.cap !== undefined && st.unsent.length > st.cap) settle(st.unsent.shift(), DROPPED);
+  };
+  return st;
+}
+Object.assign(sdk.Tunnel.prototype, {
+  emit(type, content, ack) {
+    const st = emitState(this);
+    const active = this.status === 'ACTIVE';
+    st.emitting = true;
+    let id;
+    try {
+      id = realEmit.call(this, type, content, true);
+    } finally {
+      st.emitting = false;
+    }
+    const p = new Promise((resolve, reject) => {
+      const done = (e) => (e ? reject(Object.assign(new Error(e.message), { name: 'TunnelError', code: e.code })) : resolve());
+      const early = st.settle.get(id);
+      st.settle.delete(id);
+      if (early) return done(early.early);
+      st.settle.set(id, done);
+      (active ? st.inFlight : st.unsent).push(id);
+    });
+    st.drop();
+    p.catch(() => {});
+    if (typeof ack === 'function') p.then(() => ack(null), (e) => ack(e));
+    return p;
+  },
+});
+
 // Before the module is there a tunnel has done nothing yet: closed, or connecting once opened.
 const tunnelBefore = (prop, [serviceUrl], calls) => {
   const opened = calls.lastIndexOf('open') > calls.lastIndexOf('close');
@@ -97,6 +175,7 @@ const tunnelBefore = (prop, [serviceUrl], calls) => {
     isClosed: () => status === 'CLOSED',
     isConnecting: () => status === 'CONNECTING',
     isReconnecting: () => false,
+    emit: LATER_QUIET,
   }[prop];
 };
 const LazyTunnel = deferredClass(L, () => sdk.Tunnel, tunnelBefore);

@@ -94,6 +94,8 @@ export function loader(init, initSync, url) {
 
 /** What `before` answers for a method that returns a Promise: the call waits for the module. */
 export const LATER = Symbol('later');
+/** As `LATER`, for a Promise the caller may ignore: its rejection is not reported as unhandled. */
+export const LATER_QUIET = Symbol('later, quiet');
 
 /**
  * A stand-in class for `real()` (a wasm-bindgen class): constructed at once, it creates the
@@ -120,6 +122,13 @@ export function deferredClass(L, real, before = () => undefined) {
           if (typeof prop !== 'string' || prop === 'then') return undefined;
           const early = before(prop, args, calls);
           if (early === LATER) return (...a) => L.later(() => state.obj[prop](...a));
+          if (early === LATER_QUIET) {
+            return (...a) => {
+              const p = L.later(() => state.obj[prop](...a));
+              p.catch(() => {});
+              return p;
+            };
+          }
           if (early !== undefined && typeof early !== 'function') return early;
           return (...a) => {
             calls.push(prop);

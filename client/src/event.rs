@@ -37,6 +37,13 @@ pub enum Event {
     Message { event: String, content_json: String },
 }
 
+/// The [`Event::Message`] type that carries the relay's `reply` to an acknowledged emit
+/// ([`Tunnel::emit_with_ack`](crate::Tunnel::emit_with_ack)): `{"id","result"}` or
+/// `{"id","error":{"code","message"}}`. A control character starts it, which no relay event
+/// name may contain, so no server message can pose as one; the host settles the emit and does
+/// not show it to the page.
+pub const ACK_EVENT: &str = "\u{1}ack";
+
 impl Event {
     /// The handler name the page registers for this event, as in Wafer's `tunnel.on(name, ..)`.
     pub fn name(&self) -> &str {

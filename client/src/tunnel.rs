@@ -8,14 +8,15 @@
 
 use std::collections::VecDeque;
 
+use cometa_protocol::native::REPLY;
 use cometa_protocol::packet::{self, Packet, PacketType};
 use cometa_protocol::{CloseClass, CloseCode};
 
 use crate::backoff;
 use crate::config::TunnelConfig;
 use crate::event::{
-    Action, ERR_BAD_PACKET, ERR_CONNECT_SERVICE, ERR_CONNECT_SOCKET, ERR_OUTBOX_OVERFLOW,
-    ERR_RECONNECT, ERR_SOCKET_ERROR, Event, escape_event,
+    ACK_EVENT, Action, ERR_BAD_PACKET, ERR_CONNECT_SERVICE, ERR_CONNECT_SOCKET,
+    ERR_OUTBOX_OVERFLOW, ERR_RECONNECT, ERR_SOCKET_ERROR, Event, escape_event,
 };
 use crate::json::dec;
 use crate::message;
@@ -76,6 +77,8 @@ pub struct Tunnel {
     outbox: Outbox,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
+    /// The id of the last acknowledged emit.
+    next_ack: u64,
 }
 
 impl Tunnel {
@@ -93,6 +96,7 @@ impl Tunnel {
             outbox,
             actions: VecDeque::new(),
             events: VecDeque::new(),
+            next_ack: 0,
         }
     }
 
@@ -208,6 +212,7 @@ impl Tunnel {
             // The server ends the tunnel on purpose: terminal, no reconnect.
             PacketType::Close => self.shut(true),
             PacketType::Message => self.deliver(packet.content),
+            PacketType::Other(REPLY) => self.acknowledged(packet.content),
             // Packets of the native dialect or a newer version: ignored, as Wafer does.
             PacketType::Other(_) => {}
         }
@@ -252,13 +257,35 @@ impl Tunnel {
     /// Sends `{"type":event,"content":content_json}` now if active, else queues it until the
     /// next socket opens (also while closed, as Wafer does). `content_json` must be JSON text;
     /// empty means `null`.
-    pub fn emit(&mut self, _now_ms: u64, event: &str, content_json: &str) {
+    pub fn emit(&mut self, now_ms: u64, event: &str, content_json: &str) {
+        self.send_message(now_ms, event, content_json, None);
+    }
+
+    /// [`Tunnel::emit`] asking the relay to acknowledge: the frame carries the returned `id`,
+    /// and the relay's `reply` with it comes back as an [`ACK_EVENT`] message once it took the
+    /// message or refused it (nobody can receive it, its webhook queue is full). Queued while
+    /// not active, like `emit`. What the core cannot answer — the packet dropped from the full
+    /// outbox, the socket lost before the reply — the host settles from the tunnel's events.
+    pub fn emit_with_ack(&mut self, now_ms: u64, event: &str, content_json: &str) -> u64 {
+        self.next_ack += 1;
+        self.send_message(now_ms, event, content_json, Some(self.next_ack));
+        self.next_ack
+    }
+
+    fn send_message(&mut self, _now_ms: u64, event: &str, content_json: &str, ack: Option<u64>) {
         let content = if content_json.trim_ascii().is_empty() {
             "null"
         } else {
             content_json
         };
-        let frame = packet::encode_message(&message::encode_string(event), content);
+        let mut frame = packet::encode_message(&message::encode_string(event), content);
+        if let Some(id) = ack {
+            // `message:{"type":..,"content":..}` → `…,"id":N}`.
+            frame.pop();
+            frame.push_str(",\"id\":");
+            frame.push_str(&dec(id));
+            frame.push('}');
+        }
         if matches!(self.phase, Phase::Open { .. }) {
             self.actions.push_back(Action::Send(frame));
         } else if self.outbox.push(frame) {
@@ -491,6 +518,17 @@ impl Tunnel {
 
     fn error(&mut self, code: u32, message: String) {
         self.events.push_back(Event::Error { code, message });
+    }
+
+    /// A `reply:{"id","result"|"error"}`: the outcome of an acknowledged emit, handed to the
+    /// host as an [`ACK_EVENT`] message, which settles it by id.
+    fn acknowledged(&mut self, content: Option<&str>) {
+        if let Some(body) = content {
+            self.events.push_back(Event::Message {
+                event: ACK_EVENT.to_owned(),
+                content_json: body.to_owned(),
+            });
+        }
     }
 }
 

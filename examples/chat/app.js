@@ -16,10 +16,12 @@ function displayName(id) {
   if (!id) return 'server';
   if (!names.has(id)) {
     names.set(id, id);
+    // CppComet's answer: `user_data` is the stored JSON as text ("" when none).
     comet.getUserData(id, (a) => {
-      if (a.data && a.data.name) {
-        names.set(id, a.data.name);
-        document.querySelectorAll(`[data-user="${CSS.escape(id)}"]`).forEach((el) => (el.textContent = a.data.name));
+      const name = a.data && a.data.user_data && JSON.parse(a.data.user_data).name;
+      if (name) {
+        names.set(id, name);
+        document.querySelectorAll(`[data-user="${CSS.escape(id)}"]`).forEach((el) => (el.textContent = name));
       }
     });
   }
@@ -106,16 +108,23 @@ function connect() {
   });
   comet.get_pipe_log('web_chat', (m) => !m.error && addMessage($('messages'), m, roomLine));
 
-  // Who is online: the member list once, then join/leave as they happen.
+  // Who is online: the member list once, then each connection (tab) coming and going as
+  // `subscription`/`unsubscription` (CppComet's events), so a user stays while a tab is left.
+  const tabs = new Map();
   comet.subscription('track_online', (m) => {
     const id = m.data && m.data.user_id;
     if (!id) return;
-    if (m.server_info.event === 'join') online.add(id);
-    if (m.server_info.event === 'leave') online.delete(id);
+    const n = (tabs.get(id) || 0) + (m.server_info.event === 'subscription' ? 1 : -1);
+    tabs.set(id, Math.max(n, 0));
+    if (n > 0) online.add(id);
+    else if (m.server_info.event === 'unsubscription') online.delete(id);
     renderOnline();
   });
   comet.getTrackPipeUsers('track_online', (a) => {
-    (a.data || []).forEach((id) => online.add(id));
+    (a.data || []).forEach((id) => {
+      online.add(id);
+      tabs.set(id, Math.max(tabs.get(id) || 0, 1));
+    });
     renderOnline();
   });
 

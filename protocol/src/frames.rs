@@ -112,7 +112,7 @@ pub struct Publication<'a> {
     pub event: &'a str,
     #[serde(borrow)]
     pub data: &'a RawValue,
-    /// Absent on live-only channels (`user_status_*`, `sys`, join/leave).
+    /// Absent on live-only channels (`user_status_*`, `sys`, `track_*` subscription/unsubscription).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
     /// The sender, stamped by the relay; absent for the back end and anonymous senders.
@@ -174,6 +174,20 @@ pub struct PresenceResult {
     pub users: Option<Vec<String>>,
 }
 
+/// A Wafer tunnel client's `message:` body: Wafer's `{"type","content"}`, and an optional
+/// `"id"` asking the relay to answer with a [`Reply`] once it has taken the message (Cometa's
+/// SDK sends one; the real `wafer2-client-sdk` never does, and then gets no reply).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientMessage {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default = "null_raw")]
+    pub content: Box<RawValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+}
+
 fn null_raw() -> Box<RawValue> {
     RawValue::NULL.to_owned()
 }
@@ -223,5 +237,24 @@ mod tests {
             serde_json::to_string(&r).unwrap_or_default(),
             r#"{"id":4,"result":{"seq":9}}"#
         );
+    }
+
+    #[test]
+    fn client_messages_with_and_without_an_id() {
+        let m: ClientMessage = serde_json::from_str(r#"{"type":"say","content":{"a":1},"id":7}"#)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (m.kind.as_str(), m.content.get(), m.id),
+            ("say", r#"{"a":1}"#, Some(7))
+        );
+        let m: ClientMessage =
+            serde_json::from_str(r#"{"type":"say"}"#).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((m.content.get(), m.id), ("null", None));
+        assert_eq!(
+            serde_json::to_string(&m).unwrap_or_default(),
+            r#"{"type":"say","content":null}"#
+        );
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"x","id":-1}"#).is_err());
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"x","bogus":1}"#).is_err());
     }
 }

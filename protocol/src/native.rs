@@ -42,6 +42,8 @@ pub mod code {
     pub const PERMISSION_DENIED: u16 = 4005;
     pub const LIMIT_EXCEEDED: u16 = 4006;
     pub const ALREADY_AUTHENTICATED: u16 = 4007;
+    /// An acknowledged tunnel `message` that nobody can receive (no webhook configured).
+    pub const NO_RECEIVER: u16 = 4008;
     pub const INTERNAL: u16 = 4500;
 }
 
@@ -56,7 +58,7 @@ pub enum ChannelKind {
     WebAuth,
     /// `@web_*`: anyone may publish, and the sender stays anonymous.
     AnonymousWeb,
-    /// `track_*`: join/leave events and a member list of authenticated subscribers.
+    /// `track_*`: `subscription`/`unsubscription` events and a member list of authenticated subscribers.
     Track,
     /// `user_status_<id>`: `online`/`offline` of one user.
     UserStatus,

@@ -334,6 +334,20 @@ impl Hub {
             .count()
     }
 
+    /// A live-only frame to every subscriber of `channel` but the connection `except`.
+    pub fn deliver_channel_except(&self, channel: &str, except: &str, frame: &Utf8Bytes) -> usize {
+        let reg = self.registry();
+        let Some(subs) = reg.channels.get(channel) else {
+            return 0;
+        };
+        let out = outbound(None, subs.id, frame);
+        subs.conns
+            .iter()
+            .filter(|(id, _)| &***id != except)
+            .filter(|(id, outbox)| offer(id, outbox, out.clone()))
+            .count()
+    }
+
     /// A channel message as subscribers get it, and the subscribers' queues in `parts` shares
     /// (see [`Shares`]); `seq` is `None` on live-only channels.
     pub fn channel_targets(

@@ -10,7 +10,7 @@
 //! - [`expiry`]: closing a session's connections when it expires.
 //! - [`outbox`]: each connection's bounded outgoing queue and close request.
 //! - [`publish`]: storing then fanning out personal and channel messages, in order.
-//! - [`presence`]: online/offline, join/leave, last seen; the frame encoders.
+//! - [`presence`]: online/offline, `track_*` subscription/unsubscription, last seen; the frame encoders.
 //! - [`policy`]: per-channel-prefix retention.
 //! - [`store`]: durable users, codes, sessions and personal queues (embedded SQLite).
 //! - [`throttle`]: per-connection rate limits (inbound frames, client publishes).

@@ -1,5 +1,5 @@
 //! Connections coming and going, and what they tell others: `user_status_<id>` online and
-//! offline, `track_*` join and leave, last-seen times. Also the frame encoders every
+//! offline, `track_*` `subscription` and `unsubscription`, last-seen times. Also the frame encoders every
 //! publisher shares, so each message is encoded once per dialect.
 
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use cometa_protocol::native::{self, ChannelKind};
 use cometa_protocol::packet;
 use serde_json::value::RawValue;
 
-use crate::hub::{Handle, Membership, PersonalFrame};
+use crate::hub::{Handle, PersonalFrame};
 use crate::state::App;
 use crate::unix_now;
 
@@ -21,11 +21,20 @@ use crate::unix_now;
 pub struct Registration {
     app: App,
     id: Arc<str>,
+    /// The device id `track_*` channels are told when this connection leaves them.
+    device: String,
+}
+
+impl Registration {
+    /// The persistent device id of a native connection (`getUUID()` on its page).
+    pub fn set_device(&mut self, device: &str) {
+        self.device = device.to_string();
+    }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        disconnected(&self.app, &self.id);
+        disconnected(&self.app, &self.id, &self.device);
     }
 }
 
@@ -44,6 +53,7 @@ pub async fn connected(app: &App, handle: Handle) -> Option<Registration> {
             Some(Registration {
                 app: app.clone(),
                 id,
+                device: String::new(),
             })
         }
         Err(e) => {
@@ -53,13 +63,11 @@ pub async fn connected(app: &App, handle: Handle) -> Option<Registration> {
     }
 }
 
-fn disconnected(app: &App, id: &str) {
+fn disconnected(app: &App, id: &str, device: &str) {
     let user = app.hub.user_of(id);
     let (change, left) = app.hub.unregister(id);
-    for (channel, m) in left {
-        if let Some(u) = &user {
-            membership_changed(app, &channel, u, &m);
-        }
+    for (channel, _) in left {
+        track_changed(app, &channel, None, user.as_deref(), device, false);
     }
     if let Some(user) = user {
         app.store.touch_last_seen(&user, unix_now());
@@ -69,18 +77,39 @@ fn disconnected(app: &App, id: &str) {
     }
 }
 
-/// Sends `join`/`leave` on `track_*` channels when a user's first subscription starts or
-/// their last one ends.
-pub fn membership_changed(app: &App, channel: &str, user: &str, m: &Membership) {
-    let Some(joined) = m.user_joined else { return };
+/// CppComet's `track_*` announcements: every connection that starts (`subscription`) or ends
+/// (`unsubscription`) a subscription to a `track_*` channel, anonymous ones too (`user_id` 0),
+/// tells the channel's other subscribers `{user_id, uuid}`. One frame per connection, as
+/// CppComet sends: a user with two tabs is announced twice; `presence` lists users once.
+/// `except` is the connection that subscribed: it does not hear about itself.
+pub fn track_changed(
+    app: &App,
+    channel: &str,
+    except: Option<&str>,
+    user: Option<&str>,
+    device: &str,
+    subscribed: bool,
+) {
     if ChannelKind::of(channel) != ChannelKind::Track {
         return;
     }
-    let event = if joined { "join" } else { "leave" };
-    let data = serde_json::json!({ "user_id": user }).to_string();
-    let frame = channel_frame(channel, event, &data, None, Some(user));
-    app.hub.deliver_channel(channel, None, &frame);
+    let event = if subscribed {
+        TRACK_SUBSCRIPTION
+    } else {
+        TRACK_UNSUBSCRIPTION
+    };
+    let user_id = user.map_or(serde_json::Value::from(0), serde_json::Value::from);
+    let data = serde_json::json!({ "user_id": user_id, "uuid": device }).to_string();
+    let frame = channel_frame(channel, event, &data, None, user);
+    match except {
+        Some(id) => app.hub.deliver_channel_except(channel, id, &frame),
+        None => app.hub.deliver_channel(channel, None, &frame),
+    };
 }
+
+/// The events of [`track_changed`], CppComet's names.
+pub const TRACK_SUBSCRIPTION: &str = "subscription";
+pub const TRACK_UNSUBSCRIPTION: &str = "unsubscription";
 
 fn announce_status(app: &App, user: &str, online: bool) {
     let channel = format!("user_status_{user}");

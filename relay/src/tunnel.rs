@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use axum::extract::ws::{Utf8Bytes, WebSocket};
-use cometa_protocol::api::TunnelMessage;
+use cometa_protocol::frames::{ClientMessage, RequestId};
 use cometa_protocol::native::code;
 use cometa_protocol::packet::{self, Packet, PacketType};
 use cometa_protocol::{CloseCode, names};
@@ -159,38 +159,52 @@ impl Inbound for WaferInbound<'_> {
 }
 
 impl WaferInbound<'_> {
+    /// A client's message goes to the webhook. With an `id` (Cometa's SDK) the client learns
+    /// the outcome in a `reply`, including that nobody can receive it; without one (Wafer's
+    /// SDK) only a refusal is told, as an `error` packet.
     async fn client_message(&self, io: &mut Io, content: Option<&str>) {
         let parsed = content
             .ok_or_else(|| "a message packet needs content".to_string())
             .and_then(|c| {
-                serde_json::from_str::<TunnelMessage>(c).map_err(|e| format!("bad message: {e}"))
+                serde_json::from_str::<ClientMessage>(c).map_err(|e| format!("bad message: {e}"))
             })
             .and_then(|m| {
                 names::check_event(&m.kind)
                     .map(|()| m)
                     .map_err(|e| format!("bad message type: {e}"))
             });
-        match parsed {
-            Ok(m) => {
-                let Some(w) = &io.app.webhook else { return };
-                let sent = w.message(
-                    &self.ticket.tunnel_id,
-                    &self.ticket.user_id,
-                    &m.kind,
-                    &m.content,
-                );
-                if let Err(e) = sent {
-                    let c = match e {
-                        WebhookError::QueueFull => code::LIMIT_EXCEEDED,
-                        _ => code::INTERNAL,
-                    };
-                    io.error_packet(c, &e.to_string()).await;
-                }
-            }
+        let (id, outcome) = match parsed {
+            Ok(m) => (m.id, self.forward(io, &m)),
             Err(e) => {
                 tracing::debug!(error = %e, "bad message packet");
-                io.error_packet(code::BAD_PACKET, &e).await;
+                // Only an object's `id`: serde would also read one out of an array.
+                let id = content
+                    .filter(|c| c.trim_start().starts_with('{'))
+                    .and_then(|c| serde_json::from_str::<RequestId>(c).ok()?.id);
+                (id, Err((code::BAD_PACKET, e)))
             }
+        };
+        match (id, outcome) {
+            (Some(id), Ok(())) => crate::native::reply_ok(io, id, &serde_json::json!({})).await,
+            (Some(id), Err((c, m))) => crate::native::reply_err(io, id, c, &m).await,
+            (None, Err((c, m))) if c != code::NO_RECEIVER => io.error_packet(c, &m).await,
+            (None, _) => {}
         }
+    }
+
+    fn forward(&self, io: &Io, m: &ClientMessage) -> Result<(), (u16, String)> {
+        let Some(w) = &io.app.webhook else {
+            let msg = "nobody receives tunnel messages: the relay has no webhook configured";
+            return Err((code::NO_RECEIVER, msg.into()));
+        };
+        let t = self.ticket;
+        w.message(&t.tunnel_id, &t.user_id, &m.kind, &m.content)
+            .map_err(|e| {
+                let c = match e {
+                    WebhookError::QueueFull => code::LIMIT_EXCEEDED,
+                    _ => code::INTERNAL,
+                };
+                (c, e.to_string())
+            })
     }
 }

@@ -276,6 +276,35 @@ async fn errors_carry_cppcomet_codes_and_limits_hold() -> Result<()> {
     c.stop().await
 }
 
+/// CppComet's `users_data`: a user's public data, what a page reads with `getUserData`.
+#[tokio::test]
+async fn users_data_is_what_get_user_data_reads() -> Result<()> {
+    let c = CqlRelay::start(|_| {}).await?;
+    c.mysql(r#"INSERT INTO users_data (id, data) VALUES (21, '{"rand":"0.5"}')"#)
+        .await?;
+    c.mysql(r#"REPLACE INTO users_data (id, data) VALUES (21, '{"rand":"0.7"}')"#)
+        .await?;
+    assert_eq!(
+        c.mysql("select * from users_data where id in (21, 22)")
+            .await?,
+        rows(&[&["21", r#"{"rand":"0.7"}"#]])
+    );
+    let mut n = c.r.native().await?;
+    let got = n.request("user_data", json!({"user_id": "21"})).await?;
+    assert_eq!(
+        got["result"],
+        json!({"user_id": "21", "data": {"rand": "0.7"}})
+    );
+    // The API's rule: an object, nothing else.
+    let err = c
+        .mysql_err("INSERT INTO users_data (id, data) VALUES (21, 'text')")
+        .await?;
+    assert!(err.contains("[12]"), "{err}");
+    let err = c.mysql_err("DELETE FROM users_data WHERE id = 21").await?;
+    assert!(err.contains("[2]"), "{err}");
+    c.stop().await
+}
+
 #[tokio::test]
 async fn php_mysqli_pushes_to_a_user() -> Result<()> {
     let c = CqlRelay::start(|_| {}).await?;

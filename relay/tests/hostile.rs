@@ -204,25 +204,9 @@ async fn a_panicking_connection_task_frees_its_device_and_connection_slots() -> 
     r.stop().await
 }
 
-/// A webhook receiver that forwards each event's JSON body.
-async fn webhook_sink() -> Result<(String, tokio::sync::mpsc::UnboundedReceiver<Value>)> {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |body: axum::body::Bytes| {
-            let _ = tx.send(serde_json::from_slice(&body).unwrap_or(Value::Null));
-            async { axum::http::StatusCode::OK }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/hook", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok((url, rx))
-}
-
 #[tokio::test]
 async fn a_panicking_tunnel_frees_its_device_slot_and_tells_the_back_end() -> Result<()> {
-    let (url, mut events) = webhook_sink().await?;
+    let (url, mut events) = common::webhook::sink().await?;
     let r = TestRelay::start_with(|c| {
         c.max_devices_per_user = 1;
         c.webhook_url = url.parse().ok();

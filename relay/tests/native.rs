@@ -351,8 +351,10 @@ async fn history_len_zero_makes_a_prefix_live_only() -> Result<()> {
     r.stop().await
 }
 
+/// CppComet's `track_*` announcements: `subscription`/`unsubscription` with `{user_id, uuid}`
+/// for every connection (a user's second tab, an anonymous one), never to the connection itself.
 #[tokio::test]
-async fn track_channels_report_join_leave_and_members() -> Result<()> {
+async fn track_channels_announce_subscription_unsubscription_and_members() -> Result<()> {
     let r = TestRelay::start().await?;
     let (mut a, _) = r.native_user("a", "device-a-1234").await?;
     let (mut b, _) = r.native_user("b", "device-b-1234").await?;
@@ -360,29 +362,59 @@ async fn track_channels_report_join_leave_and_members() -> Result<()> {
         .await?;
     b.request("subscribe", json!({"channel": "track_online"}))
         .await?;
-    let own = a.publication().await?;
+    let sub = a.publication().await?;
     assert_eq!(
-        (&own["event"], &own["data"]["user_id"]),
-        (&json!("join"), &json!("a"))
+        (&sub["channel"], &sub["event"], &sub["data"]),
+        (
+            &json!("track_online"),
+            &json!("subscription"),
+            &json!({"user_id": "b", "uuid": "device-b-1234"})
+        )
     );
-    let join = a.publication().await?;
+    // b's second tab: announced again, as CppComet does; the member list still has b once.
+    let (mut b2, _) = r.native_user("b", "device-b-5678").await?;
+    b2.request("subscribe", json!({"channel": "track_online"}))
+        .await?;
     assert_eq!(
-        (&join["event"], &join["data"]["user_id"]),
-        (&json!("join"), &json!("b"))
+        a.publication().await?["data"],
+        json!({"user_id": "b", "uuid": "device-b-5678"})
+    );
+    // An anonymous subscriber is announced with user_id 0.
+    let mut anon = r.native().await?;
+    anon.request("subscribe", json!({"channel": "track_online"}))
+        .await?;
+    assert_eq!(
+        a.publication().await?["data"],
+        json!({"user_id": 0, "uuid": ""})
     );
     let p = a
         .request("presence", json!({"channel": "track_online"}))
         .await?;
-    assert_eq!(p["result"], json!({"count": 2, "users": ["a", "b"]}));
+    assert_eq!(p["result"], json!({"count": 4, "users": ["a", "b"]}));
     let (_, api) = r
         .api("GET", "/channels/track_online/presence", None)
         .await?;
-    assert_eq!(api, json!({"count": 2, "users": ["a", "b"]}));
-    drop(b);
-    let leave = a.publication().await?;
+    assert_eq!(api, json!({"count": 4, "users": ["a", "b"]}));
+    // Nobody heard about their own subscription: b's first frame is b2's.
     assert_eq!(
-        (&leave["event"], &leave["data"]["user_id"]),
-        (&json!("leave"), &json!("b"))
+        b.publication().await?["data"],
+        json!({"user_id": "b", "uuid": "device-b-5678"})
+    );
+    anon.request("unsubscribe", json!({"channel": "track_online"}))
+        .await?;
+    let unsub = a.publication().await?;
+    assert_eq!(
+        (&unsub["event"], &unsub["data"]),
+        (&json!("unsubscription"), &json!({"user_id": 0, "uuid": ""}))
+    );
+    drop(b);
+    let unsub = a.publication().await?;
+    assert_eq!(
+        (&unsub["event"], &unsub["data"]),
+        (
+            &json!("unsubscription"),
+            &json!({"user_id": "b", "uuid": "device-b-1234"})
+        )
     );
     r.stop().await
 }

@@ -431,8 +431,10 @@ impl Tunnel {
 
     // Sends `{type, content}`; queued until the tunnel is active. Throws
     // `RequestError(ERR_INVALID_PARAMS)` when `type` is not a string or `content` cannot be
-    // encoded as JSON (a cycle, a BigInt).
-    pub fn emit(&self, kind: JsValue, content: JsValue) -> Result<(), JsValue> {
+    // encoded as JSON (a cycle, a BigInt). With `ack`, asks the relay to acknowledge and
+    // returns the id its outcome carries, as a message of the core's `ACK_EVENT` type (the npm
+    // entry's `emit` turns it into a Promise); else 0.
+    pub fn emit(&self, kind: JsValue, content: JsValue, ack: bool) -> Result<f64, JsValue> {
         let kind = kind.as_string().ok_or_else(|| {
             request_error(
                 ERR_INVALID_PARAMS,
@@ -453,8 +455,15 @@ impl Tunnel {
             })?
             .as_string()
             .unwrap_or_default();
-        input(&self.host, |h, now| h.core.emit(now, &kind, &json));
-        Ok(())
+        let mut id = 0;
+        input(&self.host, |h, now| {
+            if ack {
+                id = h.core.emit_with_ack(now, &kind, &json);
+            } else {
+                h.core.emit(now, &kind, &json);
+            }
+        });
+        Ok(id as f64)
     }
 
     // Closes the tunnel (a `close` packet first when active) and dispatches `close`.

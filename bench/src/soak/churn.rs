@@ -154,7 +154,7 @@ pub async fn storms(ctx: &Ctx, until: Instant, every: Duration, n: usize) {
 }
 
 /// Subscribes and unsubscribes on one socket: channels from a fixed set, and a presence
-/// channel whose members get join/leave frames.
+/// channel whose members get subscription/unsubscription frames.
 pub async fn sub_unsub(ctx: &Ctx, until: Instant, seed: u64) {
     let mut k = seed;
     while Instant::now() < until {

@@ -416,7 +416,7 @@ fn live_only_frames_pass_without_positions() {
     for _ in 0..2 {
         s.handle_socket_message(
             3,
-            r#"pub:{"channel":"track_online","event":"join","data":{"user_id":"b"}}"#,
+            r#"pub:{"channel":"track_online","event":"subscription","data":{"user_id":"b","uuid":"d-b"}}"#,
         );
     }
     assert_eq!(delivered(&drain(&mut s)), [None, None]);

@@ -87,7 +87,7 @@ pub struct Publication {
     pub event: String,
     /// Raw JSON; `null` when absent.
     pub data_json: String,
-    /// Absent on live-only frames (`user_status_*`, `sys`, `track_*` join/leave).
+    /// Absent on live-only frames (`user_status_*`, `sys`, `track_*` subscription/unsubscription).
     pub seq: Option<u64>,
     /// The sender as authenticated by the relay; absent for the back end and anonymous.
     pub user_id: Option<String>,
@@ -188,8 +188,8 @@ mod tests {
         .expect("pub");
         assert_eq!(p.data_json, r#"{"t":"a,b}"}"#);
         assert_eq!((p.seq, p.user_id.as_deref()), (Some(9), Some("bob")));
-        let p =
-            Publication::scan(r#"{"channel":"track_x","event":"join","data":{}}"#).expect("pub");
+        let p = Publication::scan(r#"{"channel":"track_x","event":"subscription","data":{}}"#)
+            .expect("pub");
         assert_eq!((p.seq, p.user_id), (None, None));
         assert!(Publication::scan(r#"{"event":"x"}"#).is_none());
         assert!(Publication::scan(r#"{"channel":"x","data":[}"#).is_none());

@@ -9,8 +9,9 @@ import { fileURLToPath } from 'node:url';
 export const API_KEY = 'cometa-sdk-test-key-0123456789';
 const BIN = process.env.COMETA_RELAY_BIN || fileURLToPath(new URL('../../../target/debug/cometa-relay', import.meta.url));
 
-function launch(listen, dataDir, args) {
+function launch(listen, dataDir, args, cwd) {
   const proc = spawn(BIN, ['--listen', listen, '--data-dir', dataDir, '--api-key', API_KEY, ...args], {
+    cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
   });
@@ -32,7 +33,7 @@ function launch(listen, dataDir, args) {
       if (m) {
         clearTimeout(timer);
         proc.removeAllListeners('exit');
-        resolve({ proc, url: m[1] });
+        resolve({ proc, url: m[1], stdout: () => out });
       }
     });
   });
@@ -40,11 +41,12 @@ function launch(listen, dataDir, args) {
 
 /**
  * A relay on a free port with its own data dir; `restart()` brings it back on the same port.
- * `args`: extra command-line flags (e.g. `--demo`, `--static-dir`).
+ * `args`: extra command-line flags (e.g. `--demo`, `--static-dir`); `cwd`: where it runs (the
+ * test process's folder, inside the repository, by default).
  */
-export async function startRelay({ args = [] } = {}) {
+export async function startRelay({ args = [], cwd } = {}) {
   const dataDir = await mkdtemp(join(tmpdir(), 'cometa-sdk-test-'));
-  let { proc, url } = await launch('127.0.0.1:0', dataDir, args);
+  let { proc, url, stdout } = await launch('127.0.0.1:0', dataDir, args, cwd);
   const port = new URL(url).port;
   const api = async (path, body) => {
     const res = await fetch(url + path, {
@@ -60,6 +62,23 @@ export async function startRelay({ args = [] } = {}) {
   return {
     url,
     port,
+    /** With `--cometql-listen`: the CometQL port, from the line the relay prints after its HTTP one. */
+    cometqlPort: () =>
+      new Promise((resolve, reject) => {
+        const find = () => /CometQL listening on \S+:(\d+)/.exec(stdout())?.[1];
+        const found = find();
+        if (found) return resolve(Number(found));
+        const timer = setTimeout(() => reject(new Error('no CometQL listening line within 15 s')), 15000);
+        const on = () => {
+          const p = find();
+          if (p) {
+            clearTimeout(timer);
+            proc.stdout.off('data', on);
+            resolve(Number(p));
+          }
+        };
+        proc.stdout.on('data', on);
+      }),
     /** A back-end API call: `POST path` with the API key and a JSON body, e.g. `/api/v1/users`. */
     api,
     /** A single-use login code for `userId`, as a customer back end would obtain it. */
@@ -79,7 +98,7 @@ export async function startRelay({ args = [] } = {}) {
       await exited(proc);
     },
     async restart() {
-      ({ proc } = await launch(`127.0.0.1:${port}`, dataDir, args));
+      ({ proc } = await launch(`127.0.0.1:${port}`, dataDir, args, cwd));
     },
     async stop() {
       proc.kill('SIGKILL');

@@ -18,7 +18,7 @@ api.web_pipe_send('web_chat.message', { text: 'hi' });
 api.get_pipe_log('web_chat', (m) => void m.server_info);
 api.count_users_in_pipe('web_chat', (a) => void a.data?.user_in_pipe);
 api.getTrackPipeUsers('track_online', (a) => void a.data?.length);
-api.getUserData('bob', (a) => void a.error?.message);
+api.getUserData('bob', (a) => void (a.error?.message ?? a.data?.user_data.length));
 api.onAuthSuccess((a) => void a.data?.device);
 api.onAuthFalill((a) => void a.error?.code);
 const ok: boolean = api.isAuthorized() && api.isMaster() && api.unsubscription(id);
@@ -42,3 +42,18 @@ const ready: Promise<void> = api.connected();
 void ready;
 api.start({ skey: 'from-cometa', node: 'https://relay.example.com' });
 api.start({ token: 'jwt' });
+
+// CppComet's helpers.
+const once: number = api.subscription_once<{ n: number }>('web_chat.message', (m) => void m.data.n);
+void once;
+const sent: boolean = api.multi_web_pipe_send('web_chat', 'message', { text: 'hi' }, 3, 500);
+void sent;
+api.setLogLevel(9);
+const level: number = api.getLogLevel();
+void level;
+// @ts-expect-error: multi_web_pipe_send stamps an id into its message, so it must be an object
+api.multi_web_pipe_send('web_chat', 'message', 'text');
+api.start({ getToken: async () => 'jwt', node: 'https://relay.example.com' });
+api.start({ getToken: () => 'jwt' });
+// @ts-expect-error: getToken gives a token (string), not an object
+api.start({ getToken: () => ({ token: 'jwt' }) });

@@ -4,6 +4,7 @@
 pub(crate) mod backend;
 pub(crate) mod channels;
 mod demo;
+mod embedded;
 mod extract;
 mod health;
 mod login;
@@ -66,6 +67,8 @@ pub fn router(app: App) -> Router {
     }
     if let Some(dir) = &cfg.sdk_dir {
         router = router.nest_service("/sdk", sdk::routes(dir));
+    } else if cfg.demo {
+        router = router.nest_service("/sdk", embedded::sdk_routes());
     }
     #[cfg(feature = "test-hooks")]
     {
@@ -73,6 +76,8 @@ pub fn router(app: App) -> Router {
     }
     router = match &cfg.static_dir {
         Some(dir) => router.fallback_service(ServeDir::new(dir).fallback(not_found_service())),
+        // `--demo` started outside the repository: the page built into the binary.
+        None if cfg.demo => router.fallback(embedded::demo_page),
         None => router.fallback(not_found),
     };
     router

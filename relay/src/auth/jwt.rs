@@ -86,8 +86,9 @@ struct Header {
 struct RawClaims {
     #[serde(default)]
     sub: Option<String>,
+    /// A string, or a whole number as CppComet's tokens carry it (`{"user_id": 5}`).
     #[serde(default)]
-    user_id: Option<String>,
+    user_id: Option<serde_json::Value>,
     #[serde(default)]
     exp: Option<serde_json::Number>,
     #[serde(default)]
@@ -172,7 +173,12 @@ pub fn verify_expecting(
     {
         return Err(JwtError::NotYetValid);
     }
-    let user_id = raw.sub.or(raw.user_id).ok_or(JwtError::BadSubject)?;
+    let user_id = match (raw.sub, raw.user_id) {
+        (Some(sub), _) => sub,
+        (None, Some(serde_json::Value::String(id))) => id,
+        (None, Some(serde_json::Value::Number(n))) if n.is_u64() || n.is_i64() => n.to_string(),
+        _ => return Err(JwtError::BadSubject),
+    };
     cometa_protocol::names::check_user_id(&user_id).map_err(|_| JwtError::BadSubject)?;
     Ok(Claims { user_id, exp })
 }
@@ -226,6 +232,11 @@ mod tests {
         );
         let t = sign(KEY, &json!({"user_id": "bob", "exp": 2000.5}));
         assert_eq!(verify(KEY, &t, 1000).map(|c| c.user_id), Ok("bob".into()));
+        // CppComet's tokens: a numeric `user_id`.
+        let t = sign(KEY, &json!({"user_id": 5, "exp": 2000}));
+        assert_eq!(verify(KEY, &t, 1000).map(|c| c.user_id), Ok("5".into()));
+        let t = sign(KEY, &json!({"user_id": 5.5, "exp": 2000}));
+        assert_eq!(verify(KEY, &t, 1000), Err(JwtError::BadSubject));
     }
 
     #[test]

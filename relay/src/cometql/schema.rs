@@ -11,6 +11,7 @@ pub enum Table {
     UsersMessages,
     UsersAuth,
     UsersTime,
+    UsersData,
 }
 
 impl Table {
@@ -23,6 +24,7 @@ impl Table {
             "users_messages" => Table::UsersMessages,
             "users_auth" => Table::UsersAuth,
             "users_time" => Table::UsersTime,
+            "users_data" => Table::UsersData,
             _ => return None,
         })
     }
@@ -37,6 +39,7 @@ impl Table {
             Table::UsersMessages => &["id", "index", "event", "message"],
             Table::UsersAuth => &["id", "hash"],
             Table::UsersTime => &["id", "time"],
+            Table::UsersData => &["id", "data"],
         }
     }
 
@@ -51,6 +54,7 @@ impl Table {
             Table::UsersMessages => &["id", "event", "message"],
             Table::PipesSettings => &["name", "length"],
             Table::UsersAuth => &["id", "hash"],
+            Table::UsersData => &["id", "data"],
             Table::Pipes | Table::UsersInPipes | Table::UsersTime => &[],
         }
     }

@@ -74,6 +74,7 @@ fn name_of(t: Table) -> &'static str {
         Table::UsersMessages => "users_messages",
         Table::UsersAuth => "users_auth",
         Table::UsersTime => "users_time",
+        Table::UsersData => "users_data",
     }
 }
 
@@ -215,6 +216,20 @@ async fn insert(app: &App, table: Table, row: &[(String, String)]) -> Result<(),
             };
             set_retention(app, name, r).await?;
         }
+        // The same rule as `PUT /api/v1/users/{id}/data`: what `getUserData` reads.
+        Table::UsersData => {
+            let id = user(field(row, "id")?)?;
+            let data = field(row, "data")?;
+            let is_object = serde_json::from_str::<&RawValue>(data)
+                .is_ok_and(|raw| raw.get().trim_start().starts_with('{'));
+            if !is_object {
+                return Err(CqlError::new(
+                    ErrCode::InvalidData,
+                    "Invalid data format: user data must be a JSON object",
+                ));
+            }
+            app.channels.set_user_data(id, data).await?;
+        }
         Table::Pipes | Table::UsersInPipes | Table::UsersTime => return Err(read_only(table)),
     }
     Ok(())
@@ -235,6 +250,12 @@ async fn delete(app: &App, table: Table, key: &str) -> Result<u64, CqlError> {
             return Err(CqlError::new(
                 ErrCode::NotImplemented,
                 "This feature is not implemented: channel history ages out by its retention",
+            ));
+        }
+        Table::UsersData => {
+            return Err(CqlError::new(
+                ErrCode::NotImplemented,
+                "This feature is not implemented: replace a user's data instead",
             ));
         }
         Table::Pipes | Table::UsersInPipes | Table::UsersTime => return Err(read_only(table)),
@@ -323,6 +344,11 @@ async fn select(
             }
             // Keys are stored hashed, so `hash` is the key's SHA-256 in hex: a back end checks
             // it against `hash('sha256', $key)`. Users without a key have no row, as in CppComet.
+            Table::UsersData => {
+                if let Some(d) = app.channels.user_data(user(key)?).await? {
+                    rows.push(vec![key_cell(), Cell::Text(d)]);
+                }
+            }
             Table::UsersAuth => {
                 if let Some(h) = app.channels.user_key_hash(user(key)?).await? {
                     rows.push(vec![key_cell(), Cell::Text(hex::encode(h))]);

@@ -293,8 +293,8 @@ pub struct Config {
     /// When set, a JWT's `iss` must be exactly this [default: not checked].
     #[arg(long, env = "COMETA_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
-    /// `track_*` subscriptions one authenticated connection may start per second, sustained;
-    /// each announces `join` to every member.
+    /// `track_*` subscriptions one connection may start per second, sustained; each announces
+    /// `subscription` to every member, anonymous ones too; past the burst, error 4006.
     #[arg(long, env = "COMETA_TRACK_SUBSCRIBES_PER_SEC", default_value = "1", value_parser = parse::positive::<u32>)]
     pub track_subscribes_per_sec: u32,
     /// `track_*` subscriptions one connection may start at once above that rate; past it

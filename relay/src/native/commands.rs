@@ -31,10 +31,13 @@ pub struct NativeInbound {
     app: App,
     id: String,
     user: Option<String>,
+    /// The device id `track_*` channels are told (empty for a connection without `auth`).
+    device: String,
     /// Client publishes.
     publishes: Bucket,
-    /// `track_*` subscriptions this connection may start: each one announces `join` (and
-    /// later `leave`) to every member, so a subscribe/unsubscribe loop would flood them.
+    /// `track_*` subscriptions this connection may start: each one announces `subscription`
+    /// (and later `unsubscription`) to every member, so a subscribe/unsubscribe loop would
+    /// flood them. Anonymous connections are announced too, so the limit is for every one.
     track: Bucket,
 }
 
@@ -106,11 +109,12 @@ impl Inbound for NativeInbound {
 }
 
 impl NativeInbound {
-    pub fn new(app: &App, id: String, user: Option<String>) -> Self {
+    pub fn new(app: &App, id: String, user: Option<String>, device: String) -> Self {
         Self {
             app: app.clone(),
             id,
             user,
+            device,
             publishes: Bucket::new(app.config.publish_rate, app.config.publish_burst),
             track: Bucket::new(
                 app.config.track_subscribes_per_sec,
@@ -176,7 +180,7 @@ impl NativeInbound {
             .await;
             return Ok(());
         }
-        if kind == ChannelKind::Track && self.user.is_some() && !self.track.take() {
+        if kind == ChannelKind::Track && !self.track.take() {
             return Err((
                 code::LIMIT_EXCEEDED,
                 format!(
@@ -201,17 +205,15 @@ impl NativeInbound {
             seq: 0,
             recovered: true,
         });
-        let Some(membership) = self.app.hub.subscribe(&self.id, &req.channel) else {
+        if self.app.hub.subscribe(&self.id, &req.channel).is_none() {
             let state = match live_only {
                 Some(state) => state,
                 None => self.state(StreamId::Channel(&req.channel)).await?,
             };
             reply_ok(io, req.id, &state).await;
             return Ok(());
-        };
-        if let Some(user) = &self.user {
-            presence::membership_changed(&self.app, &req.channel, user, &membership);
         }
+        self.track_changed(&req.channel, true);
         if let Some(state) = live_only {
             reply_ok(io, req.id, &state).await;
             return Ok(());
@@ -299,13 +301,20 @@ impl NativeInbound {
         })
     }
 
+    fn track_changed(&self, channel: &str, subscribed: bool) {
+        let except = subscribed.then_some(self.id.as_str());
+        let (user, device) = (self.user.as_deref(), self.device.as_str());
+        presence::track_changed(&self.app, channel, except, user, device, subscribed);
+    }
+
     async fn unsubscribe(&mut self, io: &mut Io, req: ChannelRequest) -> Result<(), Refusal> {
         self.check_channel(&req.channel)?;
         // Looked up before leaving: the last subscriber's leave frees the channel's entry.
         let id = self.app.hub.channel_id(&req.channel);
-        let m = self.app.hub.unsubscribe(&self.id, &req.channel);
-        if let Some(user) = &self.user {
-            presence::membership_changed(&self.app, &req.channel, user, &m);
+        let before = self.app.hub.subscriptions(&self.id);
+        self.app.hub.unsubscribe(&self.id, &req.channel);
+        if self.app.hub.subscriptions(&self.id) < before {
+            self.track_changed(&req.channel, false);
         }
         if let Some(id) = id {
             io.forget_channel(id);

@@ -118,7 +118,7 @@ async fn run(app: App, socket: WebSocket, id: String, addr: String) {
         session: who.session.clone(),
         outbox: outbox.clone(),
     };
-    let Some(_registration) = presence::connected(&app, handle).await else {
+    let Some(mut _registration) = presence::connected(&app, handle).await else {
         if let Some(rid) = auth_id {
             let msg = "the user already has the maximum number of live devices";
             reply_err(&mut io, rid, code::LIMIT_EXCEEDED, msg).await;
@@ -126,6 +126,7 @@ async fn run(app: App, socket: WebSocket, id: String, addr: String) {
         io.close(CloseCode::TooManyDevices).await;
         return;
     };
+    _registration.set_device(&who.device);
     let _expiry = who
         .session
         .as_ref()
@@ -145,7 +146,7 @@ async fn run(app: App, socket: WebSocket, id: String, addr: String) {
             }
         }
     }
-    let mut inbound = NativeInbound::new(&app, id.clone(), who.user_id.clone());
+    let mut inbound = NativeInbound::new(&app, id.clone(), who.user_id.clone(), who.device.clone());
     let code = match pending {
         Some(text) => match conn::dispatch(&mut io, &mut inbound, text).await {
             Some(code) => {

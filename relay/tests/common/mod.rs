@@ -5,6 +5,7 @@
 pub mod login;
 pub mod process;
 pub mod signed;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::path::Path;

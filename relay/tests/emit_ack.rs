@@ -1,0 +1,63 @@
+//! Acknowledged tunnel messages: a client `message` with an `id` gets a `reply` once the
+//! webhook queue took it, or an error when nobody can receive it; without an `id` (the real
+//! `wafer2-client-sdk`) nothing changes.
+
+mod common;
+
+use anyhow::{Context, Result};
+use common::{TestRelay, WAIT};
+use serde_json::{Value, json};
+
+fn reply(text: &str) -> Result<Value> {
+    let body = text
+        .strip_prefix("reply:")
+        .with_context(|| format!("expected a reply, got {text}"))?;
+    Ok(serde_json::from_str(body)?)
+}
+
+#[tokio::test]
+async fn without_a_webhook_an_acknowledged_message_is_refused() -> Result<()> {
+    let r = TestRelay::start().await?;
+    let s = r.login("ack1").await?;
+    let mut t = r.tunnel(&s).await?;
+    // Wafer's SDK sends no id: no answer at all, as before.
+    t.send(r#"message:{"type":"speak","content":1}"#).await?;
+    t.sync().await?;
+    t.send(r#"message:{"type":"speak","content":1,"id":5}"#)
+        .await?;
+    let r5 = reply(&t.text().await?)?;
+    assert_eq!(r5["id"], 5);
+    assert_eq!(r5["error"]["code"], 4008, "{r5}");
+    // A bad message whose id can be read is answered in its reply.
+    t.send(r#"message:{"content":1,"id":6}"#).await?;
+    let r6 = reply(&t.text().await?)?;
+    assert_eq!((&r6["id"], &r6["error"]["code"]), (&json!(6), &json!(4000)));
+    r.stop().await
+}
+
+#[tokio::test]
+async fn with_a_webhook_the_reply_follows_the_queueing() -> Result<()> {
+    let (url, mut events) = common::webhook::sink().await?;
+    let r = TestRelay::start_with(|c| {
+        c.webhook_url = url.parse().ok();
+        c.webhook_secret = Some("hook-secret".into());
+    })
+    .await?;
+    let s = r.login("ack2").await?;
+    let mut t = r.tunnel(&s).await?;
+    t.send(r#"message:{"type":"speak","content":{"w":"hi"},"id":9}"#)
+        .await?;
+    assert_eq!(reply(&t.text().await?)?, json!({"id": 9, "result": {}}));
+    let mut messages = Vec::new();
+    while messages.is_empty() {
+        let ev = tokio::time::timeout(WAIT, events.recv())
+            .await?
+            .context("sink closed")?;
+        if ev["type"] == "message" {
+            messages.push(ev["message"].clone());
+        }
+    }
+    // The id is the client's business: the back end gets Wafer's message.
+    assert_eq!(messages, [json!({"type": "speak", "content": {"w": "hi"}})]);
+    r.stop().await
+}
