@@ -51,6 +51,8 @@ pub struct Io {
     /// Highest personal seq handed to the store as this device's cursor: anything at or
     /// below it (a repeated `ack`) costs no store write.
     pub cursor_at: u64,
+    /// Highest personal seq a Wafer tunnel was sent a fence (a WebSocket Ping) for.
+    fence_sent: u64,
     /// Highest seq written per subscribed channel, by the hub's channel id. A connection has
     /// few subscriptions: a scan beats hashing.
     pub last_channel: Vec<(u64, u64)>,
@@ -69,6 +71,7 @@ impl Io {
             cursor: Cursor::None,
             last_personal: 0,
             cursor_at: 0,
+            fence_sent: 0,
             last_channel: Vec::new(),
             write_failed: false,
         }
@@ -119,8 +122,18 @@ impl Io {
         self.last_channel.retain(|(c, _)| *c != id);
     }
 
-    /// Records that the personal stream was written up to `seq`, if that is further than
-    /// recorded before.
+    /// The personal stream resumes after `seq`, which the device's stored cursor already
+    /// covers: nothing at or below it is written, fenced or recorded again.
+    pub fn resume_after(&mut self, seq: u64) {
+        self.last_personal = seq;
+        self.cursor_at = seq;
+        self.fence_sent = seq;
+    }
+
+    /// Records that the client *has* the personal stream up to `seq` (a native `ack`, or the
+    /// Pong answering a Wafer tunnel's fence), if that is further than recorded before. A
+    /// frame merely written may still sit in a socket buffer when the connection dies, so a
+    /// write never moves the cursor.
     pub fn advance_cursor(&mut self, seq: u64) {
         let Some(user) = &self.user_id else { return };
         if seq <= self.cursor_at {
@@ -172,9 +185,39 @@ impl Io {
         }
         self.flush().await?;
         if self.last_personal > before {
-            self.advance_cursor(self.last_personal);
+            self.fence().await?;
         }
         Ok(())
+    }
+
+    /// On a Wafer tunnel, follows the personal frames written so far with a WebSocket Ping
+    /// carrying the last seq: browsers and mini-program runtimes answer it with a Pong only
+    /// once they have read everything before it, and that Pong ([`Io::fenced`]) moves the
+    /// cursor. Native clients say so themselves with `ack`.
+    pub async fn fence(&mut self) -> Result<(), axum::Error> {
+        if self.dialect != Dialect::Wafer || self.last_personal <= self.fence_sent {
+            return Ok(());
+        }
+        self.fence_sent = self.last_personal;
+        let payload = self.last_personal.to_string().into_bytes();
+        let r = self.socket.send(Message::Ping(payload.into())).await;
+        self.note(r)
+    }
+
+    /// A Pong came back: when it answers one of our fences, the client has every personal
+    /// frame up to the seq it carries. The keep-alive pings carry no payload.
+    pub fn fenced(&mut self, payload: &[u8]) {
+        if self.dialect != Dialect::Wafer {
+            return;
+        }
+        let seq = std::str::from_utf8(payload)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok());
+        if let Some(seq) = seq
+            && seq <= self.fence_sent
+        {
+            self.advance_cursor(seq);
+        }
     }
 
     /// Sends the close frame (after a `close` packet for terminal codes: Wafer's SDK
@@ -353,7 +396,11 @@ pub async fn pump<H: Inbound + Send>(io: &mut Io, handler: &mut H, outbox: &Outb
                         .await;
                         continue;
                     }
-                    Message::Ping(_) | Message::Pong(_) => continue,
+                    Message::Pong(p) => {
+                        io.fenced(&p);
+                        continue;
+                    }
+                    Message::Ping(_) => continue,
                 };
                 if let Some(code) = dispatch(io, handler, text).await {
                     io.close(code).await;

@@ -100,7 +100,7 @@ pub async fn replay_personal(io: &mut Io, after: Option<u64>) -> Result<u64, Sto
         (None, Cursor::None) => return Ok(0),
     };
     let mut after = start;
-    io.last_personal = after;
+    io.resume_after(start);
     loop {
         let page = store.personal_after(&user, after, REPLAY_PAGE).await?;
         let Some(last) = page.last().map(|m| m.seq) else {
@@ -120,11 +120,12 @@ pub async fn replay_personal(io: &mut Io, after: Option<u64>) -> Result<u64, Sto
         }
         after = last;
         io.last_personal = last;
-        io.advance_cursor(last);
         if page.len() < REPLAY_PAGE {
             break;
         }
     }
+    // A failed fence is remembered by `io` and closes the connection.
+    let _ = io.fence().await;
     Ok(start)
 }
 

@@ -70,6 +70,9 @@ async fn every_device_gets_personal_messages_and_catches_up() -> Result<()> {
     assert_eq!(r.push("u3", "x", json!(1)).await?["delivered"], 2);
     assert_eq!(a.message().await?.1, json!(1));
     assert_eq!(b.message().await?.1, json!(1));
+    // Reading on past the message answers the relay's fence after it: the laptop's cursor
+    // moves to 1 only once the relay knows the laptop has it.
+    b.sync().await?;
     b.ws.close(None).await?;
     while !matches!(b.next().await?, Seen::Closed(_)) {}
     let presence = wait_devices(&r, "u3", 1).await?;

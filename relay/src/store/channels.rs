@@ -145,7 +145,8 @@ pub trait Channels: Send + Sync + 'static {
     /// The stream's epoch (made on first use) and extent.
     async fn stream_info(&self, stream: StreamId<'_>) -> Result<StreamInfo>;
 
-    /// Where a native device resumes its personal stream when it gives no position.
+    /// Where a native device resumes its personal stream when it gives no position; a device
+    /// with no cursor gets one there (see [`crate::store::Store::resume_point`]).
     async fn device_resume_point(&self, device: &str, user_id: &str) -> Result<u64>;
 
     /// Not awaited by the hot path.
@@ -370,7 +371,14 @@ impl Channels for SqliteStore {
                     |r| r.get(0),
                 )
                 .optional()?;
-            Ok(any.map_or(0, to_u64))
+            let start = any.unwrap_or(0);
+            // The device owns its position from its first connection (see `resume_point`).
+            c.prepare_cached(
+                "INSERT INTO device_cursors (user_id, device, seq) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(user_id, device) DO NOTHING",
+            )?
+            .execute(params![user_id, device, start])?;
+            Ok(to_u64(start))
         })
         .await
     }

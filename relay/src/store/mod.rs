@@ -138,6 +138,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Where a device resumes: its own cursor, or, for a device that has none yet, the
     /// highest seq any device of the user has received (the offline queue starts after it).
+    /// A live session that had no cursor gets one there, so it owns its position from then on.
     async fn resume_point(&self, session_id: i64, user_id: &str) -> Result<u64>;
 
     /// Records that a device received everything up to `seq`. Not awaited by the hot path;

@@ -523,7 +523,16 @@ impl Store for SqliteStore {
                     |r| r.get(0),
                 )
                 .optional()?;
-            Ok(any.map(to_u64).unwrap_or(0))
+            let start = any.unwrap_or(0);
+            // A live session's device owns its position from its first connection: what it
+            // is sent but never confirms comes again, even once another device confirmed it.
+            c.prepare_cached(
+                "INSERT INTO cursors (session_id, user_id, seq)
+                 SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?1)
+                 ON CONFLICT(session_id) DO NOTHING",
+            )?
+            .execute(params![session_id, user_id, start])?;
+            Ok(to_u64(start))
         })
         .await
     }
