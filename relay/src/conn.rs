@@ -46,6 +46,10 @@ pub struct Io {
     pub dialect: Dialect,
     pub user_id: Option<String>,
     pub cursor: Cursor,
+    /// The personal stream's epoch this connection resumed in: a cursor is written only while
+    /// it is still the stream's, so a confirmation arriving after the user was deleted and
+    /// re-created cannot move the new history's cursor.
+    pub epoch: Option<String>,
     /// Highest personal seq written.
     pub last_personal: u64,
     /// Highest personal seq handed to the store as this device's cursor: anything at or
@@ -69,6 +73,7 @@ impl Io {
             dialect,
             user_id: None,
             cursor: Cursor::None,
+            epoch: None,
             last_personal: 0,
             cursor_at: 0,
             fence_sent: 0,
@@ -140,9 +145,10 @@ impl Io {
             return;
         }
         self.cursor_at = seq;
+        let epoch = self.epoch.as_deref();
         match &self.cursor {
-            Cursor::Session(id) => self.app.store.advance_cursor(*id, user, seq),
-            Cursor::Device(d) => self.app.channels.advance_device_cursor(d, user, seq),
+            Cursor::Session(id) => self.app.store.advance_cursor(*id, user, seq, epoch),
+            Cursor::Device(d) => self.app.channels.advance_device_cursor(d, user, seq, epoch),
             Cursor::None => {}
         }
     }

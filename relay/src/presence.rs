@@ -98,9 +98,16 @@ fn raw(data: &str) -> Box<RawValue> {
 pub fn personal_frames(event: &str, data: &str, seq: u64) -> std::sync::Arc<PersonalFrame> {
     std::sync::Arc::new(PersonalFrame {
         seq,
-        wafer: wafer_frame(event, data),
+        wafer: wafer_stream_frame(event, data, seq),
         native: personal_frame(event, data, seq),
     })
+}
+
+/// Wafer's `message:{"type","content"}` of a personal message, with its `seq` for the SDK's
+/// dedup (Wafer clients ignore the extra member).
+pub fn wafer_stream_frame(event: &str, data: &str, seq: u64) -> Utf8Bytes {
+    let event_json = serde_json::Value::from(event).to_string();
+    packet::encode_stream_message(&event_json, data, seq).into()
 }
 
 /// Wafer's `message:{"type","content"}`.

@@ -20,6 +20,7 @@ use crate::hub::{Handle, Outbox};
 use crate::presence;
 use crate::state::App;
 use crate::store::StoreError;
+use crate::store::channels::StreamId;
 use crate::ticket::Ticket;
 use crate::webhook::WebhookError;
 
@@ -99,6 +100,19 @@ pub async fn replay_personal(io: &mut Io, after: Option<u64>) -> Result<u64, Sto
         (None, Cursor::Device(d)) => io.app.channels.device_resume_point(d, &user).await?,
         (None, Cursor::None) => return Ok(0),
     };
+    if io.dialect == Dialect::Wafer {
+        // Names the epoch the seqs of this socket count in, for the SDK's dedup.
+        let info = io
+            .app
+            .channels
+            .stream_info(StreamId::Personal(&user))
+            .await?;
+        let epoch = serde_json::Value::from(info.epoch.as_str()).to_string();
+        io.epoch = Some(info.epoch);
+        if io.send(packet::encode_stream(&epoch)).await.is_err() {
+            return Ok(start);
+        }
+    }
     let mut after = start;
     io.resume_after(start);
     loop {
@@ -108,7 +122,7 @@ pub async fn replay_personal(io: &mut Io, after: Option<u64>) -> Result<u64, Sto
         };
         for m in &page {
             let frame = match io.dialect {
-                Dialect::Wafer => presence::wafer_frame(&m.event, &m.data),
+                Dialect::Wafer => presence::wafer_stream_frame(&m.event, &m.data, m.seq),
                 Dialect::Native => presence::personal_frame(&m.event, &m.data, m.seq),
             };
             if io.feed(frame).await.is_err() {

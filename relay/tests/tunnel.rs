@@ -22,11 +22,12 @@ async fn ping_pong_and_pushes_in_wafer_shape() -> Result<()> {
         t.message().await?,
         ("chat".into(), json!({"text": "hi: there"}))
     );
-    // Reserved Wafer event names travel as they are; the SDK escapes them to `@close`.
+    // Reserved Wafer event names travel as they are; the SDK escapes them to `@close`. The
+    // personal stream's seq rides along for the SDK's dedup; Wafer clients ignore it.
     r.push("u1", "close", json!(null)).await?;
     assert_eq!(
         t.text().await?,
-        r#"message:{"type":"close","content":null}"#
+        r#"message:{"type":"close","content":null,"seq":2}"#
     );
     t.sync().await?;
     r.stop().await

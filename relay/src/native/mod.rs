@@ -204,6 +204,7 @@ async fn resume_personal(
         Some(_) => (None, false),
         None => (None, true),
     };
+    io.epoch = Some(info.epoch.clone());
     let result = AuthResult {
         user_id: Some(user),
         device: who.device.clone(),

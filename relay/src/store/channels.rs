@@ -150,7 +150,8 @@ pub trait Channels: Send + Sync + 'static {
     async fn device_resume_point(&self, device: &str, user_id: &str) -> Result<u64>;
 
     /// Not awaited by the hot path.
-    fn advance_device_cursor(&self, device: &str, user_id: &str, seq: u64);
+    /// See [`crate::store::Store::advance_cursor`].
+    fn advance_device_cursor(&self, device: &str, user_id: &str, seq: u64, epoch: Option<&str>);
 
     async fn set_user_key(&self, user_id: &str, key: SecretHash) -> Result<()>;
     async fn delete_user_key(&self, user_id: &str) -> Result<bool>;
@@ -169,7 +170,7 @@ pub trait Channels: Send + Sync + 'static {
     async fn sweep_channels(&self, now: u64) -> Result<()>;
 }
 
-fn stream_key(s: StreamId<'_>) -> String {
+pub(super) fn stream_key(s: StreamId<'_>) -> String {
     match s {
         StreamId::Personal(u) => format!("msg:{u}"),
         StreamId::Channel(c) => format!("ch:{c}"),
@@ -383,9 +384,9 @@ impl Channels for SqliteStore {
         .await
     }
 
-    fn advance_device_cursor(&self, device: &str, user_id: &str, seq: u64) {
+    fn advance_device_cursor(&self, device: &str, user_id: &str, seq: u64, epoch: Option<&str>) {
         let key = CursorKey::Device(user_id.to_string(), device.to_string());
-        self.record_cursor(key, user_id, seq);
+        self.record_cursor(key, user_id, seq, epoch);
     }
 
     async fn set_user_key(&self, user_id: &str, key: SecretHash) -> Result<()> {
@@ -609,7 +610,7 @@ mod tests {
 
         s.append_personal("7", "e", "1", 1).await?;
         assert_eq!(s.device_resume_point("dev1", "7").await?, 0);
-        s.advance_device_cursor("dev1", "7", 1);
+        s.advance_device_cursor("dev1", "7", 1, None);
         assert_eq!(s.device_resume_point("dev1", "7").await?, 1);
         assert_eq!(
             s.device_resume_point("dev1", "8").await?,
@@ -634,7 +635,7 @@ mod tests {
         }
         let s = open(dir.path());
         assert_eq!(s.device_resume_point("dev1", "7").await?, 4);
-        s.advance_device_cursor("dev1", "8", 1);
+        s.advance_device_cursor("dev1", "8", 1, None);
         assert_eq!(s.device_resume_point("dev1", "8").await?, 1);
         assert_eq!(
             s.device_resume_point("dev1", "7").await?,

@@ -142,8 +142,9 @@ pub trait Store: Send + Sync + 'static {
     async fn resume_point(&self, session_id: i64, user_id: &str) -> Result<u64>;
 
     /// Records that a device received everything up to `seq`. Not awaited by the hot path;
-    /// coalesced with any write of the same cursor still pending.
-    fn advance_cursor(&self, session_id: i64, user_id: &str, seq: u64);
+    /// coalesced with any write of the same cursor still pending. With `epoch`, written only
+    /// while that is still the personal stream's epoch (the history the seq counts in).
+    fn advance_cursor(&self, session_id: i64, user_id: &str, seq: u64, epoch: Option<&str>);
 
     /// Counters, after every write recorded before the call has been carried out.
     async fn stats(&self) -> Result<StoreStats>;

@@ -137,8 +137,14 @@ impl SqliteStore {
     }
 
     /// Records a cursor position; the store thread writes it with its next batch.
-    pub(super) fn record_cursor(&self, key: CursorKey, user_id: &str, seq: u64) {
-        if self.cursors.record(key, user_id, seq) {
+    pub(super) fn record_cursor(
+        &self,
+        key: CursorKey,
+        user_id: &str,
+        seq: u64,
+        epoch: Option<&str>,
+    ) {
+        if self.cursors.record(key, user_id, seq, epoch) {
             // The thread may be idle: an empty job wakes it. When the queue is full it is
             // busy and writes the cursor with its next batch anyway.
             let wake: Job = Box::new(|_| (true, Box::new(|_| {})));
@@ -537,8 +543,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    fn advance_cursor(&self, session_id: i64, user_id: &str, seq: u64) {
-        self.record_cursor(CursorKey::Session(session_id), user_id, seq);
+    fn advance_cursor(&self, session_id: i64, user_id: &str, seq: u64, epoch: Option<&str>) {
+        self.record_cursor(CursorKey::Session(session_id), user_id, seq, epoch);
     }
 
     async fn stats(&self) -> Result<StoreStats> {
@@ -676,14 +682,14 @@ mod tests {
             .collect();
         assert_eq!(kept, vec![3, 4, 5], "max_len 3 keeps the newest three");
         assert_eq!(s.resume_point(1, "u").await?, 0);
-        s.advance_cursor(1, "u", 4);
+        s.advance_cursor(1, "u", 4, None);
         assert_eq!(s.resume_point(1, "u").await?, 4);
         assert_eq!(
             s.resume_point(2, "u").await?,
             4,
             "a new device starts after what any got"
         );
-        s.advance_cursor(1, "u", 2);
+        s.advance_cursor(1, "u", 2, None);
         assert_eq!(s.resume_point(1, "u").await?, 4, "cursors never go back");
         s.sweep(200).await?;
         assert!(s.personal_after("u", 0, 10).await?.is_empty());
@@ -751,7 +757,7 @@ mod tests {
         let mut publish = Box::pin(s.append_personal("u", "e", "1", 1));
         assert!(publish.as_mut().now_or_never().is_none(), "waits for room");
         for seq in 1..=3 {
-            s.advance_cursor(1, "u", seq);
+            s.advance_cursor(1, "u", seq, None);
         }
         gate_tx.send(())?;
         assert_eq!(publish.await?, 1, "a publish is never dropped");
