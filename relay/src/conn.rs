@@ -15,18 +15,13 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use cometa_protocol::{CloseClass, CloseCode, packet};
 use futures_util::SinkExt;
 
-use crate::outbox::{Next, Outbound, Outbox};
+use crate::frames::Dialect;
+use crate::outbox::{Next, Outbound, Outbox, PERSONAL};
 use crate::state::App;
 use crate::throttle::{FrameLimit, Verdict};
 
 /// A drained batch buffer keeps at most this capacity between bursts.
 const KEEP_BATCH_CAPACITY: usize = 64;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Wafer,
-    Native,
-}
 
 /// Where a device's personal-stream position is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,16 +45,14 @@ pub struct Io {
     /// it is still the stream's, so a confirmation arriving after the user was deleted and
     /// re-created cannot move the new history's cursor.
     pub epoch: Option<String>,
-    /// Highest personal seq written.
-    pub last_personal: u64,
+    /// Highest seq written per stream: [`PERSONAL`] and the subscribed channels by the hub's
+    /// id. A connection has few streams: a scan beats hashing.
+    positions: Vec<(u64, u64)>,
     /// Highest personal seq handed to the store as this device's cursor: anything at or
     /// below it (a repeated `ack`) costs no store write.
     pub cursor_at: u64,
     /// Highest personal seq a Wafer tunnel was sent a fence (a WebSocket Ping) for.
     fence_sent: u64,
-    /// Highest seq written per subscribed channel, by the hub's channel id. A connection has
-    /// few subscriptions: a scan beats hashing.
-    pub last_channel: Vec<(u64, u64)>,
     /// A write through [`Io::send`], [`Io::feed`] or [`Io::flush`] failed: something the
     /// client was owed is lost, so the connection closes instead of carrying on silently.
     write_failed: bool,
@@ -74,10 +67,9 @@ impl Io {
             user_id: None,
             cursor: Cursor::None,
             epoch: None,
-            last_personal: 0,
+            positions: Vec::new(),
             cursor_at: 0,
             fence_sent: 0,
-            last_channel: Vec::new(),
             write_failed: false,
         }
     }
@@ -115,24 +107,45 @@ impl Io {
         let _ = self.send(format!("error:{body}")).await;
     }
 
-    /// Sets the position the writer resumes a channel from.
-    pub fn set_channel_position(&mut self, id: u64, seq: u64) {
-        match self.last_channel.iter_mut().find(|(c, _)| *c == id) {
+    /// The highest seq of stream `id` written to this connection (0 when none).
+    pub fn position(&self, id: u64) -> u64 {
+        self.positions
+            .iter()
+            .find(|(s, _)| *s == id)
+            .map_or(0, |(_, seq)| *seq)
+    }
+
+    /// Sets the position the writer resumes stream `id` from.
+    pub fn set_position(&mut self, id: u64, seq: u64) {
+        match self.positions.iter_mut().find(|(s, _)| *s == id) {
             Some((_, last)) => *last = seq,
-            None => self.last_channel.push((id, seq)),
+            None => self.positions.push((id, seq)),
         }
     }
 
-    pub fn forget_channel(&mut self, id: u64) {
-        self.last_channel.retain(|(c, _)| *c != id);
+    pub fn forget(&mut self, id: u64) {
+        self.positions.retain(|(s, _)| *s != id);
     }
 
     /// The personal stream resumes after `seq`, which the device's stored cursor already
     /// covers: nothing at or below it is written, fenced or recorded again.
     pub fn resume_after(&mut self, seq: u64) {
-        self.last_personal = seq;
+        self.set_position(PERSONAL, seq);
         self.cursor_at = seq;
         self.fence_sent = seq;
+    }
+
+    /// Moves a stream's position to `seq` if that is further; `false` for a seq already sent.
+    fn advance(&mut self, id: u64, seq: u64) -> bool {
+        let at = match self.positions.iter().position(|(s, _)| *s == id) {
+            Some(at) => at,
+            None => {
+                self.positions.push((id, 0));
+                self.positions.len() - 1
+            }
+        };
+        let last = &mut self.positions[at].1;
+        (seq > *last).then(|| *last = seq).is_some()
     }
 
     /// Records that the client *has* the personal stream up to `seq` (a native `ack`, or the
@@ -155,32 +168,14 @@ impl Io {
 
     /// Writes a batch of queued frames, dropping seqs already sent, then flushes once.
     pub async fn write_batch(&mut self, batch: &mut VecDeque<Outbound>) -> Result<(), axum::Error> {
-        let before = self.last_personal;
+        let mut personal = false;
         for out in batch.drain(..) {
             let frame = match out {
                 Outbound::Frame(f) => Some(f),
-                Outbound::Personal(p) if p.seq > self.last_personal => {
-                    self.last_personal = p.seq;
-                    Some(match self.dialect {
-                        Dialect::Wafer => p.wafer.clone(),
-                        Dialect::Native => p.native.clone(),
-                    })
-                }
-                Outbound::Personal(_) => None,
-                Outbound::Channel { id, seq, frame } => {
-                    let at = match self.last_channel.iter().position(|(c, _)| *c == id) {
-                        Some(at) => at,
-                        None => {
-                            self.last_channel.push((id, 0));
-                            self.last_channel.len() - 1
-                        }
-                    };
-                    let last = &mut self.last_channel[at].1;
-                    (seq > *last).then(|| {
-                        *last = seq;
-                        frame
-                    })
-                }
+                Outbound::Stream { id, seq, frame } => self.advance(id, seq).then(|| {
+                    personal |= id == PERSONAL;
+                    frame
+                }),
             };
             if let Some(f) = frame {
                 self.socket.feed(Message::Text(f)).await?;
@@ -190,7 +185,7 @@ impl Io {
             batch.shrink_to(KEEP_BATCH_CAPACITY);
         }
         self.flush().await?;
-        if self.last_personal > before {
+        if personal {
             self.fence().await?;
         }
         Ok(())
@@ -201,11 +196,12 @@ impl Io {
     /// once they have read everything before it, and that Pong ([`Io::fenced`]) moves the
     /// cursor. Native clients say so themselves with `ack`.
     pub async fn fence(&mut self) -> Result<(), axum::Error> {
-        if self.dialect != Dialect::Wafer || self.last_personal <= self.fence_sent {
+        let last = self.position(PERSONAL);
+        if self.dialect != Dialect::Wafer || last <= self.fence_sent {
             return Ok(());
         }
-        self.fence_sent = self.last_personal;
-        let payload = self.last_personal.to_string().into_bytes();
+        self.fence_sent = last;
+        let payload = last.to_string().into_bytes();
         let r = self.socket.send(Message::Ping(payload.into())).await;
         self.note(r)
     }

@@ -5,12 +5,15 @@
 //! - [`tunnel`]: Wafer tunnels (one task per socket from `/weapp/tunnel`'s `connectUrl`).
 //! - [`native`]: native-dialect connections at `/connect`: auth, channels, history, presence.
 //! - [`conn`]: what both share: the writer with its stream positions and the pump loop.
+//! - [`stream`]: personal streams and channels alike as a connection sees them: one replay,
+//!   one position per stream, the personal stream's resume from a device's cursor.
+//! - [`frames`]: every frame the relay writes, encoded once per [`frames::Dialect`].
 //! - [`history`]: a stream's kept messages read back, in pages that fit a reply.
 //! - [`hub`]: the registry of live connections and fan-out (encode once, share the bytes).
 //! - [`expiry`]: closing a session's connections when it expires.
 //! - [`outbox`]: each connection's bounded outgoing queue and close request.
 //! - [`publish`]: storing then fanning out personal and channel messages, in order.
-//! - [`presence`]: online/offline, join/leave, last seen; the frame encoders.
+//! - [`presence`]: online/offline, join/leave, last seen.
 //! - [`policy`]: per-channel-prefix retention.
 //! - [`store`]: durable users, codes, sessions and personal queues (embedded SQLite).
 //! - [`throttle`]: per-connection rate limits (inbound frames, client publishes).
@@ -34,6 +37,7 @@ pub mod conn;
 pub mod drain;
 pub mod error;
 pub mod expiry;
+pub mod frames;
 pub mod history;
 pub mod hub;
 pub mod listener;
@@ -46,6 +50,7 @@ pub mod publish;
 pub mod secret;
 pub mod state;
 pub mod store;
+pub mod stream;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
 pub mod throttle;

@@ -15,9 +15,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use axum::extract::ws::Utf8Bytes;
 
+use crate::frames::{channel_frame, personal_frames};
 use crate::hub::{Outbound, Shares};
 use crate::outbox::Offer;
-use crate::presence::{channel_frame, personal_frames};
 use crate::state::App;
 use crate::store::StoreError;
 use crate::store::channels::ChannelAppend;

@@ -1,10 +1,6 @@
-//! Wafer tunnels: one task per socket opened through `/weapp/tunnel`'s `connectUrl`.
-//!
-//! Order of events at connect matters for exactly-once delivery: the tunnel registers in the
-//! hub first (so live messages start queueing), then reads the backlog from the store and
-//! sends it, then drains the queue while dropping any seq it already sent. Publishes fan out
-//! only after their commit, in commit order (see [`crate::publish`]), so a message is either
-//! in the backlog read or queued live — nothing can fall between the two.
+//! Wafer tunnels: one task per socket opened through `/weapp/tunnel`'s `connectUrl`. The
+//! tunnel registers in the hub, catches up on the user's personal stream from its session's
+//! cursor ([`crate::stream`]), then pumps.
 
 use std::sync::Arc;
 
@@ -15,17 +11,13 @@ use cometa_protocol::packet::{self, Packet, PacketType};
 use cometa_protocol::{CloseCode, names};
 use tracing::Instrument;
 
-use crate::conn::{self, Cursor, Dialect, Inbound, Io};
+use crate::conn::{self, Cursor, Inbound, Io};
+use crate::frames::Dialect;
 use crate::hub::{Handle, Outbox};
 use crate::presence;
 use crate::state::App;
-use crate::store::StoreError;
-use crate::store::channels::StreamId;
 use crate::ticket::Ticket;
 use crate::webhook::WebhookError;
-
-/// Backlog rows fetched per store round trip during replay.
-pub const REPLAY_PAGE: usize = 256;
 
 pub async fn serve(app: App, socket: WebSocket, ticket: Ticket) {
     let span = tracing::info_span!("tunnel", id = %ticket.tunnel_id, user = %ticket.user_id);
@@ -42,6 +34,7 @@ async fn run(app: App, socket: WebSocket, ticket: Ticket) {
             user_id: ticket.user_id.clone().into(),
             expires_at: ticket.expires_at,
         }),
+        dialect: Dialect::Wafer,
         outbox: outbox.clone(),
     };
     let mut io = Io::new(app.clone(), socket, Dialect::Wafer);
@@ -60,8 +53,8 @@ async fn run(app: App, socket: WebSocket, ticket: Ticket) {
         app: &app,
         ticket: &ticket,
     };
-    let code = match replay_personal(&mut io, None).await {
-        Ok(_) => conn::pump(&mut io, &mut WaferInbound { ticket: &ticket }, &outbox).await,
+    let code = match crate::stream::resume_personal(&mut io, None).await {
+        Ok(()) => conn::pump(&mut io, &mut WaferInbound { ticket: &ticket }, &outbox).await,
         Err(e) => {
             tracing::error!(error = %e, "replay failed");
             io.close(CloseCode::Shutdown).await;
@@ -85,62 +78,6 @@ impl Drop for WebhookClose<'_> {
             w.close(&self.ticket.tunnel_id, &self.ticket.user_id);
         }
     }
-}
-
-/// Sends the user's personal messages after `after` (or after the device's stored position
-/// when `None`); returns the position replay started from.
-pub async fn replay_personal(io: &mut Io, after: Option<u64>) -> Result<u64, StoreError> {
-    let Some(user) = io.user_id.clone() else {
-        return Ok(0);
-    };
-    let store = io.app.store.clone();
-    let start = match (after, &io.cursor) {
-        (Some(a), _) => a,
-        (None, Cursor::Session(id)) => store.resume_point(*id, &user).await?,
-        (None, Cursor::Device(d)) => io.app.channels.device_resume_point(d, &user).await?,
-        (None, Cursor::None) => return Ok(0),
-    };
-    if io.dialect == Dialect::Wafer {
-        // Names the epoch the seqs of this socket count in, for the SDK's dedup.
-        let info = io
-            .app
-            .channels
-            .stream_info(StreamId::Personal(&user))
-            .await?;
-        let epoch = serde_json::Value::from(info.epoch.as_str()).to_string();
-        io.epoch = Some(info.epoch);
-        if io.send(packet::encode_stream(&epoch)).await.is_err() {
-            return Ok(start);
-        }
-    }
-    let mut after = start;
-    io.resume_after(start);
-    loop {
-        let page = store.personal_after(&user, after, REPLAY_PAGE).await?;
-        let Some(last) = page.last().map(|m| m.seq) else {
-            break;
-        };
-        for m in &page {
-            let frame = match io.dialect {
-                Dialect::Wafer => presence::wafer_stream_frame(&m.event, &m.data, m.seq),
-                Dialect::Native => presence::personal_frame(&m.event, &m.data, m.seq),
-            };
-            if io.feed(frame).await.is_err() {
-                return Ok(start);
-            }
-        }
-        if io.flush().await.is_err() {
-            return Ok(start);
-        }
-        after = last;
-        io.last_personal = last;
-        if page.len() < REPLAY_PAGE {
-            break;
-        }
-    }
-    // A failed fence is remembered by `io` and closes the connection.
-    let _ = io.fence().await;
-    Ok(start)
 }
 
 struct WaferInbound<'a> {

@@ -20,8 +20,8 @@ use crate::presence;
 use crate::publish;
 use crate::state::App;
 use crate::store::channels::StreamId;
+use crate::stream;
 use crate::throttle::Bucket;
-use crate::tunnel::REPLAY_PAGE;
 
 /// History entries one request may ask for at most.
 const MAX_HISTORY: usize = 1000;
@@ -233,7 +233,7 @@ impl NativeInbound {
             Some(_) => (None, false),
             None => (None, true),
         };
-        io.set_channel_position(channel_id, after.unwrap_or(info.top));
+        io.set_position(channel_id, after.unwrap_or(info.top));
         let state = StreamState {
             epoch: info.epoch,
             seq: info.top,
@@ -241,48 +241,11 @@ impl NativeInbound {
         };
         reply_ok(io, req.id, &state).await;
         if let Some(after) = after {
-            self.replay_channel(io, &req.channel, channel_id, after)
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn replay_channel(
-        &self,
-        io: &mut Io,
-        channel: &str,
-        channel_id: u64,
-        mut after: u64,
-    ) -> Result<(), Refusal> {
-        loop {
-            let page = self
-                .app
-                .channels
-                .channel_after(channel, after, REPLAY_PAGE)
+            stream::replay(io, StreamId::Channel(&req.channel), channel_id, after)
                 .await
                 .map_err(internal)?;
-            let Some(last) = page.last().map(|m| m.seq) else {
-                return Ok(());
-            };
-            for m in &page {
-                let frame = presence::channel_frame(
-                    channel,
-                    &m.event,
-                    &m.data,
-                    Some(m.seq),
-                    m.user_id.as_deref(),
-                );
-                if io.feed(frame).await.is_err() {
-                    return Ok(());
-                }
-            }
-            let _ = io.flush().await;
-            after = last;
-            io.set_channel_position(channel_id, last);
-            if page.len() < REPLAY_PAGE {
-                return Ok(());
-            }
         }
+        Ok(())
     }
 
     async fn state(&self, stream: StreamId<'_>) -> Result<StreamState, Refusal> {
@@ -308,7 +271,7 @@ impl NativeInbound {
             presence::membership_changed(&self.app, &req.channel, user, &m);
         }
         if let Some(id) = id {
-            io.forget_channel(id);
+            io.forget(id);
         }
         reply_ok(io, req.id, &serde_json::json!({})).await;
         Ok(())
@@ -405,7 +368,7 @@ impl NativeInbound {
     async fn ack(&mut self, io: &mut Io, body: &str) {
         match serde_json::from_str::<AckRequest>(body) {
             // Only what this connection was sent can be acknowledged.
-            Ok(a) if a.seq <= io.last_personal => io.advance_cursor(a.seq),
+            Ok(a) if a.seq <= io.position(stream::PERSONAL) => io.advance_cursor(a.seq),
             Ok(_) => {
                 io.error_packet(code::BAD_REQUEST, "ack of a seq not yet sent")
                     .await

@@ -23,8 +23,9 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::api::ClientAddr;
-use crate::conn::{self, Cursor, Dialect, Io};
+use crate::conn::{self, Cursor, Io};
 use crate::error::ApiError;
+use crate::frames::Dialect;
 use crate::hub::{Handle, Outbox};
 use crate::presence;
 use crate::secret;
@@ -116,6 +117,7 @@ async fn run(app: App, socket: WebSocket, id: String, addr: String) {
         id: id.clone().into(),
         user_id: who.user_id.as_deref().map(Into::into),
         session: who.session.clone(),
+        dialect: Dialect::Native,
         outbox: outbox.clone(),
     };
     let Some(_registration) = presence::connected(&app, handle).await else {
@@ -215,8 +217,7 @@ async fn resume_personal(
         }),
     };
     reply_ok(io, reply_id, &result).await;
-    crate::tunnel::replay_personal(io, after).await?;
-    Ok(())
+    crate::stream::resume_personal(io, after).await
 }
 
 pub(crate) async fn reply_ok<T: Serialize>(io: &mut Io, id: u64, result: &T) {
