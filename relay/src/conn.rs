@@ -282,8 +282,26 @@ pub fn configure(ws: WebSocketUpgrade, cfg: &crate::config::Config) -> WebSocket
         .max_frame_size(max)
 }
 
-/// A dialect's handling of inbound text frames.
+/// A dialect's part in a connection: its inbound text frames, and what it tells the client
+/// around registration (see [`crate::connection::serve`]).
 pub trait Inbound {
+    /// Registered, before the personal stream's replay: greets the client (the native `auth`
+    /// reply) and says where the personal stream resumes — `None` from the device's cursor.
+    fn started(
+        &mut self,
+        io: &mut Io,
+    ) -> impl std::future::Future<Output = Result<Option<u64>, crate::store::StoreError>> + Send
+    {
+        let _ = io;
+        std::future::ready(Ok(None))
+    }
+
+    /// Refused at the device cap, before the close: tells the client why if it can.
+    fn refused(&mut self, io: &mut Io) -> impl std::future::Future<Output = ()> + Send {
+        let _ = io;
+        std::future::ready(())
+    }
+
     /// Handles one text frame; `Some(code)` ends the connection with that close.
     fn text(
         &mut self,

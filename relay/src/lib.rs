@@ -4,7 +4,9 @@
 //! - [`api`]: HTTP routes — `/weapp/*` for clients, `/api/v1/*` for the customer's back end.
 //! - [`tunnel`]: Wafer tunnels (one task per socket from `/weapp/tunnel`'s `connectUrl`).
 //! - [`native`]: native-dialect connections at `/connect`: auth, channels, history, presence.
-//! - [`conn`]: what both share: the writer with its stream positions and the pump loop.
+//! - [`connection`]: the life of a connection in both dialects, written once: register →
+//!   greet → replay → pump → unregister.
+//! - [`conn`]: the socket both share: the writer with its stream positions and the pump loop.
 //! - [`stream`]: personal streams and channels alike as a connection sees them: one replay,
 //!   one position per stream, the personal stream's resume from a device's cursor.
 //! - [`frames`]: every frame the relay writes, encoded once per [`frames::Dialect`].
@@ -34,6 +36,7 @@ pub mod capacity;
 pub mod cometql;
 pub mod config;
 pub mod conn;
+pub mod connection;
 pub mod drain;
 pub mod error;
 pub mod expiry;

@@ -14,8 +14,8 @@ use tracing::Instrument;
 use crate::conn::{self, Cursor, Inbound, Io};
 use crate::frames::Dialect;
 use crate::hub::{Handle, Outbox};
-use crate::presence;
 use crate::state::App;
+use crate::store::StoreError;
 use crate::ticket::Ticket;
 use crate::webhook::WebhookError;
 
@@ -25,7 +25,6 @@ pub async fn serve(app: App, socket: WebSocket, ticket: Ticket) {
 }
 
 async fn run(app: App, socket: WebSocket, ticket: Ticket) {
-    let outbox = Arc::new(Outbox::new(app.config.outbound_queue));
     let handle = Handle {
         id: ticket.tunnel_id.clone().into(),
         user_id: Some(ticket.user_id.clone().into()),
@@ -35,56 +34,54 @@ async fn run(app: App, socket: WebSocket, ticket: Ticket) {
             expires_at: ticket.expires_at,
         }),
         dialect: Dialect::Wafer,
-        outbox: outbox.clone(),
+        outbox: Arc::new(Outbox::new(app.config.outbound_queue)),
     };
     let mut io = Io::new(app.clone(), socket, Dialect::Wafer);
     io.user_id = Some(ticket.user_id.clone());
     io.cursor = Cursor::Session(ticket.session_id);
-    let Some(registration) = presence::connected(&app, handle).await else {
-        io.close(CloseCode::TooManyDevices).await;
-        return;
-    };
-    let _expiry = crate::expiry::watch(&app, ticket.session_id, outbox.clone());
-    let _live = crate::metrics::connected(Dialect::Wafer);
-    if let Some(w) = &app.webhook {
-        w.connect(&ticket.tunnel_id, &ticket.user_id);
-    }
-    let _closed = WebhookClose {
-        app: &app,
+    let mut inbound = WaferInbound {
         ticket: &ticket,
+        _closed: None,
     };
-    let code = match crate::stream::resume_personal(&mut io, None).await {
-        Ok(()) => conn::pump(&mut io, &mut WaferInbound { ticket: &ticket }, &outbox).await,
-        Err(e) => {
-            tracing::error!(error = %e, "replay failed");
-            io.close(CloseCode::Shutdown).await;
-            CloseCode::Shutdown.code()
-        }
-    };
+    let code = crate::connection::serve(&mut io, handle, &mut inbound, None).await;
     tracing::debug!(code, "tunnel closed");
-    drop(registration);
 }
 
 /// Tells the back end the tunnel closed however its task ends, a panic included: a `connect`
 /// event is always followed by its `close`.
-struct WebhookClose<'a> {
-    app: &'a App,
-    ticket: &'a Ticket,
+struct WebhookClose {
+    app: App,
+    tunnel_id: String,
+    user_id: String,
 }
 
-impl Drop for WebhookClose<'_> {
+impl Drop for WebhookClose {
     fn drop(&mut self) {
         if let Some(w) = &self.app.webhook {
-            w.close(&self.ticket.tunnel_id, &self.ticket.user_id);
+            w.close(&self.tunnel_id, &self.user_id);
         }
     }
 }
 
 struct WaferInbound<'a> {
     ticket: &'a Ticket,
+    /// Set once the back end was told the tunnel connected.
+    _closed: Option<WebhookClose>,
 }
 
 impl Inbound for WaferInbound<'_> {
+    async fn started(&mut self, io: &mut Io) -> Result<Option<u64>, StoreError> {
+        if let Some(w) = &io.app.webhook {
+            w.connect(&self.ticket.tunnel_id, &self.ticket.user_id);
+        }
+        self._closed = Some(WebhookClose {
+            app: io.app.clone(),
+            tunnel_id: self.ticket.tunnel_id.clone(),
+            user_id: self.ticket.user_id.clone(),
+        });
+        Ok(None)
+    }
+
     async fn text(&mut self, io: &mut Io, text: Utf8Bytes) -> Option<CloseCode> {
         let p = Packet::parse(text.as_str());
         match p.kind {

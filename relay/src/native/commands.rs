@@ -29,6 +29,8 @@ const DEFAULT_HISTORY: usize = 50;
 
 pub struct NativeInbound {
     app: App,
+    /// The `auth` request to answer once registered (its id, and who it said the client is).
+    pub(super) greeting: Option<(u64, super::auth::Identity)>,
     id: String,
     user: Option<String>,
     /// Client publishes.
@@ -103,12 +105,27 @@ impl Inbound for NativeInbound {
     async fn refuse(&mut self, io: &mut Io, body: &str, message: &str) {
         self.refuse_raw(io, body, code::BAD_REQUEST, message).await;
     }
+
+    async fn started(&mut self, io: &mut Io) -> Result<Option<u64>, crate::store::StoreError> {
+        match &self.greeting {
+            Some((rid, who)) => super::greet(io, *rid, who).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn refused(&mut self, io: &mut Io) {
+        if let Some((rid, _)) = &self.greeting {
+            let msg = "the user already has the maximum number of live devices";
+            reply_err(io, *rid, code::LIMIT_EXCEEDED, msg).await;
+        }
+    }
 }
 
 impl NativeInbound {
     pub fn new(app: &App, id: String, user: Option<String>) -> Self {
         Self {
             app: app.clone(),
+            greeting: None,
             id,
             user,
             publishes: Bucket::new(app.config.publish_rate, app.config.publish_burst),

@@ -27,7 +27,6 @@ use crate::conn::{self, Cursor, Io};
 use crate::error::ApiError;
 use crate::frames::Dialect;
 use crate::hub::{Handle, Outbox};
-use crate::presence;
 use crate::secret;
 use crate::state::App;
 use crate::store::channels::StreamId;
@@ -112,52 +111,20 @@ async fn run(app: App, socket: WebSocket, id: String, addr: String) {
         }
     }
 
-    let outbox = Arc::new(Outbox::new(app.config.outbound_queue));
     let handle = Handle {
         id: id.clone().into(),
         user_id: who.user_id.as_deref().map(Into::into),
         session: who.session.clone(),
         dialect: Dialect::Native,
-        outbox: outbox.clone(),
+        outbox: Arc::new(Outbox::new(app.config.outbound_queue)),
     };
-    let Some(_registration) = presence::connected(&app, handle).await else {
-        if let Some(rid) = auth_id {
-            let msg = "the user already has the maximum number of live devices";
-            reply_err(&mut io, rid, code::LIMIT_EXCEEDED, msg).await;
-        }
-        io.close(CloseCode::TooManyDevices).await;
-        return;
-    };
-    let _expiry = who
-        .session
-        .as_ref()
-        .map(|s| crate::expiry::watch(&app, s.id, outbox.clone()));
-    let _live = crate::metrics::connected(Dialect::Native);
     io.user_id = who.user_id.clone();
     if who.user_id.is_some() {
         io.cursor = Cursor::Device(who.device.clone());
     }
-    if let Some(rid) = auth_id {
-        match resume_personal(&mut io, rid, &who).await {
-            Ok(()) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "personal replay failed");
-                io.close(CloseCode::Shutdown).await;
-                return;
-            }
-        }
-    }
     let mut inbound = NativeInbound::new(&app, id.clone(), who.user_id.clone());
-    let code = match pending {
-        Some(text) => match conn::dispatch(&mut io, &mut inbound, text).await {
-            Some(code) => {
-                io.close(code).await;
-                code.code()
-            }
-            None => conn::pump(&mut io, &mut inbound, &outbox).await,
-        },
-        None => conn::pump(&mut io, &mut inbound, &outbox).await,
-    };
+    inbound.greeting = auth_id.map(|rid| (rid, who));
+    let code = crate::connection::serve(&mut io, handle, &mut inbound, pending).await;
     tracing::debug!(code, "connection closed");
 }
 
@@ -176,12 +143,13 @@ fn parse_auth(
     serde_json::from_str::<AuthRequest>(text).map_err(|e| (id(), format!("bad auth request: {e}")))
 }
 
-/// Answers `auth` with the personal stream's state, then replays what the device missed.
-async fn resume_personal(
+/// Answers `auth` with the personal stream's state; returns where the personal replay starts
+/// (`None`: from the device's cursor).
+async fn greet(
     io: &mut Io,
     reply_id: u64,
     who: &auth::Identity,
-) -> Result<(), crate::store::StoreError> {
+) -> Result<Option<u64>, crate::store::StoreError> {
     let Some(user) = who.user_id.clone() else {
         let result = AuthResult {
             user_id: None,
@@ -189,7 +157,7 @@ async fn resume_personal(
             personal: None,
         };
         reply_ok(io, reply_id, &result).await;
-        return Ok(());
+        return Ok(None);
     };
     let info = io
         .app
@@ -217,7 +185,7 @@ async fn resume_personal(
         }),
     };
     reply_ok(io, reply_id, &result).await;
-    crate::stream::resume_personal(io, after).await
+    Ok(after)
 }
 
 pub(crate) async fn reply_ok<T: Serialize>(io: &mut Io, id: u64, result: &T) {
