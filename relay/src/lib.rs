@@ -14,7 +14,8 @@
 //! - [`hub`]: the registry of live connections and fan-out (encode once, share the bytes).
 //! - [`expiry`]: closing a session's connections when it expires.
 //! - [`outbox`]: each connection's bounded outgoing queue and close request.
-//! - [`publish`]: storing then fanning out personal and channel messages, in order.
+//! - [`publish`]: storing a personal or channel message, then its fan-out.
+//! - [`fanout`]: stored messages to live connections in commit order, through the [`hub`].
 //! - [`presence`]: online/offline, join/leave, last seen.
 //! - [`policy`]: per-channel-prefix retention.
 //! - [`store`]: durable users, codes, sessions and personal queues (embedded SQLite).
@@ -40,6 +41,7 @@ pub mod connection;
 pub mod drain;
 pub mod error;
 pub mod expiry;
+pub mod fanout;
 pub mod frames;
 pub mod history;
 pub mod hub;
@@ -141,9 +143,11 @@ impl Relay {
             accounts,
             config.webhook_secret.as_deref().unwrap_or(&api_key),
         )?;
+        let hub = Arc::new(hub::Hub::new(config.max_devices_per_user));
         let app = Arc::new(AppState {
             auth,
-            hub: hub::Hub::new(config.max_devices_per_user),
+            fanout: fanout::Fanout::start(hub.clone()),
+            hub,
             sockets: capacity::Sockets::new(config.max_connections),
             tickets: ticket::Tickets::new(config.ticket_ttl),
             config: Arc::new(config),
@@ -152,7 +156,6 @@ impl Relay {
             channels,
             policy,
             webhook,
-            fanout: publish::Fanout::start(),
             draining: std::sync::atomic::AtomicBool::new(false),
         });
         Ok(Self {

@@ -235,7 +235,7 @@ async fn merge(
             &uid,
             &req.visitor_id,
             app.config.queue_max_len,
-            app.fanout.after_merge(&app, &uid),
+            app.fanout.after_merge(&uid),
         )
         .await?
         .ok_or_else(|| no_user(&req.visitor_id))?;
