@@ -246,7 +246,7 @@ pub fn admit(
 ) -> Result<crate::capacity::SocketSlot, crate::error::ApiError> {
     use crate::error::ApiError;
     let origin = headers.get("origin").and_then(|v| v.to_str().ok());
-    if !crate::api::origin_allowed(&app.config.allowed_origins, origin) {
+    if !origin_allowed(&app.config.allowed_origins, origin) {
         return Err(ApiError::Forbidden("origin not allowed".into()));
     }
     if app.is_draining() {
@@ -472,5 +472,29 @@ pub fn truncate(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,
+    }
+}
+
+/// Whether a WebSocket upgrade's `Origin` is allowed. Requests without one (native apps,
+/// mini-programs, Node) are not browsers and carry no ambient credentials to protect.
+pub fn origin_allowed(allowed: &[String], origin: Option<&str>) -> bool {
+    match origin {
+        None => true,
+        Some(_) if allowed.is_empty() => true,
+        Some(o) => allowed.iter().any(|a| a == o.trim_end_matches('/')),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let list = vec!["https://a.example".to_string()];
+        assert!(origin_allowed(&list, None));
+        assert!(origin_allowed(&list, Some("https://a.example")));
+        assert!(!origin_allowed(&list, Some("https://evil.example")));
+        assert!(origin_allowed(&[], Some("https://evil.example")));
     }
 }

@@ -2,7 +2,7 @@
 //! framing — authenticate in the first frame (or stay anonymous), subscribe with stream
 //! positions, publish, history, presence.
 //!
-//! - this file: the upgrade, the handshake and the connection's life;
+//! - this file: the handshake and who the connection is (its life: [`crate::connection`]);
 //! - [`auth`]: who the first frame says the client is;
 //! - [`commands`]: every request after it.
 
@@ -11,10 +11,7 @@ mod commands;
 
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::extract::ws::{Message, WebSocket};
 use cometa_protocol::CloseCode;
 use cometa_protocol::frames::{AuthRequest, AuthResult, ErrorInfo, Position, Reply, StreamState};
 use cometa_protocol::native::{self, code};
@@ -22,9 +19,7 @@ use cometa_protocol::packet::Packet;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::api::ClientAddr;
-use crate::conn::{self, Cursor, Io};
-use crate::error::ApiError;
+use crate::conn::{Cursor, Io};
 use crate::frames::Dialect;
 use crate::hub::{Handle, Outbox};
 use crate::secret;
@@ -33,23 +28,8 @@ use crate::store::channels::StreamId;
 
 pub use commands::NativeInbound;
 
-/// `GET /connect`: a native-dialect WebSocket.
-pub async fn upgrade(
-    State(app): State<App>,
-    ClientAddr(addr): ClientAddr,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Result<Response, ApiError> {
-    let slot = conn::admit(&app, &headers)?;
-    Ok(
-        conn::configure(ws, &app.config).on_upgrade(move |socket| async move {
-            let _slot = slot;
-            serve(app, socket, addr).await;
-        }),
-    )
-}
-
-async fn serve(app: App, socket: WebSocket, addr: String) {
+/// Serves one native-dialect WebSocket from `/connect` (see `crate::api`) until it ends.
+pub async fn serve(app: App, socket: WebSocket, addr: String) {
     let id = secret::generate_id();
     let span = tracing::info_span!("conn", %id);
     run(app, socket, id, addr).instrument(span).await;
