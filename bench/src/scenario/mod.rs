@@ -1,4 +1,4 @@
-//! The five scenarios, each in its own file, and the loop that runs them for every peer.
+//! The scenarios, each in its own file, and the loop that runs them for every peer.
 //!
 //! Every (scenario, peer) pair gets a fresh peer process, so one scenario's leftovers (memory,
 //! sockets in TIME_WAIT, stored rows) never weigh on the next. Peers take turns within each
@@ -12,7 +12,7 @@ pub mod storm;
 
 use serde_json::{Map, Value, json};
 
-use crate::peer::Peer;
+use crate::peer::{FanoutVia, Peer};
 use crate::plan::{Plan, Scenario};
 
 /// Runs every selected scenario once; returns `{scenario: {peer: result | {"error"}}}` and
@@ -23,15 +23,16 @@ pub async fn run_once(plan: &Plan, nofile: u64) -> (Value, bool) {
     for &scenario in &plan.scenarios {
         let peers: Vec<Peer> = match scenario {
             Scenario::Idle => plan.idle_peers.clone(),
-            // The durable store is the relay's alone.
-            Scenario::Durable => vec![Peer::Cometa],
+            // The durable store and Wafer tunnels are the relay's alone.
+            Scenario::Durable | Scenario::Tunnels => vec![Peer::Cometa],
             _ => plan.peers.clone(),
         };
         let mut by_peer = Map::new();
         for peer in peers {
             eprintln!("{} / {}", name(scenario), peer.name());
             let result = match scenario {
-                Scenario::Fanout => fanout::run(plan, peer).await,
+                Scenario::Fanout => fanout::run(plan, peer, plan.fanout_via).await,
+                Scenario::Tunnels => fanout::run(plan, peer, FanoutVia::Broadcast).await,
                 Scenario::Personal => personal::run(plan, peer).await,
                 Scenario::Idle => idle::run(plan, peer, nofile).await,
                 Scenario::Storm => storm::run(plan, peer).await,
@@ -53,6 +54,7 @@ pub async fn run_once(plan: &Plan, nofile: u64) -> (Value, bool) {
 pub fn name(s: Scenario) -> &'static str {
     match s {
         Scenario::Fanout => "fanout",
+        Scenario::Tunnels => "tunnel_fanout",
         Scenario::Personal => "personal",
         Scenario::Idle => "idle",
         Scenario::Storm => "storm",
