@@ -184,17 +184,17 @@ impl Io {
         if batch.capacity() > KEEP_BATCH_CAPACITY {
             batch.shrink_to(KEEP_BATCH_CAPACITY);
         }
-        self.flush().await?;
         if personal {
             self.fence().await?;
         }
-        Ok(())
+        self.flush().await
     }
 
     /// On a Wafer tunnel, follows the personal frames written so far with a WebSocket Ping
     /// carrying the last seq: browsers and mini-program runtimes answer it with a Pong only
     /// once they have read everything before it, and that Pong ([`Io::fenced`]) moves the
-    /// cursor. Native clients say so themselves with `ack`.
+    /// cursor. Native clients say so themselves with `ack`. Queued behind the frames, so it
+    /// leaves in the same socket write when the caller flushes.
     pub async fn fence(&mut self) -> Result<(), axum::Error> {
         let last = self.position(PERSONAL);
         if self.dialect != Dialect::Wafer || last <= self.fence_sent {
@@ -202,7 +202,7 @@ impl Io {
         }
         self.fence_sent = last;
         let payload = last.to_string().into_bytes();
-        let r = self.socket.send(Message::Ping(payload.into())).await;
+        let r = self.socket.feed(Message::Ping(payload.into())).await;
         self.note(r)
     }
 

@@ -54,8 +54,10 @@ pub async fn replay(
         }
     }
     if id == PERSONAL {
-        // A failed fence is remembered by `io` and closes the connection.
-        let _ = io.fence().await;
+        // A failed fence or flush is remembered by `io` and closes the connection.
+        if io.fence().await.is_ok() {
+            let _ = io.flush().await;
+        }
     }
     Ok(())
 }
