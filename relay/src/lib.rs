@@ -306,9 +306,6 @@ async fn sweep(app: App) {
         if let Err(e) = app.store.sweep(unix_now()).await {
             tracing::warn!(error = %e, "sweep failed");
         }
-        if let Err(e) = app.channels.sweep_channels(unix_now()).await {
-            tracing::warn!(error = %e, "channel sweep failed");
-        }
         app.tickets.sweep(Instant::now());
         if app.config.anonymous
             && let Err(e) = sweep_visitors(&app).await

@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::cursors::CursorKey;
 use super::sqlite::{SqliteStore, to_i64, to_u64};
+use super::streams;
 use super::{AfterCommit, Result, Retention, SecretHash};
 
 pub(super) const SCHEMA: &str = "
@@ -17,17 +18,6 @@ CREATE TABLE IF NOT EXISTS channels (
     name     TEXT PRIMARY KEY,
     next_seq INTEGER NOT NULL DEFAULT 1
 );
-CREATE TABLE IF NOT EXISTS channel_messages (
-    channel    TEXT NOT NULL,
-    seq        INTEGER NOT NULL,
-    event      TEXT NOT NULL,
-    data       TEXT NOT NULL,
-    user_id    TEXT,
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    PRIMARY KEY (channel, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS channel_messages_by_expiry ON channel_messages(expires_at);
 CREATE TABLE IF NOT EXISTS device_cursors (
     user_id TEXT NOT NULL,
     device  TEXT NOT NULL,
@@ -165,9 +155,6 @@ pub trait Channels: Send + Sync + 'static {
     async fn set_channel_setting(&self, prefix: &str, retention: Retention) -> Result<()>;
     async fn delete_channel_setting(&self, prefix: &str) -> Result<bool>;
     async fn channel_settings(&self) -> Result<Vec<(String, Retention)>>;
-
-    /// Drops channel messages past their age.
-    async fn sweep_channels(&self, now: u64) -> Result<()>;
 }
 
 pub(super) fn stream_key(s: StreamId<'_>) -> String {
@@ -177,13 +164,15 @@ pub(super) fn stream_key(s: StreamId<'_>) -> String {
     }
 }
 
-fn read_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChannelMessage> {
-    Ok(ChannelMessage {
-        seq: to_u64(r.get(0)?),
-        event: r.get(1)?,
-        data: r.get(2)?,
-        user_id: r.get(3)?,
-    })
+fn to_channel(rows: Vec<streams::Row>) -> Vec<ChannelMessage> {
+    rows.into_iter()
+        .map(|r| ChannelMessage {
+            seq: r.seq,
+            event: r.event,
+            data: r.data,
+            user_id: r.user_id,
+        })
+        .collect()
 }
 
 /// Gives the user's personal stream a new epoch (made on next use): its history is no longer
@@ -228,28 +217,15 @@ impl Channels for SqliteStore {
                  RETURNING next_seq - 1",
                     )?
                     .query_row(params![channel], |r| r.get(0))?;
-                let expires = to_i64(now.saturating_add(retention.max_age_secs));
-                c.prepare_cached(
-                    "INSERT INTO channel_messages
-                 (channel, seq, event, data, user_id, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?
-                .execute(params![
-                    channel,
+                let m = streams::Append {
+                    stream: &channel,
                     seq,
-                    event,
-                    data,
-                    user_id,
-                    to_i64(now),
-                    expires
-                ])?;
-                let max_len = to_i64(retention.max_len);
-                if seq > max_len {
-                    c.prepare_cached(
-                        "DELETE FROM channel_messages WHERE channel = ?1 AND seq <= ?2",
-                    )?
-                    .execute(params![channel, seq - max_len])?;
-                }
+                    event: &event,
+                    data: &data,
+                    user_id: user_id.as_deref(),
+                    created_at: now,
+                };
+                streams::append(c, &m, retention)?;
                 Ok(to_u64(seq))
             },
             move |seq| then(*seq),
@@ -264,16 +240,8 @@ impl Channels for SqliteStore {
         limit: usize,
     ) -> Result<Vec<ChannelMessage>> {
         let channel = channel.to_string();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.call(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT seq, event, data, user_id FROM channel_messages
-                 WHERE channel = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )?;
-            let rows = st.query_map(params![channel, to_i64(after), limit], read_message)?;
-            rows.collect()
-        })
-        .await
+        self.call(move |c| Ok(to_channel(streams::after(c, &channel, after, limit)?)))
+            .await
     }
 
     async fn channel_history(
@@ -283,19 +251,8 @@ impl Channels for SqliteStore {
         limit: usize,
     ) -> Result<Vec<ChannelMessage>> {
         let channel = channel.to_string();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.call(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT seq, event, data, user_id FROM channel_messages
-                 WHERE channel = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
-            )?;
-            let mut rows: Vec<ChannelMessage> = st
-                .query_map(params![channel, to_i64(before), limit], read_message)?
-                .collect::<rusqlite::Result<_>>()?;
-            rows.reverse();
-            Ok(rows)
-        })
-        .await
+        self.call(move |c| Ok(to_channel(streams::before(c, &channel, before, limit)?)))
+            .await
     }
 
     async fn stream_info(&self, stream: StreamId<'_>) -> Result<StreamInfo> {
@@ -321,11 +278,7 @@ impl Channels for SqliteStore {
                         |r| r.get(0),
                     )
                     .optional()?,
-                    c.query_row(
-                        "SELECT min(seq) FROM messages WHERE user_id = ?1",
-                        params![name],
-                        |r| r.get(0),
-                    )?,
+                    streams::oldest(c, &streams::personal(&name))?,
                 )
             } else {
                 (
@@ -335,11 +288,7 @@ impl Channels for SqliteStore {
                         |r| r.get(0),
                     )
                     .optional()?,
-                    c.query_row(
-                        "SELECT min(seq) FROM channel_messages WHERE channel = ?1",
-                        params![name],
-                        |r| r.get(0),
-                    )?,
+                    streams::oldest(c, &name)?,
                 )
             };
             let top = to_u64(next.unwrap_or(1) - 1);
@@ -503,17 +452,6 @@ impl Channels for SqliteStore {
         })
         .await
     }
-
-    async fn sweep_channels(&self, now: u64) -> Result<()> {
-        self.call(move |c| {
-            c.execute(
-                "DELETE FROM channel_messages WHERE expires_at < ?1",
-                params![to_i64(now)],
-            )?;
-            Ok(())
-        })
-        .await
-    }
 }
 
 #[cfg(test)]
@@ -582,7 +520,7 @@ mod tests {
             s.channel_after("web_a", 0, 1).await?[0].user_id.as_deref(),
             Some("u")
         );
-        s.sweep_channels(111).await?;
+        s.sweep(111).await?;
         assert!(s.channel_history("web_a", u64::MAX, 10).await?.is_empty());
         Ok(())
     }

@@ -8,6 +8,7 @@ pub mod channels;
 mod cursors;
 pub mod guests;
 pub mod sqlite;
+mod streams;
 
 use async_trait::async_trait;
 

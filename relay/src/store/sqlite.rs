@@ -19,6 +19,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::cursors::{CursorKey, PendingCursors};
+use super::streams;
 use super::{
     AfterCommit, Result, Retention, SecretHash, Session, Store, StoreError, StoreStats,
     StoredMessage,
@@ -57,15 +58,6 @@ CREATE TABLE IF NOT EXISTS sessions (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id);
-CREATE TABLE IF NOT EXISTS messages (
-    user_id    TEXT NOT NULL,
-    seq        INTEGER NOT NULL,
-    event      TEXT NOT NULL,
-    data       TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    PRIMARY KEY (user_id, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS messages_by_age ON messages(created_at);
 CREATE TABLE IF NOT EXISTS cursors (
     session_id INTEGER PRIMARY KEY,
     user_id    TEXT NOT NULL,
@@ -119,6 +111,8 @@ impl SqliteStore {
         conn.execute_batch(super::channels::SCHEMA)?;
         conn.execute_batch(super::accounts::SCHEMA)?;
         super::channels::migrate(&conn)?;
+        conn.execute_batch(super::streams::SCHEMA)?;
+        super::streams::migrate(&conn, retention)?;
         conn.execute_batch(super::guests::SCHEMA)?;
         let epoch_salt = super::guests::epoch_salt(&conn)?.into();
         let (tx, rx) = mpsc::channel::<Job>(queue.max(1));
@@ -458,7 +452,7 @@ impl Store for SqliteStore {
         then: AfterCommit,
     ) -> Result<(u64, usize)> {
         let (user_id, event, data) = (user_id.to_string(), event.to_string(), data.to_string());
-        let max_len = to_i64(self.retention.max_len);
+        let retention = self.retention;
         self.call_then(
             move |c| {
                 ensure_user(c, &user_id)?;
@@ -468,15 +462,15 @@ impl Store for SqliteStore {
                  RETURNING next_seq - 1",
                     )?
                     .query_row(params![user_id], |r| r.get(0))?;
-                c.prepare_cached(
-                    "INSERT INTO messages (user_id, seq, event, data, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![user_id, seq, event, data, to_i64(now)])?;
-                if seq > max_len {
-                    c.prepare_cached("DELETE FROM messages WHERE user_id = ?1 AND seq <= ?2")?
-                        .execute(params![user_id, seq - max_len])?;
-                }
+                let m = streams::Append {
+                    stream: &streams::personal(&user_id),
+                    seq,
+                    event: &event,
+                    data: &data,
+                    user_id: None,
+                    created_at: now,
+                };
+                streams::append(c, &m, retention)?;
                 Ok(to_u64(seq))
             },
             move |seq| then(*seq),
@@ -490,21 +484,17 @@ impl Store for SqliteStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<StoredMessage>> {
-        let user_id = user_id.to_string();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let stream = streams::personal(user_id);
         self.call(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT seq, event, data FROM messages
-                 WHERE user_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )?;
-            let rows = st.query_map(params![user_id, to_i64(after), limit], |r| {
-                Ok(StoredMessage {
-                    seq: to_u64(r.get(0)?),
-                    event: r.get(1)?,
-                    data: r.get(2)?,
+            let rows = streams::after(c, &stream, after, limit)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| StoredMessage {
+                    seq: r.seq,
+                    event: r.event,
+                    data: r.data,
                 })
-            })?;
-            rows.collect()
+                .collect())
         })
         .await
     }
@@ -586,9 +576,9 @@ impl Store for SqliteStore {
     }
 
     async fn sweep(&self, now: u64) -> Result<()> {
-        let oldest = to_i64(now.saturating_sub(self.retention.max_age_secs));
-        let now = to_i64(now);
         self.call(move |c| {
+            streams::sweep(c, now)?;
+            let now = to_i64(now);
             c.execute(
                 "DELETE FROM login_codes WHERE expires_at <= ?1",
                 params![now],
@@ -599,10 +589,6 @@ impl Store for SqliteStore {
                 params![now],
             )?;
             c.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now])?;
-            c.execute(
-                "DELETE FROM messages WHERE created_at < ?1",
-                params![oldest],
-            )?;
             Ok(())
         })
         .await
