@@ -308,14 +308,13 @@ fn purge(c: &Connection, user_id: &str) -> rusqlite::Result<bool> {
     for sql in [
         "DELETE FROM accounts WHERE user_id = ?1",
         "DELETE FROM sessions WHERE user_id = ?1",
-        "DELETE FROM cursors WHERE user_id = ?1",
         "DELETE FROM login_codes WHERE user_id = ?1",
     ] {
         c.execute(sql, params![user_id])?;
     }
-    // Tables of the channel features (per-user keys, user data, native device cursors),
+    // Tables of the channel features (per-user keys, user data),
     // checked at run time so deletion works whichever of them this schema has.
-    for table in ["user_keys", "users_data", "device_cursors"] {
+    for table in ["user_keys", "users_data"] {
         let has: bool = c.query_row(
             "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = 'user_id')",
             params![table],

@@ -18,12 +18,6 @@ CREATE TABLE IF NOT EXISTS channels (
     name     TEXT PRIMARY KEY,
     next_seq INTEGER NOT NULL DEFAULT 1
 );
-CREATE TABLE IF NOT EXISTS device_cursors (
-    user_id TEXT NOT NULL,
-    device  TEXT NOT NULL,
-    seq     INTEGER NOT NULL,
-    PRIMARY KEY (user_id, device)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS user_keys (
     user_id  TEXT PRIMARY KEY,
     key_hash BLOB NOT NULL
@@ -38,30 +32,6 @@ CREATE TABLE IF NOT EXISTS channel_settings (
     max_age_secs INTEGER NOT NULL
 );
 ";
-
-/// Brings a data dir made by an older relay up to [`SCHEMA`]; runs after it at every open.
-pub(super) fn migrate(c: &Connection) -> rusqlite::Result<()> {
-    // Device cursors were keyed by the device id alone, so a user who knew another's device
-    // id could overwrite its cursor. Now (user, device); the old rows keep their positions.
-    let by_device_alone: bool = c.query_row(
-        "SELECT count(*) = 1 FROM pragma_table_info('device_cursors') WHERE pk > 0",
-        [],
-        |r| r.get(0),
-    )?;
-    if by_device_alone {
-        let tx = c.unchecked_transaction()?;
-        tx.execute_batch("ALTER TABLE device_cursors RENAME TO device_cursors_old;")?;
-        tx.execute_batch(SCHEMA)?;
-        tx.execute_batch(
-            "INSERT INTO device_cursors (user_id, device, seq)
-             SELECT user_id, device, seq FROM device_cursors_old;
-             DROP TABLE device_cursors_old;",
-        )?;
-        tx.commit()?;
-        tracing::info!("device cursors migrated to (user, device) keys");
-    }
-    Ok(())
-}
 
 /// One stored channel message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -304,31 +274,14 @@ impl Channels for SqliteStore {
     async fn device_resume_point(&self, device: &str, user_id: &str) -> Result<u64> {
         let (device, user_id) = (device.to_string(), user_id.to_string());
         self.call(move |c| {
-            let own: Option<i64> = c
-                .query_row(
-                    "SELECT seq FROM device_cursors WHERE device = ?1 AND user_id = ?2",
-                    params![device, user_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(seq) = own {
-                return Ok(to_u64(seq));
+            let (stream, owner) = (streams::personal(&user_id), streams::device_owner(&device));
+            if let Some(seq) = streams::cursor(c, &stream, &owner)? {
+                return Ok(seq);
             }
-            let any: Option<i64> = c
-                .query_row(
-                    "SELECT delivered_seq FROM users WHERE user_id = ?1",
-                    params![user_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let start = any.unwrap_or(0);
+            let start = super::sqlite::delivered(c, &user_id)?;
             // The device owns its position from its first connection (see `resume_point`).
-            c.prepare_cached(
-                "INSERT INTO device_cursors (user_id, device, seq) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(user_id, device) DO NOTHING",
-            )?
-            .execute(params![user_id, device, start])?;
-            Ok(to_u64(start))
+            streams::claim_cursor(c, &stream, &owner, start)?;
+            Ok(start)
         })
         .await
     }

@@ -18,6 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::channels::{StreamId, stream_key};
 use super::sqlite::{raise_delivered, to_i64};
+use super::streams;
 
 /// Whose position a cursor is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -109,22 +110,12 @@ impl PendingCursors {
                     continue;
                 }
             }
-            let seq = to_i64(seq);
-            match &key {
-                CursorKey::Session(id) => c
-                    .prepare_cached(
-                        "INSERT INTO cursors (session_id, user_id, seq) VALUES (?1, ?2, ?3)
-                         ON CONFLICT(session_id) DO UPDATE SET seq = max(seq, excluded.seq)",
-                    )?
-                    .execute(params![id, user_id, seq])?,
-                CursorKey::Device(user, device) => c
-                    .prepare_cached(
-                        "INSERT INTO device_cursors (user_id, device, seq) VALUES (?1, ?2, ?3)
-                         ON CONFLICT(user_id, device) DO UPDATE SET seq = max(seq, excluded.seq)",
-                    )?
-                    .execute(params![user, device, seq])?,
+            let owner = match &key {
+                CursorKey::Session(id) => streams::session_owner(*id),
+                CursorKey::Device(_, device) => streams::device_owner(device),
             };
-            raise_delivered(c, &user_id, seq)?;
+            streams::advance_cursor(c, &streams::personal(&user_id), &owner, seq)?;
+            raise_delivered(c, &user_id, to_i64(seq))?;
             self.writes.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())

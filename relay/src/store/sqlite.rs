@@ -58,11 +58,6 @@ CREATE TABLE IF NOT EXISTS sessions (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id);
-CREATE TABLE IF NOT EXISTS cursors (
-    session_id INTEGER PRIMARY KEY,
-    user_id    TEXT NOT NULL,
-    seq        INTEGER NOT NULL
-);
 ";
 
 pub struct SqliteStore {
@@ -110,7 +105,6 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(super::channels::SCHEMA)?;
         conn.execute_batch(super::accounts::SCHEMA)?;
-        super::channels::migrate(&conn)?;
         conn.execute_batch(super::streams::SCHEMA)?;
         super::streams::migrate(&conn, retention)?;
         conn.execute_batch(super::guests::SCHEMA)?;
@@ -286,6 +280,15 @@ fn private_file(path: &Path) -> std::io::Result<()> {
 }
 
 /// Raises the user's "delivered to some device" mark; every delivery to a device does this.
+/// The highest seq any device of the user confirmed: where a device with no cursor starts.
+pub(super) fn delivered(c: &Connection, user_id: &str) -> rusqlite::Result<u64> {
+    let any: Option<i64> = c
+        .prepare_cached("SELECT delivered_seq FROM users WHERE user_id = ?1")?
+        .query_row(params![user_id], |r| r.get(0))
+        .optional()?;
+    Ok(any.map_or(0, to_u64))
+}
+
 pub(super) fn raise_delivered(c: &Connection, user_id: &str, seq: i64) -> rusqlite::Result<()> {
     c.prepare_cached("UPDATE users SET delivered_seq = max(delivered_seq, ?2) WHERE user_id = ?1")?
         .execute(params![user_id, seq])
@@ -502,33 +505,23 @@ impl Store for SqliteStore {
     async fn resume_point(&self, session_id: i64, user_id: &str) -> Result<u64> {
         let user_id = user_id.to_string();
         self.call(move |c| {
-            let own: Option<i64> = c
-                .query_row(
-                    "SELECT seq FROM cursors WHERE session_id = ?1",
-                    params![session_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(seq) = own {
-                return Ok(to_u64(seq));
+            let (stream, owner) = (
+                streams::personal(&user_id),
+                streams::session_owner(session_id),
+            );
+            if let Some(seq) = streams::cursor(c, &stream, &owner)? {
+                return Ok(seq);
             }
-            let any: Option<i64> = c
-                .query_row(
-                    "SELECT delivered_seq FROM users WHERE user_id = ?1",
-                    params![user_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let start = any.unwrap_or(0);
+            let start = delivered(c, &user_id)?;
             // A live session's device owns its position from its first connection: what it
             // is sent but never confirms comes again, even once another device confirmed it.
-            c.prepare_cached(
-                "INSERT INTO cursors (session_id, user_id, seq)
-                 SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM sessions WHERE id = ?1)
-                 ON CONFLICT(session_id) DO NOTHING",
-            )?
-            .execute(params![session_id, user_id, start])?;
-            Ok(to_u64(start))
+            let live: bool = c
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1)")?
+                .query_row(params![session_id], |r| r.get(0))?;
+            if live {
+                streams::claim_cursor(c, &stream, &owner, start)?;
+            }
+            Ok(start)
         })
         .await
     }
@@ -584,8 +577,8 @@ impl Store for SqliteStore {
                 params![now],
             )?;
             c.execute(
-                "DELETE FROM cursors WHERE session_id IN
-                 (SELECT id FROM sessions WHERE expires_at <= ?1)",
+                "DELETE FROM stream_cursors WHERE owner IN
+                 (SELECT 'session:' || id FROM sessions WHERE expires_at <= ?1)",
                 params![now],
             )?;
             c.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now])?;

@@ -4,8 +4,12 @@
 //! read after a position, one page before a position, and one retention rule: a message
 //! carries its expiry from the append on, and an append trims the stream to its length.
 //!
-//! Data dirs from before this layout kept personal messages in `messages` and channel ones in
-//! `channel_messages`; [`migrate`] moves them on open.
+//! Cursors are one table too: a position per (stream, owner), the owner a Wafer tunnel's
+//! session (`session:<id>`) or a native device (`device:<id>`).
+//!
+//! Data dirs from before this layout kept personal messages in `messages`, channel ones in
+//! `channel_messages`, and cursors in `cursors` and `device_cursors`; [`migrate`] moves them
+//! on open.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -24,7 +28,63 @@ CREATE TABLE IF NOT EXISTS stream_messages (
     PRIMARY KEY (stream, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS stream_messages_by_expiry ON stream_messages(expires_at);
+CREATE TABLE IF NOT EXISTS stream_cursors (
+    stream TEXT NOT NULL,
+    owner  TEXT NOT NULL,
+    seq    INTEGER NOT NULL,
+    PRIMARY KEY (stream, owner)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS stream_cursors_by_owner ON stream_cursors(owner);
 ";
+
+/// Who holds a cursor: a Wafer tunnel's session, or a native client's device.
+pub(super) fn session_owner(session_id: i64) -> String {
+    format!("session:{session_id}")
+}
+
+pub(super) fn device_owner(device: &str) -> String {
+    format!("device:{device}")
+}
+
+/// `owner`'s position in `stream`, if it has one.
+pub(super) fn cursor(c: &Connection, stream: &str, owner: &str) -> rusqlite::Result<Option<u64>> {
+    Ok(
+        c.prepare_cached("SELECT seq FROM stream_cursors WHERE stream = ?1 AND owner = ?2")?
+            .query_row(params![stream, owner], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(to_u64),
+    )
+}
+
+/// Gives `owner` a position at `seq` unless it has one.
+pub(super) fn claim_cursor(
+    c: &Connection,
+    stream: &str,
+    owner: &str,
+    seq: u64,
+) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO stream_cursors (stream, owner, seq) VALUES (?1, ?2, ?3)
+         ON CONFLICT(stream, owner) DO NOTHING",
+    )?
+    .execute(params![stream, owner, to_i64(seq)])?;
+    Ok(())
+}
+
+/// Moves `owner`'s position forward to `seq` (never back), creating it if needed.
+pub(super) fn advance_cursor(
+    c: &Connection,
+    stream: &str,
+    owner: &str,
+    seq: u64,
+) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO stream_cursors (stream, owner, seq) VALUES (?1, ?2, ?3)
+         ON CONFLICT(stream, owner) DO UPDATE SET seq = max(seq, excluded.seq)",
+    )?
+    .execute(params![stream, owner, to_i64(seq)])?;
+    Ok(())
+}
 
 /// The stream name of `user_id`'s personal stream.
 pub(super) fn personal(user_id: &str) -> String {
@@ -148,10 +208,14 @@ pub(super) fn copy(
     Ok(())
 }
 
-/// Drops every message of the stream.
+/// Drops every message and cursor of the stream.
 pub(super) fn delete(c: &Connection, stream: &str) -> rusqlite::Result<()> {
     c.execute(
         "DELETE FROM stream_messages WHERE stream = ?1",
+        params![stream],
+    )?;
+    c.execute(
+        "DELETE FROM stream_cursors WHERE stream = ?1",
         params![stream],
     )?;
     Ok(())
@@ -180,10 +244,27 @@ pub(super) fn migrate(c: &Connection, personal: Retention) -> rusqlite::Result<(
         .map(|r| r.is_some())
     };
     let (old_personal, old_channels) = (has(c, "messages")?, has(c, "channel_messages")?);
-    if !old_personal && !old_channels {
+    let (old_sessions, old_devices) = (has(c, "cursors")?, has(c, "device_cursors")?);
+    if !old_personal && !old_channels && !old_sessions && !old_devices {
         return Ok(());
     }
     let tx = c.unchecked_transaction()?;
+    if old_sessions {
+        tx.execute_batch(
+            "INSERT OR IGNORE INTO stream_cursors (stream, owner, seq)
+             SELECT 'msg:' || user_id, 'session:' || session_id, seq FROM cursors;
+             DROP TABLE cursors;",
+        )?;
+    }
+    if old_devices {
+        // Both earlier layouts (keyed by device alone, then by (user, device)) have these
+        // three columns.
+        tx.execute_batch(
+            "INSERT OR IGNORE INTO stream_cursors (stream, owner, seq)
+             SELECT 'msg:' || user_id, 'device:' || device, seq FROM device_cursors;
+             DROP TABLE device_cursors;",
+        )?;
+    }
     if old_personal {
         tx.execute(
             "INSERT OR IGNORE INTO stream_messages
@@ -204,7 +285,7 @@ pub(super) fn migrate(c: &Connection, personal: Retention) -> rusqlite::Result<(
         )?;
     }
     tx.commit()?;
-    tracing::info!("stream messages migrated to one table");
+    tracing::info!("stream messages and cursors migrated to one table each");
     Ok(())
 }
 
@@ -217,7 +298,7 @@ mod tests {
     use crate::store::sqlite::SqliteStore;
 
     /// A data dir as the relay before one stream table left it: personal messages in
-    /// `messages`, channel messages in `channel_messages`.
+    /// `messages`, channel messages in `channel_messages`, cursors per session and per device.
     fn old_store(dir: &std::path::Path) -> anyhow::Result<()> {
         let c = Connection::open(dir.join("cometa.sqlite3"))?;
         c.execute_batch(
@@ -236,7 +317,13 @@ mod tests {
              INSERT INTO users (user_id, userinfo, next_seq) VALUES ('u', '{}', 3);
              INSERT INTO messages VALUES ('u', 1, 'e', '1', 100), ('u', 2, 'e', '2', 100);
              INSERT INTO channels VALUES ('web_a', 2);
-             INSERT INTO channel_messages VALUES ('web_a', 1, 'c', '\"x\"', 'bob', 100, 1000);",
+             INSERT INTO channel_messages VALUES ('web_a', 1, 'c', '\"x\"', 'bob', 100, 1000);
+             CREATE TABLE cursors (session_id INTEGER PRIMARY KEY, user_id TEXT NOT NULL,
+                 seq INTEGER NOT NULL);
+             INSERT INTO cursors VALUES (7, 'u', 2);
+             CREATE TABLE device_cursors (user_id TEXT NOT NULL, device TEXT NOT NULL,
+                 seq INTEGER NOT NULL, PRIMARY KEY (user_id, device)) WITHOUT ROWID;
+             INSERT INTO device_cursors VALUES ('u', 'phone', 1);",
         )?;
         Ok(())
     }
@@ -268,6 +355,16 @@ mod tests {
             (ch[0].data.as_str(), ch[0].user_id.as_deref()),
             ("\"x\"", Some("bob"))
         );
+        assert_eq!(
+            s.resume_point(7, "u").await?,
+            2,
+            "a session's cursor is kept"
+        );
+        assert_eq!(
+            s.device_resume_point("phone", "u").await?,
+            1,
+            "a device's too"
+        );
         // Personal messages got their age limit as an expiry: created at 100, kept 50 s.
         s.sweep(151).await?;
         let left: Vec<u64> = s
@@ -289,7 +386,8 @@ mod tests {
         drop(s);
         let c = Connection::open(dir.path().join("cometa.sqlite3"))?;
         let old: i64 = c.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name IN ('messages', 'channel_messages')",
+            "SELECT count(*) FROM sqlite_master
+             WHERE name IN ('messages', 'channel_messages', 'cursors', 'device_cursors')",
             [],
             |r| r.get(0),
         )?;
