@@ -11,6 +11,8 @@ use crate::peer::{FanoutVia, Peer, Programs};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Scenario {
     Fanout,
+    /// The fan-out ramp to Wafer tunnels through `/api/v1/broadcast` (the relay only).
+    Tunnels,
     Personal,
     Idle,
     Storm,
@@ -28,7 +30,7 @@ pub struct Options {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "fanout,personal,idle,storm,durable"
+        default_value = "fanout,tunnels,personal,idle,storm,durable"
     )]
     pub scenarios: Vec<Scenario>,
     #[arg(long, value_delimiter = ',', default_value = "cometa,socketio,ceiling")]

@@ -190,6 +190,8 @@ fn summarize(plan: &Plan, env: &Value, m: &Value, runs: &[Value]) -> Value {
     let stored_rate = &stored["delivered_per_s"];
     let stored_over_ceiling = ratio(stored_rate, &fanout["ceiling"]);
     let stored_p99 = &stored["half_load"]["latency"]["p99_ms"];
+    let tunnels = &m["tunnel_fanout"]["cometa"];
+    let tunnels_over_ceiling = ratio(&tunnels["delivered_per_s"], &fanout["ceiling"]);
     let target = |name: &str, goal: &str, value: &Value, met: Option<bool>| json!({ "name": name, "target": goal, "value": value, "met": met });
     let at_least = |v: &Value, x: f64| num(v).map(|v| v >= x);
     let at_most = |v: &Value, x: f64| num(v).map(|v| v <= x);
@@ -220,9 +222,17 @@ fn summarize(plan: &Plan, env: &Value, m: &Value, runs: &[Value]) -> Value {
             "p99_ms": stored_p99,
             "server_cpu_ns_per_delivery": stored["server_cpu_ns_per_delivery"],
         },
+        "fanout_tunnels": {
+            "delivered_per_s": tunnels["delivered_per_s"],
+            "over_ceiling": tunnels_over_ceiling,
+            "p50_ms": tunnels["half_load"]["latency"]["p50_ms"],
+            "p99_ms": tunnels["half_load"]["latency"]["p99_ms"],
+            "server_cpu_ns_per_delivery": tunnels["server_cpu_ns_per_delivery"],
+        },
         "ratios": {
             "fanout_cometa_over_ceiling": over_ceiling,
             "fanout_stored_cometa_over_ceiling": stored_over_ceiling,
+            "fanout_tunnels_cometa_over_ceiling": tunnels_over_ceiling,
             "fanout_cometa_over_socketio": over_socketio,
         },
         "idle": {
@@ -384,7 +394,7 @@ fn markdown(plan: &Plan, s: &Value) -> String {
     }
     row(
         &mut md,
-        "personal: delivered msg/s",
+        "personal (stored, to Wafer tunnels): delivered msg/s",
         cells(&|p| s["personal"][p]["delivered_per_s"].clone()),
         "",
     );
@@ -407,6 +417,7 @@ fn markdown(plan: &Plan, s: &Value) -> String {
          | idle connections held | {} (asked {}, open-files limit {}) |\n\
          | relay RSS per idle connection | {} bytes |\n\
          | fan-out to a stored channel (fsync before send) | {} msg/s ({}× ceiling); at half load p50 {} ms, p99 {} ms |\n\
+         | fan-out to Wafer tunnels (`/api/v1/broadcast`) | {} msg/s ({}× ceiling); at half load p50 {} ms, p99 {} ms |\n\
          | durable publish (API, {} clients) | {} /s, p50 {} ms, p99 {} ms |",
         fmt(&idle["connections"], ""),
         fmt(&idle["requested"], ""),
@@ -416,6 +427,10 @@ fn markdown(plan: &Plan, s: &Value) -> String {
         fmt(&s["fanout_stored"]["over_ceiling"], ""),
         fmt(&s["fanout_stored"]["p50_ms"], ""),
         fmt(&s["fanout_stored"]["p99_ms"], ""),
+        fmt(&s["fanout_tunnels"]["delivered_per_s"], ""),
+        fmt(&s["fanout_tunnels"]["over_ceiling"], ""),
+        fmt(&s["fanout_tunnels"]["p50_ms"], ""),
+        fmt(&s["fanout_tunnels"]["p99_ms"], ""),
         s["durable_publish"]["publishers"],
         fmt(&s["durable_publish"]["publishes_per_s"], ""),
         fmt(&s["durable_publish"]["p50_ms"], ""),
@@ -461,15 +476,18 @@ const HOW: &str = "
   run. The relay's own half load is also run (results.json, CPU at half load). The relay's sockets also subscribe to `stored_bench`, a channel as
   every channel is by default (each message stored with fsync before it is sent, seq,
   history, recovery); the same ramp (from an eighth of the live best) and latency run on it
-  give the \"stored channel\" figures.
+  give the \"stored channel\" figures. The same ramp and latency run against Wafer tunnels
+  (each client a tunnel from `/weapp/tunnel`, the back end publishing with
+  `POST /api/v1/broadcast`) give the \"fan-out to Wafer tunnels\" figures.
 - **CPU per delivery**: the server's CPU time (user + system, all threads, from
   `/proc/<pid>/stat` in 10 ms ticks) during a fan-out step, divided by the step's
   deliveries; \"at saturation\" is the best step's. results.json also has the generator's own
   figure: generator and server share the cores, so a heavy generator lowers every peer's
   throughput.
-- **Personal**: one device per user; concurrent HTTP clients send to random users as fast as
-  answered. The relay stores every message (SQLite, fsync) before answering; the peers do not
-  store anything.
+- **Personal**: one device per user (on the relay: a Wafer tunnel, which answers the relay's
+  receipt Pings as every WebSocket stack does); concurrent HTTP clients send to random users
+  as fast as answered. The relay stores every message (SQLite, fsync) before answering; the
+  peers do not store anything.
 - **Storm**: logins and tickets are fetched first; then every WebSocket connects at once; the
   time runs until each has done a round trip through the server.
 - **Idle**: worker processes hold the sockets from separate 127.0.0.x source addresses;

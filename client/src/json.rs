@@ -374,10 +374,16 @@ impl<'a> Object<'a> {
     /// negatives, numbers beyond u64), which no relay sends for a seq or an id.
     pub fn u64(&self, key: &str) -> Option<u64> {
         let raw = self.raw(key)?;
-        if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        if raw.is_empty() {
             return None;
         }
-        raw.parse().ok()
+        // By hand: `str::parse` would add the integer parser to the wasm module.
+        raw.bytes().try_fold(0u64, |n, b| {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        })
     }
 
     pub fn bool(&self, key: &str) -> Option<bool> {

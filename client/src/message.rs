@@ -19,6 +19,9 @@ pub struct Message<'a> {
     /// The raw JSON text of `content`, exactly as received; `null` when the member is absent,
     /// which is what Wafer sends for `emit(type)` without content.
     pub content_json: &'a str,
+    /// The personal stream's seq of a pushed message (the relay adds it); `None` on
+    /// broadcasts and from relays that do not send it.
+    pub seq: Option<u64>,
 }
 
 /// Finds `type` and `content` in a message body. Members may come in any order; as with
@@ -37,6 +40,7 @@ pub fn scan(json: &str) -> Result<Message<'_>, ScanError> {
     Ok(Message {
         event,
         content_json: obj.raw("content").unwrap_or("null"),
+        seq: obj.u64("seq"),
     })
 }
 
@@ -123,6 +127,14 @@ mod tests {
         assert_eq!(ok(r#"{"type":"\ude00","content":0}"#).0, "\u{FFFD}");
         assert_eq!(ok(r#"{"type":"\ud83d\u0041","content":0}"#).0, "\u{FFFD}A");
         assert_eq!(ok(r#"{"type":"\u00E9","content":0}"#).0, "é");
+    }
+
+    #[test]
+    fn a_seq_member_is_read_and_optional() {
+        let m = scan(r#"{"type":"n","content":{"seq":9},"seq":7}"#);
+        assert_eq!(m.map(|m| m.seq), Ok(Some(7)));
+        assert_eq!(scan(r#"{"type":"n","content":1}"#).map(|m| m.seq), Ok(None));
+        assert_eq!(scan(r#"{"type":"n","seq":-1}"#).map(|m| m.seq), Ok(None));
     }
 
     #[test]

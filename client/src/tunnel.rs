@@ -79,6 +79,11 @@ pub struct Tunnel {
     events: VecDeque<Event>,
     /// The id of the last acknowledged emit.
     next_ack: u64,
+    /// The personal stream's epoch (the relay's `stream` packet, compared whole) and the
+    /// highest seq handed to the page in it: the wire is at-least-once (a reconnect replays
+    /// what the relay has no receipt for), the page sees each message once.
+    epoch: Option<String>,
+    delivered: u64,
 }
 
 impl Tunnel {
@@ -97,6 +102,8 @@ impl Tunnel {
             actions: VecDeque::new(),
             events: VecDeque::new(),
             next_ack: 0,
+            epoch: None,
+            delivered: 0,
         }
     }
 
@@ -213,6 +220,7 @@ impl Tunnel {
             PacketType::Close => self.shut(true),
             PacketType::Message => self.deliver(packet.content),
             PacketType::Other(REPLY) => self.acknowledged(packet.content),
+            PacketType::Other(packet::STREAM) => self.stream(packet.content),
             // Packets of the native dialect or a newer version: ignored, as Wafer does.
             PacketType::Other(_) => {}
         }
@@ -499,10 +507,18 @@ impl Tunnel {
             return;
         };
         match message::scan(body) {
-            Ok(m) => self.events.push_back(Event::Message {
-                event: escape_event(&m.event),
-                content_json: m.content_json.to_owned(),
-            }),
+            Ok(m) => {
+                if let (Some(seq), Some(_)) = (m.seq, &self.epoch) {
+                    if seq <= self.delivered {
+                        return; // Already handed to the page: never twice.
+                    }
+                    self.delivered = seq;
+                }
+                self.events.push_back(Event::Message {
+                    event: escape_event(&m.event),
+                    content_json: m.content_json.to_owned(),
+                })
+            }
             Err(e) => self.error(
                 ERR_BAD_PACKET,
                 [
@@ -513,6 +529,17 @@ impl Tunnel {
                 ]
                 .concat(),
             ),
+        }
+    }
+
+    /// The relay names the personal stream's epoch at the start of every socket. The same
+    /// epoch keeps the seqs already delivered; another one is another history, where they
+    /// mean nothing. The packet's content is compared whole, unparsed (module size): the
+    /// relay writes the same bytes for the same epoch. No content turns dedup off.
+    fn stream(&mut self, content: Option<&str>) {
+        if content != self.epoch.as_deref() {
+            self.epoch = content.map(str::to_owned);
+            self.delivered = 0;
         }
     }
 

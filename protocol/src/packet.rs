@@ -73,6 +73,29 @@ pub fn encode_message(event_json: &str, content_json: &str) -> String {
     s
 }
 
+/// A message of a user's personal stream in Wafer's shape, with its `seq` as one more member:
+/// `message:{"type":..,"content":..,"seq":<n>}`. Wafer clients read `type` and `content` only;
+/// the `cometa` SDK drops a seq it already delivered (see [`STREAM`]).
+pub fn encode_stream_message(event_json: &str, content_json: &str, seq: u64) -> String {
+    let mut s = encode_message(event_json, content_json);
+    s.pop();
+    s.push_str(",\"seq\":");
+    s.push_str(&seq.to_string());
+    s.push('}');
+    s
+}
+
+/// `stream:{"epoch":<text>}`, the first packet of a tunnel with a personal stream: the seqs of
+/// the `message` packets that follow count in this epoch. A different epoch than before means
+/// a different history (user re-created, store lost), so seqs seen before no longer count.
+/// Wafer clients ignore it, as any packet type they do not know.
+pub const STREAM: &str = "stream";
+
+/// The [`STREAM`] packet for `epoch` (an id of letters and digits, sent as a JSON string).
+pub fn encode_stream(epoch_json: &str) -> String {
+    format!("{STREAM}:{{\"epoch\":{epoch_json}}}")
+}
+
 /// `timeout:<seconds>`: tells a Wafer client how often to ping.
 pub fn encode_timeout(secs: u32) -> String {
     format!("timeout:{secs}")
@@ -119,5 +142,20 @@ mod tests {
         assert_eq!(back["type"], "speak");
         assert_eq!(back["content"]["word"], "hi");
         assert_eq!(encode_timeout(30), "timeout:30");
+    }
+
+    #[test]
+    fn golden_stream_packets() {
+        let m = encode_stream_message("\"n\"", "[1]", 42);
+        assert_eq!(m, r#"message:{"type":"n","content":[1],"seq":42}"#);
+        let back: serde_json::Value =
+            serde_json::from_str(Packet::parse(&m).content.unwrap_or_default()).unwrap_or_default();
+        assert_eq!(
+            (back["type"].clone(), back["seq"].clone()),
+            ("n".into(), 42.into())
+        );
+        let e = encode_stream("\"a1b2\"");
+        assert_eq!(e, r#"stream:{"epoch":"a1b2"}"#);
+        assert_eq!(Packet::parse(&e).kind, PacketType::Other(STREAM));
     }
 }

@@ -15,18 +15,13 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use cometa_protocol::{CloseClass, CloseCode, packet};
 use futures_util::SinkExt;
 
-use crate::outbox::{Next, Outbound, Outbox};
+use crate::frames::Dialect;
+use crate::outbox::{Next, Outbound, Outbox, PERSONAL};
 use crate::state::App;
 use crate::throttle::{FrameLimit, Verdict};
 
 /// A drained batch buffer keeps at most this capacity between bursts.
 const KEEP_BATCH_CAPACITY: usize = 64;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Wafer,
-    Native,
-}
 
 /// Where a device's personal-stream position is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,14 +41,18 @@ pub struct Io {
     pub dialect: Dialect,
     pub user_id: Option<String>,
     pub cursor: Cursor,
-    /// Highest personal seq written.
-    pub last_personal: u64,
+    /// The personal stream's epoch this connection resumed in: a cursor is written only while
+    /// it is still the stream's, so a confirmation arriving after the user was deleted and
+    /// re-created cannot move the new history's cursor.
+    pub epoch: Option<String>,
+    /// Highest seq written per stream: [`PERSONAL`] and the subscribed channels by the hub's
+    /// id. A connection has few streams: a scan beats hashing.
+    positions: Vec<(u64, u64)>,
     /// Highest personal seq handed to the store as this device's cursor: anything at or
     /// below it (a repeated `ack`) costs no store write.
     pub cursor_at: u64,
-    /// Highest seq written per subscribed channel, by the hub's channel id. A connection has
-    /// few subscriptions: a scan beats hashing.
-    pub last_channel: Vec<(u64, u64)>,
+    /// Highest personal seq a Wafer tunnel was sent a fence (a WebSocket Ping) for.
+    fence_sent: u64,
     /// A write through [`Io::send`], [`Io::feed`] or [`Io::flush`] failed: something the
     /// client was owed is lost, so the connection closes instead of carrying on silently.
     write_failed: bool,
@@ -67,9 +66,10 @@ impl Io {
             dialect,
             user_id: None,
             cursor: Cursor::None,
-            last_personal: 0,
+            epoch: None,
+            positions: Vec::new(),
             cursor_at: 0,
-            last_channel: Vec::new(),
+            fence_sent: 0,
             write_failed: false,
         }
     }
@@ -107,61 +107,75 @@ impl Io {
         let _ = self.send(format!("error:{body}")).await;
     }
 
-    /// Sets the position the writer resumes a channel from.
-    pub fn set_channel_position(&mut self, id: u64, seq: u64) {
-        match self.last_channel.iter_mut().find(|(c, _)| *c == id) {
+    /// The highest seq of stream `id` written to this connection (0 when none).
+    pub fn position(&self, id: u64) -> u64 {
+        self.positions
+            .iter()
+            .find(|(s, _)| *s == id)
+            .map_or(0, |(_, seq)| *seq)
+    }
+
+    /// Sets the position the writer resumes stream `id` from.
+    pub fn set_position(&mut self, id: u64, seq: u64) {
+        match self.positions.iter_mut().find(|(s, _)| *s == id) {
             Some((_, last)) => *last = seq,
-            None => self.last_channel.push((id, seq)),
+            None => self.positions.push((id, seq)),
         }
     }
 
-    pub fn forget_channel(&mut self, id: u64) {
-        self.last_channel.retain(|(c, _)| *c != id);
+    pub fn forget(&mut self, id: u64) {
+        self.positions.retain(|(s, _)| *s != id);
     }
 
-    /// Records that the personal stream was written up to `seq`, if that is further than
-    /// recorded before.
+    /// The personal stream resumes after `seq`, which the device's stored cursor already
+    /// covers: nothing at or below it is written, fenced or recorded again.
+    pub fn resume_after(&mut self, seq: u64) {
+        self.set_position(PERSONAL, seq);
+        self.cursor_at = seq;
+        self.fence_sent = seq;
+    }
+
+    /// Moves a stream's position to `seq` if that is further; `false` for a seq already sent.
+    fn advance(&mut self, id: u64, seq: u64) -> bool {
+        let at = match self.positions.iter().position(|(s, _)| *s == id) {
+            Some(at) => at,
+            None => {
+                self.positions.push((id, 0));
+                self.positions.len() - 1
+            }
+        };
+        let last = &mut self.positions[at].1;
+        (seq > *last).then(|| *last = seq).is_some()
+    }
+
+    /// Records that the client *has* the personal stream up to `seq` (a native `ack`, or the
+    /// Pong answering a Wafer tunnel's fence), if that is further than recorded before. A
+    /// frame merely written may still sit in a socket buffer when the connection dies, so a
+    /// write never moves the cursor.
     pub fn advance_cursor(&mut self, seq: u64) {
         let Some(user) = &self.user_id else { return };
         if seq <= self.cursor_at {
             return;
         }
         self.cursor_at = seq;
+        let epoch = self.epoch.as_deref();
         match &self.cursor {
-            Cursor::Session(id) => self.app.store.advance_cursor(*id, user, seq),
-            Cursor::Device(d) => self.app.channels.advance_device_cursor(d, user, seq),
+            Cursor::Session(id) => self.app.store.advance_cursor(*id, user, seq, epoch),
+            Cursor::Device(d) => self.app.channels.advance_device_cursor(d, user, seq, epoch),
             Cursor::None => {}
         }
     }
 
     /// Writes a batch of queued frames, dropping seqs already sent, then flushes once.
     pub async fn write_batch(&mut self, batch: &mut VecDeque<Outbound>) -> Result<(), axum::Error> {
-        let before = self.last_personal;
+        let mut personal = false;
         for out in batch.drain(..) {
             let frame = match out {
                 Outbound::Frame(f) => Some(f),
-                Outbound::Personal(p) if p.seq > self.last_personal => {
-                    self.last_personal = p.seq;
-                    Some(match self.dialect {
-                        Dialect::Wafer => p.wafer.clone(),
-                        Dialect::Native => p.native.clone(),
-                    })
-                }
-                Outbound::Personal(_) => None,
-                Outbound::Channel { id, seq, frame } => {
-                    let at = match self.last_channel.iter().position(|(c, _)| *c == id) {
-                        Some(at) => at,
-                        None => {
-                            self.last_channel.push((id, 0));
-                            self.last_channel.len() - 1
-                        }
-                    };
-                    let last = &mut self.last_channel[at].1;
-                    (seq > *last).then(|| {
-                        *last = seq;
-                        frame
-                    })
-                }
+                Outbound::Stream { id, seq, frame } => self.advance(id, seq).then(|| {
+                    personal |= id == PERSONAL;
+                    frame
+                }),
             };
             if let Some(f) = frame {
                 self.socket.feed(Message::Text(f)).await?;
@@ -170,11 +184,42 @@ impl Io {
         if batch.capacity() > KEEP_BATCH_CAPACITY {
             batch.shrink_to(KEEP_BATCH_CAPACITY);
         }
-        self.flush().await?;
-        if self.last_personal > before {
-            self.advance_cursor(self.last_personal);
+        if personal {
+            self.fence().await?;
         }
-        Ok(())
+        self.flush().await
+    }
+
+    /// On a Wafer tunnel, follows the personal frames written so far with a WebSocket Ping
+    /// carrying the last seq: browsers and mini-program runtimes answer it with a Pong only
+    /// once they have read everything before it, and that Pong ([`Io::fenced`]) moves the
+    /// cursor. Native clients say so themselves with `ack`. Queued behind the frames, so it
+    /// leaves in the same socket write when the caller flushes.
+    pub async fn fence(&mut self) -> Result<(), axum::Error> {
+        let last = self.position(PERSONAL);
+        if self.dialect != Dialect::Wafer || last <= self.fence_sent {
+            return Ok(());
+        }
+        self.fence_sent = last;
+        let payload = last.to_string().into_bytes();
+        let r = self.socket.feed(Message::Ping(payload.into())).await;
+        self.note(r)
+    }
+
+    /// A Pong came back: when it answers one of our fences, the client has every personal
+    /// frame up to the seq it carries. The keep-alive pings carry no payload.
+    pub fn fenced(&mut self, payload: &[u8]) {
+        if self.dialect != Dialect::Wafer {
+            return;
+        }
+        let seq = std::str::from_utf8(payload)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok());
+        if let Some(seq) = seq
+            && seq <= self.fence_sent
+        {
+            self.advance_cursor(seq);
+        }
     }
 
     /// Sends the close frame (after a `close` packet for terminal codes: Wafer's SDK
@@ -201,7 +246,7 @@ pub fn admit(
 ) -> Result<crate::capacity::SocketSlot, crate::error::ApiError> {
     use crate::error::ApiError;
     let origin = headers.get("origin").and_then(|v| v.to_str().ok());
-    if !crate::api::origin_allowed(&app.config.allowed_origins, origin) {
+    if !origin_allowed(&app.config.allowed_origins, origin) {
         return Err(ApiError::Forbidden("origin not allowed".into()));
     }
     if app.is_draining() {
@@ -237,8 +282,32 @@ pub fn configure(ws: WebSocketUpgrade, cfg: &crate::config::Config) -> WebSocket
         .max_frame_size(max)
 }
 
-/// A dialect's handling of inbound text frames.
+/// A dialect's part in a connection: its inbound text frames, and what it tells the client
+/// around registration (see [`crate::connection::serve`]).
 pub trait Inbound {
+    /// Registered, before the personal stream's replay: greets the client (the native `auth`
+    /// reply) and says where the personal stream resumes — `None` from the device's cursor.
+    fn started(
+        &mut self,
+        io: &mut Io,
+    ) -> impl std::future::Future<Output = Result<Option<u64>, crate::store::StoreError>> + Send
+    {
+        let _ = io;
+        std::future::ready(Ok(None))
+    }
+
+    /// The persistent device id `track_*` channels are told when this connection leaves them
+    /// (a native page's `getUUID()`); empty when the dialect has none.
+    fn device(&self) -> &str {
+        ""
+    }
+
+    /// Refused at the device cap, before the close: tells the client why if it can.
+    fn refused(&mut self, io: &mut Io) -> impl std::future::Future<Output = ()> + Send {
+        let _ = io;
+        std::future::ready(())
+    }
+
     /// Handles one text frame; `Some(code)` ends the connection with that close.
     fn text(
         &mut self,
@@ -353,7 +422,11 @@ pub async fn pump<H: Inbound + Send>(io: &mut Io, handler: &mut H, outbox: &Outb
                         .await;
                         continue;
                     }
-                    Message::Ping(_) | Message::Pong(_) => continue,
+                    Message::Pong(p) => {
+                        io.fenced(&p);
+                        continue;
+                    }
+                    Message::Ping(_) => continue,
                 };
                 if let Some(code) = dispatch(io, handler, text).await {
                     io.close(code).await;
@@ -405,5 +478,29 @@ pub fn truncate(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,
+    }
+}
+
+/// Whether a WebSocket upgrade's `Origin` is allowed. Requests without one (native apps,
+/// mini-programs, Node) are not browsers and carry no ambient credentials to protect.
+pub fn origin_allowed(allowed: &[String], origin: Option<&str>) -> bool {
+    match origin {
+        None => true,
+        Some(_) if allowed.is_empty() => true,
+        Some(o) => allowed.iter().any(|a| a == o.trim_end_matches('/')),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let list = vec!["https://a.example".to_string()];
+        assert!(origin_allowed(&list, None));
+        assert!(origin_allowed(&list, Some("https://a.example")));
+        assert!(!origin_allowed(&list, Some("https://evil.example")));
+        assert!(origin_allowed(&[], Some("https://evil.example")));
     }
 }

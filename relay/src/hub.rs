@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::extract::ws::Utf8Bytes;
 use cometa_protocol::CloseCode;
 
-use crate::outbox::Offer;
-pub use crate::outbox::{Outbound, Outbox, PersonalFrame};
+pub use crate::frames::{Dialect, PersonalFrame};
+use crate::outbox::{Offer, PERSONAL};
+pub use crate::outbox::{Outbound, Outbox};
 pub use sessions::SessionLink;
 
 mod sessions;
@@ -29,6 +30,8 @@ pub struct Handle {
     /// The session the connection was opened with (a Wafer tunnel's, or a native `skey`'s);
     /// the connection ends with it.
     pub session: Option<SessionLink>,
+    /// The shape its stream messages are sent in.
+    pub dialect: Dialect,
     pub outbox: Arc<Outbox>,
 }
 
@@ -53,7 +56,7 @@ fn offer(id: &str, outbox: &Outbox, out: Outbound) -> bool {
 /// A stored message names its channel by interned id so the writer can drop repeats.
 fn outbound(seq: Option<u64>, channel_id: u64, frame: &Utf8Bytes) -> Outbound {
     match seq {
-        Some(seq) => Outbound::Channel {
+        Some(seq) => Outbound::Stream {
             id: channel_id,
             seq,
             frame: frame.clone(),
@@ -89,7 +92,7 @@ pub type Shares = Arc<[Vec<Arc<Outbox>>]>;
 
 /// One channel's subscribers. The entry exists only while the channel has subscribers.
 struct Subscribers {
-    /// The id [`Outbound::Channel`] names the channel by, for as long as the entry lives.
+    /// The id [`Outbound::Stream`] names the channel by, for as long as the entry lives.
     /// Never reused (a 64-bit counter), so a position a connection still holds under a
     /// channel's old id can never be taken for another channel's.
     id: u64,
@@ -221,7 +224,13 @@ impl Hub {
         devices
             .iter()
             .filter_map(|id| reg.conns.get(id))
-            .filter(|h| h.offer(Outbound::Personal(frame.clone())))
+            .filter(|h| {
+                h.offer(Outbound::Stream {
+                    id: PERSONAL,
+                    seq: frame.seq,
+                    frame: frame.of(h.dialect).clone(),
+                })
+            })
             .count()
     }
 
@@ -309,7 +318,7 @@ impl Hub {
         }
     }
 
-    /// The id [`Outbound::Channel`] names this channel by, while it has subscribers. Looks
+    /// The id [`Outbound::Stream`] names this channel by, while it has subscribers. Looks
     /// up only: a name nobody subscribes to costs the hub nothing.
     pub fn channel_id(&self, channel: &str) -> Option<u64> {
         self.registry().channels.get(channel).map(|s| s.id)
@@ -323,6 +332,21 @@ impl Hub {
     /// Sends a channel message to its subscribers; `seq` is `None` for live-only frames.
     /// For the occasional frame (presence, status); publishes go through [`Self::channel_targets`].
     pub fn deliver_channel(&self, channel: &str, seq: Option<u64>, frame: &Utf8Bytes) -> usize {
+        self.deliver_channel_but(channel, seq, frame, None)
+    }
+
+    /// A live-only frame to every subscriber of `channel` but the connection `except`.
+    pub fn deliver_channel_except(&self, channel: &str, except: &str, frame: &Utf8Bytes) -> usize {
+        self.deliver_channel_but(channel, None, frame, Some(except))
+    }
+
+    fn deliver_channel_but(
+        &self,
+        channel: &str,
+        seq: Option<u64>,
+        frame: &Utf8Bytes,
+        except: Option<&str>,
+    ) -> usize {
         let reg = self.registry();
         let Some(subs) = reg.channels.get(channel) else {
             return 0;
@@ -330,20 +354,7 @@ impl Hub {
         let out = outbound(seq, subs.id, frame);
         subs.conns
             .iter()
-            .filter(|(id, outbox)| offer(id, outbox, out.clone()))
-            .count()
-    }
-
-    /// A live-only frame to every subscriber of `channel` but the connection `except`.
-    pub fn deliver_channel_except(&self, channel: &str, except: &str, frame: &Utf8Bytes) -> usize {
-        let reg = self.registry();
-        let Some(subs) = reg.channels.get(channel) else {
-            return 0;
-        };
-        let out = outbound(None, subs.id, frame);
-        subs.conns
-            .iter()
-            .filter(|(id, _)| &***id != except)
+            .filter(|(id, _)| Some(&***id) != except)
             .filter(|(id, outbox)| offer(id, outbox, out.clone()))
             .count()
     }
@@ -482,6 +493,7 @@ mod tests {
             id: id.into(),
             user_id: user.map(Into::into),
             session: None,
+            dialect: Dialect::Native,
             outbox: outbox.clone(),
         };
         (h, outbox)
@@ -514,8 +526,9 @@ mod tests {
             native: f("n"),
         });
         assert_eq!(hub.deliver_personal("u", &p), 2);
-        assert!(matches!(next(&ra).await, Outbound::Personal(p) if p.seq == 7));
-        assert!(matches!(next(&rb).await, Outbound::Personal(p) if p.seq == 7));
+        let personal = |o: Outbound| matches!(o, Outbound::Stream { id: PERSONAL, seq: 7, frame } if frame == "n");
+        assert!(personal(next(&ra).await));
+        assert!(personal(next(&rb).await));
         assert_eq!(hub.unregister("a").0.user_online, None);
         assert_eq!(hub.devices("u"), 1);
         assert_eq!(hub.unregister("b").0.user_online, Some(false));
@@ -562,8 +575,8 @@ mod tests {
         assert_eq!(hub.subscribers("track_x"), 3);
         assert_eq!(hub.members("track_x"), vec!["u".to_string()]);
         assert_eq!(hub.deliver_channel("track_x", Some(3), &f("p")), 3);
-        assert!(matches!(next(&ra).await, Outbound::Channel { seq: 3, .. }));
-        assert!(matches!(next(&rn).await, Outbound::Channel { seq: 3, .. }));
+        assert!(matches!(next(&ra).await, Outbound::Stream { seq: 3, .. }));
+        assert!(matches!(next(&rn).await, Outbound::Stream { seq: 3, .. }));
         assert_eq!(hub.unsubscribe("a", "track_x").user_joined, None);
         let (_, left) = hub.unregister("b");
         assert_eq!(left.len(), 1);

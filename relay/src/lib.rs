@@ -4,13 +4,19 @@
 //! - [`api`]: HTTP routes — `/weapp/*` for clients, `/api/v1/*` for the customer's back end.
 //! - [`tunnel`]: Wafer tunnels (one task per socket from `/weapp/tunnel`'s `connectUrl`).
 //! - [`native`]: native-dialect connections at `/connect`: auth, channels, history, presence.
-//! - [`conn`]: what both share: the writer with its stream positions and the pump loop.
+//! - [`connection`]: the life of a connection in both dialects, written once: register →
+//!   greet → replay → pump → unregister.
+//! - [`conn`]: the socket both share: the writer with its stream positions and the pump loop.
+//! - [`stream`]: personal streams and channels alike as a connection sees them: one replay,
+//!   one position per stream, the personal stream's resume from a device's cursor.
+//! - [`frames`]: every frame the relay writes, encoded once per [`frames::Dialect`].
 //! - [`history`]: a stream's kept messages read back, in pages that fit a reply.
 //! - [`hub`]: the registry of live connections and fan-out (encode once, share the bytes).
 //! - [`expiry`]: closing a session's connections when it expires.
 //! - [`outbox`]: each connection's bounded outgoing queue and close request.
-//! - [`publish`]: storing then fanning out personal and channel messages, in order.
-//! - [`presence`]: online/offline, `track_*` subscription/unsubscription, last seen; the frame encoders.
+//! - [`publish`]: storing a personal or channel message, then its fan-out.
+//! - [`fanout`]: stored messages to live connections in commit order, through the [`hub`].
+//! - [`presence`]: online/offline, `track_*` subscription/unsubscription, last seen.
 //! - [`policy`]: per-channel-prefix retention.
 //! - [`store`]: durable users, codes, sessions and personal queues (embedded SQLite).
 //! - [`throttle`]: per-connection rate limits (inbound frames, client publishes).
@@ -31,9 +37,12 @@ pub mod capacity;
 pub mod cometql;
 pub mod config;
 pub mod conn;
+pub mod connection;
 pub mod drain;
 pub mod error;
 pub mod expiry;
+pub mod fanout;
+pub mod frames;
 pub mod history;
 pub mod hub;
 pub mod listener;
@@ -46,6 +55,7 @@ pub mod publish;
 pub mod secret;
 pub mod state;
 pub mod store;
+pub mod stream;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;
 pub mod throttle;
@@ -133,9 +143,11 @@ impl Relay {
             accounts,
             config.webhook_secret.as_deref().unwrap_or(&api_key),
         )?;
+        let hub = Arc::new(hub::Hub::new(config.max_devices_per_user));
         let app = Arc::new(AppState {
             auth,
-            hub: hub::Hub::new(config.max_devices_per_user),
+            fanout: fanout::Fanout::start(hub.clone()),
+            hub,
             sockets: capacity::Sockets::new(config.max_connections),
             tickets: ticket::Tickets::new(config.ticket_ttl),
             config: Arc::new(config),
@@ -144,7 +156,6 @@ impl Relay {
             channels,
             policy,
             webhook,
-            fanout: publish::Fanout::start(),
             draining: std::sync::atomic::AtomicBool::new(false),
         });
         Ok(Self {
@@ -294,9 +305,6 @@ async fn sweep(app: App) {
         every.tick().await;
         if let Err(e) = app.store.sweep(unix_now()).await {
             tracing::warn!(error = %e, "sweep failed");
-        }
-        if let Err(e) = app.channels.sweep_channels(unix_now()).await {
-            tracing::warn!(error = %e, "channel sweep failed");
         }
         app.tickets.sweep(Instant::now());
         if app.config.anonymous

@@ -24,8 +24,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::conn::Dialect;
 use crate::error::ApiError;
+use crate::frames::Dialect;
 use crate::state::App;
 
 type Label = [(&'static str, &'static str); 1];

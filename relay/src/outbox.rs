@@ -6,19 +6,15 @@
 //! up front), and the close request travels through the same wake-up.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use axum::extract::ws::Utf8Bytes;
 use cometa_protocol::CloseCode;
 use tokio::sync::Notify;
 
-/// A personal-stream message in both dialects' shapes, shared by every recipient.
-#[derive(Debug)]
-pub struct PersonalFrame {
-    pub seq: u64,
-    pub wafer: Utf8Bytes,
-    pub native: Utf8Bytes,
-}
+/// The id [`Outbound::Stream`] names a connection's own personal stream by; the hub's
+/// channel ids start above it.
+pub const PERSONAL: u64 = 0;
 
 /// What the hub hands a connection's writer. Kept small: a queue of 1024 of them is what one
 /// connection may hold.
@@ -26,12 +22,11 @@ pub struct PersonalFrame {
 pub enum Outbound {
     /// A frame outside any stream (tunnel messages, broadcasts, join/leave, status).
     Frame(Utf8Bytes),
-    /// The writer drops seqs of the personal stream it has already sent.
-    Personal(Arc<PersonalFrame>),
-    /// A stored channel message; the writer drops seqs of the channel it already sent. The
-    /// channel is named by the hub's interned id: no string hashing per message, and the
-    /// frame is the only reference-counted handle a subscriber touches.
-    Channel { id: u64, seq: u64, frame: Utf8Bytes },
+    /// A stored message of a stream, in the connection's dialect; the writer drops seqs of
+    /// the stream it has already sent. The stream is named by an id — [`PERSONAL`], or the
+    /// hub's interned channel id: no string hashing per message, and the frame is the only
+    /// reference-counted handle a recipient touches.
+    Stream { id: u64, seq: u64, frame: Utf8Bytes },
 }
 
 impl Outbound {
@@ -42,8 +37,7 @@ impl Outbound {
         let copy = |f: &Utf8Bytes| Utf8Bytes::from(f.as_str().to_owned());
         match self {
             Self::Frame(f) => Self::Frame(copy(f)),
-            Self::Personal(p) => Self::Personal(p.clone()),
-            Self::Channel { id, seq, frame } => Self::Channel {
+            Self::Stream { id, seq, frame } => Self::Stream {
                 id: *id,
                 seq: *seq,
                 frame: copy(frame),
@@ -167,6 +161,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn f() -> Outbound {
         Outbound::Frame(Utf8Bytes::from_static("x"))

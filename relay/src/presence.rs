@@ -1,16 +1,12 @@
 //! Connections coming and going, and what they tell others: `user_status_<id>` online and
-//! offline, `track_*` `subscription` and `unsubscription`, last-seen times. Also the frame encoders every
-//! publisher shares, so each message is encoded once per dialect.
+//! offline, `track_*` `subscription` and `unsubscription`, last-seen times.
 
 use std::sync::Arc;
 
-use axum::extract::ws::Utf8Bytes;
-use cometa_protocol::frames::Publication;
-use cometa_protocol::native::{self, ChannelKind};
-use cometa_protocol::packet;
-use serde_json::value::RawValue;
+use cometa_protocol::native::ChannelKind;
 
-use crate::hub::{Handle, PersonalFrame};
+use crate::frames::channel_frame;
+use crate::hub::Handle;
 use crate::state::App;
 use crate::unix_now;
 
@@ -117,50 +113,4 @@ fn announce_status(app: &App, user: &str, online: bool) {
     let data = serde_json::json!({ "user_id": user }).to_string();
     let frame = channel_frame(&channel, event, &data, None, Some(user));
     app.hub.deliver_channel(&channel, None, &frame);
-}
-
-fn raw(data: &str) -> Box<RawValue> {
-    RawValue::from_string(data.to_string()).unwrap_or_else(|_| RawValue::NULL.to_owned())
-}
-
-/// A personal message in both dialects' shapes, once for all of the user's devices.
-pub fn personal_frames(event: &str, data: &str, seq: u64) -> std::sync::Arc<PersonalFrame> {
-    std::sync::Arc::new(PersonalFrame {
-        seq,
-        wafer: wafer_frame(event, data),
-        native: personal_frame(event, data, seq),
-    })
-}
-
-/// Wafer's `message:{"type","content"}`.
-pub fn wafer_frame(event: &str, data: &str) -> Utf8Bytes {
-    let event_json = serde_json::Value::from(event).to_string();
-    packet::encode_message(&event_json, data).into()
-}
-
-/// The native `pub:` packet of a personal message.
-pub fn personal_frame(event: &str, data: &str, seq: u64) -> Utf8Bytes {
-    channel_frame(native::PERSONAL, event, data, Some(seq), None)
-}
-
-/// The native `pub:` packet of a channel message.
-pub fn channel_frame(
-    channel: &str,
-    event: &str,
-    data: &str,
-    seq: Option<u64>,
-    user_id: Option<&str>,
-) -> Utf8Bytes {
-    let data = raw(data);
-    let p = Publication {
-        channel,
-        event,
-        data: &data,
-        seq,
-        user_id,
-    };
-    match serde_json::to_string(&p) {
-        Ok(json) => format!("{}:{json}", native::PUB).into(),
-        Err(_) => Utf8Bytes::from_static("pub:{}"),
-    }
 }

@@ -17,12 +17,12 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub channels: Arc<dyn Channels>,
     pub policy: ChannelPolicy,
-    pub hub: Hub,
+    pub hub: Arc<Hub>,
     /// Upgraded sockets, counted against `--max-connections` from the upgrade on.
     pub sockets: crate::capacity::Sockets,
     pub tickets: Tickets,
     pub webhook: Option<Webhook>,
-    pub fanout: crate::publish::Fanout,
+    pub fanout: crate::fanout::Fanout,
     /// Accounts, password limits, visitors and delegated auth (`crate::auth`).
     pub auth: crate::auth::Auth,
     /// Set once shutdown began: the relay takes no new work and is closing its connections.

@@ -1,10 +1,6 @@
-//! Wafer tunnels: one task per socket opened through `/weapp/tunnel`'s `connectUrl`.
-//!
-//! Order of events at connect matters for exactly-once delivery: the tunnel registers in the
-//! hub first (so live messages start queueing), then reads the backlog from the store and
-//! sends it, then drains the queue while dropping any seq it already sent. Publishes fan out
-//! only after their commit, in commit order (see [`crate::publish`]), so a message is either
-//! in the backlog read or queued live — nothing can fall between the two.
+//! Wafer tunnels: one task per socket opened through `/weapp/tunnel`'s `connectUrl`. The
+//! tunnel registers in the hub, catches up on the user's personal stream from its session's
+//! cursor ([`crate::stream`]), then pumps.
 
 use std::sync::Arc;
 
@@ -15,16 +11,13 @@ use cometa_protocol::packet::{self, Packet, PacketType};
 use cometa_protocol::{CloseCode, names};
 use tracing::Instrument;
 
-use crate::conn::{self, Cursor, Dialect, Inbound, Io};
+use crate::conn::{self, Cursor, Inbound, Io};
+use crate::frames::Dialect;
 use crate::hub::{Handle, Outbox};
-use crate::presence;
 use crate::state::App;
 use crate::store::StoreError;
 use crate::ticket::Ticket;
 use crate::webhook::WebhookError;
-
-/// Backlog rows fetched per store round trip during replay.
-pub const REPLAY_PAGE: usize = 256;
 
 pub async fn serve(app: App, socket: WebSocket, ticket: Ticket) {
     let span = tracing::info_span!("tunnel", id = %ticket.tunnel_id, user = %ticket.user_id);
@@ -32,7 +25,6 @@ pub async fn serve(app: App, socket: WebSocket, ticket: Ticket) {
 }
 
 async fn run(app: App, socket: WebSocket, ticket: Ticket) {
-    let outbox = Arc::new(Outbox::new(app.config.outbound_queue));
     let handle = Handle {
         id: ticket.tunnel_id.clone().into(),
         user_id: Some(ticket.user_id.clone().into()),
@@ -41,98 +33,55 @@ async fn run(app: App, socket: WebSocket, ticket: Ticket) {
             user_id: ticket.user_id.clone().into(),
             expires_at: ticket.expires_at,
         }),
-        outbox: outbox.clone(),
+        dialect: Dialect::Wafer,
+        outbox: Arc::new(Outbox::new(app.config.outbound_queue)),
     };
     let mut io = Io::new(app.clone(), socket, Dialect::Wafer);
     io.user_id = Some(ticket.user_id.clone());
     io.cursor = Cursor::Session(ticket.session_id);
-    let Some(registration) = presence::connected(&app, handle).await else {
-        io.close(CloseCode::TooManyDevices).await;
-        return;
-    };
-    let _expiry = crate::expiry::watch(&app, ticket.session_id, outbox.clone());
-    let _live = crate::metrics::connected(Dialect::Wafer);
-    if let Some(w) = &app.webhook {
-        w.connect(&ticket.tunnel_id, &ticket.user_id);
-    }
-    let _closed = WebhookClose {
-        app: &app,
+    let mut inbound = WaferInbound {
         ticket: &ticket,
+        _closed: None,
     };
-    let code = match replay_personal(&mut io, None).await {
-        Ok(_) => conn::pump(&mut io, &mut WaferInbound { ticket: &ticket }, &outbox).await,
-        Err(e) => {
-            tracing::error!(error = %e, "replay failed");
-            io.close(CloseCode::Shutdown).await;
-            CloseCode::Shutdown.code()
-        }
-    };
+    let code = crate::connection::serve(&mut io, handle, &mut inbound, None).await;
     tracing::debug!(code, "tunnel closed");
-    drop(registration);
 }
 
 /// Tells the back end the tunnel closed however its task ends, a panic included: a `connect`
 /// event is always followed by its `close`.
-struct WebhookClose<'a> {
-    app: &'a App,
-    ticket: &'a Ticket,
+struct WebhookClose {
+    app: App,
+    tunnel_id: String,
+    user_id: String,
 }
 
-impl Drop for WebhookClose<'_> {
+impl Drop for WebhookClose {
     fn drop(&mut self) {
         if let Some(w) = &self.app.webhook {
-            w.close(&self.ticket.tunnel_id, &self.ticket.user_id);
+            w.close(&self.tunnel_id, &self.user_id);
         }
     }
-}
-
-/// Sends the user's personal messages after `after` (or after the device's stored position
-/// when `None`); returns the position replay started from.
-pub async fn replay_personal(io: &mut Io, after: Option<u64>) -> Result<u64, StoreError> {
-    let Some(user) = io.user_id.clone() else {
-        return Ok(0);
-    };
-    let store = io.app.store.clone();
-    let start = match (after, &io.cursor) {
-        (Some(a), _) => a,
-        (None, Cursor::Session(id)) => store.resume_point(*id, &user).await?,
-        (None, Cursor::Device(d)) => io.app.channels.device_resume_point(d, &user).await?,
-        (None, Cursor::None) => return Ok(0),
-    };
-    let mut after = start;
-    io.last_personal = after;
-    loop {
-        let page = store.personal_after(&user, after, REPLAY_PAGE).await?;
-        let Some(last) = page.last().map(|m| m.seq) else {
-            break;
-        };
-        for m in &page {
-            let frame = match io.dialect {
-                Dialect::Wafer => presence::wafer_frame(&m.event, &m.data),
-                Dialect::Native => presence::personal_frame(&m.event, &m.data, m.seq),
-            };
-            if io.feed(frame).await.is_err() {
-                return Ok(start);
-            }
-        }
-        if io.flush().await.is_err() {
-            return Ok(start);
-        }
-        after = last;
-        io.last_personal = last;
-        io.advance_cursor(last);
-        if page.len() < REPLAY_PAGE {
-            break;
-        }
-    }
-    Ok(start)
 }
 
 struct WaferInbound<'a> {
     ticket: &'a Ticket,
+    /// Set once the back end was told the tunnel connected.
+    _closed: Option<WebhookClose>,
 }
 
 impl Inbound for WaferInbound<'_> {
+    async fn started(&mut self, io: &mut Io) -> Result<Option<u64>, StoreError> {
+        if let Some(w) = &io.app.webhook {
+            w.connect(&self.ticket.tunnel_id, &self.ticket.user_id);
+        }
+        self._closed = Some(WebhookClose {
+            app: io.app.clone(),
+            tunnel_id: self.ticket.tunnel_id.clone(),
+            user_id: self.ticket.user_id.clone(),
+        });
+        Ok(None)
+    }
+
     async fn text(&mut self, io: &mut Io, text: Utf8Bytes) -> Option<CloseCode> {
         let p = Packet::parse(text.as_str());
         match p.kind {

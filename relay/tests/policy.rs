@@ -146,7 +146,7 @@ fn rows(dir: &std::path::Path) -> Result<Vec<(&'static str, i64)>> {
         "channels",
         "users",
         "sessions",
-        "channel_messages",
+        "stream_messages",
     ]
     .into_iter()
     .map(|t| {

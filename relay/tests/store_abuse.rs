@@ -196,6 +196,8 @@ async fn another_user_naming_a_device_does_not_move_its_cursor() -> Result<()> {
         r.push("ann", "e", json!(i)).await?;
         assert_eq!(a.publication().await?["seq"], i);
     }
+    // A cursor moves when the client says it has the message.
+    a.send(r#"ack:{"seq":2}"#).await?;
     a.sync().await?;
     drop(a);
     // Ann's other device gets 3 and 4: what "some device of ann" has received moves past

@@ -22,11 +22,12 @@ async fn ping_pong_and_pushes_in_wafer_shape() -> Result<()> {
         t.message().await?,
         ("chat".into(), json!({"text": "hi: there"}))
     );
-    // Reserved Wafer event names travel as they are; the SDK escapes them to `@close`.
+    // Reserved Wafer event names travel as they are; the SDK escapes them to `@close`. The
+    // personal stream's seq rides along for the SDK's dedup; Wafer clients ignore it.
     r.push("u1", "close", json!(null)).await?;
     assert_eq!(
         t.text().await?,
-        r#"message:{"type":"close","content":null}"#
+        r#"message:{"type":"close","content":null,"seq":2}"#
     );
     t.sync().await?;
     r.stop().await
@@ -70,6 +71,9 @@ async fn every_device_gets_personal_messages_and_catches_up() -> Result<()> {
     assert_eq!(r.push("u3", "x", json!(1)).await?["delivered"], 2);
     assert_eq!(a.message().await?.1, json!(1));
     assert_eq!(b.message().await?.1, json!(1));
+    // Reading on past the message answers the relay's fence after it: the laptop's cursor
+    // moves to 1 only once the relay knows the laptop has it.
+    b.sync().await?;
     b.ws.close(None).await?;
     while !matches!(b.next().await?, Seen::Closed(_)) {}
     let presence = wait_devices(&r, "u3", 1).await?;

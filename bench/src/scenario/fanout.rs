@@ -1,4 +1,4 @@
-//! Fan-out: N subscribers of one channel (for now: every tunnel, via broadcast), the back end
+//! Fan-out: N subscribers of one channel (or, on the relay, N Wafer tunnels and a broadcast), the back end
 //! publishing at a rate that doubles every step until delivery falls behind. Reports the
 //! best delivered messages/s, then the publish → callback latency at half of it and at the same
 //! absolute offered rates for every peer (`--latency-rates`, and socket.io's own half load), so
@@ -90,17 +90,24 @@ pub fn label(rate: f64) -> String {
     }
 }
 
-pub async fn run(plan: &Plan, peer: Peer, equal: &EqualLoads) -> anyhow::Result<Value> {
+/// The ramp and latency run for `peer`; on the relay `via` picks channel subscribers or Wafer
+/// tunnels (a broadcast), the peers ignore it.
+pub async fn run(
+    plan: &Plan,
+    peer: Peer,
+    via: FanoutVia,
+    equal: &EqualLoads,
+) -> anyhow::Result<Value> {
     let opts = StartOptions {
         outbound_queue: Some(RELAY_QUEUE),
         ..StartOptions::default()
     };
     let running = Running::start(peer, &plan.programs, &opts).await?;
-    let target = Target::new(&running, plan.fanout_via, http_client(IN_FLIGHT * 2, None)?);
+    let target = Target::new(&running, via, http_client(IN_FLIGHT * 2, None)?);
     // The relay's channels are stored by default; the peers store nothing. The headline
     // compares like with like on a live-only channel, then the relay's default (stored,
     // fsync before send) is measured on a second channel the same sockets subscribe to.
-    let stored = peer == Peer::Cometa && plan.fanout_via == FanoutVia::Channel;
+    let stored = peer == Peer::Cometa && via == FanoutVia::Channel;
     if stored {
         target.make_live_only(CHANNEL).await?;
     }

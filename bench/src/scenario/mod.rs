@@ -1,4 +1,4 @@
-//! The five scenarios, each in its own file, and the loop that runs them for every peer.
+//! The scenarios, each in its own file, and the loop that runs them for every peer.
 //!
 //! Every (scenario, peer) pair gets a fresh peer process, so one scenario's leftovers (memory,
 //! sockets in TIME_WAIT, stored rows) never weigh on the next. Peers take turns within each
@@ -12,7 +12,7 @@ pub mod storm;
 
 use serde_json::{Map, Value, json};
 
-use crate::peer::Peer;
+use crate::peer::{FanoutVia, Peer};
 use crate::plan::{Plan, Scenario};
 
 /// Runs every selected scenario once; returns `{scenario: {peer: result | {"error"}}}` and
@@ -20,18 +20,19 @@ use crate::plan::{Plan, Scenario};
 pub async fn run_once(plan: &Plan, nofile: u64) -> (Value, bool) {
     let mut all = Map::new();
     let mut ok = true;
+    // Shared by the scenarios: the Wafer tunnels' run is timed at the loads the fan-out used.
+    let mut equal = fanout::EqualLoads {
+        rates: plan.latency_rates.clone(),
+        socketio_half: None,
+    };
     for &scenario in &plan.scenarios {
         let peers: Vec<Peer> = match scenario {
             Scenario::Idle => plan.idle_peers.clone(),
-            // The durable store is the relay's alone.
-            Scenario::Durable => vec![Peer::Cometa],
+            // The durable store and Wafer tunnels are the relay's alone.
+            Scenario::Durable | Scenario::Tunnels => vec![Peer::Cometa],
             _ => plan.peers.clone(),
         };
         let mut by_peer = Map::new();
-        let mut equal = fanout::EqualLoads {
-            rates: plan.latency_rates.clone(),
-            socketio_half: None,
-        };
         let mut peers = peers;
         if scenario == Scenario::Fanout {
             // socket.io first: its own half load is one of the loads every peer is timed at.
@@ -40,18 +41,18 @@ pub async fn run_once(plan: &Plan, nofile: u64) -> (Value, bool) {
         for peer in peers {
             eprintln!("{} / {}", name(scenario), peer.name());
             let result = match scenario {
-                Scenario::Fanout => fanout::run(plan, peer, &equal).await,
+                Scenario::Fanout => fanout::run(plan, peer, plan.fanout_via, &equal).await,
+                Scenario::Tunnels => fanout::run(plan, peer, FanoutVia::Broadcast, &equal).await,
                 Scenario::Personal => personal::run(plan, peer).await,
                 Scenario::Idle => idle::run(plan, peer, nofile).await,
                 Scenario::Storm => storm::run(plan, peer).await,
                 Scenario::Durable => durable::run(plan, peer).await,
             };
-            let value = result.unwrap_or_else(|e| {
+            let mut value = result.unwrap_or_else(|e| {
                 ok = false;
                 eprintln!("  failed: {e:#}");
                 json!({ "error": format!("{e:#}") })
             });
-            let mut value = value;
             if scenario == Scenario::Fanout && peer == Peer::Socketio {
                 equal.socketio_half = value["half_load"]["delivered_per_s"].as_f64();
                 // socket.io's own half-load run is its figure at that load.
@@ -70,6 +71,7 @@ pub async fn run_once(plan: &Plan, nofile: u64) -> (Value, bool) {
 pub fn name(s: Scenario) -> &'static str {
     match s {
         Scenario::Fanout => "fanout",
+        Scenario::Tunnels => "tunnel_fanout",
         Scenario::Personal => "personal",
         Scenario::Idle => "idle",
         Scenario::Storm => "storm",

@@ -119,7 +119,7 @@ pub(super) async fn push_to_tunnel(
     Body(msg): Body<TunnelMessage>,
 ) -> Result<Json<DeliveredResponse>, ApiError> {
     event_name(&msg.kind)?;
-    let frame = crate::presence::wafer_frame(&msg.kind, msg.content.get());
+    let frame = crate::frames::wafer_frame(&msg.kind, msg.content.get());
     match app.hub.send_to(&tunnel_id, frame) {
         Some(took) => Ok(Json(DeliveredResponse {
             delivered: usize::from(took),
@@ -155,7 +155,7 @@ pub(super) async fn broadcast(
             "at most {MAX_BROADCAST_IDS} tunnel_ids per call"
         )));
     }
-    let frame = crate::presence::wafer_frame(&req.kind, req.content.get());
+    let frame = crate::frames::wafer_frame(&req.kind, req.content.get());
     let (delivered, invalid_tunnel_ids) = app.hub.broadcast(req.tunnel_ids.as_deref(), &frame);
     Ok(Json(BroadcastResponse {
         delivered,

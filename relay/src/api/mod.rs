@@ -3,6 +3,7 @@
 
 pub(crate) mod backend;
 pub(crate) mod channels;
+mod connect;
 mod demo;
 mod embedded;
 mod extract;
@@ -56,7 +57,7 @@ pub fn router(app: App) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(health::readyz))
         .merge(weapp)
-        .route("/connect", get(crate::native::upgrade))
+        .route("/connect", get(connect::upgrade))
         .route("/metrics", get(stats::metrics))
         .merge(v1)
         .route(openapi::PATH, openapi::serve(v1_doc))
@@ -151,28 +152,4 @@ fn cors(allowed: &[String], credentials: bool, extra_headers: &[String]) -> Cors
             .collect::<Vec<_>>(),
         )
         .max_age(std::time::Duration::from_secs(600))
-}
-
-/// Whether a WebSocket upgrade's `Origin` is allowed. Requests without one (native apps,
-/// mini-programs, Node) are not browsers and carry no ambient credentials to protect.
-pub fn origin_allowed(allowed: &[String], origin: Option<&str>) -> bool {
-    match origin {
-        None => true,
-        Some(_) if allowed.is_empty() => true,
-        Some(o) => allowed.iter().any(|a| a == o.trim_end_matches('/')),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn origins() {
-        let list = vec!["https://a.example".to_string()];
-        assert!(origin_allowed(&list, None));
-        assert!(origin_allowed(&list, Some("https://a.example")));
-        assert!(!origin_allowed(&list, Some("https://evil.example")));
-        assert!(origin_allowed(&[], Some("https://evil.example")));
-    }
 }

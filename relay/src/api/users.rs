@@ -336,7 +336,7 @@ pub(super) async fn merge(
             &uid,
             &req.visitor_id,
             app.config.queue_max_len,
-            app.fanout.after_merge(&app, &uid),
+            app.fanout.after_merge(&uid),
         )
         .await?
         .ok_or_else(|| no_user(&req.visitor_id))?;

@@ -240,9 +240,9 @@ async fn delete(app: &App, table: Table, key: &str) -> Result<u64, CqlError> {
         Table::UsersAuth => u64::from(revoke_key(app, user(key)?).await?.0),
         Table::UsersMessages => {
             let id = user(key)?;
-            let top = app.channels.stream_info(StreamId::Personal(id)).await?.top;
+            let info = app.channels.stream_info(StreamId::Personal(id)).await?;
             app.channels
-                .advance_device_cursor(CLEARED_BY_COMETQL, id, top);
+                .advance_device_cursor(CLEARED_BY_COMETQL, id, info.top, Some(&info.epoch));
             0
         }
         Table::PipesSettings => u64::from(remove_retention(app, key).await?),

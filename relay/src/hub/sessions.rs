@@ -106,6 +106,7 @@ mod tests {
                 user_id: "v".into(),
                 expires_at: 100,
             }),
+            dialect: crate::frames::Dialect::Wafer,
             outbox: Arc::new(Outbox::new(4)),
         }
     }

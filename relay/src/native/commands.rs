@@ -20,8 +20,8 @@ use crate::presence;
 use crate::publish;
 use crate::state::App;
 use crate::store::channels::StreamId;
+use crate::stream;
 use crate::throttle::Bucket;
-use crate::tunnel::REPLAY_PAGE;
 
 /// History entries one request may ask for at most.
 const MAX_HISTORY: usize = 1000;
@@ -29,6 +29,8 @@ const DEFAULT_HISTORY: usize = 50;
 
 pub struct NativeInbound {
     app: App,
+    /// The `auth` request to answer once registered (its id, and who it said the client is).
+    pub(super) greeting: Option<(u64, super::auth::Identity)>,
     id: String,
     user: Option<String>,
     /// The device id `track_*` channels are told (empty for a connection without `auth`).
@@ -57,6 +59,10 @@ macro_rules! handle {
 }
 
 impl Inbound for NativeInbound {
+    fn device(&self) -> &str {
+        &self.device
+    }
+
     async fn text(&mut self, io: &mut Io, text: Utf8Bytes) -> Option<CloseCode> {
         let p = Packet::parse(text.as_str());
         let body = p.content.unwrap_or("{}");
@@ -106,12 +112,27 @@ impl Inbound for NativeInbound {
     async fn refuse(&mut self, io: &mut Io, body: &str, message: &str) {
         self.refuse_raw(io, body, code::BAD_REQUEST, message).await;
     }
+
+    async fn started(&mut self, io: &mut Io) -> Result<Option<u64>, crate::store::StoreError> {
+        match &self.greeting {
+            Some((rid, who)) => super::greet(io, *rid, who).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn refused(&mut self, io: &mut Io) {
+        if let Some((rid, _)) = &self.greeting {
+            let msg = "the user already has the maximum number of live devices";
+            reply_err(io, *rid, code::LIMIT_EXCEEDED, msg).await;
+        }
+    }
 }
 
 impl NativeInbound {
     pub fn new(app: &App, id: String, user: Option<String>, device: String) -> Self {
         Self {
             app: app.clone(),
+            greeting: None,
             id,
             user,
             device,
@@ -235,7 +256,7 @@ impl NativeInbound {
             Some(_) => (None, false),
             None => (None, true),
         };
-        io.set_channel_position(channel_id, after.unwrap_or(info.top));
+        io.set_position(channel_id, after.unwrap_or(info.top));
         let state = StreamState {
             epoch: info.epoch,
             seq: info.top,
@@ -243,48 +264,11 @@ impl NativeInbound {
         };
         reply_ok(io, req.id, &state).await;
         if let Some(after) = after {
-            self.replay_channel(io, &req.channel, channel_id, after)
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn replay_channel(
-        &self,
-        io: &mut Io,
-        channel: &str,
-        channel_id: u64,
-        mut after: u64,
-    ) -> Result<(), Refusal> {
-        loop {
-            let page = self
-                .app
-                .channels
-                .channel_after(channel, after, REPLAY_PAGE)
+            stream::replay(io, StreamId::Channel(&req.channel), channel_id, after)
                 .await
                 .map_err(internal)?;
-            let Some(last) = page.last().map(|m| m.seq) else {
-                return Ok(());
-            };
-            for m in &page {
-                let frame = presence::channel_frame(
-                    channel,
-                    &m.event,
-                    &m.data,
-                    Some(m.seq),
-                    m.user_id.as_deref(),
-                );
-                if io.feed(frame).await.is_err() {
-                    return Ok(());
-                }
-            }
-            let _ = io.flush().await;
-            after = last;
-            io.set_channel_position(channel_id, last);
-            if page.len() < REPLAY_PAGE {
-                return Ok(());
-            }
         }
+        Ok(())
     }
 
     async fn state(&self, stream: StreamId<'_>) -> Result<StreamState, Refusal> {
@@ -317,7 +301,7 @@ impl NativeInbound {
             self.track_changed(&req.channel, false);
         }
         if let Some(id) = id {
-            io.forget_channel(id);
+            io.forget(id);
         }
         reply_ok(io, req.id, &serde_json::json!({})).await;
         Ok(())
@@ -414,7 +398,7 @@ impl NativeInbound {
     async fn ack(&mut self, io: &mut Io, body: &str) {
         match serde_json::from_str::<AckRequest>(body) {
             // Only what this connection was sent can be acknowledged.
-            Ok(a) if a.seq <= io.last_personal => io.advance_cursor(a.seq),
+            Ok(a) if a.seq <= io.position(stream::PERSONAL) => io.advance_cursor(a.seq),
             Ok(_) => {
                 io.error_packet(code::BAD_REQUEST, "ack of a seq not yet sent")
                     .await

@@ -2,7 +2,7 @@
 //! framing — authenticate in the first frame (or stay anonymous), subscribe with stream
 //! positions, publish, history, presence.
 //!
-//! - this file: the upgrade, the handshake and the connection's life;
+//! - this file: the handshake and who the connection is (its life: [`crate::connection`]);
 //! - [`auth`]: who the first frame says the client is;
 //! - [`commands`]: every request after it.
 
@@ -11,10 +11,7 @@ mod commands;
 
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::extract::ws::{Message, WebSocket};
 use cometa_protocol::CloseCode;
 use cometa_protocol::frames::{AuthRequest, AuthResult, ErrorInfo, Position, Reply, StreamState};
 use cometa_protocol::native::{self, code};
@@ -22,34 +19,17 @@ use cometa_protocol::packet::Packet;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::api::ClientAddr;
-use crate::conn::{self, Cursor, Dialect, Io};
-use crate::error::ApiError;
+use crate::conn::{Cursor, Io};
+use crate::frames::Dialect;
 use crate::hub::{Handle, Outbox};
-use crate::presence;
 use crate::secret;
 use crate::state::App;
 use crate::store::channels::StreamId;
 
 pub use commands::NativeInbound;
 
-/// `GET /connect`: a native-dialect WebSocket.
-pub async fn upgrade(
-    State(app): State<App>,
-    ClientAddr(addr): ClientAddr,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Result<Response, ApiError> {
-    let slot = conn::admit(&app, &headers)?;
-    Ok(
-        conn::configure(ws, &app.config).on_upgrade(move |socket| async move {
-            let _slot = slot;
-            serve(app, socket, addr).await;
-        }),
-    )
-}
-
-async fn serve(app: App, socket: WebSocket, addr: String) {
+/// Serves one native-dialect WebSocket from `/connect` (see `crate::api`) until it ends.
+pub async fn serve(app: App, socket: WebSocket, addr: String) {
     let id = secret::generate_id();
     let span = tracing::info_span!("conn", %id);
     run(app, socket, id, addr).instrument(span).await;
@@ -111,52 +91,20 @@ async fn run(app: App, socket: WebSocket, id: String, addr: String) {
         }
     }
 
-    let outbox = Arc::new(Outbox::new(app.config.outbound_queue));
     let handle = Handle {
         id: id.clone().into(),
         user_id: who.user_id.as_deref().map(Into::into),
         session: who.session.clone(),
-        outbox: outbox.clone(),
+        dialect: Dialect::Native,
+        outbox: Arc::new(Outbox::new(app.config.outbound_queue)),
     };
-    let Some(mut _registration) = presence::connected(&app, handle).await else {
-        if let Some(rid) = auth_id {
-            let msg = "the user already has the maximum number of live devices";
-            reply_err(&mut io, rid, code::LIMIT_EXCEEDED, msg).await;
-        }
-        io.close(CloseCode::TooManyDevices).await;
-        return;
-    };
-    _registration.set_device(&who.device);
-    let _expiry = who
-        .session
-        .as_ref()
-        .map(|s| crate::expiry::watch(&app, s.id, outbox.clone()));
-    let _live = crate::metrics::connected(Dialect::Native);
     io.user_id = who.user_id.clone();
     if who.user_id.is_some() {
         io.cursor = Cursor::Device(who.device.clone());
     }
-    if let Some(rid) = auth_id {
-        match resume_personal(&mut io, rid, &who).await {
-            Ok(()) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "personal replay failed");
-                io.close(CloseCode::Shutdown).await;
-                return;
-            }
-        }
-    }
     let mut inbound = NativeInbound::new(&app, id.clone(), who.user_id.clone(), who.device.clone());
-    let code = match pending {
-        Some(text) => match conn::dispatch(&mut io, &mut inbound, text).await {
-            Some(code) => {
-                io.close(code).await;
-                code.code()
-            }
-            None => conn::pump(&mut io, &mut inbound, &outbox).await,
-        },
-        None => conn::pump(&mut io, &mut inbound, &outbox).await,
-    };
+    inbound.greeting = auth_id.map(|rid| (rid, who));
+    let code = crate::connection::serve(&mut io, handle, &mut inbound, pending).await;
     tracing::debug!(code, "connection closed");
 }
 
@@ -175,12 +123,13 @@ fn parse_auth(
     serde_json::from_str::<AuthRequest>(text).map_err(|e| (id(), format!("bad auth request: {e}")))
 }
 
-/// Answers `auth` with the personal stream's state, then replays what the device missed.
-async fn resume_personal(
+/// Answers `auth` with the personal stream's state; returns where the personal replay starts
+/// (`None`: from the device's cursor).
+async fn greet(
     io: &mut Io,
     reply_id: u64,
     who: &auth::Identity,
-) -> Result<(), crate::store::StoreError> {
+) -> Result<Option<u64>, crate::store::StoreError> {
     let Some(user) = who.user_id.clone() else {
         let result = AuthResult {
             user_id: None,
@@ -188,7 +137,7 @@ async fn resume_personal(
             personal: None,
         };
         reply_ok(io, reply_id, &result).await;
-        return Ok(());
+        return Ok(None);
     };
     let info = io
         .app
@@ -205,6 +154,7 @@ async fn resume_personal(
         Some(_) => (None, false),
         None => (None, true),
     };
+    io.epoch = Some(info.epoch.clone());
     let result = AuthResult {
         user_id: Some(user),
         device: who.device.clone(),
@@ -215,8 +165,7 @@ async fn resume_personal(
         }),
     };
     reply_ok(io, reply_id, &result).await;
-    crate::tunnel::replay_personal(io, after).await?;
-    Ok(())
+    Ok(after)
 }
 
 pub(crate) async fn reply_ok<T: Serialize>(io: &mut Io, id: u64, result: &T) {

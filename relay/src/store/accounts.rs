@@ -304,18 +304,17 @@ fn purge(c: &Connection, user_id: &str) -> rusqlite::Result<bool> {
     // A user re-created with this id starts again at seq 1: never under the old epoch, or a
     // device holding an old position would be told it had recovered.
     super::channels::rotate_personal_epoch(c, user_id)?;
+    super::streams::delete(c, &super::streams::personal(user_id))?;
     for sql in [
         "DELETE FROM accounts WHERE user_id = ?1",
         "DELETE FROM sessions WHERE user_id = ?1",
-        "DELETE FROM cursors WHERE user_id = ?1",
-        "DELETE FROM messages WHERE user_id = ?1",
         "DELETE FROM login_codes WHERE user_id = ?1",
     ] {
         c.execute(sql, params![user_id])?;
     }
-    // Tables of the channel features (per-user keys, user data, native device cursors),
+    // Tables of the channel features (per-user keys, user data),
     // checked at run time so deletion works whichever of them this schema has.
-    for table in ["user_keys", "users_data", "device_cursors"] {
+    for table in ["user_keys", "users_data"] {
         let has: bool = c.query_row(
             "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = 'user_id')",
             params![table],
@@ -353,18 +352,18 @@ fn merge(
             serde_json::json!({ "user_id": user_id }).to_string()
         ],
     )?;
-    let mut moved: Vec<StoredMessage> = {
-        let mut st =
-            c.prepare("SELECT seq, event, data FROM messages WHERE user_id = ?1 ORDER BY seq")?;
-        let rows = st.query_map(params![visitor_id], |r| {
-            Ok(StoredMessage {
-                seq: to_u64(r.get(0)?),
-                event: r.get(1)?,
-                data: r.get(2)?,
-            })
-        })?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
+    let (from, to) = (
+        super::streams::personal(visitor_id),
+        super::streams::personal(user_id),
+    );
+    let mut moved: Vec<StoredMessage> = super::streams::after(c, &from, 0, usize::MAX)?
+        .into_iter()
+        .map(|r| StoredMessage {
+            seq: r.seq,
+            event: r.event,
+            data: r.data,
+        })
+        .collect();
     let next: i64 = c.query_row(
         "UPDATE users SET next_seq = next_seq + ?2 WHERE user_id = ?1 RETURNING next_seq - ?2",
         params![user_id, i64::try_from(moved.len()).unwrap_or(i64::MAX)],
@@ -374,22 +373,11 @@ fn merge(
     // treats them as it would have), and come after everything the user already has.
     let mut seq = next;
     for m in &mut moved {
-        c.execute(
-            "INSERT INTO messages (user_id, seq, event, data, created_at)
-             SELECT ?1, ?2, event, data, created_at FROM messages WHERE user_id = ?3 AND seq = ?4",
-            params![user_id, seq, visitor_id, to_i64(m.seq)],
-        )?;
+        super::streams::copy(c, &from, m.seq, &to, seq)?;
         m.seq = to_u64(seq);
         seq += 1;
     }
-    let last = seq - 1;
-    let max_len = to_i64(max_len);
-    if last > max_len {
-        c.execute(
-            "DELETE FROM messages WHERE user_id = ?1 AND seq <= ?2",
-            params![user_id, last - max_len],
-        )?;
-    }
+    super::streams::trim(c, &to, seq - 1, max_len)?;
     purge(c, visitor_id)?;
     // The user's stream now holds messages no device of the user was sent under its epoch.
     super::channels::rotate_personal_epoch(c, user_id)?;

@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::cursors::CursorKey;
 use super::sqlite::{SqliteStore, to_i64, to_u64};
+use super::streams;
 use super::{AfterCommit, Result, Retention, SecretHash};
 
 pub(super) const SCHEMA: &str = "
@@ -17,23 +18,6 @@ CREATE TABLE IF NOT EXISTS channels (
     name     TEXT PRIMARY KEY,
     next_seq INTEGER NOT NULL DEFAULT 1
 );
-CREATE TABLE IF NOT EXISTS channel_messages (
-    channel    TEXT NOT NULL,
-    seq        INTEGER NOT NULL,
-    event      TEXT NOT NULL,
-    data       TEXT NOT NULL,
-    user_id    TEXT,
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    PRIMARY KEY (channel, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS channel_messages_by_expiry ON channel_messages(expires_at);
-CREATE TABLE IF NOT EXISTS device_cursors (
-    user_id TEXT NOT NULL,
-    device  TEXT NOT NULL,
-    seq     INTEGER NOT NULL,
-    PRIMARY KEY (user_id, device)
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS user_keys (
     user_id  TEXT PRIMARY KEY,
     key_hash BLOB NOT NULL
@@ -48,30 +32,6 @@ CREATE TABLE IF NOT EXISTS channel_settings (
     max_age_secs INTEGER NOT NULL
 );
 ";
-
-/// Brings a data dir made by an older relay up to [`SCHEMA`]; runs after it at every open.
-pub(super) fn migrate(c: &Connection) -> rusqlite::Result<()> {
-    // Device cursors were keyed by the device id alone, so a user who knew another's device
-    // id could overwrite its cursor. Now (user, device); the old rows keep their positions.
-    let by_device_alone: bool = c.query_row(
-        "SELECT count(*) = 1 FROM pragma_table_info('device_cursors') WHERE pk > 0",
-        [],
-        |r| r.get(0),
-    )?;
-    if by_device_alone {
-        let tx = c.unchecked_transaction()?;
-        tx.execute_batch("ALTER TABLE device_cursors RENAME TO device_cursors_old;")?;
-        tx.execute_batch(SCHEMA)?;
-        tx.execute_batch(
-            "INSERT INTO device_cursors (user_id, device, seq)
-             SELECT user_id, device, seq FROM device_cursors_old;
-             DROP TABLE device_cursors_old;",
-        )?;
-        tx.commit()?;
-        tracing::info!("device cursors migrated to (user, device) keys");
-    }
-    Ok(())
-}
 
 /// One stored channel message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,11 +105,13 @@ pub trait Channels: Send + Sync + 'static {
     /// The stream's epoch (made on first use) and extent.
     async fn stream_info(&self, stream: StreamId<'_>) -> Result<StreamInfo>;
 
-    /// Where a native device resumes its personal stream when it gives no position.
+    /// Where a native device resumes its personal stream when it gives no position; a device
+    /// with no cursor gets one there (see [`crate::store::Store::resume_point`]).
     async fn device_resume_point(&self, device: &str, user_id: &str) -> Result<u64>;
 
     /// Not awaited by the hot path.
-    fn advance_device_cursor(&self, device: &str, user_id: &str, seq: u64);
+    /// See [`crate::store::Store::advance_cursor`].
+    fn advance_device_cursor(&self, device: &str, user_id: &str, seq: u64, epoch: Option<&str>);
 
     async fn set_user_key(&self, user_id: &str, key: SecretHash) -> Result<()>;
     async fn delete_user_key(&self, user_id: &str) -> Result<bool>;
@@ -163,25 +125,24 @@ pub trait Channels: Send + Sync + 'static {
     async fn set_channel_setting(&self, prefix: &str, retention: Retention) -> Result<()>;
     async fn delete_channel_setting(&self, prefix: &str) -> Result<bool>;
     async fn channel_settings(&self) -> Result<Vec<(String, Retention)>>;
-
-    /// Drops channel messages past their age.
-    async fn sweep_channels(&self, now: u64) -> Result<()>;
 }
 
-fn stream_key(s: StreamId<'_>) -> String {
+pub(super) fn stream_key(s: StreamId<'_>) -> String {
     match s {
         StreamId::Personal(u) => format!("msg:{u}"),
         StreamId::Channel(c) => format!("ch:{c}"),
     }
 }
 
-fn read_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChannelMessage> {
-    Ok(ChannelMessage {
-        seq: to_u64(r.get(0)?),
-        event: r.get(1)?,
-        data: r.get(2)?,
-        user_id: r.get(3)?,
-    })
+fn to_channel(rows: Vec<streams::Row>) -> Vec<ChannelMessage> {
+    rows.into_iter()
+        .map(|r| ChannelMessage {
+            seq: r.seq,
+            event: r.event,
+            data: r.data,
+            user_id: r.user_id,
+        })
+        .collect()
 }
 
 /// Gives the user's personal stream a new epoch (made on next use): its history is no longer
@@ -226,28 +187,15 @@ impl Channels for SqliteStore {
                  RETURNING next_seq - 1",
                     )?
                     .query_row(params![channel], |r| r.get(0))?;
-                let expires = to_i64(now.saturating_add(retention.max_age_secs));
-                c.prepare_cached(
-                    "INSERT INTO channel_messages
-                 (channel, seq, event, data, user_id, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?
-                .execute(params![
-                    channel,
+                let m = streams::Append {
+                    stream: &channel,
                     seq,
-                    event,
-                    data,
-                    user_id,
-                    to_i64(now),
-                    expires
-                ])?;
-                let max_len = to_i64(retention.max_len);
-                if seq > max_len {
-                    c.prepare_cached(
-                        "DELETE FROM channel_messages WHERE channel = ?1 AND seq <= ?2",
-                    )?
-                    .execute(params![channel, seq - max_len])?;
-                }
+                    event: &event,
+                    data: &data,
+                    user_id: user_id.as_deref(),
+                    created_at: now,
+                };
+                streams::append(c, &m, retention)?;
                 Ok(to_u64(seq))
             },
             move |seq| then(*seq),
@@ -262,16 +210,8 @@ impl Channels for SqliteStore {
         limit: usize,
     ) -> Result<Vec<ChannelMessage>> {
         let channel = channel.to_string();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.call(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT seq, event, data, user_id FROM channel_messages
-                 WHERE channel = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )?;
-            let rows = st.query_map(params![channel, to_i64(after), limit], read_message)?;
-            rows.collect()
-        })
-        .await
+        self.call(move |c| Ok(to_channel(streams::after(c, &channel, after, limit)?)))
+            .await
     }
 
     async fn channel_history(
@@ -281,19 +221,8 @@ impl Channels for SqliteStore {
         limit: usize,
     ) -> Result<Vec<ChannelMessage>> {
         let channel = channel.to_string();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.call(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT seq, event, data, user_id FROM channel_messages
-                 WHERE channel = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
-            )?;
-            let mut rows: Vec<ChannelMessage> = st
-                .query_map(params![channel, to_i64(before), limit], read_message)?
-                .collect::<rusqlite::Result<_>>()?;
-            rows.reverse();
-            Ok(rows)
-        })
-        .await
+        self.call(move |c| Ok(to_channel(streams::before(c, &channel, before, limit)?)))
+            .await
     }
 
     async fn stream_info(&self, stream: StreamId<'_>) -> Result<StreamInfo> {
@@ -319,11 +248,7 @@ impl Channels for SqliteStore {
                         |r| r.get(0),
                     )
                     .optional()?,
-                    c.query_row(
-                        "SELECT min(seq) FROM messages WHERE user_id = ?1",
-                        params![name],
-                        |r| r.get(0),
-                    )?,
+                    streams::oldest(c, &streams::personal(&name))?,
                 )
             } else {
                 (
@@ -333,11 +258,7 @@ impl Channels for SqliteStore {
                         |r| r.get(0),
                     )
                     .optional()?,
-                    c.query_row(
-                        "SELECT min(seq) FROM channel_messages WHERE channel = ?1",
-                        params![name],
-                        |r| r.get(0),
-                    )?,
+                    streams::oldest(c, &name)?,
                 )
             };
             let top = to_u64(next.unwrap_or(1) - 1);
@@ -353,31 +274,21 @@ impl Channels for SqliteStore {
     async fn device_resume_point(&self, device: &str, user_id: &str) -> Result<u64> {
         let (device, user_id) = (device.to_string(), user_id.to_string());
         self.call(move |c| {
-            let own: Option<i64> = c
-                .query_row(
-                    "SELECT seq FROM device_cursors WHERE device = ?1 AND user_id = ?2",
-                    params![device, user_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(seq) = own {
-                return Ok(to_u64(seq));
+            let (stream, owner) = (streams::personal(&user_id), streams::device_owner(&device));
+            if let Some(seq) = streams::cursor(c, &stream, &owner)? {
+                return Ok(seq);
             }
-            let any: Option<i64> = c
-                .query_row(
-                    "SELECT delivered_seq FROM users WHERE user_id = ?1",
-                    params![user_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            Ok(any.map_or(0, to_u64))
+            let start = super::sqlite::delivered(c, &user_id)?;
+            // The device owns its position from its first connection (see `resume_point`).
+            streams::claim_cursor(c, &stream, &owner, start)?;
+            Ok(start)
         })
         .await
     }
 
-    fn advance_device_cursor(&self, device: &str, user_id: &str, seq: u64) {
+    fn advance_device_cursor(&self, device: &str, user_id: &str, seq: u64, epoch: Option<&str>) {
         let key = CursorKey::Device(user_id.to_string(), device.to_string());
-        self.record_cursor(key, user_id, seq);
+        self.record_cursor(key, user_id, seq, epoch);
     }
 
     async fn set_user_key(&self, user_id: &str, key: SecretHash) -> Result<()> {
@@ -494,17 +405,6 @@ impl Channels for SqliteStore {
         })
         .await
     }
-
-    async fn sweep_channels(&self, now: u64) -> Result<()> {
-        self.call(move |c| {
-            c.execute(
-                "DELETE FROM channel_messages WHERE expires_at < ?1",
-                params![to_i64(now)],
-            )?;
-            Ok(())
-        })
-        .await
-    }
 }
 
 #[cfg(test)]
@@ -573,7 +473,7 @@ mod tests {
             s.channel_after("web_a", 0, 1).await?[0].user_id.as_deref(),
             Some("u")
         );
-        s.sweep_channels(111).await?;
+        s.sweep(111).await?;
         assert!(s.channel_history("web_a", u64::MAX, 10).await?.is_empty());
         Ok(())
     }
@@ -601,7 +501,7 @@ mod tests {
 
         s.append_personal("7", "e", "1", 1).await?;
         assert_eq!(s.device_resume_point("dev1", "7").await?, 0);
-        s.advance_device_cursor("dev1", "7", 1);
+        s.advance_device_cursor("dev1", "7", 1, None);
         assert_eq!(s.device_resume_point("dev1", "7").await?, 1);
         assert_eq!(
             s.device_resume_point("dev1", "8").await?,
@@ -626,7 +526,7 @@ mod tests {
         }
         let s = open(dir.path());
         assert_eq!(s.device_resume_point("dev1", "7").await?, 4);
-        s.advance_device_cursor("dev1", "8", 1);
+        s.advance_device_cursor("dev1", "8", 1, None);
         assert_eq!(s.device_resume_point("dev1", "8").await?, 1);
         assert_eq!(
             s.device_resume_point("dev1", "7").await?,

@@ -8,6 +8,7 @@ pub mod channels;
 mod cursors;
 pub mod guests;
 pub mod sqlite;
+mod streams;
 
 use async_trait::async_trait;
 
@@ -138,11 +139,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Where a device resumes: its own cursor, or, for a device that has none yet, the
     /// highest seq any device of the user has received (the offline queue starts after it).
+    /// A live session that had no cursor gets one there, so it owns its position from then on.
     async fn resume_point(&self, session_id: i64, user_id: &str) -> Result<u64>;
 
     /// Records that a device received everything up to `seq`. Not awaited by the hot path;
-    /// coalesced with any write of the same cursor still pending.
-    fn advance_cursor(&self, session_id: i64, user_id: &str, seq: u64);
+    /// coalesced with any write of the same cursor still pending. With `epoch`, written only
+    /// while that is still the personal stream's epoch (the history the seq counts in).
+    fn advance_cursor(&self, session_id: i64, user_id: &str, seq: u64, epoch: Option<&str>);
 
     /// Counters, after every write recorded before the call has been carried out.
     async fn stats(&self) -> Result<StoreStats>;

@@ -19,6 +19,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::cursors::{CursorKey, PendingCursors};
+use super::streams;
 use super::{
     AfterCommit, Result, Retention, SecretHash, Session, Store, StoreError, StoreStats,
     StoredMessage,
@@ -57,20 +58,6 @@ CREATE TABLE IF NOT EXISTS sessions (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id);
-CREATE TABLE IF NOT EXISTS messages (
-    user_id    TEXT NOT NULL,
-    seq        INTEGER NOT NULL,
-    event      TEXT NOT NULL,
-    data       TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    PRIMARY KEY (user_id, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS messages_by_age ON messages(created_at);
-CREATE TABLE IF NOT EXISTS cursors (
-    session_id INTEGER PRIMARY KEY,
-    user_id    TEXT NOT NULL,
-    seq        INTEGER NOT NULL
-);
 ";
 
 pub struct SqliteStore {
@@ -118,7 +105,8 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(super::channels::SCHEMA)?;
         conn.execute_batch(super::accounts::SCHEMA)?;
-        super::channels::migrate(&conn)?;
+        conn.execute_batch(super::streams::SCHEMA)?;
+        super::streams::migrate(&conn, retention)?;
         conn.execute_batch(super::guests::SCHEMA)?;
         let epoch_salt = super::guests::epoch_salt(&conn)?.into();
         let (tx, rx) = mpsc::channel::<Job>(queue.max(1));
@@ -137,8 +125,14 @@ impl SqliteStore {
     }
 
     /// Records a cursor position; the store thread writes it with its next batch.
-    pub(super) fn record_cursor(&self, key: CursorKey, user_id: &str, seq: u64) {
-        if self.cursors.record(key, user_id, seq) {
+    pub(super) fn record_cursor(
+        &self,
+        key: CursorKey,
+        user_id: &str,
+        seq: u64,
+        epoch: Option<&str>,
+    ) {
+        if self.cursors.record(key, user_id, seq, epoch) {
             // The thread may be idle: an empty job wakes it. When the queue is full it is
             // busy and writes the cursor with its next batch anyway.
             let wake: Job = Box::new(|_| (true, Box::new(|_| {})));
@@ -286,6 +280,15 @@ fn private_file(path: &Path) -> std::io::Result<()> {
 }
 
 /// Raises the user's "delivered to some device" mark; every delivery to a device does this.
+/// The highest seq any device of the user confirmed: where a device with no cursor starts.
+pub(super) fn delivered(c: &Connection, user_id: &str) -> rusqlite::Result<u64> {
+    let any: Option<i64> = c
+        .prepare_cached("SELECT delivered_seq FROM users WHERE user_id = ?1")?
+        .query_row(params![user_id], |r| r.get(0))
+        .optional()?;
+    Ok(any.map_or(0, to_u64))
+}
+
 pub(super) fn raise_delivered(c: &Connection, user_id: &str, seq: i64) -> rusqlite::Result<()> {
     c.prepare_cached("UPDATE users SET delivered_seq = max(delivered_seq, ?2) WHERE user_id = ?1")?
         .execute(params![user_id, seq])
@@ -452,7 +455,7 @@ impl Store for SqliteStore {
         then: AfterCommit,
     ) -> Result<(u64, usize)> {
         let (user_id, event, data) = (user_id.to_string(), event.to_string(), data.to_string());
-        let max_len = to_i64(self.retention.max_len);
+        let retention = self.retention;
         self.call_then(
             move |c| {
                 ensure_user(c, &user_id)?;
@@ -462,15 +465,15 @@ impl Store for SqliteStore {
                  RETURNING next_seq - 1",
                     )?
                     .query_row(params![user_id], |r| r.get(0))?;
-                c.prepare_cached(
-                    "INSERT INTO messages (user_id, seq, event, data, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![user_id, seq, event, data, to_i64(now)])?;
-                if seq > max_len {
-                    c.prepare_cached("DELETE FROM messages WHERE user_id = ?1 AND seq <= ?2")?
-                        .execute(params![user_id, seq - max_len])?;
-                }
+                let m = streams::Append {
+                    stream: &streams::personal(&user_id),
+                    seq,
+                    event: &event,
+                    data: &data,
+                    user_id: None,
+                    created_at: now,
+                };
+                streams::append(c, &m, retention)?;
                 Ok(to_u64(seq))
             },
             move |seq| then(*seq),
@@ -484,21 +487,17 @@ impl Store for SqliteStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<StoredMessage>> {
-        let user_id = user_id.to_string();
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let stream = streams::personal(user_id);
         self.call(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT seq, event, data FROM messages
-                 WHERE user_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )?;
-            let rows = st.query_map(params![user_id, to_i64(after), limit], |r| {
-                Ok(StoredMessage {
-                    seq: to_u64(r.get(0)?),
-                    event: r.get(1)?,
-                    data: r.get(2)?,
+            let rows = streams::after(c, &stream, after, limit)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| StoredMessage {
+                    seq: r.seq,
+                    event: r.event,
+                    data: r.data,
                 })
-            })?;
-            rows.collect()
+                .collect())
         })
         .await
     }
@@ -506,30 +505,29 @@ impl Store for SqliteStore {
     async fn resume_point(&self, session_id: i64, user_id: &str) -> Result<u64> {
         let user_id = user_id.to_string();
         self.call(move |c| {
-            let own: Option<i64> = c
-                .query_row(
-                    "SELECT seq FROM cursors WHERE session_id = ?1",
-                    params![session_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(seq) = own {
-                return Ok(to_u64(seq));
+            let (stream, owner) = (
+                streams::personal(&user_id),
+                streams::session_owner(session_id),
+            );
+            if let Some(seq) = streams::cursor(c, &stream, &owner)? {
+                return Ok(seq);
             }
-            let any: Option<i64> = c
-                .query_row(
-                    "SELECT delivered_seq FROM users WHERE user_id = ?1",
-                    params![user_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            Ok(any.map(to_u64).unwrap_or(0))
+            let start = delivered(c, &user_id)?;
+            // A live session's device owns its position from its first connection: what it
+            // is sent but never confirms comes again, even once another device confirmed it.
+            let live: bool = c
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1)")?
+                .query_row(params![session_id], |r| r.get(0))?;
+            if live {
+                streams::claim_cursor(c, &stream, &owner, start)?;
+            }
+            Ok(start)
         })
         .await
     }
 
-    fn advance_cursor(&self, session_id: i64, user_id: &str, seq: u64) {
-        self.record_cursor(CursorKey::Session(session_id), user_id, seq);
+    fn advance_cursor(&self, session_id: i64, user_id: &str, seq: u64, epoch: Option<&str>) {
+        self.record_cursor(CursorKey::Session(session_id), user_id, seq, epoch);
     }
 
     async fn stats(&self) -> Result<StoreStats> {
@@ -571,23 +569,19 @@ impl Store for SqliteStore {
     }
 
     async fn sweep(&self, now: u64) -> Result<()> {
-        let oldest = to_i64(now.saturating_sub(self.retention.max_age_secs));
-        let now = to_i64(now);
         self.call(move |c| {
+            streams::sweep(c, now)?;
+            let now = to_i64(now);
             c.execute(
                 "DELETE FROM login_codes WHERE expires_at <= ?1",
                 params![now],
             )?;
             c.execute(
-                "DELETE FROM cursors WHERE session_id IN
-                 (SELECT id FROM sessions WHERE expires_at <= ?1)",
+                "DELETE FROM stream_cursors WHERE owner IN
+                 (SELECT 'session:' || id FROM sessions WHERE expires_at <= ?1)",
                 params![now],
             )?;
             c.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now])?;
-            c.execute(
-                "DELETE FROM messages WHERE created_at < ?1",
-                params![oldest],
-            )?;
             Ok(())
         })
         .await
@@ -667,14 +661,14 @@ mod tests {
             .collect();
         assert_eq!(kept, vec![3, 4, 5], "max_len 3 keeps the newest three");
         assert_eq!(s.resume_point(1, "u").await?, 0);
-        s.advance_cursor(1, "u", 4);
+        s.advance_cursor(1, "u", 4, None);
         assert_eq!(s.resume_point(1, "u").await?, 4);
         assert_eq!(
             s.resume_point(2, "u").await?,
             4,
             "a new device starts after what any got"
         );
-        s.advance_cursor(1, "u", 2);
+        s.advance_cursor(1, "u", 2, None);
         assert_eq!(s.resume_point(1, "u").await?, 4, "cursors never go back");
         s.sweep(200).await?;
         assert!(s.personal_after("u", 0, 10).await?.is_empty());
@@ -742,7 +736,7 @@ mod tests {
         let mut publish = Box::pin(s.append_personal("u", "e", "1", 1));
         assert!(publish.as_mut().now_or_never().is_none(), "waits for room");
         for seq in 1..=3 {
-            s.advance_cursor(1, "u", seq);
+            s.advance_cursor(1, "u", seq, None);
         }
         gate_tx.send(())?;
         assert_eq!(publish.await?, 1, "a publish is never dropped");

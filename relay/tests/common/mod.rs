@@ -206,13 +206,15 @@ impl Tunnel {
         Ok(())
     }
 
-    /// The next text frame or close, skipping WebSocket-level pings.
+    /// The next text frame or close, skipping WebSocket-level pings and the `stream` packet
+    /// (the personal stream's epoch, which Wafer clients ignore).
     pub async fn next(&mut self) -> Result<Seen> {
         loop {
             let msg = tokio::time::timeout(WAIT, self.ws.next())
                 .await
                 .map_err(|_| anyhow!("no frame within {WAIT:?}"))?;
             match msg {
+                Some(Ok(Message::Text(t))) if t.starts_with("stream:") => continue,
                 Some(Ok(Message::Text(t))) => return Ok(Seen::Text(t.to_string())),
                 Some(Ok(Message::Close(f))) => return Ok(Seen::Closed(f.map(|f| f.code.into()))),
                 Some(Ok(_)) => continue,

@@ -1,0 +1,172 @@
+//! Cursors advance when the client has a message, never when the relay merely wrote it: a
+//! Wafer tunnel confirms by answering the Ping written after the frames, a native client by
+//! `ack`. Frames written to a client that never confirmed them come again on its next
+//! connection — after a reset, and after a `kill -9` of the relay.
+
+mod common;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use common::process::spawn;
+use common::{TestRelay, Tunnel};
+use serde_json::{Value, json};
+use tokio::io::AsyncReadExt;
+use tokio_tungstenite::MaybeTlsStream;
+
+/// Reads the raw bytes of `ws` until `marker` has been seen `count` times, without ever
+/// answering a Ping: a client whose frames reached its socket but that never read them.
+async fn bytes_arrived(ws: &mut common::Tunnel, marker: &[u8], count: usize) -> Result<()> {
+    let MaybeTlsStream::Plain(tcp) = ws.ws.get_mut() else {
+        bail!("expected a plain TCP stream");
+    };
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while seen.windows(marker.len()).filter(|w| *w == marker).count() < count {
+        let n = tokio::time::timeout(common::WAIT, tcp.read(&mut buf))
+            .await
+            .context("frames not written in time")??;
+        if n == 0 {
+            bail!("closed before {count} frames arrived");
+        }
+        seen.extend_from_slice(&buf[..n]);
+    }
+    Ok(())
+}
+
+/// Drops the connection with a TCP reset, as a phone losing its network does.
+fn reset(mut t: Tunnel) -> Result<()> {
+    if let MaybeTlsStream::Plain(tcp) = t.ws.get_mut() {
+        #[allow(deprecated)] // set_linger is exactly what a reset needs here.
+        tcp.set_linger(Some(Duration::ZERO))?;
+    }
+    drop(t);
+    Ok(())
+}
+
+/// The `n` contents of the `message:` packets before a `ping` round trip ends.
+async fn messages_until_synced(t: &mut Tunnel) -> Result<Vec<Value>> {
+    t.send("ping").await?;
+    let mut got = Vec::new();
+    loop {
+        let text = t.text().await?;
+        if text == "pong" {
+            return Ok(got);
+        }
+        let body = text
+            .strip_prefix("message:")
+            .with_context(|| format!("not a message: {text}"))?;
+        let v: Value = serde_json::from_str(body)?;
+        got.push(v["content"].clone());
+    }
+}
+
+fn one_to(n: i64) -> Vec<Value> {
+    (1..=n).map(|i| json!(i)).collect()
+}
+
+#[tokio::test]
+async fn a_tunnel_that_never_read_its_frames_gets_all_of_them_on_the_next_one() -> Result<()> {
+    let r = TestRelay::start().await?;
+    let skey = r.login("unread").await?;
+    let mut t = r.tunnel(&skey).await?;
+    t.sync().await?;
+    for i in 1..=20 {
+        assert_eq!(r.push("unread", "n", json!(i)).await?["delivered"], 1);
+    }
+    bytes_arrived(&mut t, b"message:", 20).await?;
+    reset(t)?;
+
+    let mut next = r.tunnel(&skey).await?;
+    assert_eq!(messages_until_synced(&mut next).await?, one_to(20));
+    r.stop().await
+}
+
+#[tokio::test]
+async fn a_tunnel_that_answered_the_fence_is_not_sent_the_same_frames_again() -> Result<()> {
+    let r = TestRelay::start().await?;
+    let skey = r.login("read").await?;
+    let mut t = r.tunnel(&skey).await?;
+    t.sync().await?;
+    for i in 1..=3 {
+        r.push("read", "n", json!(i)).await?;
+    }
+    for i in 1..=3 {
+        assert_eq!(t.message().await?.1, json!(i));
+    }
+    // The fence's Ping came after the frames; reading on answers it.
+    t.sync().await?;
+    reset(t)?;
+    r.push("read", "n", json!(4)).await?;
+    let mut next = r.tunnel(&skey).await?;
+    assert_eq!(messages_until_synced(&mut next).await?, vec![json!(4)]);
+    r.stop().await
+}
+
+/// A stored push to someone else: it commits behind every cursor write recorded before it,
+/// so whatever the relay counted as received is on disk before the kill.
+async fn commit_pending_cursors(r: &TestRelay) -> Result<()> {
+    r.push("someone-else", "sync", json!({})).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn frames_written_but_not_confirmed_survive_kill_9() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (mut child, addr) = spawn(dir.path(), "127.0.0.1:0").await?;
+    let r = TestRelay::attach(addr.parse()?);
+    let skey = r.login("k9-wafer").await?;
+    let mut t = r.tunnel(&skey).await?;
+    t.sync().await?;
+    for i in 1..=5 {
+        assert_eq!(r.push("k9-wafer", "n", json!(i)).await?["delivered"], 1);
+    }
+    bytes_arrived(&mut t, b"message:", 5).await?;
+    commit_pending_cursors(&r).await?;
+    child.start_kill()?;
+    child.wait().await?;
+    drop(t);
+
+    let (_child, again) = spawn(dir.path(), &addr).await?;
+    let r = TestRelay::attach(again.parse()?);
+    let mut next = r.tunnel(&skey).await?;
+    assert_eq!(messages_until_synced(&mut next).await?, one_to(5));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_native_client_that_never_acks_gets_its_messages_again_after_kill_9() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (mut child, addr) = spawn(dir.path(), "127.0.0.1:0").await?;
+    let r = TestRelay::attach(addr.parse()?);
+    let (mut n, _) = r.native_user("k9-native", "phone").await?;
+    for i in 1..=5u64 {
+        r.push("k9-native", "n", json!(i)).await?;
+        assert_eq!(n.publication().await?["seq"], i);
+    }
+    // Read, but never acknowledged.
+    n.sync().await?;
+    commit_pending_cursors(&r).await?;
+    child.start_kill()?;
+    child.wait().await?;
+    drop(n);
+
+    let (_child, again) = spawn(dir.path(), &addr).await?;
+    let r = TestRelay::attach(again.parse()?);
+    let (mut n, _) = r.native_user("k9-native", "phone").await?;
+    for i in 1..=5u64 {
+        assert_eq!(
+            n.publication().await?["seq"],
+            i,
+            "replayed after the restart"
+        );
+    }
+    // Acknowledged this time: the next connection of the device starts after it.
+    n.send(r#"ack:{"seq":5}"#).await?;
+    n.sync().await?;
+    drop(n);
+    r.push("k9-native", "n", json!(6)).await?;
+    let (mut n, _) = r.native_user("k9-native", "phone").await?;
+    assert_eq!(n.publication().await?["seq"], 6);
+    Ok(())
+}
