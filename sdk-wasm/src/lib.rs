@@ -48,8 +48,7 @@ pub use session::Session;
 #[cfg(feature = "wafer")]
 pub use tunnel::Tunnel;
 
-// `LockedAllocator` rather than `AssumeSingleThreaded`: same size here, and no `unsafe`.
+// Grows the wasm memory as needed, like std's default allocator (see Cargo.toml for why talc).
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
-static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
-    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
+static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
