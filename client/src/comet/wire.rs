@@ -138,7 +138,7 @@ impl Body {
         Body([r#"{"id":"#, &dec(id)].concat())
     }
 
-    pub fn string(mut self, key: &str, value: &str) -> Self {
+    pub fn string(self, key: &str, value: &str) -> Self {
         let value = encode_string(value);
         self.raw(key, &value)
     }
