@@ -326,9 +326,9 @@ pub fn end_all(message: &str) {
     http::end_all(message);
 }
 
-/// The page woke up (see [`crate::wake`]): timers that came due while it slept run now (an overdue
-/// ping probes a socket that may have died meanwhile), and a backoff wait ends: the network
-/// is likely back, and the user is looking.
+/// The page woke up (see [`crate::wake`]): timers that came due while it slept run now (an
+/// overdue ping probes a socket that may have died meanwhile), and a backoff wait ends: the
+/// network is likely back, and the user is looking.
 fn on_wake(weak: &Weak<RefCell<Host>>) {
     if let Some(rc) = weak.upgrade() {
         input(&rc, |h, now| {
