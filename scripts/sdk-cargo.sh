@@ -24,8 +24,12 @@ sdk_cargo_build() {
         return
     fi
     rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
+    # Without wasm reference types wasm-bindgen keeps JS values in a JS-side table instead of
+    # an externref table with a shim around every export taking one: 0.9 KB gzipped less
+    # (wasm smaller by 1 KB, glue larger by 0.15 KB). Every engine the SDK supports runs both.
+    local noref="-Ctarget-feature=-reference-types"
     RUSTC_BOOTSTRAP=1 \
-        RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none $flags ${RUSTFLAGS:-}" \
+        RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none $noref $flags ${RUSTFLAGS:-}" \
         cargo build -p cometa-sdk --target wasm32-unknown-unknown --profile wasm-release \
         --no-default-features --features "$1" -Z build-std=std,panic_abort
 }
