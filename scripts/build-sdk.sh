@@ -13,8 +13,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 wb_version=0.2.130
-budget="${SDK_SIZE_BUDGET:-35840}"
-page_budget="${SDK_PAGE_BUDGET:-69632}"
+budget="${SDK_SIZE_BUDGET:-34816}"
+page_budget="${SDK_PAGE_BUDGET:-67584}"
 out=npm/dist
 target_dir="${CARGO_TARGET_DIR:-target}"
 
