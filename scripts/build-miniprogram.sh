@@ -2,9 +2,9 @@
 # Builds the mini-program entry of the npm package into npm/miniprogram/ (the directory that
 # package.json's `miniprogram` field names, which WeChat DevTools' "Build npm" copies to
 # miniprogram_npm/cometa/):
-#   cargo (feature `wafer`, wasm-release) → wasm-bindgen --target web → wasm-opt -Oz, without
-#   the two global exports iOS's WXWebAssembly cannot take → scripts/miniprogram-glue.mjs
-#   (ES module glue + js/host.js → one CommonJS `bind(platform)`) → terser.
+#   cargo (feature `wafer`, wasm-release, std as in scripts/sdk-cargo.sh) → wasm-bindgen
+#   --target web → wasm-opt -Oz, without the two global exports iOS's WXWebAssembly cannot
+#   take → scripts/miniprogram-glue.mjs (ES module glue + js/host.js → one CommonJS `bind(platform)`) → terser.
 # Hand-written, committed: npm/miniprogram/{index.js,platform.js,index.d.ts,package.json}.
 # Generated, ignored: npm/miniprogram/{cometa_sdk.js,cometa_sdk_bg.wasm}.
 #
@@ -26,7 +26,8 @@ fi
 wb_version=0.2.130
 out=npm/miniprogram
 target_dir="${CARGO_TARGET_DIR:-target}"
-cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+# shellcheck source=scripts/sdk-cargo.sh
+. scripts/sdk-cargo.sh
 
 if ! wasm-bindgen --version 2>/dev/null | grep -q " $wb_version\$"; then
     echo "build-miniprogram: wasm-bindgen $wb_version is required (cargo install wasm-bindgen-cli --version $wb_version)" >&2
@@ -39,9 +40,7 @@ fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-RUSTFLAGS="--remap-path-prefix=$cargo_home=cargo ${RUSTFLAGS:-}" \
-    cargo build -p cometa-sdk --target wasm32-unknown-unknown --profile wasm-release \
-    --no-default-features --features wafer
+sdk_cargo_build wafer
 wasm-bindgen --target web --no-typescript --out-dir "$tmp" --out-name cometa_sdk \
     "$target_dir/wasm32-unknown-unknown/wasm-release/cometa_sdk.wasm"
 # `__abort_handler` and `__instance_terminated` are wasm-bindgen runtime statics the glue does

@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# Builds the browser SDK into npm/dist: cargo (wasm-release profile) → wasm-bindgen (web
-# target, the CLI pinned to the crate's version) → wasm-opt -Oz (npm `binaryen`; Debian's
-# older binaryen produces modules that fail at instantiation) → terser on the JS glue →
-# size budget check.
+# Builds the browser SDK into npm/dist: cargo (wasm-release profile, std rebuilt with
+# panic=immediate-abort: scripts/sdk-cargo.sh) → wasm-bindgen (web target, the CLI pinned to
+# the crate's version) → wasm-opt -Oz (npm `binaryen`; Debian's older binaryen produces
+# modules that fail at instantiation) → short names between module and glue
+# (scripts/wasm-short-names.mjs) → terser on the JS glue → size budget check.
 #
-# Env: SDK_SIZE_BUDGET (bytes, default 41472) for gzip -9 of each module plus its JS glue.
-# 41472 = 40.5 KiB: the Wafer module was 65 B under 40 KiB before emit acknowledgements
-# (+271 B); the SDK size work brings both entries well under it.
+# Env: SDK_SIZE_BUDGET (bytes, default BUDGET below) for gzip -9 of each module plus its JS
+# glue and snippets; SDK_PAGE_BUDGET (bytes) for both entries on one page, shared files once.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 wb_version=0.2.130
-budget="${SDK_SIZE_BUDGET:-41472}"
+budget="${SDK_SIZE_BUDGET:-34816}"
+page_budget="${SDK_PAGE_BUDGET:-67584}"
 out=npm/dist
 target_dir="${CARGO_TARGET_DIR:-target}"
 
@@ -26,26 +27,28 @@ if [ ! -x npm/node_modules/.bin/wasm-opt ]; then
     (cd npm && npm ci --no-audit --no-fund)
 fi
 
-# Panic locations embed source paths; map the registry's to a neutral prefix so the shipped
-# module neither grows with nor reveals the build machine's home directory.
-cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+# shellcheck source=scripts/sdk-cargo.sh
+. scripts/sdk-cargo.sh
 rm -rf "$out"
 
 # One module per API (cargo features of sdk-wasm): `cometa_sdk` (Wafer: npm `cometa`) and
 # `cometa_comet` (CometServer: npm `cometa/comet`). A page loads only the one it imports.
 build_module() { # <feature> <output name>
-    RUSTFLAGS="--remap-path-prefix=$cargo_home=cargo ${RUSTFLAGS:-}" \
-        cargo build -p cometa-sdk --target wasm32-unknown-unknown --profile wasm-release \
-        --no-default-features --features "$1"
+    sdk_cargo_build "$1"
     wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name "$2" \
         "$target_dir/wasm32-unknown-unknown/wasm-release/cometa_sdk.wasm"
     # No --all-features: it would enable stringref, which engines reject. The features listed
-    # are those rustc's wasm32 target emits by default.
-    npm/node_modules/.bin/wasm-opt -Oz \
+    # are those rustc's wasm32 target emits by default. `--converge` repeats -Oz while it
+    # still shrinks; `--low-memory-unused` lets it fold addresses into loads and stores (the
+    # first 1 KB is the bottom of rustc's 1 MB stack, reached only by an overflow); the
+    # producers and target-features sections are for tools, not engines. 0.6 KB gzipped.
+    npm/node_modules/.bin/wasm-opt -Oz --converge --low-memory-unused \
+        --strip-producers --strip-target-features \
         --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
         --enable-mutable-globals --enable-multivalue --enable-reference-types \
         "$out/$2_bg.wasm" -o "$out/$2_bg.wasm.opt"
     mv "$out/$2_bg.wasm.opt" "$out/$2_bg.wasm"
+    node scripts/wasm-short-names.mjs "$out" "$2"
 }
 build_module wafer cometa_sdk
 build_module comet cometa_comet
@@ -78,8 +81,10 @@ find "$out" -name '*.js' -print0 | while IFS= read -r -d '' f; do
 done
 
 # The budget covers what a page downloads for one module: the wasm, its glue and the JS
-# snippets that glue imports.
+# snippets that glue imports; the page budget, a page importing both entries (files they
+# share counted once).
 over=0
+declare -A page=()
 for name in cometa_sdk cometa_comet; do
     mapfile -t snippets < <(grep -oE "from *['\"]\./snippets/[^'\"]*\.js" "$out/$name.js" \
         | sed -E "s#^from *['\"]\./##" | sort -u)
@@ -88,6 +93,7 @@ for name in cometa_sdk cometa_comet; do
         size=$(gzip -9 -c "$out/$f" | wc -c)
         printf '  %7d B gz  %s\n' "$size" "$f"
         total=$((total + size))
+        page[$f]=$size
     done
     echo "build-sdk: $name: gzip -9 total ${total} B (budget ${budget} B)"
     if [ "$total" -gt "$budget" ]; then
@@ -95,8 +101,17 @@ for name in cometa_sdk cometa_comet; do
         over=1
     fi
 done
+both=0
+for f in "${!page[@]}"; do both=$((both + page[$f])); done
+echo "build-sdk: both entries on one page: gzip -9 total ${both} B (budget ${page_budget} B)"
+if [ "$both" -gt "$page_budget" ]; then
+    echo "build-sdk: a page with both entries is over the size budget" >&2
+    over=1
+fi
+if [ "$over" = 1 ]; then
+    exit 1
+fi
 
 # The mini-program entry (npm/miniprogram): CommonJS glue over the same Rust, loaded through
 # WXWebAssembly; see the script.
 scripts/build-miniprogram.sh
-exit "$over"

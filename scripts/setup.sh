@@ -35,6 +35,8 @@ for target in wasm32-unknown-unknown x86_64-unknown-linux-musl; do
 done
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+# The SDK's modules rebuild std for size (scripts/sdk-cargo.sh).
+rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
 
 if ! wasm-bindgen --version 2>/dev/null | grep -q " ${WASM_BINDGEN_VERSION}\$"; then
     # Not --locked: its lockfile pins a webpki-roots release this registry lacks.

@@ -143,11 +143,28 @@ const TimeoutSignal = { timeout: (ms) => ({ aborted: false, timeoutMs: ms }) };
 
 // ---- WebSocket: the browser API over wx.connectSocket → SocketTask ------------------------
 
-// One SocketTask per socket, so several tunnels can be open at once (WeChat allows 5
-// concurrent SocketTasks; Wafer used the single global socket of wx.onSocket*). Events are
-// delivered through `onopen`/`onmessage`/`onclose`/`onerror`, which is all the SDK sets.
+// One SocketTask per socket, so several tunnels can be open at once (Wafer used the single
+// global socket of wx.onSocket*). Events are delivered through `onopen`/`onmessage`/`onclose`/
+// `onerror`, which is all the SDK sets.
+//
+// WeChat allows MAX_SOCKET_TASKS SocketTasks at once and answers the next connectSocket with a
+// bare "exceed max task count". This layer never asks for more: the constructor throws a
+// SocketLimitError (code ERR_SOCKET_LIMIT) instead, which the tunnel reports as its `error`
+// event ({code: 3001, message}) and retries with its backoff, so it connects once another
+// tunnel closes. A task counts from connectSocket until its close is reported.
+const MAX_SOCKET_TASKS = 5;
+function socketLimitError() {
+  const e = new Error(
+    'ERR_SOCKET_LIMIT: ' + MAX_SOCKET_TASKS + ' SocketTasks are open, the most WeChat allows: close a tunnel first',
+  );
+  e.name = 'SocketLimitError';
+  e.code = 'ERR_SOCKET_LIMIT';
+  return e;
+}
 function wxWebSocket(wx) {
+  let tasks = 0;
   function WxSocket(url, protocols) {
+    if (tasks >= MAX_SOCKET_TASKS) throw socketLimitError();
     this.url = String(url);
     this.readyState = 0;
     this.onopen = this.onmessage = this.onclose = this.onerror = null;
@@ -158,6 +175,7 @@ function wxWebSocket(wx) {
     const closed = (code, reason) => {
       if (this.readyState === 3) return;
       this.readyState = 3;
+      tasks--;
       fire('close', { type: 'close', code, reason, wasClean: code !== 1006 });
     };
     this._fire = fire;
@@ -170,6 +188,7 @@ function wxWebSocket(wx) {
     };
     if (protocols) options.protocols = [].concat(protocols);
     const task = wx.connectSocket(options);
+    tasks++;
     this._task = task;
     if (!task || typeof task.onOpen !== 'function') {
       throw new Error('wx.connectSocket returned no SocketTask (base library ≥ 1.7.0 is required)');

@@ -213,3 +213,74 @@ test("the root README's mini-program snippet runs as written", async () => {
   await until(() => lines.includes('news: hello from the back end'));
   await until(() => page.wx.__sockets.every((s) => s.state === 'closed'));
 });
+
+/** A second phone: its own runtime, user and SocketTasks, logged in. */
+async function phone(name) {
+  const id = `${openid}-${name}`;
+  const p = createMiniProgram({ wechat, openid: id, userInfo: { nickName: name } });
+  const sdk = p.require('cometa');
+  sdk.setLoginUrl(`${relay.url}/weapp/login`);
+  await sdk.login();
+  return { id, p, sdk };
+}
+
+test('wx.onAppShow reconnects at once: a hidden mini-program runs no timers, the shown one misses nothing', async () => {
+  const { id, p, sdk } = await phone('sleeper');
+  const t = new sdk.Tunnel(`${relay.url}/weapp/tunnel`);
+  const r = recorder(t);
+  t.open();
+  await r.waitFor((e) => e.type === 'connect');
+  // From here every timer of the mini-program waits two minutes at least (WeChat suspends a
+  // hidden mini-program's JS after ~5 s): only wx.onAppShow can bring the tunnel back in time.
+  p.run('{ const real = globalThis.setTimeout; globalThis.setTimeout = (f, ms, ...a) => real(f, ms > 0 ? Math.max(ms, 120000) : ms, ...a); }');
+  for (const f of [...p.wx.__listeners.hide]) f();
+  await relay.kill();
+  await r.waitFor((e) => e.type === 'reconnecting');
+  await relay.restart();
+  await relay.push(id, 'news', { n: 1 });
+  const shown = Date.now();
+  for (const f of [...p.wx.__listeners.show]) f({ scene: 1001 });
+  await r.waitFor((e) => e.type === 'news' && e.payload.n === 1, 5000);
+  assert.ok(Date.now() - shown < 5000);
+  await relay.push(id, 'news', { n: 2 });
+  await r.waitFor((e) => e.type === 'news' && e.payload.n === 2);
+  assert.deepEqual(r.events.filter((e) => e.type === 'news').map((e) => e.payload.n), [1, 2]);
+  t.close();
+  await r.waitFor((e) => e.type === 'close');
+});
+
+test('at most 5 SocketTasks: a sixth tunnel gets ERR_SOCKET_LIMIT without calling wx.connectSocket, and connects once one closes', async () => {
+  const { p, sdk } = await phone('many');
+  const real = p.wx.connectSocket;
+  let calls = 0;
+  p.wx.connectSocket = (o) => (calls++, real(o));
+  const url = `${relay.url}/weapp/tunnel`;
+  const tunnels = [];
+  for (let i = 0; i < 5; i++) {
+    const t = new sdk.Tunnel(url);
+    tunnels.push([t, recorder(t)]);
+    t.open();
+  }
+  await Promise.all(tunnels.map(([, r]) => r.waitFor((e) => e.type === 'connect')));
+  assert.equal(calls, 5);
+
+  const sixth = new sdk.Tunnel(url, { backoffBaseMs: 50, backoffCapMs: 100 });
+  const r6 = recorder(sixth);
+  sixth.open();
+  const refused = await r6.waitFor((e) => e.type === 'error');
+  assert.equal(refused.payload.code, sdk.Tunnel.ERR_SOCKET_ERROR);
+  assert.match(refused.payload.message, /ERR_SOCKET_LIMIT: 5 SocketTasks are open/);
+  assert.equal(calls, 5, 'wx.connectSocket is not asked for a sixth task');
+  assert.ok(sixth.isConnecting() || sixth.isReconnecting());
+
+  // A slot frees: the sixth connects on its next try.
+  const [first, r1] = tunnels.shift();
+  first.close();
+  await r1.waitFor((e) => e.type === 'close');
+  await r6.waitFor((e) => e.type === 'connect');
+  assert.ok(p.wx.__sockets.filter((s) => s.state !== 'closed').length <= 5);
+  for (const [t, r] of [...tunnels, [sixth, r6]]) {
+    t.close();
+    await r.waitFor((e) => e.type === 'close');
+  }
+});

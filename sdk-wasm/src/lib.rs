@@ -4,7 +4,7 @@
 //! fetch, WebSocket, timers, storage, JS callbacks and JS errors; the protocol logic lives in
 //! the sans-IO core. Each feature is built into its own module (see `Cargo.toml`).
 //!
-//! Shared: [`js`], [`socket`]. Feature `comet`: [`comet`] (the `CometApi` class and its host
+//! Shared: [`js`], [`socket`], [`wake`] (reconnect at once when the page wakes up). Feature `comet`: [`comet`] (the `CometApi` class and its host
 //! loop). Feature `wafer`, the rest:
 //!
 //! - [`error`]: the `ERR_*` types and the `RequestError` JS class (an `Error` subclass,
@@ -42,14 +42,14 @@ pub mod settle;
 pub mod socket;
 #[cfg(feature = "wafer")]
 pub mod tunnel;
+pub mod wake;
 
 #[cfg(feature = "wafer")]
 pub use session::Session;
 #[cfg(feature = "wafer")]
 pub use tunnel::Tunnel;
 
-// `LockedAllocator` rather than `AssumeSingleThreaded`: same size here, and no `unsafe`.
+// Grows the wasm memory as needed, like std's default allocator (see Cargo.toml for why talc).
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
-static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
-    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
+static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();

@@ -16,6 +16,7 @@ use wasm_bindgen_futures::spawn_local;
 
 use crate::error::{ERR_INVALID_PARAMS, request_error};
 use crate::socket::{Socket, SocketEvent};
+use crate::wake::{self, Wake};
 use crate::{auth, config, http, js, renew};
 
 thread_local! {
@@ -29,12 +30,6 @@ thread_local! {
 const CONNECT_URL_TIMEOUT_MS: f64 = 15_000.0;
 
 type Shared = Rc<RefCell<Host>>;
-
-/// `online` and `visibilitychange` listeners, present while the tunnel is not closed.
-struct PageHooks {
-    online: Option<Closure<dyn FnMut(JsValue)>>,
-    visible: Option<Closure<dyn FnMut(JsValue)>>,
-}
 
 struct Host {
     core: cometa_client::Tunnel,
@@ -52,7 +47,10 @@ struct Host {
     /// Called by `setTimeout` (no argument), or by the host's `endAll` with why the session
     /// ended (see [`end_all`]).
     on_timer: Option<Closure<dyn FnMut(JsValue)>>,
-    page: Option<PageHooks>,
+    /// Wake-up listeners, present while the tunnel is not closed.
+    page: Option<Wake>,
+    /// When the last wake-up happened: a socket found closed soon after reconnects at once.
+    woke_at: Option<u64>,
     /// A running tunnel owns itself, as a JS WebSocket with listeners stays alive without a
     /// reference from the page; released when the tunnel closes.
     keep_alive: Option<Shared>,
@@ -207,6 +205,11 @@ fn on_socket(weak: &Weak<RefCell<Host>>, ticket: u32, ev: SocketEvent) {
         SocketEvent::Close(code) => {
             h.socket = None;
             h.core.handle_socket_close(now, code);
+            if h.woke_at
+                .is_some_and(|t| now.saturating_sub(t) < wake::GRACE_MS)
+            {
+                h.core.reconnect_now(now);
+            }
         }
         SocketEvent::Error(why) => h.core.handle_socket_error(now, &why),
     });
@@ -295,13 +298,12 @@ fn after_pump(rc: &Shared) {
     let running = h.core.status() != Status::Closed;
     if running && h.keep_alive.is_none() {
         h.keep_alive = Some(rc.clone());
-        h.page = Some(attach_page_hooks(Rc::downgrade(rc)));
+        let weak = Rc::downgrade(rc);
+        h.page = Some(Wake::attach(move || on_wake(&weak)));
         track(&h, true);
     } else if !running {
         track(&h, false);
-        if let Some(p) = h.page.take() {
-            detach_page_hooks(p);
-        }
+        h.page = None;
         // Dropped after the borrow ends: it may be the last strong reference.
         let me = h.keep_alive.take();
         drop(h);
@@ -324,46 +326,16 @@ pub fn end_all(message: &str) {
     http::end_all(message);
 }
 
-fn wake(weak: &Weak<RefCell<Host>>) {
+/// The page woke up (see [`crate::wake`]): timers that came due while it slept run now (an
+/// overdue ping probes a socket that may have died meanwhile), and a backoff wait ends: the
+/// network is likely back, and the user is looking.
+fn on_wake(weak: &Weak<RefCell<Host>>) {
     if let Some(rc) = weak.upgrade() {
-        input(&rc, |h, now| h.core.reconnect_now(now));
-    }
-}
-
-fn listen(target: &JsValue, method: &str, kind: &str, cb: &Closure<dyn FnMut(JsValue)>) -> bool {
-    match js::get_function(target, method) {
-        Some(f) => f.call2(target, &kind.into(), cb.as_ref()).is_ok(),
-        None => false,
-    }
-}
-
-/// The network came back or the page became visible: skip the rest of the backoff.
-/// Browsers only; elsewhere `addEventListener` or `document` is missing and nothing is done.
-fn attach_page_hooks(weak: Weak<RefCell<Host>>) -> PageHooks {
-    let global: JsValue = js_sys::global().into();
-    let w = weak.clone();
-    let online: Closure<dyn FnMut(JsValue)> = Closure::new(move |_: JsValue| wake(&w));
-    let online = listen(&global, "addEventListener", "online", &online).then_some(online);
-    let document = js::get(&global, "document");
-    let visible: Closure<dyn FnMut(JsValue)> = Closure::new(move |_: JsValue| {
-        let doc = js::get(&js_sys::global(), "document");
-        if js::get_string(&doc, "visibilityState").as_deref() == Some("visible") {
-            wake(&weak);
-        }
-    });
-    let visible =
-        listen(&document, "addEventListener", "visibilitychange", &visible).then_some(visible);
-    PageHooks { online, visible }
-}
-
-fn detach_page_hooks(p: PageHooks) {
-    let global: JsValue = js_sys::global().into();
-    if let Some(cb) = &p.online {
-        listen(&global, "removeEventListener", "online", cb);
-    }
-    if let Some(cb) = &p.visible {
-        let document = js::get(&global, "document");
-        listen(&document, "removeEventListener", "visibilitychange", cb);
+        input(&rc, |h, now| {
+            h.woke_at = Some(now);
+            h.core.handle_timeout(now);
+            h.core.reconnect_now(now);
+        });
     }
 }
 
@@ -397,6 +369,7 @@ impl Tunnel {
             timer: None,
             on_timer: None,
             page: None,
+            woke_at: None,
             keep_alive: None,
         }));
         let weak = Rc::downgrade(&host);

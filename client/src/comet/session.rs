@@ -17,6 +17,7 @@ use super::{Credentials, ERR_STOPPED, Failure, Output, Position, State};
 use crate::backoff;
 use crate::config::TunnelConfig;
 use crate::event::ERR_RECONNECT;
+use crate::json::dec;
 use crate::rng::Rng;
 
 mod inbound;
@@ -250,10 +251,10 @@ impl Session {
         let id = self.id();
         let mut body = Body::new(id).string("channel", channel);
         if let Some(n) = limit {
-            body = body.raw("limit", &n.to_string());
+            body = body.raw("limit", &dec(u64::from(n)));
         }
         if let Some(b) = before {
-            body = body.raw("before", &b.to_string());
+            body = body.raw("before", &dec(b));
         }
         self.query(id, body.packet(native::HISTORY))
     }
@@ -492,7 +493,7 @@ impl Session {
             self.phase = Phase::Idle;
             self.started = false;
             self.fail_pending(ERR_RECONNECT, "gave up reconnecting");
-            let why = format!("gave up after {tries} reconnect tries");
+            let why = ["gave up after ", &dec(u64::from(tries)), " reconnect tries"].concat();
             self.set_state(State::Disconnected, ERR_RECONNECT, &why);
             self.out
                 .push_back(Output::Stopped(Failure::new(ERR_RECONNECT, why)));

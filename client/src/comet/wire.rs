@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use crate::json::{Object, encode_string};
+use crate::json::{Object, dec, encode_string};
 
 /// A stream position: resume after `seq` if the stream is still in `epoch`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,11 +16,15 @@ pub struct Position {
 impl Position {
     /// `{"seq":N,"epoch":"…"}`: the wire form, also the form the host stores.
     pub fn to_json(&self) -> String {
-        format!(
-            r#"{{"seq":{},"epoch":{}}}"#,
-            self.seq,
-            encode_string(&self.epoch)
-        )
+        // `concat` and `dec`, not `format!`: no formatting code in the wasm module.
+        [
+            r#"{"seq":"#,
+            &dec(self.seq),
+            r#","epoch":"#,
+            &encode_string(&self.epoch),
+            "}",
+        ]
+        .concat()
     }
 
     /// The inverse of [`Position::to_json`]; `None` for anything else (a stored value from an
@@ -131,25 +135,26 @@ pub struct Body(String);
 
 impl Body {
     pub fn new(id: u64) -> Self {
-        Body(format!(r#"{{"id":{id}"#))
+        Body([r#"{"id":"#, &dec(id)].concat())
     }
 
-    pub fn string(mut self, key: &str, value: &str) -> Self {
-        self.0
-            .push_str(&format!(",\"{key}\":{}", encode_string(value)));
-        self
+    pub fn string(self, key: &str, value: &str) -> Self {
+        let value = encode_string(value);
+        self.raw(key, &value)
     }
 
     /// `value` must already be JSON text.
     pub fn raw(mut self, key: &str, value: &str) -> Self {
-        self.0.push_str(&format!(",\"{key}\":{value}"));
+        for part in [",\"", key, "\":", value] {
+            self.0.push_str(part);
+        }
         self
     }
 
     /// `kind:{…}`, the whole packet.
     pub fn packet(mut self, kind: &str) -> String {
         self.0.push('}');
-        format!("{kind}:{}", self.0)
+        [kind, ":", &self.0].concat()
     }
 }
 

@@ -60,6 +60,8 @@ impl CometApi {
             timer: None,
             on_timer: None,
             keep_alive: None,
+            page: None,
+            woke_at: None,
         }));
         let weak = Rc::downgrade(&host);
         let on_timer: Closure<dyn FnMut()> = Closure::new(move || {

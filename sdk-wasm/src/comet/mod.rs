@@ -21,6 +21,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::js;
 use crate::socket::{Socket, SocketEvent};
+use crate::wake::{self, Wake};
 
 pub use api::CometApi;
 
@@ -79,6 +80,9 @@ struct Host {
     on_timer: Option<Closure<dyn FnMut()>>,
     /// A started session owns itself, like a WebSocket with listeners, until it stops.
     keep_alive: Option<Shared>,
+    /// Wake-up listeners while started, and when the last wake-up happened (see `on_wake`).
+    page: Option<Wake>,
+    woke_at: Option<u64>,
 }
 
 /// A step taken after the borrow of the host ends.
@@ -353,6 +357,11 @@ fn on_socket(weak: &Weak<RefCell<Host>>, ticket: u32, ev: SocketEvent) {
         SocketEvent::Close(code) => {
             h.socket = None;
             h.core.handle_socket_close(now, code);
+            if h.woke_at
+                .is_some_and(|t| now.saturating_sub(t) < wake::GRACE_MS)
+            {
+                h.core.reconnect_now(now);
+            }
         }
         // Every socket error is followed by a close, which drives the recovery.
         SocketEvent::Error(_) => {}
@@ -377,10 +386,25 @@ fn after_pump(rc: &Shared) {
     if h.core.is_started() {
         if h.keep_alive.is_none() {
             h.keep_alive = Some(rc.clone());
+            let weak = Rc::downgrade(rc);
+            h.page = Some(Wake::attach(move || on_wake(&weak)));
         }
     } else {
+        h.page = None;
         let me = h.keep_alive.take();
         drop(h);
         drop(me);
+    }
+}
+
+/// The page woke up (see [`crate::wake`]): overdue timers run now (an overdue ping probes a
+/// socket that may have died while the page slept) and a backoff wait ends.
+fn on_wake(weak: &Weak<RefCell<Host>>) {
+    if let Some(rc) = weak.upgrade() {
+        input(&rc, |h, now| {
+            h.woke_at = Some(now);
+            h.core.handle_timeout(now);
+            h.core.reconnect_now(now);
+        });
     }
 }
