@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::cursors::CursorKey;
 use super::sqlite::{SqliteStore, to_i64, to_u64};
 use super::streams;
-use super::{AfterCommit, Result, Retention, SecretHash};
+use super::{Result, Retention, SecretHash};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS stream_epochs (
@@ -67,25 +67,8 @@ impl StreamInfo {
     }
 }
 
-/// A message to append to a channel's stream.
-#[derive(Debug, Clone)]
-pub struct ChannelAppend {
-    pub channel: String,
-    pub event: String,
-    /// JSON text.
-    pub data: String,
-    /// The sender as the relay authenticated it.
-    pub user_id: Option<String>,
-    pub now: u64,
-    pub retention: Retention,
-}
-
 #[async_trait]
 pub trait Channels: Send + Sync + 'static {
-    /// Appends to a channel's stream, trimmed to `retention.max_len`, then runs `then(seq)`
-    /// right after the commit, in commit order; returns the seq and what `then` returned.
-    async fn append_channel(&self, m: ChannelAppend, then: AfterCommit) -> Result<(u64, usize)>;
-
     /// Up to `limit` messages with `seq > after`, in order.
     async fn channel_after(
         &self,
@@ -168,41 +151,6 @@ fn epoch_of(c: &Connection, key: &str) -> rusqlite::Result<String> {
 
 #[async_trait]
 impl Channels for SqliteStore {
-    async fn append_channel(&self, m: ChannelAppend, then: AfterCommit) -> Result<(u64, usize)> {
-        let ChannelAppend {
-            channel,
-            event,
-            data,
-            user_id,
-            now,
-            retention,
-        } = m;
-        self.call_then(
-            move |c| {
-                c.prepare_cached("INSERT INTO channels (name) VALUES (?1) ON CONFLICT DO NOTHING")?
-                    .execute(params![channel])?;
-                let seq: i64 = c
-                    .prepare_cached(
-                        "UPDATE channels SET next_seq = next_seq + 1 WHERE name = ?1
-                 RETURNING next_seq - 1",
-                    )?
-                    .query_row(params![channel], |r| r.get(0))?;
-                let m = streams::Append {
-                    stream: &channel,
-                    seq,
-                    event: &event,
-                    data: &data,
-                    user_id: user_id.as_deref(),
-                    created_at: now,
-                };
-                streams::append(c, &m, retention)?;
-                Ok(to_u64(seq))
-            },
-            move |seq| then(*seq),
-        )
-        .await
-    }
-
     async fn channel_after(
         &self,
         channel: &str,
@@ -432,16 +380,17 @@ mod tests {
         let info = s.stream_info(StreamId::Channel("web_a")).await?;
         assert_eq!((info.top, info.oldest), (0, 1));
         for i in 1..=5u64 {
-            let m = ChannelAppend {
-                channel: "web_a".into(),
-                event: "m".into(),
-                data: i.to_string(),
-                user_id: Some("u".into()),
-                now: 100,
-                retention: r,
+            let m = crate::store::NewMessage {
+                sender: Some("u".into()),
+                retention: Some(r),
+                ..crate::store::NewMessage::new("m", &i.to_string(), 100)
             };
             let (seq, fanned) = s
-                .append_channel(m, Box::new(|seq| seq as usize * 10))
+                .append(
+                    StreamId::Channel("web_a"),
+                    m,
+                    Box::new(|seq| seq as usize * 10),
+                )
                 .await?;
             assert_eq!((seq, fanned), (i, i as usize * 10));
         }
@@ -499,7 +448,7 @@ mod tests {
         assert_eq!(s.channel_settings().await?.len(), 1);
         assert!(s.delete_channel_setting("web_").await?);
 
-        s.append_personal("7", "e", "1", 1).await?;
+        crate::store::append_personal(&s, "7", "e", "1", 1).await?;
         assert_eq!(s.device_resume_point("dev1", "7").await?, 0);
         s.advance_device_cursor("dev1", "7", 1, None);
         assert_eq!(s.device_resume_point("dev1", "7").await?, 1);

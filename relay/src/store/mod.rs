@@ -33,6 +33,32 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// callbacks run in commit order. Must not block: it fans out to in-memory queues.
 pub type AfterCommit = Box<dyn FnOnce(u64) -> usize + Send>;
 
+/// A message to append to a stream.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub event: String,
+    /// JSON text, exactly as the sender sent it.
+    pub data: String,
+    /// The sender as the relay authenticated it (channel messages from clients).
+    pub sender: Option<String>,
+    pub now: u64,
+    /// The stream's retention; `None` for the store's retention of personal streams.
+    pub retention: Option<Retention>,
+}
+
+impl NewMessage {
+    /// A message from the back end, with the default retention.
+    pub fn new(event: &str, data: &str, now: u64) -> Self {
+        Self {
+            event: event.to_string(),
+            data: data.to_string(),
+            sender: None,
+            now,
+            retention: None,
+        }
+    }
+}
+
 /// A live or stored session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -103,29 +129,14 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes every session of a user; returns how many there were.
     async fn revoke_user_sessions(&self, user_id: &str) -> Result<usize>;
 
-    /// Appends to the user's personal stream (creating the user if needed) and returns the new
-    /// message's seq. Committed before it returns.
-    async fn append_personal(
+    /// Appends to a stream — a user's personal stream (creating the user if needed) or a
+    /// channel — with the stream's retention applied, then runs `then(seq)` right after the
+    /// commit, in commit order across all appends; returns the new seq and what `then`
+    /// returned (the fan-out count).
+    async fn append(
         &self,
-        user_id: &str,
-        event: &str,
-        data: &str,
-        now: u64,
-    ) -> Result<u64> {
-        Ok(self
-            .append_personal_and(user_id, event, data, now, Box::new(|_| 0))
-            .await?
-            .0)
-    }
-
-    /// [`Store::append_personal`], running `then(seq)` right after the commit, in commit order
-    /// across all appends; returns the seq and what `then` returned (the fan-out count).
-    async fn append_personal_and(
-        &self,
-        user_id: &str,
-        event: &str,
-        data: &str,
-        now: u64,
+        stream: channels::StreamId<'_>,
+        m: NewMessage,
         then: AfterCommit,
     ) -> Result<(u64, usize)>;
 
@@ -157,4 +168,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Drops expired codes and sessions and personal messages older than the retention.
     async fn sweep(&self, now: u64) -> Result<()>;
+}
+
+/// A back-end message to a user's personal stream, for the store's unit tests.
+#[cfg(test)]
+pub(crate) async fn append_personal(
+    s: &dyn Store,
+    user_id: &str,
+    event: &str,
+    data: &str,
+    now: u64,
+) -> Result<u64> {
+    let m = NewMessage::new(event, data, now);
+    let stream = channels::StreamId::Personal(user_id);
+    Ok(s.append(stream, m, Box::new(|_| 0)).await?.0)
 }

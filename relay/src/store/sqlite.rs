@@ -18,10 +18,11 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
+use super::channels::StreamId;
 use super::cursors::{CursorKey, PendingCursors};
 use super::streams;
 use super::{
-    AfterCommit, Result, Retention, SecretHash, Session, Store, StoreError, StoreStats,
+    AfterCommit, NewMessage, Result, Retention, SecretHash, Session, Store, StoreError, StoreStats,
     StoredMessage,
 };
 use crate::config::Durability;
@@ -446,34 +447,50 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn append_personal_and(
+    async fn append(
         &self,
-        user_id: &str,
-        event: &str,
-        data: &str,
-        now: u64,
+        stream: StreamId<'_>,
+        m: NewMessage,
         then: AfterCommit,
     ) -> Result<(u64, usize)> {
-        let (user_id, event, data) = (user_id.to_string(), event.to_string(), data.to_string());
-        let retention = self.retention;
+        let (personal, name) = match stream {
+            StreamId::Personal(u) => (true, u.to_string()),
+            StreamId::Channel(c) => (false, c.to_string()),
+        };
+        let retention = m.retention.unwrap_or(self.retention);
         self.call_then(
             move |c| {
-                ensure_user(c, &user_id)?;
-                let seq: i64 = c
-                    .prepare_cached(
-                        "UPDATE users SET next_seq = next_seq + 1 WHERE user_id = ?1
-                 RETURNING next_seq - 1",
+                let (key, seq) = if personal {
+                    ensure_user(c, &name)?;
+                    let seq: i64 = c
+                        .prepare_cached(
+                            "UPDATE users SET next_seq = next_seq + 1 WHERE user_id = ?1
+                             RETURNING next_seq - 1",
+                        )?
+                        .query_row(params![name], |r| r.get(0))?;
+                    (streams::personal(&name), seq)
+                } else {
+                    c.prepare_cached(
+                        "INSERT INTO channels (name) VALUES (?1) ON CONFLICT DO NOTHING",
                     )?
-                    .query_row(params![user_id], |r| r.get(0))?;
-                let m = streams::Append {
-                    stream: &streams::personal(&user_id),
-                    seq,
-                    event: &event,
-                    data: &data,
-                    user_id: None,
-                    created_at: now,
+                    .execute(params![name])?;
+                    let seq: i64 = c
+                        .prepare_cached(
+                            "UPDATE channels SET next_seq = next_seq + 1 WHERE name = ?1
+                             RETURNING next_seq - 1",
+                        )?
+                        .query_row(params![name], |r| r.get(0))?;
+                    (name, seq)
                 };
-                streams::append(c, &m, retention)?;
+                let row = streams::Append {
+                    stream: &key,
+                    seq,
+                    event: &m.event,
+                    data: &m.data,
+                    user_id: m.sender.as_deref(),
+                    created_at: m.now,
+                };
+                streams::append(c, &row, retention)?;
                 Ok(to_u64(seq))
             },
             move |seq| then(*seq),
@@ -651,7 +668,10 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let s = open(dir.path());
         for i in 1..=5u64 {
-            assert_eq!(s.append_personal("u", "e", &i.to_string(), 10).await?, i);
+            assert_eq!(
+                crate::store::append_personal(&s, "u", "e", &i.to_string(), 10).await?,
+                i
+            );
         }
         let kept: Vec<u64> = s
             .personal_after("u", 0, 10)
@@ -733,7 +753,7 @@ mod tests {
         s.touch_last_seen("a", 1);
         s.touch_last_seen("b", 1);
         s.touch_last_seen("c", 1);
-        let mut publish = Box::pin(s.append_personal("u", "e", "1", 1));
+        let mut publish = Box::pin(crate::store::append_personal(&s, "u", "e", "1", 1));
         assert!(publish.as_mut().now_or_never().is_none(), "waits for room");
         for seq in 1..=3 {
             s.advance_cursor(1, "u", seq, None);
@@ -754,10 +774,13 @@ mod tests {
         let dir = tempfile::tempdir()?;
         {
             let s = open(dir.path());
-            s.append_personal("u", "e", "{}", 10).await?;
+            crate::store::append_personal(&s, "u", "e", "{}", 10).await?;
         }
         let s = open(dir.path());
-        assert_eq!(s.append_personal("u", "e", "{}", 10).await?, 2);
+        assert_eq!(
+            crate::store::append_personal(&s, "u", "e", "{}", 10).await?,
+            2
+        );
         Ok(())
     }
 }

@@ -345,7 +345,7 @@ mod tests {
             .collect();
         assert_eq!(personal, vec![1, 2]);
         assert_eq!(
-            s.append_personal("u", "e", "3", 120).await?,
+            crate::store::append_personal(&s, "u", "e", "3", 120).await?,
             3,
             "the counter goes on"
         );
