@@ -33,15 +33,6 @@ CREATE TABLE IF NOT EXISTS channel_settings (
 );
 ";
 
-/// One stored channel message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChannelMessage {
-    pub seq: u64,
-    pub event: String,
-    pub data: String,
-    pub user_id: Option<String>,
-}
-
 /// Which stream a position belongs to.
 #[derive(Debug, Clone, Copy)]
 pub enum StreamId<'a> {
@@ -69,22 +60,6 @@ impl StreamInfo {
 
 #[async_trait]
 pub trait Channels: Send + Sync + 'static {
-    /// Up to `limit` messages with `seq > after`, in order.
-    async fn channel_after(
-        &self,
-        channel: &str,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<ChannelMessage>>;
-
-    /// The newest `limit` messages with `seq < before`, oldest first.
-    async fn channel_history(
-        &self,
-        channel: &str,
-        before: u64,
-        limit: usize,
-    ) -> Result<Vec<ChannelMessage>>;
-
     /// The stream's epoch (made on first use) and extent.
     async fn stream_info(&self, stream: StreamId<'_>) -> Result<StreamInfo>;
 
@@ -117,17 +92,6 @@ pub(super) fn stream_key(s: StreamId<'_>) -> String {
     }
 }
 
-fn to_channel(rows: Vec<streams::Row>) -> Vec<ChannelMessage> {
-    rows.into_iter()
-        .map(|r| ChannelMessage {
-            seq: r.seq,
-            event: r.event,
-            data: r.data,
-            user_id: r.user_id,
-        })
-        .collect()
-}
-
 /// Gives the user's personal stream a new epoch (made on next use): its history is no longer
 /// the one a device's position was taken in (user deleted and re-created, visitor merged).
 pub(super) fn rotate_personal_epoch(c: &Connection, user_id: &str) -> rusqlite::Result<()> {
@@ -151,28 +115,6 @@ fn epoch_of(c: &Connection, key: &str) -> rusqlite::Result<String> {
 
 #[async_trait]
 impl Channels for SqliteStore {
-    async fn channel_after(
-        &self,
-        channel: &str,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<ChannelMessage>> {
-        let channel = channel.to_string();
-        self.call(move |c| Ok(to_channel(streams::after(c, &channel, after, limit)?)))
-            .await
-    }
-
-    async fn channel_history(
-        &self,
-        channel: &str,
-        before: u64,
-        limit: usize,
-    ) -> Result<Vec<ChannelMessage>> {
-        let channel = channel.to_string();
-        self.call(move |c| Ok(to_channel(streams::before(c, &channel, before, limit)?)))
-            .await
-    }
-
     async fn stream_info(&self, stream: StreamId<'_>) -> Result<StreamInfo> {
         let key = stream_key(stream);
         let (personal, name) = match stream {
@@ -398,32 +340,38 @@ mod tests {
         assert_eq!(again.epoch, info.epoch, "the epoch is stable");
         assert_eq!((again.top, again.oldest), (5, 3));
         let h: Vec<u64> = s
-            .channel_history("web_a", u64::MAX, 2)
+            .before(StreamId::Channel("web_a"), u64::MAX, 2)
             .await?
             .iter()
             .map(|m| m.seq)
             .collect();
         assert_eq!(h, vec![4, 5]);
         let older: Vec<u64> = s
-            .channel_history("web_a", 5, 10)
+            .before(StreamId::Channel("web_a"), 5, 10)
             .await?
             .iter()
             .map(|m| m.seq)
             .collect();
         assert_eq!(older, vec![3, 4], "before is exclusive");
         let after: Vec<u64> = s
-            .channel_after("web_a", 3, 10)
+            .after(StreamId::Channel("web_a"), 3, 10)
             .await?
             .iter()
             .map(|m| m.seq)
             .collect();
         assert_eq!(after, vec![4, 5]);
         assert_eq!(
-            s.channel_after("web_a", 0, 1).await?[0].user_id.as_deref(),
+            s.after(StreamId::Channel("web_a"), 0, 1).await?[0]
+                .user_id
+                .as_deref(),
             Some("u")
         );
         s.sweep(111).await?;
-        assert!(s.channel_history("web_a", u64::MAX, 10).await?.is_empty());
+        assert!(
+            s.before(StreamId::Channel("web_a"), u64::MAX, 10)
+                .await?
+                .is_empty()
+        );
         Ok(())
     }
 

@@ -33,6 +33,17 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// callbacks run in commit order. Must not block: it fans out to in-memory queues.
 pub type AfterCommit = Box<dyn FnOnce(u64) -> usize + Send>;
 
+/// One stored message of any stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamMessage {
+    pub seq: u64,
+    pub event: String,
+    /// JSON text, exactly as the sender sent it.
+    pub data: String,
+    /// The sender, on channel messages the relay stamps.
+    pub user_id: Option<String>,
+}
+
 /// A message to append to a stream.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
@@ -141,12 +152,20 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(u64, usize)>;
 
     /// Up to `limit` messages of the stream with `seq > after`, in order.
-    async fn personal_after(
+    async fn after(
         &self,
-        user_id: &str,
+        stream: channels::StreamId<'_>,
         after: u64,
         limit: usize,
-    ) -> Result<Vec<StoredMessage>>;
+    ) -> Result<Vec<StreamMessage>>;
+
+    /// The newest `limit` messages of the stream with `seq < before`, oldest first.
+    async fn before(
+        &self,
+        stream: channels::StreamId<'_>,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<StreamMessage>>;
 
     /// Where a device resumes: its own cursor, or, for a device that has none yet, the
     /// highest seq any device of the user has received (the offline queue starts after it).

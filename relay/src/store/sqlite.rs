@@ -23,7 +23,7 @@ use super::cursors::{CursorKey, PendingCursors};
 use super::streams;
 use super::{
     AfterCommit, NewMessage, Result, Retention, SecretHash, Session, Store, StoreError, StoreStats,
-    StoredMessage,
+    StreamMessage,
 };
 use crate::config::Durability;
 
@@ -498,25 +498,26 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn personal_after(
+    async fn after(
         &self,
-        user_id: &str,
+        stream: StreamId<'_>,
         after: u64,
         limit: usize,
-    ) -> Result<Vec<StoredMessage>> {
-        let stream = streams::personal(user_id);
-        self.call(move |c| {
-            let rows = streams::after(c, &stream, after, limit)?;
-            Ok(rows
-                .into_iter()
-                .map(|r| StoredMessage {
-                    seq: r.seq,
-                    event: r.event,
-                    data: r.data,
-                })
-                .collect())
-        })
-        .await
+    ) -> Result<Vec<StreamMessage>> {
+        let key = streams::key(stream);
+        self.call(move |c| streams::after(c, &key, after, limit))
+            .await
+    }
+
+    async fn before(
+        &self,
+        stream: StreamId<'_>,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<StreamMessage>> {
+        let key = streams::key(stream);
+        self.call(move |c| streams::before(c, &key, before, limit))
+            .await
     }
 
     async fn resume_point(&self, session_id: i64, user_id: &str) -> Result<u64> {
@@ -674,7 +675,7 @@ mod tests {
             );
         }
         let kept: Vec<u64> = s
-            .personal_after("u", 0, 10)
+            .after(StreamId::Personal("u"), 0, 10)
             .await?
             .iter()
             .map(|m| m.seq)
@@ -691,7 +692,7 @@ mod tests {
         s.advance_cursor(1, "u", 2, None);
         assert_eq!(s.resume_point(1, "u").await?, 4, "cursors never go back");
         s.sweep(200).await?;
-        assert!(s.personal_after("u", 0, 10).await?.is_empty());
+        assert!(s.after(StreamId::Personal("u"), 0, 10).await?.is_empty());
         Ok(())
     }
 
