@@ -1,4 +1,5 @@
-//! Durable state: users, login codes, sessions, personal message queues and delivery cursors.
+//! Durable state: users, login codes, sessions, and streams — every stream's messages and
+//! delivery cursors in one layout (`streams`), a user's personal stream being `msg:<user_id>`.
 //!
 //! [`Store`] is the seam for engines; [`sqlite::SqliteStore`] is the embedded default. A Redis
 //! engine for scale-out implements the same trait.
