@@ -11,7 +11,8 @@ use serde_json::value::{RawValue, to_raw_value};
 
 use crate::state::App;
 use crate::store::StoreError;
-use crate::store::channels::{ChannelMessage, StreamId};
+use crate::store::StreamMessage;
+use crate::store::channels::StreamId;
 
 /// The largest `{"epoch":…,"seq":…,"publications":[],"more":false}` and `reply:{"id":…}`
 /// around a page, less the epoch itself.
@@ -32,25 +33,7 @@ pub struct Query<'a> {
 pub async fn page(app: &App, q: Query<'_>) -> Result<Box<RawValue>, StoreError> {
     let info = app.channels.stream_info(q.stream).await?;
     let end = q.before.unwrap_or(u64::MAX).min(info.top.saturating_add(1));
-    let rows = match q.stream {
-        StreamId::Channel(name) => app.channels.channel_history(name, end, q.limit).await?,
-        StreamId::Personal(user) => {
-            // Seqs of a personal stream have no holes: the `limit` before `end` start here.
-            let after = end.saturating_sub(1).saturating_sub(q.limit as u64);
-            app.store
-                .personal_after(user, after, q.limit)
-                .await?
-                .into_iter()
-                .filter(|m| m.seq < end)
-                .map(|m| ChannelMessage {
-                    seq: m.seq,
-                    event: m.event,
-                    data: m.data,
-                    user_id: None,
-                })
-                .collect()
-        }
-    };
+    let rows = app.store.before(q.stream, end, q.limit).await?;
     let budget = app
         .config
         .max_reply_bytes
@@ -79,7 +62,7 @@ pub async fn page(app: &App, q: Query<'_>) -> Result<Box<RawValue>, StoreError> 
 }
 
 /// One publication as JSON text; the stored data is copied in, not parsed into a tree.
-fn encode(channel: &str, m: &ChannelMessage) -> Box<RawValue> {
+fn encode(channel: &str, m: &StreamMessage) -> Box<RawValue> {
     // Stored data was raw JSON when it came in; the check here only scans (iteratively, at
     // any depth) and cannot fail on it.
     let data = RawValue::from_string(m.data.clone()).unwrap_or_else(|_| RawValue::NULL.to_owned());
@@ -100,7 +83,7 @@ mod tests {
     #[test]
     fn deep_data_is_copied_not_parsed() {
         let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
-        let m = ChannelMessage {
+        let m = StreamMessage {
             seq: 1,
             event: "e".into(),
             data: deep.clone(),

@@ -18,7 +18,8 @@
 //! - [`fanout`]: stored messages to live connections in commit order, through the [`hub`].
 //! - [`presence`]: online/offline, `track_*` subscription/unsubscription, last seen.
 //! - [`policy`]: per-channel-prefix retention.
-//! - [`store`]: durable users, codes, sessions and personal queues (embedded SQLite).
+//! - [`store`]: durable users, codes, sessions, and streams — one message table and one
+//!   cursor table for personal streams (`msg:<user_id>`) and channels alike (embedded SQLite).
 //! - [`throttle`]: per-connection rate limits (inbound frames, client publishes).
 //! - [`ticket`]: single-use tickets for `connectUrl`.
 //! - [`webhook`]: signed tunnel events to the back end.

@@ -10,8 +10,9 @@
 
 use crate::frames::channel_frame;
 use crate::state::App;
+use crate::store::NewMessage;
 use crate::store::StoreError;
-use crate::store::channels::ChannelAppend;
+use crate::store::channels::StreamId;
 use crate::unix_now;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,9 +33,10 @@ pub async fn personal(
     let (fan_out, delivered) =
         app.fanout
             .personal(user.to_string(), event.to_string(), data.to_string());
+    let m = NewMessage::new(event, data, unix_now());
     let (seq, _) = app
         .store
-        .append_personal_and(user, event, data, unix_now(), fan_out)
+        .append(StreamId::Personal(user), m, fan_out)
         .await?;
     let delivered = delivered.await.unwrap_or(0);
     crate::metrics::published(crate::metrics::Kind::Personal, delivered, arrived);
@@ -65,21 +67,21 @@ pub async fn channel(
             delivered,
         });
     }
-    let m = ChannelAppend {
-        channel: channel.to_string(),
-        event: event.to_string(),
-        data: data.to_string(),
-        user_id: sender.map(str::to_string),
-        now: unix_now(),
-        retention: app.policy.retention(channel),
+    let m = NewMessage {
+        sender: sender.map(str::to_string),
+        retention: Some(app.policy.retention(channel)),
+        ..NewMessage::new(event, data, unix_now())
     };
     let (fan_out, delivered) = app.fanout.channel(
-        m.channel.clone(),
+        channel.to_string(),
         m.event.clone(),
         m.data.clone(),
-        m.user_id.clone(),
+        m.sender.clone(),
     );
-    let (seq, _) = app.channels.append_channel(m, fan_out).await?;
+    let (seq, _) = app
+        .store
+        .append(StreamId::Channel(channel), m, fan_out)
+        .await?;
     let delivered = delivered.await.unwrap_or(0);
     crate::metrics::published(crate::metrics::Kind::Channel, delivered, arrived);
     Ok(Published {

@@ -69,37 +69,28 @@ async fn read_after(
     stream: StreamId<'_>,
     after: u64,
 ) -> Result<Vec<(u64, Utf8Bytes)>, StoreError> {
-    Ok(match stream {
-        StreamId::Personal(user) => app
-            .store
-            .personal_after(user, after, REPLAY_PAGE)
-            .await?
-            .iter()
-            .map(|m| {
-                let frame = match dialect {
-                    Dialect::Wafer => frames::wafer_stream_frame(&m.event, &m.data, m.seq),
-                    Dialect::Native => frames::personal_frame(&m.event, &m.data, m.seq),
-                };
-                (m.seq, frame)
-            })
-            .collect(),
-        StreamId::Channel(channel) => app
-            .channels
-            .channel_after(channel, after, REPLAY_PAGE)
-            .await?
-            .iter()
-            .map(|m| {
-                let frame = frames::channel_frame(
+    let page = app.store.after(stream, after, REPLAY_PAGE).await?;
+    Ok(page
+        .iter()
+        .map(|m| {
+            let frame = match (stream, dialect) {
+                (StreamId::Personal(_), Dialect::Wafer) => {
+                    frames::wafer_stream_frame(&m.event, &m.data, m.seq)
+                }
+                (StreamId::Personal(_), Dialect::Native) => {
+                    frames::personal_frame(&m.event, &m.data, m.seq)
+                }
+                (StreamId::Channel(channel), _) => frames::channel_frame(
                     channel,
                     &m.event,
                     &m.data,
                     Some(m.seq),
                     m.user_id.as_deref(),
-                );
-                (m.seq, frame)
-            })
-            .collect(),
-    })
+                ),
+            };
+            (m.seq, frame)
+        })
+        .collect())
 }
 
 /// Catches the connection's user up on their personal stream: after `after` (a native

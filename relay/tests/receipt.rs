@@ -170,3 +170,50 @@ async fn a_native_client_that_never_acks_gets_its_messages_again_after_kill_9() 
     assert_eq!(n.publication().await?["seq"], 6);
     Ok(())
 }
+
+/// The first text frame of a tunnel, raw: the `stream` packet naming the epoch.
+async fn stream_packet(t: &mut Tunnel) -> Result<String> {
+    use common::StreamExt;
+    loop {
+        let msg = tokio::time::timeout(common::WAIT, t.ws.next())
+            .await
+            .context("no stream packet")?;
+        match msg {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text))) => {
+                return Ok(text.to_string());
+            }
+            Some(Ok(_)) => continue,
+            other => bail!("expected the stream packet, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_re_created_user_is_resumed_from_its_new_history_in_a_new_epoch() -> Result<()> {
+    let r = TestRelay::start().await?;
+    let skey = r.login("phoenix").await?;
+    let mut t = r.tunnel(&skey).await?;
+    let first = stream_packet(&mut t).await?;
+    assert!(first.starts_with(r#"stream:{"epoch":""#), "{first}");
+    for i in 1..=5 {
+        r.push("phoenix", "old", json!(i)).await?;
+    }
+    assert_eq!(messages_until_synced(&mut t).await?, one_to(5));
+    // Confirmed (the fence's Pong went back while reading), then the user is deleted.
+    t.sync().await?;
+    let (st, body) = r.api("DELETE", "/users/phoenix", None).await?;
+    assert_eq!(st, 200, "{body}");
+    reset(t)?;
+
+    // Re-created with the same id: a new history from seq 1, in a new epoch, and its device
+    // gets all of it — no old position skips any.
+    for i in 1..=3 {
+        assert_eq!(r.push("phoenix", "new", json!(i)).await?["seq"], i);
+    }
+    let skey = r.login("phoenix").await?;
+    let mut t = r.tunnel(&skey).await?;
+    let second = stream_packet(&mut t).await?;
+    assert_ne!(second, first, "a new epoch");
+    assert_eq!(messages_until_synced(&mut t).await?, one_to(3));
+    r.stop().await
+}

@@ -310,7 +310,10 @@ async fn select(
             }
             Table::PipesMessages => {
                 channel(key)?;
-                let history = app.channels.channel_history(key, u64::MAX, room).await?;
+                let history = app
+                    .store
+                    .before(StreamId::Channel(key), u64::MAX, room)
+                    .await?;
                 for (i, m) in history.into_iter().enumerate() {
                     rows.push(vec![
                         key_cell(),
@@ -323,7 +326,7 @@ async fn select(
             Table::UsersMessages => {
                 let id = user(key)?;
                 let start = app.store.resume_point(NO_SESSION, id).await?;
-                let queue = app.store.personal_after(id, start, room).await?;
+                let queue = app.store.after(StreamId::Personal(id), start, room).await?;
                 for (i, m) in queue.into_iter().enumerate() {
                     rows.push(vec![
                         key_cell(),

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::cursors::CursorKey;
 use super::sqlite::{SqliteStore, to_i64, to_u64};
 use super::streams;
-use super::{AfterCommit, Result, Retention, SecretHash};
+use super::{Result, Retention, SecretHash};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS stream_epochs (
@@ -32,15 +32,6 @@ CREATE TABLE IF NOT EXISTS channel_settings (
     max_age_secs INTEGER NOT NULL
 );
 ";
-
-/// One stored channel message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChannelMessage {
-    pub seq: u64,
-    pub event: String,
-    pub data: String,
-    pub user_id: Option<String>,
-}
 
 /// Which stream a position belongs to.
 #[derive(Debug, Clone, Copy)]
@@ -67,41 +58,8 @@ impl StreamInfo {
     }
 }
 
-/// A message to append to a channel's stream.
-#[derive(Debug, Clone)]
-pub struct ChannelAppend {
-    pub channel: String,
-    pub event: String,
-    /// JSON text.
-    pub data: String,
-    /// The sender as the relay authenticated it.
-    pub user_id: Option<String>,
-    pub now: u64,
-    pub retention: Retention,
-}
-
 #[async_trait]
 pub trait Channels: Send + Sync + 'static {
-    /// Appends to a channel's stream, trimmed to `retention.max_len`, then runs `then(seq)`
-    /// right after the commit, in commit order; returns the seq and what `then` returned.
-    async fn append_channel(&self, m: ChannelAppend, then: AfterCommit) -> Result<(u64, usize)>;
-
-    /// Up to `limit` messages with `seq > after`, in order.
-    async fn channel_after(
-        &self,
-        channel: &str,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<ChannelMessage>>;
-
-    /// The newest `limit` messages with `seq < before`, oldest first.
-    async fn channel_history(
-        &self,
-        channel: &str,
-        before: u64,
-        limit: usize,
-    ) -> Result<Vec<ChannelMessage>>;
-
     /// The stream's epoch (made on first use) and extent.
     async fn stream_info(&self, stream: StreamId<'_>) -> Result<StreamInfo>;
 
@@ -134,17 +92,6 @@ pub(super) fn stream_key(s: StreamId<'_>) -> String {
     }
 }
 
-fn to_channel(rows: Vec<streams::Row>) -> Vec<ChannelMessage> {
-    rows.into_iter()
-        .map(|r| ChannelMessage {
-            seq: r.seq,
-            event: r.event,
-            data: r.data,
-            user_id: r.user_id,
-        })
-        .collect()
-}
-
 /// Gives the user's personal stream a new epoch (made on next use): its history is no longer
 /// the one a device's position was taken in (user deleted and re-created, visitor merged).
 pub(super) fn rotate_personal_epoch(c: &Connection, user_id: &str) -> rusqlite::Result<()> {
@@ -168,63 +115,6 @@ fn epoch_of(c: &Connection, key: &str) -> rusqlite::Result<String> {
 
 #[async_trait]
 impl Channels for SqliteStore {
-    async fn append_channel(&self, m: ChannelAppend, then: AfterCommit) -> Result<(u64, usize)> {
-        let ChannelAppend {
-            channel,
-            event,
-            data,
-            user_id,
-            now,
-            retention,
-        } = m;
-        self.call_then(
-            move |c| {
-                c.prepare_cached("INSERT INTO channels (name) VALUES (?1) ON CONFLICT DO NOTHING")?
-                    .execute(params![channel])?;
-                let seq: i64 = c
-                    .prepare_cached(
-                        "UPDATE channels SET next_seq = next_seq + 1 WHERE name = ?1
-                 RETURNING next_seq - 1",
-                    )?
-                    .query_row(params![channel], |r| r.get(0))?;
-                let m = streams::Append {
-                    stream: &channel,
-                    seq,
-                    event: &event,
-                    data: &data,
-                    user_id: user_id.as_deref(),
-                    created_at: now,
-                };
-                streams::append(c, &m, retention)?;
-                Ok(to_u64(seq))
-            },
-            move |seq| then(*seq),
-        )
-        .await
-    }
-
-    async fn channel_after(
-        &self,
-        channel: &str,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<ChannelMessage>> {
-        let channel = channel.to_string();
-        self.call(move |c| Ok(to_channel(streams::after(c, &channel, after, limit)?)))
-            .await
-    }
-
-    async fn channel_history(
-        &self,
-        channel: &str,
-        before: u64,
-        limit: usize,
-    ) -> Result<Vec<ChannelMessage>> {
-        let channel = channel.to_string();
-        self.call(move |c| Ok(to_channel(streams::before(c, &channel, before, limit)?)))
-            .await
-    }
-
     async fn stream_info(&self, stream: StreamId<'_>) -> Result<StreamInfo> {
         let key = stream_key(stream);
         let (personal, name) = match stream {
@@ -432,16 +322,17 @@ mod tests {
         let info = s.stream_info(StreamId::Channel("web_a")).await?;
         assert_eq!((info.top, info.oldest), (0, 1));
         for i in 1..=5u64 {
-            let m = ChannelAppend {
-                channel: "web_a".into(),
-                event: "m".into(),
-                data: i.to_string(),
-                user_id: Some("u".into()),
-                now: 100,
-                retention: r,
+            let m = crate::store::NewMessage {
+                sender: Some("u".into()),
+                retention: Some(r),
+                ..crate::store::NewMessage::new("m", &i.to_string(), 100)
             };
             let (seq, fanned) = s
-                .append_channel(m, Box::new(|seq| seq as usize * 10))
+                .append(
+                    StreamId::Channel("web_a"),
+                    m,
+                    Box::new(|seq| seq as usize * 10),
+                )
                 .await?;
             assert_eq!((seq, fanned), (i, i as usize * 10));
         }
@@ -449,32 +340,38 @@ mod tests {
         assert_eq!(again.epoch, info.epoch, "the epoch is stable");
         assert_eq!((again.top, again.oldest), (5, 3));
         let h: Vec<u64> = s
-            .channel_history("web_a", u64::MAX, 2)
+            .before(StreamId::Channel("web_a"), u64::MAX, 2)
             .await?
             .iter()
             .map(|m| m.seq)
             .collect();
         assert_eq!(h, vec![4, 5]);
         let older: Vec<u64> = s
-            .channel_history("web_a", 5, 10)
+            .before(StreamId::Channel("web_a"), 5, 10)
             .await?
             .iter()
             .map(|m| m.seq)
             .collect();
         assert_eq!(older, vec![3, 4], "before is exclusive");
         let after: Vec<u64> = s
-            .channel_after("web_a", 3, 10)
+            .after(StreamId::Channel("web_a"), 3, 10)
             .await?
             .iter()
             .map(|m| m.seq)
             .collect();
         assert_eq!(after, vec![4, 5]);
         assert_eq!(
-            s.channel_after("web_a", 0, 1).await?[0].user_id.as_deref(),
+            s.after(StreamId::Channel("web_a"), 0, 1).await?[0]
+                .user_id
+                .as_deref(),
             Some("u")
         );
         s.sweep(111).await?;
-        assert!(s.channel_history("web_a", u64::MAX, 10).await?.is_empty());
+        assert!(
+            s.before(StreamId::Channel("web_a"), u64::MAX, 10)
+                .await?
+                .is_empty()
+        );
         Ok(())
     }
 
@@ -499,7 +396,7 @@ mod tests {
         assert_eq!(s.channel_settings().await?.len(), 1);
         assert!(s.delete_channel_setting("web_").await?);
 
-        s.append_personal("7", "e", "1", 1).await?;
+        crate::store::append_personal(&s, "7", "e", "1", 1).await?;
         assert_eq!(s.device_resume_point("dev1", "7").await?, 0);
         s.advance_device_cursor("dev1", "7", 1, None);
         assert_eq!(s.device_resume_point("dev1", "7").await?, 1);

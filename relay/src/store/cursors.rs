@@ -147,9 +147,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_confirmation_from_a_deleted_users_history_moves_no_cursor() -> anyhow::Result<()> {
+        use crate::store::Retention;
         use crate::store::accounts::Accounts;
         use crate::store::channels::Channels;
-        use crate::store::{Retention, Store};
         let dir = tempfile::tempdir()?;
         let retention = Retention {
             max_len: 100,
@@ -161,13 +161,13 @@ mod tests {
             retention,
         )?;
         for i in 1..=5 {
-            s.append_personal("u", "old", &i.to_string(), 1).await?;
+            crate::store::append_personal(&s, "u", "old", &i.to_string(), 1).await?;
         }
         let old = s.stream_info(StreamId::Personal("u")).await?.epoch;
         assert_eq!(s.device_resume_point("d", "u").await?, 0);
         assert!(s.delete_user("u").await?);
         // Re-created: a new history from seq 1, in a new epoch.
-        s.append_personal("u", "new", "1", 2).await?;
+        crate::store::append_personal(&s, "u", "new", "1", 2).await?;
         assert_ne!(s.stream_info(StreamId::Personal("u")).await?.epoch, old);
         // The device's connection from before the delete acknowledges 5 late.
         s.advance_device_cursor("d", "u", 5, Some(&old));

@@ -1,4 +1,5 @@
-//! Durable state: users, login codes, sessions, personal message queues and delivery cursors.
+//! Durable state: users, login codes, sessions, and streams — every stream's messages and
+//! delivery cursors in one layout (`streams`), a user's personal stream being `msg:<user_id>`.
 //!
 //! [`Store`] is the seam for engines; [`sqlite::SqliteStore`] is the embedded default. A Redis
 //! engine for scale-out implements the same trait.
@@ -32,6 +33,43 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// Runs on the store's thread right after an append commits, with the new seq; appends'
 /// callbacks run in commit order. Must not block: it fans out to in-memory queues.
 pub type AfterCommit = Box<dyn FnOnce(u64) -> usize + Send>;
+
+/// One stored message of any stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamMessage {
+    pub seq: u64,
+    pub event: String,
+    /// JSON text, exactly as the sender sent it.
+    pub data: String,
+    /// The sender, on channel messages the relay stamps.
+    pub user_id: Option<String>,
+}
+
+/// A message to append to a stream.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub event: String,
+    /// JSON text, exactly as the sender sent it.
+    pub data: String,
+    /// The sender as the relay authenticated it (channel messages from clients).
+    pub sender: Option<String>,
+    pub now: u64,
+    /// The stream's retention; `None` for the store's retention of personal streams.
+    pub retention: Option<Retention>,
+}
+
+impl NewMessage {
+    /// A message from the back end, with the default retention.
+    pub fn new(event: &str, data: &str, now: u64) -> Self {
+        Self {
+            event: event.to_string(),
+            data: data.to_string(),
+            sender: None,
+            now,
+            retention: None,
+        }
+    }
+}
 
 /// A live or stored session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,39 +141,32 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes every session of a user; returns how many there were.
     async fn revoke_user_sessions(&self, user_id: &str) -> Result<usize>;
 
-    /// Appends to the user's personal stream (creating the user if needed) and returns the new
-    /// message's seq. Committed before it returns.
-    async fn append_personal(
+    /// Appends to a stream — a user's personal stream (creating the user if needed) or a
+    /// channel — with the stream's retention applied, then runs `then(seq)` right after the
+    /// commit, in commit order across all appends; returns the new seq and what `then`
+    /// returned (the fan-out count).
+    async fn append(
         &self,
-        user_id: &str,
-        event: &str,
-        data: &str,
-        now: u64,
-    ) -> Result<u64> {
-        Ok(self
-            .append_personal_and(user_id, event, data, now, Box::new(|_| 0))
-            .await?
-            .0)
-    }
-
-    /// [`Store::append_personal`], running `then(seq)` right after the commit, in commit order
-    /// across all appends; returns the seq and what `then` returned (the fan-out count).
-    async fn append_personal_and(
-        &self,
-        user_id: &str,
-        event: &str,
-        data: &str,
-        now: u64,
+        stream: channels::StreamId<'_>,
+        m: NewMessage,
         then: AfterCommit,
     ) -> Result<(u64, usize)>;
 
     /// Up to `limit` messages of the stream with `seq > after`, in order.
-    async fn personal_after(
+    async fn after(
         &self,
-        user_id: &str,
+        stream: channels::StreamId<'_>,
         after: u64,
         limit: usize,
-    ) -> Result<Vec<StoredMessage>>;
+    ) -> Result<Vec<StreamMessage>>;
+
+    /// The newest `limit` messages of the stream with `seq < before`, oldest first.
+    async fn before(
+        &self,
+        stream: channels::StreamId<'_>,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<StreamMessage>>;
 
     /// Where a device resumes: its own cursor, or, for a device that has none yet, the
     /// highest seq any device of the user has received (the offline queue starts after it).
@@ -157,4 +188,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Drops expired codes and sessions and personal messages older than the retention.
     async fn sweep(&self, now: u64) -> Result<()>;
+}
+
+/// A back-end message to a user's personal stream, for the store's unit tests.
+#[cfg(test)]
+pub(crate) async fn append_personal(
+    s: &dyn Store,
+    user_id: &str,
+    event: &str,
+    data: &str,
+    now: u64,
+) -> Result<u64> {
+    let m = NewMessage::new(event, data, now);
+    let stream = channels::StreamId::Personal(user_id);
+    Ok(s.append(stream, m, Box::new(|_| 0)).await?.0)
 }

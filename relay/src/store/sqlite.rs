@@ -18,11 +18,12 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
+use super::channels::StreamId;
 use super::cursors::{CursorKey, PendingCursors};
 use super::streams;
 use super::{
-    AfterCommit, Result, Retention, SecretHash, Session, Store, StoreError, StoreStats,
-    StoredMessage,
+    AfterCommit, NewMessage, Result, Retention, SecretHash, Session, Store, StoreError, StoreStats,
+    StreamMessage,
 };
 use crate::config::Durability;
 
@@ -446,34 +447,50 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn append_personal_and(
+    async fn append(
         &self,
-        user_id: &str,
-        event: &str,
-        data: &str,
-        now: u64,
+        stream: StreamId<'_>,
+        m: NewMessage,
         then: AfterCommit,
     ) -> Result<(u64, usize)> {
-        let (user_id, event, data) = (user_id.to_string(), event.to_string(), data.to_string());
-        let retention = self.retention;
+        let (personal, name) = match stream {
+            StreamId::Personal(u) => (true, u.to_string()),
+            StreamId::Channel(c) => (false, c.to_string()),
+        };
+        let retention = m.retention.unwrap_or(self.retention);
         self.call_then(
             move |c| {
-                ensure_user(c, &user_id)?;
-                let seq: i64 = c
-                    .prepare_cached(
-                        "UPDATE users SET next_seq = next_seq + 1 WHERE user_id = ?1
-                 RETURNING next_seq - 1",
+                let (key, seq) = if personal {
+                    ensure_user(c, &name)?;
+                    let seq: i64 = c
+                        .prepare_cached(
+                            "UPDATE users SET next_seq = next_seq + 1 WHERE user_id = ?1
+                             RETURNING next_seq - 1",
+                        )?
+                        .query_row(params![name], |r| r.get(0))?;
+                    (streams::personal(&name), seq)
+                } else {
+                    c.prepare_cached(
+                        "INSERT INTO channels (name) VALUES (?1) ON CONFLICT DO NOTHING",
                     )?
-                    .query_row(params![user_id], |r| r.get(0))?;
-                let m = streams::Append {
-                    stream: &streams::personal(&user_id),
-                    seq,
-                    event: &event,
-                    data: &data,
-                    user_id: None,
-                    created_at: now,
+                    .execute(params![name])?;
+                    let seq: i64 = c
+                        .prepare_cached(
+                            "UPDATE channels SET next_seq = next_seq + 1 WHERE name = ?1
+                             RETURNING next_seq - 1",
+                        )?
+                        .query_row(params![name], |r| r.get(0))?;
+                    (name, seq)
                 };
-                streams::append(c, &m, retention)?;
+                let row = streams::Append {
+                    stream: &key,
+                    seq,
+                    event: &m.event,
+                    data: &m.data,
+                    user_id: m.sender.as_deref(),
+                    created_at: m.now,
+                };
+                streams::append(c, &row, retention)?;
                 Ok(to_u64(seq))
             },
             move |seq| then(*seq),
@@ -481,25 +498,26 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn personal_after(
+    async fn after(
         &self,
-        user_id: &str,
+        stream: StreamId<'_>,
         after: u64,
         limit: usize,
-    ) -> Result<Vec<StoredMessage>> {
-        let stream = streams::personal(user_id);
-        self.call(move |c| {
-            let rows = streams::after(c, &stream, after, limit)?;
-            Ok(rows
-                .into_iter()
-                .map(|r| StoredMessage {
-                    seq: r.seq,
-                    event: r.event,
-                    data: r.data,
-                })
-                .collect())
-        })
-        .await
+    ) -> Result<Vec<StreamMessage>> {
+        let key = streams::key(stream);
+        self.call(move |c| streams::after(c, &key, after, limit))
+            .await
+    }
+
+    async fn before(
+        &self,
+        stream: StreamId<'_>,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<StreamMessage>> {
+        let key = streams::key(stream);
+        self.call(move |c| streams::before(c, &key, before, limit))
+            .await
     }
 
     async fn resume_point(&self, session_id: i64, user_id: &str) -> Result<u64> {
@@ -651,10 +669,13 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let s = open(dir.path());
         for i in 1..=5u64 {
-            assert_eq!(s.append_personal("u", "e", &i.to_string(), 10).await?, i);
+            assert_eq!(
+                crate::store::append_personal(&s, "u", "e", &i.to_string(), 10).await?,
+                i
+            );
         }
         let kept: Vec<u64> = s
-            .personal_after("u", 0, 10)
+            .after(StreamId::Personal("u"), 0, 10)
             .await?
             .iter()
             .map(|m| m.seq)
@@ -671,7 +692,7 @@ mod tests {
         s.advance_cursor(1, "u", 2, None);
         assert_eq!(s.resume_point(1, "u").await?, 4, "cursors never go back");
         s.sweep(200).await?;
-        assert!(s.personal_after("u", 0, 10).await?.is_empty());
+        assert!(s.after(StreamId::Personal("u"), 0, 10).await?.is_empty());
         Ok(())
     }
 
@@ -733,7 +754,7 @@ mod tests {
         s.touch_last_seen("a", 1);
         s.touch_last_seen("b", 1);
         s.touch_last_seen("c", 1);
-        let mut publish = Box::pin(s.append_personal("u", "e", "1", 1));
+        let mut publish = Box::pin(crate::store::append_personal(&s, "u", "e", "1", 1));
         assert!(publish.as_mut().now_or_never().is_none(), "waits for room");
         for seq in 1..=3 {
             s.advance_cursor(1, "u", seq, None);
@@ -754,10 +775,13 @@ mod tests {
         let dir = tempfile::tempdir()?;
         {
             let s = open(dir.path());
-            s.append_personal("u", "e", "{}", 10).await?;
+            crate::store::append_personal(&s, "u", "e", "{}", 10).await?;
         }
         let s = open(dir.path());
-        assert_eq!(s.append_personal("u", "e", "{}", 10).await?, 2);
+        assert_eq!(
+            crate::store::append_personal(&s, "u", "e", "{}", 10).await?,
+            2
+        );
         Ok(())
     }
 }

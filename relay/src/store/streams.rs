@@ -13,8 +13,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::Retention;
+use super::channels::StreamId;
 use super::sqlite::{to_i64, to_u64};
+use super::{Retention, StreamMessage};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS stream_messages (
@@ -91,18 +92,16 @@ pub(super) fn personal(user_id: &str) -> String {
     format!("msg:{user_id}")
 }
 
-/// One stored message of any stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Row {
-    pub seq: u64,
-    pub event: String,
-    pub data: String,
-    /// The sender, on channels where the relay stamps it.
-    pub user_id: Option<String>,
+/// The stream name of `stream`.
+pub(super) fn key(stream: StreamId<'_>) -> String {
+    match stream {
+        StreamId::Personal(u) => personal(u),
+        StreamId::Channel(c) => c.to_string(),
+    }
 }
 
-fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    Ok(Row {
+fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<StreamMessage> {
+    Ok(StreamMessage {
         seq: to_u64(r.get(0)?),
         event: r.get(1)?,
         data: r.get(2)?,
@@ -155,7 +154,7 @@ pub(super) fn after(
     stream: &str,
     after: u64,
     limit: usize,
-) -> rusqlite::Result<Vec<Row>> {
+) -> rusqlite::Result<Vec<StreamMessage>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut st = c.prepare_cached(
         "SELECT seq, event, data, user_id FROM stream_messages
@@ -171,13 +170,13 @@ pub(super) fn before(
     stream: &str,
     before: u64,
     limit: usize,
-) -> rusqlite::Result<Vec<Row>> {
+) -> rusqlite::Result<Vec<StreamMessage>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut st = c.prepare_cached(
         "SELECT seq, event, data, user_id FROM stream_messages
          WHERE stream = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
     )?;
-    let mut rows: Vec<Row> = st
+    let mut rows: Vec<StreamMessage> = st
         .query_map(params![stream, to_i64(before), limit], read)?
         .collect::<rusqlite::Result<_>>()?;
     rows.reverse();
@@ -338,18 +337,18 @@ mod tests {
         };
         let s = SqliteStore::open(dir.path(), Durability::Normal, retention)?;
         let personal: Vec<u64> = s
-            .personal_after("u", 0, 10)
+            .after(StreamId::Personal("u"), 0, 10)
             .await?
             .iter()
             .map(|m| m.seq)
             .collect();
         assert_eq!(personal, vec![1, 2]);
         assert_eq!(
-            s.append_personal("u", "e", "3", 120).await?,
+            crate::store::append_personal(&s, "u", "e", "3", 120).await?,
             3,
             "the counter goes on"
         );
-        let ch = s.channel_after("web_a", 0, 10).await?;
+        let ch = s.after(StreamId::Channel("web_a"), 0, 10).await?;
         assert_eq!(ch.len(), 1);
         assert_eq!(
             (ch[0].data.as_str(), ch[0].user_id.as_deref()),
@@ -368,7 +367,7 @@ mod tests {
         // Personal messages got their age limit as an expiry: created at 100, kept 50 s.
         s.sweep(151).await?;
         let left: Vec<u64> = s
-            .personal_after("u", 0, 10)
+            .after(StreamId::Personal("u"), 0, 10)
             .await?
             .iter()
             .map(|m| m.seq)
@@ -379,7 +378,7 @@ mod tests {
             "the migrated ones expired, the new one is kept"
         );
         assert_eq!(
-            s.channel_after("web_a", 0, 10).await?.len(),
+            s.after(StreamId::Channel("web_a"), 0, 10).await?.len(),
             1,
             "expires at 1000"
         );
