@@ -166,8 +166,6 @@ async fn measure(
 ) -> anyhow::Result<Value> {
     let n = fleet.alive() as f64;
     let rec = fleet.recorder.clone();
-    let pad: Arc<str> = plan.pad.as_str().into();
-    let drain = plan.step * 4 + std::time::Duration::from_secs(2);
 
     let mut rate = (start / n).max(1.0);
     let mut best = 0.0f64;
@@ -177,13 +175,13 @@ async fn measure(
     let last = (steps_at.first + plan.max_steps).min(steps_at.latency);
     for step in steps_at.first..last {
         let closed_before = rec.closed();
-        let count = ((rate * plan.step.as_secs_f64()) as u64).max(2);
-        let cpu_before = CpuMark::now(running);
-        let p = paced(target, step, rate, count, IN_FLIGHT, &pad).await;
-        let expected = p.ok * n as u64;
-        wait_until(drain, || rec.received(step) >= expected).await;
-        let received = rec.received(step);
-        let (server_cpu, generator_cpu) = cpu_before.per_delivery(CpuMark::now(running), received);
+        let Timed {
+            p,
+            expected,
+            received,
+            server_cpu,
+            generator_cpu,
+        } = timed(plan, running, fleet, target, step, rate, plan.step).await;
         let elapsed = secs_between(p.start_us, rec.last_us(step).max(p.end_us));
         let delivered = received as f64 / elapsed.max(1e-6);
         let growing = delivered > STILL_GROWING * best;
@@ -272,25 +270,63 @@ async fn latency_run(
     // Overload may have closed slow sockets (the relay's policy); reopen them first.
     fleet.fill(64).await?;
     let n = fleet.alive() as f64;
-    let rec = fleet.recorder.clone();
-    let pad: Arc<str> = plan.pad.as_str().into();
-    let drain = plan.step * 4 + std::time::Duration::from_secs(2);
     let rate = (deliveries_per_s / n).max(1.0);
-    let count = ((rate * plan.latency.as_secs_f64()) as u64).max(2);
-    rec.measure_latency_of(step);
-    let cpu_before = CpuMark::now(running);
-    let p = paced(target, step, rate, count, IN_FLIGHT, &pad).await;
-    let expected = p.ok * n as u64;
-    wait_until(drain, || rec.received(step) >= expected).await;
-    let received = rec.received(step);
-    let (server_cpu, generator_cpu) = cpu_before.per_delivery(CpuMark::now(running), received);
+    fleet.recorder.measure_latency_of(step);
+    let Timed {
+        p,
+        expected,
+        received,
+        server_cpu,
+        generator_cpu,
+    } = timed(plan, running, fleet, target, step, rate, plan.latency).await;
     Ok(json!({
         "publishes_per_s": rate,
         "delivered_per_s": (rate * n).round(),
         "lost": expected.saturating_sub(received),
         "publish_errors": p.errors,
-        "latency": percentiles(&rec.latency()),
+        "latency": percentiles(&fleet.recorder.latency()),
         "server_cpu_ns_per_delivery": server_cpu,
         "generator_cpu_ns_per_delivery": generator_cpu,
     }))
+}
+
+/// What one timed publishing run gave.
+struct Timed {
+    p: crate::publish::Published,
+    /// Deliveries due: accepted publishes × live subscribers.
+    expected: u64,
+    received: u64,
+    server_cpu: Value,
+    generator_cpu: Value,
+}
+
+/// Publishes `rate` times a second for `length` as step `step`, waits (bounded) for every
+/// delivery, and measures the CPU both sides spent.
+async fn timed(
+    plan: &Plan,
+    running: &Running,
+    fleet: &Fleet,
+    target: &Target,
+    step: usize,
+    rate: f64,
+    length: std::time::Duration,
+) -> Timed {
+    let n = fleet.alive() as u64;
+    let rec = &fleet.recorder;
+    let pad: Arc<str> = plan.pad.as_str().into();
+    let drain = plan.step * 4 + std::time::Duration::from_secs(2);
+    let count = ((rate * length.as_secs_f64()) as u64).max(2);
+    let cpu_before = CpuMark::now(running);
+    let p = paced(target, step, rate, count, IN_FLIGHT, &pad).await;
+    let expected = p.ok * n;
+    wait_until(drain, || rec.received(step) >= expected).await;
+    let received = rec.received(step);
+    let (server_cpu, generator_cpu) = cpu_before.per_delivery(CpuMark::now(running), received);
+    Timed {
+        p,
+        expected,
+        received,
+        server_cpu,
+        generator_cpu,
+    }
 }
