@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use crate::peer::{FanoutVia, Peer, Programs};
 
+/// `--latency-rates` kept at most (the fan-out also runs at socket.io's half load).
+pub const MAX_LATENCY_RATES: usize = 9;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Scenario {
     Fanout,
@@ -156,7 +159,7 @@ impl Plan {
                 let mut r: Vec<f64> = o.latency_rates.clone().unwrap_or(default);
                 r.retain(|x| x.is_finite() && *x > 0.0);
                 r.sort_by(f64::total_cmp);
-                r.truncate(crate::scenario::fanout::MAX_EQUAL_LOADS - 1);
+                r.truncate(MAX_LATENCY_RATES);
                 r
             },
             fanout_via: o.fanout_via,

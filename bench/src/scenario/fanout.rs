@@ -153,7 +153,7 @@ const STORED: Steps = Steps {
 };
 /// The equal-load runs take steps `EQUAL_FIRST..EQUAL_FIRST + MAX_EQUAL_LOADS`.
 const EQUAL_FIRST: usize = 84;
-pub const MAX_EQUAL_LOADS: usize = 10;
+const MAX_EQUAL_LOADS: usize = crate::plan::MAX_LATENCY_RATES + 1;
 
 /// The ramp from `start` deliveries/s, then the latency run at `plan.latency_load` of the best.
 async fn measure(

@@ -1,18 +1,19 @@
-//! The back-end API under `/api/v1`: what the customer's server calls with its API key.
+//! The back-end API under `/api/v1` for login codes and tunnels: what the customer's server
+//! calls with its API key. The `/users/*` routes are in [`super::users`].
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use cometa_protocol::CloseCode;
 use cometa_protocol::api::{
     BroadcastRequest, BroadcastResponse, DeliveredResponse, ErrorBody, LoginCodeRequest,
-    LoginCodeResponse, Presence, PushRequest, PushResponse, RevokedResponse, TunnelMessage,
+    LoginCodeResponse, TunnelMessage,
 };
-use cometa_protocol::{CloseCode, names};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiKey, Body, Path, user_id};
+use super::extract::{ApiKey, Body, Path, event_name, user_id};
 use super::openapi;
 use crate::error::ApiError;
 use crate::secret;
@@ -69,33 +70,6 @@ pub(super) async fn login_code(
         Json(LoginCodeResponse { code, expires_at }),
     )
         .into_response())
-}
-
-#[utoipa::path(
-    post,
-    path = "/users/{user_id}/messages",
-    operation_id = "push_to_user",
-    tag = "users",
-    summary = "Push a message to a user's personal stream",
-    params(("user_id" = String, Path, description = "The user's id")),
-    request_body = PushRequest,
-    responses(
-        (status = 200, description = "Stored, then sent to every live tunnel of the user", body = PushResponse),
-        openapi::Refused
-    )
-)]
-pub(super) async fn push_to_user(
-    _: ApiKey,
-    State(app): State<App>,
-    Path(uid): Path<String>,
-    Body(req): Body<PushRequest>,
-) -> Result<Json<PushResponse>, ApiError> {
-    user_id(&uid)?;
-    event_name(&req.event)?;
-    let published = crate::publish::personal(&app, &uid, &req.event, req.data.get()).await?;
-    let seq = published.seq.unwrap_or_default();
-    let delivered = published.delivered;
-    Ok(Json(PushResponse { seq, delivered }))
 }
 
 #[utoipa::path(
@@ -188,70 +162,7 @@ pub(super) async fn close_tunnel(
     }
 }
 
-#[utoipa::path(
-    delete,
-    path = "/users/{user_id}/sessions",
-    operation_id = "revoke_sessions",
-    tag = "users",
-    summary = "Log a user out everywhere",
-    params(("user_id" = String, Path, description = "The user's id")),
-    responses(
-        (status = 200, description = "Every session of the user revoked and its tunnels closed", body = RevokedResponse),
-        openapi::Refused
-    )
-)]
-pub(super) async fn revoke_sessions(
-    _: ApiKey,
-    State(app): State<App>,
-    Path(uid): Path<String>,
-) -> Result<Json<RevokedResponse>, ApiError> {
-    user_id(&uid)?;
-    let revoked_sessions = app.store.revoke_user_sessions(&uid).await?;
-    app.tickets.revoke_user(&uid);
-    let closed_tunnels = app.hub.close_user(&uid, None, CloseCode::SessionRevoked);
-    tracing::info!(user = %uid, revoked_sessions, closed_tunnels, "sessions revoked");
-    Ok(Json(RevokedResponse {
-        revoked_sessions,
-        closed_tunnels,
-    }))
-}
-
-#[utoipa::path(
-    get,
-    path = "/users/{user_id}/presence",
-    operation_id = "user_presence",
-    tag = "users",
-    summary = "A user's presence",
-    params(("user_id" = String, Path, description = "The user's id")),
-    responses(
-        (status = 200, description = "Whether the user is connected, on how many devices", body = Presence),
-        openapi::Refused
-    )
-)]
-pub(super) async fn presence(
-    _: ApiKey,
-    State(app): State<App>,
-    Path(uid): Path<String>,
-) -> Result<Json<Presence>, ApiError> {
-    user_id(&uid)?;
-    let devices = app.hub.devices(&uid);
-    let last_seen = if devices > 0 {
-        Some(unix_now())
-    } else {
-        app.store.last_seen(&uid).await?
-    };
-    Ok(Json(Presence {
-        online: devices > 0,
-        devices,
-        last_seen,
-    }))
-}
-
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub(super) struct TunnelClosed {
     closed_tunnels: usize,
-}
-
-pub(crate) fn event_name(name: &str) -> Result<(), ApiError> {
-    names::check_event(name).map_err(|e| ApiError::BadRequest(format!("event name {e}")))
 }

@@ -104,3 +104,9 @@ pub fn header<'a>(parts: &'a axum::http::HeaderMap, name: &str) -> Option<&'a st
         .map(str::trim)
         .filter(|v| !v.is_empty())
 }
+
+/// An event name as the API accepts it (what a client may subscribe to).
+pub fn event_name(name: &str) -> Result<(), ApiError> {
+    cometa_protocol::names::check_event(name)
+        .map_err(|e| ApiError::BadRequest(format!("event name {e}")))
+}

@@ -6,7 +6,7 @@ pub(crate) mod channels;
 mod connect;
 mod demo;
 mod embedded;
-mod extract;
+pub(crate) mod extract;
 mod health;
 mod login;
 mod openapi;

@@ -7,14 +7,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cometa_protocol::CloseCode;
-use cometa_protocol::api::{ErrorBody, LoginCodeRequest};
+use cometa_protocol::api::{
+    ErrorBody, LoginCodeRequest, Presence, PushRequest, PushResponse, RevokedResponse,
+};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{ApiKey, Body, Path, user_id};
-use super::{backend, channels, openapi};
+use super::extract::{ApiKey, Body, Path, event_name, user_id};
+use super::{channels, openapi};
 use crate::auth::{password, visitor};
 use crate::error::ApiError;
 use crate::state::App;
@@ -34,9 +36,9 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(delete_many))
         .routes(routes!(read, update, delete_one))
         .routes(routes!(merge))
-        .routes(routes!(backend::push_to_user))
-        .routes(routes!(backend::revoke_sessions))
-        .routes(routes!(backend::presence))
+        .routes(routes!(push_to_user))
+        .routes(routes!(revoke_sessions))
+        .routes(routes!(presence))
         .routes(routes!(channels::put_key, channels::delete_key))
         .routes(routes!(channels::get_data, channels::put_data))
         .routes(routes!(channels::last_seen))
@@ -466,4 +468,90 @@ async fn write(
 
 fn no_user(uid: &str) -> ApiError {
     ApiError::NotFound(format!("no user {uid:?}"))
+}
+
+#[utoipa::path(
+    post,
+    path = "/users/{user_id}/messages",
+    operation_id = "push_to_user",
+    tag = "users",
+    summary = "Push a message to a user's personal stream",
+    params(("user_id" = String, Path, description = "The user's id")),
+    request_body = PushRequest,
+    responses(
+        (status = 200, description = "Stored, then sent to every live tunnel of the user", body = PushResponse),
+        openapi::Refused
+    )
+)]
+pub(super) async fn push_to_user(
+    _: ApiKey,
+    State(app): State<App>,
+    Path(uid): Path<String>,
+    Body(req): Body<PushRequest>,
+) -> Result<Json<PushResponse>, ApiError> {
+    user_id(&uid)?;
+    event_name(&req.event)?;
+    let published = crate::publish::personal(&app, &uid, &req.event, req.data.get()).await?;
+    let seq = published.seq.unwrap_or_default();
+    let delivered = published.delivered;
+    Ok(Json(PushResponse { seq, delivered }))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/users/{user_id}/sessions",
+    operation_id = "revoke_sessions",
+    tag = "users",
+    summary = "Log a user out everywhere",
+    params(("user_id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "Every session of the user revoked and its tunnels closed", body = RevokedResponse),
+        openapi::Refused
+    )
+)]
+pub(super) async fn revoke_sessions(
+    _: ApiKey,
+    State(app): State<App>,
+    Path(uid): Path<String>,
+) -> Result<Json<RevokedResponse>, ApiError> {
+    user_id(&uid)?;
+    let revoked_sessions = app.store.revoke_user_sessions(&uid).await?;
+    app.tickets.revoke_user(&uid);
+    let closed_tunnels = app.hub.close_user(&uid, None, CloseCode::SessionRevoked);
+    tracing::info!(user = %uid, revoked_sessions, closed_tunnels, "sessions revoked");
+    Ok(Json(RevokedResponse {
+        revoked_sessions,
+        closed_tunnels,
+    }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/users/{user_id}/presence",
+    operation_id = "user_presence",
+    tag = "users",
+    summary = "A user's presence",
+    params(("user_id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "Whether the user is connected, on how many devices", body = Presence),
+        openapi::Refused
+    )
+)]
+pub(super) async fn presence(
+    _: ApiKey,
+    State(app): State<App>,
+    Path(uid): Path<String>,
+) -> Result<Json<Presence>, ApiError> {
+    user_id(&uid)?;
+    let devices = app.hub.devices(&uid);
+    let last_seen = if devices > 0 {
+        Some(unix_now())
+    } else {
+        app.store.last_seen(&uid).await?
+    };
+    Ok(Json(Presence {
+        online: devices > 0,
+        devices,
+        last_seen,
+    }))
 }
