@@ -218,7 +218,7 @@ impl Relay {
                 tracing::info!(addr = %addr, "metrics served without a key");
                 Some(tokio::spawn(listener::serve(
                     l,
-                    metrics::router(app.clone()),
+                    api::metrics_router(app.clone()),
                     per_address.clone(),
                     timeouts,
                     std::future::pending(),

@@ -14,9 +14,6 @@
 use std::sync::LazyLock;
 use std::time::Instant;
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -24,9 +21,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::error::ApiError;
 use crate::frames::Dialect;
-use crate::state::App;
 
 type Label = [(&'static str, &'static str); 1];
 
@@ -143,34 +138,6 @@ pub fn connected(dialect: Dialect) -> Live {
     Live(g.clone())
 }
 
-/// The method an HTTP login (`/weapp/login`) tries, in the order the handler tries them.
-pub fn http_login_method(
-    app: &App,
-    headers: &axum::http::HeaderMap,
-    has_password: bool,
-) -> &'static str {
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(' ').next().unwrap_or_default().to_ascii_lowercase());
-    match auth.as_deref() {
-        Some("basic") => "password",
-        Some("bearer") => "jwt",
-        Some(_) => "other",
-        None if has_password => "password",
-        None if headers.contains_key("x-wx-code") => "code",
-        None if app
-            .auth
-            .delegated
-            .as_ref()
-            .is_some_and(|d| d.applies(headers)) =>
-        {
-            "delegated"
-        }
-        None => "visitor",
-    }
-}
-
 /// The credential a native `auth` frame brings.
 pub fn native_login_method(req: &cometa_protocol::frames::AuthRequest) -> &'static str {
     if req.user_key.is_some() {
@@ -232,50 +199,27 @@ pub fn rate_limited(limit: &'static str) {
         .inc();
 }
 
-/// The text exposition, with the queue depths read now.
-pub async fn render(app: &App) -> Result<String, ApiError> {
-    let store = app.store.stats().await?;
-    let set = |queue, n: usize| {
-        METRICS
-            .queued
-            .get_or_create(&[("queue", queue)])
-            .set(i64::try_from(n).unwrap_or(i64::MAX));
-    };
-    set("store", store.queued_jobs);
-    set("webhook", app.webhook.as_ref().map_or(0, |w| w.queued()));
-    set("outbox", app.hub.queued());
+/// A queue's depth, set at scrape time. `queue`: store, webhook, outbox.
+pub fn set_queued(queue: &'static str, n: usize) {
+    METRICS
+        .queued
+        .get_or_create(&[("queue", queue)])
+        .set(i64::try_from(n).unwrap_or(i64::MAX));
+}
+
+/// Store writes dropped so far, set at scrape time.
+pub fn set_store_dropped(n: u64) {
     METRICS
         .store_dropped
-        .set(i64::try_from(store.dropped_writes).unwrap_or(i64::MAX));
+        .set(i64::try_from(n).unwrap_or(i64::MAX));
+}
+
+/// The text exposition of every metric.
+pub fn encode_text() -> String {
     let mut out = String::new();
     // Writing into a String cannot fail.
     if let Err(e) = encode(&mut out, &METRICS.registry) {
         tracing::error!(error = %e, "cannot encode metrics");
     }
-    Ok(out)
-}
-
-/// The scrape answer.
-pub async fn scrape(app: &App) -> Result<Response, ApiError> {
-    let body = render(app).await?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response())
-}
-
-/// `GET /metrics` on `--metrics-listen`: no key, the address is the operator's.
-async fn open(State(app): State<App>) -> Result<Response, ApiError> {
-    scrape(&app).await
-}
-
-/// The router of `--metrics-listen`.
-pub fn router(app: App) -> axum::Router {
-    axum::Router::new()
-        .route("/metrics", axum::routing::get(open))
-        .with_state(app)
+    out
 }

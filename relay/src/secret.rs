@@ -4,7 +4,8 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::store::SecretHash;
+/// SHA-256 of a secret (session key, login code). Secrets themselves are never stored.
+pub type SecretHash = [u8; 32];
 
 /// A fresh 256-bit secret, hex-encoded (64 characters, safe in headers and URLs).
 pub fn generate() -> String {

@@ -169,7 +169,7 @@ pub async fn login(
     };
     let remember = remember(&headers, &q, &body);
     let now = unix_now();
-    let method = crate::metrics::http_login_method(
+    let method = http_login_method(
         &app,
         &headers,
         body.username.is_some() && body.password.is_some(),
@@ -447,6 +447,34 @@ async fn visitor(
         set_cookie,
         ..Grant::user(user_id)
     })
+}
+
+/// The method an HTTP login (`/weapp/login`) tries, in the order the handler tries them.
+fn http_login_method(
+    app: &App,
+    headers: &axum::http::HeaderMap,
+    has_password: bool,
+) -> &'static str {
+    let auth = headers
+        .get(h::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(' ').next().unwrap_or_default().to_ascii_lowercase());
+    match auth.as_deref() {
+        Some("basic") => "password",
+        Some("bearer") => "jwt",
+        Some(_) => "other",
+        None if has_password => "password",
+        None if headers.contains_key("x-wx-code") => "code",
+        None if app
+            .auth
+            .delegated
+            .as_ref()
+            .is_some_and(|d| d.applies(headers)) =>
+        {
+            "delegated"
+        }
+        None => "visitor",
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ mod stats;
 mod users;
 mod weapp;
 
+pub use stats::metrics_router;
+
 pub(crate) use login::ClientAddr;
 
 use axum::Router;

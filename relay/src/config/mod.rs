@@ -27,6 +27,8 @@ use clap::builder::BoolishValueParser;
 
 pub use choices::{Durability, LogFormat};
 
+/// Jobs waiting for the store thread at most, unless `--store-queue` says otherwise.
+pub const DEFAULT_STORE_QUEUE: usize = 8192;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -210,7 +212,7 @@ pub struct Config {
     #[arg(long, env = "COMETA_LISTEN_BACKLOG", default_value = "4096", value_parser = parse::positive::<u32>)]
     pub listen_backlog: u32,
     /// Jobs waiting for the store thread before callers wait for room.
-    #[arg(long, env = "COMETA_STORE_QUEUE", default_value_t = crate::store::sqlite::DEFAULT_QUEUE, value_parser = parse::positive::<usize>)]
+    #[arg(long, env = "COMETA_STORE_QUEUE", default_value_t = DEFAULT_STORE_QUEUE, value_parser = parse::positive::<usize>)]
     pub store_queue: usize,
     /// Inbound frames per second one connection may send, sustained; past the burst a frame is
     /// refused with an `error:` packet, and a connection that keeps sending is closed (4003).

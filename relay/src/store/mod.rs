@@ -13,8 +13,7 @@ mod streams;
 
 use async_trait::async_trait;
 
-/// SHA-256 of a secret (session key, login code). Secrets themselves are never stored.
-pub type SecretHash = [u8; 32];
+pub use crate::secret::SecretHash;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

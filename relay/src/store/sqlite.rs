@@ -35,8 +35,7 @@ type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
 /// Jobs folded into one transaction at most; bounds the latency a burst adds to its first job.
 const MAX_BATCH: usize = 512;
 
-/// Jobs waiting for the store thread at most, unless the config says otherwise.
-pub const DEFAULT_QUEUE: usize = 8192;
+pub use crate::config::DEFAULT_STORE_QUEUE as DEFAULT_QUEUE;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
