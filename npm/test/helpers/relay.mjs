@@ -85,6 +85,22 @@ export async function startRelay({ args = [], cwd } = {}) {
     mintCode: async (userId, userinfo) => (await api('/api/v1/login-codes', { user_id: userId, ...(userinfo ? { userinfo } : {}) })).code,
     /** Pushes `event` with `data` to every live tunnel of `userId` (queued when none). */
     push: (userId, event, data) => api(`/api/v1/users/${encodeURIComponent(userId)}/messages`, { event, data }),
+    /** `GET /api/v1/users/{id}/presence`: `{online, devices, last_seen}` (devices = live connections). */
+    presence: async (userId) => {
+      const res = await fetch(`${url}/api/v1/users/${encodeURIComponent(userId)}/presence`, { headers: { authorization: `Bearer ${API_KEY}` } });
+      if (!res.ok) throw new Error(`presence: HTTP ${res.status} ${await res.text()}`);
+      return res.json();
+    },
+    /** Resolves once the user has exactly `n` live connections at the relay (polled). */
+    async untilConnections(userId, n, timeoutMs = 10000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const { devices } = await this.presence(userId);
+        if (devices === n) return;
+        if (Date.now() > deadline) throw new Error(`user ${userId} has ${devices} connections, not ${n}, after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     /** Publishes on a channel as the back end; resolves with `{seq}`. */
     publish: (channel, event, data) => api(`/api/v1/channels/${encodeURIComponent(channel)}/messages`, { event, data }),
     /** `POST /demo/login` (relay started with `--demo`): `{user_id, user_key, dev_id}`. */
