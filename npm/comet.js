@@ -5,7 +5,7 @@
 // made before the module is there queues its calls.
 import init, { initSync, CometApi as RealCometApi } from './dist/cometa_comet.js';
 import { loader, deferredClass, LATER } from './load.js';
-import { canShare, share, unshare, sharedOf } from './comet-shared.js';
+import { canShare, share, unshare, sharedOf } from './dist/cometa_comet_shared.js';
 
 const L = loader(init, initSync, new URL('./dist/cometa_comet_bg.wasm', import.meta.url));
 
@@ -51,7 +51,7 @@ function handlers(api) {
     api.setEmitter((event, code, text) =>
       queueMicrotask(() => {
         const arg = event === 'error' ? { code, message: text } : { code, reason: text };
-        // A leading tab's states are every sharing tab's (see `comet-shared.js`).
+        // A leading tab's states are every sharing tab's (see `sdk-wasm/js/comet-shared.js`).
         sharedOf(api)?.event(event, arg);
         fire(api, event, arg);
       }),
@@ -163,7 +163,7 @@ function wrap(api, callback) {
   };
 }
 // The tab's subscriptions are also kept here: while the tab shares a connection with other
-// tabs, `comet-shared.js` hands the messages to them (once each per tab), and the module's
+// tabs, `sdk-wasm/js/comet-shared.js` hands the messages to them (once each per tab), and the module's
 // own calls are skipped.
 const realSubscription = proto.subscription;
 const subscriptions = new WeakMap();

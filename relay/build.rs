@@ -8,13 +8,7 @@ fn main() {
     // directory's files for changes).
     if std::path::Path::new("../npm/dist").is_dir() {
         println!("cargo:rerun-if-changed=../npm/dist");
-        for f in [
-            "index.js",
-            "comet.js",
-            "comet-shared.js",
-            "load.js",
-            "package.json",
-        ] {
+        for f in ["index.js", "comet.js", "load.js", "package.json"] {
             println!("cargo:rerun-if-changed=../npm/{f}");
         }
     } else {

@@ -21,7 +21,6 @@ struct DemoPage;
 #[allow_missing = true]
 #[include = "index.js"]
 #[include = "comet.js"]
-#[include = "comet-shared.js"]
 #[include = "load.js"]
 #[include = "package.json"]
 #[include = "dist/*.js"]

@@ -16,8 +16,10 @@
 // - Publishes a follower sent stay pending until a leader took them, and queries until
 //   answered: a new leader gets them again.
 //
-// Host glue, like `load.js`: the module still decides everything about the connection; this
-// file only decides which tab runs it and which tab gets what.
+// Host glue, like `npm/load.js`: the module still decides everything about the connection;
+// this file only decides which tab runs it and which tab gets what. Not a wasm-bindgen
+// snippet: `scripts/build-sdk.sh` minifies it into `dist/cometa_comet_shared.js`, which
+// `npm/comet.js` imports and the `cometa/comet` size budget counts.
 
 const tabs = new WeakMap();
 
