@@ -86,6 +86,18 @@ test('three tabs of one browser: one connection at the relay, one master, every 
     assertExactlyOnce(t.rec.list, 'msg', 'msg', personal, `tab ${i}`);
     assertExactlyOnce(t.rec.list, 'pub', 'web_tabs', feed, `tab ${i}`);
   }
+  // A channel only a follower wants: the master subscribes to it for that tab alone.
+  const follower = tabs[(await masters(tabs)).indexOf(false)];
+  const only = follower.page.evaluate(
+    () =>
+      new Promise((resolve) => {
+        window.api.subscription('web_only', (m) => resolve(m.data));
+        window.api.count_users_in_pipe('web_only', (a) => (window.onlyCount = a.data.user_in_pipe));
+      }),
+  );
+  await follower.page.waitForFunction(() => window.onlyCount === 1, null, { timeout: 10000 });
+  await relay.publish('web_only', 'solo', { only: true });
+  assert.deepEqual(await only, { only: true });
   assert.equal((await relay.presence(cfg.user)).devices, 1, 'still one connection');
   assert.deepEqual(problems, []);
   await ctx.close();
