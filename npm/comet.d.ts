@@ -25,6 +25,13 @@ export interface StartOptions {
   node?: string;
   /** A WebSocket constructor (Node has none: pass `ws`'s). Default: `globalThis.WebSocket`. */
   WebSocket?: new (url: string) => unknown;
+  /**
+   * Default `true`: the tabs of this origin that start for the same relay and user share one
+   * connection, run by the tab for which `isMaster()` is true (Web Locks elect it,
+   * BroadcastChannel carries the rest). `false`, or a browser without Web Locks or
+   * BroadcastChannel, or Node: a connection of this object's own.
+   */
+  shared?: boolean;
 }
 
 export interface ServerInfo {
@@ -148,7 +155,7 @@ export class CometApi {
   getUUID(): string;
   /** This page load's id. */
   getTabUUID(): string;
-  /** Always true: every tab keeps its own socket. */
+  /** True in the one tab that runs the connection its tabs share (always, without sharing). */
   isMaster(): boolean;
   free(): void;
 }

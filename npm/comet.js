@@ -5,6 +5,7 @@
 // made before the module is there queues its calls.
 import init, { initSync, CometApi as RealCometApi } from './dist/cometa_comet.js';
 import { loader, deferredClass, LATER } from './load.js';
+import { canShare, share, unshare, sharedOf } from './dist/cometa_comet_shared.js';
 
 const L = loader(init, initSync, new URL('./dist/cometa_comet_bg.wasm', import.meta.url));
 
@@ -50,18 +51,23 @@ function handlers(api) {
     api.setEmitter((event, code, text) =>
       queueMicrotask(() => {
         const arg = event === 'error' ? { code, message: text } : { code, reason: text };
-        if (levelOf(api) > 0) console.log('[cometa]', event, arg);
-        for (const f of m.get(event) || []) {
-          try {
-            f(arg);
-          } catch (e) {
-            console.error('cometa: a callback threw', e);
-          }
-        }
+        // A leading tab's states are every sharing tab's (see `sdk-wasm/js/comet-shared.js`).
+        sharedOf(api)?.event(event, arg);
+        fire(api, event, arg);
       }),
     );
   }
   return m;
+}
+function fire(api, event, arg) {
+  if (levelOf(api) > 0) console.log('[cometa]', event, arg);
+  for (const f of handlers(api).get(event) || []) {
+    try {
+      f(arg);
+    } catch (e) {
+      console.error('cometa: a callback threw', e);
+    }
+  }
 }
 proto.on = function (event, handler) {
   if (typeof handler === 'function') {
@@ -156,11 +162,58 @@ function wrap(api, callback) {
     return callback(msg);
   };
 }
+// The tab's subscriptions are also kept here: while the tab shares a connection with other
+// tabs, `sdk-wasm/js/comet-shared.js` hands the messages to them (once each per tab), and the module's
+// own calls are skipped.
 const realSubscription = proto.subscription;
+const subscriptions = new WeakMap();
+function subsOf(api) {
+  let m = subscriptions.get(api);
+  if (!m) subscriptions.set(api, (m = new Map()));
+  return m;
+}
 proto.subscription = function (name, callback) {
-  return typeof name === 'function'
-    ? realSubscription.call(this, wrap(this, name))
-    : realSubscription.call(this, name, wrap(this, callback));
+  const alone = typeof name === 'function';
+  const cb = wrap(this, alone ? name : callback);
+  const own = typeof cb === 'function' ? (msg) => (sharedOf(this) ? undefined : cb(msg)) : cb;
+  const id = alone ? realSubscription.call(this, own) : realSubscription.call(this, name, own);
+  subsOf(this).set(id, { name: alone ? '' : name, cb });
+  sharedOf(this)?.subsChanged();
+  return id;
+};
+const realUnsubscription = proto.unsubscription;
+proto.unsubscription = function (id) {
+  subsOf(this).delete(id);
+  sharedOf(this)?.subsChanged();
+  return realUnsubscription.call(this, id);
+};
+const realUnsubscriptionAll = proto.unsubscriptionAll;
+proto.unsubscriptionAll = function () {
+  // A leading tab's module also holds the channels of the other tabs: only this tab's go.
+  if (sharedOf(this)) for (const id of [...subsOf(this).keys()]) this.unsubscription(id);
+  else {
+    subsOf(this).clear();
+    realUnsubscriptionAll.call(this);
+  }
+};
+
+// `onAuthSuccess`/`onAuthFalill` callbacks, also kept here: a tab that shares another tab's
+// connection gets that one's answers.
+const realOnAuthSuccess = proto.onAuthSuccess;
+const realOnAuthFalill = proto.onAuthFalill;
+const authCallbacks = new WeakMap();
+function authOf(api) {
+  let a = authCallbacks.get(api);
+  if (!a) authCallbacks.set(api, (a = { ok: [], fail: [] }));
+  return a;
+}
+proto.onAuthSuccess = function (callback) {
+  if (typeof callback === 'function') authOf(this).ok.push(callback);
+  return realOnAuthSuccess.call(this, callback);
+};
+proto.onAuthFalill = function (callback) {
+  if (typeof callback === 'function') authOf(this).fail.push(callback);
+  return realOnAuthFalill.call(this, callback);
 };
 
 // CppComet refuses, before sending, what only the back end may do: publishing outside
@@ -172,7 +225,8 @@ proto.web_pipe_send = function (pipe, event, msg) {
     console.error(`cometa: web_pipe_send: clients publish only on web_*, webauth_* and @web_* pipes, not \`${name}\``);
     return false;
   }
-  return realSend.call(this, pipe, event, msg);
+  const s = sharedOf(this);
+  return s ? s.publish(pipe, event, msg) : realSend.call(this, pipe, event, msg);
 };
 const realTrackUsers = proto.getTrackPipeUsers;
 proto.getTrackPipeUsers = function (pipe, callback) {
@@ -180,7 +234,24 @@ proto.getTrackPipeUsers = function (pipe, callback) {
     console.error(`cometa: getTrackPipeUsers: only track_* pipes have members, not \`${pipe}\``);
     return false;
   }
-  return realTrackUsers.call(this, pipe, callback);
+  return ask(this, 'getTrackPipeUsers', realTrackUsers, [pipe], callback);
+};
+
+// Queries: in a tab that shares another tab's connection, that tab asks and answers here.
+function ask(api, method, real, args, callback) {
+  const s = sharedOf(api);
+  return s ? s.query(method, args, callback) : real.call(api, ...args, callback);
+}
+const realPipeLog = proto.get_pipe_log;
+proto.get_pipe_log = function (pipe, callback) {
+  const s = sharedOf(this);
+  // Without a callback the entries go to the pipe's subscribers, here as in the module.
+  const cb = typeof callback === 'function' || !s ? callback : (msg) => s.deliver(msg);
+  return ask(this, 'get_pipe_log', realPipeLog, [pipe], cb);
+};
+const realCount = proto.count_users_in_pipe;
+proto.count_users_in_pipe = function (pipe, callback) {
+  return ask(this, 'count_users_in_pipe', realCount, [pipe], callback);
 };
 
 // CppComet's `getUserData` answer: `{user_id, user_data}` with the stored JSON as text, ""
@@ -196,7 +267,7 @@ proto.getUserData = function (userId, callback) {
               : a,
           )
       : callback;
-  return realGetUserData.call(this, userId, cb);
+  return ask(this, 'getUserData', realGetUserData, [userId], cb);
 };
 
 /**
@@ -263,10 +334,101 @@ function asToken(api, o) {
 }
 const realUserKey = proto.getUserKey;
 proto.getUserKey = function () {
-  return jwtKeys.get(this) ?? realUserKey.call(this);
+  return jwtKeys.get(this) ?? followed(this, 'user_key', realUserKey);
 };
 
-const realStart = proto.start;
+// What a tab that shares another tab's connection answers itself.
+function followed(api, key, real) {
+  const s = sharedOf(api);
+  return s && !s.leader ? s.options[key] : real.call(api);
+}
+const realUserId = proto.getUserId;
+proto.getUserId = function () {
+  return followed(this, 'user_id', realUserId);
+};
+const realDevId = proto.getDevId;
+proto.getDevId = function () {
+  return followed(this, 'dev_id', realDevId);
+};
+const realIsConnected = proto.isConnected;
+proto.isConnected = function () {
+  const s = sharedOf(this);
+  return s && !s.leader ? s.connected : realIsConnected.call(this);
+};
+const realIsAuthorized = proto.isAuthorized;
+proto.isAuthorized = function () {
+  const s = sharedOf(this);
+  return s && !s.leader ? s.authorized : realIsAuthorized.call(this);
+};
+/** True in the one tab that runs a shared connection (and in every tab that does not share). */
+proto.isMaster = function () {
+  const s = sharedOf(this);
+  return s ? s.leader : true;
+};
+
+// `start({ shared })`: options are merged as the module merges them, so a later `start` or
+// `restart` keeps the choice.
+const moduleStart = proto.start;
+const realStop = proto.stop;
+const realRestart = proto.restart;
+const startOptions = new WeakMap();
+// Objects whose module runs a connection of the tab's own (`shared: false`, or no sharing here).
+const ownConnection = new WeakSet();
+const env = {
+  reals: {
+    start: moduleStart,
+    stop: realStop,
+    subscription: realSubscription,
+    unsubscription: realUnsubscription,
+    web_pipe_send: realSend,
+    onAuthSuccess: realOnAuthSuccess,
+    onAuthFalill: realOnAuthFalill,
+    get_pipe_log: realPipeLog,
+    count_users_in_pipe: realCount,
+    getTrackPipeUsers: realTrackUsers,
+    getUserData: realGetUserData,
+  },
+  subs: subsOf,
+  auth: authOf,
+  fire: (api, event, arg) => {
+    handlers(api);
+    fire(api, event, arg);
+  },
+};
+const realStart = {
+  call(api, options, callback) {
+    const o = { ...startOptions.get(api), ...Object(options) };
+    startOptions.set(api, o);
+    if (!canShare(o)) {
+      if (sharedOf(api)) unshare(api);
+      ownConnection.add(api);
+      return moduleStart.call(api, options, callback);
+    }
+    // Handlers first: the leader's module reports its states through them to every tab.
+    handlers(api);
+    if (ownConnection.delete(api)) realStop.call(api);
+    return share(api, o, callback, env);
+  },
+};
+proto.stop = function () {
+  ownConnection.delete(this);
+  if (sharedOf(this)) unshare(this);
+  else realStop.call(this);
+};
+proto.restart = function (options) {
+  const s = sharedOf(this);
+  if (!s) return realRestart.call(this, options);
+  // The leader restarts its module (new credentials of the same user); otherwise every tab
+  // of the old user leaves the shared connection and joins that of the new options.
+  const o = { ...startOptions.get(this), ...Object(options) };
+  if (s.leader && String(o.user_id) === String(s.options.user_id) && canShare(o)) {
+    startOptions.set(this, o);
+    s.options = o;
+    return realRestart.call(this, options);
+  }
+  return realStart.call(this, options);
+};
+
 proto.start = function (options, callback) {
   const o = asToken(this, defaultWebSocket && !Object(options).WebSocket ? { ...options, WebSocket: defaultWebSocket } : options);
   const getToken = Object(o).getToken;
@@ -319,8 +481,8 @@ function tokenSource(api, getToken) {
     },
   };
   tokenSources.set(api, src);
-  api.onAuthSuccess(() => (src.refusals = 0));
-  api.onAuthFalill((a) => {
+  realOnAuthSuccess.call(api, () => (src.refusals = 0));
+  realOnAuthFalill.call(api, (a) => {
     if (a?.error?.code !== 4004) return;
     if (++src.refusals >= REFUSALS) return giveUp(api, `the relay refused ${REFUSALS} tokens in a row`);
     src.fetch((token) => api.restart({ token }));

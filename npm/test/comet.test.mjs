@@ -76,8 +76,9 @@ test('one user on two pages and a second device gets the same personal message; 
   // Device B goes away; a message is pushed; device B comes back in a new tab. A closed page's
   // renderer can still take a frame before its socket ends, and the device's position (shared
   // by its tabs) would then rightly be past the message: push only once the relay saw it go.
+  // The two tabs of device A share one connection (`shared`, the default).
   await p3.close();
-  await relay.untilConnections(cfg.user, 2);
+  await relay.untilConnections(cfg.user, 1);
   const { seq: s2 } = await relay.push(cfg.user, 'note', { n: 2 });
   const back = recorder();
   await openPage(ctxB, cfg, back);

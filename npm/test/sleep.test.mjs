@@ -174,6 +174,9 @@ for (const how of ['online', 'resume', 'visibilitychange', 'woken, then lost']) 
     await page.exposeFunction('record', (r) => rec.add(r));
     await page.goto(`${relay.url}/comet.html#${encodeURIComponent(JSON.stringify(cfg))}`);
     await page.waitForFunction(() => window.authed >= 1, null, { timeout: 15000 });
+    // Subscribed before the outage: the relay's answer to `auth` may come before the one to
+    // the channel's `subscribe`, and a page that has no position yet has nothing to resume.
+    await page.evaluate((c) => window.sync(c), channel);
     await page.evaluate(() => window.api.on('connecting', (e) => window.record({ kind: 'connecting', code: e.code })));
     await throttleTimers(page);
 

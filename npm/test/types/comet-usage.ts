@@ -41,6 +41,9 @@ api.onError((e) => void e.code);
 const ready: Promise<void> = api.connected();
 void ready;
 api.start({ skey: 'from-cometa', node: 'https://relay.example.com' });
+api.start({ user_id: 'alice', user_key: 'k', shared: false });
+const master: boolean = api.isMaster();
+void master;
 api.start({ token: 'jwt' });
 
 // CppComet's helpers.
