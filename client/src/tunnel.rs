@@ -147,7 +147,12 @@ impl Tunnel {
         if !self.config.durable {
             return;
         }
-        for body in persisted.split('\n') {
+        // Lines cut by hand: `split('\n')` links a char searcher into the wasm module.
+        let mut rest = persisted;
+        while !rest.is_empty() {
+            let end = rest.bytes().position(|b| b == b'\n').unwrap_or(rest.len());
+            let body = &rest[..end];
+            rest = rest.get(end + 1..).unwrap_or_default();
             let keyed = crate::json::Object::scan(body).is_ok_and(|o| o.string("mid").is_some());
             if keyed && message::scan(body).is_ok() {
                 self.next_ack += 1;
@@ -325,9 +330,8 @@ impl Tunnel {
         let mut frame = packet::encode_message(&message::encode_string(event), content);
         if let (true, Some(id)) = (self.config.durable, ack) {
             // `message:{…}` → the body `{…,"mid":"<key>"}`, kept and sent until answered.
-            frame.pop();
             let body = [
-                &frame["message:".len()..],
+                &frame["message:".len()..frame.len() - 1],
                 ",\"mid\":\"",
                 &self.key(),
                 "\"}",
