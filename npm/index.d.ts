@@ -180,8 +180,15 @@ export interface TunnelOptions {
   pongTimeoutMs?: number;
   /** Limit on fetching the connect URL and on opening the socket. Default 15000. */
   connectTimeoutMs?: number;
-  /** Messages kept while not connected. Default 1000. */
+  /** Messages kept while not connected (with `persist`: kept until the relay answered). Default 1000. */
   maxOutbox?: number;
+  /**
+   * Default true: every emit carries a key and is kept until the relay answers it — sent again
+   * after a lost connection, and from storage (`localStorage`, wx storage) after a reload; the
+   * relay hands each key to the back end once. `false`: Wafer's behaviour (lost on a lost
+   * connection, gone on a reload).
+   */
+  persist?: boolean;
 }
 
 export class Tunnel {
@@ -190,14 +197,16 @@ export class Tunnel {
   /** The last connect URL received, `null` before the first. */
   readonly socketUrl: string | null;
   readonly status: TunnelStatus;
+  /** The `persist` option in effect. */
+  readonly persist: boolean;
   open(): void;
   close(): void;
   /** Queued until the tunnel is active. */
   /**
    * Sends `{type, content}` (queued until active). Resolves once the relay has taken it;
    * rejects with a `TunnelError` (`code` 4008: nobody can receive it — the relay has no
-   * webhook; 4006: its webhook queue is full; 3004: the connection was lost before the
-   * answer, it may have been taken; 3003: dropped from the full outbox). Ignoring the Promise
+   * webhook; 4006: its webhook queue is full; 3004: the connection was closed (or, without
+   * `persist`, lost) before the answer, it may have been taken; 3003: dropped from the full outbox). Ignoring the Promise
    * is fine: it never reports an unhandled rejection. `ack`: the same outcome, Node-style.
    */
   emit(type: string, content?: unknown, ack?: (error: (Error & TunnelError) | null) => void): Promise<void>;

@@ -96,9 +96,11 @@ Object.assign(sdk.Tunnel.prototype, {
 //
 // The module puts the id on the frame and hands back the relay's reply as a message of a type
 // no server can send (ACK); what the relay cannot answer is read from the tunnel's own events:
-// packets queued while offline go out when it connects; a connection lost ('reconnecting') or
-// closed loses those in flight; the outbox drops its oldest packets when full, and its size
-// is learnt from the first overflow error (3003), raised during the emit that overflowed.
+// packets queued while offline go out when it connects; a connection closed loses those in
+// flight, and so does one lost ('reconnecting') unless the tunnel persists (the default:
+// then the module sends them again with their keys and the relay's reply still settles them);
+// the outbox drops its oldest packets when full, and its size is learnt from the first
+// overflow error (3003), raised during the emit that overflowed.
 const ACK = '\u0001ack';
 const LOST = { code: 3004, message: 'the connection was lost before the relay answered' };
 const DROPPED = { code: 3003, message: 'dropped from the full outbox while not connected' };
@@ -109,13 +111,17 @@ function emitState(tunnel) {
   if (st) return st;
   st = { settle: new Map(), unsent: [], inFlight: [], cap: undefined, emitting: false };
   emits.set(tunnel, st);
+  // A persisting tunnel keeps every unanswered emit, in flight or not, in one bounded list.
+  const durable = tunnel.persist !== false;
+  const queued = () => st.unsent.length + (durable ? st.inFlight.length : 0);
   const settle = (id, error) => {
     const f = st.settle.get(id);
     st.settle.delete(id);
     st.inFlight = st.inFlight.filter((i) => i !== id);
     if (typeof f === 'function') f(error);
-    // An outcome during the emit call itself: kept until the call has the id.
-    else st.settle.set(id, { early: error || null });
+    // An outcome during the emit call itself: kept until the call has the id. (Replies to
+    // emits restored from storage after a reload have no caller.)
+    else if (st.emitting) st.settle.set(id, { early: error || null });
   };
   realOn.call(tunnel, ACK, (r) => settle(r.id, r.error));
   const sent = () => {
@@ -127,13 +133,15 @@ function emitState(tunnel) {
   };
   realOn.call(tunnel, 'connect', sent);
   realOn.call(tunnel, 'reconnect', sent);
-  realOn.call(tunnel, 'reconnecting', lost);
+  if (!durable) realOn.call(tunnel, 'reconnecting', lost);
   realOn.call(tunnel, 'close', lost);
   realOn.call(tunnel, 'error', (e) => {
-    if (e && e.code === DROPPED.code && st.emitting) st.cap = st.unsent.length;
+    if (e && e.code === DROPPED.code && st.emitting) st.cap = queued();
   });
   st.drop = () => {
-    while (st.cap !== undefined && st.unsent.length > st.cap) settle(st.unsent.shift(), DROPPED);
+    while (st.cap !== undefined && queued() > st.cap) {
+      settle(durable && st.inFlight.length ? st.inFlight[0] : st.unsent.shift(), DROPPED);
+    }
   };
   return st;
 }
@@ -164,13 +172,14 @@ Object.assign(sdk.Tunnel.prototype, {
 });
 
 // Before the module is there a tunnel has done nothing yet: closed, or connecting once opened.
-const tunnelBefore = (prop, [serviceUrl], calls) => {
+const tunnelBefore = (prop, [serviceUrl, options], calls) => {
   const opened = calls.lastIndexOf('open') > calls.lastIndexOf('close');
   const status = opened ? 'CONNECTING' : 'CLOSED';
   return {
     serviceUrl,
     socketUrl: null,
     status,
+    persist: !options || options.persist !== false,
     isActive: () => false,
     isClosed: () => status === 'CLOSED',
     isConnecting: () => status === 'CONNECTING',

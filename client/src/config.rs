@@ -26,6 +26,10 @@ pub struct TunnelConfig {
     /// browsers, and a stalled attempt would otherwise leave the tunnel waiting forever.
     /// `None` disables it. Default 15 000 ms.
     pub connect_timeout_ms: Option<u64>,
+    /// Every emit carries an idempotency key and is kept until the relay answers it: sent
+    /// again on the next socket when one is lost, and persisted by the host
+    /// ([`Action::Persist`](crate::Action::Persist)) for a reload. Default false.
+    pub durable: bool,
 }
 
 impl Default for TunnelConfig {
@@ -38,6 +42,7 @@ impl Default for TunnelConfig {
             pong_timeout_ms: 15_000,
             max_outbox: 1000,
             connect_timeout_ms: Some(15_000),
+            durable: false,
         }
     }
 }

@@ -15,6 +15,9 @@ pub enum Action {
     /// Close the current socket. The tunnel has stopped listening to it: the host should drop
     /// its handlers (or ignore its later events) rather than report them.
     CloseSocket,
+    /// A durable tunnel's unanswered emits changed: store this text where a reload finds it
+    /// (empty: remove it), and hand it to [`Tunnel::restore`](crate::Tunnel::restore) then.
+    Persist(String),
 }
 
 /// Something to dispatch to the page's handlers. Drained with

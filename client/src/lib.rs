@@ -52,6 +52,7 @@ pub mod event;
 mod json;
 pub mod message;
 mod outbox;
+mod resend;
 mod rng;
 pub mod status;
 pub mod tunnel;

@@ -21,6 +21,7 @@ use crate::event::{
 use crate::json::dec;
 use crate::message;
 use crate::outbox::Outbox;
+use crate::resend::{self, Resend};
 use crate::rng::Rng;
 use crate::status::Status;
 
@@ -75,6 +76,10 @@ pub struct Tunnel {
     /// Failed tries in the current outage; reset when a socket opens.
     attempts: u32,
     outbox: Outbox,
+    /// A durable tunnel's unanswered emits (its outbox is unused).
+    resend: Resend,
+    /// A durable tunnel dropped an emit since the last socket opened (one 3003 per outage).
+    resend_overflowed: bool,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     /// The id of the last acknowledged emit.
@@ -99,6 +104,8 @@ impl Tunnel {
             connected: false,
             attempts: 0,
             outbox,
+            resend: Resend::default(),
+            resend_overflowed: false,
             actions: VecDeque::new(),
             events: VecDeque::new(),
             next_ack: 0,
@@ -126,9 +133,33 @@ impl Tunnel {
         self.attempts
     }
 
-    /// Packets waiting for the tunnel to become active.
+    /// Packets waiting for the tunnel to become active; on a durable tunnel, the emits the
+    /// relay has not answered.
     pub fn outbox_len(&self) -> usize {
-        self.outbox.len()
+        self.outbox.len() + self.resend.len()
+    }
+
+    /// Takes a durable tunnel's unanswered emits back from storage (the host's copy of the
+    /// last [`Action::Persist`], e.g. after a reload): they are sent, each with a new reply
+    /// id and its old key, when a socket is open. Lines that are not message bodies with a
+    /// key are skipped. Does nothing on a tunnel that is not durable.
+    pub fn restore(&mut self, persisted: &str) {
+        if !self.config.durable {
+            return;
+        }
+        // Lines cut by hand: `split('\n')` links a char searcher into the wasm module.
+        let mut rest = persisted;
+        while !rest.is_empty() {
+            let end = rest.bytes().position(|b| b == b'\n').unwrap_or(rest.len());
+            let body = &rest[..end];
+            rest = rest.get(end + 1..).unwrap_or_default();
+            let keyed = crate::json::Object::scan(body).is_ok_and(|o| o.string("mid").is_some());
+            if keyed && message::scan(body).is_ok() {
+                self.next_ack += 1;
+                self.keep(self.next_ack, body.to_owned());
+            }
+        }
+        self.persist();
     }
 
     /// Starts connecting. Does nothing unless closed, like Wafer's guard against a second
@@ -183,6 +214,11 @@ impl Tunnel {
         self.events.push_back(event);
         // A plain loop: `extend` pulls in VecDeque's bulk-copy machinery (module size).
         for frame in self.outbox.drain() {
+            self.actions.push_back(Action::Send(frame));
+        }
+        // Unanswered emits go again: the relay drops the ones it had taken (same key).
+        self.resend_overflowed = false;
+        for frame in self.resend.frames() {
             self.actions.push_back(Action::Send(frame));
         }
     }
@@ -266,7 +302,12 @@ impl Tunnel {
     /// next socket opens (also while closed, as Wafer does). `content_json` must be JSON text;
     /// empty means `null`.
     pub fn emit(&mut self, now_ms: u64, event: &str, content_json: &str) {
-        self.send_message(now_ms, event, content_json, None);
+        if self.config.durable {
+            // Kept until answered, so it needs a reply id even if the page wants no ack.
+            self.emit_with_ack(now_ms, event, content_json);
+        } else {
+            self.send_message(now_ms, event, content_json, None);
+        }
     }
 
     /// [`Tunnel::emit`] asking the relay to acknowledge: the frame carries the returned `id`,
@@ -287,6 +328,23 @@ impl Tunnel {
             content_json
         };
         let mut frame = packet::encode_message(&message::encode_string(event), content);
+        if let (true, Some(id)) = (self.config.durable, ack) {
+            // `message:{…}` → the body `{…,"mid":"<key>"}`, kept and sent until answered.
+            let body = [
+                &frame["message:".len()..frame.len() - 1],
+                ",\"mid\":\"",
+                &self.key(),
+                "\"}",
+            ]
+            .concat();
+            if matches!(self.phase, Phase::Open { .. }) {
+                self.actions
+                    .push_back(Action::Send(resend::frame(id, &body)));
+            }
+            self.keep(id, body);
+            self.persist();
+            return;
+        }
         if let Some(id) = ack {
             // `message:{"type":..,"content":..}` → `…,"id":N}`.
             frame.pop();
@@ -307,6 +365,43 @@ impl Tunnel {
                 .concat(),
             );
         }
+    }
+
+    /// Keeps an unanswered emit, reporting the first drop of an outage.
+    fn keep(&mut self, id: u64, body: String) {
+        let dropped = self.resend.push(id, body, self.config.max_outbox);
+        if dropped && !self.resend_overflowed {
+            self.resend_overflowed = true;
+            self.error(
+                ERR_OUTBOX_OVERFLOW,
+                [
+                    "over ",
+                    &dec(self.config.max_outbox as u64),
+                    " unanswered packets: oldest packets dropped",
+                ]
+                .concat(),
+            );
+        }
+    }
+
+    fn persist(&mut self) {
+        self.actions
+            .push_back(Action::Persist(self.resend.persisted()));
+    }
+
+    /// A fresh idempotency key: 16 characters of `[0-9A-Za-z]`, about 95 bits.
+    fn key(&mut self) -> String {
+        const ALPHABET: &[u8; 62] =
+            b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut out = String::with_capacity(16);
+        for _ in 0..2 {
+            let mut n = self.rng.next_u64();
+            for _ in 0..8 {
+                out.push(char::from(ALPHABET[(n % 62) as usize]));
+                n /= 62;
+            }
+        }
+        out
     }
 
     /// The user closes the tunnel: a `close` packet if active, the socket closed, a `close`
@@ -551,6 +646,12 @@ impl Tunnel {
     /// host as an [`ACK_EVENT`] message, which settles it by id.
     fn acknowledged(&mut self, content: Option<&str>) {
         if let Some(body) = content {
+            let id = crate::json::Object::scan(body)
+                .ok()
+                .and_then(|o| o.u64("id"));
+            if id.is_some_and(|id| self.resend.answered(id)) {
+                self.persist();
+            }
             self.events.push_back(Event::Message {
                 event: ACK_EVENT.to_owned(),
                 content_json: body.to_owned(),

@@ -129,6 +129,7 @@ fn zero_delays_and_timeouts_cannot_hang_the_host() {
         connect_timeout_ms: Some(0),
         max_reconnect_tries: None,
         max_outbox: 0,
+        durable: false,
     };
     let mut h = Host::new(config);
     h.connect();

@@ -176,7 +176,9 @@ pub struct PresenceResult {
 
 /// A Wafer tunnel client's `message:` body: Wafer's `{"type","content"}`, and an optional
 /// `"id"` asking the relay to answer with a [`Reply`] once it has taken the message (Cometa's
-/// SDK sends one; the real `wafer2-client-sdk` never does, and then gets no reply).
+/// SDK sends one; the real `wafer2-client-sdk` never does, and then gets no reply), and an
+/// optional `"mid"`, an idempotency key: the relay hands a user's message with a given `mid`
+/// to the back end once, however often the SDK resends it.
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientMessage {
@@ -186,6 +188,8 @@ pub struct ClientMessage {
     pub content: Box<RawValue>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mid: Option<String>,
 }
 
 fn null_raw() -> Box<RawValue> {

@@ -2,6 +2,7 @@
 
 pub const MAX_USER_ID_LEN: usize = 128;
 pub const MAX_EVENT_LEN: usize = 128;
+pub const MAX_MID_LEN: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameError {
@@ -41,6 +42,11 @@ pub fn check_user_id(id: &str) -> Result<(), NameError> {
 /// Event (message type) names: any printable text without control characters.
 pub fn check_event(name: &str) -> Result<(), NameError> {
     check(name, MAX_EVENT_LEN, |c| !c.is_control())
+}
+
+/// A client message's idempotency key (`mid`): printable ASCII, no spaces.
+pub fn check_mid(mid: &str) -> Result<(), NameError> {
+    check(mid, MAX_MID_LEN, |c| c.is_ascii_graphic())
 }
 
 fn check(s: &str, max: usize, ok: impl Fn(char) -> bool) -> Result<(), NameError> {

@@ -22,7 +22,8 @@
 //!   cursor table for personal streams (`msg:<user_id>`) and channels alike (embedded SQLite).
 //! - [`throttle`]: per-connection rate limits (inbound frames, client publishes).
 //! - [`ticket`]: single-use tickets for `connectUrl`.
-//! - [`webhook`]: signed tunnel events to the back end.
+//! - [`webhook`]: signed tunnel events to the back end; [`dedup`]: client messages' idempotency
+//!   keys, so a resent message reaches it once.
 //! - [`cometql`]: CppComet's back-end API over the MySQL protocol (`--cometql-listen`).
 //! - [`secret`], [`error`], [`state`]: secrets and hashing, the HTTP error type, shared state.
 //! - [`drain`]: graceful shutdown, closes spread over `--drain-secs`.
@@ -39,6 +40,7 @@ pub mod cometql;
 pub mod config;
 pub mod conn;
 pub mod connection;
+pub mod dedup;
 pub mod drain;
 pub mod error;
 pub mod expiry;
@@ -148,6 +150,7 @@ impl Relay {
         let app = Arc::new(AppState {
             auth,
             fanout: fanout::Fanout::start(hub.clone()),
+            dedup: dedup::Dedup::new(config.dedup_window, config.dedup_capacity),
             hub,
             sockets: capacity::Sockets::new(config.max_connections),
             tickets: ticket::Tickets::new(config.ticket_ttl),

@@ -39,6 +39,7 @@ struct Metrics {
     store_dropped: Gauge,
     closes: Family<[(&'static str, u16); 1], Counter>,
     rate_limited: Family<Label, Counter>,
+    duplicates: Counter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -75,6 +76,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         store_dropped: Gauge::default(),
         closes: Family::default(),
         rate_limited: Family::default(),
+        duplicates: Counter::default(),
         registry: Registry::default(),
     };
     r.register(
@@ -116,6 +118,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "rate_limited",
         "Requests or frames refused by a rate limit, by limit",
         m.rate_limited.clone(),
+    );
+    r.register(
+        "duplicate_messages",
+        "Client messages resent with an idempotency key the relay had taken, not delivered again",
+        m.duplicates.clone(),
     );
     Metrics { registry: r, ..m }
 });
@@ -197,6 +204,11 @@ pub fn rate_limited(limit: &'static str) {
         .rate_limited
         .get_or_create(&[("limit", limit)])
         .inc();
+}
+
+/// A resent client message acknowledged without a second delivery.
+pub fn duplicate_message() {
+    METRICS.duplicates.inc();
 }
 
 /// A queue's depth, set at scrape time. `queue`: store, webhook, outbox.

@@ -22,6 +22,8 @@ pub struct AppState {
     pub sockets: crate::capacity::Sockets,
     pub tickets: Tickets,
     pub webhook: Option<Webhook>,
+    /// Idempotency keys of client messages already handed to the webhook.
+    pub dedup: crate::dedup::Dedup,
     pub fanout: crate::fanout::Fanout,
     /// Accounts, password limits, visitors and delegated auth (`crate::auth`).
     pub auth: crate::auth::Auth,

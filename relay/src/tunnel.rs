@@ -12,6 +12,7 @@ use cometa_protocol::{CloseCode, names};
 use tracing::Instrument;
 
 use crate::conn::{self, Cursor, Inbound, Io};
+use crate::dedup::Claim;
 use crate::frames::Dialect;
 use crate::hub::{Handle, Outbox};
 use crate::state::App;
@@ -118,9 +119,11 @@ impl WaferInbound<'_> {
                 serde_json::from_str::<ClientMessage>(c).map_err(|e| format!("bad message: {e}"))
             })
             .and_then(|m| {
-                names::check_event(&m.kind)
-                    .map(|()| m)
-                    .map_err(|e| format!("bad message type: {e}"))
+                names::check_event(&m.kind).map_err(|e| format!("bad message type: {e}"))?;
+                match m.mid.as_deref().map(names::check_mid) {
+                    Some(Err(e)) => Err(format!("bad message mid: {e}")),
+                    _ => Ok(m),
+                }
             });
         let (id, outcome) = match parsed {
             Ok(m) => (m.id, self.forward(io, &m)),
@@ -141,7 +144,25 @@ impl WaferInbound<'_> {
         }
     }
 
+    /// Hands the message to the webhook, once per idempotency key: a resend of a message the
+    /// relay took is acknowledged again without a second delivery.
     fn forward(&self, io: &Io, m: &ClientMessage) -> Result<(), (u16, String)> {
+        let Some(mid) = m.mid.as_deref() else {
+            return self.deliver(io, m);
+        };
+        let user = &self.ticket.user_id;
+        if io.app.dedup.claim(user, mid) == Claim::Seen {
+            crate::metrics::duplicate_message();
+            return Ok(());
+        }
+        let delivered = self.deliver(io, m);
+        if delivered.is_err() {
+            io.app.dedup.release(user, mid);
+        }
+        delivered
+    }
+
+    fn deliver(&self, io: &Io, m: &ClientMessage) -> Result<(), (u16, String)> {
         let Some(w) = &io.app.webhook else {
             let msg = "nobody receives tunnel messages: the relay has no webhook configured";
             return Err((code::NO_RECEIVER, msg.into()));

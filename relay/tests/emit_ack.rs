@@ -61,3 +61,69 @@ async fn with_a_webhook_the_reply_follows_the_queueing() -> Result<()> {
     assert_eq!(messages, [json!({"type": "speak", "content": {"w": "hi"}})]);
     r.stop().await
 }
+
+/// The next `message` event the webhook got, skipping connect/close.
+async fn next_message(events: &mut tokio::sync::mpsc::UnboundedReceiver<Value>) -> Result<Value> {
+    loop {
+        let ev = tokio::time::timeout(WAIT, events.recv())
+            .await?
+            .context("sink closed")?;
+        if ev["type"] == "message" {
+            return Ok(ev["message"].clone());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_resent_message_reaches_the_back_end_once_per_mid() -> Result<()> {
+    let (url, mut events) = common::webhook::sink().await?;
+    let r = TestRelay::start_with(|c| {
+        c.webhook_url = url.parse().ok();
+        c.webhook_secret = Some("hook-secret".into());
+    })
+    .await?;
+    let s = r.login("dedup1").await?;
+    let mut t = r.tunnel(&s).await?;
+    t.send(r#"message:{"type":"speak","content":1,"id":1,"mid":"m-1"}"#)
+        .await?;
+    assert_eq!(reply(&t.text().await?)?, json!({"id": 1, "result": {}}));
+    // The SDK's resend after a lost socket or a reload: another tunnel, another ack id.
+    drop(t);
+    let mut t = r.tunnel(&s).await?;
+    t.send(r#"message:{"type":"speak","content":1,"id":1,"mid":"m-1"}"#)
+        .await?;
+    assert_eq!(reply(&t.text().await?)?, json!({"id": 1, "result": {}}));
+    t.send(r#"message:{"type":"speak","content":2,"id":2,"mid":"m-2"}"#)
+        .await?;
+    assert_eq!(reply(&t.text().await?)?, json!({"id": 2, "result": {}}));
+    // Another user's key is theirs.
+    let other = r.login("dedup2").await?;
+    let mut o = r.tunnel(&other).await?;
+    o.send(r#"message:{"type":"speak","content":3,"id":1,"mid":"m-1"}"#)
+        .await?;
+    assert_eq!(reply(&o.text().await?)?, json!({"id": 1, "result": {}}));
+
+    let got = [
+        next_message(&mut events).await?,
+        next_message(&mut events).await?,
+        next_message(&mut events).await?,
+    ];
+    let contents: Vec<&Value> = got.iter().map(|m| &m["content"]).collect();
+    assert_eq!(
+        contents,
+        [&json!(1), &json!(2), &json!(3)],
+        "m-1 once per user"
+    );
+    // Nothing more: the resend of m-1 was not forwarded.
+    o.sync().await?;
+    assert!(events.try_recv().map_or(true, |e| e["type"] != "message"));
+    // A key the relay cannot keep is refused, not ignored.
+    let long = "k".repeat(cometa_protocol::names::MAX_MID_LEN + 1);
+    o.send(&format!(
+        r#"message:{{"type":"speak","content":4,"id":2,"mid":"{long}"}}"#
+    ))
+    .await?;
+    let bad = reply(&o.text().await?)?;
+    assert_eq!(bad["error"]["code"], 4000, "{bad}");
+    r.stop().await
+}

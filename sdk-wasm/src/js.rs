@@ -82,3 +82,12 @@ pub fn call_user(f: &Function, args: &[&JsValue]) {
         console_error("cometa: a callback threw", &e);
     }
 }
+
+/// `globalThis.localStorage` if it looks usable (in a mini-program, wx storage behind the same
+/// API). The getter itself may throw (opaque origins, disabled storage), which [`get`] absorbs.
+#[cfg(feature = "wafer")]
+pub fn storage() -> Option<web_sys::Storage> {
+    let s = get(&js_sys::global(), "localStorage");
+    get_function(&s, "getItem")?;
+    Some(s.unchecked_into())
+}

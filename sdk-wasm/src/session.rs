@@ -9,21 +9,13 @@ use std::cell::RefCell;
 use js_sys::JSON;
 use wasm_bindgen::prelude::*;
 
-use crate::js;
+use crate::js::{self, storage};
 
 pub const SESSION_KEY: &str = "weapp_session_F2C224D4-2BCE-4C64-AF9F-A6D872000D1A";
 
 thread_local! {
     /// The fallback copy; `None` when the session is in `localStorage` or absent.
     static MEMORY: RefCell<Option<JsValue>> = const { RefCell::new(None) };
-}
-
-/// `globalThis.localStorage` if it looks usable. The getter itself may throw (opaque origins,
-/// disabled storage), which `js::get` absorbs.
-fn storage() -> Option<web_sys::Storage> {
-    let s = js::get(&js_sys::global(), "localStorage");
-    js::get_function(&s, "getItem")?;
-    Some(s.unchecked_into())
 }
 
 // `Session.get()`, `Session.set(session)`, `Session.clear()`: static methods only.

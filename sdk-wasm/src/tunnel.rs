@@ -97,7 +97,16 @@ fn tunnel_config(options: &JsValue) -> TunnelConfig {
     if let Some(n) = number(options, "maxOutbox") {
         c.max_outbox = (n as usize).max(1);
     }
+    c.durable = js::get(options, "persist").as_bool() != Some(false);
     c
+}
+
+/// Where a durable tunnel keeps its unanswered emits: one list per tunnel URL and browser
+/// (`localStorage`, wx storage in a mini-program).
+fn outbox_key(service_url: &JsValue) -> Option<String> {
+    service_url
+        .as_string()
+        .map(|u| ["cometa:outbox:", &u].concat())
 }
 
 /// Something to do after borrowing the host: perform an action or tell the page.
@@ -188,6 +197,16 @@ fn perform(rc: &Shared, action: Action) {
             }
         }
         Action::CloseSocket => h.socket = None,
+        Action::Persist(text) => {
+            if let (Some(s), Some(k)) = (js::storage(), outbox_key(&h.service_url)) {
+                // Quota or disabled storage: the emits are still resent while the page lives.
+                let _ = if text.is_empty() {
+                    s.remove_item(&k)
+                } else {
+                    s.set_item(&k, &text)
+                };
+            }
+        }
     }
 }
 
@@ -350,15 +369,23 @@ pub struct Tunnel {
 impl Tunnel {
     // `options` (ours, all optional): `WebSocket` (a constructor, e.g. `ws`'s in Node),
     // `maxReconnectTries`, `backoffBaseMs`, `backoffCapMs`, `pingIntervalMs`,
-    // `pongTimeoutMs`, `connectTimeoutMs`, `maxOutbox`.
+    // `pongTimeoutMs`, `connectTimeoutMs`, `maxOutbox`, `persist` (default true: emits the
+    // relay has not answered are kept in storage and sent again after a lost connection or
+    // a reload, each with a key the relay deduplicates).
     //
     // Unlike Wafer, several tunnels may be open at once: the single-socket limit was
     // `wx.connectSocket`'s, not the browser's.
     #[wasm_bindgen(constructor)]
     pub fn new(service_url: JsValue, options: JsValue) -> Tunnel {
         let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64 ^ js::now_ms();
+        let mut core = cometa_client::Tunnel::new(tunnel_config(&options), seed);
+        if let (Some(s), Some(k)) = (js::storage(), outbox_key(&service_url)) {
+            if let Ok(Some(text)) = s.get_item(&k) {
+                core.restore(&text);
+            }
+        }
         let host = Rc::new(RefCell::new(Host {
-            core: cometa_client::Tunnel::new(tunnel_config(&options), seed),
+            core,
             service_url,
             socket_url: None,
             handlers: Vec::new(),
@@ -437,6 +464,12 @@ impl Tunnel {
             }
         });
         Ok(id as f64)
+    }
+
+    // Whether unanswered emits are kept and sent again (the `persist` option).
+    #[wasm_bindgen(getter)]
+    pub fn persist(&self) -> bool {
+        self.host.borrow().core.config().durable
     }
 
     // Closes the tunnel (a `close` packet first when active) and dispatches `close`.

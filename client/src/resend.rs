@@ -1,0 +1,116 @@
+//! Emits the relay has not answered yet, for a durable tunnel ([`TunnelConfig::durable`]).
+//!
+//! Each carries an idempotency key (`mid`) and stays here, oldest first, until a `reply` with
+//! its id arrives: a socket lost before that sends it again on the next one, and the host
+//! keeps the list in storage ([`Action::Persist`]) so a reload sends it too. The relay hands a
+//! user's `mid` to the back end once, so resending is safe. Ids are per page (`reply` ids);
+//! keys are what survives.
+//!
+//! The persisted form is the message bodies (`{"type","content","mid"}`) one per line: JSON
+//! text from `JSON.stringify` or [`crate::json`] never holds a raw line break.
+//!
+//! [`TunnelConfig::durable`]: crate::TunnelConfig::durable
+//! [`Action::Persist`]: crate::Action::Persist
+
+use crate::json::dec;
+
+#[derive(Debug, Default)]
+pub(crate) struct Resend {
+    /// `(reply id, body)`, oldest first. A `Vec`, not a `VecDeque`: a few entries, and the
+    /// deque's ring copies cost the wasm module more than the shifts cost here.
+    entries: Vec<(u64, String)>,
+}
+
+impl Resend {
+    /// Keeps `body` under `id`, dropping the oldest beyond `max`; true when one was dropped.
+    pub(crate) fn push(&mut self, id: u64, body: String, max: usize) -> bool {
+        let mut dropped = false;
+        while !self.entries.is_empty() && self.entries.len() >= max {
+            self.entries.remove(0);
+            dropped = true;
+        }
+        if max > 0 {
+            self.entries.push((id, body));
+        }
+        dropped || max == 0
+    }
+
+    /// Forgets the entry answered by `id`; false when there was none.
+    pub(crate) fn answered(&mut self, id: u64) -> bool {
+        match self.entries.iter().position(|(i, _)| *i == id) {
+            Some(at) => {
+                self.entries.remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every entry as the `message:` packet to send, oldest first.
+    pub(crate) fn frames(&self) -> impl Iterator<Item = String> + '_ {
+        self.entries.iter().map(|(id, body)| frame(*id, body))
+    }
+
+    /// The persisted form: one body per line; empty when nothing is unanswered.
+    pub(crate) fn persisted(&self) -> String {
+        let mut out = String::new();
+        for (_, body) in &self.entries {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(body);
+        }
+        out
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// `message:{…,"id":N}` from a body `{…}`.
+pub(crate) fn frame(id: u64, body: &str) -> String {
+    // Bodies end with `}` (made here, or checked by `restore`); no char pattern: module size.
+    let open = body.get(..body.len().saturating_sub(1)).unwrap_or_default();
+    ["message:", open, ",\"id\":", &dec(id), "}"].concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_until_answered_in_order() {
+        let mut r = Resend::default();
+        assert!(!r.push(1, r#"{"type":"a","mid":"x"}"#.into(), 10));
+        assert!(!r.push(2, r#"{"type":"b","mid":"y"}"#.into(), 10));
+        let frames: Vec<String> = r.frames().collect();
+        assert_eq!(
+            frames,
+            [
+                r#"message:{"type":"a","mid":"x","id":1}"#,
+                r#"message:{"type":"b","mid":"y","id":2}"#
+            ]
+        );
+        assert_eq!(
+            r.persisted(),
+            "{\"type\":\"a\",\"mid\":\"x\"}\n{\"type\":\"b\",\"mid\":\"y\"}"
+        );
+        assert!(r.answered(1));
+        assert!(!r.answered(1));
+        assert_eq!(r.len(), 1);
+        assert!(r.answered(2));
+        assert_eq!(r.persisted(), "");
+    }
+
+    #[test]
+    fn bounded_oldest_dropped() {
+        let mut r = Resend::default();
+        assert!(!r.push(1, "{}".into(), 2));
+        assert!(!r.push(2, "{}".into(), 2));
+        assert!(r.push(3, "{}".into(), 2));
+        assert_eq!(r.len(), 2);
+        assert!(!r.answered(1));
+        assert!(r.push(4, "{}".into(), 0), "nothing kept at 0");
+    }
+}
