@@ -8,6 +8,8 @@
 //!   [`Tunnel::poll_action`] (fetch, open, send, close) and [`Tunnel::poll_event`] (what to
 //!   dispatch to the page), and arm one timer for [`Tunnel::poll_timeout`] that calls
 //!   [`Tunnel::handle_timeout`].
+//! - [`auth`]: [`auth::Auth`], the Wafer session (page logins, `request`'s re-login rule and
+//!   retry, renewal before expiry) as commands and answers, on wall-clock time.
 //! - [`event`]: [`Action`], [`Event`], the `ERR_*` codes and the reserved event names.
 //! - [`status`]: [`Status`] with Wafer's `CLOSED`/`CONNECTING`/`ACTIVE`/`RECONNECTING`.
 //! - [`config`]: [`TunnelConfig`] and its defaults.
@@ -45,6 +47,7 @@
 //! assert_eq!(tunnel.poll_timeout(), Some(80 + 15_000)); // next ping
 //! ```
 
+pub mod auth;
 pub mod backoff;
 pub mod comet;
 pub mod config;

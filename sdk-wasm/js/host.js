@@ -2,9 +2,10 @@
 // wasm as a wasm-bindgen snippet. Only what is cheaper in JS than through the wasm boundary
 // lives here: the RequestError class (it must extend Error), the wx.request-shaped fetch and
 // its plumbing (extendedAuth, credentials, which header or body carries a login's
-// credentials), and the small state that costs kilobytes as Rust (a timer, the renewal in
-// flight, the list of running tunnels). Decisions about sessions, login and the tunnel (when
-// to renew, when a session ends, what a tunnel does then) stay in Rust.
+// credentials), and the small state that costs kilobytes as Rust (the calls in flight and how
+// they settle, a timer, the list of running tunnels). Decisions about sessions, login and the
+// tunnel (when to renew, when a session ends, what a tunnel does then) stay in Rust, in the
+// sans-IO core (cometa-client's `auth` and `tunnel`).
 
 // Wafer's `lib/constants.js` (same names and values, `ERR_LOGIN_SESSION_NOT_RECEIVED` included)
 // plus ERR_REQUEST_FAILED and ERR_CREDENTIALS_FAILED, the web's name for a login that could not
@@ -80,7 +81,7 @@ const failed = (e) => (e && e.message) || e;
 // `login` (not `loginWithCode`) also sends Wafer's encrypted user data when given. Rejects
 // with a RequestError; `terminal` when there is nothing to send (no way at all, an empty
 // answer from a provider), not when a provider throws (its back end may be down).
-export async function proof(o, getToken, getCode, visitor, userData) {
+async function proof(o, getToken, getCode, visitor, userData) {
   o = Object(o);
   const header = {}, r = { header, method: o.method };
   const ask = async (f) => {
@@ -114,15 +115,70 @@ export async function proof(o, getToken, getCode, visitor, userData) {
   return r;
 }
 
-// POST the login URL's sibling `refresh` (/weapp/login → /weapp/refresh) with the key.
-// Resolves with the new session (`data`), or null when the relay refused the key (401 or
-// code -1); rejects when nothing can be concluded (network, 5xx).
-export async function refresh(url, skey) {
-  const r = await wxRequest({}, url.split(/[?#]/)[0].replace(/[^/]*$/, 'refresh'), 'POST', { 'X-WX-Skey': skey });
-  const body = Object(r.data);
-  if (body.code === 0 && body.data && body.data.skey) return body.data;
-  if (r.statusCode === 401 || body.code === -1) return null;
-  throw new RequestError('ERR_SESSION_INVALID', 'session refresh failed: HTTP ' + r.statusCode);
+// The page's calls in flight (login, request, a tunnel's connect-URL fetch) by the id the
+// session core (client/src/auth.rs) gave them: their options, their answer, how they settle.
+// Every async answer of the host goes back to auth.rs through one sink `(kind, id, value)`.
+const calls = new Map();
+let sink;
+export const setSink = (f) => (sink = f);
+const answer = (p, kind, id) => p.then((v) => sink(kind, id, v), (e) => sink(kind + 1, id, e));
+const method = (o) => (typeof o.method === 'string' ? o.method.toUpperCase() : 'GET');
+
+// Wafer's calling convention, plus Promises: with `success`, `fail` or `complete` the outcome
+// goes to them (and undefined is returned, as Wafer does, so no unobserved rejected Promise
+// can appear); otherwise a Promise is returned. A callback that throws is reported, not
+// propagated. Callbacks run from a microtask, never inside the call that started the work.
+export function begin(id, o, userData) {
+  const c = { o: Object(o), u: userData };
+  const [s, f, done] = ['success', 'fail', 'complete'].map((k) => (typeof c.o[k] === 'function' ? c.o[k] : undefined));
+  calls.set(id, c);
+  if (s || f || done) {
+    c.s = (ok, v) =>
+      [ok ? s : f, done].forEach((g) => {
+        try {
+          if (g) g(v);
+        } catch (e) {
+          console.error('cometa: a callback threw', e);
+        }
+      });
+    return;
+  }
+  return new Promise((res, rej) => (c.s = (ok, v) => (ok ? res : rej)(v)));
+}
+// Settles call `id` with its answer (the login's userinfo, the request's reply) or `e`.
+export function finish(id, ok, e) {
+  const c = calls.get(id);
+  calls.delete(id);
+  if (c) Promise.resolve(ok ? c.v : e).then((v) => c.s(ok, v));
+}
+export const opts = (id) => calls.get(id).o;
+
+// One login exchange, with the options of page call `id` or (no id) the SDK's own
+// credentials: answers kind 0 with the reply (`cred`: it sent the visitor cookie), 1 with the
+// RequestError.
+export function signIn(op, id, url, getToken, getCode, visitor) {
+  const c = calls.get(id) || {};
+  answer(
+    proof(c.o, getToken, getCode, visitor, c.u).then((p) =>
+      wxRequest(p, url, method(p), {}).then((r) => {
+        c.v = Object(Object(r.data).data).userinfo;
+        r.cred = !!p.credentials;
+        return r;
+      }),
+    ),
+    0,
+    op,
+  );
+}
+// Request `id` with the session key: kind 2 with the reply, 3 with the RequestError.
+export function send(id, skey) {
+  const c = calls.get(id);
+  answer(wxRequest(c.o, c.o.url, method(c.o), skey ? { 'X-WX-Skey': skey } : {}).then((r) => (c.v = r)), 2, id);
+}
+// POST the login URL's sibling `refresh` (/weapp/login → /weapp/refresh) with the key: kind 4
+// with the reply, 5 with the RequestError.
+export function refresh(op, url, skey) {
+  answer(wxRequest({}, url.split(/[?#]/)[0].replace(/[^/]*$/, 'refresh'), 'POST', { 'X-WX-Skey': skey }), 4, op);
 }
 
 // The running tunnels, each as its timer callback (see tunnel.rs): called with why the
@@ -131,45 +187,23 @@ const live = new Set();
 export const track = (f, on) => (on ? live.add(f) : live.delete(f));
 export const endAll = (why) => [...live].forEach((f) => f(why));
 
-// The session's renewal timer and the renewal in flight (renew.rs decides when and what).
-let timer, flight;
-
-// Arms `f` to renew session `s` at `expires_at` minus a margin: a tenth of its lifetime, at
-// least 30 s, at most half of it (lifetime from `time`, the relay's clock at issue, or from
-// now for a session loaded from storage: the sooner wins, so a wrong local clock cannot make
-// a fresh session look expired). Without `expires_at` (a Wafer back end that does not expire
-// sessions), only disarms. `keep`: an armed timer stays. Clamped (setTimeout fires at once
-// past 2^31-1 ms) and unref'd in Node: a renewal due in days must not hold a script open.
-export function arm(f, s, keep) {
-  if (keep && timer) return;
+// The session's renewal timer: `f` at wall-clock time `at` (ms), or none. Clamped (setTimeout
+// fires at once past 2^31-1 ms) and unref'd in Node: a renewal due in days must not hold a
+// script open.
+let timer;
+export function arm(f, at) {
   clearTimeout(timer);
   timer = undefined;
-  const end = Object(s).expires_at;
-  if (typeof end !== 'number') return;
-  const now = Date.now() / 1000;
-  const life = end - (s.time || now);
-  const left = Math.min(end - now, life);
-  timer = setTimeout(() => {
-    timer = undefined;
-    f();
-  }, Math.min(Math.max((left - Math.min(Math.max(life / 10, 30), life / 2)) * 1000, 0), 2147483647));
+  if (at === undefined) return;
+  timer = setTimeout(f, Math.min(Math.max(at - Date.now(), 0), 2147483647));
   if (timer.unref) timer.unref();
 }
-// One renewal at a time: `start()` runs unless one is in flight, and every caller awaits the
-// same; with none in flight, `skip` (a newer key exists already) resolves at once instead.
-export const once = (start, skip) => flight || (skip ? Promise.resolve() : (flight = start().finally(() => (flight = undefined))));
-
-// The page's last login (`login`/`loginWithCode`), settled: a request or tunnel started
-// without a session waits for it (auth.rs).
-let landing = Promise.resolve();
-export const flying = (p) => ((landing = p.then(Boolean, Boolean)), p);
-export const landed = () => landing;
 
 // One exchange shaped like wx.request: `data` goes in the query for GET/HEAD and in the body
 // otherwise (JSON unless a form content-type is set, raw for strings and binary); every HTTP
 // status resolves to `{ data, statusCode, header }`, `data` JSON-parsed when it parses (the
 // default `dataType: 'json'`). Only a failed exchange rejects, with a RequestError.
-export async function wxRequest(o, url, method, extra) {
+async function wxRequest(o, url, method, extra) {
   o = Object(o);
   const header = {};
   let contentType = '';

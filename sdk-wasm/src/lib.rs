@@ -10,15 +10,13 @@
 //! - [`error`]: the `ERR_*` types and the `RequestError` JS class (an `Error` subclass,
 //!   defined in `js/host.js`).
 //! - [`js`]: the few global JS functions imported directly (`setTimeout`, …) and helpers.
-//! - [`settle`]: Wafer's `success`/`fail`/`complete` callbacks or a Promise when none given.
 //! - [`config`]: process-wide settings: login URL, code and token providers, WebSocket
 //!   constructor (`extendedAuth` and `credentials` are kept by `js/host.js`).
-//! - [`session`]: `Session.get/set/clear` over `localStorage`, falling back to memory.
-//! - [`http`]: one `wx.request`-shaped HTTP call, performed by `js/host.js` over `fetch`,
-//!   and the other host functions of `js/host.js`.
-//! - [`auth`]: `login`, `loginWithCode` and `request` with Wafer's re-login rule; every
-//!   way to log in (code, JWT, password, visitor, delegated).
-//! - [`renew`]: the session's renewal before `expires_at`, one at a time, and its end.
+//! - [`session`]: the session's storage, `localStorage` falling back to memory.
+//! - [`http`]: the host functions of `js/host.js`: `wx.request`-shaped HTTP calls over
+//!   `fetch`, Wafer's `success`/`fail`/`complete` callbacks or a Promise, timers.
+//! - [`auth`]: `login`, `loginWithCode`, `request` and `Session`: the host of the sans-IO
+//!   session core (`cometa_client::auth`: re-login, renewal, retries), without Rust futures.
 //! - [`tunnel`]: the `Tunnel` class: runs the core's loop (actions, events, one timer).
 //! - [`socket`]: one WebSocket with its handlers, detached when dropped.
 
@@ -34,18 +32,14 @@ pub mod error;
 pub mod http;
 pub mod js;
 #[cfg(feature = "wafer")]
-pub mod renew;
-#[cfg(feature = "wafer")]
 pub mod session;
-#[cfg(feature = "wafer")]
-pub mod settle;
 pub mod socket;
 #[cfg(feature = "wafer")]
 pub mod tunnel;
 pub mod wake;
 
 #[cfg(feature = "wafer")]
-pub use session::Session;
+pub use auth::Session;
 #[cfg(feature = "wafer")]
 pub use tunnel::Tunnel;
 

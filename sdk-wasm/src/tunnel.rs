@@ -12,12 +12,15 @@ use cometa_client::event::{ERR_BAD_PACKET, ERR_SOCKET_ERROR};
 use cometa_client::{Action, Event, Status, TunnelConfig};
 use js_sys::{Function, JSON, Object};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::spawn_local;
 
 use crate::error::{ERR_INVALID_PARAMS, request_error};
 use crate::socket::{Socket, SocketEvent};
 use crate::wake::{self, Wake};
-use crate::{auth, config, http, js, renew};
+use crate::{auth, config, http, js};
+
+/// The tunnel `error` code when the session ended: the relay's own close code for a revoked
+/// session, terminal class like every 45xx.
+pub const SESSION_ENDED: u32 = 4502;
 
 thread_local! {
     /// `Tunnel.MAX_RECONNECT_TRY_TIMES`: read when a tunnel is constructed, as Wafer does.
@@ -148,21 +151,11 @@ fn perform(rc: &Shared, action: Action) {
     match action {
         Action::FetchConnectUrl => {
             h.fetch_gen = h.fetch_gen.wrapping_add(1);
-            let (ticket, url, weak) = (h.fetch_gen, h.service_url.clone(), Rc::downgrade(rc));
+            let (ticket, url) = (h.fetch_gen, h.service_url.clone());
             let timeout = h.core.config().connect_timeout_ms;
-            spawn_local(async move {
-                let result = fetch_connect_url(url, timeout).await;
-                let Some(rc) = weak.upgrade() else { return };
-                if rc.borrow().fetch_gen != ticket {
-                    return;
-                }
-                input(&rc, |h, now| {
-                    if let Ok(u) = &result {
-                        h.socket_url = Some(u.clone());
-                    }
-                    h.core.handle_connect_url(now, result);
-                });
-            });
+            // Released first: the request runs the session core, which may end tunnels.
+            drop(h);
+            fetch_connect_url(Rc::downgrade(rc), ticket, url, timeout);
         }
         Action::OpenSocket { url } => {
             h.socket = None;
@@ -238,23 +231,48 @@ fn on_socket(weak: &Weak<RefCell<Host>>, ticket: u32, ev: SocketEvent) {
 /// Wafer's tunnel does; the answer must be `{data: {connectUrl}}` with status 200.
 /// `extendedAuth.tunnel` travels as its query: this GET is the tunnel's handshake, a query
 /// needs no CORS permission (custom headers would), and the socket URL itself stays the
-/// relay's credential-free single-use ticket.
-async fn fetch_connect_url(url: JsValue, timeout_ms: Option<u64>) -> Result<String, String> {
+/// relay's credential-free single-use ticket. A late answer (`ticket` not the current fetch)
+/// is ignored.
+fn fetch_connect_url(
+    weak: Weak<RefCell<Host>>,
+    ticket: u32,
+    url: JsValue,
+    timeout_ms: Option<u64>,
+) {
     let options = Object::new();
     js::set(&options, "url", &url);
     js::set(&options, "method", &"GET".into());
     js::set(&options, "tunnel", &JsValue::TRUE);
     let timeout = timeout_ms.map_or(CONNECT_URL_TIMEOUT_MS, |t| t as f64);
     js::set(&options, "timeout", &JsValue::from(timeout));
-    let reply = auth::do_request(options.into())
-        .await
-        .map_err(|e| js::describe(&e))?;
-    let connect_url = js::get_string(&js::get(&reply.data, "data"), "connectUrl");
+    // `complete` gets the reply, or the error.
+    let complete = Closure::once_into_js(move |reply: JsValue| {
+        let result = connect_url(&reply);
+        let Some(rc) = weak.upgrade() else { return };
+        if rc.borrow().fetch_gen != ticket {
+            return;
+        }
+        input(&rc, |h, now| {
+            if let Ok(u) = &result {
+                h.socket_url = Some(u.clone());
+            }
+            h.core.handle_connect_url(now, result);
+        });
+    });
+    js::set(&options, "complete", &complete);
+    auth::request(options.into());
+}
+
+fn connect_url(reply: &JsValue) -> Result<String, String> {
+    let Some(status) = js::get(reply, "statusCode").as_f64() else {
+        return Err(js::describe(reply));
+    };
+    let connect_url = js::get_string(&js::get(&js::get(reply, "data"), "data"), "connectUrl");
     match connect_url {
-        Some(u) if reply.status == 200 && !u.is_empty() => Ok(u),
+        Some(u) if status == 200.0 && !u.is_empty() => Ok(u),
         _ => Err([
             "the tunnel service answered HTTP ",
-            &js::to_js_string(&JsValue::from(reply.status)),
+            &js::to_js_string(&JsValue::from(status)),
             " without data.connectUrl",
         ]
         .concat()),
@@ -338,7 +356,7 @@ fn track(h: &Host, on: bool) {
     }
 }
 
-/// Ends every running tunnel for good with [`renew::SESSION_ENDED`]: the session they run
+/// Ends every running tunnel for good with [`SESSION_ENDED`]: the session they run
 /// on is over, so reconnecting could only fail again. The host calls each tunnel's timer
 /// callback with `message`, which ends the tunnel instead of ticking.
 pub fn end_all(message: &str) {
@@ -379,10 +397,10 @@ impl Tunnel {
     pub fn new(service_url: JsValue, options: JsValue) -> Tunnel {
         let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64 ^ js::now_ms();
         let mut core = cometa_client::Tunnel::new(tunnel_config(&options), seed);
-        if let (Some(s), Some(k)) = (js::storage(), outbox_key(&service_url)) {
-            if let Ok(Some(text)) = s.get_item(&k) {
-                core.restore(&text);
-            }
+        if let (Some(s), Some(k)) = (js::storage(), outbox_key(&service_url))
+            && let Ok(Some(text)) = s.get_item(&k)
+        {
+            core.restore(&text);
         }
         let host = Rc::new(RefCell::new(Host {
             core,
@@ -403,7 +421,7 @@ impl Tunnel {
         let on_timer: Closure<dyn FnMut(JsValue)> = Closure::new(move |why: JsValue| {
             if let Some(rc) = weak.upgrade() {
                 input(&rc, |h, now| match why.as_string() {
-                    Some(why) => h.core.end(now, renew::SESSION_ENDED, why),
+                    Some(why) => h.core.end(now, SESSION_ENDED, why),
                     None => {
                         h.timer = None;
                         h.core.handle_timeout(now);
