@@ -154,8 +154,9 @@ fn purge(c: &Connection, user_id: &str) -> rusqlite::Result<bool> {
     let existed = c.execute("DELETE FROM users WHERE user_id = ?1", params![user_id])? > 0;
     // A user re-created with this id starts again at seq 1: never under the old epoch, or a
     // device holding an old position would be told it had recovered.
-    heads::rotate_personal_epoch(c, user_id)?;
-    streams::delete(c, &personal_stream(user_id))?;
+    let stream = personal_stream(user_id);
+    heads::delete(c, &stream)?;
+    streams::delete(c, &stream)?;
     for sql in [
         "DELETE FROM accounts WHERE user_id = ?1",
         "DELETE FROM sessions WHERE user_id = ?1",
@@ -206,7 +207,7 @@ fn merge(
             data: r.data,
         })
         .collect();
-    let next = heads::take_seqs(c, user_id, moved.len())?;
+    let next = heads::take_seqs(c, &to, moved.len())?;
     // The visitor's messages keep their order and their creation times (so age retention
     // treats them as it would have), and come after everything the user already has.
     let mut seq = next;
@@ -218,7 +219,7 @@ fn merge(
     streams::trim(c, &to, seq - 1, max_len)?;
     purge(c, visitor_id)?;
     // The user's stream now holds messages no device of the user was sent under its epoch.
-    heads::rotate_personal_epoch(c, user_id)?;
+    heads::rotate_epoch(c, &to)?;
     Ok(Some(moved))
 }
 

@@ -19,7 +19,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::heads;
 use super::rows::{device_owner, session_owner, to_i64, to_u64};
-use crate::store::types::{StreamId, personal_stream};
+use crate::store::types::personal_stream;
 
 /// Whose position a cursor is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -98,8 +98,9 @@ impl PendingCursors {
             },
         ) in pending
         {
+            let stream = personal_stream(&user_id);
             if let Some(epoch) = epoch {
-                let current = heads::stored_epoch(c, StreamId::Personal(&user_id))?;
+                let current = heads::stored_epoch(c, &stream)?;
                 if current.as_deref() != Some(epoch.as_str()) {
                     // The user was deleted (and maybe re-created) or merged since: the seq
                     // belongs to a history that is gone.
@@ -110,7 +111,7 @@ impl PendingCursors {
                 CursorKey::Session(id) => session_owner(*id),
                 CursorKey::Device(_, device) => device_owner(device),
             };
-            advance(c, &personal_stream(&user_id), &owner, seq)?;
+            advance(c, &stream, &owner, seq)?;
             raise_delivered(c, &user_id, to_i64(seq))?;
             self.writes.fetch_add(1, Ordering::Relaxed);
         }

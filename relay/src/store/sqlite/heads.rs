@@ -1,93 +1,61 @@
-//! Stream heads: the next seq of each stream and its epoch, the history its seqs count in.
-//! A user's personal stream keeps its next seq in `users`, a channel in `channels`; epochs
-//! live in `stream_epochs` under the key of [`epoch_key`].
+//! Stream heads, one row per stream in `streams`, keyed by the stream's name: the seq its
+//! next message gets, and its epoch, the history its seqs count in. The one append takes its
+//! seq here whatever the stream; deleting a user drops the row, so a re-created user starts
+//! again at seq 1 in a new epoch.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::store::types::StreamId;
 
-/// The key of a stream's epoch row.
-pub(super) fn epoch_key(s: StreamId<'_>) -> String {
-    match s {
-        StreamId::Personal(u) => format!("msg:{u}"),
-        StreamId::Channel(c) => format!("ch:{c}"),
-    }
+/// Takes the stream's next seq and moves its head past it, creating the head (at seq 1) if
+/// the stream has none. One statement: this runs for every message.
+pub(super) fn take_seq(c: &Connection, stream: &str) -> rusqlite::Result<i64> {
+    c.prepare_cached(
+        "INSERT INTO streams (stream, next_seq) VALUES (?1, 2)
+         ON CONFLICT(stream) DO UPDATE SET next_seq = next_seq + 1
+         RETURNING next_seq - 1",
+    )?
+    .query_row(params![stream], |r| r.get(0))
 }
 
-/// Takes the stream's next seq and moves its head past it. A personal stream's user must
-/// exist.
-pub(super) fn take_seq(c: &Connection, stream: StreamId<'_>) -> rusqlite::Result<i64> {
-    match stream {
-        StreamId::Personal(user_id) => c
-            .prepare_cached(
-                "UPDATE users SET next_seq = next_seq + 1 WHERE user_id = ?1
-                 RETURNING next_seq - 1",
-            )?
-            .query_row(params![user_id], |r| r.get(0)),
-        StreamId::Channel(name) => {
-            c.prepare_cached("INSERT INTO channels (name) VALUES (?1) ON CONFLICT DO NOTHING")?
-                .execute(params![name])?;
-            c.prepare_cached(
-                "UPDATE channels SET next_seq = next_seq + 1 WHERE name = ?1
-                 RETURNING next_seq - 1",
-            )?
-            .query_row(params![name], |r| r.get(0))
-        }
-    }
-}
-
-/// Takes `n` seqs of the user's personal stream at once; returns the first.
-pub(super) fn take_seqs(c: &Connection, user_id: &str, n: usize) -> rusqlite::Result<i64> {
+/// Takes `n` seqs of the stream at once; returns the first.
+pub(super) fn take_seqs(c: &Connection, stream: &str, n: usize) -> rusqlite::Result<i64> {
     c.query_row(
-        "UPDATE users SET next_seq = next_seq + ?2 WHERE user_id = ?1 RETURNING next_seq - ?2",
-        params![user_id, i64::try_from(n).unwrap_or(i64::MAX)],
+        "INSERT INTO streams (stream, next_seq) VALUES (?1, 1 + ?2)
+         ON CONFLICT(stream) DO UPDATE SET next_seq = next_seq + ?2
+         RETURNING next_seq - ?2",
+        params![stream, i64::try_from(n).unwrap_or(i64::MAX)],
         |r| r.get(0),
     )
 }
 
 /// The stream's next seq, if it has a head.
-pub(super) fn next_seq(c: &Connection, stream: StreamId<'_>) -> rusqlite::Result<Option<i64>> {
-    match stream {
-        StreamId::Personal(user_id) => c
-            .query_row(
-                "SELECT next_seq FROM users WHERE user_id = ?1",
-                params![user_id],
-                |r| r.get(0),
-            )
-            .optional(),
-        StreamId::Channel(name) => c
-            .query_row(
-                "SELECT next_seq FROM channels WHERE name = ?1",
-                params![name],
-                |r| r.get(0),
-            )
-            .optional(),
-    }
-}
-
-/// The epoch stored for the stream, if any.
-pub(super) fn stored_epoch(
-    c: &Connection,
-    stream: StreamId<'_>,
-) -> rusqlite::Result<Option<String>> {
-    c.prepare_cached("SELECT epoch FROM stream_epochs WHERE stream = ?1")?
-        .query_row(params![epoch_key(stream)], |r| r.get(0))
+pub(super) fn next_seq(c: &Connection, stream: &str) -> rusqlite::Result<Option<i64>> {
+    c.prepare_cached("SELECT next_seq FROM streams WHERE stream = ?1")?
+        .query_row(params![stream], |r| r.get(0))
         .optional()
 }
 
-/// The stream's epoch, stored now if it had none.
-pub(super) fn make_epoch(c: &Connection, stream: StreamId<'_>) -> rusqlite::Result<String> {
-    let key = epoch_key(stream);
-    let fresh = crate::secret::generate_id();
-    c.execute(
-        "INSERT INTO stream_epochs (stream, epoch) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-        params![key, fresh],
-    )?;
-    c.query_row(
-        "SELECT epoch FROM stream_epochs WHERE stream = ?1",
-        params![key],
-        |r| r.get(0),
+/// The epoch stored for the stream, if any.
+pub(super) fn stored_epoch(c: &Connection, stream: &str) -> rusqlite::Result<Option<String>> {
+    Ok(
+        c.prepare_cached("SELECT epoch FROM streams WHERE stream = ?1")?
+            .query_row(params![stream], |r| r.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten(),
     )
+}
+
+/// The stream's epoch, stored now if it had none.
+pub(super) fn make_epoch(c: &Connection, stream: &str) -> rusqlite::Result<String> {
+    // Writes only when there is no epoch yet: this runs on every connect.
+    c.prepare_cached(
+        "INSERT INTO streams (stream, epoch) VALUES (?1, ?2)
+         ON CONFLICT(stream) DO UPDATE SET epoch = excluded.epoch WHERE epoch IS NULL",
+    )?
+    .execute(params![stream, crate::secret::generate_id()])?;
+    c.prepare_cached("SELECT epoch FROM streams WHERE stream = ?1")?
+        .query_row(params![stream], |r| r.get(0))
 }
 
 /// A stream's epoch without writing: its stored one (streams from before derived epochs, or
@@ -99,16 +67,28 @@ pub(super) fn read_epoch(
     stream: StreamId<'_>,
 ) -> rusqlite::Result<String> {
     use sha2::{Digest, Sha256};
-    Ok(stored_epoch(c, stream)?.unwrap_or_else(|| {
-        let digest = Sha256::digest(format!("{salt}:{}", epoch_key(stream)).as_bytes());
+    Ok(stored_epoch(c, &stream.name())?.unwrap_or_else(|| {
+        // The key derived epochs have always been made from; changing it would change them.
+        let key = match stream {
+            StreamId::Personal(u) => format!("msg:{u}"),
+            StreamId::Channel(c) => format!("ch:{c}"),
+        };
+        let digest = Sha256::digest(format!("{salt}:{key}").as_bytes());
         hex::encode(&digest[..12])
     }))
 }
 
-/// Gives the user's personal stream a new epoch (made on next use): its history is no longer
-/// the one a device's position was taken in (user deleted and re-created, visitor merged).
-pub(super) fn rotate_personal_epoch(c: &Connection, user_id: &str) -> rusqlite::Result<()> {
-    c.prepare_cached("DELETE FROM stream_epochs WHERE stream = ?1")?
-        .execute(params![epoch_key(StreamId::Personal(user_id))])?;
+/// Gives the stream a new epoch (made on next use): its history is no longer the one a
+/// device's position was taken in (a visitor merged into the user).
+pub(super) fn rotate_epoch(c: &Connection, stream: &str) -> rusqlite::Result<()> {
+    c.prepare_cached("UPDATE streams SET epoch = NULL WHERE stream = ?1")?
+        .execute(params![stream])?;
+    Ok(())
+}
+
+/// Drops the stream's head: its next append starts again at seq 1, in a new epoch.
+pub(super) fn delete(c: &Connection, stream: &str) -> rusqlite::Result<()> {
+    c.prepare_cached("DELETE FROM streams WHERE stream = ?1")?
+        .execute(params![stream])?;
     Ok(())
 }

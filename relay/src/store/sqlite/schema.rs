@@ -10,7 +10,6 @@ const USERS: &str = "
 CREATE TABLE IF NOT EXISTS users (
     user_id       TEXT PRIMARY KEY,
     userinfo      TEXT NOT NULL,
-    next_seq      INTEGER NOT NULL DEFAULT 1,
     delivered_seq INTEGER NOT NULL DEFAULT 0,
     last_seen     INTEGER
 );
@@ -29,15 +28,18 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id);
 ";
 
+/// Each stream's head, keyed by stream name (`msg:<user_id>` or the channel): the seq its
+/// next message gets, and its epoch — `NULL` until one is needed (a personal stream makes one
+/// on first read; a channel derives one from the store's salt, see `heads::read_epoch`).
+const HEADS: &str = "
+CREATE TABLE IF NOT EXISTS streams (
+    stream   TEXT PRIMARY KEY,
+    next_seq INTEGER NOT NULL DEFAULT 1,
+    epoch    TEXT
+) WITHOUT ROWID;
+";
+
 const CHANNELS: &str = "
-CREATE TABLE IF NOT EXISTS stream_epochs (
-    stream TEXT PRIMARY KEY,
-    epoch  TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS channels (
-    name     TEXT PRIMARY KEY,
-    next_seq INTEGER NOT NULL DEFAULT 1
-);
 CREATE TABLE IF NOT EXISTS user_keys (
     user_id  TEXT PRIMARY KEY,
     key_hash BLOB NOT NULL
@@ -111,10 +113,12 @@ CREATE TABLE IF NOT EXISTS store_meta (
 /// `personal` is the retention of personal streams, which migrated messages expire by.
 pub(super) fn create(c: &Connection, personal: Retention) -> rusqlite::Result<String> {
     c.execute_batch(USERS)?;
+    c.execute_batch(HEADS)?;
     c.execute_batch(CHANNELS)?;
     c.execute_batch(ACCOUNTS)?;
     c.execute_batch(STREAMS)?;
     migrate_per_kind_tables(c, personal)?;
+    migrate_heads(c)?;
     c.execute_batch(GUESTS)?;
     epoch_salt(c)
 }
@@ -193,5 +197,56 @@ fn migrate_per_kind_tables(c: &Connection, personal: Retention) -> rusqlite::Res
     }
     tx.commit()?;
     tracing::info!("stream messages and cursors migrated to one table each");
+    Ok(())
+}
+
+fn has_column(c: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+        params![table, column],
+        |r| r.get(0),
+    )
+}
+
+/// Data dirs from before the `streams` table kept a personal stream's next seq in
+/// `users.next_seq`, a channel's in `channels`, and epochs in `stream_epochs` (a channel's
+/// under `ch:<name>`): moves them into `streams` and drops the old column and tables, in one
+/// transaction. Seqs go on where they were: none is handed out twice.
+fn migrate_heads(c: &Connection) -> rusqlite::Result<()> {
+    let old_users = has_column(c, "users", "next_seq")?;
+    let (old_channels, old_epochs) = (has_table(c, "channels")?, has_table(c, "stream_epochs")?);
+    if !old_users && !old_channels && !old_epochs {
+        return Ok(());
+    }
+    let tx = c.unchecked_transaction()?;
+    // `WHERE true` keeps SQLite from reading `ON CONFLICT` as part of the SELECT.
+    if old_users {
+        tx.execute_batch(
+            "INSERT INTO streams (stream, next_seq)
+             SELECT 'msg:' || user_id, next_seq FROM users WHERE next_seq > 1
+             ON CONFLICT(stream) DO UPDATE SET next_seq = max(next_seq, excluded.next_seq);
+             ALTER TABLE users DROP COLUMN next_seq;",
+        )?;
+    }
+    if old_channels {
+        tx.execute_batch(
+            "INSERT INTO streams (stream, next_seq)
+             SELECT name, next_seq FROM channels WHERE true
+             ON CONFLICT(stream) DO UPDATE SET next_seq = max(next_seq, excluded.next_seq);
+             DROP TABLE channels;",
+        )?;
+    }
+    if old_epochs {
+        tx.execute_batch(
+            "INSERT INTO streams (stream, epoch)
+             SELECT CASE WHEN substr(stream, 1, 3) = 'ch:' THEN substr(stream, 4) ELSE stream END,
+                    epoch
+             FROM stream_epochs WHERE true
+             ON CONFLICT(stream) DO UPDATE SET epoch = excluded.epoch;
+             DROP TABLE stream_epochs;",
+        )?;
+    }
+    tx.commit()?;
+    tracing::info!("stream heads migrated to the streams table");
     Ok(())
 }

@@ -153,21 +153,18 @@ impl Streams for SqliteStore {
         m: NewMessage,
         then: AfterCommit,
     ) -> Result<(u64, usize)> {
-        let (personal, name) = match stream {
-            StreamId::Personal(u) => (true, u.to_string()),
-            StreamId::Channel(c) => (false, c.to_string()),
+        let user = match stream {
+            StreamId::Personal(u) => Some(u.to_string()),
+            StreamId::Channel(_) => None,
         };
+        let key = stream.name();
         let retention = m.retention.unwrap_or(self.retention);
         self.call_then(
             move |c| {
-                let stream = if personal {
-                    ensure_user(c, &name)?;
-                    StreamId::Personal(&name)
-                } else {
-                    StreamId::Channel(&name)
-                };
-                let seq = heads::take_seq(c, stream)?;
-                let key = stream.name();
+                if let Some(user) = &user {
+                    ensure_user(c, user)?;
+                }
+                let seq = heads::take_seq(c, &key)?;
                 let row = Append {
                     stream: &key,
                     seq,
@@ -210,22 +207,18 @@ impl Streams for SqliteStore {
             StreamId::Personal(u) => (true, u.to_string()),
             StreamId::Channel(c) => (false, c.to_string()),
         };
+        let key = stream.name();
         let salt = self.epoch_salt.clone();
         self.call(move |c| {
-            let stream = if personal {
-                StreamId::Personal(&name)
-            } else {
-                StreamId::Channel(&name)
-            };
             // Any client may ask about any channel name: that read must not store a row.
             // Personal streams are read only by their authenticated user.
             let epoch = if personal {
-                heads::make_epoch(c, stream)?
+                heads::make_epoch(c, &key)?
             } else {
-                heads::read_epoch(c, &salt, stream)?
+                heads::read_epoch(c, &salt, StreamId::Channel(&name))?
             };
-            let next = heads::next_seq(c, stream)?;
-            let oldest = oldest(c, &stream.name())?;
+            let next = heads::next_seq(c, &key)?;
+            let oldest = oldest(c, &key)?;
             let top = to_u64(next.unwrap_or(1) - 1);
             Ok(StreamInfo {
                 epoch,

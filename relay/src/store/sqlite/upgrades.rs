@@ -136,3 +136,95 @@ async fn a_data_dir_with_device_keyed_cursors_keeps_them() -> anyhow::Result<()>
     assert_eq!(s.device_resume_point("dev1", "7").await?, 4, "reopened");
     Ok(())
 }
+
+/// A data dir as the relay before the `streams` table left it: next seqs in `users` and
+/// `channels`, epochs in `stream_epochs` (a channel's under `ch:<name>`).
+fn dir_with_heads_apart(dir: &std::path::Path) -> anyhow::Result<()> {
+    let c = Connection::open(dir.join("cometa.sqlite3"))?;
+    c.execute_batch(
+        "CREATE TABLE users (user_id TEXT PRIMARY KEY, userinfo TEXT NOT NULL,
+             next_seq INTEGER NOT NULL DEFAULT 1, delivered_seq INTEGER NOT NULL DEFAULT 0,
+             last_seen INTEGER);
+         CREATE TABLE stream_epochs (stream TEXT PRIMARY KEY, epoch TEXT NOT NULL);
+         CREATE TABLE channels (name TEXT PRIMARY KEY, next_seq INTEGER NOT NULL DEFAULT 1);
+         CREATE TABLE stream_messages (stream TEXT NOT NULL, seq INTEGER NOT NULL,
+             event TEXT NOT NULL, data TEXT NOT NULL, user_id TEXT,
+             created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+             PRIMARY KEY (stream, seq)) WITHOUT ROWID;
+         CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         INSERT INTO store_meta VALUES ('epoch_salt', 'salt');
+         INSERT INTO users (user_id, userinfo, next_seq) VALUES ('u', '{}', 4), ('v', '{}', 1);
+         INSERT INTO stream_messages VALUES
+             ('msg:u', 1, 'e', '1', NULL, 10, 1000), ('msg:u', 2, 'e', '2', NULL, 10, 1000),
+             ('msg:u', 3, 'e', '3', NULL, 10, 1000),
+             ('web_a', 1, 'c', '1', 'bob', 10, 1000), ('web_a', 2, 'c', '2', 'bob', 10, 1000),
+             ('web_b', 5, 'c', '5', 'bob', 10, 1000);
+         INSERT INTO channels VALUES ('web_a', 3), ('web_b', 6);
+         INSERT INTO stream_epochs VALUES ('msg:u', 'epoch-u'), ('ch:web_a', 'epoch-a');",
+    )?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_data_dir_with_heads_apart_goes_on_with_its_seqs_and_epochs() -> anyhow::Result<()> {
+    use crate::store::accounts::Accounts;
+    use crate::store::types::NewMessage;
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir()?;
+    dir_with_heads_apart(dir.path())?;
+    let s = open(dir.path());
+    let info = |id| s.stream_info(id);
+    let u = info(StreamId::Personal("u")).await?;
+    assert_eq!((u.epoch.as_str(), u.top, u.oldest), ("epoch-u", 3, 1));
+    let a = info(StreamId::Channel("web_a")).await?;
+    assert_eq!((a.epoch.as_str(), a.top), ("epoch-a", 2));
+    // A channel that never stored an epoch keeps the one derived from the salt.
+    let derived = hex::encode(&Sha256::digest(b"salt:ch:web_b")[..12]);
+    let b = info(StreamId::Channel("web_b")).await?;
+    assert_eq!(
+        (b.epoch.as_str(), b.top, b.oldest),
+        (derived.as_str(), 5, 5)
+    );
+
+    assert_eq!(
+        append_personal(&s, "u", "e", "4", 20).await?,
+        4,
+        "no seq twice"
+    );
+    assert_eq!(append_personal(&s, "v", "e", "1", 20).await?, 1);
+    let channel = |name, data| {
+        let m = NewMessage {
+            sender: Some("bob".into()),
+            ..NewMessage::new("c", data, 20)
+        };
+        s.append(StreamId::Channel(name), m, Box::new(|_| 0))
+    };
+    assert_eq!(channel("web_a", "3").await?.0, 3);
+    assert_eq!(channel("web_b", "6").await?.0, 6);
+    drop(s);
+
+    let c = Connection::open(dir.path().join("cometa.sqlite3"))?;
+    let old: i64 = c.query_row(
+        "SELECT (SELECT count(*) FROM sqlite_master WHERE name IN ('channels', 'stream_epochs'))
+              + (SELECT count(*) FROM pragma_table_info('users') WHERE name = 'next_seq')",
+        [],
+        |r| r.get(0),
+    )?;
+    assert_eq!(old, 0, "the old tables and column are gone");
+    drop(c);
+
+    let s = open(dir.path());
+    assert_eq!(append_personal(&s, "u", "e", "5", 30).await?, 5, "reopened");
+    assert_eq!(
+        s.stream_info(StreamId::Personal("u")).await?.epoch,
+        "epoch-u"
+    );
+    // A deleted and re-created user starts a new history.
+    assert!(s.delete_user("u").await?);
+    assert_eq!(append_personal(&s, "u", "e", "1", 40).await?, 1);
+    assert_ne!(
+        s.stream_info(StreamId::Personal("u")).await?.epoch,
+        "epoch-u"
+    );
+    Ok(())
+}
