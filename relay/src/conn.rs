@@ -161,7 +161,7 @@ impl Io {
         let epoch = self.epoch.as_deref();
         match &self.cursor {
             Cursor::Session(id) => self.app.store.advance_cursor(*id, user, seq, epoch),
-            Cursor::Device(d) => self.app.channels.advance_device_cursor(d, user, seq, epoch),
+            Cursor::Device(d) => self.app.store.advance_device_cursor(d, user, seq, epoch),
             Cursor::None => {}
         }
     }

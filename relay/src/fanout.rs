@@ -15,7 +15,7 @@ use crate::frames::{channel_frame, personal_frames};
 use crate::hub::{Hub, Outbound, Shares};
 use crate::outbox::Offer;
 use crate::store::AfterCommit;
-use crate::store::accounts::AfterMerge;
+use crate::store::AfterMerge;
 
 type Job = Box<dyn FnOnce() + Send>;
 

@@ -11,8 +11,8 @@ use serde_json::value::{RawValue, to_raw_value};
 
 use crate::state::App;
 use crate::store::StoreError;
+use crate::store::StreamId;
 use crate::store::StreamMessage;
-use crate::store::channels::StreamId;
 
 /// The largest `{"epoch":…,"seq":…,"publications":[],"more":false}` and `reply:{"id":…}`
 /// around a page, less the epoch itself.
@@ -31,7 +31,7 @@ pub struct Query<'a> {
 /// The newest `limit` messages before `before`, cut from the oldest end to the reply size
 /// (never below one message, so paging always moves on), encoded as a [`HistoryPage`].
 pub async fn page(app: &App, q: Query<'_>) -> Result<Box<RawValue>, StoreError> {
-    let info = app.channels.stream_info(q.stream).await?;
+    let info = app.store.stream_info(q.stream).await?;
     let end = q.before.unwrap_or(u64::MAX).min(info.top.saturating_add(1));
     let rows = app.store.before(q.stream, end, q.limit).await?;
     let budget = app

@@ -119,8 +119,7 @@ impl Relay {
             config.store_queue,
         )?);
         let store: Arc<dyn Store> = sqlite.clone();
-        let accounts: Arc<dyn store::accounts::Accounts> = sqlite.clone();
-        let channels: Arc<dyn store::channels::Channels> = sqlite;
+        let accounts: Arc<dyn store::Accounts> = sqlite;
         let policy = policy::ChannelPolicy::new(
             Retention {
                 max_len: config.channel_history_len,
@@ -157,7 +156,6 @@ impl Relay {
             config: Arc::new(config),
             api_key,
             store,
-            channels,
             policy,
             webhook,
             draining: std::sync::atomic::AtomicBool::new(false),
@@ -199,7 +197,7 @@ impl Relay {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), RelayError> {
         let app = self.app;
-        for (prefix, r) in app.channels.channel_settings().await? {
+        for (prefix, r) in app.store.channel_settings().await? {
             app.policy.set(&prefix, r);
         }
         let cometql = cometql::Running::start(&app, self.cometql)
@@ -326,7 +324,7 @@ async fn sweep_visitors(app: &App) -> Result<(), StoreError> {
     let idle = app
         .auth
         .accounts
-        .idle_visitors(auth::visitor::PREFIX, cutoff, store::guests::SWEEP_BATCH)
+        .idle_visitors(auth::visitor::PREFIX, cutoff, store::accounts::SWEEP_BATCH)
         .await?;
     if idle.is_empty() {
         return Ok(());

@@ -12,7 +12,7 @@ use crate::frames::channel_frame;
 use crate::state::App;
 use crate::store::NewMessage;
 use crate::store::StoreError;
-use crate::store::channels::StreamId;
+use crate::store::StreamId;
 use crate::unix_now;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

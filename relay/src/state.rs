@@ -7,7 +7,6 @@ use crate::config::Config;
 use crate::hub::Hub;
 use crate::policy::ChannelPolicy;
 use crate::store::Store;
-use crate::store::channels::Channels;
 use crate::ticket::Tickets;
 use crate::webhook::Webhook;
 
@@ -15,7 +14,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub api_key: String,
     pub store: Arc<dyn Store>,
-    pub channels: Arc<dyn Channels>,
     pub policy: ChannelPolicy,
     pub hub: Arc<Hub>,
     /// Upgraded sockets, counted against `--max-connections` from the upgrade on.

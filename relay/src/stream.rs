@@ -19,7 +19,7 @@ use crate::frames::{self, Dialect};
 pub use crate::outbox::PERSONAL;
 use crate::state::App;
 use crate::store::StoreError;
-use crate::store::channels::StreamId;
+use crate::store::StreamId;
 
 /// Messages fetched per store round trip during replay.
 pub const REPLAY_PAGE: usize = 256;
@@ -103,15 +103,11 @@ pub async fn resume_personal(io: &mut Io, after: Option<u64>) -> Result<(), Stor
     let start = match (after, &io.cursor) {
         (Some(a), _) => a,
         (None, Cursor::Session(id)) => io.app.store.resume_point(*id, &user).await?,
-        (None, Cursor::Device(d)) => io.app.channels.device_resume_point(d, &user).await?,
+        (None, Cursor::Device(d)) => io.app.store.device_resume_point(d, &user).await?,
         (None, Cursor::None) => return Ok(()),
     };
     if io.dialect == Dialect::Wafer {
-        let info = io
-            .app
-            .channels
-            .stream_info(StreamId::Personal(&user))
-            .await?;
+        let info = io.app.store.stream_info(StreamId::Personal(&user)).await?;
         let epoch = serde_json::Value::from(info.epoch.as_str()).to_string();
         io.epoch = Some(info.epoch);
         if io.send(packet::encode_stream(&epoch)).await.is_err() {

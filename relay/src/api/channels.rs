@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::secret;
 use crate::state::App;
 use crate::store::Retention;
-use crate::store::channels::StreamId;
+use crate::store::StreamId;
 
 /// Entries one history call returns at most.
 const MAX_HISTORY: usize = 1000;
@@ -231,7 +231,7 @@ pub(crate) async fn set_retention(app: &App, prefix: &str, r: Retention) -> Resu
                 .into(),
         ));
     }
-    app.channels.set_channel_setting(prefix, r).await?;
+    app.store.set_channel_setting(prefix, r).await?;
     app.policy.set(prefix, r);
     Ok(())
 }
@@ -270,7 +270,7 @@ pub(super) struct SettingDeleted {
 
 /// Whether a setting existed; the prefix falls back to the longer-prefix or default retention.
 pub(crate) async fn remove_retention(app: &App, prefix: &str) -> Result<bool, ApiError> {
-    let existed = app.channels.delete_channel_setting(prefix).await?;
+    let existed = app.store.delete_channel_setting(prefix).await?;
     if existed {
         app.policy.remove(prefix);
     }
@@ -340,7 +340,7 @@ pub(crate) async fn set_key(app: &App, uid: &str, key: &str) -> Result<(), ApiEr
     if key.len() < 8 || key.len() > 256 {
         return Err(ApiError::BadRequest("key must be 8–256 bytes".into()));
     }
-    app.channels.set_user_key(uid, secret::hash(key)).await?;
+    app.store.set_user_key(uid, secret::hash(key)).await?;
     Ok(())
 }
 
@@ -384,7 +384,7 @@ pub(super) struct KeyRevoked {
 /// CometQL's `users_auth` delete.
 pub(crate) async fn revoke_key(app: &App, uid: &str) -> Result<(bool, usize), ApiError> {
     user_id(uid)?;
-    let existed = app.channels.delete_user_key(uid).await?;
+    let existed = app.store.delete_user_key(uid).await?;
     let closed = app.hub.close_user(uid, None, CloseCode::SessionRevoked);
     Ok((existed, closed))
 }
@@ -414,7 +414,7 @@ pub(super) async fn put_data(
             "user data must be a JSON object".into(),
         ));
     }
-    app.channels.set_user_data(&uid, data.get()).await?;
+    app.store.set_user_data(&uid, data.get()).await?;
     Ok(Json(UserRef { user_id: uid }))
 }
 
@@ -438,7 +438,7 @@ pub(super) async fn get_data(
 ) -> Result<axum::response::Response, ApiError> {
     user_id(&uid)?;
     let data = app
-        .channels
+        .store
         .user_data(&uid)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no data for user {uid:?}")))?;

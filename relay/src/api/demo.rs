@@ -47,13 +47,9 @@ async fn login(
         )));
     }
     let key = secret::generate();
-    app.channels
-        .set_user_key(&user_id, secret::hash(&key))
-        .await?;
+    app.store.set_user_key(&user_id, secret::hash(&key)).await?;
     let data = json!({ "name": name.chars().take(32).collect::<String>() });
-    app.channels
-        .set_user_data(&user_id, &data.to_string())
-        .await?;
+    app.store.set_user_data(&user_id, &data.to_string()).await?;
     Ok(Json(
         json!({ "user_id": user_id, "user_key": key, "dev_id": "0" }),
     ))

@@ -28,7 +28,7 @@ use crate::error::ApiError;
 use crate::secret;
 use crate::state::App;
 use crate::store::StoreError;
-use crate::store::accounts::{ProfilePatch, SessionOptions, WriteMode};
+use crate::store::{ProfilePatch, SessionOptions, WriteMode};
 use crate::unix_now;
 
 const MISSING: &str = "no credentials: send X-WX-Code (a login code from POST \
@@ -209,10 +209,7 @@ pub async fn login(
             remember,
             not_after: grant.not_after,
         };
-        app.auth
-            .accounts
-            .set_session_options(session.id, opts)
-            .await?;
+        app.store.set_session_options(session.id, opts).await?;
     }
     tracing::info!(user = %grant.user_id, remember, "login");
     let mut res = answer(skey, &session.userinfo, now, expires_at, remember);
@@ -233,8 +230,7 @@ pub async fn refresh(State(app): State<App>, headers: HeaderMap) -> Result<Respo
     let now = unix_now();
     let skey = secret::generate();
     let (session, opts) = app
-        .auth
-        .accounts
+        .store
         .rotate_session(secret::hash(old), secret::hash(&skey), now, app.auth.ttl)
         .await?
         .ok_or(ApiError::SkeyInvalid)?;

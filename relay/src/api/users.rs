@@ -20,7 +20,7 @@ use super::{channels, openapi};
 use crate::auth::{password, visitor};
 use crate::error::ApiError;
 use crate::state::App;
-use crate::store::accounts::{Profile, ProfilePatch, WriteMode, WriteOutcome};
+use crate::store::{Profile, ProfilePatch, WriteMode, WriteOutcome};
 use crate::unix_now;
 
 /// Users deleted by one call at most.

@@ -19,7 +19,7 @@ pub mod visitor;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::store::accounts::{Accounts, SessionTtl};
+use crate::store::{Accounts, SessionTtl};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {

@@ -12,7 +12,7 @@ use crate::api::extract::event_name;
 use crate::error::ApiError;
 use crate::state::App;
 use crate::store::Retention;
-use crate::store::channels::StreamId;
+use crate::store::StreamId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cell {
@@ -228,7 +228,7 @@ async fn insert(app: &App, table: Table, row: &[(String, String)]) -> Result<(),
                     "Invalid data format: user data must be a JSON object",
                 ));
             }
-            app.channels.set_user_data(id, data).await?;
+            app.store.set_user_data(id, data).await?;
         }
         Table::Pipes | Table::UsersInPipes | Table::UsersTime => return Err(read_only(table)),
     }
@@ -240,8 +240,8 @@ async fn delete(app: &App, table: Table, key: &str) -> Result<u64, CqlError> {
         Table::UsersAuth => u64::from(revoke_key(app, user(key)?).await?.0),
         Table::UsersMessages => {
             let id = user(key)?;
-            let info = app.channels.stream_info(StreamId::Personal(id)).await?;
-            app.channels
+            let info = app.store.stream_info(StreamId::Personal(id)).await?;
+            app.store
                 .advance_device_cursor(CLEARED_BY_COMETQL, id, info.top, Some(&info.epoch));
             0
         }
@@ -348,12 +348,12 @@ async fn select(
             // Keys are stored hashed, so `hash` is the key's SHA-256 in hex: a back end checks
             // it against `hash('sha256', $key)`. Users without a key have no row, as in CppComet.
             Table::UsersData => {
-                if let Some(d) = app.channels.user_data(user(key)?).await? {
+                if let Some(d) = app.store.user_data(user(key)?).await? {
                     rows.push(vec![key_cell(), Cell::Text(d)]);
                 }
             }
             Table::UsersAuth => {
-                if let Some(h) = app.channels.user_key_hash(user(key)?).await? {
+                if let Some(h) = app.store.user_key_hash(user(key)?).await? {
                     rows.push(vec![key_cell(), Cell::Text(hex::encode(h))]);
                 }
             }

@@ -92,11 +92,7 @@ async fn check(app: &App, req: &AuthRequest) -> Result<Identity, AuthError> {
     let user = match (&req.user_id, &req.user_key, &req.token, &req.skey) {
         (Some(user), Some(key), None, None) => {
             names::check_user_id(user).map_err(AuthError::BadUserId)?;
-            if !app
-                .channels
-                .user_key_matches(user, secret::hash(key))
-                .await?
-            {
+            if !app.store.user_key_matches(user, secret::hash(key)).await? {
                 return Err(AuthError::BadKey);
             }
             user.clone()

@@ -19,7 +19,7 @@ use crate::history;
 use crate::presence;
 use crate::publish;
 use crate::state::App;
-use crate::store::channels::StreamId;
+use crate::store::StreamId;
 use crate::stream;
 use crate::throttle::Bucket;
 
@@ -243,7 +243,7 @@ impl NativeInbound {
         // in the replay or in the queue, and the writer drops seqs it already sent.
         let info = self
             .app
-            .channels
+            .store
             .stream_info(StreamId::Channel(&req.channel))
             .await
             .map_err(internal)?;
@@ -272,12 +272,7 @@ impl NativeInbound {
     }
 
     async fn state(&self, stream: StreamId<'_>) -> Result<StreamState, Refusal> {
-        let info = self
-            .app
-            .channels
-            .stream_info(stream)
-            .await
-            .map_err(internal)?;
+        let info = self.app.store.stream_info(stream).await.map_err(internal)?;
         Ok(StreamState {
             epoch: info.epoch,
             seq: info.top,
@@ -379,7 +374,7 @@ impl NativeInbound {
             .map_err(|e| (code::BAD_REQUEST, format!("user_id {e}")))?;
         let data = self
             .app
-            .channels
+            .store
             .user_data(&req.user_id)
             .await
             .map_err(internal)?;

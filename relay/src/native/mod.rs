@@ -24,7 +24,7 @@ use crate::frames::Dialect;
 use crate::hub::{Handle, Outbox};
 use crate::secret;
 use crate::state::App;
-use crate::store::channels::StreamId;
+use crate::store::StreamId;
 
 pub use commands::NativeInbound;
 
@@ -139,11 +139,7 @@ async fn greet(
         reply_ok(io, reply_id, &result).await;
         return Ok(None);
     };
-    let info = io
-        .app
-        .channels
-        .stream_info(StreamId::Personal(&user))
-        .await?;
+    let info = io.app.store.stream_info(StreamId::Personal(&user)).await?;
     let (after, recovered) = match &who.since {
         // Inside the epoch the device resumes where it says, and is told if retention
         // dropped part of what it missed.

@@ -1,4 +1,5 @@
-//! Delivery cursors waiting to be written, coalesced: at most one pending write per cursor.
+//! Delivery cursors: a position per (stream, owner), and the writes of them waiting for the
+//! store thread, coalesced: at most one pending write per cursor.
 //!
 //! A cursor write is never a job of its own. It is recorded here, a later position replacing
 //! the pending one, and the store thread writes everything pending at the start of its next
@@ -16,9 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::channels::{StreamId, stream_key};
-use super::sqlite::{raise_delivered, to_i64};
-use super::streams;
+use super::heads;
+use super::rows::{device_owner, session_owner, to_i64, to_u64};
+use crate::store::types::personal_stream;
 
 /// Whose position a cursor is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -97,13 +98,9 @@ impl PendingCursors {
             },
         ) in pending
         {
+            let stream = personal_stream(&user_id);
             if let Some(epoch) = epoch {
-                let current: Option<String> = c
-                    .prepare_cached("SELECT epoch FROM stream_epochs WHERE stream = ?1")?
-                    .query_row(params![stream_key(StreamId::Personal(&user_id))], |r| {
-                        r.get(0)
-                    })
-                    .optional()?;
+                let current = heads::stored_epoch(c, &stream)?;
                 if current.as_deref() != Some(epoch.as_str()) {
                     // The user was deleted (and maybe re-created) or merged since: the seq
                     // belongs to a history that is gone.
@@ -111,10 +108,10 @@ impl PendingCursors {
                 }
             }
             let owner = match &key {
-                CursorKey::Session(id) => streams::session_owner(*id),
-                CursorKey::Device(_, device) => streams::device_owner(device),
+                CursorKey::Session(id) => session_owner(*id),
+                CursorKey::Device(_, device) => device_owner(device),
             };
-            streams::advance_cursor(c, &streams::personal(&user_id), &owner, seq)?;
+            advance(c, &stream, &owner, seq)?;
             raise_delivered(c, &user_id, to_i64(seq))?;
             self.writes.fetch_add(1, Ordering::Relaxed);
         }
@@ -124,6 +121,52 @@ impl PendingCursors {
     pub(super) fn writes(&self) -> u64 {
         self.writes.load(Ordering::Relaxed)
     }
+}
+
+/// `owner`'s position in `stream`, if it has one.
+pub(super) fn cursor(c: &Connection, stream: &str, owner: &str) -> rusqlite::Result<Option<u64>> {
+    Ok(
+        c.prepare_cached("SELECT seq FROM stream_cursors WHERE stream = ?1 AND owner = ?2")?
+            .query_row(params![stream, owner], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(to_u64),
+    )
+}
+
+/// Gives `owner` a position at `seq` unless it has one.
+pub(super) fn claim(c: &Connection, stream: &str, owner: &str, seq: u64) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO stream_cursors (stream, owner, seq) VALUES (?1, ?2, ?3)
+         ON CONFLICT(stream, owner) DO NOTHING",
+    )?
+    .execute(params![stream, owner, to_i64(seq)])?;
+    Ok(())
+}
+
+/// Moves `owner`'s position forward to `seq` (never back), creating it if needed.
+fn advance(c: &Connection, stream: &str, owner: &str, seq: u64) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO stream_cursors (stream, owner, seq) VALUES (?1, ?2, ?3)
+         ON CONFLICT(stream, owner) DO UPDATE SET seq = max(seq, excluded.seq)",
+    )?
+    .execute(params![stream, owner, to_i64(seq)])?;
+    Ok(())
+}
+
+/// The highest seq any device of the user confirmed: where a device with no cursor starts.
+pub(super) fn delivered(c: &Connection, user_id: &str) -> rusqlite::Result<u64> {
+    let any: Option<i64> = c
+        .prepare_cached("SELECT delivered_seq FROM users WHERE user_id = ?1")?
+        .query_row(params![user_id], |r| r.get(0))
+        .optional()?;
+    Ok(any.map_or(0, to_u64))
+}
+
+/// Raises the user's "delivered to some device" mark; every delivery to a device does this.
+fn raise_delivered(c: &Connection, user_id: &str, seq: i64) -> rusqlite::Result<()> {
+    c.prepare_cached("UPDATE users SET delivered_seq = max(delivered_seq, ?2) WHERE user_id = ?1")?
+        .execute(params![user_id, seq])
+        .map(|_| ())
 }
 
 #[cfg(test)]
@@ -143,41 +186,5 @@ mod tests {
         let map = p.pending.lock().unwrap_or_else(|e| e.into_inner());
         assert_eq!(map.len(), 2);
         assert_eq!(map.get(&CursorKey::Session(1)).map(|e| e.seq), Some(5));
-    }
-
-    #[tokio::test]
-    async fn a_confirmation_from_a_deleted_users_history_moves_no_cursor() -> anyhow::Result<()> {
-        use crate::store::Retention;
-        use crate::store::accounts::Accounts;
-        use crate::store::channels::Channels;
-        let dir = tempfile::tempdir()?;
-        let retention = Retention {
-            max_len: 100,
-            max_age_secs: 100,
-        };
-        let s = super::super::sqlite::SqliteStore::open(
-            dir.path(),
-            crate::config::Durability::Normal,
-            retention,
-        )?;
-        for i in 1..=5 {
-            crate::store::append_personal(&s, "u", "old", &i.to_string(), 1).await?;
-        }
-        let old = s.stream_info(StreamId::Personal("u")).await?.epoch;
-        assert_eq!(s.device_resume_point("d", "u").await?, 0);
-        assert!(s.delete_user("u").await?);
-        // Re-created: a new history from seq 1, in a new epoch.
-        crate::store::append_personal(&s, "u", "new", "1", 2).await?;
-        assert_ne!(s.stream_info(StreamId::Personal("u")).await?.epoch, old);
-        // The device's connection from before the delete acknowledges 5 late.
-        s.advance_device_cursor("d", "u", 5, Some(&old));
-        assert_eq!(
-            s.device_resume_point("d", "u").await?,
-            0,
-            "the new history is resumed from its start"
-        );
-        s.advance_device_cursor("d", "u", 1, None);
-        assert_eq!(s.device_resume_point("d", "u").await?, 1);
-        Ok(())
     }
 }

@@ -1,54 +1,9 @@
 //! Identities nobody registered: anonymous visitors, swept once idle, and demo-mode users,
-//! which must never take over a user the back end created. Also the per-store salt that
-//! gives a never-written channel its epoch without storing a row for it.
+//! which must never take over a user the back end created.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
-use super::sqlite::to_i64;
-
-/// Created next to the core schema by `SqliteStore::open`; `IF NOT EXISTS` is the migration
-/// of a data dir made before these tables.
-pub(super) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS demo_users (
-    user_id TEXT PRIMARY KEY
-);
-CREATE TABLE IF NOT EXISTS store_meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-";
-
-/// Idle visitors deleted per sweep at most, so one sweep never holds the store thread long.
-pub const SWEEP_BATCH: usize = 500;
-
-/// This store's epoch salt, made on first open. A wiped data dir gets a new one, so the
-/// epochs it derives change with it, as an epoch must when the store lost data.
-pub(super) fn epoch_salt(c: &Connection) -> rusqlite::Result<String> {
-    c.execute(
-        "INSERT INTO store_meta (key, value) VALUES ('epoch_salt', ?1) ON CONFLICT DO NOTHING",
-        params![crate::secret::generate()],
-    )?;
-    c.query_row(
-        "SELECT value FROM store_meta WHERE key = 'epoch_salt'",
-        [],
-        |r| r.get(0),
-    )
-}
-
-/// A stream's epoch without writing: its stored row (streams from before derived epochs, or
-/// rotated), else one derived from the salt. Reads by anonymous clients used to store a row
-/// per name they asked about.
-pub(super) fn read_epoch(c: &Connection, salt: &str, key: &str) -> rusqlite::Result<String> {
-    use sha2::{Digest, Sha256};
-    let stored: Option<String> = c
-        .prepare_cached("SELECT epoch FROM stream_epochs WHERE stream = ?1")?
-        .query_row(params![key], |r| r.get(0))
-        .optional()?;
-    Ok(stored.unwrap_or_else(|| {
-        let digest = Sha256::digest(format!("{salt}:{key}").as_bytes());
-        hex::encode(&digest[..12])
-    }))
-}
+use super::rows::to_i64;
 
 /// Visitors (ids starting with `prefix`) with no session created and no connection seen
 /// since `cutoff`, at most `limit`.
@@ -108,4 +63,34 @@ pub(super) fn claim_demo_user(c: &Connection, user_id: &str) -> rusqlite::Result
         params![user_id],
     )?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::accounts::Accounts;
+    use crate::store::sessions::Sessions;
+
+    #[tokio::test]
+    async fn idle_visitors_and_demo_users() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let s = super::super::open_for_test(dir.path(), 3);
+        s.touch_last_seen("v:old", 10);
+        s.touch_last_seen("v:new", 50);
+        s.touch_last_seen("w:other", 10);
+        s.create_session([1; 32], "v:busy", 40, 100).await?;
+        assert_eq!(
+            s.idle_visitors("v:", 30, 10).await?,
+            vec!["v:old".to_string()]
+        );
+        assert!(
+            s.claim_demo_user("demo").await?,
+            "a new id becomes a demo user"
+        );
+        assert!(s.claim_demo_user("demo").await?, "and stays one");
+        assert!(
+            !s.claim_demo_user("v:old").await?,
+            "never a user the relay made"
+        );
+        Ok(())
+    }
 }
