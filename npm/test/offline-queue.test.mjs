@@ -4,36 +4,21 @@
 // Real relay (killed and restarted on its data dir), real headless Chromium, a real webhook.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { startRelay } from './helpers/relay.mjs';
 import { serveStatic } from './helpers/static.mjs';
-import { collector } from './helpers/wait.mjs';
+import { launchBrowser } from './helpers/browser.mjs';
+import { webhookSink } from './helpers/webhook.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const OUTBOX_KEY = (url) => `cometa:outbox:${url}`;
-let relay, site, browser, hook;
-const messages = collector(); // the webhook's `message` events, in delivery order
+let relay, site, browser, hook, messages; // messages: the webhook's, in delivery order
 
 before(async () => {
-  hook = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      const event = JSON.parse(body);
-      if (event.type === 'message') messages.add(event.message);
-      res.end('ok');
-    });
-  });
-  await new Promise((resolve) => hook.listen(0, '127.0.0.1', resolve));
-  const hookUrl = `http://127.0.0.1:${hook.address().port}/hook`;
-  relay = await startRelay({ args: ['--webhook-url', hookUrl, '--webhook-secret', 'offline-queue-secret'] });
+  hook = await webhookSink();
+  messages = hook.messages;
+  relay = await startRelay({ args: ['--webhook-url', hook.url, '--webhook-secret', 'offline-queue-secret'] });
   site = await serveStatic(fileURLToPath(new URL('..', import.meta.url)));
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchBrowser();
 });
 after(async () => {
   await browser?.close();

@@ -5,27 +5,18 @@
 // an unhandled rejection (Wafer code that never looks at emit's result keeps working).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
 import WebSocket from 'ws';
 import * as cometa from 'cometa';
 import { startRelay } from './helpers/relay.mjs';
-import { within, collector } from './helpers/wait.mjs';
+import { within } from './helpers/wait.mjs';
+import { webhookSink } from './helpers/webhook.mjs';
 import { recorder } from './fixtures/recorder.js';
 
-let plain, hooked, hook;
-const messages = collector(); // the webhook's `message` events
+let plain, hooked, hook, messages; // messages: the webhook's `message` events
 before(async () => {
-  hook = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      const event = JSON.parse(body);
-      if (event.type === 'message') messages.add(event.message);
-      res.end('ok');
-    });
-  });
-  await new Promise((resolve) => hook.listen(0, '127.0.0.1', resolve));
-  const hookUrl = `http://127.0.0.1:${hook.address().port}/hook`;
+  hook = await webhookSink();
+  messages = hook.messages;
+  const hookUrl = hook.url;
   plain = await startRelay();
   hooked = await startRelay({ args: ['--webhook-url', hookUrl, '--webhook-secret', 'emit-ack-test-secret'] });
   cometa.configure({ WebSocket });
