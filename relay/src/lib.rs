@@ -18,8 +18,10 @@
 //! - [`fanout`]: stored messages to live connections in commit order, through the [`hub`].
 //! - [`presence`]: online/offline, `track_*` subscription/unsubscription, last seen.
 //! - [`policy`]: per-channel-prefix retention.
-//! - [`store`]: durable users, codes, sessions, and streams — one message table and one
-//!   cursor table for personal streams (`msg:<user_id>`) and channels alike (embedded SQLite).
+//! - [`store`]: durable state behind one trait per noun — [`store::Streams`] (messages,
+//!   heads, cursors; a personal stream is `msg:<user_id>`), [`store::Sessions`],
+//!   [`store::Accounts`], [`store::Upkeep`] — and [`store::Store`], all four; the embedded
+//!   engine is [`store::sqlite`] (one file per concern), the traits name no SQL.
 //! - [`throttle`]: per-connection rate limits (inbound frames, client publishes).
 //! - [`ticket`]: single-use tickets for `connectUrl`.
 //! - [`webhook`]: signed tunnel events to the back end; [`dedup`]: client messages' idempotency
