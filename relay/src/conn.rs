@@ -415,10 +415,10 @@ pub async fn pump<H: Inbound + Send>(io: &mut Io, handler: &mut H, outbox: &Outb
                         return crate::metrics::closed(CloseCode::Normal.code());
                     }
                     Message::Binary(_) => {
-                        io.error_packet(
+                        Box::pin(io.error_packet(
                             cometa_protocol::native::code::BINARY,
                             "binary frames are not supported",
-                        )
+                        ))
                         .await;
                         continue;
                     }
@@ -428,7 +428,9 @@ pub async fn pump<H: Inbound + Send>(io: &mut Io, handler: &mut H, outbox: &Outb
                     }
                     Message::Ping(_) => continue,
                 };
-                if let Some(code) = dispatch(io, handler, text).await {
+                // Boxed: a request's handler is the largest future here, and inlined it would
+                // grow every idle connection's task by its size.
+                if let Some(code) = Box::pin(dispatch(io, handler, text)).await {
                     io.close(code).await;
                     return code.code();
                 }
@@ -457,8 +459,8 @@ async fn admit_frame(io: &mut Io, limit: &mut FrameLimit) -> Result<bool, CloseC
             if first {
                 let rate = io.app.config.frame_rate;
                 let msg = format!("too many frames: at most {rate} a second; frame dropped");
-                io.error_packet(cometa_protocol::native::code::LIMIT_EXCEEDED, &msg)
-                    .await;
+                let code = cometa_protocol::native::code::LIMIT_EXCEEDED;
+                Box::pin(io.error_packet(code, &msg)).await;
             }
             Ok(false)
         }

@@ -22,17 +22,17 @@ pub async fn serve<H: Inbound + Send>(
 ) -> u16 {
     let app = io.app.clone();
     let outbox = handle.outbox.clone();
-    let session = handle.session.as_ref().map(|s| s.id);
     let Some(mut registration) = presence::connected(&app, handle).await else {
-        inbound.refused(io).await;
+        Box::pin(inbound.refused(io)).await;
         io.close(CloseCode::TooManyDevices).await;
         return CloseCode::TooManyDevices.code();
     };
     registration.set_device(inbound.device());
-    let _expiry = session.map(|s| crate::expiry::watch(&app, s, outbox.clone()));
     let _live = crate::metrics::connected(io.dialect);
-    let resumed = match inbound.started(io).await {
-        Ok(after) => crate::stream::resume_personal(io, after).await,
+    // The steps before the pump run once and are boxed: this future lives as long as the
+    // connection, and it would otherwise be as large as the largest of them.
+    let resumed = match Box::pin(inbound.started(io)).await {
+        Ok(after) => Box::pin(crate::stream::resume_personal(io, after)).await,
         Err(e) => Err(e),
     };
     if let Err(e) = resumed {
@@ -41,7 +41,7 @@ pub async fn serve<H: Inbound + Send>(
         return CloseCode::Shutdown.code();
     }
     let code = match first {
-        Some(text) => match conn::dispatch(io, inbound, text).await {
+        Some(text) => match Box::pin(conn::dispatch(io, inbound, text)).await {
             Some(code) => {
                 io.close(code).await;
                 code.code()

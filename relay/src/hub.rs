@@ -119,6 +119,8 @@ struct Registry {
     next_channel_id: u64,
     /// Live sessions and their connections, to close them when the session ends.
     sessions: HashMap<i64, sessions::LiveSession>,
+    /// (expiry, session) of every live session, earliest first.
+    deadlines: std::collections::BTreeSet<(u64, i64)>,
 }
 
 pub struct Hub {
@@ -126,6 +128,8 @@ pub struct Hub {
     live: AtomicUsize,
     max_devices: usize,
     hasher: RandomState,
+    /// Wakes the expiry task when a session's deadline became the earliest.
+    deadline_moved: tokio::sync::Notify,
 }
 
 impl Hub {
@@ -135,6 +139,7 @@ impl Hub {
             live: AtomicUsize::new(0),
             max_devices,
             hasher: RandomState::new(),
+            deadline_moved: tokio::sync::Notify::new(),
         }
     }
 
@@ -161,8 +166,10 @@ impl Hub {
             }
             devices.push(handle.id.clone());
         }
-        if let Some(link) = &handle.session {
-            reg.add_to_session(link, &handle.id);
+        if let Some(link) = &handle.session
+            && reg.add_to_session(link, &handle.id)
+        {
+            self.deadline_moved.notify_one();
         }
         reg.conns.insert(handle.id.clone(), handle);
         self.live.fetch_add(1, Ordering::Relaxed);

@@ -207,6 +207,7 @@ impl Relay {
             .map_err(RelayError::Serve)?;
         let cometql_stop = cometql.stopper();
         let sweeper = tokio::spawn(sweep(app.clone()));
+        let expiry = tokio::spawn(expiry::run(app.hub.clone()));
         let router = api::router(app.clone());
         let drain_app = app.clone();
         let (drained_tx, drained_rx) = tokio::sync::oneshot::channel::<()>();
@@ -242,6 +243,7 @@ impl Relay {
         })
         .await;
         sweeper.abort();
+        expiry.abort();
         cometql.stopped().await;
         if let Some(m) = metrics_server {
             m.abort();

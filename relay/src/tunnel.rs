@@ -11,6 +11,7 @@ use cometa_protocol::packet::{self, Packet, PacketType};
 use cometa_protocol::{CloseCode, names};
 use tracing::Instrument;
 
+use crate::capacity::SocketSlot;
 use crate::conn::{self, Cursor, Inbound, Io};
 use crate::dedup::Claim;
 use crate::frames::Dialect;
@@ -20,32 +21,47 @@ use crate::store::StoreError;
 use crate::ticket::Ticket;
 use crate::webhook::WebhookError;
 
-pub async fn serve(app: App, socket: WebSocket, ticket: Ticket) {
+/// The tunnel's whole life as one future; `slot` counts the socket until it ends. An idle
+/// connection is mostly this future, so it is kept free of copies: everything it owns is
+/// built here and captured by the `async` block, which uses it in place (an `async fn` keeps
+/// a second copy of its arguments, the socket alone being a few hundred bytes, for the
+/// connection's whole life), and the caller hands it to `on_upgrade` as it is (a future held
+/// in a variable and then awaited is stored twice).
+pub fn serve(
+    app: App,
+    socket: WebSocket,
+    ticket: Ticket,
+    slot: SocketSlot,
+) -> impl Future<Output = ()> + Send {
     let span = tracing::info_span!("tunnel", id = %ticket.tunnel_id, user = %ticket.user_id);
-    run(app, socket, ticket).instrument(span).await;
-}
-
-async fn run(app: App, socket: WebSocket, ticket: Ticket) {
+    let user: Arc<str> = ticket.user_id.as_str().into();
     let handle = Handle {
-        id: ticket.tunnel_id.clone().into(),
-        user_id: Some(ticket.user_id.clone().into()),
+        id: ticket.tunnel_id.as_str().into(),
+        user_id: Some(user.clone()),
         session: Some(crate::hub::SessionLink {
             id: ticket.session_id,
-            user_id: ticket.user_id.clone().into(),
+            user_id: user,
             expires_at: ticket.expires_at,
         }),
         dialect: Dialect::Wafer,
         outbox: Arc::new(Outbox::new(app.config.outbound_queue)),
     };
-    let mut io = Io::new(app.clone(), socket, Dialect::Wafer);
+    let mut io = Io::new(app, socket, Dialect::Wafer);
     io.user_id = Some(ticket.user_id.clone());
     io.cursor = Cursor::Session(ticket.session_id);
-    let mut inbound = WaferInbound {
-        ticket: &ticket,
-        _closed: None,
-    };
-    let code = crate::connection::serve(&mut io, handle, &mut inbound, None).await;
-    tracing::debug!(code, "tunnel closed");
+    let tunnel = async move {
+        let _slot = slot;
+        let mut inbound = WaferInbound {
+            ticket: &ticket,
+            _closed: None,
+        };
+        let code = crate::connection::serve(&mut io, handle, &mut inbound, None).await;
+        tracing::debug!(code, "tunnel closed");
+    }
+    .instrument(span);
+    #[cfg(feature = "test-hooks")]
+    crate::test_hooks::record_size(&crate::test_hooks::TUNNEL_FUTURE_BYTES, &tunnel);
+    tunnel
 }
 
 /// Tells the back end the tunnel closed however its task ends, a panic included: a `connect`
@@ -75,11 +91,13 @@ impl Inbound for WaferInbound<'_> {
         if let Some(w) = &io.app.webhook {
             w.connect(&self.ticket.tunnel_id, &self.ticket.user_id);
         }
-        self._closed = Some(WebhookClose {
-            app: io.app.clone(),
-            tunnel_id: self.ticket.tunnel_id.clone(),
-            user_id: self.ticket.user_id.clone(),
-        });
+        if io.app.webhook.is_some() {
+            self._closed = Some(WebhookClose {
+                app: io.app.clone(),
+                tunnel_id: self.ticket.tunnel_id.clone(),
+                user_id: self.ticket.user_id.clone(),
+            });
+        }
         Ok(None)
     }
 

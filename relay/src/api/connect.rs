@@ -17,10 +17,6 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let slot = conn::admit(&app, &headers)?;
-    Ok(
-        conn::configure(ws, &app.config).on_upgrade(move |socket| async move {
-            let _slot = slot;
-            crate::native::serve(app, socket, addr).await;
-        }),
-    )
+    Ok(conn::configure(ws, &app.config)
+        .on_upgrade(move |socket| crate::native::serve(app, socket, addr, slot)))
 }

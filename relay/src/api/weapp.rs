@@ -100,12 +100,8 @@ async fn upgrade(
         .redeem(token, Instant::now())
         .ok_or(ApiError::TicketInvalid)?;
     let app2 = app.clone();
-    Ok(
-        crate::conn::configure(ws, &app.config).on_upgrade(move |socket| async move {
-            let _slot = slot;
-            crate::tunnel::serve(app2, socket, ticket).await;
-        }),
-    )
+    Ok(crate::conn::configure(ws, &app.config)
+        .on_upgrade(move |socket| crate::tunnel::serve(app2, socket, ticket, slot)))
 }
 
 async fn session(app: &App, headers: &HeaderMap) -> Result<Session, ApiError> {

@@ -1,6 +1,9 @@
 //! Which live connections each session opened, so that every one of them ends with its session:
 //! logout, revocation, deletion of the user, and expiry (see [`crate::expiry`]).
 //!
+//! Expiry needs no timer per connection: the registry keeps the live sessions' deadlines in
+//! order, and one task ([`crate::expiry::run`]) sleeps until the earliest.
+//!
 //! A visitor's native connection is anonymous in the hub (no user id: visitors get no channel
 //! rights), so its session is the only way to find it; the index keeps the session's user too.
 
@@ -26,24 +29,40 @@ pub(super) struct LiveSession {
 }
 
 impl Registry {
-    pub(super) fn add_to_session(&mut self, link: &SessionLink, conn: &Arc<str>) {
+    /// Returns whether the session's deadline is now the earliest, so the expiry task must
+    /// wake sooner than it planned.
+    pub(super) fn add_to_session(&mut self, link: &SessionLink, conn: &Arc<str>) -> bool {
         let s = self.sessions.entry(link.id).or_insert_with(|| LiveSession {
             user_id: link.user_id.clone(),
             expires_at: link.expires_at,
             conns: Vec::new(),
         });
         // A ticket read before a refresh carries the older expiry; never move it back.
+        let before = s.expires_at;
         s.expires_at = s.expires_at.max(link.expires_at);
         s.conns.push(conn.clone());
+        let at = s.expires_at;
+        // Inserted again even when unchanged: a session whose deadline already fired still
+        // closes a connection that joins it late.
+        self.set_deadline(link.id, before, at)
     }
 
     pub(super) fn remove_from_session(&mut self, session: i64, conn: &str) {
         if let Some(s) = self.sessions.get_mut(&session) {
             s.conns.retain(|c| &**c != conn);
             if s.conns.is_empty() {
+                let at = s.expires_at;
                 self.sessions.remove(&session);
+                self.deadlines.remove(&(at, session));
             }
         }
+    }
+
+    /// Moves the session's deadline from `before` to `at`; true when it is now the earliest.
+    fn set_deadline(&mut self, session: i64, before: u64, at: u64) -> bool {
+        self.deadlines.remove(&(before, session));
+        self.deadlines.insert((at, session));
+        self.deadlines.first() == Some(&(at, session))
     }
 
     /// Connections opened by the user's sessions (or by one of them).
@@ -75,9 +94,39 @@ impl Hub {
 
     /// A refresh moved the session's expiry: its connections live on until then.
     pub fn extend_session(&self, session: i64, expires_at: u64) {
-        if let Some(s) = self.registry().sessions.get_mut(&session) {
-            s.expires_at = expires_at;
+        let mut reg = self.registry();
+        let Some(s) = reg.sessions.get_mut(&session) else {
+            return;
+        };
+        let before = std::mem::replace(&mut s.expires_at, expires_at);
+        if reg.set_deadline(session, before, expires_at) {
+            self.deadline_moved.notify_one();
         }
+    }
+
+    /// Closes (4502) the connections of every session whose expiry is at or before `now`
+    /// (unix seconds); returns the next deadline, if any session is left.
+    pub fn expire(&self, now: u64) -> Option<u64> {
+        let mut reg = self.registry();
+        while let Some(&(at, session)) = reg.deadlines.first() {
+            if at > now {
+                return Some(at);
+            }
+            reg.deadlines.pop_first();
+            tracing::debug!(session, "session expired; closing its connections");
+            let Some(s) = reg.sessions.get(&session) else {
+                continue;
+            };
+            for h in s.conns.iter().filter_map(|id| reg.conns.get(id)) {
+                h.outbox.close(CloseCode::SessionRevoked);
+            }
+        }
+        None
+    }
+
+    /// Completes when a deadline earlier than the known ones was set.
+    pub fn deadline_moved(&self) -> tokio::sync::futures::Notified<'_> {
+        self.deadline_moved.notified()
     }
 
     /// Users with a session that has a live connection here.
@@ -109,6 +158,44 @@ mod tests {
             dialect: crate::frames::Dialect::Wafer,
             outbox: Arc::new(Outbox::new(4)),
         }
+    }
+
+    #[tokio::test]
+    async fn one_sweep_expires_sessions_in_deadline_order() {
+        let hub = Hub::new(16);
+        let at = |id: &str, session: i64, expires_at: u64| {
+            let mut h = handle(id, Some("v"), session);
+            if let Some(link) = &mut h.session {
+                link.expires_at = expires_at;
+            }
+            let outbox = h.outbox.clone();
+            assert!(hub.register(h).is_ok());
+            outbox
+        };
+        let a = at("a", 1, 100);
+        let b = at("b", 2, 50);
+        assert_eq!(hub.expire(10), Some(50));
+        hub.extend_session(2, 300);
+        assert_eq!(hub.expire(10), Some(100), "a refresh moves the deadline");
+        assert_eq!(hub.expire(100), Some(300));
+        let mut buf = std::collections::VecDeque::new();
+        assert!(!b.take(&mut buf));
+        assert_eq!(
+            a.next(&mut buf).await,
+            crate::outbox::Next::Close(CloseCode::SessionRevoked.code())
+        );
+        let late = at("c", 1, 100);
+        assert_eq!(
+            hub.expire(100),
+            Some(300),
+            "a late joiner of an expired session"
+        );
+        assert_eq!(
+            late.next(&mut buf).await,
+            crate::outbox::Next::Close(CloseCode::SessionRevoked.code())
+        );
+        hub.unregister("b");
+        assert_eq!(hub.expire(100), None, "gone with its last connection");
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod commands;
 
 use std::sync::Arc;
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use cometa_protocol::CloseCode;
 use cometa_protocol::frames::{AuthRequest, AuthResult, ErrorInfo, Position, Reply, StreamState};
 use cometa_protocol::native::{self, code};
@@ -19,6 +19,7 @@ use cometa_protocol::packet::Packet;
 use serde::Serialize;
 use tracing::Instrument;
 
+use crate::capacity::SocketSlot;
 use crate::conn::{Cursor, Io};
 use crate::frames::Dialect;
 use crate::hub::{Handle, Outbox};
@@ -28,23 +29,53 @@ use crate::store::StreamId;
 
 pub use commands::NativeInbound;
 
-/// Serves one native-dialect WebSocket from `/connect` (see `crate::api`) until it ends.
-pub async fn serve(app: App, socket: WebSocket, addr: String) {
+/// Serves one native-dialect WebSocket from `/connect` (see `crate::api`) until it ends;
+/// `slot` counts the socket until then. Not an `async fn`, which would keep a second copy of
+/// the socket for the connection's whole life (see [`crate::tunnel::serve`]).
+pub fn serve(
+    app: App,
+    socket: WebSocket,
+    addr: String,
+    slot: SocketSlot,
+) -> impl Future<Output = ()> + Send {
     let id = secret::generate_id();
     let span = tracing::info_span!("conn", %id);
-    run(app, socket, id, addr).instrument(span).await;
+    let mut io = Io::new(app, socket, Dialect::Native);
+    let conn = async move {
+        let _slot = slot;
+        run(&mut io, id, addr).await;
+    }
+    .instrument(span);
+    #[cfg(feature = "test-hooks")]
+    crate::test_hooks::record_size(&crate::test_hooks::NATIVE_FUTURE_BYTES, &conn);
+    conn
 }
 
-async fn run(app: App, socket: WebSocket, id: String, addr: String) {
-    let mut io = Io::new(app.clone(), socket, Dialect::Native);
+async fn run(io: &mut Io, id: String, addr: String) {
+    // Boxed: the login's state is large and needed once; inlined, every idle connection's
+    // future would keep room for it.
+    let Some((handle, mut inbound, pending)) = Box::pin(handshake(io, id, &addr)).await else {
+        return;
+    };
+    let code = crate::connection::serve(io, handle, &mut inbound, pending).await;
+    tracing::debug!(code, "connection closed");
+}
+
+/// Reads the first frame and answers an `auth`; `None` when the connection is to end.
+async fn handshake(
+    io: &mut Io,
+    id: String,
+    addr: &str,
+) -> Option<(Handle, NativeInbound, Option<Utf8Bytes>)> {
+    let app = io.app.clone();
     let first = match tokio::time::timeout(app.config.handshake_timeout, io.socket.recv()).await {
         Ok(Some(Ok(Message::Text(t)))) => Some(t),
         Ok(Some(Ok(_))) => None,
-        Ok(_) => return,
+        Ok(_) => return None,
         Err(_) => {
             tracing::debug!("no first frame within the handshake timeout");
             io.close(CloseCode::HandshakeTimeout).await;
-            return;
+            return None;
         }
     };
     // An `auth` first frame decides who this is; anything else starts an anonymous session
@@ -62,7 +93,7 @@ async fn run(app: App, socket: WebSocket, id: String, addr: String) {
             Ok(req) => {
                 auth_id = Some(req.id);
                 let method = crate::metrics::native_login_method(&req);
-                match auth::authenticate(&app, &req, &addr).await {
+                match auth::authenticate(&app, &req, addr).await {
                     Ok(found) => {
                         crate::metrics::login(method, "ok");
                         who = found;
@@ -70,14 +101,14 @@ async fn run(app: App, socket: WebSocket, id: String, addr: String) {
                     Err(e @ auth::AuthError::TooManyFailures(_)) => {
                         crate::metrics::login(method, "limited");
                         tracing::info!("authentication refused: too many failures");
-                        reply_err(&mut io, req.id, code::LIMIT_EXCEEDED, &e.to_string()).await;
+                        reply_err(io, req.id, code::LIMIT_EXCEEDED, &e.to_string()).await;
                         io.close(CloseCode::TooManyFailures).await;
-                        return;
+                        return None;
                     }
                     Err(e) => {
                         crate::metrics::login(method, "failed");
                         tracing::debug!(error = %e, "authentication failed");
-                        reply_err(&mut io, req.id, code::UNAUTHORIZED, &e.to_string()).await;
+                        reply_err(io, req.id, code::UNAUTHORIZED, &e.to_string()).await;
                         auth_id = None;
                     }
                 }
@@ -85,7 +116,7 @@ async fn run(app: App, socket: WebSocket, id: String, addr: String) {
                 who.since = req.since;
             }
             Err((id, e)) => match id {
-                Some(id) => reply_err(&mut io, id, code::BAD_REQUEST, &e).await,
+                Some(id) => reply_err(io, id, code::BAD_REQUEST, &e).await,
                 None => io.error_packet(code::BAD_PACKET, &e).await,
             },
         }
@@ -104,8 +135,7 @@ async fn run(app: App, socket: WebSocket, id: String, addr: String) {
     }
     let mut inbound = NativeInbound::new(&app, id.clone(), who.user_id.clone(), who.device.clone());
     inbound.greeting = auth_id.map(|rid| (rid, who));
-    let code = crate::connection::serve(&mut io, handle, &mut inbound, pending).await;
-    tracing::debug!(code, "connection closed");
+    Some((handle, inbound, pending))
 }
 
 fn parse_auth(
