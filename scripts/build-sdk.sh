@@ -14,9 +14,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 wb_version=0.2.130
-# Per entry: `cometa` (Wafer) went down with the sans-IO session core and no Rust futures
-# (issue 14 aims at 28 KB for each); `cometa/comet` keeps its own.
-declare -A budgets=([cometa_sdk]="${SDK_SIZE_BUDGET:-32400}" [cometa_comet]="${SDK_SIZE_BUDGET:-34816}")
+# Per entry: `cometa` (Wafer) went down with the sans-IO session core, no Rust futures and its
+# settings kept by js/host.js (issue 14 aims at 28 KB for each); `cometa/comet` keeps its own.
+declare -A budgets=([cometa_sdk]="${SDK_SIZE_BUDGET:-31600}" [cometa_comet]="${SDK_SIZE_BUDGET:-34816}")
 page_budget="${SDK_PAGE_BUDGET:-67584}"
 out=npm/dist
 target_dir="${CARGO_TARGET_DIR:-target}"
