@@ -5,15 +5,18 @@
 # modules that fail at instantiation) → short names between module and glue
 # (scripts/wasm-short-names.mjs) → terser on the JS glue → size budget check.
 #
-# Env: SDK_SIZE_BUDGET (bytes, default BUDGET below) for gzip -9 of each module plus its JS
-# glue and snippets; SDK_PAGE_BUDGET (bytes) for both entries on one page, shared files once.
+# Env: SDK_SIZE_BUDGET (bytes, default the per-entry budgets below) for gzip -9 of each module
+# plus its JS glue and snippets; SDK_PAGE_BUDGET (bytes) for both entries on one page, shared
+# files once.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 wb_version=0.2.130
-budget="${SDK_SIZE_BUDGET:-34816}"
+# Per entry: `cometa` (Wafer) went down with the sans-IO session core, no Rust futures and its
+# settings kept by js/host.js (issue 14 aims at 28 KB for each); `cometa/comet` keeps its own.
+declare -A budgets=([cometa_sdk]="${SDK_SIZE_BUDGET:-31600}" [cometa_comet]="${SDK_SIZE_BUDGET:-34816}")
 page_budget="${SDK_PAGE_BUDGET:-67584}"
 out=npm/dist
 target_dir="${CARGO_TARGET_DIR:-target}"
@@ -100,6 +103,7 @@ for name in cometa_sdk cometa_comet; do
         total=$((total + size))
         page[$f]=$size
     done
+    budget=${budgets[$name]}
     echo "build-sdk: $name: gzip -9 total ${total} B (budget ${budget} B)"
     if [ "$total" -gt "$budget" ]; then
         echo "build-sdk: $name is over the size budget" >&2

@@ -57,18 +57,47 @@ const query = (data) =>
         })
         .join('&');
 
-// Set by configure(): extendedAuth `{headers, tunnel}` and the fetch credentials mode
-// (undefined: fetch's default, 'same-origin').
-let ext = {}, credentials;
-
-export function setHttp(o) {
-  const a = o.extendedAuth;
+// The process-wide settings (config.rs): `url` (setLoginUrl), `code` and `token` (the
+// providers), `ws` (the WebSocket constructor), `ext` (extendedAuth `{headers, tunnel}`),
+// `cred` (the fetch credentials mode; undefined: fetch's default, 'same-origin') and
+// `visitor` (the last login was anonymous: logging in again stays anonymous, which the
+// visitor cookie makes the same visitor).
+const cfg = { ext: {} };
+const invalid = (message) => new RequestError('ERR_INVALID_PARAMS', message);
+// null/undefined → unset; a function; anything else is a caller bug.
+const fn = (v, what) => {
+  if (v != null && typeof v !== 'function') throw invalid(what + ' must be a function');
+  return v ?? undefined;
+};
+const url = (u) => {
+  if (u != null && typeof u !== 'string') throw invalid('setLoginUrl(url): url must be a string');
+  cfg.url = u ?? undefined;
+};
+const code = (f) => (cfg.code = fn(f, 'setCodeProvider(fn): fn'));
+const token = (f) => (cfg.token = fn(f, 'setTokenProvider(fn): fn'));
+// `kind`: 0 setLoginUrl, 1 setCodeProvider, 2 setTokenProvider, 3 configure; keys absent
+// from configure's options keep their value.
+export function settings(kind, v) {
+  if (kind < 3) return [url, code, token][kind](v);
+  if (typeof v !== 'object' || !v) throw invalid('configure(options): options must be an object');
+  if (v.WebSocket !== undefined) cfg.ws = fn(v.WebSocket, 'configure: WebSocket');
+  if (v.codeProvider !== undefined) code(v.codeProvider);
+  if (v.getToken !== undefined) token(v.getToken);
+  if (v.loginUrl !== undefined) url(v.loginUrl);
+  const a = v.extendedAuth;
   if (a !== undefined) {
-    if (typeof a !== 'object') throw new RequestError('ERR_INVALID_PARAMS', 'extendedAuth must be an object or null');
-    ext = Object(a);
+    if (typeof a !== 'object') throw invalid('extendedAuth must be an object or null');
+    cfg.ext = Object(a);
   }
-  if (o.credentials !== undefined) credentials = o.credentials || undefined;
+  if (v.credentials !== undefined) cfg.cred = v.credentials || undefined;
 }
+export const loginUrl = () => cfg.url;
+// A provider can give a new credential (a renewal whose expiry could not move logs in).
+export const canRelogin = () => !!(cfg.token || cfg.code);
+export const setVisitor = (on) => (cfg.visitor = on);
+// The configured WebSocket constructor, else globalThis.WebSocket (browsers, Node ≥ 22),
+// looked up at each connect so a polyfill installed later is seen.
+export const webSocket = () => cfg.ws || (typeof globalThis.WebSocket === 'function' ? globalThis.WebSocket : undefined);
 
 const ended = (message) => Object.assign(new RequestError(ERRORS.ERR_CREDENTIALS_FAILED, message), { terminal: true });
 const failed = (e) => (e && e.message) || e;
@@ -103,7 +132,7 @@ async function proof(o, getToken, getCode, visitor, userData) {
   else if (token);
   else if (getToken) token = await ask(getToken);
   else if (getCode) header['X-WX-Code'] = await ask(getCode);
-  else if (!ext.headers)
+  else if (!cfg.ext.headers)
     throw ended('no credentials: no code, token, password, anonymous, provider or extendedAuth');
   if (token) header.Authorization = 'Bearer ' + token;
   // A short session (--session-ttl-short-secs) for this login.
@@ -156,10 +185,10 @@ export const opts = (id) => calls.get(id).o;
 // One login exchange, with the options of page call `id` or (no id) the SDK's own
 // credentials: answers kind 0 with the reply (`cred`: it sent the visitor cookie), 1 with the
 // RequestError.
-export function signIn(op, id, url, getToken, getCode, visitor) {
+export function signIn(op, id, url) {
   const c = calls.get(id) || {};
   answer(
-    proof(c.o, getToken, getCode, visitor, c.u).then((p) =>
+    proof(c.o, cfg.token, cfg.code, cfg.visitor, c.u).then((p) =>
       wxRequest(p, url, method(p), {}).then((r) => {
         c.v = Object(Object(r.data).data).userinfo;
         r.cred = !!p.credentials;
@@ -208,14 +237,14 @@ async function wxRequest(o, url, method, extra) {
   const header = {};
   let contentType = '';
   // extendedAuth headers first: the caller's and then the SDK's own win over them.
-  for (const h of [ext.headers, o.header]) {
+  for (const h of [cfg.ext.headers, o.header]) {
     for (const [k, v] of Object.entries(Object(h))) if (v != null) header[k] = String(v);
   }
   Object.assign(header, extra);
   for (const k in header) if (k.toLowerCase() === 'content-type') contentType = header[k];
-  const init = { method, headers: header, credentials: o.credentials || credentials };
+  const init = { method, headers: header, credentials: o.credentials || cfg.cred };
   // The tunnel service request (tunnel.rs) carries extendedAuth.tunnel as its query.
-  const data = o.tunnel ? ext.tunnel : o.data;
+  const data = o.tunnel ? cfg.ext.tunnel : o.data;
   if (data != null) {
     if (method === 'GET' || method === 'HEAD') {
       const q = query(data);

@@ -20,7 +20,7 @@ use crate::error::{
     ERR_INVALID_PARAMS, ERR_LOGIN_FAILED, ERR_LOGIN_SESSION_NOT_RECEIVED, ERR_SESSION_INVALID,
     request_error,
 };
-use crate::{config, http, js, session};
+use crate::{http, js, session};
 
 thread_local! {
     static CORE: RefCell<Auth<JsValue>> = RefCell::default();
@@ -63,7 +63,7 @@ fn perform(cmd: Command<JsValue>) {
     match cmd {
         Command::Login { op, call } => start_login(op, call),
         Command::Refresh { op, skey } => {
-            http::refresh(op, &config::login_url().unwrap_or_default(), &skey)
+            http::refresh(op, &http::login_url().unwrap_or_default(), &skey)
         }
         Command::Send { call, skey } => http::send(call, skey),
         Command::ClearSession => session::clear(),
@@ -93,19 +93,12 @@ fn start_login(op: u32, call: Option<u32>) {
     }
     let url = js::get_string(&opts, "loginUrl")
         .filter(|u| !u.is_empty())
-        .or_else(config::login_url);
+        .or_else(http::login_url);
     let Some(url) = url else {
         let why = "no login URL: set one with setLoginUrl(url) or pass opts.loginUrl";
         return login_failed(op, request_error(ERR_INVALID_PARAMS, why), true);
     };
-    http::sign_in(
-        op,
-        call,
-        &url,
-        config::token_provider(),
-        config::code_provider(),
-        config::visitor(),
-    );
+    http::sign_in(op, call, &url);
 }
 
 /// Marks a `terminal` failure (logging in again cannot help without new credentials) on the
@@ -129,12 +122,6 @@ fn has_skey(session: &JsValue) -> bool {
     js::get_string(session, "skey").is_some_and(|s| !s.is_empty())
 }
 
-fn can_relogin() -> bool {
-    config::token_provider()
-        .or_else(config::code_provider)
-        .is_some()
-}
-
 /// An answer of the host (see `js/host.js`: `login`, `send`, `refresh`).
 fn answer(kind: u32, id: u32, value: JsValue) {
     match kind {
@@ -149,7 +136,9 @@ fn answer(kind: u32, id: u32, value: JsValue) {
         }
         3 => input(|a, now| a.send_failed(now, id, value)),
         4 => refresh_reply(id, &value),
-        _ => input(|a, now| a.refresh_done(now, id, RefreshResult::Failed(value), can_relogin())),
+        _ => input(|a, now| {
+            a.refresh_done(now, id, RefreshResult::Failed(value), http::can_relogin())
+        }),
     }
 }
 
@@ -167,7 +156,7 @@ fn login_reply(op: u32, reply: &JsValue) {
     let failure = match verdict {
         Ok(()) => {
             // A visitor's login is the one that sent credentials (for its cookie).
-            config::set_visitor(js::get(reply, "cred").is_truthy());
+            http::set_visitor(js::get(reply, "cred").is_truthy());
             Session::set(res);
             return input(|a, now| a.login_done(now, op, Ok(())));
         }
@@ -231,7 +220,7 @@ fn refresh_reply(op: u32, reply: &JsValue) {
             .concat(),
         )),
     };
-    input(|a, now| a.refresh_done(now, op, result, can_relogin()));
+    input(|a, now| a.refresh_done(now, op, result, http::can_relogin()));
 }
 
 /// A call that fails before it starts, settled the way the page asked (callbacks or Promise).

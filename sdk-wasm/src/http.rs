@@ -10,10 +10,26 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(module = "/js/host.js")]
 extern "C" {
-    /// `configure`'s `extendedAuth` and `credentials`, kept by the host next to the fetch
-    /// that uses them; throws `RequestError(ERR_INVALID_PARAMS)` for a bad `extendedAuth`.
-    #[wasm_bindgen(js_name = setHttp, catch)]
-    pub fn set_http(options: &JsValue) -> Result<(), JsValue>;
+    /// Validates and keeps a setting (see `config.rs`: 0 `setLoginUrl`, 1 `setCodeProvider`,
+    /// 2 `setTokenProvider`, 3 `configure`); a bad one is a `RequestError(ERR_INVALID_PARAMS)`.
+    #[wasm_bindgen(catch)]
+    pub fn settings(kind: u32, value: &JsValue) -> Result<(), JsValue>;
+
+    /// The URL set with `setLoginUrl`.
+    #[wasm_bindgen(js_name = loginUrl)]
+    pub fn login_url() -> Option<String>;
+
+    /// A token or code provider is set.
+    #[wasm_bindgen(js_name = canRelogin)]
+    pub fn can_relogin() -> bool;
+
+    /// Records whether the last login was a visitor's.
+    #[wasm_bindgen(js_name = setVisitor)]
+    pub fn set_visitor(on: bool);
+
+    /// The WebSocket constructor: the configured one, else `globalThis.WebSocket`.
+    #[wasm_bindgen(js_name = webSocket)]
+    pub fn web_socket() -> Option<Function>;
 
     /// Where every async answer goes: `sink(kind, id, value)`.
     #[wasm_bindgen(js_name = setSink)]
@@ -29,17 +45,11 @@ extern "C" {
     /// The options of call `id`.
     pub fn opts(id: u32) -> JsValue;
 
-    /// One login exchange (the credentials of call `id`, or the SDK's own): sink kinds 0/1.
+    /// One login exchange (the credentials of call `id`, or the SDK's own: the providers, the
+    /// visitor cookie, `extendedAuth`): sink kinds 0/1.
     /// Not named `login`: the module exports a `login` of its own.
     #[wasm_bindgen(js_name = signIn)]
-    pub fn sign_in(
-        op: u32,
-        id: Option<u32>,
-        url: &str,
-        get_token: Option<Function>,
-        get_code: Option<Function>,
-        visitor: bool,
-    );
+    pub fn sign_in(op: u32, id: Option<u32>, url: &str);
 
     /// Request `id` with the session key: sink kinds 2/3.
     pub fn send(id: u32, skey: Option<String>);

@@ -16,7 +16,7 @@ use wasm_bindgen::prelude::*;
 use crate::error::{ERR_INVALID_PARAMS, request_error};
 use crate::socket::{Socket, SocketEvent};
 use crate::wake::{self, Wake};
-use crate::{auth, config, http, js};
+use crate::{auth, http, js};
 
 /// The tunnel `error` code when the session ended: the relay's own close code for a revoked
 /// session, terminal class like every 45xx.
@@ -161,7 +161,7 @@ fn perform(rc: &Shared, action: Action) {
             h.socket = None;
             h.socket_gen = h.socket_gen.wrapping_add(1);
             let (ticket, weak) = (h.socket_gen, Rc::downgrade(rc));
-            let Some(ctor) = h.web_socket.clone().or_else(config::web_socket) else {
+            let Some(ctor) = h.web_socket.clone().or_else(http::web_socket) else {
                 // A configuration error: no retry can fix it, so the tunnel ends (and a Node
                 // process is free to exit) instead of backing off forever.
                 let why = "no WebSocket implementation: pass one with configure({ WebSocket }) \
