@@ -141,6 +141,23 @@ test('the session is refreshed before it expires', async () => {
   assert.equal(hits('/weapp/refresh').length, 1);
 });
 
+test('a renewal timer that fires early by the wall clock still renews', async () => {
+  let n = 0;
+  routes['/weapp/login'] = () => session('k0', 2); // renewed at half its life: in about 1 s
+  routes['/weapp/refresh'] = (r) => (r.headers['x-wx-skey'] === `k${n}` ? session(`k${++n}`, 3600) : refused());
+  await cometa.login({ code: 'c' });
+  // The clock is set back 50 ms after the timer was armed: it fires before the deadline by
+  // Date.now(), as a monotonic timer may by a millisecond. The renewal must still happen.
+  const realNow = Date.now;
+  Date.now = () => realNow() - 50;
+  try {
+    await waitFor(() => cometa.Session.get()?.skey === 'k1', 'the refresh');
+  } finally {
+    Date.now = realNow;
+  }
+  assert.equal(hits('/weapp/refresh').length, 1);
+});
+
 test('a refused renewal with no way to log in again ends the session', async () => {
   routes['/weapp/login'] = () => session('k0', 2);
   routes['/weapp/refresh'] = () => refused();

@@ -26,7 +26,13 @@ thread_local! {
     static CORE: RefCell<Auth<JsValue>> = RefCell::default();
     /// The renewal timer's due time as armed in the host.
     static ARMED: Cell<Option<u64>> = const { Cell::new(None) };
-    static ON_TIMER: Closure<dyn FnMut()> = Closure::new(|| input(|a, now| a.handle_timeout(now)));
+    // The host's timer is spent once it fires: forget it, so `pump` arms it again when the
+    // core's deadline is not reached by the wall clock (timers run on a monotonic clock and
+    // may fire a millisecond early by `Date.now()`, or the clock was set back).
+    static ON_TIMER: Closure<dyn FnMut()> = Closure::new(|| {
+        ARMED.set(None);
+        input(|a, now| a.handle_timeout(now));
+    });
     /// Registers the sink of every async answer with the host, once.
     static SINK: () = http::set_sink(
         Closure::<dyn FnMut(u32, u32, JsValue)>::new(answer)
