@@ -83,11 +83,11 @@ pub fn call_user(f: &Function, args: &[&JsValue]) {
     }
 }
 
-/// `globalThis.localStorage` if it looks usable (in a mini-program, wx storage behind the same
-/// API). The getter itself may throw (opaque origins, disabled storage), which [`get`] absorbs.
-#[cfg(feature = "wafer")]
-pub fn storage() -> Option<web_sys::Storage> {
-    let s = get(&js_sys::global(), "localStorage");
+/// `globalThis[name]` (`localStorage`, `sessionStorage`) if it looks usable; in a mini-program
+/// wx storage stands behind the same API. The getter itself may throw (opaque origins,
+/// disabled storage), which [`get`] absorbs.
+pub fn storage(name: &str) -> Option<web_sys::Storage> {
+    let s = get(&js_sys::global(), name);
     get_function(&s, "getItem")?;
     Some(s.unchecked_into())
 }

@@ -24,7 +24,7 @@ pub fn load() -> JsValue {
     if let Some(v) = MEMORY.with(|m| m.borrow().clone()) {
         return v;
     }
-    let stored = storage().and_then(|s| s.get_item(SESSION_KEY).ok().flatten());
+    let stored = storage("localStorage").and_then(|s| s.get_item(SESSION_KEY).ok().flatten());
     match stored.map(|text| JSON::parse(&text)) {
         Some(Ok(v)) if !v.is_null() && !v.is_undefined() => v,
         _ => JsValue::NULL,
@@ -34,7 +34,7 @@ pub fn load() -> JsValue {
 /// Stores `session` (not null).
 pub fn store(session: &JsValue) {
     let text = JSON::stringify(session).ok().and_then(|t| t.as_string());
-    let saved = match (storage(), text) {
+    let saved = match (storage("localStorage"), text) {
         (Some(s), Some(t)) => s.set_item(SESSION_KEY, &t).is_ok(),
         _ => false,
     };
@@ -42,7 +42,7 @@ pub fn store(session: &JsValue) {
         MEMORY.with(|m| m.borrow_mut().take());
     } else {
         // Never leave an older session in storage behind the newer one in memory.
-        if let Some(s) = storage() {
+        if let Some(s) = storage("localStorage") {
             let _ = s.remove_item(SESSION_KEY);
         }
         MEMORY.with(|m| *m.borrow_mut() = Some(session.clone()));
@@ -51,7 +51,7 @@ pub fn store(session: &JsValue) {
 
 pub fn clear() {
     MEMORY.with(|m| m.borrow_mut().take());
-    if let Some(s) = storage() {
+    if let Some(s) = storage("localStorage") {
         let _ = s.remove_item(SESSION_KEY);
     }
 }

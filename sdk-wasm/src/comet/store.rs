@@ -11,23 +11,15 @@
 use std::cell::RefCell;
 
 use cometa_client::comet::Position;
-use wasm_bindgen::JsCast;
 
 use super::random_id;
-use crate::js;
+use crate::js::storage;
 
 const DEVICE_KEY: &str = "cometa:uuid";
 
 thread_local! {
     static DEVICE: RefCell<Option<String>> = const { RefCell::new(None) };
     static TAB: RefCell<Option<String>> = const { RefCell::new(None) };
-}
-
-/// `globalThis[name]` if it looks like a usable `Storage`; the getter itself may throw.
-fn storage(name: &str) -> Option<web_sys::Storage> {
-    let s = js::get(&js_sys::global(), name);
-    js::get_function(&s, "getItem")?;
-    Some(s.unchecked_into())
 }
 
 fn key(owner: &str, stream: &str) -> String {
