@@ -646,10 +646,12 @@ impl Tunnel {
     /// host as an [`ACK_EVENT`] message, which settles it by id.
     fn acknowledged(&mut self, content: Option<&str>) {
         if let Some(body) = content {
-            let id = crate::json::Object::scan(body)
-                .ok()
-                .and_then(|o| o.u64("id"));
-            if id.is_some_and(|id| self.resend.answered(id)) {
+            // Only a durable tunnel keeps emits to forget: the others skip the second scan.
+            let id = self
+                .config
+                .durable
+                .then(|| crate::json::Object::scan(body).ok()?.u64("id"));
+            if id.flatten().is_some_and(|id| self.resend.answered(id)) {
                 self.persist();
             }
             self.events.push_back(Event::Message {
