@@ -69,12 +69,9 @@ impl Dedup {
         keys.remove(&(Box::from(user), Box::from(mid)));
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.keys.lock().map_or(0, |k| k.len())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
