@@ -59,6 +59,11 @@ pub struct PublishRequest {
     pub event: String,
     #[serde(default = "null_raw")]
     pub data: Box<RawValue>,
+    /// An idempotency key, as a Wafer [`ClientMessage`]'s: a publish resent with the same
+    /// `mid` (after a lost reply or a page reload) is stored once and answered with the first
+    /// one's seq.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mid: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

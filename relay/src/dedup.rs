@@ -1,7 +1,8 @@
-//! Idempotency keys of client messages: an SDK that resends a message it is not sure arrived
-//! (the socket died before the relay's reply, or the page reloaded with the message still in
-//! its persisted queue) tags it with a `mid`, and the relay hands a given `(user, mid)` to the
-//! back end once.
+//! Idempotency keys of client messages and publishes: an SDK that resends a message it is not
+//! sure arrived (the socket died before the relay's reply, or the page reloaded with the message
+//! still in its persisted queue) tags it with a `mid`, and the relay hands a given `(scope, mid)`
+//! to the back end, or stores it in a channel, once. A publish's key remembers the seq it got,
+//! so a resend is answered as the first one was.
 //!
 //! Kept in memory, newest last, bounded twice: by age (`--dedup-window-secs`) and by count
 //! (`--dedup-capacity`, oldest evicted first), so no client can make the relay hold more. A
@@ -18,15 +19,17 @@ use hashlink::LinkedHashMap;
 pub enum Claim {
     /// First sight: deliver it, and [`Dedup::release`] the key if delivery fails.
     New,
-    /// Taken before, inside the window: answer as before, deliver nothing.
-    Seen,
+    /// Taken before, inside the window: answer as before (with the seq [`Dedup::settle`]
+    /// recorded, if any yet), deliver nothing.
+    Seen { seq: Option<u64> },
 }
 
-/// `(user, mid)`.
+/// `(scope, mid)`: the scope is the user, or for a publish the sender and channel.
 type Key = (Box<str>, Box<str>);
 
 pub struct Dedup {
-    keys: Mutex<LinkedHashMap<Key, Instant>>,
+    /// When each key was claimed, and the seq its publish got.
+    keys: Mutex<LinkedHashMap<Key, (Instant, Option<u64>)>>,
     window: Duration,
     capacity: usize,
 }
@@ -46,21 +49,29 @@ impl Dedup {
 
     fn claim_at(&self, user: &str, mid: &str, now: Instant) -> Claim {
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some((_, at)) = keys.front() {
+        while let Some((_, (at, _))) = keys.front() {
             if now.saturating_duration_since(*at) < self.window {
                 break;
             }
             keys.pop_front();
         }
         let key = (Box::from(user), Box::from(mid));
-        if keys.contains_key(&key) {
-            return Claim::Seen;
+        if let Some((_, seq)) = keys.get(&key) {
+            return Claim::Seen { seq: *seq };
         }
         while keys.len() >= self.capacity {
             keys.pop_front();
         }
-        keys.insert(key, now);
+        keys.insert(key, (now, None));
         Claim::New
+    }
+
+    /// Records the seq a claimed publish got, for the answer to its resends.
+    pub fn settle(&self, scope: &str, mid: &str, seq: Option<u64>) {
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = keys.get_mut(&(Box::from(scope), Box::from(mid))) {
+            v.1 = seq;
+        }
     }
 
     /// Forgets a key whose message was refused, so a resend is tried again.
@@ -84,7 +95,7 @@ mod tests {
         let d = Dedup::new(Duration::from_secs(10), 100);
         let t = Instant::now();
         assert_eq!(d.claim_at("u", "m1", t), Claim::New);
-        assert_eq!(d.claim_at("u", "m1", t), Claim::Seen);
+        assert_eq!(d.claim_at("u", "m1", t), Claim::Seen { seq: None });
         assert_eq!(d.claim_at("v", "m1", t), Claim::New, "another user's key");
         let later = t + Duration::from_secs(11);
         assert_eq!(d.claim_at("u", "m1", later), Claim::New, "window over");
@@ -99,7 +110,20 @@ mod tests {
         }
         assert_eq!(d.len(), 3);
         assert_eq!(d.claim_at("u", "a", t), Claim::New, "evicted");
-        assert_eq!(d.claim_at("u", "d", t), Claim::Seen);
+        assert_eq!(d.claim_at("u", "d", t), Claim::Seen { seq: None });
+    }
+
+    #[test]
+    fn a_resend_is_answered_with_the_settled_seq() {
+        let d = Dedup::new(Duration::from_secs(60), 3);
+        assert_eq!(d.claim("s", "m"), Claim::New);
+        assert_eq!(
+            d.claim("s", "m"),
+            Claim::Seen { seq: None },
+            "still in flight"
+        );
+        d.settle("s", "m", Some(7));
+        assert_eq!(d.claim("s", "m"), Claim::Seen { seq: Some(7) });
     }
 
     #[test]

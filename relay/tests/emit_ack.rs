@@ -127,3 +127,38 @@ async fn a_resent_message_reaches_the_back_end_once_per_mid() -> Result<()> {
     assert_eq!(bad["error"]["code"], 4000, "{bad}");
     r.stop().await
 }
+
+/// The same for a native `publish` (the SDK's `web_pipe_send`): a resend with the publish's
+/// `mid` is stored once and answered with the first one's seq, per sender and channel.
+#[tokio::test]
+async fn a_resent_publish_is_stored_once_per_mid() -> Result<()> {
+    let r = TestRelay::start().await?;
+    let (mut alice, _) = r.native_user("alice", "device-alice").await?;
+    let mut anon = r.native().await?;
+    let publish = |mid: &str, data: u32| json!({"channel": "web_room", "event": "say", "data": data, "mid": mid});
+    let first = alice.request("publish", publish("k1", 1)).await?;
+    assert_eq!(first["result"]["seq"], 1, "{first}");
+    let again = alice.request("publish", publish("k1", 1)).await?;
+    assert_eq!(again["result"]["seq"], 1, "answered as the first: {again}");
+    // Another sender's, or another key: a new message.
+    let anon_same_key = anon.request("publish", publish("k1", 2)).await?;
+    assert_eq!(anon_same_key["result"]["seq"], 2, "{anon_same_key}");
+    let anon_again = anon.request("publish", publish("k1", 2)).await?;
+    assert_eq!(anon_again["result"]["seq"], 2, "{anon_again}");
+    let next = alice.request("publish", publish("k2", 3)).await?;
+    assert_eq!(next["result"]["seq"], 3, "{next}");
+    let bad = alice.request("publish", publish("has space", 4)).await?;
+    assert_eq!(bad["error"]["code"], 4003, "{bad}");
+
+    let history = alice
+        .request("history", json!({"channel": "web_room"}))
+        .await?;
+    let data: Vec<&Value> = history["result"]["publications"]
+        .as_array()
+        .context("publications")?
+        .iter()
+        .map(|p| &p["data"])
+        .collect();
+    assert_eq!(data, [&json!(1), &json!(2), &json!(3)], "{history}");
+    r.stop().await
+}

@@ -334,8 +334,9 @@ pub struct Config {
     /// it is always on the main port behind the API key [default: off].
     #[arg(long, env = "COMETA_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
-    /// How long the relay remembers a client message's idempotency key (`mid`), in seconds:
-    /// a resend inside it is acknowledged again but reaches the back end once.
+    /// How long the relay remembers a client message's or publish's idempotency key (`mid`), in
+    /// seconds: a resend inside it is acknowledged again but reaches the back end, or the
+    /// channel, once.
     #[arg(long = "dedup-window-secs", env = "COMETA_DEDUP_WINDOW_SECS", default_value = "600", value_parser = parse::secs)]
     pub dedup_window: Duration,
     /// Idempotency keys remembered at most (about 100 bytes each), oldest forgotten first.

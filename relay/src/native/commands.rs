@@ -15,6 +15,7 @@ use serde_json::value::RawValue;
 
 use super::{reply_err, reply_ok};
 use crate::conn::{self, Inbound, Io};
+use crate::dedup::Claim;
 use crate::history;
 use crate::presence;
 use crate::publish;
@@ -312,17 +313,43 @@ impl NativeInbound {
                 format!("clients may not publish to {}", req.channel),
             ));
         }
+        if let Some(mid) = &req.mid {
+            cometa_protocol::names::check_mid(mid)
+                .map_err(|e| (code::BAD_REQUEST, format!("bad publish mid: {e}")))?;
+        }
         self.take_token()?;
         let sender = match kind {
             ChannelKind::AnonymousWeb => None,
             _ => self.user.as_deref(),
         };
+        let scope = req.mid.as_ref().map(|_| self.publish_scope(&req.channel));
+        if let (Some(scope), Some(mid)) = (&scope, &req.mid)
+            && let Claim::Seen { seq } = self.app.dedup.claim(scope, mid)
+        {
+            crate::metrics::duplicate_message();
+            reply_ok(io, req.id, &PublishResult { seq }).await;
+            return Ok(());
+        }
         let published =
-            publish::channel(&self.app, &req.channel, &req.event, req.data.get(), sender)
-                .await
-                .map_err(internal)?;
+            publish::channel(&self.app, &req.channel, &req.event, req.data.get(), sender).await;
+        if let (Some(scope), Some(mid)) = (&scope, &req.mid) {
+            match &published {
+                Ok(p) => self.app.dedup.settle(scope, mid, p.seq),
+                Err(_) => self.app.dedup.release(scope, mid),
+            }
+        }
+        let published = published.map_err(internal)?;
         reply_ok(io, req.id, &PublishResult { seq: published.seq }).await;
         Ok(())
+    }
+
+    /// Whose idempotency keys a publish's `mid` is checked against: the sender (its user, or
+    /// its device, or nobody for a connection without `auth`) on that channel, apart from the
+    /// Wafer messages' per-user keys. An anonymous key is as safe as its `mid` is secret: the
+    /// SDK's are 16 random characters that the relay never forwards.
+    fn publish_scope(&self, channel: &str) -> String {
+        let who = self.user.as_deref().unwrap_or(&self.device);
+        ["#pub", who, channel].join("\u{1f}")
     }
 
     fn take_token(&mut self) -> Result<(), Refusal> {
