@@ -21,36 +21,20 @@ use crate::status::Status;
 /// must not turn the client into a ping flood.
 pub(crate) const MIN_PING_INTERVAL_MS: u64 = 1000;
 
-/// Which step of a connection the link is in, with the timers that step owns. Keeping each
-/// timer inside its phase means leaving a phase cancels it.
+/// No deadline.
+const NEVER: u64 = u64::MAX;
+
+/// Which step of a connection the link is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
     Closed,
     /// Backing off before the next try.
-    Waiting {
-        until: u64,
-    },
+    Waiting,
     /// The host was asked for a connect URL (dialects with a fetch step only).
-    Fetching {
-        deadline: Option<u64>,
-    },
+    Fetching,
     /// The host was asked to open a socket.
-    Opening {
-        deadline: Option<u64>,
-    },
-    Open {
-        ping_at: u64,
-        /// Set by a ping, cleared by any inbound frame.
-        pong_deadline: Option<u64>,
-        /// Per connection: a `timeout:<s>` packet changes it until the next socket.
-        ping_interval: u64,
-    },
-}
-
-impl Phase {
-    fn has_socket(self) -> bool {
-        matches!(self, Self::Opening { .. } | Self::Open { .. })
-    }
+    Opening,
+    Open,
 }
 
 /// A timer that came due ([`Link::fire`]).
@@ -84,7 +68,7 @@ pub(crate) enum Frame {
     Stale,
     /// The server pings: answer with a `pong` packet.
     Ping,
-    /// Liveness the link took care of (`pong`, `timeout:<s>`).
+    /// Liveness the link took care of (`pong`).
     Taken,
     /// The dialect's.
     Dialect,
@@ -109,6 +93,13 @@ pub(crate) struct Link {
     config: TunnelConfig,
     rng: Rng,
     phase: Phase,
+    /// The phase's timer: the end of the wait, the step's connect deadline, or the next ping
+    /// ([`NEVER`]: none). Set with every change of phase, so leaving a phase cancels it.
+    due: u64,
+    /// Set by a ping while open, cleared by any inbound frame and by every change of phase.
+    pong_deadline: u64,
+    /// The open socket's ping period: a `timeout:<s>` packet changes it until the next one.
+    ping_interval: u64,
     /// Each attempt (fetch and socket) gets the next number; events of an older one are late.
     generation: u32,
     /// Whether an attempt begins by fetching a connect URL (the Wafer tunnel's service).
@@ -123,14 +114,20 @@ pub(crate) struct Link {
     ending: bool,
 }
 
+// The methods each dialect calls from one place are inlined there: as separate functions
+// they cost the wasm module more than their bodies.
 impl Link {
     /// A closed link. `seed` feeds the jitter; `fetch_first`: each attempt starts with
     /// fetching a connect URL before the socket.
+    #[inline(always)]
     pub(crate) fn new(config: TunnelConfig, seed: u64, fetch_first: bool) -> Self {
         Self {
             config,
             rng: Rng::new(seed),
             phase: Phase::Closed,
+            due: NEVER,
+            pong_deadline: NEVER,
+            ping_interval: 0,
             generation: 0,
             fetch_first,
             attempts: 0,
@@ -165,22 +162,22 @@ impl Link {
     }
 
     pub(crate) fn is_open(&self) -> bool {
-        matches!(self.phase, Phase::Open { .. })
+        self.phase == Phase::Open
     }
 
     /// A socket exists (opening or open) that the host must close when the link lets go.
     pub(crate) fn has_socket(&self) -> bool {
-        self.phase.has_socket()
+        matches!(self.phase, Phase::Opening | Phase::Open)
     }
 
     /// Wafer's four states.
     pub(crate) fn status(&self) -> Status {
         match self.phase {
             Phase::Closed => Status::Closed,
-            Phase::Open { .. } => Status::Active,
-            Phase::Waiting { .. } => Status::Reconnecting,
-            Phase::Fetching { .. } | Phase::Opening { .. } if self.retrying => Status::Reconnecting,
-            Phase::Fetching { .. } | Phase::Opening { .. } => Status::Connecting,
+            Phase::Open => Status::Active,
+            Phase::Waiting => Status::Reconnecting,
+            Phase::Fetching | Phase::Opening if self.retrying => Status::Reconnecting,
+            Phase::Fetching | Phase::Opening => Status::Connecting,
         }
     }
 
@@ -191,6 +188,7 @@ impl Link {
 
     /// Begins a fresh life: the first attempt starts (fetch or open). `false`, doing nothing,
     /// unless closed.
+    #[inline(always)]
     pub(crate) fn start(&mut self, now_ms: u64) -> bool {
         if self.phase != Phase::Closed {
             return false;
@@ -204,8 +202,9 @@ impl Link {
 
     /// The page woke up or the network came back: a backoff wait ends and an attempt starts
     /// now (`true`). Any other phase is left alone.
+    #[inline(always)]
     pub(crate) fn wake(&mut self, now_ms: u64) -> bool {
-        let waiting = matches!(self.phase, Phase::Waiting { .. });
+        let waiting = self.phase == Phase::Waiting;
         if waiting {
             self.connect(now_ms);
         }
@@ -214,8 +213,8 @@ impl Link {
 
     /// Closes for good (until `start`). Returns whether a socket was there to close.
     pub(crate) fn shut(&mut self) -> bool {
-        let had = self.phase.has_socket();
-        self.phase = Phase::Closed;
+        let had = self.has_socket();
+        self.enter(Phase::Closed, NEVER);
         self.retrying = false;
         self.attempts = 0;
         had
@@ -223,22 +222,22 @@ impl Link {
 
     /// Whether attempt `generation` is waiting for its connect URL.
     pub(crate) fn fetching(&self, generation: u32) -> bool {
-        generation == self.generation && matches!(self.phase, Phase::Fetching { .. })
+        generation == self.generation && self.phase == Phase::Fetching
     }
 
     /// The connect URL came: the socket step begins.
+    #[inline(always)]
     pub(crate) fn fetched(&mut self, now_ms: u64) {
-        if matches!(self.phase, Phase::Fetching { .. }) {
-            self.phase = Phase::Opening {
-                deadline: self.connect_deadline(now_ms),
-            };
+        if self.phase == Phase::Fetching {
+            self.enter(Phase::Opening, self.connect_deadline(now_ms));
         }
     }
 
     /// Attempt `generation`'s socket opened. `None` if it is not the one awaited; else
     /// whether a socket was open before since `start` (a reconnect).
+    #[inline(always)]
     pub(crate) fn opened(&mut self, generation: u32, now_ms: u64) -> Option<bool> {
-        if generation != self.generation || !matches!(self.phase, Phase::Opening { .. }) {
+        if generation != self.generation || self.phase != Phase::Opening {
             return None;
         }
         let reconnect = self.connected;
@@ -246,12 +245,8 @@ impl Link {
         self.retrying = false;
         self.attempts = 0;
         self.ending = false;
-        let ping_interval = self.config.ping_interval_ms.max(MIN_PING_INTERVAL_MS);
-        self.phase = Phase::Open {
-            ping_at: now_ms.saturating_add(ping_interval),
-            pong_deadline: None,
-            ping_interval,
-        };
+        self.ping_interval = self.config.ping_interval_ms.max(MIN_PING_INTERVAL_MS);
+        self.enter(Phase::Open, now_ms.saturating_add(self.ping_interval));
         Some(reconnect)
     }
 
@@ -259,35 +254,31 @@ impl Link {
     /// alive and clears the pong deadline: a page whose own timers are throttled in a
     /// background tab still receives frames promptly, and must not drop a working
     /// connection because its pong timer ran late.
+    #[inline(always)]
     pub(crate) fn inbound(&mut self, generation: u32, now_ms: u64, packet: &Packet) -> Frame {
-        let Phase::Open {
-            ping_at,
-            pong_deadline,
-            ping_interval,
-        } = &mut self.phase
-        else {
-            return Frame::Stale;
-        };
-        if generation != self.generation {
+        if generation != self.generation || self.phase != Phase::Open {
             return Frame::Stale;
         }
-        *pong_deadline = None;
+        self.pong_deadline = NEVER;
         match packet.kind {
             PacketType::Ping => Frame::Ping,
             // Wafer's rhythm: the next ping one interval after the pong.
             PacketType::Pong => {
-                *ping_at = now_ms.saturating_add(*ping_interval);
-                Frame::Taken
-            }
-            PacketType::Timeout => {
-                // Unparseable values are ignored, as in Wafer.
-                if let Some(ms) = parse_timeout(packet.content) {
-                    *ping_interval = ms;
-                    *ping_at = now_ms.saturating_add(ms);
-                }
+                self.due = now_ms.saturating_add(self.ping_interval);
                 Frame::Taken
             }
             _ => Frame::Dialect,
+        }
+    }
+
+    /// The server set this socket's ping period (Wafer's `timeout:<s>` packet, parsed by the
+    /// dialect that has it): the next ping one period from now, and every one after it
+    /// until the next socket. Raised to the floor.
+    #[inline(always)]
+    pub(crate) fn set_ping_interval(&mut self, now_ms: u64, ms: u64) {
+        if self.phase == Phase::Open {
+            self.ping_interval = ms.max(MIN_PING_INTERVAL_MS);
+            self.due = now_ms.saturating_add(self.ping_interval);
         }
     }
 
@@ -298,8 +289,9 @@ impl Link {
 
     /// Attempt `generation`'s socket closed with `code`. A terminal one closes the link; a
     /// lost or failed one leaves the retry to the dialect ([`Link::retry`]).
+    #[inline(always)]
     pub(crate) fn socket_closed(&mut self, generation: u32, code: u16) -> Closed {
-        if generation != self.generation || !self.phase.has_socket() {
+        if generation != self.generation || !self.has_socket() {
             return Closed::Stale;
         }
         if self.ending || CloseCode::class_of(code) == CloseClass::Terminal {
@@ -315,6 +307,7 @@ impl Link {
 
     /// The attempt failed or the connection is gone (the caller dealt with the socket):
     /// back off with jitter, or give up after `max_reconnect_tries`.
+    #[inline(always)]
     pub(crate) fn retry(&mut self, now_ms: u64) -> Retry {
         let tries = self.attempts;
         if self
@@ -334,55 +327,38 @@ impl Link {
             self.rng.next_unit(),
         );
         self.attempts = tries.saturating_add(1);
-        self.phase = Phase::Waiting {
-            until: now_ms.saturating_add(delay),
-        };
+        self.enter(Phase::Waiting, now_ms.saturating_add(delay));
         Retry::Wait { first }
     }
 
     /// The next deadline (absolute ms), or `None` when no timer runs.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
-        match self.phase {
-            Phase::Closed => None,
-            Phase::Waiting { until } => Some(until),
-            Phase::Fetching { deadline } | Phase::Opening { deadline } => deadline,
-            Phase::Open {
-                ping_at,
-                pong_deadline,
-                ..
-            } => Some(pong_deadline.map_or(ping_at, |d| d.min(ping_at))),
-        }
+        let next = self.due.min(self.pong_deadline);
+        (next != NEVER).then_some(next)
     }
 
     /// The timer due at `now_ms`, if any, with the link moved past it. Call it until `None`:
     /// each step moves the deadlines past `now_ms` once the dialect handled what it returned.
+    #[inline(always)]
     pub(crate) fn fire(&mut self, now_ms: u64) -> Option<Due> {
         if self.next_deadline()? > now_ms {
             return None;
         }
         match self.phase {
             Phase::Closed => None,
-            Phase::Waiting { .. } => {
+            Phase::Waiting => {
                 self.connect(now_ms);
                 Some(Due::Connect)
             }
-            Phase::Fetching { .. } => Some(Due::FetchTimedOut),
-            Phase::Opening { .. } => Some(Due::OpenTimedOut),
-            Phase::Open {
-                pong_deadline,
-                ping_interval,
-                ..
-            } => {
-                if pong_deadline.is_some_and(|d| d <= now_ms) {
-                    return Some(Due::Silent);
+            Phase::Fetching => Some(Due::FetchTimedOut),
+            Phase::Opening => Some(Due::OpenTimedOut),
+            Phase::Open if self.pong_deadline <= now_ms => Some(Due::Silent),
+            Phase::Open => {
+                self.due = now_ms.saturating_add(self.ping_interval);
+                // An unanswered earlier ping keeps its deadline.
+                if self.pong_deadline == NEVER {
+                    self.pong_deadline = now_ms.saturating_add(self.config.pong_timeout_ms);
                 }
-                self.phase = Phase::Open {
-                    ping_at: now_ms.saturating_add(ping_interval),
-                    // An unanswered earlier ping keeps its deadline.
-                    pong_deadline: pong_deadline
-                        .or(Some(now_ms.saturating_add(self.config.pong_timeout_ms))),
-                    ping_interval,
-                };
                 Some(Due::Ping)
             }
         }
@@ -391,46 +367,26 @@ impl Link {
     /// A new attempt: the next generation, and its first step.
     fn connect(&mut self, now_ms: u64) {
         self.generation = self.generation.wrapping_add(1);
-        let deadline = self.connect_deadline(now_ms);
-        self.phase = if self.fetch_first {
-            Phase::Fetching { deadline }
+        let step = if self.fetch_first {
+            Phase::Fetching
         } else {
-            Phase::Opening { deadline }
+            Phase::Opening
         };
+        self.enter(step, self.connect_deadline(now_ms));
     }
 
-    fn connect_deadline(&self, now_ms: u64) -> Option<u64> {
+    fn enter(&mut self, phase: Phase, due: u64) {
+        self.phase = phase;
+        self.due = due;
+        self.pong_deadline = NEVER;
+    }
+
+    fn connect_deadline(&self, now_ms: u64) -> u64 {
         // At least 1 ms so a deadline never falls due in the instant it is set.
         self.config
             .connect_timeout_ms
-            .map(|t| now_ms.saturating_add(t.max(1)))
+            .map_or(NEVER, |t| now_ms.saturating_add(t.max(1)))
     }
-}
-
-/// `timeout:<seconds>` content in milliseconds; `None` for anything but a positive decimal
-/// number. Fractions are allowed because Wafer multiplied whatever JSON number it got. Parsed
-/// by hand: `str::parse::<f64>` would pull about 10 KB (gzipped) of float tables into the wasm.
-fn parse_timeout(content: Option<&str>) -> Option<u64> {
-    // ASCII trimming and digits by hand: `trim` and `str::parse` would bring Unicode
-    // whitespace tables and the integer parser into the wasm module.
-    let text = content?.trim_ascii();
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-    if whole.is_empty() && frac.is_empty() {
-        return None;
-    }
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(whole) || !digits(frac) {
-        return None;
-    }
-    let mut secs: u64 = 0;
-    for b in whole.bytes() {
-        secs = secs.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-    }
-    let mut millis = secs.checked_mul(1000)?;
-    for (i, b) in frac.bytes().take(3).enumerate() {
-        millis += u64::from(b - b'0') * [100, 10, 1][i];
-    }
-    (millis > 0).then(|| millis.max(MIN_PING_INTERVAL_MS))
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use crate::event::{
     ERR_OUTBOX_OVERFLOW, ERR_RECONNECT, ERR_SOCKET_ERROR, Event, escape_event,
 };
 use crate::json::dec;
-use crate::link::{Closed, Due, Frame, Link, Phase, Retry};
+use crate::link::{Closed, Due, Frame, Link, MIN_PING_INTERVAL_MS, Phase, Retry};
 use crate::message;
 use crate::outbox::Outbox;
 use crate::resend::{self, Resend};
@@ -120,7 +120,7 @@ impl Tunnel {
     /// `connect` event), where Wafer would report it as a reconnect.
     pub fn open(&mut self, now_ms: u64) {
         if self.link.start(now_ms) {
-            self.actions.push_back(Action::FetchConnectUrl);
+            self.fetch();
         }
     }
 
@@ -162,7 +162,7 @@ impl Tunnel {
     }
 
     /// One inbound text frame. Any frame proves the connection alive (see [`Link::inbound`]);
-    /// `ping`, `pong` and `timeout:<s>` are liveness.
+    /// `ping` and `pong` are the link's, `timeout:<s>` sets its ping period.
     pub fn handle_socket_message(&mut self, now_ms: u64, text: &str) {
         let packet = Packet::parse(text);
         match self.link.inbound(self.link.generation(), now_ms, &packet) {
@@ -176,6 +176,12 @@ impl Tunnel {
             Frame::Dialect => {}
         }
         match packet.kind {
+            // Unparseable values are ignored, as in Wafer.
+            PacketType::Timeout => {
+                if let Some(ms) = parse_timeout(packet.content) {
+                    self.link.set_ping_interval(now_ms, ms);
+                }
+            }
             // The server ends the tunnel on purpose: terminal, no reconnect.
             PacketType::Close => self.shut(true),
             PacketType::Message => self.deliver(packet.content),
@@ -193,7 +199,7 @@ impl Tunnel {
         match self.link.socket_closed(self.link.generation(), code) {
             Closed::Stale => {}
             Closed::Terminal => {
-                self.events.push_back(Event::Close);
+                self.shut(false);
                 self.error(
                     u32::from(code),
                     ["closed by the server: ", close_reason(code)].concat(),
@@ -215,7 +221,7 @@ impl Tunnel {
     /// A socket error. Reported only during the first connection, as Wafer does; otherwise
     /// the close that follows every socket error drives the recovery.
     pub fn handle_socket_error(&mut self, _now_ms: u64, detail: &str) {
-        if matches!(self.link.phase(), Phase::Opening { .. }) && !self.link.retrying() {
+        if self.link.phase() == Phase::Opening && !self.link.retrying() {
             self.error(
                 ERR_SOCKET_ERROR,
                 ["socket error while connecting: ", detail].concat(),
@@ -359,7 +365,7 @@ impl Tunnel {
     /// 30 s backoff would only delay the user. Does nothing in any other state.
     pub fn reconnect_now(&mut self, now_ms: u64) {
         if self.link.wake(now_ms) {
-            self.actions.push_back(Action::FetchConnectUrl);
+            self.fetch();
         }
     }
 
@@ -372,7 +378,7 @@ impl Tunnel {
                 return;
             };
             match due {
-                Due::Connect => self.actions.push_back(Action::FetchConnectUrl),
+                Due::Connect => self.fetch(),
                 Due::FetchTimedOut => self.service_failed(now_ms, "timed out"),
                 Due::OpenTimedOut => {
                     self.actions.push_back(Action::CloseSocket);
@@ -437,7 +443,7 @@ impl Tunnel {
             Retry::Wait { first: true } => self.events.push_back(Event::Reconnecting),
             Retry::Wait { first: false } => {}
             Retry::GaveUp { tries } => {
-                self.events.push_back(Event::Close);
+                self.shut(false);
                 self.error(
                     ERR_RECONNECT,
                     [
@@ -450,6 +456,11 @@ impl Tunnel {
                 );
             }
         }
+    }
+
+    /// A new attempt began: it starts with the connect URL.
+    fn fetch(&mut self) {
+        self.actions.push_back(Action::FetchConnectUrl);
     }
 
     /// Enters Closed with a `close` event. `socket_alive`: a socket may still be open and
@@ -527,6 +538,32 @@ impl Tunnel {
     }
 }
 
+/// `timeout:<seconds>` content in milliseconds; `None` for anything but a positive decimal
+/// number. Fractions are allowed because Wafer multiplied whatever JSON number it got. Parsed
+/// by hand: `str::parse::<f64>` would pull about 10 KB (gzipped) of float tables into the wasm.
+fn parse_timeout(content: Option<&str>) -> Option<u64> {
+    // ASCII trimming and digits by hand: `trim` and `str::parse` would bring Unicode
+    // whitespace tables and the integer parser into the wasm module.
+    let text = content?.trim_ascii();
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !digits(frac) {
+        return None;
+    }
+    let mut secs: u64 = 0;
+    for b in whole.bytes() {
+        secs = secs.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    let mut millis = secs.checked_mul(1000)?;
+    for (i, b) in frac.bytes().take(3).enumerate() {
+        millis += u64::from(b - b'0') * [100, 10, 1][i];
+    }
+    (millis > 0).then(|| millis.max(MIN_PING_INTERVAL_MS))
+}
+
 fn close_reason(code: u16) -> &'static str {
     CloseCode::from_code(code).map_or("terminal close code", CloseCode::reason)
 }
@@ -534,6 +571,19 @@ fn close_reason(code: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timeout_values() {
+        assert_eq!(parse_timeout(Some("5")), Some(5000));
+        assert_eq!(parse_timeout(Some(" 2.5 ")), Some(2500));
+        assert_eq!(parse_timeout(Some("0.1")), Some(MIN_PING_INTERVAL_MS));
+        assert_eq!(parse_timeout(Some("0")), None);
+        assert_eq!(parse_timeout(Some("-3")), None);
+        assert_eq!(parse_timeout(Some("NaN")), None);
+        assert_eq!(parse_timeout(Some("inf")), None);
+        assert_eq!(parse_timeout(Some("\"5\"")), None);
+        assert_eq!(parse_timeout(None), None);
+    }
 
     #[test]
     fn close_reasons() {

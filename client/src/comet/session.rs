@@ -96,16 +96,15 @@ impl Session {
         device: String,
         personal: Option<Position>,
     ) {
-        if !self.link.is_closed() {
-            self.drop_socket();
-            self.link.shut();
-        }
+        // Running: the current socket goes (nothing is pending or open otherwise).
+        self.drop_socket();
+        self.link.shut();
         self.creds = creds;
         self.device = device;
         self.personal.position = personal;
         self.set_state(State::Connecting, 0, "start");
         self.link.start(now_ms);
-        self.out.push_back(Output::Open);
+        self.open();
     }
 
     /// Closes the connection and stays closed. Subscriptions and positions are kept for the
@@ -340,7 +339,7 @@ impl Session {
     /// Skips the rest of a backoff wait (network back, page visible again).
     pub fn reconnect_now(&mut self, now_ms: u64) {
         if self.link.wake(now_ms) {
-            self.out.push_back(Output::Open);
+            self.open();
         }
     }
 
@@ -354,7 +353,7 @@ impl Session {
         for _ in 0..16 {
             match self.link.fire(now_ms) {
                 None => return,
-                Some(Due::Connect) => self.out.push_back(Output::Open),
+                Some(Due::Connect) => self.open(),
                 // No fetch step in this dialect.
                 Some(Due::FetchTimedOut) => {}
                 Some(Due::OpenTimedOut) => self.lost(now_ms, true, 0, "connect timeout"),
@@ -382,6 +381,11 @@ impl Session {
             .iter_mut()
             .find(|(c, _)| c == name)
             .map(|(_, s)| s)
+    }
+
+    /// A new attempt began: the host opens its socket.
+    fn open(&mut self) {
+        self.out.push_back(Output::Open);
     }
 
     /// Forgets the current socket and asks the host to close it.
