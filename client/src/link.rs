@@ -19,7 +19,7 @@ use crate::status::Status;
 
 /// Floor for the ping period, whether configured or sent by the server: a `timeout:0` packet
 /// must not turn the client into a ping flood.
-pub(crate) const MIN_PING_INTERVAL_MS: u64 = 1000;
+const MIN_PING_INTERVAL_MS: u64 = 1000;
 
 /// No deadline.
 const NEVER: u64 = u64::MAX;
@@ -271,14 +271,14 @@ impl Link {
         }
     }
 
-    /// The server set this socket's ping period (Wafer's `timeout:<s>` packet, parsed by the
-    /// dialect that has it): the next ping one period from now, and every one after it
-    /// until the next socket. Raised to the floor.
+    /// A `timeout:<s>` packet (Wafer's; the native dialect has none, and its module does not
+    /// link the parser): the server sets this socket's ping period, the next ping one period
+    /// from now. Unparseable values are ignored, as in Wafer.
     #[inline(always)]
-    pub(crate) fn set_ping_interval(&mut self, now_ms: u64, ms: u64) {
-        if self.phase == Phase::Open {
-            self.ping_interval = ms.max(MIN_PING_INTERVAL_MS);
-            self.due = now_ms.saturating_add(self.ping_interval);
+    pub(crate) fn timeout_packet(&mut self, now_ms: u64, content: Option<&str>) {
+        if let (Phase::Open, Some(ms)) = (self.phase, parse_timeout(content)) {
+            self.ping_interval = ms;
+            self.due = now_ms.saturating_add(ms);
         }
     }
 
@@ -387,6 +387,32 @@ impl Link {
             .connect_timeout_ms
             .map_or(NEVER, |t| now_ms.saturating_add(t.max(1)))
     }
+}
+
+/// `timeout:<seconds>` content in milliseconds; `None` for anything but a positive decimal
+/// number. Fractions are allowed because Wafer multiplied whatever JSON number it got. Parsed
+/// by hand: `str::parse::<f64>` would pull about 10 KB (gzipped) of float tables into the wasm.
+fn parse_timeout(content: Option<&str>) -> Option<u64> {
+    // ASCII trimming and digits by hand: `trim` and `str::parse` would bring Unicode
+    // whitespace tables and the integer parser into the wasm module.
+    let text = content?.trim_ascii();
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !digits(frac) {
+        return None;
+    }
+    let mut secs: u64 = 0;
+    for b in whole.bytes() {
+        secs = secs.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    let mut millis = secs.checked_mul(1000)?;
+    for (i, b) in frac.bytes().take(3).enumerate() {
+        millis += u64::from(b - b'0') * [100, 10, 1][i];
+    }
+    (millis > 0).then(|| millis.max(MIN_PING_INTERVAL_MS))
 }
 
 #[cfg(test)]

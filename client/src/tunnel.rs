@@ -18,7 +18,7 @@ use crate::event::{
     ERR_OUTBOX_OVERFLOW, ERR_RECONNECT, ERR_SOCKET_ERROR, Event, escape_event,
 };
 use crate::json::dec;
-use crate::link::{Closed, Due, Frame, Link, MIN_PING_INTERVAL_MS, Phase, Retry};
+use crate::link::{Closed, Due, Frame, Link, Phase, Retry};
 use crate::message;
 use crate::outbox::Outbox;
 use crate::resend::{self, Resend};
@@ -176,12 +176,7 @@ impl Tunnel {
             Frame::Dialect => {}
         }
         match packet.kind {
-            // Unparseable values are ignored, as in Wafer.
-            PacketType::Timeout => {
-                if let Some(ms) = parse_timeout(packet.content) {
-                    self.link.set_ping_interval(now_ms, ms);
-                }
-            }
+            PacketType::Timeout => self.link.timeout_packet(now_ms, packet.content),
             // The server ends the tunnel on purpose: terminal, no reconnect.
             PacketType::Close => self.shut(true),
             PacketType::Message => self.deliver(packet.content),
@@ -538,32 +533,6 @@ impl Tunnel {
     }
 }
 
-/// `timeout:<seconds>` content in milliseconds; `None` for anything but a positive decimal
-/// number. Fractions are allowed because Wafer multiplied whatever JSON number it got. Parsed
-/// by hand: `str::parse::<f64>` would pull about 10 KB (gzipped) of float tables into the wasm.
-fn parse_timeout(content: Option<&str>) -> Option<u64> {
-    // ASCII trimming and digits by hand: `trim` and `str::parse` would bring Unicode
-    // whitespace tables and the integer parser into the wasm module.
-    let text = content?.trim_ascii();
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-    if whole.is_empty() && frac.is_empty() {
-        return None;
-    }
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(whole) || !digits(frac) {
-        return None;
-    }
-    let mut secs: u64 = 0;
-    for b in whole.bytes() {
-        secs = secs.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-    }
-    let mut millis = secs.checked_mul(1000)?;
-    for (i, b) in frac.bytes().take(3).enumerate() {
-        millis += u64::from(b - b'0') * [100, 10, 1][i];
-    }
-    (millis > 0).then(|| millis.max(MIN_PING_INTERVAL_MS))
-}
-
 fn close_reason(code: u16) -> &'static str {
     CloseCode::from_code(code).map_or("terminal close code", CloseCode::reason)
 }
@@ -571,19 +540,6 @@ fn close_reason(code: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timeout_values() {
-        assert_eq!(parse_timeout(Some("5")), Some(5000));
-        assert_eq!(parse_timeout(Some(" 2.5 ")), Some(2500));
-        assert_eq!(parse_timeout(Some("0.1")), Some(MIN_PING_INTERVAL_MS));
-        assert_eq!(parse_timeout(Some("0")), None);
-        assert_eq!(parse_timeout(Some("-3")), None);
-        assert_eq!(parse_timeout(Some("NaN")), None);
-        assert_eq!(parse_timeout(Some("inf")), None);
-        assert_eq!(parse_timeout(Some("\"5\"")), None);
-        assert_eq!(parse_timeout(None), None);
-    }
 
     #[test]
     fn close_reasons() {

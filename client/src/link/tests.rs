@@ -146,9 +146,9 @@ fn silence_after_a_ping_is_a_lost_connection_and_any_frame_rearms() {
     assert_ne!(g, g2);
     l.opened(g2, 61_000);
     assert_eq!(l.inbound(g2, 61_000, &Packet::parse("ping")), Frame::Ping);
-    l.set_ping_interval(61_000, 3_000);
+    l.timeout_packet(61_000, Some("3"));
     assert_eq!(l.next_deadline(), Some(64_000));
-    l.set_ping_interval(61_000, 0);
+    l.timeout_packet(61_000, Some("0.1"));
     assert_eq!(l.next_deadline(), Some(62_000), "never under the floor");
 }
 
@@ -213,4 +213,17 @@ fn an_announced_end_makes_any_close_terminal() {
     // A new socket starts without it.
     let g = open(&mut l, 1);
     assert_eq!(l.socket_closed(g, 1006), Closed::Lost);
+}
+
+#[test]
+fn timeout_values() {
+    assert_eq!(parse_timeout(Some("5")), Some(5000));
+    assert_eq!(parse_timeout(Some(" 2.5 ")), Some(2500));
+    assert_eq!(parse_timeout(Some("0.1")), Some(MIN_PING_INTERVAL_MS));
+    assert_eq!(parse_timeout(Some("0")), None);
+    assert_eq!(parse_timeout(Some("-3")), None);
+    assert_eq!(parse_timeout(Some("NaN")), None);
+    assert_eq!(parse_timeout(Some("inf")), None);
+    assert_eq!(parse_timeout(Some("\"5\"")), None);
+    assert_eq!(parse_timeout(None), None);
 }
