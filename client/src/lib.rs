@@ -18,6 +18,8 @@
 //!   content with its own `JSON`), and the JSON string encoder for outgoing types.
 //! - [`comet`]: [`comet::Session`], the native dialect's session (auth, channels with stream
 //!   positions, dedup, requests and replies) behind the SDK's CometServer API.
+//! - `link` (private): the connection lifecycle both dialects embed: phase, attempt
+//!   generation, backoff and give-up, connect timeout, liveness, wake-up, next deadline.
 //! - `json` (private): the JSON grammar behind [`message`]: a validating, non-recursive
 //!   value skipper and string decoding/encoding.
 //! - `outbox` (private): packets emitted before the tunnel is active; bounded.
@@ -53,6 +55,7 @@ pub mod comet;
 pub mod config;
 pub mod event;
 mod json;
+mod link;
 pub mod message;
 mod outbox;
 mod resend;

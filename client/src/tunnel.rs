@@ -1,5 +1,5 @@
-//! The tunnel state machine: Wafer's tunnel lifecycle, with capped jittered backoff, liveness
-//! driven by inbound traffic, close-code classes and a bounded outbox.
+//! The tunnel state machine: Wafer's dialect over the shared [`Link`] (lifecycle, backoff,
+//! liveness, close-code classes), with a bounded outbox and Wafer's events and errors.
 //!
 //! Sans-IO in the quinn-proto style: the host feeds in what happened (`handle_*`, with the
 //! current time), then drains what to do (`poll_action`) and what to tell the page
@@ -8,73 +8,30 @@
 
 use std::collections::VecDeque;
 
+use cometa_protocol::CloseCode;
 use cometa_protocol::native::REPLY;
 use cometa_protocol::packet::{self, Packet, PacketType};
-use cometa_protocol::{CloseClass, CloseCode};
 
-use crate::backoff;
 use crate::config::TunnelConfig;
 use crate::event::{
     ACK_EVENT, Action, ERR_BAD_PACKET, ERR_CONNECT_SERVICE, ERR_CONNECT_SOCKET,
     ERR_OUTBOX_OVERFLOW, ERR_RECONNECT, ERR_SOCKET_ERROR, Event, escape_event,
 };
 use crate::json::dec;
+use crate::link::{Closed, Due, Frame, Link, Phase, Retry};
 use crate::message;
 use crate::outbox::Outbox;
 use crate::resend::{self, Resend};
-use crate::rng::Rng;
 use crate::status::Status;
-
-/// Floor for the ping period, whether configured or sent by the server: a `timeout:0` packet
-/// must not turn the client into a ping flood.
-const MIN_PING_INTERVAL_MS: u64 = 1000;
-
-/// A finer view than [`Status`]: which step of a connection the tunnel is in, with the timers
-/// that step owns. Keeping each timer inside its phase means leaving a phase cancels it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Closed,
-    /// Backing off before the next try.
-    Waiting {
-        until: u64,
-    },
-    /// `FetchConnectUrl` was asked for; waiting for `handle_connect_url`.
-    Fetching {
-        deadline: Option<u64>,
-    },
-    /// `OpenSocket` was asked for; waiting for `handle_socket_open`.
-    Opening {
-        deadline: Option<u64>,
-    },
-    Open {
-        ping_at: u64,
-        /// Set by a ping, cleared by any inbound frame.
-        pong_deadline: Option<u64>,
-        /// Per connection: a `timeout:<s>` packet changes it until the next socket.
-        ping_interval: u64,
-    },
-}
-
-impl Phase {
-    fn has_socket(self) -> bool {
-        matches!(self, Self::Opening { .. } | Self::Open { .. })
-    }
-}
 
 /// One tunnel. See the crate documentation for the host loop.
 #[derive(Debug)]
 pub struct Tunnel {
-    config: TunnelConfig,
-    rng: Rng,
-    phase: Phase,
-    /// The current try follows a lost or failed connection: decides Connecting vs
-    /// Reconnecting, and whether a failure closes (first try) or retries.
-    retrying: bool,
-    /// The tunnel was active since the last `open()`: decides Connect vs Reconnect, so a page
-    /// always sees `connect` first even when the first try needed retries.
-    connected: bool,
-    /// Failed tries in the current outage; reset when a socket opens.
-    attempts: u32,
+    /// The lifecycle; each attempt fetches a connect URL, then opens the socket. Whether it
+    /// is retrying decides Connecting vs Reconnecting and whether a failure closes (first
+    /// try) or retries; whether it connected since `open()` decides Connect vs Reconnect, so
+    /// a page always sees `connect` first even when the first try needed retries.
+    link: Link,
     outbox: Outbox,
     /// A durable tunnel's unanswered emits (its outbox is unused).
     resend: Resend,
@@ -97,12 +54,7 @@ impl Tunnel {
     pub fn new(config: TunnelConfig, seed: u64) -> Self {
         let outbox = Outbox::new(config.max_outbox);
         Self {
-            config,
-            rng: Rng::new(seed),
-            phase: Phase::Closed,
-            retrying: false,
-            connected: false,
-            attempts: 0,
+            link: Link::new(config, seed, true),
             outbox,
             resend: Resend::default(),
             resend_overflowed: false,
@@ -115,22 +67,23 @@ impl Tunnel {
     }
 
     pub fn status(&self) -> Status {
-        match self.phase {
-            Phase::Closed => Status::Closed,
-            Phase::Open { .. } => Status::Active,
-            Phase::Waiting { .. } => Status::Reconnecting,
-            Phase::Fetching { .. } | Phase::Opening { .. } if self.retrying => Status::Reconnecting,
-            Phase::Fetching { .. } | Phase::Opening { .. } => Status::Connecting,
-        }
+        self.link.status()
     }
 
     pub fn config(&self) -> &TunnelConfig {
-        &self.config
+        self.link.config()
     }
 
     /// Failed tries in the current outage (0 while active).
     pub fn reconnect_attempts(&self) -> u32 {
-        self.attempts
+        self.link.attempts()
+    }
+
+    /// The number of the current connection attempt (its connect-URL fetch and its socket),
+    /// new with every attempt. A host may tag what it starts for an attempt with it and drop
+    /// the late callbacks of an older one rather than report them.
+    pub fn socket_generation(&self) -> u32 {
+        self.link.generation()
     }
 
     /// Packets waiting for the tunnel to become active; on a durable tunnel, the emits the
@@ -144,7 +97,7 @@ impl Tunnel {
     /// id and its old key, when a socket is open. Lines that are not message bodies with a
     /// key are skipped. Does nothing on a tunnel that is not durable.
     pub fn restore(&mut self, persisted: &str) {
-        if !self.config.durable {
+        if !self.config().durable {
             return;
         }
         // Lines cut by hand: `split('\n')` links a char searcher into the wasm module.
@@ -166,26 +119,20 @@ impl Tunnel {
     /// `open()`. Reopening after `close()` is a fresh start (status Connecting, then a
     /// `connect` event), where Wafer would report it as a reconnect.
     pub fn open(&mut self, now_ms: u64) {
-        if self.phase != Phase::Closed {
-            return;
+        if self.link.start(now_ms) {
+            self.fetch();
         }
-        self.retrying = false;
-        self.connected = false;
-        self.attempts = 0;
-        self.fetch(now_ms);
     }
 
     /// The answer to [`Action::FetchConnectUrl`]: the `connectUrl`, or why there is none.
     /// Ignored unless a fetch is pending (e.g. a late answer after `close()`).
     pub fn handle_connect_url(&mut self, now_ms: u64, result: Result<String, String>) {
-        if !matches!(self.phase, Phase::Fetching { .. }) {
+        if !self.link.fetching(self.link.generation()) {
             return;
         }
         match result {
             Ok(url) if !url.is_empty() => {
-                self.phase = Phase::Opening {
-                    deadline: self.connect_deadline(now_ms),
-                };
+                self.link.fetched(now_ms);
                 self.actions.push_back(Action::OpenSocket { url });
             }
             Ok(_) => self.service_failed(now_ms, "the service returned no connectUrl"),
@@ -194,22 +141,13 @@ impl Tunnel {
     }
 
     pub fn handle_socket_open(&mut self, now_ms: u64) {
-        if !matches!(self.phase, Phase::Opening { .. }) {
+        let Some(reconnect) = self.link.opened(self.link.generation(), now_ms) else {
             return;
-        }
-        let event = if self.connected {
+        };
+        let event = if reconnect {
             Event::Reconnect
         } else {
             Event::Connect
-        };
-        self.connected = true;
-        self.retrying = false;
-        self.attempts = 0;
-        let ping_interval = self.config.ping_interval_ms.max(MIN_PING_INTERVAL_MS);
-        self.phase = Phase::Open {
-            ping_at: now_ms.saturating_add(ping_interval),
-            pong_deadline: None,
-            ping_interval,
         };
         self.events.push_back(event);
         // A plain loop: `extend` pulls in VecDeque's bulk-copy machinery (module size).
@@ -223,74 +161,62 @@ impl Tunnel {
         }
     }
 
-    /// One inbound text frame. Any frame proves the connection alive and clears the pong
-    /// deadline: a page whose own timers are throttled in a background tab still receives
-    /// frames promptly, and must not drop a working connection because its pong timer ran
-    /// late.
+    /// One inbound text frame. Any frame proves the connection alive (see [`Link::inbound`]);
+    /// `ping` and `pong` are the link's, `timeout:<s>` sets its ping period.
     pub fn handle_socket_message(&mut self, now_ms: u64, text: &str) {
-        let Phase::Open {
-            ping_at,
-            pong_deadline,
-            ping_interval,
-        } = &mut self.phase
-        else {
-            return;
-        };
-        *pong_deadline = None;
         let packet = Packet::parse(text);
-        match packet.kind {
+        match self.link.inbound(self.link.generation(), now_ms, &packet) {
+            Frame::Stale | Frame::Taken => return,
             // The relay may drive liveness itself; answering costs one small frame.
-            PacketType::Ping => self
-                .actions
-                .push_back(Action::Send(packet::PONG.to_owned())),
-            // Wafer's rhythm: the next ping one interval after the pong.
-            PacketType::Pong => *ping_at = now_ms.saturating_add(*ping_interval),
-            PacketType::Timeout => {
-                // Unparseable values are ignored, as in Wafer.
-                if let Some(ms) = parse_timeout(packet.content) {
-                    *ping_interval = ms;
-                    *ping_at = now_ms.saturating_add(ms);
-                }
+            Frame::Ping => {
+                return self
+                    .actions
+                    .push_back(Action::Send(packet::PONG.to_owned()));
             }
+            Frame::Dialect => {}
+        }
+        match packet.kind {
+            PacketType::Timeout => self.link.timeout_packet(now_ms, packet.content),
             // The server ends the tunnel on purpose: terminal, no reconnect.
             PacketType::Close => self.shut(true),
             PacketType::Message => self.deliver(packet.content),
             PacketType::Other(REPLY) => self.acknowledged(packet.content),
             PacketType::Other(packet::STREAM) => self.stream(packet.content),
-            // Packets of the native dialect or a newer version: ignored, as Wafer does.
-            PacketType::Other(_) => {}
+            // Packets of the native dialect or a newer version: ignored, as Wafer does; the
+            // link took the liveness ones.
+            _ => {}
         }
     }
 
     /// The socket closed with `code` (1006 when the browser gives none). Terminal-class codes
     /// (4500–4999) close the tunnel; any other code reconnects.
     pub fn handle_socket_close(&mut self, now_ms: u64, code: u16) {
-        if !self.phase.has_socket() {
-            return;
-        }
-        if CloseCode::class_of(code) == CloseClass::Terminal {
-            self.shut(false);
-            self.error(
-                u32::from(code),
-                ["closed by the server: ", close_reason(code)].concat(),
-            );
-            return;
-        }
-        if matches!(self.phase, Phase::Open { .. }) {
-            let code = dec(code.into());
-            self.retry(
-                now_ms,
-                ["connection lost (close code ", &code, ")"].concat(),
-            );
-        } else {
-            self.socket_failed(now_ms, &["close code ", &dec(code.into())].concat());
+        match self.link.socket_closed(self.link.generation(), code) {
+            Closed::Stale => {}
+            Closed::Terminal => {
+                self.shut(false);
+                self.error(
+                    u32::from(code),
+                    ["closed by the server: ", close_reason(code)].concat(),
+                );
+            }
+            Closed::Lost => {
+                let code = dec(code.into());
+                self.retry(
+                    now_ms,
+                    ["connection lost (close code ", &code, ")"].concat(),
+                );
+            }
+            Closed::Failed => {
+                self.socket_failed(now_ms, &["close code ", &dec(code.into())].concat())
+            }
         }
     }
 
     /// A socket error. Reported only during the first connection, as Wafer does; otherwise
     /// the close that follows every socket error drives the recovery.
     pub fn handle_socket_error(&mut self, _now_ms: u64, detail: &str) {
-        if matches!(self.phase, Phase::Opening { .. }) && !self.retrying {
+        if self.link.phase() == Phase::Opening && !self.link.retrying() {
             self.error(
                 ERR_SOCKET_ERROR,
                 ["socket error while connecting: ", detail].concat(),
@@ -302,7 +228,7 @@ impl Tunnel {
     /// next socket opens (also while closed, as Wafer does). `content_json` must be JSON text;
     /// empty means `null`.
     pub fn emit(&mut self, now_ms: u64, event: &str, content_json: &str) {
-        if self.config.durable {
+        if self.config().durable {
             // Kept until answered, so it needs a reply id even if the page wants no ack.
             self.emit_with_ack(now_ms, event, content_json);
         } else {
@@ -328,7 +254,7 @@ impl Tunnel {
             content_json
         };
         let mut frame = packet::encode_message(&message::encode_string(event), content);
-        if let (true, Some(id)) = (self.config.durable, ack) {
+        if let (true, Some(id)) = (self.config().durable, ack) {
             // `message:{…}` → the body `{…,"mid":"<key>"}`, kept and sent until answered.
             let body = [
                 &frame["message:".len()..frame.len() - 1],
@@ -337,7 +263,7 @@ impl Tunnel {
                 "\"}",
             ]
             .concat();
-            if matches!(self.phase, Phase::Open { .. }) {
+            if self.link.is_open() {
                 self.actions
                     .push_back(Action::Send(resend::frame(id, &body)));
             }
@@ -352,14 +278,14 @@ impl Tunnel {
             frame.push_str(&dec(id));
             frame.push('}');
         }
-        if matches!(self.phase, Phase::Open { .. }) {
+        if self.link.is_open() {
             self.actions.push_back(Action::Send(frame));
         } else if self.outbox.push(frame) {
             self.error(
                 ERR_OUTBOX_OVERFLOW,
                 [
                     "outbox full (",
-                    &dec(self.config.max_outbox as u64),
+                    &dec(self.config().max_outbox as u64),
                     " packets) while not connected: oldest packets dropped",
                 ]
                 .concat(),
@@ -369,14 +295,15 @@ impl Tunnel {
 
     /// Keeps an unanswered emit, reporting the first drop of an outage.
     fn keep(&mut self, id: u64, body: String) {
-        let dropped = self.resend.push(id, body, self.config.max_outbox);
+        let max = self.config().max_outbox;
+        let dropped = self.resend.push(id, body, max);
         if dropped && !self.resend_overflowed {
             self.resend_overflowed = true;
             self.error(
                 ERR_OUTBOX_OVERFLOW,
                 [
                     "over ",
-                    &dec(self.config.max_outbox as u64),
+                    &dec(max as u64),
                     " unanswered packets: oldest packets dropped",
                 ]
                 .concat(),
@@ -395,7 +322,7 @@ impl Tunnel {
             b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
         let mut out = String::with_capacity(16);
         for _ in 0..2 {
-            let mut n = self.rng.next_u64();
+            let mut n = self.link.random();
             for _ in 0..8 {
                 out.push(char::from(ALPHABET[(n % 62) as usize]));
                 n /= 62;
@@ -407,10 +334,10 @@ impl Tunnel {
     /// The user closes the tunnel: a `close` packet if active, the socket closed, a `close`
     /// event. Does nothing when already closed, so the page sees one `close` per tunnel life.
     pub fn close(&mut self, _now_ms: u64) {
-        if self.phase == Phase::Closed {
+        if self.link.is_closed() {
             return;
         }
-        if matches!(self.phase, Phase::Open { .. }) {
+        if self.link.is_open() {
             self.actions
                 .push_back(Action::Send(packet::CLOSE.to_owned()));
         }
@@ -422,7 +349,7 @@ impl Tunnel {
     /// `code`. Hosts call it when the session the tunnel runs on has ended (its renewal was
     /// refused), where reconnecting could only fail again. Does nothing when closed.
     pub fn end(&mut self, now_ms: u64, code: u32, message: String) {
-        if self.phase != Phase::Closed {
+        if !self.link.is_closed() {
             self.close(now_ms);
             self.error(code, message);
         }
@@ -432,8 +359,8 @@ impl Tunnel {
     /// the network is back (`online`) or the page becomes visible again, when waiting out a
     /// 30 s backoff would only delay the user. Does nothing in any other state.
     pub fn reconnect_now(&mut self, now_ms: u64) {
-        if matches!(self.phase, Phase::Waiting { .. }) {
-            self.fetch(now_ms);
+        if self.link.wake(now_ms) {
+            self.fetch();
         }
     }
 
@@ -442,25 +369,34 @@ impl Tunnel {
         // Each step moves the phase or its deadlines past `now_ms`; the bound only guards
         // against a mistake in that reasoning turning into a hang in the host.
         for _ in 0..16 {
-            match self.poll_timeout() {
-                Some(due) if due <= now_ms => self.fire(now_ms),
-                _ => return,
+            let Some(due) = self.link.fire(now_ms) else {
+                return;
+            };
+            match due {
+                Due::Connect => self.fetch(),
+                Due::FetchTimedOut => self.service_failed(now_ms, "timed out"),
+                Due::OpenTimedOut => {
+                    self.actions.push_back(Action::CloseSocket);
+                    self.socket_failed(now_ms, "timed out");
+                }
+                Due::Ping => self
+                    .actions
+                    .push_back(Action::Send(packet::PING.to_owned())),
+                Due::Silent => {
+                    self.actions.push_back(Action::CloseSocket);
+                    let waited = dec(self.config().pong_timeout_ms);
+                    self.retry(
+                        now_ms,
+                        ["no frame from the server for ", &waited, " ms"].concat(),
+                    );
+                }
             }
         }
     }
 
     /// The next deadline (absolute ms), or `None` when no timer runs.
     pub fn poll_timeout(&self) -> Option<u64> {
-        match self.phase {
-            Phase::Closed => None,
-            Phase::Waiting { until } => Some(until),
-            Phase::Fetching { deadline } | Phase::Opening { deadline } => deadline,
-            Phase::Open {
-                ping_at,
-                pong_deadline,
-                ..
-            } => Some(pong_deadline.map_or(ping_at, |d| d.min(ping_at))),
-        }
+        self.link.next_deadline()
     }
 
     pub fn poll_action(&mut self) -> Option<Action> {
@@ -471,67 +407,16 @@ impl Tunnel {
         self.events.pop_front()
     }
 
-    fn fire(&mut self, now_ms: u64) {
-        match self.phase {
-            Phase::Closed => {}
-            Phase::Waiting { .. } => self.fetch(now_ms),
-            Phase::Fetching { .. } => self.service_failed(now_ms, "timed out"),
-            Phase::Opening { .. } => {
-                self.actions.push_back(Action::CloseSocket);
-                self.socket_failed(now_ms, "timed out");
-            }
-            Phase::Open {
-                ping_at,
-                pong_deadline,
-                ping_interval,
-            } => {
-                if pong_deadline.is_some_and(|d| d <= now_ms) {
-                    self.actions.push_back(Action::CloseSocket);
-                    let waited = self.config.pong_timeout_ms;
-                    let waited = dec(waited);
-                    self.retry(
-                        now_ms,
-                        ["no frame from the server for ", &waited, " ms"].concat(),
-                    );
-                } else if ping_at <= now_ms {
-                    self.actions
-                        .push_back(Action::Send(packet::PING.to_owned()));
-                    self.phase = Phase::Open {
-                        ping_at: now_ms.saturating_add(ping_interval),
-                        // An unanswered earlier ping keeps its deadline.
-                        pong_deadline: pong_deadline
-                            .or(Some(now_ms.saturating_add(self.config.pong_timeout_ms))),
-                        ping_interval,
-                    };
-                }
-            }
-        }
-    }
-
-    fn fetch(&mut self, now_ms: u64) {
-        self.phase = Phase::Fetching {
-            deadline: self.connect_deadline(now_ms),
-        };
-        self.actions.push_back(Action::FetchConnectUrl);
-    }
-
-    fn connect_deadline(&self, now_ms: u64) -> Option<u64> {
-        // At least 1 ms so a deadline never falls due in the instant it is set.
-        self.config
-            .connect_timeout_ms
-            .map(|t| now_ms.saturating_add(t.max(1)))
-    }
-
     /// The connect URL could not be had. On the first try the tunnel closes with 1001, as in
     /// Wafer: a page that cannot reach its service at all learns it at once instead of
     /// retrying silently. Once it has got further, the failure is transient and it retries.
     fn service_failed(&mut self, now_ms: u64, detail: &str) {
         let message = ["connect service failed: ", detail].concat();
-        if self.retrying {
+        if self.link.retrying() {
             self.retry(now_ms, message);
         } else {
             // No `close` event: the tunnel never connected (Wafer's behaviour).
-            self.phase = Phase::Closed;
+            self.link.shut();
             self.error(ERR_CONNECT_SERVICE, message);
         }
     }
@@ -540,59 +425,45 @@ impl Tunnel {
     /// and retried; on the first try the page also hears about it (1002).
     fn socket_failed(&mut self, now_ms: u64, detail: &str) {
         let message = ["connect socket failed: ", detail].concat();
-        if !self.retrying {
+        if !self.link.retrying() {
             self.error(ERR_CONNECT_SOCKET, message.clone());
         }
         self.retry(now_ms, message);
     }
 
-    /// Schedules the next try after a jittered backoff, or gives up after
+    /// Backs off (a `reconnecting` event once per outage), or closes with 2001 after
     /// `max_reconnect_tries`. The caller has already dealt with the socket.
     fn retry(&mut self, now_ms: u64, reason: String) {
-        let tries = self.attempts;
-        if self
-            .config
-            .max_reconnect_tries
-            .is_some_and(|max| tries >= max)
-        {
-            self.shut(false);
-            self.error(
-                ERR_RECONNECT,
-                [
-                    "reconnect failed after ",
-                    &dec(tries.into()),
-                    " tries: ",
-                    &reason,
-                ]
-                .concat(),
-            );
-            return;
+        match self.link.retry(now_ms) {
+            Retry::Wait { first: true } => self.events.push_back(Event::Reconnecting),
+            Retry::Wait { first: false } => {}
+            Retry::GaveUp { tries } => {
+                self.shut(false);
+                self.error(
+                    ERR_RECONNECT,
+                    [
+                        "reconnect failed after ",
+                        &dec(tries.into()),
+                        " tries: ",
+                        &reason,
+                    ]
+                    .concat(),
+                );
+            }
         }
-        if !self.retrying {
-            self.retrying = true;
-            self.events.push_back(Event::Reconnecting);
-        }
-        let delay = backoff::delay_ms(
-            tries,
-            self.config.backoff_base_ms,
-            self.config.backoff_cap_ms,
-            self.rng.next_unit(),
-        );
-        self.attempts = tries.saturating_add(1);
-        self.phase = Phase::Waiting {
-            until: now_ms.saturating_add(delay),
-        };
+    }
+
+    /// A new attempt began: it starts with the connect URL.
+    fn fetch(&mut self) {
+        self.actions.push_back(Action::FetchConnectUrl);
     }
 
     /// Enters Closed with a `close` event. `socket_alive`: a socket may still be open and
     /// must be closed by the host.
     fn shut(&mut self, socket_alive: bool) {
-        if socket_alive && self.phase.has_socket() {
+        if self.link.shut() && socket_alive {
             self.actions.push_back(Action::CloseSocket);
         }
-        self.phase = Phase::Closed;
-        self.retrying = false;
-        self.attempts = 0;
         self.events.push_back(Event::Close);
     }
 
@@ -648,7 +519,7 @@ impl Tunnel {
         if let Some(body) = content {
             // Only a durable tunnel keeps emits to forget: the others skip the second scan.
             let id = self
-                .config
+                .config()
                 .durable
                 .then(|| crate::json::Object::scan(body).ok()?.u64("id"));
             if id.flatten().is_some_and(|id| self.resend.answered(id)) {
@@ -662,32 +533,6 @@ impl Tunnel {
     }
 }
 
-/// `timeout:<seconds>` content in milliseconds; `None` for anything but a positive decimal
-/// number. Fractions are allowed because Wafer multiplied whatever JSON number it got. Parsed
-/// by hand: `str::parse::<f64>` would pull about 10 KB (gzipped) of float tables into the wasm.
-fn parse_timeout(content: Option<&str>) -> Option<u64> {
-    // ASCII trimming and digits by hand: `trim` and `str::parse` would bring Unicode
-    // whitespace tables and the integer parser into the wasm module.
-    let text = content?.trim_ascii();
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-    if whole.is_empty() && frac.is_empty() {
-        return None;
-    }
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(whole) || !digits(frac) {
-        return None;
-    }
-    let mut secs: u64 = 0;
-    for b in whole.bytes() {
-        secs = secs.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-    }
-    let mut millis = secs.checked_mul(1000)?;
-    for (i, b) in frac.bytes().take(3).enumerate() {
-        millis += u64::from(b - b'0') * [100, 10, 1][i];
-    }
-    (millis > 0).then(|| millis.max(MIN_PING_INTERVAL_MS))
-}
-
 fn close_reason(code: u16) -> &'static str {
     CloseCode::from_code(code).map_or("terminal close code", CloseCode::reason)
 }
@@ -695,19 +540,6 @@ fn close_reason(code: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timeout_values() {
-        assert_eq!(parse_timeout(Some("5")), Some(5000));
-        assert_eq!(parse_timeout(Some(" 2.5 ")), Some(2500));
-        assert_eq!(parse_timeout(Some("0.1")), Some(MIN_PING_INTERVAL_MS));
-        assert_eq!(parse_timeout(Some("0")), None);
-        assert_eq!(parse_timeout(Some("-3")), None);
-        assert_eq!(parse_timeout(Some("NaN")), None);
-        assert_eq!(parse_timeout(Some("inf")), None);
-        assert_eq!(parse_timeout(Some("\"5\"")), None);
-        assert_eq!(parse_timeout(None), None);
-    }
 
     #[test]
     fn close_reasons() {

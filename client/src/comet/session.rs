@@ -2,44 +2,25 @@
 //!
 //! On every socket: `auth` first (with the personal stream's position as `since`), then a
 //! `subscribe` per channel (with its position), then whatever was queued while offline. The
-//! relay handles frames in order, so nothing waits for the `auth` reply. Liveness: the relay
-//! pings with WebSocket control frames, which pages answer without seeing them, so the session
-//! also sends `ping` packets and gives a connection up when nothing at all came back in time.
+//! relay handles frames in order, so nothing waits for the `auth` reply. The lifecycle is the
+//! shared [`Link`] (no fetch step: the socket opens straight away). Liveness: the relay pings
+//! with WebSocket control frames, which pages answer without seeing them, so the session also
+//! sends `ping` packets and gives a connection up when nothing at all came back in time.
 
 use std::collections::VecDeque;
 
 use cometa_protocol::native::{self, PERSONAL};
 use cometa_protocol::packet::{self, Packet, PacketType};
-use cometa_protocol::{CloseClass, CloseCode};
 
 use super::wire::Body;
 use super::{Credentials, ERR_STOPPED, Failure, Output, Position, State};
-use crate::backoff;
 use crate::config::TunnelConfig;
 use crate::event::ERR_RECONNECT;
 use crate::json::dec;
-use crate::rng::Rng;
+use crate::link::{Closed, Due, Frame, Link, Retry};
 
 mod inbound;
 mod requests;
-
-/// Floor for the ping period, as in the tunnel.
-const MIN_PING_INTERVAL_MS: u64 = 1000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Idle,
-    Waiting {
-        until: u64,
-    },
-    Opening {
-        deadline: Option<u64>,
-    },
-    Open {
-        ping_at: u64,
-        pong_deadline: Option<u64>,
-    },
-}
 
 /// One stream's bookkeeping.
 #[derive(Debug, Default)]
@@ -69,14 +50,9 @@ enum Pending {
 /// See the module documentation.
 #[derive(Debug)]
 pub struct Session {
-    config: TunnelConfig,
-    rng: Rng,
-    phase: Phase,
-    attempts: u32,
-    started: bool,
-    connected_once: bool,
-    /// A `close` packet came: the relay is ending the session on purpose.
-    closing: bool,
+    /// Closed until `start` and once stopped for good; whether it connected since `start`
+    /// decides the one `Connected` output.
+    link: Link,
     creds: Option<Credentials>,
     device: String,
     authorized: bool,
@@ -96,13 +72,7 @@ impl Session {
     /// the backoff jitter and should differ per page.
     pub fn new(config: TunnelConfig, seed: u64) -> Self {
         Self {
-            config,
-            rng: Rng::new(seed),
-            phase: Phase::Idle,
-            attempts: 0,
-            started: false,
-            connected_once: false,
-            closing: false,
+            link: Link::new(config, seed, false),
             creds: None,
             device: String::new(),
             authorized: false,
@@ -126,39 +96,42 @@ impl Session {
         device: String,
         personal: Option<Position>,
     ) {
-        if self.phase != Phase::Idle {
-            self.drop_socket();
-        }
+        // Running: the current socket goes (nothing is pending or open otherwise).
+        self.drop_socket();
+        self.link.shut();
         self.creds = creds;
         self.device = device;
         self.personal.position = personal;
-        self.started = true;
-        self.connected_once = false;
-        self.attempts = 0;
         self.set_state(State::Connecting, 0, "start");
-        self.open(now_ms);
+        self.link.start(now_ms);
+        self.open();
     }
 
     /// Closes the connection and stays closed. Subscriptions and positions are kept for the
     /// next `start`; requests queued or in flight fail with [`super::ERR_STOPPED`], so every
     /// callback waiting on one is settled.
     pub fn stop(&mut self, _now_ms: u64) {
-        if matches!(self.phase, Phase::Open { .. }) {
+        if self.link.is_open() {
             self.out.push_back(Output::Send(packet::CLOSE.to_owned()));
         }
         self.drop_socket();
         self.fail_pending(ERR_STOPPED, "stopped");
-        self.phase = Phase::Idle;
-        self.started = false;
+        self.link.shut();
         self.set_state(State::Disconnected, 0, "stopped");
     }
 
     pub fn is_started(&self) -> bool {
-        self.started
+        !self.link.is_closed()
     }
 
     pub fn is_connected(&self) -> bool {
-        matches!(self.phase, Phase::Open { .. })
+        self.link.is_open()
+    }
+
+    /// The number of the current connection attempt, new with every [`Output::Open`]. A host
+    /// may tag its socket's callbacks with it and drop those of an older socket.
+    pub fn socket_generation(&self) -> u32 {
+        self.link.generation()
     }
 
     /// The last `auth` on this connection succeeded.
@@ -282,18 +255,11 @@ impl Session {
     }
 
     pub fn handle_socket_open(&mut self, now_ms: u64) {
-        if !matches!(self.phase, Phase::Opening { .. }) {
+        let Some(reconnect) = self.link.opened(self.link.generation(), now_ms) else {
             return;
-        }
-        self.attempts = 0;
-        self.closing = false;
-        self.authorized = false;
-        self.phase = Phase::Open {
-            ping_at: now_ms.saturating_add(self.ping_interval()),
-            pong_deadline: None,
         };
-        if !self.connected_once {
-            self.connected_once = true;
+        self.authorized = false;
+        if !reconnect {
             self.out.push_back(Output::Connected);
         }
         self.set_state(State::Connected, 0, "");
@@ -331,25 +297,16 @@ impl Session {
 
     /// One inbound text frame. Any frame proves the connection alive.
     pub fn handle_socket_message(&mut self, now_ms: u64, text: &str) {
-        let Phase::Open { ping_at, .. } = self.phase else {
-            return;
-        };
-        self.phase = Phase::Open {
-            ping_at,
-            pong_deadline: None,
-        };
         let p = Packet::parse(text);
+        match self.link.inbound(self.link.generation(), now_ms, &p) {
+            Frame::Stale | Frame::Taken => return,
+            Frame::Ping => return self.out.push_back(Output::Send(packet::PONG.to_owned())),
+            Frame::Dialect => {}
+        }
         let body = p.content.unwrap_or("{}");
         match p.kind {
-            PacketType::Pong => {
-                self.phase = Phase::Open {
-                    ping_at: now_ms.saturating_add(self.ping_interval()),
-                    pong_deadline: None,
-                };
-            }
-            PacketType::Ping => self.out.push_back(Output::Send(packet::PONG.to_owned())),
             // Sent before a terminal close: whatever close code follows, do not come back.
-            PacketType::Close => self.closing = true,
+            PacketType::Close => self.link.ending(),
             PacketType::Other(native::REPLY) => self.on_reply(body),
             PacketType::Other(native::PUB) => self.on_pub(body),
             // `error` packets answer frames without an id (a bad ack); nothing to settle.
@@ -359,76 +316,55 @@ impl Session {
 
     /// The socket closed with `code` (1006 when the browser gives none).
     pub fn handle_socket_close(&mut self, now_ms: u64, code: u16) {
-        if !matches!(self.phase, Phase::Opening { .. } | Phase::Open { .. }) {
-            return;
+        match self.link.socket_closed(self.link.generation(), code) {
+            Closed::Stale => {}
+            Closed::Lost | Closed::Failed => {
+                self.lost(now_ms, false, code.into(), "connection closed")
+            }
+            Closed::Terminal => {
+                // The host's socket is gone already; `Close` only makes it forget the socket.
+                self.out.push_back(Output::Close);
+                self.authorized = false;
+                self.requeue_reads();
+                self.fail_pending(ERR_STOPPED, "the relay closed the session");
+                self.out.push_back(Output::Stopped(Failure::new(
+                    u32::from(code),
+                    "closed by the relay",
+                )));
+                self.set_state(State::Disconnected, code.into(), "closed by the relay");
+            }
         }
-        if self.closing || CloseCode::class_of(code) == CloseClass::Terminal {
-            self.drop_socket();
-            self.phase = Phase::Idle;
-            self.started = false;
-            self.fail_pending(ERR_STOPPED, "the relay closed the session");
-            self.out.push_back(Output::Stopped(Failure::new(
-                u32::from(code),
-                "closed by the relay",
-            )));
-            self.set_state(State::Disconnected, code.into(), "closed by the relay");
-            return;
-        }
-        self.lost(now_ms, false, code.into(), "connection closed");
     }
 
     /// Skips the rest of a backoff wait (network back, page visible again).
     pub fn reconnect_now(&mut self, now_ms: u64) {
-        if matches!(self.phase, Phase::Waiting { .. }) {
-            self.open(now_ms);
+        if self.link.wake(now_ms) {
+            self.open();
         }
     }
 
     pub fn poll_timeout(&self) -> Option<u64> {
-        match self.phase {
-            Phase::Idle => None,
-            Phase::Waiting { until } => Some(until),
-            Phase::Opening { deadline } => deadline,
-            Phase::Open {
-                ping_at,
-                pong_deadline,
-            } => Some(pong_deadline.map_or(ping_at, |d| d.min(ping_at))),
-        }
+        self.link.next_deadline()
     }
 
-    /// Runs the timer due at `now_ms`; early, late or repeated calls are harmless.
+    /// Runs the timers due at `now_ms`; early, late or repeated calls are harmless.
     pub fn handle_timeout(&mut self, now_ms: u64) {
-        if self.poll_timeout().is_none_or(|due| due > now_ms) {
-            return;
-        }
-        match self.phase {
-            Phase::Idle => {}
-            Phase::Waiting { .. } => self.open(now_ms),
-            Phase::Opening { .. } => self.lost(now_ms, true, 0, "connect timeout"),
-            Phase::Open {
-                ping_at,
-                pong_deadline,
-            } => {
-                if pong_deadline.is_some_and(|d| d <= now_ms) {
-                    self.lost(now_ms, true, 0, "no pong");
-                } else if ping_at <= now_ms {
-                    self.out.push_back(Output::Send(packet::PING.to_owned()));
-                    self.phase = Phase::Open {
-                        ping_at: now_ms.saturating_add(self.ping_interval()),
-                        pong_deadline: pong_deadline
-                            .or(Some(now_ms.saturating_add(self.config.pong_timeout_ms))),
-                    };
-                }
+        // Bounded as in the tunnel: each step moves the deadlines past `now_ms`.
+        for _ in 0..16 {
+            match self.link.fire(now_ms) {
+                None => return,
+                Some(Due::Connect) => self.open(),
+                // No fetch step in this dialect.
+                Some(Due::FetchTimedOut) => {}
+                Some(Due::OpenTimedOut) => self.lost(now_ms, true, 0, "connect timeout"),
+                Some(Due::Ping) => self.out.push_back(Output::Send(packet::PING.to_owned())),
+                Some(Due::Silent) => self.lost(now_ms, true, 0, "no pong"),
             }
         }
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()
-    }
-
-    fn ping_interval(&self) -> u64 {
-        self.config.ping_interval_ms.max(MIN_PING_INTERVAL_MS)
     }
 
     fn id(&mut self) -> u64 {
@@ -447,18 +383,14 @@ impl Session {
             .map(|(_, s)| s)
     }
 
-    fn open(&mut self, now_ms: u64) {
-        let deadline = self
-            .config
-            .connect_timeout_ms
-            .map(|t| now_ms.saturating_add(t.max(1)));
-        self.phase = Phase::Opening { deadline };
+    /// A new attempt began: the host opens its socket.
+    fn open(&mut self) {
         self.out.push_back(Output::Open);
     }
 
     /// Forgets the current socket and asks the host to close it.
     fn drop_socket(&mut self) {
-        if matches!(self.phase, Phase::Opening { .. } | Phase::Open { .. }) {
+        if self.link.has_socket() {
             self.out.push_back(Output::Close);
         }
         self.authorized = false;
@@ -484,32 +416,16 @@ impl Session {
         }
         self.authorized = false;
         self.requeue_reads();
-        let tries = self.attempts;
-        if self
-            .config
-            .max_reconnect_tries
-            .is_some_and(|max| tries >= max)
-        {
-            self.phase = Phase::Idle;
-            self.started = false;
-            self.fail_pending(ERR_RECONNECT, "gave up reconnecting");
-            let why = ["gave up after ", &dec(u64::from(tries)), " reconnect tries"].concat();
-            self.set_state(State::Disconnected, ERR_RECONNECT, &why);
-            self.out
-                .push_back(Output::Stopped(Failure::new(ERR_RECONNECT, why)));
-            return;
+        match self.link.retry(now_ms) {
+            Retry::Wait { .. } => self.set_state(State::Connecting, code, reason),
+            Retry::GaveUp { tries } => {
+                self.fail_pending(ERR_RECONNECT, "gave up reconnecting");
+                let why = ["gave up after ", &dec(u64::from(tries)), " reconnect tries"].concat();
+                self.set_state(State::Disconnected, ERR_RECONNECT, &why);
+                self.out
+                    .push_back(Output::Stopped(Failure::new(ERR_RECONNECT, why)));
+            }
         }
-        let delay = backoff::delay_ms(
-            tries,
-            self.config.backoff_base_ms,
-            self.config.backoff_cap_ms,
-            self.rng.next_unit(),
-        );
-        self.attempts = tries.saturating_add(1);
-        self.phase = Phase::Waiting {
-            until: now_ms.saturating_add(delay),
-        };
-        self.set_state(State::Connecting, code, reason);
     }
 
     fn send_subscribe(&mut self, index: usize) {

@@ -68,11 +68,11 @@ impl Session {
             self.send_request(id, pending, frame);
             return;
         }
-        if self.config.max_outbox == 0 {
+        if self.link.config().max_outbox == 0 {
             let failure = Failure::new(ERR_OUTBOX_OVERFLOW, "no queue while offline");
             return self.settle_failed(id, pending, failure);
         }
-        while self.outbox.len() >= self.config.max_outbox {
+        while self.outbox.len() >= self.link.config().max_outbox {
             if let Some((old, p, _)) = self.outbox.pop_front() {
                 let failure =
                     Failure::new(ERR_OUTBOX_OVERFLOW, "dropped: the offline queue is full");
