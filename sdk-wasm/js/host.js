@@ -3,7 +3,7 @@
 // lives here: the RequestError class (it must extend Error), the wx.request-shaped fetch and
 // its plumbing (extendedAuth, credentials, which header or body carries a login's
 // credentials), and the small state that costs kilobytes as Rust (the calls in flight and how
-// they settle, a timer, the list of running tunnels). Decisions about sessions, login and the
+// they settle, a timer). Decisions about sessions, login and the
 // tunnel (when to renew, when a session ends, what a tunnel does then) stay in Rust, in the
 // sans-IO core (cometa-client's `auth` and `tunnel`).
 
@@ -209,12 +209,6 @@ export function send(id, skey) {
 export function refresh(op, url, skey) {
   answer(wxRequest({}, url.split(/[?#]/)[0].replace(/[^/]*$/, 'refresh'), 'POST', { 'X-WX-Skey': skey }), 4, op);
 }
-
-// The running tunnels, each as its timer callback (see tunnel.rs): called with why the
-// session ended, a callback ends its tunnel instead of ticking.
-const live = new Set();
-export const track = (f, on) => (on ? live.add(f) : live.delete(f));
-export const endAll = (why) => [...live].forEach((f) => f(why));
 
 // The session's renewal timer: `f` at wall-clock time `at` (ms), or none. Clamped (setTimeout
 // fires at once past 2^31-1 ms) and unref'd in Node: a renewal due in days must not hold a
