@@ -69,6 +69,19 @@ Object.assign(sdk.Tunnel.prototype, {
     }
     m.get(type).push(handler);
   },
+  // Wafer's status tests, over `status` (not in the module: an export each costs more).
+  isActive() {
+    return this.status === TUNNEL.STATUS_ACTIVE;
+  },
+  isClosed() {
+    return this.status === TUNNEL.STATUS_CLOSED;
+  },
+  isConnecting() {
+    return this.status === TUNNEL.STATUS_CONNECTING;
+  },
+  isReconnecting() {
+    return this.status === TUNNEL.STATUS_RECONNECTING;
+  },
   // Without `handler`: every handler of `type`.
   off(type, handler) {
     const list = registries.get(this)?.get(type);

@@ -308,7 +308,8 @@ fn after_pump(rc: &Shared) {
 }
 
 // Wafer's `Tunnel`: `new Tunnel(serviceUrl, options?)`, `open`, `on`, `emit`, `close`,
-// `status`, `socketUrl`, `is*()`; the `STATUS_*`/`ERR_*` statics are `js/host.js`'s `TUNNEL`.
+// `status`, `socketUrl`; the `STATUS_*`/`ERR_*` statics are `js/host.js`'s `TUNNEL`. The
+// entries define `is*()` over `status` (an export each cost more module than the test).
 #[wasm_bindgen]
 pub struct Tunnel {
     host: Shared,
@@ -436,26 +437,6 @@ impl Tunnel {
     #[wasm_bindgen(getter, js_name = serviceUrl)]
     pub fn service_url(&self) -> JsValue {
         self.host.borrow().service_url.clone()
-    }
-
-    #[wasm_bindgen(js_name = isActive)]
-    pub fn is_active(&self) -> bool {
-        self.host.borrow().core.status() == Status::Active
-    }
-
-    #[wasm_bindgen(js_name = isClosed)]
-    pub fn is_closed(&self) -> bool {
-        self.host.borrow().core.status() == Status::Closed
-    }
-
-    #[wasm_bindgen(js_name = isConnecting)]
-    pub fn is_connecting(&self) -> bool {
-        self.host.borrow().core.status() == Status::Connecting
-    }
-
-    #[wasm_bindgen(js_name = isReconnecting)]
-    pub fn is_reconnecting(&self) -> bool {
-        self.host.borrow().core.status() == Status::Reconnecting
     }
 
     // Unset by default: reconnect forever (Wafer gave up after 5). A positive number makes

@@ -285,13 +285,6 @@ impl CometApi {
         store::tab_id()
     }
 
-    // True: this object runs its own connection. Tabs that share one (`start({ shared })`)
-    // get their answer from the npm entry (`js/comet-shared.js`), which knows the leader.
-    #[wasm_bindgen(js_name = isMaster)]
-    pub fn is_master(&self) -> bool {
-        true
-    }
-
     fn query(
         &self,
         kind: Query,
