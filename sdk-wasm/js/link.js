@@ -10,13 +10,11 @@
 // (npm/miniprogram/platform.js): `WebSocket` over wx.connectSocket, with WeChat's limit of 5
 // SocketTasks; `document` and `addEventListener` over wx.onAppShow and the network status.
 
-let feed;
-// The module's input, `feed(link, kind, text, number)`; kinds as in `src/link.rs`.
-export const setFeed = (f) => (feed = f);
-
-// Per link: `s` the socket, `t` the timer, `w` the wake-up listeners, `h` the page's handlers.
-const links = new Map();
-const get = (id) => links.get(id) || (links.set(id, { h: [] }), links.get(id));
+// A link: `f` its module's input, called `f(id, kind, text, number)` (kinds as in
+// `src/link.rs`); `s` the socket, `t` the timer, `w` the wake-up listeners, `h` the page's
+// handlers. No state outside it: a page with both entries runs two modules over this one file.
+export const link = (f, id) => ({ f, id, h: [] });
+const feed = (l, kind, text, n) => l.f(l.id, kind, text, n);
 const g = globalThis;
 const message = (e) => (e && e.message) || String(e);
 
@@ -34,7 +32,7 @@ function drop(l) {
   }
 }
 
-function open(id, l, url, ctor) {
+function open(l, url, ctor) {
   drop(l);
   const C = ctor || g.WebSocket;
   if (typeof C !== 'function') return '';
@@ -46,12 +44,12 @@ function open(id, l, url, ctor) {
   }
   l.s = s;
   // Events of a replaced socket are not reported: `l.s` is no longer it.
-  const to = (kind, text, n) => l.s === s && feed(id, kind, text, n);
+  const to = (kind, text, n) => l.s === s && feed(l, kind, text, n);
   s.onopen = () => to(0);
   // Text frames only: the protocol has no binary packets.
   s.onmessage = (e) => typeof e.data === 'string' && to(1, e.data);
   // 1006 (abnormal closure) is what a browser reports when there was no close frame.
-  s.onclose = (e) => l.s === s && ((l.s = undefined), feed(id, 2, undefined, (e && e.code) || 1006));
+  s.onclose = (e) => l.s === s && ((l.s = undefined), feed(l, 2, undefined, (e && e.code) || 1006));
   s.onerror = (e) => to(3, (e && e.message) || 'WebSocket error');
 }
 
@@ -69,14 +67,14 @@ function listen(l, on) {
   ])
     if (target && typeof target[m] === 'function') for (const type of types) target[m](type, f);
 }
-function wake(id, l, on) {
+function wake(l, on) {
   if (!on) {
     if (l.w) listen(l, false);
     l.w = undefined;
     return;
   }
   if (l.w) return;
-  const up = () => feed(id, 4, undefined, 1);
+  const up = () => feed(l, 4);
   // Two functions: the mini-program's layer keys its wx listeners by function.
   l.w = [(e) => (e.type !== 'pageshow' || e.persisted) && up(), (e) => (e.type !== 'visibilitychange' || g.document.visibilityState === 'visible') && up()];
   listen(l, true);
@@ -95,11 +93,11 @@ function dispatch(l, type, payload) {
   }
 }
 
-// Registers a page handler of link `id`.
-// A non-string type or a non-function handler is ignored, as in Wafer.
-export const on = (id, type, f) => typeof type === 'string' && typeof f === 'function' && get(id).h.push([type, f]);
+// Registers a page handler of link `l`. A non-string type or a non-function handler is
+// ignored, as in Wafer.
+export const on = (l, type, f) => typeof type === 'string' && typeof f === 'function' && l.h.push([type, f]);
 
-// Does what the module says, for link `id`:
+// Does what the module says, for link `l`:
 // 0 open a socket to `a` (constructor `x`, else the global one): returns why it failed ('':
 //   no constructor), else undefined;
 // 1 send `a`: returns why it failed; 2 close the socket;
@@ -107,11 +105,10 @@ export const on = (id, type, f) => typeof type === 'string' && typeof f === 'fun
 // 5 tell the handlers `a` (payload the JSON `b`, or none when `b` is undefined): returns 'x'
 //   when `b` is not JSON; 6 tell the handlers the error `{code: n, message: a}`;
 // 7 forget the link (its socket, timer, listeners and handlers).
-export function act(id, op, a, b, n, x) {
-  const l = get(id);
+export function act(l, op, a, b, n, x) {
   switch (op) {
     case 0:
-      return open(id, l, a, x);
+      return open(l, a, x);
     case 1:
       try {
         l.s && l.s.send(a);
@@ -123,10 +120,10 @@ export function act(id, op, a, b, n, x) {
       return drop(l);
     case 3:
       clearTimeout(l.t);
-      l.t = n < 0 ? undefined : setTimeout(() => ((l.t = undefined), feed(id, 5)), n);
+      l.t = n < 0 ? undefined : setTimeout(() => ((l.t = undefined), feed(l, 5)), n);
       return;
     case 4:
-      return wake(id, l, n);
+      return wake(l, n);
     case 5: {
       let p;
       if (b !== undefined) {
@@ -143,7 +140,7 @@ export function act(id, op, a, b, n, x) {
     case 7:
       drop(l);
       clearTimeout(l.t);
-      wake(id, l, 0);
-      links.delete(id);
+      wake(l, 0);
+      l.h = [];
   }
 }

@@ -27,6 +27,10 @@ extern "C" {
     #[wasm_bindgen(js_name = setVisitor)]
     pub fn set_visitor(on: bool);
 
+    /// A Tunnel's options and Wafer's statics, as numbers (see `tunnel::tunnel_config`).
+    #[wasm_bindgen(js_name = tunnelOptions)]
+    pub fn tunnel_options(options: &JsValue) -> Vec<f64>;
+
     /// The WebSocket constructor: the configured one, else `globalThis.WebSocket`.
     #[wasm_bindgen(js_name = webSocket)]
     pub fn web_socket() -> Option<Function>;

@@ -23,12 +23,12 @@ use crate::js;
 
 #[wasm_bindgen(module = "/js/link.js")]
 extern "C" {
-    #[wasm_bindgen(js_name = setFeed)]
-    fn set_feed(feed: &Function);
-    /// Registers a page handler of link `id` (ignored unless a string and a function).
-    pub fn on(id: u32, kind: &JsValue, handler: &JsValue);
+    /// The driver's side of link `id`, reporting to `feed`.
+    fn link(feed: &Function, id: u32) -> JsValue;
+    /// Registers a page handler of link `l` (ignored unless a string and a function).
+    pub fn on(l: &JsValue, kind: &JsValue, handler: &JsValue);
     fn act(
-        id: u32,
+        l: &JsValue,
         op: u32,
         a: &str,
         b: Option<&str>,
@@ -64,12 +64,8 @@ type Entry = Rc<dyn Driven>;
 thread_local! {
     /// The hosts by link id: the driver names a link by its index here.
     static LINKS: RefCell<Vec<Option<Entry>>> = const { RefCell::new(Vec::new()) };
-    /// The one callback of the driver into the module, made at the first link.
-    static FEED: Closure<dyn FnMut(u32, u32, Option<String>, f64)> = {
-        let f = Closure::new(feed);
-        set_feed(f.as_ref().unchecked_ref());
-        f
-    };
+    /// The one callback of the driver into the module.
+    static FEED: Closure<dyn FnMut(u32, u32, Option<String>, f64)> = Closure::new(feed);
 }
 
 fn feed(id: u32, kind: u32, text: Option<String>, n: f64) {
@@ -95,16 +91,16 @@ pub fn end_all(why: &str) {
     }
 }
 
-/// Calls the page's handlers of `name` (and `'*'`) on link `id` with the JSON `payload`
-/// parsed, or none; `false` when `payload` is not JSON (nobody was called). Takes the id, not
-/// the [`Link`]: the host is not borrowed while user code runs.
-pub fn tell(id: u32, name: &str, payload: Option<&str>) -> bool {
-    act(id, 5, name, payload, 0.0, None).is_none()
+/// Calls the page's handlers of `name` (and `'*'`) on link `l` ([`Link::js`]) with the JSON
+/// `payload` parsed, or none; `false` when `payload` is not JSON (nobody was called). Takes
+/// the driver's object, not the [`Link`]: the host is not borrowed while user code runs.
+pub fn tell(l: &JsValue, name: &str, payload: Option<&str>) -> bool {
+    act(l, 5, name, payload, 0.0, None).is_none()
 }
 
-/// Calls the page's `error` handlers on link `id` with `{code, message}`.
-pub fn tell_error(id: u32, code: u32, message: &str) {
-    act(id, 6, message, None, f64::from(code), None);
+/// Calls the page's `error` handlers on link `l` with `{code, message}`.
+pub fn tell_error(l: &JsValue, code: u32, message: &str) {
+    act(l, 6, message, None, f64::from(code), None);
 }
 
 /// A host's side of its link: the id the driver knows it by, and what the host needs to
@@ -112,7 +108,9 @@ pub fn tell_error(id: u32, code: u32, message: &str) {
 /// `Link::default()` is a placeholder until the host exists to register.
 #[derive(Default)]
 pub struct Link {
-    pub id: u32,
+    id: u32,
+    /// The driver's object for this link.
+    pub js: JsValue,
     armed: Option<u64>,
     awake: bool,
     woke_at: Option<u64>,
@@ -129,7 +127,6 @@ pub enum OpenError {
 impl Link {
     /// Registers `host` with the driver.
     pub fn new(host: Entry) -> Link {
-        FEED.with(|_| ());
         let id = LINKS.with(|l| {
             let mut l = l.borrow_mut();
             match l.iter().position(Option::is_none) {
@@ -145,6 +142,7 @@ impl Link {
         }) as u32;
         Link {
             id,
+            js: FEED.with(|f| link(f.as_ref().unchecked_ref(), id)),
             armed: None,
             awake: false,
             woke_at: None,
@@ -152,12 +150,12 @@ impl Link {
     }
 
     fn act(&self, op: u32, a: &str, b: Option<&str>, n: f64) -> Option<String> {
-        act(self.id, op, a, b, n, None)
+        act(&self.js, op, a, b, n, None)
     }
 
     /// Opens a socket to `url` (replacing the current one) with `ctor` or the global one.
     pub fn open(&self, url: &str, ctor: Option<Function>) -> Result<(), OpenError> {
-        match act(self.id, 0, url, None, 0.0, ctor) {
+        match act(&self.js, 0, url, None, 0.0, ctor) {
             None => Ok(()),
             Some(why) if why.is_empty() => Err(OpenError::NoConstructor),
             Some(why) => Err(OpenError::Failed(why)),

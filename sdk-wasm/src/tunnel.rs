@@ -22,13 +22,6 @@ use crate::{auth, http, js};
 /// session, terminal class like every 45xx.
 pub const SESSION_ENDED: u32 = 4502;
 
-thread_local! {
-    /// `Tunnel.MAX_RECONNECT_TRY_TIMES`: read when a tunnel is constructed, as Wafer does.
-    static MAX_RECONNECT_TRY_TIMES: RefCell<JsValue> = const { RefCell::new(JsValue::UNDEFINED) };
-    /// `Tunnel.RECONNECT_TIME_INCREASE`: Wafer's linear step; here the backoff base.
-    static RECONNECT_TIME_INCREASE: RefCell<JsValue> = const { RefCell::new(JsValue::UNDEFINED) };
-}
-
 /// How long the connect-URL request may take when the tunnel config sets no limit of its own.
 const CONNECT_URL_TIMEOUT_MS: f64 = 15_000.0;
 
@@ -86,48 +79,36 @@ impl Driven for Driver {
     }
 }
 
-/// A number option: finite and non-negative.
-fn number(options: &JsValue, key: &str) -> Option<f64> {
-    js::get(options, key)
-        .as_f64()
-        .filter(|n| n.is_finite() && *n >= 0.0)
-}
-
-fn positive(value: &JsValue) -> Option<f64> {
-    value.as_f64().filter(|n| n.is_finite() && *n >= 1.0)
-}
-
-/// The core's config: defaults, then Wafer's statics, then the constructor's options.
+/// The core's config: defaults, then Wafer's statics, then the constructor's options (read
+/// by `js/host.js`: -1 for unset).
 fn tunnel_config(options: &JsValue) -> TunnelConfig {
     let mut c = TunnelConfig::default();
-    if let Some(n) = MAX_RECONNECT_TRY_TIMES.with(|v| positive(&v.borrow())) {
-        c.max_reconnect_tries = Some(n as u32);
+    let o = http::tunnel_options(options);
+    let &[tries, base, cap, ping, pong, connect, outbox, persist] = o.as_slice() else {
+        return c;
+    };
+    if tries >= 0.0 {
+        c.max_reconnect_tries = (tries >= 1.0).then_some(tries as u32);
     }
-    if let Some(n) = RECONNECT_TIME_INCREASE.with(|v| positive(&v.borrow())) {
-        c.backoff_base_ms = n as u64;
+    if base >= 0.0 {
+        c.backoff_base_ms = base as u64;
     }
-    if let Some(n) = number(options, "maxReconnectTries") {
-        c.max_reconnect_tries = (n >= 1.0).then_some(n as u32);
+    if cap >= 0.0 {
+        c.backoff_cap_ms = cap as u64;
     }
-    if let Some(n) = number(options, "backoffBaseMs") {
-        c.backoff_base_ms = n as u64;
+    if ping >= 0.0 {
+        c.ping_interval_ms = ping as u64;
     }
-    if let Some(n) = number(options, "backoffCapMs") {
-        c.backoff_cap_ms = n as u64;
+    if pong >= 0.0 {
+        c.pong_timeout_ms = pong as u64;
     }
-    if let Some(n) = number(options, "pingIntervalMs") {
-        c.ping_interval_ms = n as u64;
+    if connect >= 0.0 {
+        c.connect_timeout_ms = (connect > 0.0).then_some(connect as u64);
     }
-    if let Some(n) = number(options, "pongTimeoutMs") {
-        c.pong_timeout_ms = n as u64;
+    if outbox >= 0.0 {
+        c.max_outbox = (outbox as usize).max(1);
     }
-    if let Some(n) = number(options, "connectTimeoutMs") {
-        c.connect_timeout_ms = (n > 0.0).then_some(n as u64);
-    }
-    if let Some(n) = number(options, "maxOutbox") {
-        c.max_outbox = (n as usize).max(1);
-    }
-    c.durable = js::get(options, "persist").as_bool() != Some(false);
+    c.durable = persist != 0.0;
     c
 }
 
@@ -142,7 +123,7 @@ fn outbox_key(service_url: &JsValue) -> Option<String> {
 /// Something to do after borrowing the host: perform an action or tell the page.
 enum Step {
     Act(Action),
-    Tell(u32, Event),
+    Tell(JsValue, Event),
 }
 
 /// Drains the core, then arms the timer and updates what depends on open/closed.
@@ -153,14 +134,14 @@ fn pump(rc: &Shared) {
             if let Some(a) = h.core.poll_action() {
                 Step::Act(a)
             } else if let Some(e) = h.core.poll_event() {
-                Step::Tell(h.link.id, e)
+                Step::Tell(h.link.js.clone(), e)
             } else {
                 break;
             }
         };
         match step {
             Step::Act(a) => perform(rc, a),
-            Step::Tell(id, e) => dispatch(id, e),
+            Step::Tell(l, e) => dispatch(&l, e),
         }
     }
     after_pump(rc);
@@ -274,20 +255,20 @@ fn connect_url(reply: &JsValue) -> Result<String, String> {
 }
 
 /// Hands an event to the page's handlers (the driver calls those of its name and `'*'`).
-fn dispatch(id: u32, event: Event) {
+fn dispatch(l: &JsValue, event: Event) {
     match event {
-        Event::Error { code, message } => link::tell_error(id, code, &message),
+        Event::Error { code, message } => link::tell_error(l, code, &message),
         Event::Message {
             event,
             content_json,
         } => {
-            if !link::tell(id, &event, Some(&content_json)) {
+            if !link::tell(l, &event, Some(&content_json)) {
                 let why = "a message packet carried invalid JSON content";
-                link::tell_error(id, ERR_BAD_PACKET, why);
+                link::tell_error(l, ERR_BAD_PACKET, why);
             }
         }
         other => {
-            link::tell(id, other.name(), None);
+            link::tell(l, other.name(), None);
         }
     }
 }
@@ -369,7 +350,7 @@ impl Tunnel {
     // `error`, a message type (reserved names arrive as `@name`), or `'*'` for all as
     // `(type, payload)`. A non-function handler is ignored, as in Wafer.
     pub fn on(&self, kind: JsValue, handler: JsValue) {
-        link::on(self.host.borrow().link.id, &kind, &handler);
+        link::on(&self.host.borrow().link.js, &kind, &handler);
     }
 
     // Sends `{type, content}`; queued until the tunnel is active. Throws
@@ -437,28 +418,5 @@ impl Tunnel {
     #[wasm_bindgen(getter, js_name = serviceUrl)]
     pub fn service_url(&self) -> JsValue {
         self.host.borrow().service_url.clone()
-    }
-
-    // Unset by default: reconnect forever (Wafer gave up after 5). A positive number makes
-    // tunnels constructed afterwards give up after that many failed tries (error 2001).
-    #[wasm_bindgen(getter = MAX_RECONNECT_TRY_TIMES)]
-    pub fn max_reconnect_try_times() -> JsValue {
-        MAX_RECONNECT_TRY_TIMES.with(|v| v.borrow().clone())
-    }
-
-    #[wasm_bindgen(setter = MAX_RECONNECT_TRY_TIMES)]
-    pub fn set_max_reconnect_try_times(value: JsValue) {
-        MAX_RECONNECT_TRY_TIMES.with(|v| *v.borrow_mut() = value);
-    }
-
-    // Wafer's linear reconnect step; here the base of the exponential backoff (ms).
-    #[wasm_bindgen(getter = RECONNECT_TIME_INCREASE)]
-    pub fn reconnect_time_increase() -> JsValue {
-        RECONNECT_TIME_INCREASE.with(|v| v.borrow().clone())
-    }
-
-    #[wasm_bindgen(setter = RECONNECT_TIME_INCREASE)]
-    pub fn set_reconnect_time_increase(value: JsValue) {
-        RECONNECT_TIME_INCREASE.with(|v| *v.borrow_mut() = value);
     }
 }
