@@ -39,22 +39,27 @@ extern "C" {
     #[wasm_bindgen(js_name = historyMessages)]
     fn history_messages(result: &JsValue, pipe: &str) -> Array;
     fn answer(pipe: &str, data: &JsValue, code: Option<u32>, text: Option<String>) -> JsValue;
+    fn note(kind: u32, a: &str, b: &str, n: f64, text: &str) -> JsValue;
+    #[wasm_bindgen(js_name = queryAnswer)]
+    fn query_answer(kind: u32, pipe: &str, result: &JsValue) -> JsValue;
     #[wasm_bindgen(js_name = randomId)]
     fn random_id(n: u32) -> String;
     #[wasm_bindgen(js_name = connectUrl)]
     fn connect_url(node: Option<String>) -> String;
 }
 
-/// What a query's callback is waiting for.
+/// What a query's callback is waiting for (the numbers are `js/comet.js`'s `queryAnswer`
+/// kinds).
+#[derive(Clone, Copy)]
 enum Query {
     /// `get_pipe_log`; without a callback the entries go to the pipe's subscribers.
-    History,
+    History = 0,
     /// `count_users_in_pipe`: `{user_in_pipe}`.
-    Count,
+    Count = 1,
     /// `getTrackPipeUsers`: the user ids.
-    Users,
+    Users = 2,
     /// `getUserData`: the back end's data for a user.
-    UserData,
+    UserData = 3,
 }
 
 type Shared = Rc<RefCell<Host>>;
@@ -162,10 +167,7 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
             return Some(Step::Call(f.into_iter().collect(), JsValue::UNDEFINED));
         }
         Output::Auth(Ok(identity)) => {
-            let data = js_sys::Object::new();
-            js::set(&data, "user_id", &identity.user_id.into());
-            js::set(&data, "device", &identity.device.into());
-            let arg = answer("msg", &data, None, None);
+            let arg = note(0, &identity.user_id, &identity.device, 0.0, "");
             return Some(Step::Call(h.on_auth_ok.clone(), arg));
         }
         Output::Auth(Err(f)) => {
@@ -189,12 +191,7 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
         Output::Save { stream, position } => store::save(&h.owner, &stream, &position),
         Output::Gap { stream, position } => {
             // CppComet had no such notice; it goes to `sys` / `sys.recovery` subscribers.
-            let info = js_sys::Object::new();
-            js::set(&info, "pipe", &JsValue::from_str(&stream));
-            js::set(&info, "recovered", &JsValue::FALSE);
-            js::set(&info, "seq", &JsValue::from(position.seq as f64));
-            js::set(&info, "epoch", &JsValue::from_str(&position.epoch));
-            let arg = message("sys", "recovery", &info, None, None, false, None);
+            let arg = note(1, &stream, &position.epoch, position.seq as f64, "");
             let fs = h.matching(|f| f.matches("sys", "recovery"));
             return Some(Step::Call(fs, arg));
         }
@@ -203,16 +200,10 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
             event,
             outcome,
         } => {
-            let data = js_sys::Object::new();
-            match outcome {
-                Ok(seq) => js::set(
-                    &data,
-                    "seq",
-                    &seq.map_or(JsValue::NULL, |s| (s as f64).into()),
-                ),
-                Err(f) => js::set(&data, "error", &error_object(&f)),
-            }
-            let arg = message(&channel, &event, &data, None, None, false, None);
+            let arg = match outcome {
+                Ok(seq) => note(2, &channel, &event, seq.map_or(f64::NAN, |s| s as f64), ""),
+                Err(f) => note(3, &channel, &event, f64::from(f.code), &f.message),
+            };
             let fs = h.matching(|f| f.matches_report(&channel));
             return Some(Step::Call(fs, arg));
         }
@@ -241,7 +232,7 @@ fn reply(
         Ok(text) => JSON::parse(&text).unwrap_or(JsValue::NULL),
         Err(f) => return Some(Step::Call(cb.into_iter().collect(), failure(pipe, &f))),
     };
-    let data = match query {
+    match query {
         Query::History => {
             // Each entry is a call of its own, as CppComet delivered log entries one by one;
             // without a callback they go to the pipe's subscribers, as in CppComet.
@@ -260,34 +251,13 @@ fn reply(
                     (fs, e)
                 })
                 .collect();
-            return Some(Step::Many(calls));
+            Some(Step::Many(calls))
         }
-        Query::Count => {
-            let o = js_sys::Object::new();
-            js::set(&o, "user_in_pipe", &js::get(&result, "count"));
-            o.into()
-        }
-        Query::Users => {
-            let users = js::get(&result, "users");
-            if users.is_undefined() {
-                Array::new().into()
-            } else {
-                users
-            }
-        }
-        Query::UserData => js::get(&result, "data"),
-    };
-    Some(Step::Call(
-        cb.into_iter().collect(),
-        answer(pipe, &data, None, None),
-    ))
-}
-
-fn error_object(f: &Failure) -> JsValue {
-    let o = js_sys::Object::new();
-    js::set(&o, "code", &JsValue::from(f.code));
-    js::set(&o, "message", &JsValue::from_str(&f.message));
-    o.into()
+        _ => Some(Step::Call(
+            cb.into_iter().collect(),
+            query_answer(query as u32, pipe, &result),
+        )),
+    }
 }
 
 fn failure(pipe: &str, f: &Failure) -> JsValue {
