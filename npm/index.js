@@ -3,7 +3,7 @@
 // default target takes it) and holds calls made before it is there.
 import init, { initSync } from './dist/cometa_sdk.js';
 import * as sdk from './dist/cometa_sdk.js';
-import { RequestError, ERRORS, TUNNEL } from './dist/snippets/cometa-sdk/js/host.js';
+import { RequestError, ERRORS, TUNNEL, statics } from './dist/snippets/cometa-sdk/js/host.js';
 import { loader, deferredClass, LATER_QUIET } from './load.js';
 
 const L = loader(init, initSync, new URL('./dist/cometa_sdk_bg.wasm', import.meta.url));
@@ -68,6 +68,19 @@ Object.assign(sdk.Tunnel.prototype, {
       });
     }
     m.get(type).push(handler);
+  },
+  // Wafer's status tests, over `status` (not in the module: an export each costs more).
+  isActive() {
+    return this.status === TUNNEL.STATUS_ACTIVE;
+  },
+  isClosed() {
+    return this.status === TUNNEL.STATUS_CLOSED;
+  },
+  isConnecting() {
+    return this.status === TUNNEL.STATUS_CONNECTING;
+  },
+  isReconnecting() {
+    return this.status === TUNNEL.STATUS_RECONNECTING;
   },
   // Without `handler`: every handler of `type`.
   off(type, handler) {
@@ -190,13 +203,11 @@ const tunnelBefore = (prop, [serviceUrl, options], calls) => {
 const LazyTunnel = deferredClass(L, () => sdk.Tunnel, tunnelBefore);
 Object.assign(LazyTunnel, TUNNEL);
 Object.assign(sdk.Tunnel, TUNNEL);
-// Wafer's statics read when a tunnel is constructed: forwarded (in order) to the module's.
+// Wafer's statics, read when a tunnel is constructed: kept by host.js, which the module asks.
 for (const name of ['MAX_RECONNECT_TRY_TIMES', 'RECONNECT_TIME_INCREASE']) {
-  let early;
-  Object.defineProperty(LazyTunnel, name, {
-    get: () => (L.isLoaded() ? sdk.Tunnel[name] : early),
-    set: (v) => L.now(() => (sdk.Tunnel[name] = v), (early = v)),
-  });
+  const prop = { get: () => statics[name], set: (v) => (statics[name] = v) };
+  Object.defineProperty(LazyTunnel, name, prop);
+  Object.defineProperty(sdk.Tunnel, name, prop);
 }
 /** Wafer's `Tunnel`; in Node (module loaded at import) the module's own class. */
 export const Tunnel = L.isLoaded() ? sdk.Tunnel : LazyTunnel;

@@ -226,7 +226,6 @@ const clearSession = () => Session.clear();
 // `Tunnel`: the module's, behind a small proxy so one can be constructed, listened to and
 // opened before the module is loaded; the calls are replayed in order once it is.
 const waitingTunnels = [];
-const tunnelStatics = {}; // MAX_RECONNECT_TRY_TIMES, RECONNECT_TIME_INCREASE set before loading
 
 class Tunnel {
   constructor(serviceUrl, options) {
@@ -298,14 +297,12 @@ class Tunnel {
 for (const key of Object.keys(constants.tunnel)) {
   Object.defineProperty(Tunnel, key, { value: constants.tunnel[key], enumerable: true });
 }
+// Read when a tunnel is constructed, from js/host.js's object (loaded or not).
 for (const key of ['MAX_RECONNECT_TRY_TIMES', 'RECONNECT_TIME_INCREASE']) {
   Object.defineProperty(Tunnel, key, {
     enumerable: true,
-    get: () => (sdk ? sdk.Tunnel[key] : tunnelStatics[key]),
-    set: (v) => {
-      tunnelStatics[key] = v;
-      setting(() => (glue.Tunnel[key] = v));
-    },
+    get: () => glue.host.statics[key],
+    set: (v) => (glue.host.statics[key] = v),
   });
 }
 

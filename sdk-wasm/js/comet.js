@@ -32,6 +32,23 @@ export function answer(pipe, data, code, text) {
   return a;
 }
 
+// Callback arguments of the module's outputs (kinds as in src/comet/mod.rs): 0 a login's
+// `{user_id: a, device: b}`; 1 stream `a` could not be resumed from `{seq: n, epoch: b}`
+// (`sys.recovery`); 2 a publish's report on pipe `a`, event `b`: `{seq: n}` (NaN: null);
+// 3 its failure `{error: {code: n, message: text}}`.
+export function note(kind, a, b, n, text) {
+  if (kind === 0) return answer('msg', { user_id: a, device: b });
+  if (kind === 1) return message('sys', 'recovery', { pipe: a, recovered: false, seq: n, epoch: b }, undefined, undefined, false);
+  const data = kind === 2 ? { seq: isNaN(n) ? null : n } : { error: { code: n, message: text } };
+  return message(a, b, data, undefined, undefined, false);
+}
+
+// A query's answer from the relay's reply `r` (kinds: 1 count, 2 members, 3 user data).
+export function queryAnswer(kind, pipe, r) {
+  r = Object(r);
+  return answer(pipe, kind === 1 ? { user_in_pipe: r.count } : kind === 2 ? (r.users === undefined ? [] : r.users) : r.data);
+}
+
 // A random id of `n` characters from [A-Za-z0-9] (device and tab ids).
 export function randomId(n) {
   const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';

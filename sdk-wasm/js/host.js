@@ -3,7 +3,7 @@
 // lives here: the RequestError class (it must extend Error), the wx.request-shaped fetch and
 // its plumbing (extendedAuth, credentials, which header or body carries a login's
 // credentials), and the small state that costs kilobytes as Rust (the calls in flight and how
-// they settle, a timer, the list of running tunnels). Decisions about sessions, login and the
+// they settle, a timer). Decisions about sessions, login and the
 // tunnel (when to renew, when a session ends, what a tunnel does then) stay in Rust, in the
 // sans-IO core (cometa-client's `auth` and `tunnel`).
 
@@ -36,6 +36,30 @@ export const TUNNEL = {
   ERR_RECONNECT: 2001,
   ERR_SOCKET_ERROR: 3001,
 };
+
+// Wafer's `Tunnel.MAX_RECONNECT_TRY_TIMES` and `RECONNECT_TIME_INCREASE`, read when a tunnel is
+// constructed, as in Wafer: the entries define both on the class over this object.
+export const statics = {};
+
+// A Tunnel's options in the order tunnel.rs's `tunnel_config` reads them: each a finite number
+// ≥ 0, else -1 (unset); where the first two are unset, the statics when ≥ 1; `persist` last, 0
+// or 1. Read here, not by name from the module: the names cost more there.
+const TUNNEL_OPTIONS = ['maxReconnectTries', 'backoffBaseMs', 'backoffCapMs', 'pingIntervalMs', 'pongTimeoutMs', 'connectTimeoutMs', 'maxOutbox', 'persist'];
+export function tunnelOptions(o) {
+  const n = (v, min) => (typeof v === 'number' && isFinite(v) && v >= min ? v : -1);
+  const fallback = [statics.MAX_RECONNECT_TRY_TIMES, statics.RECONNECT_TIME_INCREASE];
+  return TUNNEL_OPTIONS.map((k, i) => {
+    let v;
+    try {
+      v = o == null ? undefined : o[k];
+    } catch {
+      // A throwing getter is an unset option.
+    }
+    if (i === 7) return v === false ? 0 : 1;
+    v = n(v, 0);
+    return v < 0 && i < 2 ? n(fallback[i], 1) : v;
+  });
+}
 
 export class RequestError extends Error {
   constructor(type, message) {
@@ -209,12 +233,6 @@ export function send(id, skey) {
 export function refresh(op, url, skey) {
   answer(wxRequest({}, url.split(/[?#]/)[0].replace(/[^/]*$/, 'refresh'), 'POST', { 'X-WX-Skey': skey }), 4, op);
 }
-
-// The running tunnels, each as its timer callback (see tunnel.rs): called with why the
-// session ended, a callback ends its tunnel instead of ticking.
-const live = new Set();
-export const track = (f, on) => (on ? live.add(f) : live.delete(f));
-export const endAll = (why) => [...live].forEach((f) => f(why));
 
 // The session's renewal timer: `f` at wall-clock time `at` (ms), or none. Clamped (setTimeout
 // fires at once past 2^31-1 ms) and unref'd in Node: a renewal due in days must not hold a

@@ -74,7 +74,7 @@ fn perform(cmd: Command<JsValue>) {
         Command::Send { call, skey } => http::send(call, skey),
         Command::ClearSession => session::clear(),
         Command::EndTunnels(e) => {
-            http::end_all(&["the session ended: ", &js::describe(&e)].concat())
+            crate::link::end_all(&["the session ended: ", &js::describe(&e)].concat())
         }
         Command::Settle { call, result } => match result {
             Ok(()) => http::finish(call, true, &JsValue::UNDEFINED),

@@ -1,7 +1,7 @@
 //! The host functions of `js/host.js`: HTTP calls shaped like `wx.request` (`fetch` plus the
 //! encoding of `data`: building requests property by property across the wasm boundary cost
 //! several KB of module for no gain in behaviour), the page calls in flight and how they
-//! settle, the renewal timer and the list of running tunnels. Async answers come back through
+//! settle and the renewal timer. Async answers come back through
 //! the sink set with [`set_sink`] (see `auth.rs`), never as Rust futures: the futures runtime
 //! cost the module ~5 KB.
 
@@ -26,6 +26,10 @@ extern "C" {
     /// Records whether the last login was a visitor's.
     #[wasm_bindgen(js_name = setVisitor)]
     pub fn set_visitor(on: bool);
+
+    /// A Tunnel's options and Wafer's statics, as numbers (see `tunnel::tunnel_config`).
+    #[wasm_bindgen(js_name = tunnelOptions)]
+    pub fn tunnel_options(options: &JsValue) -> Vec<f64>;
 
     /// The WebSocket constructor: the configured one, else `globalThis.WebSocket`.
     #[wasm_bindgen(js_name = webSocket)]
@@ -56,13 +60,6 @@ extern "C" {
 
     /// `POST` the login URL's sibling `refresh` with `X-WX-Skey`: sink kinds 4/5.
     pub fn refresh(op: u32, login_url: &str, skey: &str);
-
-    /// Adds (`on`) or removes a running tunnel's timer callback (see `tunnel::track`).
-    pub fn track(timer: &Function, on: bool);
-
-    /// Calls every tracked callback with `why`.
-    #[wasm_bindgen(js_name = endAll)]
-    pub fn end_all(why: &str);
 
     /// Arms the renewal timer to call `handler` at wall-clock `at` (ms), or disarms it.
     pub fn arm(handler: &Function, at: Option<f64>);

@@ -4,8 +4,9 @@
 //! fetch, WebSocket, timers, storage, JS callbacks and JS errors; the protocol logic lives in
 //! the sans-IO core. Each feature is built into its own module (see `Cargo.toml`).
 //!
-//! Shared: [`js`], [`socket`], [`wake`] (reconnect at once when the page wakes up). Feature `comet`: [`comet`] (the `CometApi` class and its host
-//! loop). Feature `wafer`, the rest:
+//! Shared: [`js`], [`link`] (the one driver of both hosts, `js/link.js`: the socket, the
+//! timer, the wake-up listeners, the page's handlers). Feature `comet`: [`comet`] (the
+//! `CometApi` class and its host loop). Feature `wafer`, the rest:
 //!
 //! - [`error`]: the `ERR_*` types and the `RequestError` JS class (an `Error` subclass,
 //!   defined in `js/host.js`).
@@ -18,7 +19,6 @@
 //! - [`auth`]: `login`, `loginWithCode`, `request` and `Session`: the host of the sans-IO
 //!   session core (`cometa_client::auth`: re-login, renewal, retries), without Rust futures.
 //! - [`tunnel`]: the `Tunnel` class: runs the core's loop (actions, events, one timer).
-//! - [`socket`]: one WebSocket with its handlers, detached when dropped.
 
 #[cfg(feature = "wafer")]
 pub mod auth;
@@ -31,12 +31,11 @@ pub mod error;
 #[cfg(feature = "wafer")]
 pub mod http;
 pub mod js;
+pub mod link;
 #[cfg(feature = "wafer")]
 pub mod session;
-pub mod socket;
 #[cfg(feature = "wafer")]
 pub mod tunnel;
-pub mod wake;
 
 #[cfg(feature = "wafer")]
 pub use auth::Session;

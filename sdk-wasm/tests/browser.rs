@@ -79,7 +79,7 @@ async fn login_request_tunnel_push() {
     JsFuture::from(connected)
         .await
         .expect("the tunnel connects");
-    assert!(tunnel.is_active());
+    assert_eq!(tunnel.status(), "ACTIVE");
     let payload = JsFuture::from(pushed)
         .await
         .expect("the queued push arrives");
@@ -88,7 +88,7 @@ async fn login_request_tunnel_push() {
         Some("test-sdk.sh")
     );
     tunnel.close();
-    assert!(tunnel.is_closed());
+    assert_eq!(tunnel.status(), "CLOSED");
 }
 
 fn web_sys_free_log(message: &str) {

@@ -9,8 +9,9 @@ use cometa_client::comet::{Credentials, Filter, Session};
 use js_sys::{Function, JSON, Object};
 use wasm_bindgen::prelude::*;
 
-use super::{Host, Query, Shared, connect_url, input, store};
+use super::{Driver, Host, Query, Shared, connect_url, input, store};
 use crate::js;
+use crate::link::Link;
 
 /// A user id or key given as a string or a number (CppComet's examples use numbers).
 fn text(options: &JsValue, key: &str) -> Option<String> {
@@ -30,6 +31,18 @@ fn function(v: &JsValue) -> Option<Function> {
 #[wasm_bindgen]
 pub struct CometApi {
     host: Shared,
+}
+
+/// The page let go of the object (wasm-bindgen's `free`, or its finalizer): a stopped one is
+/// forgotten now, a started one when it stops.
+impl Drop for CometApi {
+    fn drop(&mut self) {
+        let mut h = self.host.borrow_mut();
+        h.dropped = h.core.is_started();
+        if !h.dropped {
+            h.link.free();
+        }
+    }
 }
 
 impl Default for CometApi {
@@ -55,24 +68,11 @@ impl CometApi {
             emitter: None,
             on_start: None,
             queries: Vec::new(),
-            socket: None,
-            socket_gen: 0,
-            timer: None,
-            on_timer: None,
-            keep_alive: None,
-            page: None,
-            woke_at: None,
+            link: Link::default(),
+            dropped: false,
         }));
-        let weak = Rc::downgrade(&host);
-        let on_timer: Closure<dyn FnMut()> = Closure::new(move || {
-            if let Some(rc) = weak.upgrade() {
-                input(&rc, |h, now| {
-                    h.timer = None;
-                    h.core.handle_timeout(now);
-                });
-            }
-        });
-        host.borrow_mut().on_timer = Some(on_timer);
+        let link = Link::new(Rc::new(Driver(host.clone())));
+        host.borrow_mut().link = link;
         CometApi { host }
     }
 
@@ -283,13 +283,6 @@ impl CometApi {
     #[wasm_bindgen(js_name = getTabUUID)]
     pub fn get_tab_uuid(&self) -> String {
         store::tab_id()
-    }
-
-    // True: this object runs its own connection. Tabs that share one (`start({ shared })`)
-    // get their answer from the npm entry (`js/comet-shared.js`), which knows the leader.
-    #[wasm_bindgen(js_name = isMaster)]
-    pub fn is_master(&self) -> bool {
-        true
     }
 
     fn query(

@@ -1,6 +1,7 @@
 //! The CometServer API (`CometApi`, npm `cometa/comet`) over the native dialect. This file is
 //! the host loop: it performs the core's outputs (`cometa_client::comet::Session`) — open,
-//! send, close, persist positions — and turns the rest into the page's callbacks. All protocol
+//! send, close through the driver shared with the Wafer tunnel ([`crate::link`]), persist
+//! positions — and turns the rest into the page's callbacks. All protocol
 //! decisions (ids, replies, positions, dedup, reconnects) are the core's.
 //!
 //! - [`api`]: the `#[wasm_bindgen]` class and CppComet's method names.
@@ -12,7 +13,7 @@ mod api;
 mod store;
 
 use std::cell::RefCell;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use cometa_client::comet::{Failure, Filter, Output, Publication, Session};
 use cometa_client::event::ERR_SOCKET_ERROR;
@@ -20,8 +21,7 @@ use js_sys::{Array, Function, JSON};
 use wasm_bindgen::prelude::*;
 
 use crate::js;
-use crate::socket::{Socket, SocketEvent};
-use crate::wake::{self, Wake};
+use crate::link::{Driven, Input, Link};
 
 pub use api::CometApi;
 
@@ -39,22 +39,27 @@ extern "C" {
     #[wasm_bindgen(js_name = historyMessages)]
     fn history_messages(result: &JsValue, pipe: &str) -> Array;
     fn answer(pipe: &str, data: &JsValue, code: Option<u32>, text: Option<String>) -> JsValue;
+    fn note(kind: u32, a: &str, b: &str, n: f64, text: &str) -> JsValue;
+    #[wasm_bindgen(js_name = queryAnswer)]
+    fn query_answer(kind: u32, pipe: &str, result: &JsValue) -> JsValue;
     #[wasm_bindgen(js_name = randomId)]
     fn random_id(n: u32) -> String;
     #[wasm_bindgen(js_name = connectUrl)]
     fn connect_url(node: Option<String>) -> String;
 }
 
-/// What a query's callback is waiting for.
+/// What a query's callback is waiting for (the numbers are `js/comet.js`'s `queryAnswer`
+/// kinds).
+#[derive(Clone, Copy)]
 enum Query {
     /// `get_pipe_log`; without a callback the entries go to the pipe's subscribers.
-    History,
+    History = 0,
     /// `count_users_in_pipe`: `{user_in_pipe}`.
-    Count,
+    Count = 1,
     /// `getTrackPipeUsers`: the user ids.
-    Users,
+    Users = 2,
     /// `getUserData`: the back end's data for a user.
-    UserData,
+    UserData = 3,
 }
 
 type Shared = Rc<RefCell<Host>>;
@@ -74,22 +79,47 @@ struct Host {
     emitter: Option<Function>,
     on_start: Option<Function>,
     queries: Vec<(u64, Query, String, Option<Function>)>,
-    socket: Option<Socket>,
-    socket_gen: u32,
-    timer: Option<(u64, JsValue)>,
-    on_timer: Option<Closure<dyn FnMut()>>,
-    /// A started session owns itself, like a WebSocket with listeners, until it stops.
-    keep_alive: Option<Shared>,
-    /// Wake-up listeners while started, and when the last wake-up happened (see `on_wake`).
-    page: Option<Wake>,
-    woke_at: Option<u64>,
+    link: Link,
+    /// The page let go of its `CometApi`: the link is freed once the session stops (a
+    /// started one stays alive, as a WebSocket with listeners does).
+    dropped: bool,
+}
+
+/// What the driver holds: the host, alive until its link is freed.
+struct Driver(Shared);
+
+impl Driven for Driver {
+    fn input(&self, input: Input) {
+        self::input(&self.0, |h, now| match input {
+            Input::Open => h.core.handle_socket_open(now),
+            Input::Message(text) => h.core.handle_socket_message(now, &text),
+            Input::Close(code) => {
+                h.core.handle_socket_close(now, code);
+                if h.link.waking(now) {
+                    h.core.reconnect_now(now);
+                }
+            }
+            // Every socket error is followed by a close, which drives the recovery.
+            Input::Error(_) => {}
+            // The page woke up: overdue timers run now (an overdue ping probes a socket that
+            // may have died while the page slept) and a backoff wait ends.
+            Input::Wake => {
+                h.link.woke(now);
+                h.core.handle_timeout(now);
+                h.core.reconnect_now(now);
+            }
+            Input::Timer => {
+                h.link.fired();
+                h.core.handle_timeout(now);
+            }
+        });
+    }
 }
 
 /// A step taken after the borrow of the host ends.
 enum Step {
     Call(Vec<Function>, JsValue),
     Many(Vec<(Vec<Function>, JsValue)>),
-    Open(Option<Function>, String),
 }
 
 fn pump(rc: &Shared) {
@@ -111,7 +141,6 @@ fn pump(rc: &Shared) {
                     }
                 }
             }
-            Some(Step::Open(ctor, url)) => open(rc, ctor, &url),
             None => {}
         }
     }
@@ -127,27 +156,18 @@ fn input(rc: &Shared, f: impl FnOnce(&mut Host, u64)) {
 fn perform(rc: &Shared, out: Output) -> Option<Step> {
     let mut h = rc.borrow_mut();
     match out {
-        Output::Open => {
-            let ctor = js::get_function(&h.options, "WebSocket")
-                .or_else(|| js::get_function(&js_sys::global(), "WebSocket"));
-            return Some(Step::Open(ctor, h.url.clone()));
-        }
+        Output::Open => open(&mut h),
+        // A failed send shows up as the socket's close, which reconnects.
         Output::Send(text) => {
-            if let Some(s) = &h.socket {
-                // A failed send shows up as the socket's close, which reconnects.
-                let _ = s.send(&text);
-            }
+            let _ = h.link.send(&text);
         }
-        Output::Close => h.socket = None,
+        Output::Close => h.link.close(),
         Output::Connected => {
             let f = h.on_start.take();
             return Some(Step::Call(f.into_iter().collect(), JsValue::UNDEFINED));
         }
         Output::Auth(Ok(identity)) => {
-            let data = js_sys::Object::new();
-            js::set(&data, "user_id", &identity.user_id.into());
-            js::set(&data, "device", &identity.device.into());
-            let arg = answer("msg", &data, None, None);
+            let arg = note(0, &identity.user_id, &identity.device, 0.0, "");
             return Some(Step::Call(h.on_auth_ok.clone(), arg));
         }
         Output::Auth(Err(f)) => {
@@ -171,12 +191,7 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
         Output::Save { stream, position } => store::save(&h.owner, &stream, &position),
         Output::Gap { stream, position } => {
             // CppComet had no such notice; it goes to `sys` / `sys.recovery` subscribers.
-            let info = js_sys::Object::new();
-            js::set(&info, "pipe", &JsValue::from_str(&stream));
-            js::set(&info, "recovered", &JsValue::FALSE);
-            js::set(&info, "seq", &JsValue::from(position.seq as f64));
-            js::set(&info, "epoch", &JsValue::from_str(&position.epoch));
-            let arg = message("sys", "recovery", &info, None, None, false, None);
+            let arg = note(1, &stream, &position.epoch, position.seq as f64, "");
             let fs = h.matching(|f| f.matches("sys", "recovery"));
             return Some(Step::Call(fs, arg));
         }
@@ -185,16 +200,10 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
             event,
             outcome,
         } => {
-            let data = js_sys::Object::new();
-            match outcome {
-                Ok(seq) => js::set(
-                    &data,
-                    "seq",
-                    &seq.map_or(JsValue::NULL, |s| (s as f64).into()),
-                ),
-                Err(f) => js::set(&data, "error", &error_object(&f)),
-            }
-            let arg = message(&channel, &event, &data, None, None, false, None);
+            let arg = match outcome {
+                Ok(seq) => note(2, &channel, &event, seq.map_or(f64::NAN, |s| s as f64), ""),
+                Err(f) => note(3, &channel, &event, f64::from(f.code), &f.message),
+            };
             let fs = h.matching(|f| f.matches_report(&channel));
             return Some(Step::Call(fs, arg));
         }
@@ -223,7 +232,7 @@ fn reply(
         Ok(text) => JSON::parse(&text).unwrap_or(JsValue::NULL),
         Err(f) => return Some(Step::Call(cb.into_iter().collect(), failure(pipe, &f))),
     };
-    let data = match query {
+    match query {
         Query::History => {
             // Each entry is a call of its own, as CppComet delivered log entries one by one;
             // without a callback they go to the pipe's subscribers, as in CppComet.
@@ -242,34 +251,13 @@ fn reply(
                     (fs, e)
                 })
                 .collect();
-            return Some(Step::Many(calls));
+            Some(Step::Many(calls))
         }
-        Query::Count => {
-            let o = js_sys::Object::new();
-            js::set(&o, "user_in_pipe", &js::get(&result, "count"));
-            o.into()
-        }
-        Query::Users => {
-            let users = js::get(&result, "users");
-            if users.is_undefined() {
-                Array::new().into()
-            } else {
-                users
-            }
-        }
-        Query::UserData => js::get(&result, "data"),
-    };
-    Some(Step::Call(
-        cb.into_iter().collect(),
-        answer(pipe, &data, None, None),
-    ))
-}
-
-fn error_object(f: &Failure) -> JsValue {
-    let o = js_sys::Object::new();
-    js::set(&o, "code", &JsValue::from(f.code));
-    js::set(&o, "message", &JsValue::from_str(&f.message));
-    o.into()
+        _ => Some(Step::Call(
+            cb.into_iter().collect(),
+            query_answer(query as u32, pipe, &result),
+        )),
+    }
 }
 
 fn failure(pipe: &str, f: &Failure) -> JsValue {
@@ -316,95 +304,33 @@ impl Host {
     }
 }
 
-fn open(rc: &Shared, ctor: Option<Function>, url: &str) {
-    let mut h = rc.borrow_mut();
-    h.socket = None;
-    h.socket_gen = h.socket_gen.wrapping_add(1);
-    let (ticket, weak) = (h.socket_gen, Rc::downgrade(rc));
-    let opened = match ctor {
-        Some(c) if !url.is_empty() => {
-            Socket::connect(&c, url, move |ev| on_socket(&weak, ticket, ev)).ok()
-        }
-        _ => None,
-    };
-    match opened {
-        Some(s) => h.socket = Some(s),
-        None => {
-            let why = "cometa: cannot open a WebSocket to the relay (no `node` and no page \
-                       origin, a bad `node`, or no WebSocket: pass one in start({ WebSocket }) \
-                       under Node)";
-            js::console_error(why, &JsValue::from_str(url));
-            // A configuration error: no retry can fix it, so the session stops (and a Node
-            // process is free to exit) instead of backing off forever. `error` first, then
-            // the `disconnected` the stop queues.
-            emit(&h, "error", ERR_SOCKET_ERROR, why);
-            h.core.stop(js::now_ms());
-        }
+/// Opens the socket with `start`'s `WebSocket` or the global one.
+fn open(h: &mut Host) {
+    let ctor = js::get_function(&h.options, "WebSocket");
+    if h.url.is_empty() || h.link.open(&h.url, ctor).is_err() {
+        let why = "cometa: cannot open a WebSocket to the relay (no `node` and no page \
+                   origin, a bad `node`, or no WebSocket: pass one in start({ WebSocket }) \
+                   under Node)";
+        js::console_error(why, &JsValue::from_str(&h.url));
+        // A configuration error: no retry can fix it, so the session stops (and a Node
+        // process is free to exit) instead of backing off forever. `error` first, then
+        // the `disconnected` the stop queues.
+        emit(h, "error", ERR_SOCKET_ERROR, why);
+        h.core.stop(js::now_ms());
     }
 }
 
-fn on_socket(weak: &Weak<RefCell<Host>>, ticket: u32, ev: SocketEvent) {
-    let Some(rc) = weak.upgrade() else { return };
-    {
-        let h = rc.borrow();
-        if h.socket_gen != ticket || h.socket.is_none() {
-            return;
-        }
-    }
-    input(&rc, |h, now| match ev {
-        SocketEvent::Open => h.core.handle_socket_open(now),
-        SocketEvent::Message(text) => h.core.handle_socket_message(now, &text),
-        SocketEvent::Close(code) => {
-            h.socket = None;
-            h.core.handle_socket_close(now, code);
-            if h.woke_at
-                .is_some_and(|t| now.saturating_sub(t) < wake::GRACE_MS)
-            {
-                h.core.reconnect_now(now);
-            }
-        }
-        // Every socket error is followed by a close, which drives the recovery.
-        SocketEvent::Error(_) => {}
-    });
-}
-
-/// Re-arms the one timer and holds the host alive while the session runs.
+/// Re-arms the one timer; listens to wake-ups while the session runs; frees a stopped one
+/// the page let go of.
 fn after_pump(rc: &Shared) {
     let mut h = rc.borrow_mut();
     let due = h.core.poll_timeout();
-    if h.timer.as_ref().map(|t| t.0) != due {
-        if let Some((_, handle)) = h.timer.take() {
-            js::clear_timeout(&handle);
-        }
-        if let (Some(due), Some(cb)) = (due, h.on_timer.as_ref()) {
-            // +1 ms: timers may fire a hair before `performance.now()` reaches the deadline.
-            let delay = due.saturating_sub(js::now_ms()) + 1;
-            let handle = js::set_timeout(cb.as_ref().unchecked_ref(), delay as f64);
-            h.timer = Some((due, handle));
-        }
-    }
-    if h.core.is_started() {
-        if h.keep_alive.is_none() {
-            h.keep_alive = Some(rc.clone());
-            let weak = Rc::downgrade(rc);
-            h.page = Some(Wake::attach(move || on_wake(&weak)));
-        }
-    } else {
-        h.page = None;
-        let me = h.keep_alive.take();
-        drop(h);
-        drop(me);
-    }
-}
-
-/// The page woke up (see [`crate::wake`]): overdue timers run now (an overdue ping probes a
-/// socket that may have died while the page slept) and a backoff wait ends.
-fn on_wake(weak: &Weak<RefCell<Host>>) {
-    if let Some(rc) = weak.upgrade() {
-        input(&rc, |h, now| {
-            h.woke_at = Some(now);
-            h.core.handle_timeout(now);
-            h.core.reconnect_now(now);
-        });
+    h.link.arm(due);
+    let started = h.core.is_started();
+    h.link.listen(started);
+    if !started && h.dropped {
+        // Not the last reference: the caller holds one.
+        h.dropped = false;
+        h.link.free();
     }
 }

@@ -1,0 +1,222 @@
+//! The one driver of both hosts (the Wafer [`crate::tunnel`] and the CometServer
+//! `crate::comet`): `js/link.js` owns the socket, the one timer, the wake-up listeners and the
+//! page's handlers; this file is its Rust side. A host tells the driver what to do through
+//! [`Link`]'s methods (one imported function, numbered operations) and gets what happened as
+//! an [`Input`] through [`Driven::input`]; every decision stays in the host and its sans-IO
+//! core. Written twice in Rust, as web-sys calls and a `Closure` per socket handler, timer and
+//! listener, the same I/O cost each module ~1 KB gzipped more, and a page with both twice.
+//!
+//! Wake-ups: the moments a page comes back from sleep, when a connection should be checked and
+//! restored at once rather than when a backoff timer says so. Hidden tabs have their timers
+//! throttled (once a minute in Chrome), frozen and bfcached pages and a phone's suspended
+//! mini-program run none, so recovery must hang off these events, not off timers: `online`,
+//! `pageshow` from the back/forward cache, `visibilitychange` to visible (in a mini-program
+//! `wx.onAppShow`, see `npm/miniprogram/platform.js`) and `resume` of a frozen page.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::Function;
+use wasm_bindgen::prelude::*;
+
+use crate::js;
+
+#[wasm_bindgen(module = "/js/link.js")]
+extern "C" {
+    /// The driver's side of link `id`, reporting to `feed`.
+    fn link(feed: &Function, id: u32) -> JsValue;
+    /// Registers a page handler of link `l` (ignored unless a string and a function).
+    pub fn on(l: &JsValue, kind: &JsValue, handler: &JsValue);
+    fn act(
+        l: &JsValue,
+        op: u32,
+        a: &str,
+        b: Option<&str>,
+        n: f64,
+        x: Option<Function>,
+    ) -> Option<String>;
+}
+
+/// A socket found closed within this long after a wake-up is reopened at once too: a page
+/// resumed from a freeze or the cache first runs its wake-up events, then the socket events
+/// queued while it slept.
+pub const GRACE_MS: u64 = 5_000;
+
+/// What the driver reports (`feed` kinds of `js/link.js`).
+pub enum Input {
+    Open,
+    Message(String),
+    Close(u16),
+    Error(String),
+    Wake,
+    Timer,
+}
+
+/// A host the driver feeds.
+pub trait Driven {
+    fn input(&self, input: Input);
+    /// The session the host runs on ended (see [`end_all`]); only the Wafer tunnel cares.
+    fn end(&self, _why: &str) {}
+}
+
+type Entry = Rc<dyn Driven>;
+
+thread_local! {
+    /// The hosts by link id: the driver names a link by its index here.
+    static LINKS: RefCell<Vec<Option<Entry>>> = const { RefCell::new(Vec::new()) };
+    /// The one callback of the driver into the module.
+    static FEED: Closure<dyn FnMut(u32, u32, Option<String>, f64)> = Closure::new(feed);
+}
+
+fn feed(id: u32, kind: u32, text: Option<String>, n: f64) {
+    let Some(host) = LINKS.with(|l| l.borrow().get(id as usize).cloned().flatten()) else {
+        return;
+    };
+    let text = text.unwrap_or_default();
+    host.input(match kind {
+        0 => Input::Open,
+        1 => Input::Message(text),
+        2 => Input::Close(n as u16),
+        3 => Input::Error(text),
+        4 => Input::Wake,
+        _ => Input::Timer,
+    });
+}
+
+/// Ends every host's connection for good (the Wafer session they run on is over).
+pub fn end_all(why: &str) {
+    let all: Vec<Entry> = LINKS.with(|l| l.borrow().iter().flatten().cloned().collect());
+    for host in all {
+        host.end(why);
+    }
+}
+
+/// Calls the page's handlers of `name` (and `'*'`) on link `l` ([`Link::js`]) with the JSON
+/// `payload` parsed, or none; `false` when `payload` is not JSON (nobody was called). Takes
+/// the driver's object, not the [`Link`]: the host is not borrowed while user code runs.
+pub fn tell(l: &JsValue, name: &str, payload: Option<&str>) -> bool {
+    act(l, 5, name, payload, 0.0, None).is_none()
+}
+
+/// Calls the page's `error` handlers on link `l` with `{code, message}`.
+pub fn tell_error(l: &JsValue, code: u32, message: &str) {
+    act(l, 6, message, None, f64::from(code), None);
+}
+
+/// A host's side of its link: the id the driver knows it by, and what the host needs to
+/// know about the driver's state (the armed deadline, the listeners, the last wake-up).
+/// `Link::default()` is a placeholder until the host exists to register.
+#[derive(Default)]
+pub struct Link {
+    id: u32,
+    /// The driver's object for this link.
+    pub js: JsValue,
+    armed: Option<u64>,
+    awake: bool,
+    woke_at: Option<u64>,
+}
+
+/// Why a socket could not be created.
+pub enum OpenError {
+    /// There is no WebSocket constructor at all: a configuration error.
+    NoConstructor,
+    /// The constructor threw (a bad URL, the mini-program's socket limit).
+    Failed(String),
+}
+
+impl Link {
+    /// Registers `host` with the driver.
+    pub fn new(host: Entry) -> Link {
+        let id = LINKS.with(|l| {
+            let mut l = l.borrow_mut();
+            match l.iter().position(Option::is_none) {
+                Some(i) => {
+                    l[i] = Some(host);
+                    i
+                }
+                None => {
+                    l.push(Some(host));
+                    l.len() - 1
+                }
+            }
+        }) as u32;
+        Link {
+            id,
+            js: FEED.with(|f| link(f.as_ref().unchecked_ref(), id)),
+            armed: None,
+            awake: false,
+            woke_at: None,
+        }
+    }
+
+    fn act(&self, op: u32, a: &str, b: Option<&str>, n: f64) -> Option<String> {
+        act(&self.js, op, a, b, n, None)
+    }
+
+    /// Opens a socket to `url` (replacing the current one) with `ctor` or the global one.
+    pub fn open(&self, url: &str, ctor: Option<Function>) -> Result<(), OpenError> {
+        match act(&self.js, 0, url, None, 0.0, ctor) {
+            None => Ok(()),
+            Some(why) if why.is_empty() => Err(OpenError::NoConstructor),
+            Some(why) => Err(OpenError::Failed(why)),
+        }
+    }
+
+    /// Sends a text frame; `Err` with why when the socket threw.
+    pub fn send(&self, text: &str) -> Result<(), String> {
+        self.act(1, text, None, 0.0).map_or(Ok(()), Err)
+    }
+
+    /// Closes the socket; it reports nothing more.
+    pub fn close(&self) {
+        self.act(2, "", None, 0.0);
+    }
+
+    /// Arms the one timer for the core's deadline `due` (or disarms it), if it changed.
+    pub fn arm(&mut self, due: Option<u64>) {
+        if self.armed == due {
+            return;
+        }
+        self.armed = due;
+        // +1 ms: timers may fire a hair before `performance.now()` reaches the deadline.
+        let delay = due.map_or(-1.0, |d| (d.saturating_sub(js::now_ms()) + 1) as f64);
+        self.act(3, "", None, delay);
+    }
+
+    /// The timer fired: it is no longer armed.
+    pub fn fired(&mut self) {
+        self.armed = None;
+    }
+
+    /// Listens to wake-ups while `on`.
+    pub fn listen(&mut self, on: bool) {
+        if self.awake != on {
+            self.awake = on;
+            self.act(4, "", None, f64::from(u8::from(on)));
+        }
+    }
+
+    /// A wake-up happened at `now`.
+    pub fn woke(&mut self, now: u64) {
+        self.woke_at = Some(now);
+    }
+
+    /// Whether a socket that closed at `now` closed while the page was waking up.
+    pub fn waking(&self, now: u64) -> bool {
+        self.woke_at
+            .is_some_and(|t| now.saturating_sub(t) < GRACE_MS)
+    }
+
+    /// Forgets the link, here and in the driver.
+    pub fn free(&self) {
+        self.act(7, "", None, 0.0);
+        LINKS.with(|l| {
+            // Dropped after the borrow ends: it may be the last reference to the host.
+            let gone = l
+                .borrow_mut()
+                .get_mut(self.id as usize)
+                .and_then(Option::take);
+            drop(gone);
+        });
+    }
+}
