@@ -119,6 +119,7 @@ impl Relay {
                 max_age_secs: config.queue_max_age.as_secs(),
             },
             config.store_queue,
+            config.cursor_flush,
         )?);
         let store: Arc<dyn Store> = sqlite.clone();
         let accounts: Arc<dyn store::Accounts> = sqlite;

@@ -342,4 +342,11 @@ pub struct Config {
     /// Idempotency keys remembered at most (about 100 bytes each), oldest forgotten first.
     #[arg(long, env = "COMETA_DEDUP_CAPACITY", default_value = "100000", value_parser = parse::positive::<usize>)]
     pub dedup_capacity: usize,
+    /// Longest a receipt (a tunnel's Pong to a fence, a native `ack`) waits in memory before
+    /// its cursor is written, in milliseconds: a cursor that moves many times meanwhile is
+    /// written once. A connection's close, any read of cursors and a clean shutdown write them
+    /// at once; a crash loses at most this much, which costs duplicates (the SDK drops them
+    /// by seq), never a message. 0 writes them with every commit.
+    #[arg(long = "cursor-flush-ms", env = "COMETA_CURSOR_FLUSH_MS", default_value = "200", value_parser = parse::millis)]
+    pub cursor_flush: Duration,
 }

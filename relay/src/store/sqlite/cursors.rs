@@ -2,14 +2,15 @@
 //! store thread, coalesced: at most one pending write per cursor.
 //!
 //! A cursor write is never a job of its own. It is recorded here, a later position replacing
-//! the pending one, and the store thread writes everything pending at the start of its next
+//! the pending one, and the store thread writes everything pending at the start of a later
 //! batch, inside that batch's transaction. So a client that acknowledges faster than the store
-//! commits costs one row write per commit, not one job per frame, and cannot fill the job
+//! commits costs one row write per flush, not one job per frame, and cannot fill the job
 //! queue or delay the publishes queued behind it. The map holds at most one entry per
 //! connected device, so it needs no bound of its own.
 //!
-//! A write recorded before a job is sent is written before that job runs: the store thread
-//! takes the map after it has received the job.
+//! A write recorded before a job is sent is written before that job runs, unless the job is an
+//! append (which reads no cursor): the store thread takes the map after it has received the
+//! job. Otherwise the map is written once per `--cursor-flush-ms` ([`super::writer`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;

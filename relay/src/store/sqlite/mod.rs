@@ -30,6 +30,7 @@ mod writer;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::Connection;
 
@@ -50,16 +51,25 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// A store that writes cursors with every commit.
     pub fn open(dir: &Path, durability: Durability, retention: Retention) -> Result<Self> {
-        Self::open_with_queue(dir, durability, retention, DEFAULT_STORE_QUEUE)
+        Self::open_with_queue(
+            dir,
+            durability,
+            retention,
+            DEFAULT_STORE_QUEUE,
+            Duration::ZERO,
+        )
     }
 
-    /// [`Self::open`] with at most `queue` jobs waiting for the store thread.
+    /// [`Self::open`] with at most `queue` jobs waiting for the store thread, and cursor
+    /// writes coalesced for up to `cursor_flush` (`--cursor-flush-ms`).
     pub fn open_with_queue(
         dir: &Path,
         durability: Durability,
         retention: Retention,
         queue: usize,
+        cursor_flush: Duration,
     ) -> Result<Self> {
         crate::private_dir(dir)?;
         let path = dir.join("cometa.sqlite3");
@@ -83,7 +93,7 @@ impl SqliteStore {
         conn.set_prepared_statement_cache_capacity(128);
         let epoch_salt = schema::create(&conn, retention)?.into();
         let cursors = Arc::new(PendingCursors::default());
-        let writer = Writer::start(conn, queue, cursors.clone())?;
+        let writer = Writer::start(conn, queue, cursors.clone(), cursor_flush)?;
         Ok(Self {
             writer,
             retention,
@@ -117,6 +127,17 @@ impl SqliteStore {
         C: FnOnce(&T) -> R + Send + 'static,
     {
         self.writer.call_then(f, then).await
+    }
+
+    /// See [`Writer::append_then`].
+    async fn append_then<T, R, F, C>(&self, f: F, then: C) -> Result<(T, R)>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        C: FnOnce(&T) -> R + Send + 'static,
+    {
+        self.writer.append_then(f, then).await
     }
 
     /// See [`Writer::fire`].

@@ -159,7 +159,7 @@ impl Streams for SqliteStore {
         };
         let key = stream.name();
         let retention = m.retention.unwrap_or(self.retention);
-        self.call_then(
+        self.append_then(
             move |c| {
                 if let Some(user) = &user {
                     ensure_user(c, user)?;

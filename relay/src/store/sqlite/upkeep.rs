@@ -125,7 +125,13 @@ mod tests {
             max_len: 10,
             max_age_secs: 100,
         };
-        let s = SqliteStore::open_with_queue(dir.path(), Durability::Normal, r, 2)?;
+        let s = SqliteStore::open_with_queue(
+            dir.path(),
+            Durability::Normal,
+            r,
+            2,
+            std::time::Duration::ZERO,
+        )?;
         let gate_tx = super::super::writer::hold(&s.writer)?;
         s.touch_last_seen("a", 1);
         s.touch_last_seen("b", 1);

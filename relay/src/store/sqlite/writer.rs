@@ -8,10 +8,15 @@
 //! The job queue is bounded (`--store-queue`). When it is full, a caller that waits for its
 //! answer (every publish, read and account change) waits for room, so nothing it asked for is
 //! lost; a write nobody waits for (last seen) is dropped with a warning and counted. Cursor
-//! writes take no queue slot: they are coalesced ([`super::cursors`]).
+//! writes take no queue slot: they are coalesced ([`super::cursors`]) and written once per
+//! `--cursor-flush-ms`, and before every job but an append (reads may need them; the last-seen
+//! write at each disconnect writes a closed connection's receipts at once). Under a stream of
+//! personal pushes each receipt used to cost its rows in every commit; now a cursor that moves
+//! many times in the interval is written once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -24,38 +29,55 @@ use crate::store::error::{Result, StoreError};
 type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
 type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
 
+/// A job, and whether it must see every cursor recorded before it was sent. Only appends
+/// need not: they read no cursor, and they are the jobs a busy relay runs most.
+struct Queued {
+    job: Job,
+    sees_cursors: bool,
+}
+
 /// Jobs folded into one transaction at most; bounds the latency a burst adds to its first job.
 const MAX_BATCH: usize = 512;
 
 pub(super) struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Queued>,
     /// Fire-and-forget writes dropped because the queue was full.
     dropped: AtomicU64,
 }
 
 impl Writer {
     /// Starts the store thread on `conn` with at most `queue` jobs waiting; it writes the
-    /// cursors pending in `cursors` with each batch.
+    /// cursors pending in `cursors` at most `flush` after the last time it wrote them, and
+    /// before any job that may read them.
     pub(super) fn start(
         conn: Connection,
         queue: usize,
         cursors: Arc<PendingCursors>,
+        flush: Duration,
     ) -> std::io::Result<Self> {
-        let (tx, rx) = mpsc::channel::<Job>(queue.max(1));
+        let (tx, rx) = mpsc::channel::<Queued>(queue.max(1));
+        // The thread's own clock for "the pending cursors are due", so it can wait for a job
+        // or that deadline, whichever comes first.
+        let clock = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
         std::thread::Builder::new()
             .name("cometa-store".into())
-            .spawn(move || run_jobs(conn, rx, &cursors))?;
+            .spawn(move || run_jobs(conn, rx, &cursors, &clock, flush))?;
         Ok(Self {
             jobs: tx,
             dropped: AtomicU64::new(0),
         })
     }
 
-    /// Wakes the thread, which may be idle, to write the pending cursors. When the queue is
-    /// full it is busy and writes them with its next batch anyway.
+    /// Wakes the thread, which may be idle, so that it writes the pending cursors when they
+    /// are due. When the queue is full it is busy and sees them with its next batch anyway.
     pub(super) fn wake(&self) {
-        let wake: Job = Box::new(|_| (true, Box::new(|_| {})));
-        let _ = self.jobs.try_send(wake);
+        let job: Job = Box::new(|_| (true, Box::new(|_| {})));
+        let _ = self.jobs.try_send(Queued {
+            job,
+            sees_cursors: false,
+        });
     }
 
     pub(super) fn dropped(&self) -> u64 {
@@ -90,6 +112,28 @@ impl Writer {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
         C: FnOnce(&T) -> R + Send + 'static,
     {
+        self.send_then(f, then, true).await
+    }
+
+    /// [`Self::call_then`] for an append, which reads no cursor: the cursors recorded before
+    /// it may be written after it, in a later commit.
+    pub(super) async fn append_then<T, R, F, C>(&self, f: F, then: C) -> Result<(T, R)>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        C: FnOnce(&T) -> R + Send + 'static,
+    {
+        self.send_then(f, then, false).await
+    }
+
+    async fn send_then<T, R, F, C>(&self, f: F, then: C, sees_cursors: bool) -> Result<(T, R)>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        C: FnOnce(&T) -> R + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let out = f(conn);
@@ -108,12 +152,18 @@ impl Writer {
             (ok, complete)
         });
         // Waits for room when the queue is full: back pressure, never a lost publish.
-        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        let queued = Queued { job, sees_cursors };
+        self.jobs
+            .send(queued)
+            .await
+            .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Queues `f` without waiting for it; failures are logged, and so is a write dropped
-    /// because the queue is full.
+    /// because the queue is full. It writes the pending cursors first: the one such write,
+    /// last seen, comes with every connect and disconnect, so a closed connection's last
+    /// receipts do not wait for the interval.
     pub(super) fn fire<F>(&self, what: &'static str, f: F)
     where
         F: FnOnce(&Connection) -> rusqlite::Result<()> + Send + 'static,
@@ -125,7 +175,10 @@ impl Writer {
             }
             (res.is_ok(), Box::new(|_| {}))
         });
-        match self.jobs.try_send(job) {
+        match self.jobs.try_send(Queued {
+            job,
+            sees_cursors: true,
+        }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -138,55 +191,91 @@ impl Writer {
     }
 }
 
-fn run_jobs(conn: Connection, mut rx: mpsc::Receiver<Job>, cursors: &PendingCursors) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
+fn run_jobs(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Queued>,
+    cursors: &PendingCursors,
+    clock: &tokio::runtime::Runtime,
+    flush: Duration,
+) {
+    let mut flushed = Instant::now();
+    loop {
+        // Pending cursors are due `flush` after the last write of them: wait for a job until
+        // then, and write them on their own if none comes.
+        let due = (!cursors.is_empty())
+            .then(|| flushed.checked_add(flush))
+            .flatten()
+            .map(tokio::time::Instant::from_std);
+        let first = clock.block_on(async {
+            match due {
+                Some(due) => tokio::time::timeout_at(due, rx.recv()).await.ok(),
+                None => Some(rx.recv().await),
+            }
+        });
+        let mut batch = match first {
+            Some(Some(first)) => vec![first],
+            Some(None) => break,
+            None => Vec::new(),
+        };
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(j) => batch.push(j),
                 Err(_) => break,
             }
         }
-        let began = run_cached(&conn, "BEGIN IMMEDIATE");
-        // After the batch was received, so every cursor recorded before one of its jobs was
-        // sent is written before that job runs.
-        if !cursors.is_empty() {
-            let _ = run_cached(&conn, "SAVEPOINT job");
-            let _ = match cursors.write_all(&conn) {
-                Ok(()) => run_cached(&conn, "RELEASE job"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cursor writes failed");
-                    conn.execute_batch("ROLLBACK TO job; RELEASE job")
-                }
-            };
+        let write_cursors =
+            batch.is_empty() || batch.iter().any(|q| q.sees_cursors) || flushed.elapsed() >= flush;
+        if write_cursors && !cursors.is_empty() {
+            flushed = Instant::now();
         }
-        let mut done = Vec::with_capacity(batch.len());
-        for job in batch {
-            let _ = run_cached(&conn, "SAVEPOINT job");
-            let (ok, complete) = job(&conn);
-            // A failed job tells its own caller; undo whatever it half did so the rest of
-            // the batch commits clean.
-            let _ = if ok {
-                run_cached(&conn, "RELEASE job")
-            } else {
-                conn.execute_batch("ROLLBACK TO job; RELEASE job")
-            };
-            done.push(complete);
-        }
-        let committing = std::time::Instant::now();
-        let commit = began
-            .and_then(|_| run_cached(&conn, "COMMIT"))
-            .map_err(|e| {
-                tracing::error!(error = %e, "store commit failed");
-                let _ = conn.execute_batch("ROLLBACK");
-                e.to_string()
-            });
-        crate::metrics::store_committed(committing);
-        for complete in done {
-            complete(commit.clone());
-        }
+        run_batch(&conn, batch, write_cursors.then_some(cursors));
+    }
+    // Shutting down: what the clients confirmed last is not left behind.
+    if !cursors.is_empty() {
+        run_batch(&conn, Vec::new(), Some(cursors));
     }
     tracing::debug!("store thread finished");
+}
+
+/// Runs `batch` in one transaction, first writing the pending `cursors` if given, and
+/// answers its jobs after the commit.
+fn run_batch(conn: &Connection, batch: Vec<Queued>, cursors: Option<&PendingCursors>) {
+    let began = run_cached(conn, "BEGIN IMMEDIATE");
+    // After the batch was received, so every cursor recorded before one of its jobs was
+    // sent is written before that job runs.
+    if let Some(cursors) = cursors.filter(|c| !c.is_empty()) {
+        let _ = run_cached(conn, "SAVEPOINT job");
+        let _ = match cursors.write_all(conn) {
+            Ok(()) => run_cached(conn, "RELEASE job"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cursor writes failed");
+                conn.execute_batch("ROLLBACK TO job; RELEASE job")
+            }
+        };
+    }
+    let mut done = Vec::with_capacity(batch.len());
+    for Queued { job, .. } in batch {
+        let _ = run_cached(conn, "SAVEPOINT job");
+        let (ok, complete) = job(conn);
+        // A failed job tells its own caller; undo whatever it half did so the rest of
+        // the batch commits clean.
+        let _ = if ok {
+            run_cached(conn, "RELEASE job")
+        } else {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+        };
+        done.push(complete);
+    }
+    let committing = std::time::Instant::now();
+    let commit = began.and_then(|_| run_cached(conn, "COMMIT")).map_err(|e| {
+        tracing::error!(error = %e, "store commit failed");
+        let _ = conn.execute_batch("ROLLBACK");
+        e.to_string()
+    });
+    crate::metrics::store_committed(committing);
+    for complete in done {
+        complete(commit.clone());
+    }
 }
 
 /// Runs one parameterless statement from the statement cache: the transaction statements
@@ -222,7 +311,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let conn = Connection::open(dir.path().join("w.sqlite3"))?;
         conn.execute_batch("CREATE TABLE users (user_id TEXT PRIMARY KEY, userinfo TEXT)")?;
-        let s = Writer::start(conn, 16, Arc::default())?;
+        let s = Writer::start(conn, 16, Arc::default(), Duration::ZERO)?;
         // Hold the store thread so the next two queue up as one batch.
         let gate_tx = hold(&s)?;
         let add = |user: &'static str, fail: bool| {
