@@ -20,7 +20,7 @@
 //!   time, joined by every caller. A login refused for good ends the session and, when there
 //!   was one, every tunnel ([`Command::EndTunnels`]); a network failure is transient.
 
-use std::collections::VecDeque;
+use crate::queue::Queue;
 
 /// What the core keeps of a stored session (`{skey, time, expires_at}`; times in seconds).
 #[derive(Debug, Clone, PartialEq)]
@@ -177,7 +177,7 @@ pub struct Auth<E> {
     /// The automatic login of `request({login: true})`, while in flight.
     auto_login: Option<u32>,
     renewal: Option<Renewal>,
-    commands: VecDeque<Command<E>>,
+    commands: Queue<Command<E>>,
 }
 
 impl<E> Default for Auth<E> {
@@ -190,7 +190,7 @@ impl<E> Default for Auth<E> {
             landing: None,
             auto_login: None,
             renewal: None,
-            commands: VecDeque::new(),
+            commands: Queue::default(),
         }
     }
 }

@@ -58,6 +58,7 @@ mod json;
 mod link;
 pub mod message;
 mod outbox;
+mod queue;
 mod resend;
 mod rng;
 pub mod status;

@@ -6,8 +6,6 @@
 //! (`poll_event`), and calls `handle_timeout` once `poll_timeout` has passed. No clock, timer,
 //! socket or randomness of its own, so every scenario runs on virtual time in tests.
 
-use std::collections::VecDeque;
-
 use cometa_protocol::CloseCode;
 use cometa_protocol::native::REPLY;
 use cometa_protocol::packet::{self, Packet, PacketType};
@@ -21,6 +19,7 @@ use crate::json::dec;
 use crate::link::{Closed, Due, Frame, Link, Phase, Retry};
 use crate::message;
 use crate::outbox::Outbox;
+use crate::queue::Queue;
 use crate::resend::{self, Resend};
 use crate::status::Status;
 
@@ -37,8 +36,8 @@ pub struct Tunnel {
     resend: Resend,
     /// A durable tunnel dropped an emit since the last socket opened (one 3003 per outage).
     resend_overflowed: bool,
-    actions: VecDeque<Action>,
-    events: VecDeque<Event>,
+    actions: Queue<Action>,
+    events: Queue<Event>,
     /// The id of the last acknowledged emit.
     next_ack: u64,
     /// The personal stream's epoch (the relay's `stream` packet, compared whole) and the
@@ -58,8 +57,8 @@ impl Tunnel {
             outbox,
             resend: Resend::default(),
             resend_overflowed: false,
-            actions: VecDeque::new(),
-            events: VecDeque::new(),
+            actions: Queue::default(),
+            events: Queue::default(),
             next_ack: 0,
             epoch: None,
             delivered: 0,
@@ -150,7 +149,6 @@ impl Tunnel {
             Event::Connect
         };
         self.events.push_back(event);
-        // A plain loop: `extend` pulls in VecDeque's bulk-copy machinery (module size).
         for frame in self.outbox.drain() {
             self.actions.push_back(Action::Send(frame));
         }

@@ -7,8 +7,6 @@
 //! with WebSocket control frames, which pages answer without seeing them, so the session also
 //! sends `ping` packets and gives a connection up when nothing at all came back in time.
 
-use std::collections::VecDeque;
-
 use cometa_protocol::native::{self, PERSONAL};
 use cometa_protocol::packet::{self, Packet, PacketType};
 
@@ -18,6 +16,7 @@ use crate::config::TunnelConfig;
 use crate::event::ERR_RECONNECT;
 use crate::json::dec;
 use crate::link::{Closed, Due, Frame, Link, Retry};
+use crate::queue::Queue;
 
 mod inbound;
 mod requests;
@@ -61,8 +60,8 @@ pub struct Session {
     next_id: u64,
     pending: Vec<(u64, Pending)>,
     /// Requests made while not connected: id, what it is, the frame.
-    outbox: VecDeque<(u64, Pending, String)>,
-    out: VecDeque<Output>,
+    outbox: Queue<(u64, Pending, String)>,
+    out: Queue<Output>,
     /// What the page was last told (see [`State`]).
     state: State,
 }
@@ -80,8 +79,8 @@ impl Session {
             channels: Vec::new(),
             next_id: 1,
             pending: Vec::new(),
-            outbox: VecDeque::new(),
-            out: VecDeque::new(),
+            outbox: Queue::default(),
+            out: Queue::default(),
             state: State::Disconnected,
         }
     }
@@ -290,7 +289,7 @@ impl Session {
         for i in 0..self.channels.len() {
             self.send_subscribe(i);
         }
-        while let Some((id, pending, frame)) = self.outbox.pop_front() {
+        for (id, pending, frame) in self.outbox.take() {
             self.send_request(id, pending, frame);
         }
     }
