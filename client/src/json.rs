@@ -114,6 +114,16 @@ fn hex4(chars: &mut std::str::Chars<'_>) -> u32 {
     })
 }
 
+/// A raw JSON value, if it is a string, decoded.
+pub(crate) fn string_value(raw: &str) -> Option<Cow<'_, str>> {
+    // A scanned value that opens with a quote is a whole string, so it closes with one; bytes
+    // rather than `strip_prefix`/`strip_suffix`, whose char patterns cost module size.
+    if raw.as_bytes().first() != Some(&b'"') {
+        return None;
+    }
+    raw.get(1..raw.len() - 1).map(decode_string)
+}
+
 /// A position in the input. Every delimiter JSON uses is ASCII and UTF-8 never reuses ASCII
 /// bytes inside multi-byte characters, so scanning bytes is safe and offsets stay on char
 /// boundaries.
@@ -156,13 +166,14 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Reads `"key" :` and the whitespace after it; returns the decoded key.
-    pub(crate) fn key(&mut self) -> Result<Cow<'a, str>, ScanError> {
+    /// Reads `"key" :` and the whitespace after it; returns the key's body, escapes not
+    /// resolved: only [`Object`] compares keys, and decodes them then.
+    fn key(&mut self) -> Result<&'a str, ScanError> {
         if self.peek() != Some(b'"') {
             return Err(self.err("expected a member name"));
         }
         let (start, end) = self.skip_string()?;
-        let key = decode_string(self.slice(start, end)?);
+        let key = self.slice(start, end)?;
         self.ws();
         if self.peek() != Some(b':') {
             return Err(self.err("expected `:`"));
@@ -249,10 +260,14 @@ impl<'a> Cursor<'a> {
         Ok(())
     }
 
-    /// Skips one value starting exactly at the cursor; stops right after it.
-    pub(crate) fn skip_value(&mut self) -> Result<(), ScanError> {
+    /// Skips one value starting exactly at the cursor; stops right after it. When that value
+    /// is an object, its top-level members go to `members` as (key body, raw value): one pass
+    /// and one walker serve both skipping and [`Object::scan`].
+    fn value(&mut self, members: &mut Vec<(&'a str, &'a str)>) -> Result<(), ScanError> {
         // The closing bracket each open container waits for.
         let mut open: Vec<u8> = Vec::new();
+        // The top-level member being read: its key and where its value starts.
+        let (mut key, mut start) = ("", 0);
         'value: loop {
             match self.peek() {
                 Some(b'{') => {
@@ -262,7 +277,10 @@ impl<'a> Cursor<'a> {
                         self.i += 1;
                     } else {
                         open.push(b'}');
-                        self.key()?;
+                        let k = self.key()?;
+                        if open.len() == 1 {
+                            (key, start) = (k, self.i);
+                        }
                         continue 'value;
                     }
                 }
@@ -287,13 +305,20 @@ impl<'a> Cursor<'a> {
             }
             // A value just ended: close finished containers, or move to the next element.
             while let Some(&close) = open.last() {
+                let top = open.len() == 1 && close == b'}';
+                if top {
+                    members.push((key, self.slice(start, self.i)?));
+                }
                 self.ws();
                 match self.peek() {
                     Some(b',') => {
                         self.i += 1;
                         self.ws();
                         if close == b'}' {
-                            self.key()?;
+                            let k = self.key()?;
+                            if top {
+                                (key, start) = (k, self.i);
+                            }
                         }
                         continue 'value;
                     }
@@ -313,7 +338,8 @@ impl<'a> Cursor<'a> {
 /// checked against the grammar, so what is handed on is something `JSON.parse` accepts.
 #[derive(Debug)]
 pub struct Object<'a> {
-    members: Vec<(Cow<'a, str>, &'a str)>,
+    /// (key body with its escapes, raw value), in order.
+    members: Vec<(&'a str, &'a str)>,
 }
 
 impl<'a> Object<'a> {
@@ -323,29 +349,8 @@ impl<'a> Object<'a> {
         if c.peek() != Some(b'{') {
             return Err(c.err("not a JSON object"));
         }
-        c.i += 1;
-        c.ws();
         let mut members = Vec::new();
-        if c.peek() == Some(b'}') {
-            c.i += 1;
-        } else {
-            loop {
-                c.ws();
-                let key = c.key()?;
-                let start = c.i;
-                c.skip_value()?;
-                members.push((key, c.slice(start, c.i)?));
-                c.ws();
-                match c.peek() {
-                    Some(b',') => c.i += 1,
-                    Some(b'}') => {
-                        c.i += 1;
-                        break;
-                    }
-                    _ => return Err(c.err("expected `,` or `}`")),
-                }
-            }
-        }
+        c.value(&mut members)?;
         c.ws();
         if c.i != json.len() {
             return Err(c.err("trailing characters after the object"));
@@ -358,16 +363,13 @@ impl<'a> Object<'a> {
         self.members
             .iter()
             .rev()
-            .find(|(k, _)| k == key)
+            .find(|(k, _)| decode_string(k) == key)
             .map(|(_, v)| *v)
     }
 
     /// `key` as a decoded string; `None` when absent or not a string.
     pub fn string(&self, key: &str) -> Option<Cow<'a, str>> {
-        let raw = self.raw(key)?;
-        raw.strip_prefix('"')
-            .and_then(|s| s.strip_suffix('"'))
-            .map(decode_string)
+        string_value(self.raw(key)?)
     }
 
     /// `key` as a non-negative integer; `None` for anything else (fractions, exponents,
@@ -410,7 +412,7 @@ mod tests {
     /// Skips one value and requires it to span the whole input.
     fn value(json: &str) -> Result<(), ScanError> {
         let mut c = Cursor::new(json);
-        c.skip_value()?;
+        c.value(&mut Vec::new())?;
         if c.i == json.len() {
             Ok(())
         } else {
@@ -522,7 +524,7 @@ mod tests {
         ] {
             let encoded = encode_string(s);
             let mut c = Cursor::new(&encoded);
-            assert_eq!(c.skip_value(), Ok(()));
+            assert_eq!(c.value(&mut Vec::new()), Ok(()));
             let body = &encoded[1..encoded.len() - 1];
             assert_eq!(decode_string(body), s);
         }
