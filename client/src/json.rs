@@ -28,19 +28,40 @@ impl std::error::Error for ScanError {}
 /// `format!`: the formatting machinery costs the wasm SDK module size it counts in bytes.
 pub fn dec(n: u64) -> String {
     let mut out = String::new();
+    push_dec(&mut out, n);
+    out
+}
+
+/// Appends `n` in decimal (see [`dec`]).
+pub(crate) fn push_dec(out: &mut String, n: u64) {
+    // Digits come least significant first: written from the end of a buffer wide enough
+    // for `u64::MAX`.
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
     let mut n = n;
     loop {
-        out.insert(0, char::from(b'0' + (n % 10) as u8));
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
-            return out;
+            break;
         }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
     }
 }
 
 /// `s` as a JSON string literal, quotes included, for the `type` of an outgoing message.
 pub fn encode_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
+    push_string(&mut out, s);
+    out
+}
+
+/// Appends `s` as a JSON string literal (see [`encode_string`]): frames are written into
+/// one buffer rather than assembled from encoded copies.
+pub(crate) fn push_string(out: &mut String, s: &str) {
     out.push('"');
     for ch in s.chars() {
         match ch {
@@ -61,7 +82,6 @@ pub fn encode_string(s: &str) -> String {
         }
     }
     out.push('"');
-    out
 }
 
 /// Resolves the escapes of a string body already checked by [`Cursor::skip_string`].

@@ -15,12 +15,12 @@ use crate::event::{
     ACK_EVENT, Action, ERR_BAD_PACKET, ERR_CONNECT_SERVICE, ERR_CONNECT_SOCKET,
     ERR_OUTBOX_OVERFLOW, ERR_RECONNECT, ERR_SOCKET_ERROR, Event, escape_event,
 };
-use crate::json::dec;
+use crate::json::{self, dec};
 use crate::link::{Closed, Due, Frame, Link, Phase, Retry};
 use crate::message;
 use crate::outbox::Outbox;
 use crate::queue::Queue;
-use crate::resend::{self, Resend};
+use crate::resend::Resend;
 use crate::status::Status;
 
 /// One tunnel. See the crate documentation for the host loop.
@@ -251,30 +251,35 @@ impl Tunnel {
         } else {
             content_json
         };
-        let mut frame = packet::encode_message(&message::encode_string(event), content);
-        if let (true, Some(id)) = (self.config().durable, ack) {
-            // `message:{…}` → the body `{…,"mid":"<key>"}`, kept and sent until answered.
-            let body = [
-                &frame["message:".len()..frame.len() - 1],
-                ",\"mid\":\"",
-                &self.key(),
-                "\"}",
-            ]
-            .concat();
+        // `message:{"type":..,"content":..` written into one buffer (the shape of
+        // `packet::encode_message`), then the members that depend on the kind of emit.
+        let mut frame = String::with_capacity(48 + event.len() + content.len());
+        frame.push_str("message:{\"type\":");
+        json::push_string(&mut frame, event);
+        frame.push_str(",\"content\":");
+        frame.push_str(content);
+        // A durable emit's body `{…,"mid":"<key>"}` is kept and sent until answered.
+        let durable = self.config().durable;
+        let mut body = None;
+        if durable {
+            frame.push_str(",\"mid\":\"");
+            self.push_key(&mut frame);
+            frame.push('"');
+            body = Some([&frame["message:".len()..], "}"].concat());
+        }
+        // `…,"id":N}`: the id the relay's `reply` names (what `resend::frame` writes too).
+        if let Some(id) = ack {
+            frame.push_str(",\"id\":");
+            json::push_dec(&mut frame, id);
+        }
+        frame.push('}');
+        if let (Some(body), Some(id)) = (body, ack) {
             if self.link.is_open() {
-                self.actions
-                    .push_back(Action::Send(resend::frame(id, &body)));
+                self.actions.push_back(Action::Send(frame));
             }
             self.keep(id, body);
             self.persist();
             return;
-        }
-        if let Some(id) = ack {
-            // `message:{"type":..,"content":..}` → `…,"id":N}`.
-            frame.pop();
-            frame.push_str(",\"id\":");
-            frame.push_str(&dec(id));
-            frame.push('}');
         }
         if self.link.is_open() {
             self.actions.push_back(Action::Send(frame));
@@ -314,11 +319,10 @@ impl Tunnel {
             .push_back(Action::Persist(self.resend.persisted()));
     }
 
-    /// A fresh idempotency key: 16 characters of `[0-9A-Za-z]`, about 95 bits.
-    fn key(&mut self) -> String {
+    /// Appends a fresh idempotency key: 16 characters of `[0-9A-Za-z]`, about 95 bits.
+    fn push_key(&mut self, out: &mut String) {
         const ALPHABET: &[u8; 62] =
             b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-        let mut out = String::with_capacity(16);
         for _ in 0..2 {
             let mut n = self.link.random();
             for _ in 0..8 {
@@ -326,7 +330,6 @@ impl Tunnel {
                 n /= 62;
             }
         }
-        out
     }
 
     /// The user closes the tunnel: a `close` packet if active, the socket closed, a `close`
