@@ -24,15 +24,20 @@ impl fmt::Display for ScanError {
 
 impl std::error::Error for ScanError {}
 
-/// `n` in decimal. The core builds its messages with `concat` and this rather than
-/// `format!`: the formatting machinery costs the wasm SDK module size it counts in bytes.
-pub fn dec(n: u64) -> String {
-    let mut out = String::new();
+/// `before`, `n` in decimal, `after`: the shape of every message with a number in it. The
+/// core writes its text by hand rather than with `format!`: the formatting machinery costs
+/// the wasm SDK module size it counts in bytes. One function shared by every such message,
+/// rather than a `concat` of a temporary number string at each site.
+#[inline(never)]
+pub(crate) fn with_number(before: &str, n: u64, after: &str) -> String {
+    let mut out = String::with_capacity(before.len() + 20 + after.len());
+    out.push_str(before);
     push_dec(&mut out, n);
+    out.push_str(after);
     out
 }
 
-/// Appends `n` in decimal (see [`dec`]).
+/// Appends `n` in decimal.
 pub(crate) fn push_dec(out: &mut String, n: u64) {
     // Digits come least significant first: written from the end of a buffer wide enough
     // for `u64::MAX`.
@@ -424,7 +429,7 @@ mod tests {
     #[test]
     fn decimal() {
         for n in [0, 7, 10, 4502, u64::MAX] {
-            assert_eq!(dec(n), n.to_string());
+            assert_eq!(with_number("", n, ""), n.to_string());
         }
         assert_eq!(encode_string("a\u{1}\u{1f}"), r#""a\u0001\u001f""#);
     }

@@ -15,7 +15,7 @@ use crate::event::{
     ACK_EVENT, Action, ERR_BAD_PACKET, ERR_CONNECT_SERVICE, ERR_CONNECT_SOCKET,
     ERR_OUTBOX_OVERFLOW, ERR_RECONNECT, ERR_SOCKET_ERROR, Event, escape_event,
 };
-use crate::json::{self, dec};
+use crate::json::{self, with_number};
 use crate::link::{Closed, Due, Frame, Link, Phase, Retry};
 use crate::message;
 use crate::outbox::Outbox;
@@ -199,14 +199,11 @@ impl Tunnel {
                 );
             }
             Closed::Lost => {
-                let code = dec(code.into());
-                self.retry(
-                    now_ms,
-                    ["connection lost (close code ", &code, ")"].concat(),
-                );
+                let why = with_number("connection lost (close code ", code.into(), ")");
+                self.retry(now_ms, why);
             }
             Closed::Failed => {
-                self.socket_failed(now_ms, &["close code ", &dec(code.into())].concat())
+                self.socket_failed(now_ms, &with_number("close code ", code.into(), ""))
             }
         }
     }
@@ -286,12 +283,11 @@ impl Tunnel {
         } else if self.outbox.push(frame) {
             self.error(
                 ERR_OUTBOX_OVERFLOW,
-                [
+                with_number(
                     "outbox full (",
-                    &dec(self.config().max_outbox as u64),
+                    self.config().max_outbox as u64,
                     " packets) while not connected: oldest packets dropped",
-                ]
-                .concat(),
+                ),
             );
         }
     }
@@ -304,12 +300,11 @@ impl Tunnel {
             self.resend_overflowed = true;
             self.error(
                 ERR_OUTBOX_OVERFLOW,
-                [
+                with_number(
                     "over ",
-                    &dec(max as u64),
+                    max as u64,
                     " unanswered packets: oldest packets dropped",
-                ]
-                .concat(),
+                ),
             );
         }
     }
@@ -385,11 +380,9 @@ impl Tunnel {
                     .push_back(Action::Send(packet::PING.to_owned())),
                 Due::Silent => {
                     self.actions.push_back(Action::CloseSocket);
-                    let waited = dec(self.config().pong_timeout_ms);
-                    self.retry(
-                        now_ms,
-                        ["no frame from the server for ", &waited, " ms"].concat(),
-                    );
+                    let waited = self.config().pong_timeout_ms;
+                    let why = with_number("no frame from the server for ", waited, " ms");
+                    self.retry(now_ms, why);
                 }
             }
         }
@@ -442,13 +435,7 @@ impl Tunnel {
                 self.shut(false);
                 self.error(
                     ERR_RECONNECT,
-                    [
-                        "reconnect failed after ",
-                        &dec(tries.into()),
-                        " tries: ",
-                        &reason,
-                    ]
-                    .concat(),
+                    with_number("reconnect failed after ", tries.into(), " tries: ") + &reason,
                 );
             }
         }
@@ -488,13 +475,11 @@ impl Tunnel {
             }
             Err(e) => self.error(
                 ERR_BAD_PACKET,
-                [
-                    "bad message packet: ",
-                    e.reason,
-                    " at byte ",
-                    &dec(e.offset as u64),
-                ]
-                .concat(),
+                with_number(
+                    &["bad message packet: ", e.reason, " at byte "].concat(),
+                    e.offset as u64,
+                    "",
+                ),
             ),
         }
     }

@@ -14,7 +14,7 @@ use super::wire::Body;
 use super::{Credentials, ERR_STOPPED, Failure, Output, Position, State};
 use crate::config::TunnelConfig;
 use crate::event::ERR_RECONNECT;
-use crate::json::dec;
+use crate::json::with_number;
 use crate::link::{Closed, Due, Frame, Link, Retry};
 use crate::queue::Queue;
 
@@ -223,10 +223,10 @@ impl Session {
         let id = self.id();
         let mut body = Body::new(id).string("channel", channel);
         if let Some(n) = limit {
-            body = body.raw("limit", &dec(u64::from(n)));
+            body = body.raw("limit", &with_number("", n.into(), ""));
         }
         if let Some(b) = before {
-            body = body.raw("before", &dec(b));
+            body = body.raw("before", &with_number("", b, ""));
         }
         self.query(id, body.packet(native::HISTORY))
     }
@@ -419,7 +419,7 @@ impl Session {
             Retry::Wait { .. } => self.set_state(State::Connecting, code, reason),
             Retry::GaveUp { tries } => {
                 self.fail_pending(ERR_RECONNECT, "gave up reconnecting");
-                let why = ["gave up after ", &dec(u64::from(tries)), " reconnect tries"].concat();
+                let why = with_number("gave up after ", tries.into(), " reconnect tries");
                 self.set_state(State::Disconnected, ERR_RECONNECT, &why);
                 self.out
                     .push_back(Output::Stopped(Failure::new(ERR_RECONNECT, why)));
