@@ -14,15 +14,15 @@ impl Session {
                     let again = Pending::Query(frame.clone());
                     self.outbox.push_front((id, again, frame));
                 }
-                Pending::Publish { channel, event } => self.out.push_back(Output::Report {
-                    channel,
-                    event,
-                    outcome: Err(Failure::new(
+                // A publish is reported; the rest has nothing to settle.
+                other => self.settle_failed(
+                    id,
+                    other,
+                    Failure::new(
                         ERR_UNKNOWN_OUTCOME,
                         "the connection was lost before the relay answered",
-                    )),
-                }),
-                Pending::Auth | Pending::Subscribe(_) | Pending::Unsubscribe => {}
+                    ),
+                ),
             }
         }
     }
