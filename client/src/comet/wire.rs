@@ -28,10 +28,14 @@ impl Position {
     /// The inverse of [`Position::to_json`]; `None` for anything else (a stored value from an
     /// older version, a hand-edited one), which the caller treats as "no position".
     pub fn parse(json: &str) -> Option<Position> {
-        let obj = Object::scan(json).ok()?;
+        Self::from_object(&Object::scan(json).ok()?)
+    }
+
+    /// The `seq` and `epoch` members of a scanned object (a stored position, a stream state).
+    fn from_object(o: &Object<'_>) -> Option<Position> {
         Some(Position {
-            seq: obj.u64("seq")?,
-            epoch: obj.string("epoch")?.into_owned(),
+            seq: o.u64("seq")?,
+            epoch: o.string("epoch")?.into_owned(),
         })
     }
 }
@@ -119,10 +123,7 @@ impl StreamState {
     pub fn scan(json: &str) -> Option<Self> {
         let o = Object::scan(json).ok()?;
         Some(Self {
-            position: Position {
-                seq: o.u64("seq")?,
-                epoch: o.string("epoch")?.into_owned(),
-            },
+            position: Position::from_object(&o)?,
             recovered: o.bool("recovered").unwrap_or(true),
         })
     }
