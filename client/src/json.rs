@@ -39,22 +39,12 @@ pub(crate) fn with_number(before: &str, n: u64, after: &str) -> String {
 
 /// Appends `n` in decimal.
 pub(crate) fn push_dec(out: &mut String, n: u64) {
-    // Digits come least significant first: written from the end of a buffer wide enough
-    // for `u64::MAX`.
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+    // Most significant digit first by recursion (at most 20 deep): smaller in the module
+    // than a digit buffer filled from the end.
+    if n >= 10 {
+        push_dec(out, n / 10);
     }
-    for &d in &digits[at..] {
-        out.push(char::from(d));
-    }
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// `s` as a JSON string literal, quotes included, for the `type` of an outgoing message.
