@@ -394,13 +394,17 @@ impl<'a> Object<'a> {
         if raw.is_empty() {
             return None;
         }
-        // By hand: `str::parse` would add the integer parser to the wasm module.
-        raw.bytes().try_fold(0u64, |n, b| {
-            if !b.is_ascii_digit() {
+        // By hand: `str::parse` would add the integer parser to the wasm module. The overflow
+        // test divides rather than using `checked_mul`, which wasm does with a 128-bit product.
+        let mut n: u64 = 0;
+        for b in raw.bytes() {
+            let digit = u64::from(b.wrapping_sub(b'0'));
+            if digit > 9 || n > (u64::MAX - digit) / 10 {
                 return None;
             }
-            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-        })
+            n = n * 10 + digit;
+        }
+        Some(n)
     }
 
     pub fn bool(&self, key: &str) -> Option<bool> {
@@ -422,6 +426,20 @@ mod tests {
             assert_eq!(with_number("", n, ""), n.to_string());
         }
         assert_eq!(encode_string("a\u{1}\u{1f}"), r#""a\u0001\u001f""#);
+    }
+
+    #[test]
+    fn integers_up_to_u64_max() {
+        let o = Object::scan(
+            r#"{"max":18446744073709551615,"over":18446744073709551616,"big":99999999999999999999,
+                "zero":0,"neg":-1,"frac":1.5,"exp":1e3,"text":"1"}"#,
+        )
+        .expect("object");
+        assert_eq!(o.u64("max"), Some(u64::MAX));
+        assert_eq!(o.u64("zero"), Some(0));
+        for key in ["over", "big", "neg", "frac", "exp", "text", "absent"] {
+            assert_eq!(o.u64(key), None, "{key}");
+        }
     }
 
     /// Skips one value and requires it to span the whole input.
