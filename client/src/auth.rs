@@ -20,7 +20,7 @@
 //!   time, joined by every caller. A login refused for good ends the session and, when there
 //!   was one, every tunnel ([`Command::EndTunnels`]); a network failure is transient.
 
-use std::collections::VecDeque;
+use crate::queue::Queue;
 
 /// What the core keeps of a stored session (`{skey, time, expires_at}`; times in seconds).
 #[derive(Debug, Clone, PartialEq)]
@@ -134,15 +134,15 @@ pub fn renew_at(now_ms: u64, s: &Session) -> Option<u64> {
     Some(now_ms.saturating_add(delay as u64))
 }
 
-#[derive(Debug, Clone, PartialEq)]
+// Plain tags (the key a call was sent with is kept in [`Call::sent`]): comparing steps is
+// then one integer compare rather than a derived `PartialEq` over strings (module size).
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Step {
     /// Waits for the page's login in flight.
     Landing,
     /// Waits for the automatic login.
     LoggingIn,
-    Sending {
-        sent: Option<String>,
-    },
+    Sending,
     /// Waits for the renewal after a rejection.
     Renewing,
     /// A page login: its own exchange.
@@ -157,6 +157,8 @@ struct Call {
     login: bool,
     /// The key was refused once already.
     retried: bool,
+    /// The key the call was last sent with, while [`Step::Sending`].
+    sent: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -177,7 +179,7 @@ pub struct Auth<E> {
     /// The automatic login of `request({login: true})`, while in flight.
     auto_login: Option<u32>,
     renewal: Option<Renewal>,
-    commands: VecDeque<Command<E>>,
+    commands: Queue<Command<E>>,
 }
 
 impl<E> Default for Auth<E> {
@@ -190,7 +192,7 @@ impl<E> Default for Auth<E> {
             landing: None,
             auto_login: None,
             renewal: None,
-            commands: VecDeque::new(),
+            commands: Queue::default(),
         }
     }
 }
@@ -238,9 +240,9 @@ impl<E: Clone> Auth<E> {
         let Some(c) = self.calls.iter_mut().find(|c| c.id == call) else {
             return;
         };
-        let Step::Sending { sent } = &c.step else {
+        if c.step != Step::Sending {
             return;
-        };
+        }
         let Some(error) = rejected else {
             return self.settle(call, Ok(()));
         };
@@ -248,7 +250,7 @@ impl<E: Clone> Auth<E> {
             self.forget();
             return self.settle(call, Err(error));
         }
-        let sent = sent.clone();
+        let sent = c.sent.take();
         c.retried = true;
         c.step = Step::Renewing;
         // Someone logged in since: the newer key is used as it is.
@@ -272,9 +274,8 @@ impl<E: Clone> Auth<E> {
     pub fn login_done(&mut self, now_ms: u64, op: u32, result: LoginResult<E>) {
         if self.landing == Some(op) {
             self.landing = None;
-            let waiting: Vec<u32> = self.waiting(&Step::Landing);
-            for id in waiting {
-                self.proceed(now_ms, id, self.login_flag(id));
+            while let Some((id, login)) = self.next_at(Step::Landing) {
+                self.proceed(now_ms, id, login);
             }
         }
         if self
@@ -285,7 +286,7 @@ impl<E: Clone> Auth<E> {
             self.settle(op, result.map_err(|(e, _)| e));
         } else if self.auto_login == Some(op) {
             self.auto_login = None;
-            for id in self.waiting(&Step::LoggingIn) {
+            while let Some((id, _)) = self.next_at(Step::LoggingIn) {
                 match &result {
                     Ok(()) => self.ready(now_ms, id),
                     Err((e, _)) => self.settle(id, Err(e.clone())),
@@ -360,21 +361,19 @@ impl<E: Clone> Auth<E> {
             step,
             login,
             retried: false,
+            sent: None,
         });
         id
     }
 
-    fn login_flag(&self, id: u32) -> bool {
-        self.calls.iter().any(|c| c.id == id && c.login)
-    }
-
-    /// The ids of the calls at `step`, in order.
-    fn waiting(&self, step: &Step) -> Vec<u32> {
+    /// The first call at `step` and its `login` flag. Each caller moves the call it gets to
+    /// another step (or settles it), so looping on this visits the calls at `step` in order,
+    /// without collecting their ids first.
+    fn next_at(&self, step: Step) -> Option<(u32, bool)> {
         self.calls
             .iter()
-            .filter(|c| c.step == *step)
-            .map(|c| c.id)
-            .collect()
+            .find(|c| c.step == step)
+            .map(|c| (c.id, c.login))
     }
 
     fn set_step(&mut self, id: u32, step: Step) {
@@ -408,12 +407,16 @@ impl<E: Clone> Auth<E> {
         let Some(c) = self.calls.iter_mut().find(|c| c.id == id) else {
             return;
         };
-        c.step = Step::Sending { sent: skey.clone() };
+        c.step = Step::Sending;
+        c.sent = skey.clone();
         self.commands.push_back(Command::Send { call: id, skey });
     }
 
     fn settle(&mut self, call: u32, result: Result<(), E>) {
-        self.calls.retain(|c| c.id != call);
+        // Ids are unique: one removal, not `retain`'s general loop.
+        if let Some(at) = self.calls.iter().position(|c| c.id == call) {
+            self.calls.remove(at);
+        }
         self.commands.push_back(Command::Settle { call, result });
     }
 
@@ -435,20 +438,18 @@ impl<E: Clone> Auth<E> {
         if self.renewal.is_some() {
             return;
         }
-        match (self.session.clone(), refresh) {
-            (Some(s), true) => {
-                let (op, skey, before) = (self.op(), s.skey, s.expires_at);
-                self.renewal = Some(Renewal::Refreshing { op, before });
-                self.commands.push_back(Command::Refresh { op, skey });
-            }
-            (had, _) => {
-                let had_session = had.is_some();
-                if had_session {
-                    self.forget();
-                }
-                self.relogin(had_session);
-            }
+        if let (Some(s), true) = (&self.session, refresh) {
+            let (skey, before) = (s.skey.clone(), s.expires_at);
+            let op = self.op();
+            self.renewal = Some(Renewal::Refreshing { op, before });
+            self.commands.push_back(Command::Refresh { op, skey });
+            return;
         }
+        let had_session = self.session.is_some();
+        if had_session {
+            self.forget();
+        }
+        self.relogin(had_session);
     }
 
     fn relogin(&mut self, had_session: bool) {
@@ -460,7 +461,7 @@ impl<E: Clone> Auth<E> {
     /// The renewal ended: the requests waiting for it retry, or fail with its error.
     fn renewed(&mut self, result: Result<(), E>) {
         self.renewal = None;
-        for id in self.waiting(&Step::Renewing) {
+        while let Some((id, _)) = self.next_at(Step::Renewing) {
             match &result {
                 Ok(()) => self.send(id),
                 Err(e) => self.settle(id, Err(e.clone())),

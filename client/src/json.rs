@@ -24,23 +24,39 @@ impl fmt::Display for ScanError {
 
 impl std::error::Error for ScanError {}
 
-/// `n` in decimal. The core builds its messages with `concat` and this rather than
-/// `format!`: the formatting machinery costs the wasm SDK module size it counts in bytes.
-pub fn dec(n: u64) -> String {
-    let mut out = String::new();
-    let mut n = n;
-    loop {
-        out.insert(0, char::from(b'0' + (n % 10) as u8));
-        n /= 10;
-        if n == 0 {
-            return out;
-        }
+/// `before`, `n` in decimal, `after`: the shape of every message with a number in it. The
+/// core writes its text by hand rather than with `format!`: the formatting machinery costs
+/// the wasm SDK module size it counts in bytes. One function shared by every such message,
+/// rather than a `concat` of a temporary number string at each site.
+#[inline(never)]
+pub(crate) fn with_number(before: &str, n: u64, after: &str) -> String {
+    let mut out = String::with_capacity(before.len() + 20 + after.len());
+    out.push_str(before);
+    push_dec(&mut out, n);
+    out.push_str(after);
+    out
+}
+
+/// Appends `n` in decimal.
+pub(crate) fn push_dec(out: &mut String, n: u64) {
+    // Most significant digit first by recursion (at most 20 deep): smaller in the module
+    // than a digit buffer filled from the end.
+    if n >= 10 {
+        push_dec(out, n / 10);
     }
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// `s` as a JSON string literal, quotes included, for the `type` of an outgoing message.
 pub fn encode_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
+    push_string(&mut out, s);
+    out
+}
+
+/// Appends `s` as a JSON string literal (see [`encode_string`]): frames are written into
+/// one buffer rather than assembled from encoded copies.
+pub(crate) fn push_string(out: &mut String, s: &str) {
     out.push('"');
     for ch in s.chars() {
         match ch {
@@ -61,7 +77,6 @@ pub fn encode_string(s: &str) -> String {
         }
     }
     out.push('"');
-    out
 }
 
 /// Resolves the escapes of a string body already checked by [`Cursor::skip_string`].
@@ -114,6 +129,16 @@ fn hex4(chars: &mut std::str::Chars<'_>) -> u32 {
     })
 }
 
+/// A raw JSON value, if it is a string, decoded.
+pub(crate) fn string_value(raw: &str) -> Option<Cow<'_, str>> {
+    // A scanned value that opens with a quote is a whole string, so it closes with one; bytes
+    // rather than `strip_prefix`/`strip_suffix`, whose char patterns cost module size.
+    if raw.as_bytes().first() != Some(&b'"') {
+        return None;
+    }
+    raw.get(1..raw.len() - 1).map(decode_string)
+}
+
 /// A position in the input. Every delimiter JSON uses is ASCII and UTF-8 never reuses ASCII
 /// bytes inside multi-byte characters, so scanning bytes is safe and offsets stay on char
 /// boundaries.
@@ -156,13 +181,14 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Reads `"key" :` and the whitespace after it; returns the decoded key.
-    pub(crate) fn key(&mut self) -> Result<Cow<'a, str>, ScanError> {
+    /// Reads `"key" :` and the whitespace after it; returns the key's body, escapes not
+    /// resolved: only [`Object`] compares keys, and decodes them then.
+    fn key(&mut self) -> Result<&'a str, ScanError> {
         if self.peek() != Some(b'"') {
             return Err(self.err("expected a member name"));
         }
         let (start, end) = self.skip_string()?;
-        let key = decode_string(self.slice(start, end)?);
+        let key = self.slice(start, end)?;
         self.ws();
         if self.peek() != Some(b':') {
             return Err(self.err("expected `:`"));
@@ -249,10 +275,14 @@ impl<'a> Cursor<'a> {
         Ok(())
     }
 
-    /// Skips one value starting exactly at the cursor; stops right after it.
-    pub(crate) fn skip_value(&mut self) -> Result<(), ScanError> {
+    /// Skips one value starting exactly at the cursor; stops right after it. When that value
+    /// is an object, its top-level members go to `members` as (key body, raw value): one pass
+    /// and one walker serve both skipping and [`Object::scan`].
+    fn value(&mut self, members: &mut Vec<(&'a str, &'a str)>) -> Result<(), ScanError> {
         // The closing bracket each open container waits for.
         let mut open: Vec<u8> = Vec::new();
+        // The top-level member being read: its key and where its value starts.
+        let (mut key, mut start) = ("", 0);
         'value: loop {
             match self.peek() {
                 Some(b'{') => {
@@ -262,7 +292,10 @@ impl<'a> Cursor<'a> {
                         self.i += 1;
                     } else {
                         open.push(b'}');
-                        self.key()?;
+                        let k = self.key()?;
+                        if open.len() == 1 {
+                            (key, start) = (k, self.i);
+                        }
                         continue 'value;
                     }
                 }
@@ -287,13 +320,20 @@ impl<'a> Cursor<'a> {
             }
             // A value just ended: close finished containers, or move to the next element.
             while let Some(&close) = open.last() {
+                let top = open.len() == 1 && close == b'}';
+                if top {
+                    members.push((key, self.slice(start, self.i)?));
+                }
                 self.ws();
                 match self.peek() {
                     Some(b',') => {
                         self.i += 1;
                         self.ws();
                         if close == b'}' {
-                            self.key()?;
+                            let k = self.key()?;
+                            if top {
+                                (key, start) = (k, self.i);
+                            }
                         }
                         continue 'value;
                     }
@@ -313,7 +353,8 @@ impl<'a> Cursor<'a> {
 /// checked against the grammar, so what is handed on is something `JSON.parse` accepts.
 #[derive(Debug)]
 pub struct Object<'a> {
-    members: Vec<(Cow<'a, str>, &'a str)>,
+    /// (key body with its escapes, raw value), in order.
+    members: Vec<(&'a str, &'a str)>,
 }
 
 impl<'a> Object<'a> {
@@ -323,29 +364,8 @@ impl<'a> Object<'a> {
         if c.peek() != Some(b'{') {
             return Err(c.err("not a JSON object"));
         }
-        c.i += 1;
-        c.ws();
         let mut members = Vec::new();
-        if c.peek() == Some(b'}') {
-            c.i += 1;
-        } else {
-            loop {
-                c.ws();
-                let key = c.key()?;
-                let start = c.i;
-                c.skip_value()?;
-                members.push((key, c.slice(start, c.i)?));
-                c.ws();
-                match c.peek() {
-                    Some(b',') => c.i += 1,
-                    Some(b'}') => {
-                        c.i += 1;
-                        break;
-                    }
-                    _ => return Err(c.err("expected `,` or `}`")),
-                }
-            }
-        }
+        c.value(&mut members)?;
         c.ws();
         if c.i != json.len() {
             return Err(c.err("trailing characters after the object"));
@@ -358,16 +378,13 @@ impl<'a> Object<'a> {
         self.members
             .iter()
             .rev()
-            .find(|(k, _)| k == key)
+            .find(|(k, _)| decode_string(k) == key)
             .map(|(_, v)| *v)
     }
 
     /// `key` as a decoded string; `None` when absent or not a string.
     pub fn string(&self, key: &str) -> Option<Cow<'a, str>> {
-        let raw = self.raw(key)?;
-        raw.strip_prefix('"')
-            .and_then(|s| s.strip_suffix('"'))
-            .map(decode_string)
+        string_value(self.raw(key)?)
     }
 
     /// `key` as a non-negative integer; `None` for anything else (fractions, exponents,
@@ -377,13 +394,17 @@ impl<'a> Object<'a> {
         if raw.is_empty() {
             return None;
         }
-        // By hand: `str::parse` would add the integer parser to the wasm module.
-        raw.bytes().try_fold(0u64, |n, b| {
-            if !b.is_ascii_digit() {
+        // By hand: `str::parse` would add the integer parser to the wasm module. The overflow
+        // test divides rather than using `checked_mul`, which wasm does with a 128-bit product.
+        let mut n: u64 = 0;
+        for b in raw.bytes() {
+            let digit = u64::from(b.wrapping_sub(b'0'));
+            if digit > 9 || n > (u64::MAX - digit) / 10 {
                 return None;
             }
-            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-        })
+            n = n * 10 + digit;
+        }
+        Some(n)
     }
 
     pub fn bool(&self, key: &str) -> Option<bool> {
@@ -402,15 +423,29 @@ mod tests {
     #[test]
     fn decimal() {
         for n in [0, 7, 10, 4502, u64::MAX] {
-            assert_eq!(dec(n), n.to_string());
+            assert_eq!(with_number("", n, ""), n.to_string());
         }
         assert_eq!(encode_string("a\u{1}\u{1f}"), r#""a\u0001\u001f""#);
+    }
+
+    #[test]
+    fn integers_up_to_u64_max() {
+        let o = Object::scan(
+            r#"{"max":18446744073709551615,"over":18446744073709551616,"big":99999999999999999999,
+                "zero":0,"neg":-1,"frac":1.5,"exp":1e3,"text":"1"}"#,
+        )
+        .expect("object");
+        assert_eq!(o.u64("max"), Some(u64::MAX));
+        assert_eq!(o.u64("zero"), Some(0));
+        for key in ["over", "big", "neg", "frac", "exp", "text", "absent"] {
+            assert_eq!(o.u64(key), None, "{key}");
+        }
     }
 
     /// Skips one value and requires it to span the whole input.
     fn value(json: &str) -> Result<(), ScanError> {
         let mut c = Cursor::new(json);
-        c.skip_value()?;
+        c.value(&mut Vec::new())?;
         if c.i == json.len() {
             Ok(())
         } else {
@@ -522,7 +557,7 @@ mod tests {
         ] {
             let encoded = encode_string(s);
             let mut c = Cursor::new(&encoded);
-            assert_eq!(c.skip_value(), Ok(()));
+            assert_eq!(c.value(&mut Vec::new()), Ok(()));
             let body = &encoded[1..encoded.len() - 1];
             assert_eq!(decode_string(body), s);
         }

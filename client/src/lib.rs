@@ -23,6 +23,7 @@
 //! - `json` (private): the JSON grammar behind [`message`]: a validating, non-recursive
 //!   value skipper and string decoding/encoding.
 //! - `outbox` (private): packets emitted before the tunnel is active; bounded.
+//! - `queue` (private): the one first-in first-out list type behind every queue of the core.
 //! - `rng` (private): xorshift64* for the jitter, seeded by the host.
 //!
 //! ```
@@ -58,6 +59,7 @@ mod json;
 mod link;
 pub mod message;
 mod outbox;
+mod queue;
 mod resend;
 mod rng;
 pub mod status;

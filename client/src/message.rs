@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use crate::json::Object;
+use crate::json::{Object, string_value};
 pub use crate::json::{ScanError, encode_string};
 
 /// The two members the tunnel needs from a message body.
@@ -32,7 +32,7 @@ pub fn scan(json: &str) -> Result<Message<'_>, ScanError> {
         reason: "no `type` member",
         offset: json.len(),
     })?;
-    let event = obj.string("type").ok_or(ScanError {
+    let event = string_value(raw_event).ok_or(ScanError {
         reason: "`type` is not a string",
         // `raw_event` points into `json`; its distance from the start is its offset.
         offset: raw_event.as_ptr() as usize - json.as_ptr() as usize,

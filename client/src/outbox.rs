@@ -5,11 +5,11 @@
 //! state matters more than the oldest, and reports the loss once per outage, not once per
 //! dropped packet, so an error handler is not flooded.
 
-use std::collections::VecDeque;
+use crate::queue::Queue;
 
 #[derive(Debug)]
 pub(crate) struct Outbox {
-    packets: VecDeque<String>,
+    packets: Queue<String>,
     max: usize,
     /// Set after the first drop since the last flush; keeps the report to one per outage.
     overflowed: bool,
@@ -18,7 +18,7 @@ pub(crate) struct Outbox {
 impl Outbox {
     pub(crate) fn new(max: usize) -> Self {
         Self {
-            packets: VecDeque::new(),
+            packets: Queue::default(),
             max,
             overflowed: false,
         }
@@ -48,9 +48,7 @@ impl Outbox {
     /// Takes every queued packet, oldest first, and re-enables the overflow report.
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = String> + use<> {
         self.overflowed = false;
-        // Taking the whole deque rather than `drain(..)`: the same packets in the same order,
-        // without `Drain`'s drop guard, about 0.5 KB of the wasm SDK module.
-        std::mem::take(&mut self.packets).into_iter()
+        self.packets.take()
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -12,7 +12,7 @@
 //! [`TunnelConfig::durable`]: crate::TunnelConfig::durable
 //! [`Action::Persist`]: crate::Action::Persist
 
-use crate::json::dec;
+use crate::json::push_dec;
 
 #[derive(Debug, Default)]
 pub(crate) struct Resend {
@@ -72,7 +72,13 @@ impl Resend {
 pub(crate) fn frame(id: u64, body: &str) -> String {
     // Bodies end with `}` (made here, or checked by `restore`); no char pattern: module size.
     let open = body.get(..body.len().saturating_sub(1)).unwrap_or_default();
-    ["message:", open, ",\"id\":", &dec(id), "}"].concat()
+    let mut out = String::with_capacity(body.len() + 32);
+    out.push_str("message:");
+    out.push_str(open);
+    out.push_str(",\"id\":");
+    push_dec(&mut out, id);
+    out.push('}');
+    out
 }
 
 #[cfg(test)]

@@ -6,8 +6,6 @@
 //! (`poll_event`), and calls `handle_timeout` once `poll_timeout` has passed. No clock, timer,
 //! socket or randomness of its own, so every scenario runs on virtual time in tests.
 
-use std::collections::VecDeque;
-
 use cometa_protocol::CloseCode;
 use cometa_protocol::native::REPLY;
 use cometa_protocol::packet::{self, Packet, PacketType};
@@ -17,11 +15,12 @@ use crate::event::{
     ACK_EVENT, Action, ERR_BAD_PACKET, ERR_CONNECT_SERVICE, ERR_CONNECT_SOCKET,
     ERR_OUTBOX_OVERFLOW, ERR_RECONNECT, ERR_SOCKET_ERROR, Event, escape_event,
 };
-use crate::json::dec;
+use crate::json::{self, with_number};
 use crate::link::{Closed, Due, Frame, Link, Phase, Retry};
 use crate::message;
 use crate::outbox::Outbox;
-use crate::resend::{self, Resend};
+use crate::queue::Queue;
+use crate::resend::Resend;
 use crate::status::Status;
 
 /// One tunnel. See the crate documentation for the host loop.
@@ -37,8 +36,8 @@ pub struct Tunnel {
     resend: Resend,
     /// A durable tunnel dropped an emit since the last socket opened (one 3003 per outage).
     resend_overflowed: bool,
-    actions: VecDeque<Action>,
-    events: VecDeque<Event>,
+    actions: Queue<Action>,
+    events: Queue<Event>,
     /// The id of the last acknowledged emit.
     next_ack: u64,
     /// The personal stream's epoch (the relay's `stream` packet, compared whole) and the
@@ -58,8 +57,8 @@ impl Tunnel {
             outbox,
             resend: Resend::default(),
             resend_overflowed: false,
-            actions: VecDeque::new(),
-            events: VecDeque::new(),
+            actions: Queue::default(),
+            events: Queue::default(),
             next_ack: 0,
             epoch: None,
             delivered: 0,
@@ -150,7 +149,6 @@ impl Tunnel {
             Event::Connect
         };
         self.events.push_back(event);
-        // A plain loop: `extend` pulls in VecDeque's bulk-copy machinery (module size).
         for frame in self.outbox.drain() {
             self.actions.push_back(Action::Send(frame));
         }
@@ -201,14 +199,11 @@ impl Tunnel {
                 );
             }
             Closed::Lost => {
-                let code = dec(code.into());
-                self.retry(
-                    now_ms,
-                    ["connection lost (close code ", &code, ")"].concat(),
-                );
+                let why = with_number("connection lost (close code ", code.into(), ")");
+                self.retry(now_ms, why);
             }
             Closed::Failed => {
-                self.socket_failed(now_ms, &["close code ", &dec(code.into())].concat())
+                self.socket_failed(now_ms, &with_number("close code ", code.into(), ""))
             }
         }
     }
@@ -253,42 +248,46 @@ impl Tunnel {
         } else {
             content_json
         };
-        let mut frame = packet::encode_message(&message::encode_string(event), content);
-        if let (true, Some(id)) = (self.config().durable, ack) {
-            // `message:{…}` → the body `{…,"mid":"<key>"}`, kept and sent until answered.
-            let body = [
-                &frame["message:".len()..frame.len() - 1],
-                ",\"mid\":\"",
-                &self.key(),
-                "\"}",
-            ]
-            .concat();
+        // `message:{"type":..,"content":..` written into one buffer (the shape of
+        // `packet::encode_message`), then the members that depend on the kind of emit.
+        let mut frame = String::with_capacity(48 + event.len() + content.len());
+        frame.push_str("message:{\"type\":");
+        json::push_string(&mut frame, event);
+        frame.push_str(",\"content\":");
+        frame.push_str(content);
+        // A durable emit's body `{…,"mid":"<key>"}` is kept and sent until answered.
+        let durable = self.config().durable;
+        let mut body = None;
+        if durable {
+            frame.push_str(",\"mid\":\"");
+            self.push_key(&mut frame);
+            frame.push('"');
+            body = Some([&frame["message:".len()..], "}"].concat());
+        }
+        // `…,"id":N}`: the id the relay's `reply` names (what `resend::frame` writes too).
+        if let Some(id) = ack {
+            frame.push_str(",\"id\":");
+            json::push_dec(&mut frame, id);
+        }
+        frame.push('}');
+        if let (Some(body), Some(id)) = (body, ack) {
             if self.link.is_open() {
-                self.actions
-                    .push_back(Action::Send(resend::frame(id, &body)));
+                self.actions.push_back(Action::Send(frame));
             }
             self.keep(id, body);
             self.persist();
             return;
-        }
-        if let Some(id) = ack {
-            // `message:{"type":..,"content":..}` → `…,"id":N}`.
-            frame.pop();
-            frame.push_str(",\"id\":");
-            frame.push_str(&dec(id));
-            frame.push('}');
         }
         if self.link.is_open() {
             self.actions.push_back(Action::Send(frame));
         } else if self.outbox.push(frame) {
             self.error(
                 ERR_OUTBOX_OVERFLOW,
-                [
+                with_number(
                     "outbox full (",
-                    &dec(self.config().max_outbox as u64),
+                    self.config().max_outbox as u64,
                     " packets) while not connected: oldest packets dropped",
-                ]
-                .concat(),
+                ),
             );
         }
     }
@@ -301,12 +300,11 @@ impl Tunnel {
             self.resend_overflowed = true;
             self.error(
                 ERR_OUTBOX_OVERFLOW,
-                [
+                with_number(
                     "over ",
-                    &dec(max as u64),
+                    max as u64,
                     " unanswered packets: oldest packets dropped",
-                ]
-                .concat(),
+                ),
             );
         }
     }
@@ -316,11 +314,10 @@ impl Tunnel {
             .push_back(Action::Persist(self.resend.persisted()));
     }
 
-    /// A fresh idempotency key: 16 characters of `[0-9A-Za-z]`, about 95 bits.
-    fn key(&mut self) -> String {
+    /// Appends a fresh idempotency key: 16 characters of `[0-9A-Za-z]`, about 95 bits.
+    fn push_key(&mut self, out: &mut String) {
         const ALPHABET: &[u8; 62] =
             b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-        let mut out = String::with_capacity(16);
         for _ in 0..2 {
             let mut n = self.link.random();
             for _ in 0..8 {
@@ -328,7 +325,6 @@ impl Tunnel {
                 n /= 62;
             }
         }
-        out
     }
 
     /// The user closes the tunnel: a `close` packet if active, the socket closed, a `close`
@@ -384,11 +380,9 @@ impl Tunnel {
                     .push_back(Action::Send(packet::PING.to_owned())),
                 Due::Silent => {
                     self.actions.push_back(Action::CloseSocket);
-                    let waited = dec(self.config().pong_timeout_ms);
-                    self.retry(
-                        now_ms,
-                        ["no frame from the server for ", &waited, " ms"].concat(),
-                    );
+                    let waited = self.config().pong_timeout_ms;
+                    let why = with_number("no frame from the server for ", waited, " ms");
+                    self.retry(now_ms, why);
                 }
             }
         }
@@ -441,13 +435,7 @@ impl Tunnel {
                 self.shut(false);
                 self.error(
                     ERR_RECONNECT,
-                    [
-                        "reconnect failed after ",
-                        &dec(tries.into()),
-                        " tries: ",
-                        &reason,
-                    ]
-                    .concat(),
+                    with_number("reconnect failed after ", tries.into(), " tries: ") + &reason,
                 );
             }
         }
@@ -487,13 +475,11 @@ impl Tunnel {
             }
             Err(e) => self.error(
                 ERR_BAD_PACKET,
-                [
-                    "bad message packet: ",
-                    e.reason,
-                    " at byte ",
-                    &dec(e.offset as u64),
-                ]
-                .concat(),
+                with_number(
+                    &["bad message packet: ", e.reason, " at byte "].concat(),
+                    e.offset as u64,
+                    "",
+                ),
             ),
         }
     }

@@ -7,8 +7,6 @@
 //! with WebSocket control frames, which pages answer without seeing them, so the session also
 //! sends `ping` packets and gives a connection up when nothing at all came back in time.
 
-use std::collections::VecDeque;
-
 use cometa_protocol::native::{self, PERSONAL};
 use cometa_protocol::packet::{self, Packet, PacketType};
 
@@ -16,8 +14,9 @@ use super::wire::Body;
 use super::{Credentials, ERR_STOPPED, Failure, Output, Position, State};
 use crate::config::TunnelConfig;
 use crate::event::ERR_RECONNECT;
-use crate::json::dec;
+use crate::json::with_number;
 use crate::link::{Closed, Due, Frame, Link, Retry};
+use crate::queue::Queue;
 
 mod inbound;
 mod requests;
@@ -61,8 +60,8 @@ pub struct Session {
     next_id: u64,
     pending: Vec<(u64, Pending)>,
     /// Requests made while not connected: id, what it is, the frame.
-    outbox: VecDeque<(u64, Pending, String)>,
-    out: VecDeque<Output>,
+    outbox: Queue<(u64, Pending, String)>,
+    out: Queue<Output>,
     /// What the page was last told (see [`State`]).
     state: State,
 }
@@ -80,8 +79,8 @@ impl Session {
             channels: Vec::new(),
             next_id: 1,
             pending: Vec::new(),
-            outbox: VecDeque::new(),
-            out: VecDeque::new(),
+            outbox: Queue::default(),
+            out: Queue::default(),
             state: State::Disconnected,
         }
     }
@@ -224,10 +223,10 @@ impl Session {
         let id = self.id();
         let mut body = Body::new(id).string("channel", channel);
         if let Some(n) = limit {
-            body = body.raw("limit", &dec(u64::from(n)));
+            body = body.raw("limit", &with_number("", n.into(), ""));
         }
         if let Some(b) = before {
-            body = body.raw("before", &dec(b));
+            body = body.raw("before", &with_number("", b, ""));
         }
         self.query(id, body.packet(native::HISTORY))
     }
@@ -290,7 +289,7 @@ impl Session {
         for i in 0..self.channels.len() {
             self.send_subscribe(i);
         }
-        while let Some((id, pending, frame)) = self.outbox.pop_front() {
+        for (id, pending, frame) in self.outbox.take() {
             self.send_request(id, pending, frame);
         }
     }
@@ -420,7 +419,7 @@ impl Session {
             Retry::Wait { .. } => self.set_state(State::Connecting, code, reason),
             Retry::GaveUp { tries } => {
                 self.fail_pending(ERR_RECONNECT, "gave up reconnecting");
-                let why = ["gave up after ", &dec(u64::from(tries)), " reconnect tries"].concat();
+                let why = with_number("gave up after ", tries.into(), " reconnect tries");
                 self.set_state(State::Disconnected, ERR_RECONNECT, &why);
                 self.out
                     .push_back(Output::Stopped(Failure::new(ERR_RECONNECT, why)));

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use crate::json::{Object, dec, encode_string};
+use crate::json::{Object, push_dec, push_string};
 
 /// A stream position: resume after `seq` if the stream is still in `epoch`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,24 +16,26 @@ pub struct Position {
 impl Position {
     /// `{"seq":N,"epoch":"…"}`: the wire form, also the form the host stores.
     pub fn to_json(&self) -> String {
-        // `concat` and `dec`, not `format!`: no formatting code in the wasm module.
-        [
-            r#"{"seq":"#,
-            &dec(self.seq),
-            r#","epoch":"#,
-            &encode_string(&self.epoch),
-            "}",
-        ]
-        .concat()
+        // Written by hand, not `format!`: no formatting code in the wasm module.
+        let mut out = String::from(r#"{"seq":"#);
+        push_dec(&mut out, self.seq);
+        out.push_str(r#","epoch":"#);
+        push_string(&mut out, &self.epoch);
+        out.push('}');
+        out
     }
 
     /// The inverse of [`Position::to_json`]; `None` for anything else (a stored value from an
     /// older version, a hand-edited one), which the caller treats as "no position".
     pub fn parse(json: &str) -> Option<Position> {
-        let obj = Object::scan(json).ok()?;
+        Self::from_object(&Object::scan(json).ok()?)
+    }
+
+    /// The `seq` and `epoch` members of a scanned object (a stored position, a stream state).
+    fn from_object(o: &Object<'_>) -> Option<Position> {
         Some(Position {
-            seq: obj.u64("seq")?,
-            epoch: obj.string("epoch")?.into_owned(),
+            seq: o.u64("seq")?,
+            epoch: o.string("epoch")?.into_owned(),
         })
     }
 }
@@ -121,10 +123,7 @@ impl StreamState {
     pub fn scan(json: &str) -> Option<Self> {
         let o = Object::scan(json).ok()?;
         Some(Self {
-            position: Position {
-                seq: o.u64("seq")?,
-                epoch: o.string("epoch")?.into_owned(),
-            },
+            position: Position::from_object(&o)?,
             recovered: o.bool("recovered").unwrap_or(true),
         })
     }
@@ -135,20 +134,29 @@ pub struct Body(String);
 
 impl Body {
     pub fn new(id: u64) -> Self {
-        Body([r#"{"id":"#, &dec(id)].concat())
+        let mut out = String::from(r#"{"id":"#);
+        push_dec(&mut out, id);
+        Body(out)
     }
 
-    pub fn string(self, key: &str, value: &str) -> Self {
-        let value = encode_string(value);
-        self.raw(key, &value)
+    pub fn string(mut self, key: &str, value: &str) -> Self {
+        self.member(key);
+        push_string(&mut self.0, value);
+        self
     }
 
     /// `value` must already be JSON text.
     pub fn raw(mut self, key: &str, value: &str) -> Self {
-        for part in [",\"", key, "\":", value] {
-            self.0.push_str(part);
-        }
+        self.member(key);
+        self.0.push_str(value);
         self
+    }
+
+    /// `,"key":`, before a member's value.
+    fn member(&mut self, key: &str) {
+        self.0.push_str(",\"");
+        self.0.push_str(key);
+        self.0.push_str("\":");
     }
 
     /// `kind:{…}`, the whole packet.

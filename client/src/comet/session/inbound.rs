@@ -6,7 +6,7 @@ use cometa_protocol::native::{self, PERSONAL};
 use super::{Pending, Session};
 use crate::comet::wire::{Reply, StreamState};
 use crate::comet::{Identity, Output, Position, Publication};
-use crate::json::{Object, dec};
+use crate::json::{Object, push_dec};
 
 impl Session {
     pub(super) fn on_reply(&mut self, body: &str) {
@@ -129,7 +129,9 @@ impl Session {
             let seq = pos.seq;
             self.save(&channel, &pos);
             if personal {
-                let ack = [native::ACK, r#":{"seq":"#, &dec(seq), "}"].concat();
+                let mut ack = [native::ACK, r#":{"seq":"#].concat();
+                push_dec(&mut ack, seq);
+                ack.push('}');
                 self.out.push_back(Output::Send(ack));
             }
         }

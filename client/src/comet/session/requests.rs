@@ -14,29 +14,27 @@ impl Session {
                     let again = Pending::Query(frame.clone());
                     self.outbox.push_front((id, again, frame));
                 }
-                Pending::Publish { channel, event } => self.out.push_back(Output::Report {
-                    channel,
-                    event,
-                    outcome: Err(Failure::new(
+                // A publish is reported; the rest has nothing to settle.
+                other => self.settle_failed(
+                    id,
+                    other,
+                    Failure::new(
                         ERR_UNKNOWN_OUTCOME,
                         "the connection was lost before the relay answered",
-                    )),
-                }),
-                Pending::Auth | Pending::Subscribe(_) | Pending::Unsubscribe => {}
+                    ),
+                ),
             }
         }
     }
 
     /// Settles every request, queued or in flight, with an error.
     pub(super) fn fail_pending(&mut self, code: u32, message: &str) {
-        let queued = std::mem::take(&mut self.outbox)
-            .into_iter()
-            .map(|(i, p, _)| (i, p));
-        let all: Vec<(u64, Pending)> = std::mem::take(&mut self.pending)
-            .into_iter()
-            .chain(queued)
-            .collect();
-        for (id, pending) in all {
+        // In flight first, then queued; two plain loops rather than a chained iterator
+        // collected into a `Vec` (module size).
+        for (id, pending) in std::mem::take(&mut self.pending) {
+            self.settle_failed(id, pending, Failure::new(code, message));
+        }
+        for (id, pending, _) in self.outbox.take() {
             self.settle_failed(id, pending, Failure::new(code, message));
         }
     }
