@@ -341,4 +341,10 @@ pub struct Config {
     /// Idempotency keys remembered at most (about 100 bytes each), oldest forgotten first.
     #[arg(long, env = "COMETA_DEDUP_CAPACITY", default_value = "100000", value_parser = parse::positive::<usize>)]
     pub dedup_capacity: usize,
+    /// Bytes of frames a connection gathers before it writes them to its socket (a batch is
+    /// written whole at its end either way). Larger means fewer system calls when a
+    /// connection has a backlog, and up to about twice this held by a connection that had
+    /// one; an idle connection holds none of it.
+    #[arg(long, env = "COMETA_WS_WRITE_BUFFER_BYTES", default_value = "16384", value_parser = parse::positive::<usize>)]
+    pub ws_write_buffer_bytes: usize,
 }
