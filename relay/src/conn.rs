@@ -263,20 +263,27 @@ pub fn admit(
 
 /// Socket settings of every connection: the frame limit, and small buffers — tungstenite's
 /// 128 KiB default read buffer would dominate the memory of an idle connection. The write
-/// buffer's cap holds two of the largest replies the relay sends (a `history` page, which
-/// always carries at least one message however large), so a reply is never refused for its
-/// size alone.
+/// buffer (`--ws-write-buffer-bytes`) is what a backlog is cut into socket writes by: each
+/// write costs a system call and, on the receiving host, a packet's processing, which is most
+/// of a delivery's cost at fan-out rates. The write buffer's cap holds two of the largest
+/// replies the relay sends (a `history` page, which always carries at least one message
+/// however large), so a reply is never refused for its size alone, and a frame on top of a
+/// full write buffer.
 pub fn configure(ws: WebSocketUpgrade, cfg: &crate::config::Config) -> WebSocketUpgrade {
     let max = cfg.max_frame_bytes;
     let reply = cfg
         .max_reply_bytes
         .max(max.max(cfg.max_body_bytes).saturating_add(4 * 1024));
+    // tungstenite panics on a cap that does not exceed the write buffer: halved, even an
+    // absurd setting leaves room for the cap above it.
+    let write = cfg.ws_write_buffer_bytes.min(usize::MAX / 2);
     ws.read_buffer_size(2 * 1024)
-        .write_buffer_size(4 * 1024)
+        .write_buffer_size(write)
         .max_write_buffer_size(
             max.saturating_mul(4)
                 .max(64 * 1024)
-                .max(reply.saturating_mul(2)),
+                .max(reply.saturating_mul(2))
+                .max(write.saturating_add(max).saturating_add(1)),
         )
         .max_message_size(max)
         .max_frame_size(max)

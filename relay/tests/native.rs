@@ -664,3 +664,34 @@ async fn concurrent_publishes_reach_subscribers_in_seq_order_without_gaps() -> R
     }
     r.stop().await
 }
+
+/// The write buffer (`--ws-write-buffer-bytes`) cuts a backlog into socket writes; whatever
+/// its size — one byte, or more than the cap the relay derives from the other limits, which
+/// tungstenite would refuse with a panic — a backlog arrives whole and in order.
+#[tokio::test]
+async fn any_write_buffer_size_delivers_a_backlog_in_order() -> Result<()> {
+    for size in [1, 1 << 20] {
+        let r = TestRelay::start_with(|c| c.ws_write_buffer_bytes = size).await?;
+        let mut n = r.native().await?;
+        n.request("subscribe", json!({"channel": "wbuf"})).await?;
+        let pad = "x".repeat(1000);
+        for i in 0..40 {
+            let (st, body) = r
+                .api(
+                    "POST",
+                    "/channels/wbuf/messages",
+                    Some(json!({"event": "m", "data": [i, pad]})),
+                )
+                .await?;
+            assert_eq!(st, 200, "{body}");
+        }
+        for want in 1..=40u64 {
+            let p = n.publication().await?;
+            assert_eq!((&p["seq"], &p["data"][0]), (&json!(want), &json!(want - 1)));
+        }
+        n.sync().await?;
+        assert!(n.drain().is_empty(), "size {size}");
+        r.stop().await?;
+    }
+    Ok(())
+}

@@ -349,4 +349,10 @@ pub struct Config {
     /// by seq), never a message. 0 writes them with every commit.
     #[arg(long = "cursor-flush-ms", env = "COMETA_CURSOR_FLUSH_MS", default_value = "200", value_parser = parse::millis)]
     pub cursor_flush: Duration,
+    /// Bytes of frames a connection gathers before it writes them to its socket (a batch is
+    /// written whole at its end either way). Larger means fewer system calls when a
+    /// connection has a backlog, and up to about twice this held by a connection that had
+    /// one; an idle connection holds none of it.
+    #[arg(long, env = "COMETA_WS_WRITE_BUFFER_BYTES", default_value = "16384", value_parser = parse::positive::<usize>)]
+    pub ws_write_buffer_bytes: usize,
 }
