@@ -259,7 +259,7 @@ impl Tunnel {
             let body = [
                 &frame["message:".len()..frame.len() - 1],
                 ",\"mid\":\"",
-                &self.key(),
+                &self.link.key(),
                 "\"}",
             ]
             .concat();
@@ -314,21 +314,6 @@ impl Tunnel {
     fn persist(&mut self) {
         self.actions
             .push_back(Action::Persist(self.resend.persisted()));
-    }
-
-    /// A fresh idempotency key: 16 characters of `[0-9A-Za-z]`, about 95 bits.
-    fn key(&mut self) -> String {
-        const ALPHABET: &[u8; 62] =
-            b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-        let mut out = String::with_capacity(16);
-        for _ in 0..2 {
-            let mut n = self.link.random();
-            for _ in 0..8 {
-                out.push(char::from(ALPHABET[(n % 62) as usize]));
-                n /= 62;
-            }
-        }
-        out
     }
 
     /// The user closes the tunnel: a `close` packet if active, the socket closed, a `close`

@@ -14,6 +14,8 @@ impl Session {
                     let again = Pending::Query(frame.clone());
                     self.outbox.push_front((id, again, frame));
                 }
+                // A kept publish goes again on the next socket, with its key.
+                Pending::Publish { .. } if self.resend.has(id) => {}
                 Pending::Publish { channel, event } => self.out.push_back(Output::Report {
                     channel,
                     event,
@@ -27,7 +29,8 @@ impl Session {
         }
     }
 
-    /// Settles every request, queued or in flight, with an error.
+    /// Settles every request, queued or in flight, with an error; kept publishes stay for
+    /// the next `start` (they are in storage anyway).
     pub(super) fn fail_pending(&mut self, code: u32, message: &str) {
         let queued = std::mem::take(&mut self.outbox)
             .into_iter()
@@ -37,6 +40,9 @@ impl Session {
             .chain(queued)
             .collect();
         for (id, pending) in all {
+            if self.resend.has(id) {
+                continue;
+            }
             self.settle_failed(id, pending, Failure::new(code, message));
         }
     }
