@@ -136,7 +136,7 @@ fn a_reload_restores_the_list_and_sends_it_with_the_same_keys() {
 
     let mut after = durable(100);
     after.restore(&format!(
-        "not json\n{stored}\n{{\"channel\":\"web_c\",\"data\":1}}"
+        "not json\n{stored} \n{{\"channel\":\"web_c\",\"data\":1}}"
     ));
     assert_eq!(after.unanswered(), 2, "bad and unkeyed lines skipped");
     assert_eq!(

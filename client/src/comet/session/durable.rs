@@ -33,7 +33,8 @@ impl Session {
         let mut rest = persisted;
         while !rest.is_empty() {
             let end = rest.bytes().position(|b| b == b'\n').unwrap_or(rest.len());
-            let body = &rest[..end];
+            // Trimmed: a body's last byte must be its `}`, where each send adds the id.
+            let body = rest[..end].trim_ascii();
             rest = rest.get(end + 1..).unwrap_or_default();
             if target(body).is_some() {
                 let id = self.id();
