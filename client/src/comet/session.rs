@@ -195,7 +195,8 @@ impl Session {
     }
 
     /// Publishes; the relay's answer comes back as an [`Output::Report`]. Queued while not
-    /// connected; when durable, kept with a key until answered (see [`durable`]).
+    /// connected; when durable, kept with a key until answered and sent again on every new
+    /// connection (see [`Session::restore`]).
     /// `data_json` must be JSON text.
     pub fn publish(&mut self, _now_ms: u64, channel: &str, event: &str, data_json: &str) {
         let id = self.id();
