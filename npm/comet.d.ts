@@ -32,6 +32,15 @@ export interface StartOptions {
    * BroadcastChannel, or Node: a connection of this object's own.
    */
   shared?: boolean;
+  /**
+   * Default `true`: every `web_pipe_send` carries an idempotency key and is kept until the
+   * relay answers it: sent again on the next connection, and stored in `localStorage` (wx
+   * storage in a mini-program; memory in Node) per relay and user, so calls made offline are
+   * sent after a reload. The relay stores a resend once. With `shared`, the master tab's list
+   * holds the publishes the other tabs forwarded to it. `false`: kept in memory while offline
+   * only, and one whose connection dropped before the answer is reported with error 3004.
+   */
+  persist?: boolean;
 }
 
 export interface ServerInfo {

@@ -141,6 +141,10 @@ impl Link {
         &self.config
     }
 
+    pub(crate) fn config_mut(&mut self) -> &mut TunnelConfig {
+        &mut self.config
+    }
+
     pub(crate) fn phase(&self) -> Phase {
         self.phase
     }
@@ -181,9 +185,20 @@ impl Link {
         }
     }
 
-    /// Random bits from the jitter's source (idempotency keys).
-    pub(crate) fn random(&mut self) -> u64 {
-        self.rng.next_u64()
+    /// A fresh idempotency key from the jitter's source: 16 characters of `[0-9A-Za-z]`,
+    /// about 95 bits (a durable tunnel's emits, a durable session's publishes).
+    pub(crate) fn key(&mut self) -> String {
+        const ALPHABET: &[u8; 62] =
+            b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut out = String::with_capacity(16);
+        for _ in 0..2 {
+            let mut n = self.rng.next_u64();
+            for _ in 0..8 {
+                out.push(char::from(ALPHABET[(n % 62) as usize]));
+                n /= 62;
+            }
+        }
+        out
     }
 
     /// Begins a fresh life: the first attempt starts (fetch or open). `false`, doing nothing,

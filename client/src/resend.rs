@@ -1,4 +1,6 @@
-//! Emits the relay has not answered yet, for a durable tunnel ([`TunnelConfig::durable`]).
+//! Emits the relay has not answered yet, for a durable tunnel ([`TunnelConfig::durable`]),
+//! and likewise a durable [`Session`](crate::comet::Session)'s publishes (`publish:` packets
+//! instead of `message:`; the relay deduplicates a publish's `mid` per sender and channel).
 //!
 //! Each carries an idempotency key (`mid`) and stays here, oldest first, until a `reply` with
 //! its id arrives: a socket lost before that sends it again on the next one, and the host
@@ -14,14 +16,29 @@
 
 use crate::json::push_dec;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Resend {
+    /// The packet type the bodies are sent as.
+    kind: &'static str,
     /// `(reply id, body)`, oldest first. A `Vec`, not a `VecDeque`: a few entries, and the
     /// deque's ring copies cost the wasm module more than the shifts cost here.
     entries: Vec<(u64, String)>,
 }
 
+impl Default for Resend {
+    fn default() -> Self {
+        Self::new("message")
+    }
+}
+
 impl Resend {
+    pub(crate) fn new(kind: &'static str) -> Self {
+        Self {
+            kind,
+            entries: Vec::new(),
+        }
+    }
+
     /// Keeps `body` under `id`, dropping the oldest beyond `max`; true when one was dropped.
     pub(crate) fn push(&mut self, id: u64, body: String, max: usize) -> bool {
         let mut dropped = false;
@@ -46,9 +63,29 @@ impl Resend {
         }
     }
 
-    /// Every entry as the `message:` packet to send, oldest first.
+    /// Every entry as the packet to send, oldest first.
     pub(crate) fn frames(&self) -> impl Iterator<Item = String> + '_ {
-        self.entries.iter().map(|(id, body)| frame(*id, body))
+        self.entries
+            .iter()
+            .map(|(id, body)| packet(self.kind, *id, body))
+    }
+
+    /// The packet that sends `body` under `id`.
+    pub(crate) fn frame(&self, id: u64, body: &str) -> String {
+        packet(self.kind, id, body)
+    }
+
+    /// The entries, oldest first.
+    pub(crate) fn entries(&self) -> &[(u64, String)] {
+        &self.entries
+    }
+
+    pub(crate) fn has(&self, id: u64) -> bool {
+        self.entries.iter().any(|(i, _)| *i == id)
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
     }
 
     /// The persisted form: one body per line; empty when nothing is unanswered.
@@ -68,12 +105,13 @@ impl Resend {
     }
 }
 
-/// `message:{…,"id":N}` from a body `{…}`.
-pub(crate) fn frame(id: u64, body: &str) -> String {
+/// `kind:{…,"id":N}` from a body `{…}`.
+fn packet(kind: &str, id: u64, body: &str) -> String {
     // Bodies end with `}` (made here, or checked by `restore`); no char pattern: module size.
     let open = body.get(..body.len().saturating_sub(1)).unwrap_or_default();
     let mut out = String::with_capacity(body.len() + 32);
-    out.push_str("message:");
+    out.push_str(kind);
+    out.push(':');
     out.push_str(open);
     out.push_str(",\"id\":");
     push_dec(&mut out, id);
@@ -118,5 +156,20 @@ mod tests {
         assert_eq!(r.len(), 2);
         assert!(!r.answered(1));
         assert!(r.push(4, "{}".into(), 0), "nothing kept at 0");
+    }
+
+    #[test]
+    fn publishes_sent_as_their_kind() {
+        let mut r = Resend::new("publish");
+        r.push(4, r#"{"mid":"k","channel":"web_a"}"#.into(), 10);
+        r.push(5, r#"{"mid":"l","channel":"web_a"}"#.into(), 10);
+        assert_eq!(
+            r.frame(4, &r.entries()[0].1),
+            r#"publish:{"mid":"k","channel":"web_a","id":4}"#
+        );
+        assert_eq!(r.frames().count(), 2);
+        assert!(r.has(5) && !r.has(6));
+        r.clear();
+        assert_eq!(r.len(), 0);
     }
 }

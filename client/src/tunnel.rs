@@ -260,11 +260,11 @@ impl Tunnel {
         let mut body = None;
         if durable {
             frame.push_str(",\"mid\":\"");
-            self.push_key(&mut frame);
+            frame.push_str(&self.link.key());
             frame.push('"');
             body = Some([&frame["message:".len()..], "}"].concat());
         }
-        // `…,"id":N}`: the id the relay's `reply` names (what `resend::frame` writes too).
+        // `…,"id":N}`: the id the relay's `reply` names (what `Resend::frame` writes too).
         if let Some(id) = ack {
             frame.push_str(",\"id\":");
             json::push_dec(&mut frame, id);
@@ -312,19 +312,6 @@ impl Tunnel {
     fn persist(&mut self) {
         self.actions
             .push_back(Action::Persist(self.resend.persisted()));
-    }
-
-    /// Appends a fresh idempotency key: 16 characters of `[0-9A-Za-z]`, about 95 bits.
-    fn push_key(&mut self, out: &mut String) {
-        const ALPHABET: &[u8; 62] =
-            b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-        for _ in 0..2 {
-            let mut n = self.link.random();
-            for _ in 0..8 {
-                out.push(char::from(ALPHABET[(n % 62) as usize]));
-                n /= 62;
-            }
-        }
     }
 
     /// The user closes the tunnel: a `close` packet if active, the socket closed, a `close`

@@ -14,7 +14,8 @@
 //   a stream's message to its callbacks only when its seq is past the last one it handed on,
 //   as the module does for its own socket, so what a takeover replays is not seen twice.
 // - Publishes a follower sent stay pending until a leader took them, and queries until
-//   answered: a new leader gets them again.
+//   answered: a new leader gets them again. A publish taken lives in the leader's list of
+//   unanswered ones (`persist`, stored per relay and user), which the next leader sends.
 //
 // Host glue, like `npm/load.js`: the module still decides everything about the connection;
 // this file only decides which tab runs it and which tab gets what. Not a wasm-bindgen

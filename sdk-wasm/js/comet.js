@@ -70,3 +70,15 @@ export function connectUrl(node) {
   if (/^wss?:/i.test(base)) return base;
   return base.replace(/^http/i, 'ws').replace(/\/+$/, '') + '/connect';
 }
+
+// The unanswered `web_pipe_send` calls of relay `url` as `owner` (`persist`), one body per
+// line in localStorage (wx storage in a mini-program): read without `text`, else written (""
+// removes them). Quota or disabled storage: they are still resent while the page lives.
+export function outbox(url, owner, text) {
+  const key = `cometa:outbox:${url} ${owner}`;
+  try {
+    const s = globalThis.localStorage;
+    if (text === undefined) return s?.getItem(key) ?? undefined;
+    text ? s?.setItem(key, text) : s?.removeItem(key);
+  } catch {}
+}

@@ -4,7 +4,8 @@
 //!
 //! - [`session`]: [`Session`], the state machine: connect, `auth` with the personal stream's
 //!   position, (re)subscribe every channel with its position, request ids and their replies,
-//!   dedup by seq, acks, a bounded queue while offline, liveness and backoff.
+//!   dedup by seq, acks, a bounded queue while offline, liveness and backoff; when durable,
+//!   publishes kept with a key until answered and persisted by the host across reloads.
 //! - [`wire`]: the packet bodies, scanned and built without a JSON library.
 //! - [`filter`]: what a `subscription()` name selects.
 //!
@@ -13,6 +14,8 @@
 //! [`Output::Save`] that follows the [`Output::Deliver`]), so a reload resumes after the last
 //! message the page actually handled and never hands it the same message twice.
 
+#[cfg(test)]
+mod durable_tests;
 pub mod filter;
 pub mod session;
 #[cfg(test)]
@@ -24,7 +27,8 @@ pub use session::Session;
 pub use wire::{Failure, Position, Publication};
 
 /// A publish or query was in flight when the connection was lost: the relay may or may not
-/// have acted on it, and it is not re-sent (a publish is not idempotent).
+/// have acted on it, and it is not re-sent (a publish without a key is not idempotent; a
+/// durable session's publishes carry one and are sent again instead).
 pub const ERR_UNKNOWN_OUTCOME: u32 = 3004;
 /// Requests queued while offline beyond the configured `max_outbox`: the oldest are dropped.
 pub const ERR_OUTBOX_OVERFLOW: u32 = crate::event::ERR_OUTBOX_OVERFLOW;
@@ -105,6 +109,9 @@ pub enum Output {
         event: String,
         outcome: Result<Option<u64>, Failure>,
     },
+    /// Store the unanswered publishes of a durable session (one body per line; empty: none,
+    /// remove the stored copy) under the relay and user, for [`Session::restore`].
+    Persist(String),
     /// The answer to a query (`history`, `presence`, `user_data`): raw JSON of `result`.
     Reply {
         id: u64,

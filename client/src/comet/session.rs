@@ -17,7 +17,9 @@ use crate::event::ERR_RECONNECT;
 use crate::json::with_number;
 use crate::link::{Closed, Due, Frame, Link, Retry};
 use crate::queue::Queue;
+use crate::resend::Resend;
 
+mod durable;
 mod inbound;
 mod requests;
 
@@ -61,6 +63,8 @@ pub struct Session {
     pending: Vec<(u64, Pending)>,
     /// Requests made while not connected: id, what it is, the frame.
     outbox: Queue<(u64, Pending, String)>,
+    /// A durable session's unanswered publishes (see [`durable`]); they skip the outbox.
+    resend: Resend,
     out: Queue<Output>,
     /// What the page was last told (see [`State`]).
     state: State,
@@ -80,6 +84,7 @@ impl Session {
             next_id: 1,
             pending: Vec::new(),
             outbox: Queue::default(),
+            resend: Resend::new(native::PUBLISH),
             out: Queue::default(),
             state: State::Disconnected,
         }
@@ -189,19 +194,29 @@ impl Session {
     }
 
     /// Publishes; the relay's answer comes back as an [`Output::Report`]. Queued while not
-    /// connected. `data_json` must be JSON text.
+    /// connected; when durable, kept with a key until answered and sent again on every new
+    /// connection (see [`Session::restore`]).
+    /// `data_json` must be JSON text.
     pub fn publish(&mut self, _now_ms: u64, channel: &str, event: &str, data_json: &str) {
         let id = self.id();
-        let frame = Body::new(id)
+        let durable = self.link.config().durable;
+        let body = if durable {
+            Body::keyed(&self.link.key())
+        } else {
+            Body::new(id)
+        };
+        let body = body
             .string("channel", channel)
             .string("event", event)
-            .raw("data", data_json)
-            .packet(native::PUBLISH);
+            .raw("data", data_json);
         let pending = Pending::Publish {
             channel: channel.to_owned(),
             event: event.to_owned(),
         };
-        self.request(id, pending, frame);
+        if durable {
+            return self.publish_kept(id, body, pending);
+        }
+        self.request(id, pending, body.packet(native::PUBLISH));
     }
 
     /// Asks for a channel's kept messages (`msg`: the personal stream); answered with an
@@ -292,6 +307,7 @@ impl Session {
         for (id, pending, frame) in self.outbox.take() {
             self.send_request(id, pending, frame);
         }
+        self.resend_kept();
     }
 
     /// One inbound text frame. Any frame proves the connection alive.

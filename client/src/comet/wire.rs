@@ -139,6 +139,11 @@ impl Body {
         Body(out)
     }
 
+    /// `{"mid":"<key>"…}`: a body kept for resending; each send adds its id.
+    pub fn keyed(key: &str) -> Self {
+        Body(["{\"mid\":\"", key, "\""].concat())
+    }
+
     pub fn string(mut self, key: &str, value: &str) -> Self {
         self.member(key);
         push_string(&mut self.0, value);
@@ -160,9 +165,14 @@ impl Body {
     }
 
     /// `kind:{…}`, the whole packet.
-    pub fn packet(mut self, kind: &str) -> String {
+    pub fn packet(self, kind: &str) -> String {
+        [kind, ":", &self.end()].concat()
+    }
+
+    /// `{…}`, the body alone.
+    pub fn end(mut self) -> String {
         self.0.push('}');
-        [kind, ":", &self.0].concat()
+        self.0
     }
 }
 
@@ -222,5 +232,7 @@ mod tests {
             .raw("data", "[1]")
             .packet("publish");
         assert_eq!(b, r#"publish:{"id":3,"channel":"web_\"x","data":[1]}"#);
+        let k = Body::keyed("abc").string("channel", "web_x").end();
+        assert_eq!(k, r#"{"mid":"abc","channel":"web_x"}"#);
     }
 }

@@ -61,6 +61,7 @@ impl CometApi {
             options: Object::new().into(),
             url: String::new(),
             owner: "anon".into(),
+            persist: false,
             subs: Vec::new(),
             next_sub: 1,
             on_auth_ok: Vec::new(),
@@ -76,9 +77,10 @@ impl CometApi {
         CometApi { host }
     }
 
-    // `start({dev_id, user_id, user_key, node, WebSocket}, callback)`: connects (again, if
-    // running) and calls `callback` once the first socket is open. Options are merged into
-    // those of earlier calls; without `user_id`+`user_key` the connection is anonymous.
+    // `start({dev_id, user_id, user_key, node, WebSocket, persist}, callback)`: connects
+    // (again, if running) and calls `callback` once the first socket is open. Options are
+    // merged into those of earlier calls; without `user_id`+`user_key` the connection is
+    // anonymous. `persist: false` keeps `web_pipe_send` calls in memory only.
     // `node` is the relay (`https://host`, `host:port`, `wss://host/connect`); default: the
     // page's origin.
     pub fn start(&self, options: JsValue, callback: JsValue) -> bool {
@@ -113,6 +115,20 @@ impl CometApi {
                 h.core.set_position(s, store::load(&owner, s));
             }
             let personal = store::load(&owner, "msg");
+            // `persist` (default true): unanswered publishes are kept in storage per relay
+            // and user. The stored list replaces the one in memory when either changed, and
+            // on a fresh start (a tab that takes over a shared connection finds what the
+            // last one left); a restart while running keeps its requests in flight.
+            let durable = js::get(&options, "persist").as_bool() != Some(false);
+            h.core.set_durable(durable);
+            if durable {
+                let stored = super::outbox(&url, &owner, None);
+                let moved = !h.persist || h.url != url || h.owner != owner;
+                if moved || (stored.is_some() && !h.core.is_started()) {
+                    h.core.restore(&stored.unwrap_or_default());
+                }
+            }
+            h.persist = durable;
             h.owner = owner;
             h.url = url;
             h.core.start(now, creds, store::device_id(), personal);
@@ -178,7 +194,9 @@ impl CometApi {
     }
 
     // `web_pipe_send(pipe, event, msg)` or `web_pipe_send("pipe.event", msg)`; queued while
-    // offline; the answer goes to `"#pipe"` subscribers. Throws if `msg` is not JSON-encodable.
+    // offline (with `persist`, kept in storage with a key until the relay answers, and sent
+    // again after a reload); the answer goes to `"#pipe"` subscribers. Throws if `msg` is not
+    // JSON-encodable.
     pub fn web_pipe_send(&self, pipe: &str, event: JsValue, msg: JsValue) -> Result<bool, JsValue> {
         let (pipe, event, msg) = if msg.is_undefined() {
             // CppComet's two-argument form; its event name was "undefined" without a dot.

@@ -46,6 +46,7 @@ extern "C" {
     fn random_id(n: u32) -> String;
     #[wasm_bindgen(js_name = connectUrl)]
     fn connect_url(node: Option<String>) -> String;
+    fn outbox(url: &str, owner: &str, text: Option<String>) -> Option<String>;
 }
 
 /// What a query's callback is waiting for (the numbers are `js/comet.js`'s `queryAnswer`
@@ -71,6 +72,8 @@ struct Host {
     url: String,
     /// Whose positions the streams use: the user id, or `anon`.
     owner: String,
+    /// Unanswered publishes are kept in storage, under the relay and owner (`persist`).
+    persist: bool,
     subs: Vec<(u32, Filter, Option<Function>)>,
     next_sub: u32,
     on_auth_ok: Vec<Function>,
@@ -189,6 +192,11 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
             return Some(Step::Call(fs, arg));
         }
         Output::Save { stream, position } => store::save(&h.owner, &stream, &position),
+        Output::Persist(text) => {
+            if h.persist {
+                outbox(&h.url, &h.owner, Some(text));
+            }
+        }
         Output::Gap { stream, position } => {
             // CppComet had no such notice; it goes to `sys` / `sys.recovery` subscribers.
             let arg = note(1, &stream, &position.epoch, position.seq as f64, "");

@@ -1,5 +1,6 @@
 //! What the CometServer API keeps between page loads: the device id (`getUUID`) and each
-//! stream's position, `{"seq","epoch"}` under `cometa:pos:<user id or anon>:<stream>`.
+//! stream's position, `{"seq","epoch"}` under `cometa:pos:<user id or anon>:<stream>`. (The
+//! unanswered `web_pipe_send` calls are `js/comet.js`'s `outbox`.)
 //!
 //! Positions are written to `sessionStorage` *and* `localStorage` and read from the first
 //! that has one. `sessionStorage` is per tab and survives a reload, so a reloaded tab resumes

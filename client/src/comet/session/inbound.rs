@@ -25,6 +25,7 @@ impl Session {
                 self.out.push_back(Output::Refused { channel, failure })
             }
             (Pending::Publish { channel, event }, outcome) => {
+                self.answered(id);
                 let outcome = outcome.map(|r| Object::scan(r).ok().and_then(|o| o.u64("seq")));
                 self.out.push_back(Output::Report {
                     channel,

@@ -14,6 +14,8 @@ impl Session {
                     let again = Pending::Query(frame.clone());
                     self.outbox.push_front((id, again, frame));
                 }
+                // A kept publish goes again on the next socket, with its key.
+                Pending::Publish { .. } if self.resend.has(id) => {}
                 // A publish is reported; the rest has nothing to settle.
                 other => self.settle_failed(
                     id,
@@ -27,14 +29,20 @@ impl Session {
         }
     }
 
-    /// Settles every request, queued or in flight, with an error.
+    /// Settles every request, queued or in flight, with an error; kept publishes stay for
+    /// the next `start` (they are in storage anyway).
     pub(super) fn fail_pending(&mut self, code: u32, message: &str) {
         // In flight first, then queued; two plain loops rather than a chained iterator
         // collected into a `Vec` (module size).
         for (id, pending) in std::mem::take(&mut self.pending) {
-            self.settle_failed(id, pending, Failure::new(code, message));
+            if !self.resend.has(id) {
+                self.settle_failed(id, pending, Failure::new(code, message));
+            }
         }
         for (id, pending, _) in self.outbox.take() {
+            if self.resend.has(id) {
+                continue;
+            }
             self.settle_failed(id, pending, Failure::new(code, message));
         }
     }

@@ -1,0 +1,110 @@
+//! A durable session's publishes ([`TunnelConfig::durable`]): each carries an idempotency key
+//! (`mid`) and stays in the list, oldest first, until a reply names its id — sent again on
+//! every new connection, and handed to the host to persist ([`Output::Persist`]) so a reload
+//! sends it too ([`Session::restore`]). The relay stores a resend from the same sender to the
+//! same channel once and answers it with the first one's seq. The list and its persisted form
+//! (one body per line) are the durable tunnel's ([`crate::resend`]).
+//!
+//! [`TunnelConfig::durable`]: crate::TunnelConfig::durable
+
+use super::{Pending, Session};
+use crate::comet::wire::Body;
+use crate::comet::{ERR_OUTBOX_OVERFLOW, Failure, Output};
+use crate::json::Object;
+
+impl Session {
+    /// Turns keyed, kept publishes on or off for the publishes that follow (the SDK's
+    /// `persist` option). Publishes already kept stay until answered: their keys make a
+    /// resend safe.
+    pub fn set_durable(&mut self, durable: bool) {
+        self.link.config_mut().durable = durable;
+    }
+
+    /// Replaces the kept publishes with those of `persisted` (the host's copy of the last
+    /// [`Output::Persist`] for this relay and user, e.g. after a reload); each gets a new id
+    /// and keeps its key, and is sent when the next socket opens, so call it before `start`.
+    /// Lines that are not keyed publish bodies are skipped. Does nothing unless durable.
+    pub fn restore(&mut self, persisted: &str) {
+        if !self.link.config().durable {
+            return;
+        }
+        self.resend.clear();
+        // Lines cut by hand, as the tunnel's `restore` does (module size).
+        let mut rest = persisted;
+        while !rest.is_empty() {
+            let end = rest.bytes().position(|b| b == b'\n').unwrap_or(rest.len());
+            // Trimmed: a body's last byte must be its `}`, where each send adds the id.
+            let body = rest[..end].trim_ascii();
+            rest = rest.get(end + 1..).unwrap_or_default();
+            if target(body).is_some() {
+                let id = self.id();
+                self.keep(id, body.to_owned());
+            }
+        }
+        self.persist();
+    }
+
+    /// The publishes kept (or queued) and not answered yet.
+    pub fn unanswered(&self) -> usize {
+        self.resend.len()
+    }
+
+    /// A durable publish: keyed, kept, persisted, and sent now when connected.
+    pub(super) fn publish_kept(&mut self, id: u64, body: Body, pending: Pending) {
+        let body = body.end();
+        if self.is_connected() {
+            let frame = self.resend.frame(id, &body);
+            self.send_request(id, pending, frame);
+        }
+        self.keep(id, body);
+        self.persist();
+    }
+
+    /// Keeps `body` under `id`; beyond `max_outbox` the oldest is dropped and reported.
+    fn keep(&mut self, id: u64, body: String) {
+        let max = self.link.config().max_outbox;
+        if self.resend.len() >= max.max(1) {
+            let oldest = self.resend.entries().first();
+            if let Some((old, p)) = oldest.and_then(|(i, b)| Some((*i, target(b)?))) {
+                let failure =
+                    Failure::new(ERR_OUTBOX_OVERFLOW, "dropped: the offline queue is full");
+                self.settle_failed(old, p, failure);
+            }
+        }
+        self.resend.push(id, body, max.max(1));
+    }
+
+    /// On a new socket: every kept publish again, oldest first, under its id.
+    pub(super) fn resend_kept(&mut self) {
+        for i in 0..self.resend.len() {
+            let Some((id, body)) = self.resend.entries().get(i) else {
+                break;
+            };
+            let (id, frame) = (*id, self.resend.frame(*id, body));
+            if let Some(pending) = target(body) {
+                self.send_request(id, pending, frame);
+            }
+        }
+    }
+
+    /// A reply for `id`: a kept publish leaves the list, answered or refused for good.
+    pub(super) fn answered(&mut self, id: u64) {
+        if self.resend.answered(id) {
+            self.persist();
+        }
+    }
+
+    pub(super) fn persist(&mut self) {
+        self.out.push_back(Output::Persist(self.resend.persisted()));
+    }
+}
+
+/// The request a kept body makes (`None`: not a keyed publish body).
+fn target(body: &str) -> Option<Pending> {
+    let o = Object::scan(body).ok()?;
+    o.string("mid")?;
+    Some(Pending::Publish {
+        channel: o.string("channel")?.into_owned(),
+        event: o.string("event").unwrap_or_default().into_owned(),
+    })
+}
