@@ -16,13 +16,15 @@
 
 use crate::json::push_dec;
 
+/// `T` is what the owner keeps beside each body (a publish's channel and event), so it
+/// never scans a kept body again; each wasm module holds one `T`.
 #[derive(Debug)]
-pub(crate) struct Resend {
+pub(crate) struct Resend<T = ()> {
     /// The packet type the bodies are sent as.
     kind: &'static str,
-    /// `(reply id, body)`, oldest first. A `Vec`, not a `VecDeque`: a few entries, and the
-    /// deque's ring copies cost the wasm module more than the shifts cost here.
-    entries: Vec<(u64, String)>,
+    /// `(reply id, body, tag)`, oldest first. A `Vec`, not a `VecDeque`: a few entries, and
+    /// the deque's ring copies cost the wasm module more than the shifts cost here.
+    entries: Vec<(u64, String, T)>,
 }
 
 impl Default for Resend {
@@ -31,7 +33,7 @@ impl Default for Resend {
     }
 }
 
-impl Resend {
+impl<T> Resend<T> {
     pub(crate) fn new(kind: &'static str) -> Self {
         Self {
             kind,
@@ -39,22 +41,23 @@ impl Resend {
         }
     }
 
-    /// Keeps `body` under `id`, dropping the oldest beyond `max`; true when one was dropped.
-    pub(crate) fn push(&mut self, id: u64, body: String, max: usize) -> bool {
+    /// Keeps `body` (and `tag`) under `id`, dropping the oldest beyond `max`; true when one
+    /// was dropped.
+    pub(crate) fn push(&mut self, id: u64, body: String, tag: T, max: usize) -> bool {
         let mut dropped = false;
         while !self.entries.is_empty() && self.entries.len() >= max {
             self.entries.remove(0);
             dropped = true;
         }
         if max > 0 {
-            self.entries.push((id, body));
+            self.entries.push((id, body, tag));
         }
         dropped || max == 0
     }
 
     /// Forgets the entry answered by `id`; false when there was none.
     pub(crate) fn answered(&mut self, id: u64) -> bool {
-        match self.entries.iter().position(|(i, _)| *i == id) {
+        match self.entries.iter().position(|e| e.0 == id) {
             Some(at) => {
                 self.entries.remove(at);
                 true
@@ -67,7 +70,7 @@ impl Resend {
     pub(crate) fn frames(&self) -> impl Iterator<Item = String> + '_ {
         self.entries
             .iter()
-            .map(|(id, body)| packet(self.kind, *id, body))
+            .map(|(id, body, _)| packet(self.kind, *id, body))
     }
 
     /// The packet that sends `body` under `id`.
@@ -76,12 +79,17 @@ impl Resend {
     }
 
     /// The entries, oldest first.
-    pub(crate) fn entries(&self) -> &[(u64, String)] {
+    pub(crate) fn entries(&self) -> &[(u64, String, T)] {
         &self.entries
     }
 
+    /// Takes the oldest entry out.
+    pub(crate) fn take_oldest(&mut self) -> Option<(u64, String, T)> {
+        (!self.entries.is_empty()).then(|| self.entries.remove(0))
+    }
+
     pub(crate) fn has(&self, id: u64) -> bool {
-        self.entries.iter().any(|(i, _)| *i == id)
+        self.entries.iter().any(|e| e.0 == id)
     }
 
     pub(crate) fn clear(&mut self) {
@@ -91,7 +99,7 @@ impl Resend {
     /// The persisted form: one body per line; empty when nothing is unanswered.
     pub(crate) fn persisted(&self) -> String {
         let mut out = String::new();
-        for (_, body) in &self.entries {
+        for (_, body, _) in &self.entries {
             if !out.is_empty() {
                 out.push('\n');
             }
@@ -126,8 +134,8 @@ mod tests {
     #[test]
     fn kept_until_answered_in_order() {
         let mut r = Resend::default();
-        assert!(!r.push(1, r#"{"type":"a","mid":"x"}"#.into(), 10));
-        assert!(!r.push(2, r#"{"type":"b","mid":"y"}"#.into(), 10));
+        assert!(!r.push(1, r#"{"type":"a","mid":"x"}"#.into(), (), 10));
+        assert!(!r.push(2, r#"{"type":"b","mid":"y"}"#.into(), (), 10));
         let frames: Vec<String> = r.frames().collect();
         assert_eq!(
             frames,
@@ -150,25 +158,26 @@ mod tests {
     #[test]
     fn bounded_oldest_dropped() {
         let mut r = Resend::default();
-        assert!(!r.push(1, "{}".into(), 2));
-        assert!(!r.push(2, "{}".into(), 2));
-        assert!(r.push(3, "{}".into(), 2));
+        assert!(!r.push(1, "{}".into(), (), 2));
+        assert!(!r.push(2, "{}".into(), (), 2));
+        assert!(r.push(3, "{}".into(), (), 2));
         assert_eq!(r.len(), 2);
         assert!(!r.answered(1));
-        assert!(r.push(4, "{}".into(), 0), "nothing kept at 0");
+        assert!(r.push(4, "{}".into(), (), 0), "nothing kept at 0");
     }
 
     #[test]
     fn publishes_sent_as_their_kind() {
         let mut r = Resend::new("publish");
-        r.push(4, r#"{"mid":"k","channel":"web_a"}"#.into(), 10);
-        r.push(5, r#"{"mid":"l","channel":"web_a"}"#.into(), 10);
+        r.push(4, r#"{"mid":"k","channel":"web_a"}"#.into(), 'a', 10);
+        r.push(5, r#"{"mid":"l","channel":"web_a"}"#.into(), 'b', 10);
         assert_eq!(
             r.frame(4, &r.entries()[0].1),
             r#"publish:{"mid":"k","channel":"web_a","id":4}"#
         );
         assert_eq!(r.frames().count(), 2);
         assert!(r.has(5) && !r.has(6));
+        assert_eq!(r.take_oldest().map(|e| (e.0, e.2)), Some((4, 'a')));
         r.clear();
         assert_eq!(r.len(), 0);
     }

@@ -295,7 +295,7 @@ impl Tunnel {
     /// Keeps an unanswered emit, reporting the first drop of an outage.
     fn keep(&mut self, id: u64, body: String) {
         let max = self.config().max_outbox;
-        let dropped = self.resend.push(id, body, max);
+        let dropped = self.resend.push(id, body, (), max);
         if dropped && !self.resend_overflowed {
             self.resend_overflowed = true;
             self.error(

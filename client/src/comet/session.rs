@@ -63,8 +63,9 @@ pub struct Session {
     pending: Vec<(u64, Pending)>,
     /// Requests made while not connected: id, what it is, the frame.
     outbox: Queue<(u64, Pending, String)>,
-    /// A durable session's unanswered publishes (see [`durable`]); they skip the outbox.
-    resend: Resend,
+    /// A durable session's unanswered publishes (see [`durable`]) with their channel and
+    /// event; they skip the outbox.
+    resend: Resend<(String, String)>,
     out: Queue<Output>,
     /// What the page was last told (see [`State`]).
     state: State,
@@ -209,13 +210,13 @@ impl Session {
             .string("channel", channel)
             .string("event", event)
             .raw("data", data_json);
+        if durable {
+            return self.publish_kept(id, body, channel, event);
+        }
         let pending = Pending::Publish {
             channel: channel.to_owned(),
             event: event.to_owned(),
         };
-        if durable {
-            return self.publish_kept(id, body, pending);
-        }
         self.request(id, pending, body.packet(native::PUBLISH));
     }
 

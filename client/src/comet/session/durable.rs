@@ -36,9 +36,9 @@ impl Session {
             // Trimmed: a body's last byte must be its `}`, where each send adds the id.
             let body = rest[..end].trim_ascii();
             rest = rest.get(end + 1..).unwrap_or_default();
-            if target(body).is_some() {
+            if let Some(tag) = target(body) {
                 let id = self.id();
-                self.keep(id, body.to_owned());
+                self.keep(id, body.to_owned(), tag);
             }
         }
         self.persist();
@@ -50,40 +50,37 @@ impl Session {
     }
 
     /// A durable publish: keyed, kept, persisted, and sent now when connected.
-    pub(super) fn publish_kept(&mut self, id: u64, body: Body, pending: Pending) {
+    pub(super) fn publish_kept(&mut self, id: u64, body: Body, channel: &str, event: &str) {
         let body = body.end();
+        let tag = (channel.to_owned(), event.to_owned());
         if self.is_connected() {
             let frame = self.resend.frame(id, &body);
-            self.send_request(id, pending, frame);
+            self.send_request(id, publish(&tag), frame);
         }
-        self.keep(id, body);
+        self.keep(id, body, tag);
         self.persist();
     }
 
     /// Keeps `body` under `id`; beyond `max_outbox` the oldest is dropped and reported.
-    fn keep(&mut self, id: u64, body: String) {
-        let max = self.link.config().max_outbox;
-        if self.resend.len() >= max.max(1) {
-            let oldest = self.resend.entries().first();
-            if let Some((old, p)) = oldest.and_then(|(i, b)| Some((*i, target(b)?))) {
-                let failure =
-                    Failure::new(ERR_OUTBOX_OVERFLOW, "dropped: the offline queue is full");
-                self.settle_failed(old, p, failure);
-            }
+    fn keep(&mut self, id: u64, body: String, tag: (String, String)) {
+        let max = self.link.config().max_outbox.max(1);
+        if self.resend.len() >= max
+            && let Some((old, _, (channel, event))) = self.resend.take_oldest()
+        {
+            let failure = Failure::new(ERR_OUTBOX_OVERFLOW, "dropped: the offline queue is full");
+            self.settle_failed(old, Pending::Publish { channel, event }, failure);
         }
-        self.resend.push(id, body, max.max(1));
+        self.resend.push(id, body, tag, max);
     }
 
     /// On a new socket: every kept publish again, oldest first, under its id.
     pub(super) fn resend_kept(&mut self) {
         for i in 0..self.resend.len() {
-            let Some((id, body)) = self.resend.entries().get(i) else {
+            let Some((id, body, tag)) = self.resend.entries().get(i) else {
                 break;
             };
-            let (id, frame) = (*id, self.resend.frame(*id, body));
-            if let Some(pending) = target(body) {
-                self.send_request(id, pending, frame);
-            }
+            let (id, frame, pending) = (*id, self.resend.frame(*id, body), publish(tag));
+            self.send_request(id, pending, frame);
         }
     }
 
@@ -99,12 +96,21 @@ impl Session {
     }
 }
 
-/// The request a kept body makes (`None`: not a keyed publish body).
-fn target(body: &str) -> Option<Pending> {
+/// A stored body's channel and event (`None`: not a keyed publish body), scanned once on
+/// restore and kept beside it.
+fn target(body: &str) -> Option<(String, String)> {
     let o = Object::scan(body).ok()?;
     o.string("mid")?;
-    Some(Pending::Publish {
-        channel: o.string("channel")?.into_owned(),
-        event: o.string("event").unwrap_or_default().into_owned(),
-    })
+    Some((
+        o.string("channel")?.into_owned(),
+        o.string("event").unwrap_or_default().into_owned(),
+    ))
+}
+
+/// The request a kept publish makes.
+fn publish((channel, event): &(String, String)) -> Pending {
+    Pending::Publish {
+        channel: channel.clone(),
+        event: event.clone(),
+    }
 }
