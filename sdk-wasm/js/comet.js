@@ -50,7 +50,7 @@ export function queryAnswer(kind, pipe, r) {
 }
 
 // A random id of `n` characters from [A-Za-z0-9] (device and tab ids).
-export function randomId(n) {
+function randomId(n) {
   const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
   let s = '';
   const bytes = new Uint8Array(n);
@@ -71,14 +71,38 @@ export function connectUrl(node) {
   return base.replace(/^http/i, 'ws').replace(/\/+$/, '') + '/connect';
 }
 
-// The unanswered `web_pipe_send` calls of relay `url` as `owner` (`persist`), one body per
-// line in localStorage (wx storage in a mini-program): read without `text`, else written (""
-// removes them). Quota or disabled storage: they are still resent while the page lives.
-export function outbox(url, owner, text) {
-  const key = `cometa:outbox:${url} ${owner}`;
+// Item `key` of storage `name` (`localStorage`, `sessionStorage`; wx storage behind the same
+// API in a mini-program): read without `text`, else written ("" removes it). Missing,
+// disabled or full storage (Node, private modes, quota): undefined, nothing written.
+export function stored(name, key, text) {
   try {
-    const s = globalThis.localStorage;
-    if (text === undefined) return s?.getItem(key) ?? undefined;
-    text ? s?.setItem(key, text) : s?.removeItem(key);
+    const s = globalThis[name];
+    if (typeof s?.getItem !== 'function') return;
+    if (text === undefined) return s.getItem(key) ?? undefined;
+    text ? s.setItem(key, text) : s.removeItem(key);
   } catch {}
+}
+
+// The unanswered `web_pipe_send` calls of relay `url` as `owner` (`persist`), one body per
+// line in localStorage: read without `text`, else written ("" removes them). Without
+// storage they are still resent while the page lives.
+export function outbox(url, owner, text) {
+  return stored('localStorage', `cometa:outbox:${url} ${owner}`, text);
+}
+
+let device, tab;
+
+// The persistent device id (`getUUID`, the `auth` frame's `device`): 24 characters, made once
+// per browser profile and kept in localStorage (in memory only where there is none).
+export function deviceId() {
+  if (!device) {
+    device = stored('localStorage', 'cometa:uuid');
+    if (!(device?.length >= 8)) stored('localStorage', 'cometa:uuid', (device = randomId(24)));
+  }
+  return device;
+}
+
+// This page's id, new on every load (CppComet's `getTabUUID`).
+export function tabId() {
+  return (tab ||= randomId(16));
 }

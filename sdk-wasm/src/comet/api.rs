@@ -131,7 +131,7 @@ impl CometApi {
             h.persist = durable;
             h.owner = owner;
             h.url = url;
-            h.core.start(now, creds, store::device_id(), personal);
+            h.core.start(now, creds, super::device_id(), personal);
         });
         true
     }
@@ -295,12 +295,12 @@ impl CometApi {
     // The persistent device id (`localStorage`), sent as the `auth` frame's `device`.
     #[wasm_bindgen(js_name = getUUID)]
     pub fn get_uuid(&self) -> String {
-        store::device_id()
+        super::device_id()
     }
 
     #[wasm_bindgen(js_name = getTabUUID)]
-    pub fn get_tab_uuid(&self) -> String {
-        store::tab_id()
+    pub fn get_tab_uuid(&self) -> JsValue {
+        super::tab_id()
     }
 
     fn query(

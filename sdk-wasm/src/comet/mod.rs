@@ -5,7 +5,7 @@
 //! decisions (ids, replies, positions, dedup, reconnects) are the core's.
 //!
 //! - [`api`]: the `#[wasm_bindgen]` class and CppComet's method names.
-//! - [`store`]: device and tab ids, stream positions in `localStorage`/`sessionStorage`.
+//! - [`store`]: stream positions in `localStorage`/`sessionStorage`.
 //!
 //! Re-entrancy: callbacks may call back into the API, so no borrow is held while they run.
 
@@ -42,11 +42,14 @@ extern "C" {
     fn note(kind: u32, a: &str, b: &str, n: f64, text: &str) -> JsValue;
     #[wasm_bindgen(js_name = queryAnswer)]
     fn query_answer(kind: u32, pipe: &str, result: &JsValue) -> JsValue;
-    #[wasm_bindgen(js_name = randomId)]
-    fn random_id(n: u32) -> String;
     #[wasm_bindgen(js_name = connectUrl)]
     fn connect_url(node: Option<String>) -> String;
     fn outbox(url: &str, owner: &str, text: Option<String>) -> Option<String>;
+    fn stored(name: &str, key: &str, text: Option<&str>) -> Option<String>;
+    #[wasm_bindgen(js_name = deviceId)]
+    fn device_id() -> String;
+    #[wasm_bindgen(js_name = tabId)]
+    fn tab_id() -> JsValue;
 }
 
 /// What a query's callback is waiting for (the numbers are `js/comet.js`'s `queryAnswer`
