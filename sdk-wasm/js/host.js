@@ -304,3 +304,45 @@ async function wxRequest(o, url, method, extra) {
   }
   return { data: body, statusCode: res.status, header: Object.fromEntries(res.headers) };
 }
+
+// localStorage (wx storage behind the same API in a mini-program) if usable; its getter may
+// throw (opaque origins, disabled storage).
+function local() {
+  try {
+    const s = globalThis.localStorage;
+    if (typeof s?.getItem === 'function') return s;
+  } catch {}
+}
+
+// Item `key` of localStorage: read without `text`, else written ("" removes it). Missing,
+// disabled or full storage (Node, Safari private mode, quota): undefined, nothing written.
+export function stored(key, text) {
+  try {
+    const s = local();
+    if (text === undefined) return s?.getItem(key) ?? undefined;
+    text ? s.setItem(key, text) : s.removeItem(key);
+  } catch {}
+}
+
+// The login session (`{skey, userinfo, time, expires_at?, remember?}`) where Wafer keeps it:
+// JSON in localStorage under `weapp_session_…`; where that fails, in memory for the life of
+// the page or process, and never an older copy left in storage behind it. `loginSession()`
+// reads it (null if none), `loginSession(v)` stores `v`, `loginSession(null)` clears it.
+let memory;
+export function loginSession(v) {
+  const key = 'weapp_session_F2C224D4-2BCE-4C64-AF9F-A6D872000D1A';
+  if (v === undefined) {
+    if (memory) return memory[0];
+    try {
+      v = JSON.parse(stored(key));
+    } catch {}
+    return v ?? null;
+  }
+  memory = undefined;
+  try {
+    const t = JSON.stringify(v);
+    if (v !== null && typeof t === 'string') return void local().setItem(key, t);
+  } catch {}
+  stored(key, '');
+  if (v !== null) memory = [v];
+}

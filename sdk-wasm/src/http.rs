@@ -10,6 +10,9 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(module = "/js/host.js")]
 extern "C" {
+    /// A `localStorage` item: read (`None`), else written (`""` removes it); nothing where
+    /// storage is missing or throws.
+    pub fn stored(key: &str, text: Option<&str>) -> Option<String>;
     /// Validates and keeps a setting (see `config.rs`: 0 `setLoginUrl`, 1 `setCodeProvider`,
     /// 2 `setTokenProvider`, 3 `configure`); a bad one is a `RequestError(ERR_INVALID_PARAMS)`.
     #[wasm_bindgen(catch)]

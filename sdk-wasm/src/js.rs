@@ -82,12 +82,3 @@ pub fn call_user(f: &Function, args: &[&JsValue]) {
         console_error("cometa: a callback threw", &e);
     }
 }
-
-/// `globalThis[name]` (`localStorage`, `sessionStorage`) if it looks usable; in a mini-program
-/// wx storage stands behind the same API. The getter itself may throw (opaque origins,
-/// disabled storage), which [`get`] absorbs.
-pub fn storage(name: &str) -> Option<web_sys::Storage> {
-    let s = get(&js_sys::global(), name);
-    get_function(&s, "getItem")?;
-    Some(s.unchecked_into())
-}

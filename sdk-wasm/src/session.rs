@@ -1,59 +1,34 @@
 //! Where the login session (`{skey, userinfo, time, expires_at?, remember?}`) is kept: where
 //! Wafer keeps it, under `weapp_session_F2C224D4-2BCE-4C64-AF9F-A6D872000D1A`, as JSON in
 //! `localStorage`. Where `localStorage` is missing (Node), or throws (Safari private mode,
-//! storage disabled, quota), it lives in memory for the life of the page or process. Storage
-//! only: the page's `Session` class, which also tells the session core, is in
+//! storage disabled, quota), it lives in memory for the life of the page or process (both
+//! `js/host.js`'s `loginSession`: storage is cheaper reached from JS). Storage only: the
+//! page's `Session` class, which also tells the session core, is in
 //! [`crate::auth`].
 
-use std::cell::RefCell;
-
-use js_sys::JSON;
 use wasm_bindgen::prelude::*;
 
-use crate::js::{self, storage};
+use crate::js;
 
-pub const SESSION_KEY: &str = "weapp_session_F2C224D4-2BCE-4C64-AF9F-A6D872000D1A";
-
-thread_local! {
-    /// The fallback copy; `None` when the session is in `localStorage` or absent.
-    static MEMORY: RefCell<Option<JsValue>> = const { RefCell::new(None) };
+#[wasm_bindgen(module = "/js/host.js")]
+extern "C" {
+    /// Reads (`undefined`), stores or clears (`null`) the session: storage is JS's to reach.
+    #[wasm_bindgen(js_name = loginSession)]
+    fn login_session(value: &JsValue) -> JsValue;
 }
 
 /// The stored session, or `null`.
 pub fn load() -> JsValue {
-    if let Some(v) = MEMORY.with(|m| m.borrow().clone()) {
-        return v;
-    }
-    let stored = storage("localStorage").and_then(|s| s.get_item(SESSION_KEY).ok().flatten());
-    match stored.map(|text| JSON::parse(&text)) {
-        Some(Ok(v)) if !v.is_null() && !v.is_undefined() => v,
-        _ => JsValue::NULL,
-    }
+    login_session(&JsValue::UNDEFINED)
 }
 
 /// Stores `session` (not null).
 pub fn store(session: &JsValue) {
-    let text = JSON::stringify(session).ok().and_then(|t| t.as_string());
-    let saved = match (storage("localStorage"), text) {
-        (Some(s), Some(t)) => s.set_item(SESSION_KEY, &t).is_ok(),
-        _ => false,
-    };
-    if saved {
-        MEMORY.with(|m| m.borrow_mut().take());
-    } else {
-        // Never leave an older session in storage behind the newer one in memory.
-        if let Some(s) = storage("localStorage") {
-            let _ = s.remove_item(SESSION_KEY);
-        }
-        MEMORY.with(|m| *m.borrow_mut() = Some(session.clone()));
-    }
+    login_session(session);
 }
 
 pub fn clear() {
-    MEMORY.with(|m| m.borrow_mut().take());
-    if let Some(s) = storage("localStorage") {
-        let _ = s.remove_item(SESSION_KEY);
-    }
+    login_session(&JsValue::NULL);
 }
 
 /// What the session core keeps of a stored session: none without a non-empty `skey`.

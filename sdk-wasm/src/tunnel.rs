@@ -190,13 +190,9 @@ fn perform(rc: &Shared, action: Action) {
         }
         Action::CloseSocket => h.link.close(),
         Action::Persist(text) => {
-            if let (Some(s), Some(k)) = (js::storage("localStorage"), outbox_key(&h.service_url)) {
+            if let Some(k) = outbox_key(&h.service_url) {
                 // Quota or disabled storage: the emits are still resent while the page lives.
-                let _ = if text.is_empty() {
-                    s.remove_item(&k)
-                } else {
-                    s.set_item(&k, &text)
-                };
+                http::stored(&k, Some(&text));
             }
         }
     }
@@ -322,9 +318,7 @@ impl Tunnel {
     pub fn new(service_url: JsValue, options: JsValue) -> Tunnel {
         let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64 ^ js::now_ms();
         let mut core = cometa_client::Tunnel::new(tunnel_config(&options), seed);
-        if let (Some(s), Some(k)) = (js::storage("localStorage"), outbox_key(&service_url))
-            && let Ok(Some(text)) = s.get_item(&k)
-        {
+        if let Some(text) = outbox_key(&service_url).and_then(|k| http::stored(&k, None)) {
             core.restore(&text);
         }
         let host = Rc::new(RefCell::new(Host {
