@@ -62,13 +62,29 @@ function randomId(n) {
 // The relay's `/connect` URL from the `node` option: `https://host` → `wss://host/connect`,
 // a bare `host[:port]` takes the page's scheme, `ws(s)://…` is used as given; no `node`: the
 // page's own origin.
-export function connectUrl(node) {
+function connectUrl(node) {
   const loc = globalThis.location;
   let base = node || (loc && loc.origin) || '';
   if (!base || base === 'null') return '';
   if (!/^[a-z]+:\/\//i.test(base)) base = (loc && loc.protocol === 'https:' ? 'https://' : 'http://') + base;
   if (/^wss?:/i.test(base)) return base;
   return base.replace(/^http/i, 'ws').replace(/\/+$/, '') + '/connect';
+}
+
+// What `start` reads of its merged options `o`: `[credentials (0 none, 1 user_id + user_key,
+// 2 token, 3 skey: CppComet's user key first, then a JWT, then a Wafer session key), the user
+// id, JWT or session key, the user key, the owner of stored positions and publishes, the
+// relay's URL, persist]`. A user id or key may be a number (CppComet's examples). With a
+// token or a session key the user is known only after `auth`: the owner is the `user_id`
+// given with it, else `session`; anonymous: `anon`. `persist` defaults to true.
+export function startOptions(o) {
+  const text = (k) => (typeof o[k] === 'number' ? String(o[k]) : o[k] && typeof o[k] === 'string' ? o[k] : undefined);
+  const id = text('user_id');
+  const key = text('user_key');
+  const other = text('token') || text('skey');
+  const kind = id && key ? 1 : text('token') ? 2 : other ? 3 : 0;
+  const node = typeof o.node === 'string' ? o.node : undefined;
+  return [kind, kind === 1 ? id : other, key, kind === 1 ? id : kind ? id || 'session' : 'anon', connectUrl(node), o.persist !== false];
 }
 
 // Item `key` of storage `name` (`localStorage`, `sessionStorage`; wx storage behind the same

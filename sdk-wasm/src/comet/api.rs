@@ -9,18 +9,9 @@ use cometa_client::comet::{Credentials, Filter, Session};
 use js_sys::{Function, JSON, Object};
 use wasm_bindgen::prelude::*;
 
-use super::{Driver, Host, Query, Shared, connect_url, input, store};
+use super::{Driver, Host, Query, Shared, input, store};
 use crate::js;
 use crate::link::Link;
-
-/// A user id or key given as a string or a number (CppComet's examples use numbers).
-fn text(options: &JsValue, key: &str) -> Option<String> {
-    let v = js::get(options, key);
-    if v.as_f64().is_some() {
-        return Some(js::to_js_string(&v));
-    }
-    v.as_string().filter(|s| !s.is_empty())
-}
 
 fn function(v: &JsValue) -> Option<Function> {
     v.clone().dyn_into::<Function>().ok()
@@ -93,22 +84,20 @@ impl CometApi {
             h.on_start = function(&callback);
             h.options.clone()
         };
-        // A user key first (CppComet's way), then a JWT, then a Wafer session key.
-        let creds = match (text(&options, "user_id"), text(&options, "user_key")) {
-            (Some(user_id), Some(user_key)) => Some(Credentials::Key { user_id, user_key }),
-            _ => text(&options, "token")
-                .map(Credentials::Token)
-                .or_else(|| text(&options, "skey").map(Credentials::Skey)),
+        // `[kind, value, user key, owner, url, persist]`: read by `js/comet.js` (cheaper there).
+        let o = super::start_options(&options);
+        let at = |i| o.get(i).as_string().unwrap_or_default();
+        let creds = match o.get(0).as_f64().unwrap_or_default() as u32 {
+            1 => Some(Credentials::Key {
+                user_id: at(1),
+                user_key: at(2),
+            }),
+            2 => Some(Credentials::Token(at(1))),
+            3 => Some(Credentials::Skey(at(1))),
+            _ => None,
         };
-        let url = connect_url(js::get_string(&options, "node"));
+        let (owner, url, durable) = (at(3), at(4), o.get(5).is_truthy());
         input(&self.host, |h, now| {
-            // With a token or a session key the user is known only after `auth`: positions
-            // are kept under the user id given with it, else `session`.
-            let owner = match &creds {
-                Some(Credentials::Key { user_id, .. }) => user_id.clone(),
-                Some(_) => text(&options, "user_id").unwrap_or_else(|| "session".into()),
-                None => "anon".into(),
-            };
             // Positions belong to a user: reload them all when the user changes.
             let streams: Vec<String> = h.core.channels().map(str::to_owned).collect();
             for s in &streams {
@@ -119,7 +108,6 @@ impl CometApi {
             // and user. The stored list replaces the one in memory when either changed, and
             // on a fresh start (a tab that takes over a shared connection finds what the
             // last one left); a restart while running keeps its requests in flight.
-            let durable = js::get(&options, "persist").as_bool() != Some(false);
             h.core.set_durable(durable);
             if durable {
                 let stored = super::outbox(&url, &owner, None);

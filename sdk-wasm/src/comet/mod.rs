@@ -42,10 +42,10 @@ extern "C" {
     fn note(kind: u32, a: &str, b: &str, n: f64, text: &str) -> JsValue;
     #[wasm_bindgen(js_name = queryAnswer)]
     fn query_answer(kind: u32, pipe: &str, result: &JsValue) -> JsValue;
-    #[wasm_bindgen(js_name = connectUrl)]
-    fn connect_url(node: Option<String>) -> String;
     fn outbox(url: &str, owner: &str, text: Option<String>) -> Option<String>;
     fn stored(name: &str, key: &str, text: Option<&str>) -> Option<String>;
+    #[wasm_bindgen(js_name = startOptions)]
+    fn start_options(options: &JsValue) -> Array;
     #[wasm_bindgen(js_name = deviceId)]
     fn device_id() -> String;
     #[wasm_bindgen(js_name = tabId)]
