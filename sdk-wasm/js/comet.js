@@ -71,6 +71,19 @@ function connectUrl(node) {
   return base.replace(/^http/i, 'ws').replace(/\/+$/, '') + '/connect';
 }
 
+// `web_pipe_send`'s arguments as `[pipe, event, JSON text of msg]`: `(pipe, event, msg)`, or
+// CppComet's two-argument form `("pipe.event", msg)` (its event name was "undefined" without
+// a dot). Throws if `msg` is not JSON-encodable.
+export function pipeArgs(pipe, event, msg) {
+  if (msg === undefined) {
+    const i = pipe.indexOf('.');
+    msg = event;
+    event = i < 0 ? 'undefined' : pipe.slice(i + 1);
+    if (i >= 0) pipe = pipe.slice(0, i);
+  } else event = [event].join('');
+  return [pipe, event, JSON.stringify(msg) ?? 'null'];
+}
+
 // What `start` reads of its merged options `o`: `[credentials (0 none, 1 user_id + user_key,
 // 2 token, 3 skey: CppComet's user key first, then a JWT, then a Wafer session key), the user
 // id, JWT or session key, the user key, the owner of stored positions and publishes, the

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use cometa_client::TunnelConfig;
 use cometa_client::comet::{Credentials, Filter, Session};
-use js_sys::{Function, JSON, Object};
+use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
 
 use super::{Driver, Host, Query, Shared, input, store};
@@ -186,18 +186,9 @@ impl CometApi {
     // again after a reload); the answer goes to `"#pipe"` subscribers. Throws if `msg` is not
     // JSON-encodable.
     pub fn web_pipe_send(&self, pipe: &str, event: JsValue, msg: JsValue) -> Result<bool, JsValue> {
-        let (pipe, event, msg) = if msg.is_undefined() {
-            // CppComet's two-argument form; its event name was "undefined" without a dot.
-            match pipe.split_once('.') {
-                Some((p, e)) => (p.to_owned(), e.to_owned(), event),
-                None => (pipe.to_owned(), "undefined".to_owned(), event),
-            }
-        } else {
-            (pipe.to_owned(), js::to_js_string(&event), msg)
-        };
-        let json = JSON::stringify(&msg)?
-            .as_string()
-            .unwrap_or_else(|| "null".into());
+        let a = super::pipe_args(pipe, &event, &msg)?;
+        let at = |i| a.get(i).as_string().unwrap_or_default();
+        let (pipe, event, json) = (at(0), at(1), at(2));
         input(&self.host, |h, now| {
             h.core.publish(now, &pipe, &event, &json)
         });

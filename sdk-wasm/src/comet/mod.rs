@@ -44,6 +44,8 @@ extern "C" {
     fn query_answer(kind: u32, pipe: &str, result: &JsValue) -> JsValue;
     fn outbox(url: &str, owner: &str, text: Option<String>) -> Option<String>;
     fn stored(name: &str, key: &str, text: Option<&str>) -> Option<String>;
+    #[wasm_bindgen(catch, js_name = pipeArgs)]
+    fn pipe_args(pipe: &str, event: &JsValue, msg: &JsValue) -> Result<Array, JsValue>;
     #[wasm_bindgen(js_name = startOptions)]
     fn start_options(options: &JsValue) -> Array;
     #[wasm_bindgen(js_name = deviceId)]
