@@ -1,9 +1,9 @@
-// Host I/O of cometa-sdk, imported by `src/http.rs` and `src/error.rs`. Shipped next to the
-// wasm as a wasm-bindgen snippet. Only what is cheaper in JS than through the wasm boundary
-// lives here: the RequestError class (it must extend Error), the wx.request-shaped fetch and
-// its plumbing (extendedAuth, credentials, which header or body carries a login's
-// credentials), and the small state that costs kilobytes as Rust (the calls in flight and how
-// they settle, a timer). Decisions about sessions, login and the
+// Host I/O of cometa-sdk, imported by `src/http.rs`, `src/error.rs` and `src/session.rs`.
+// Shipped next to the wasm as a wasm-bindgen snippet. Only what is cheaper in JS than through
+// the wasm boundary lives here: the RequestError class (it must extend Error), the
+// wx.request-shaped fetch and its plumbing (extendedAuth, credentials, which header or body
+// carries a login's credentials), storage (the login session, the kept emits), and the small
+// state that costs kilobytes as Rust (the calls in flight and how they settle, a timer). Decisions about sessions, login and the
 // tunnel (when to renew, when a session ends, what a tunnel does then) stay in Rust, in the
 // sans-IO core (cometa-client's `auth` and `tunnel`).
 
