@@ -300,16 +300,13 @@ impl CometApi {
 
 /// Unsubscribes from every channel no remaining subscription needs.
 fn release_unused(h: &mut Host, now: u64) {
-    let unused: Vec<String> = h
-        .core
-        .channels()
-        .filter(|c| {
-            !h.subs
-                .iter()
-                .any(|s| s.1.channel_to_subscribe() == Some(*c))
-        })
-        .map(str::to_owned)
-        .collect();
+    // A plain loop, not an iterator chain collected (module size).
+    let mut unused = Vec::new();
+    for c in h.core.channels() {
+        if !h.subs.iter().any(|s| s.1.channel_to_subscribe() == Some(c)) {
+            unused.push(c.to_owned());
+        }
+    }
     for c in unused {
         h.core.unsubscribe(now, &c);
     }
