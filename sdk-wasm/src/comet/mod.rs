@@ -193,7 +193,7 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
         } => emit(&h, state.name(), code, &reason),
         Output::Deliver { publication, epoch } => {
             let arg = to_message(&publication, epoch, false);
-            let fs = h.matching(|f| f.matches(&publication.channel, &publication.event));
+            let fs = h.matching(&|f| f.matches(&publication.channel, &publication.event));
             return Some(Step::Call(fs, arg));
         }
         Output::Save { stream, position } => store::save(&h.owner, &stream, &position),
@@ -205,7 +205,7 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
         Output::Gap { stream, position } => {
             // CppComet had no such notice; it goes to `sys` / `sys.recovery` subscribers.
             let arg = note(1, &stream, &position.epoch, position.seq as f64, "");
-            let fs = h.matching(|f| f.matches("sys", "recovery"));
+            let fs = h.matching(&|f| f.matches("sys", "recovery"));
             return Some(Step::Call(fs, arg));
         }
         Output::Report {
@@ -217,7 +217,7 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
                 Ok(seq) => note(2, &channel, &event, seq.map_or(f64::NAN, |s| s as f64), ""),
                 Err(f) => note(3, &channel, &event, f64::from(f.code), &f.message),
             };
-            let fs = h.matching(|f| f.matches_report(&channel));
+            let fs = h.matching(&|f| f.matches_report(&channel));
             return Some(Step::Call(fs, arg));
         }
         Output::Reply { id, outcome } => {
@@ -258,7 +258,7 @@ fn reply(
                         None => {
                             let info = js::get(&e, "server_info");
                             let event = js::get_string(&info, "event").unwrap_or_default();
-                            h.matching(|f| f.matches(pipe, &event))
+                            h.matching(&|f| f.matches(pipe, &event))
                         }
                     };
                     (fs, e)
@@ -308,12 +308,15 @@ fn emit(h: &Host, event: &str, code: u32, text: &str) {
 impl Host {
     /// Callbacks of the subscriptions `pred` selects, in subscription order (a snapshot:
     /// callbacks may subscribe more while they run).
-    fn matching(&self, pred: impl Fn(&Filter) -> bool) -> Vec<Function> {
-        self.subs
-            .iter()
-            .filter(|(_, f, _)| pred(f))
-            .filter_map(|(_, _, cb)| cb.clone())
-            .collect()
+    /// One copy for every caller (`dyn`) and a plain loop: module size.
+    fn matching(&self, pred: &dyn Fn(&Filter) -> bool) -> Vec<Function> {
+        let mut fs = Vec::new();
+        for (_, f, cb) in &self.subs {
+            if let Some(cb) = cb.as_ref().filter(|_| pred(f)) {
+                fs.push(cb.clone());
+            }
+        }
+        fs
     }
 }
 
