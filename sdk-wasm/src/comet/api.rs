@@ -99,7 +99,10 @@ impl CometApi {
         let (owner, url, durable) = (at(3), at(4), o.get(5).is_truthy());
         input(&self.host, |h, now| {
             // Positions belong to a user: reload them all when the user changes.
-            let streams: Vec<String> = h.core.channels().map(str::to_owned).collect();
+            let mut streams = Vec::new();
+            for c in h.core.channels() {
+                streams.push(c.to_owned());
+            }
             for s in &streams {
                 h.core.set_position(s, store::load(&owner, s));
             }

@@ -249,21 +249,18 @@ fn reply(
         Query::History => {
             // Each entry is a call of its own, as CppComet delivered log entries one by one;
             // without a callback they go to the pipe's subscribers, as in CppComet.
-            let entries = history_messages(&result, pipe);
-            let calls: Vec<(Vec<Function>, JsValue)> = entries
-                .iter()
-                .map(|e| {
-                    let fs = match &cb {
-                        Some(f) => vec![f.clone()],
-                        None => {
-                            let info = js::get(&e, "server_info");
-                            let event = js::get_string(&info, "event").unwrap_or_default();
-                            h.matching(&|f| f.matches(pipe, &event))
-                        }
-                    };
-                    (fs, e)
-                })
-                .collect();
+            let mut calls = Vec::new();
+            for e in history_messages(&result, pipe).iter() {
+                let fs = match &cb {
+                    Some(f) => vec![f.clone()],
+                    None => {
+                        let info = js::get(&e, "server_info");
+                        let event = js::get_string(&info, "event").unwrap_or_default();
+                        h.matching(&|f| f.matches(pipe, &event))
+                    }
+                };
+                calls.push((fs, e));
+            }
             Some(Step::Many(calls))
         }
         _ => Some(Step::Call(
