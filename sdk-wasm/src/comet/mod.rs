@@ -172,7 +172,7 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
         Output::Close => h.link.close(),
         Output::Connected => {
             let f = h.on_start.take();
-            return Some(Step::Call(f.into_iter().collect(), JsValue::UNDEFINED));
+            return Some(Step::Call(one(f), JsValue::UNDEFINED));
         }
         Output::Auth(Ok(identity)) => {
             let arg = note(0, &identity.user_id, &identity.device, 0.0, "");
@@ -243,7 +243,7 @@ fn reply(
 ) -> Option<Step> {
     let result = match outcome {
         Ok(text) => JSON::parse(&text).unwrap_or(JsValue::NULL),
-        Err(f) => return Some(Step::Call(cb.into_iter().collect(), failure(pipe, &f))),
+        Err(f) => return Some(Step::Call(one(cb), failure(pipe, &f))),
     };
     match query {
         Query::History => {
@@ -264,10 +264,19 @@ fn reply(
             Some(Step::Many(calls))
         }
         _ => Some(Step::Call(
-            cb.into_iter().collect(),
+            one(cb),
             query_answer(query as u32, pipe, &result),
         )),
     }
+}
+
+/// The callback, if any, as a list; not `into_iter().collect()`, which costs the module more.
+fn one(f: Option<Function>) -> Vec<Function> {
+    let mut v = Vec::new();
+    if let Some(f) = f {
+        v.push(f);
+    }
+    v
 }
 
 fn failure(pipe: &str, f: &Failure) -> JsValue {
