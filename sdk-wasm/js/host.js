@@ -305,6 +305,28 @@ async function wxRequest(o, url, method, extra) {
   return { data: body, statusCode: res.status, header: Object.fromEntries(res.headers) };
 }
 
+// The `request` options that ask tunnel service `url` for a socket URL: `done(true, url)`, or
+// `done(false, why)` (a failed request: its error; an answer without `data.connectUrl`).
+export function connectRequest(url, timeout, done) {
+  const complete = (r) => {
+    let s, u;
+    try {
+      s = r?.statusCode;
+      u = r.data?.data?.connectUrl;
+    } catch {}
+    if (typeof s !== 'number') {
+      let why;
+      try {
+        why = typeof r === 'string' ? r : (typeof r?.message === 'string' && r.message) || [r].join('');
+      } catch {}
+      return done(false, why ?? '');
+    }
+    if (s === 200 && typeof u === 'string' && u) return done(true, u);
+    done(false, `the tunnel service answered HTTP ${s} without data.connectUrl`);
+  };
+  return { url, method: 'GET', tunnel: true, timeout, complete };
+}
+
 // localStorage (wx storage behind the same API in a mini-program) if usable; its getter may
 // throw (opaque origins, disabled storage).
 function local() {

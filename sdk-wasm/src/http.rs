@@ -13,6 +13,9 @@ extern "C" {
     /// A `localStorage` item: read (`None`), else written (`""` removes it); nothing where
     /// storage is missing or throws.
     pub fn stored(key: &str, text: Option<&str>) -> Option<String>;
+    /// The tunnel service's `request` options; `done(ok, connectUrl or why)`.
+    #[wasm_bindgen(js_name = connectRequest)]
+    pub fn connect_request(url: &JsValue, timeout: f64, done: &JsValue) -> JsValue;
     /// Validates and keeps a setting (see `config.rs`: 0 `setLoginUrl`, 1 `setCodeProvider`,
     /// 2 `setTokenProvider`, 3 `configure`); a bad one is a `RequestError(ERR_INVALID_PARAMS)`.
     #[wasm_bindgen(catch)]

@@ -11,7 +11,7 @@ use std::rc::{Rc, Weak};
 
 use cometa_client::event::{ERR_BAD_PACKET, ERR_SOCKET_ERROR};
 use cometa_client::{Action, Event, Status, TunnelConfig};
-use js_sys::{Function, JSON, Object};
+use js_sys::{Function, JSON};
 use wasm_bindgen::prelude::*;
 
 use crate::error::{ERR_INVALID_PARAMS, request_error};
@@ -210,15 +210,10 @@ fn fetch_connect_url(
     url: JsValue,
     timeout_ms: Option<u64>,
 ) {
-    let options = Object::new();
-    js::set(&options, "url", &url);
-    js::set(&options, "method", &"GET".into());
-    js::set(&options, "tunnel", &JsValue::TRUE);
     let timeout = timeout_ms.map_or(CONNECT_URL_TIMEOUT_MS, |t| t as f64);
-    js::set(&options, "timeout", &JsValue::from(timeout));
-    // `complete` gets the reply, or the error.
-    let complete = Closure::once_into_js(move |reply: JsValue| {
-        let result = connect_url(&reply);
+    // The request's options and its answer's reading are `js/host.js`'s (module size).
+    let complete = Closure::once_into_js(move |ok: bool, text: String| {
+        let result = if ok { Ok(text) } else { Err(text) };
         let Some(rc) = weak.upgrade() else { return };
         if rc.borrow().fetch_gen != ticket {
             return;
@@ -230,24 +225,7 @@ fn fetch_connect_url(
             h.core.handle_connect_url(now, result);
         });
     });
-    js::set(&options, "complete", &complete);
-    auth::request(options.into());
-}
-
-fn connect_url(reply: &JsValue) -> Result<String, String> {
-    let Some(status) = js::get(reply, "statusCode").as_f64() else {
-        return Err(js::describe(reply));
-    };
-    let connect_url = js::get_string(&js::get(&js::get(reply, "data"), "data"), "connectUrl");
-    match connect_url {
-        Some(u) if status == 200.0 && !u.is_empty() => Ok(u),
-        _ => Err([
-            "the tunnel service answered HTTP ",
-            &js::to_js_string(&JsValue::from(status)),
-            " without data.connectUrl",
-        ]
-        .concat()),
-    }
+    auth::request(http::connect_request(&url, timeout, &complete));
 }
 
 /// Hands an event to the page's handlers (the driver calls those of its name and `'*'`).
