@@ -84,20 +84,23 @@ export function pipeArgs(pipe, event, msg) {
   return [pipe, event, JSON.stringify(msg) ?? 'null'];
 }
 
-// What `start` reads of its merged options `o`: `[credentials (0 none, 1 user_id + user_key,
-// 2 token, 3 skey: CppComet's user key first, then a JWT, then a Wafer session key), the user
-// id, JWT or session key, the user key, the owner of stored positions and publishes, the
-// relay's URL, persist]`. A user id or key may be a number (CppComet's examples). With a
-// token or a session key the user is known only after `auth`: the owner is the `user_id`
-// given with it, else `session`; anonymous: `anon`. `persist` defaults to true.
-export function startOptions(o) {
+// What `start` reads of its options `o` merged into those of earlier calls (`prev`):
+// `[credentials (0 none, 1 user_id + user_key, 2 token, 3 skey: CppComet's user key first,
+// then a JWT, then a Wafer session key), the user id, JWT or session key, the user key, the
+// owner of stored positions and publishes, the relay's URL, persist, the merged options]`.
+// A user id or key may be a number (CppComet's examples). With a token or a session key the
+// user is known only after `auth`: the owner is the `user_id` given with it, else
+// `session`; anonymous: `anon`. `persist` defaults to true.
+export function startOptions(prev, o) {
+  if (typeof o === 'object' && o !== null) prev = Object.assign({}, prev, o);
+  o = prev;
   const text = (k) => (typeof o[k] === 'number' ? String(o[k]) : o[k] && typeof o[k] === 'string' ? o[k] : undefined);
   const id = text('user_id');
   const key = text('user_key');
   const other = text('token') || text('skey');
   const kind = id && key ? 1 : text('token') ? 2 : other ? 3 : 0;
   const node = typeof o.node === 'string' ? o.node : undefined;
-  return [kind, kind === 1 ? id : other, key, kind === 1 ? id : kind ? id || 'session' : 'anon', connectUrl(node), o.persist !== false];
+  return [kind, kind === 1 ? id : other, key, kind === 1 ? id : kind ? id || 'session' : 'anon', connectUrl(node), o.persist !== false, o];
 }
 
 // Item `key` of storage `name` (`localStorage`, `sessionStorage`; wx storage behind the same

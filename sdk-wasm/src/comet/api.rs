@@ -75,17 +75,15 @@ impl CometApi {
     // `node` is the relay (`https://host`, `host:port`, `wss://host/connect`); default: the
     // page's origin.
     pub fn start(&self, options: JsValue, callback: JsValue) -> bool {
-        let options = {
+        // `[kind, value, user key, owner, url, persist, merged options]`: read and merged by
+        // `js/comet.js` (cheaper there).
+        let o = {
             let mut h = self.host.borrow_mut();
-            if options.is_object() {
-                let merged = Object::assign(&Object::new(), h.options.unchecked_ref());
-                h.options = Object::assign(&merged, options.unchecked_ref()).into();
-            }
             h.on_start = function(&callback);
-            h.options.clone()
+            let o = super::start_options(&h.options, &options);
+            h.options = o.get(6);
+            o
         };
-        // `[kind, value, user key, owner, url, persist]`: read by `js/comet.js` (cheaper there).
-        let o = super::start_options(&options);
         let at = |i| o.get(i).as_string().unwrap_or_default();
         let creds = match o.get(0).as_f64().unwrap_or_default() as u32 {
             1 => Some(Credentials::Key {

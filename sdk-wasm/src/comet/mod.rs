@@ -47,7 +47,7 @@ extern "C" {
     #[wasm_bindgen(catch, js_name = pipeArgs)]
     fn pipe_args(pipe: &str, event: &JsValue, msg: &JsValue) -> Result<Array, JsValue>;
     #[wasm_bindgen(js_name = startOptions)]
-    fn start_options(options: &JsValue) -> Array;
+    fn start_options(previous: &JsValue, options: &JsValue) -> Array;
     #[wasm_bindgen(js_name = deviceId)]
     fn device_id() -> String;
     #[wasm_bindgen(js_name = tabId)]
