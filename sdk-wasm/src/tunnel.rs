@@ -43,30 +43,31 @@ struct Host {
 /// What the driver holds: the host, alive until its link is freed.
 struct Driver(Shared);
 
+impl link::Core for cometa_client::Tunnel {
+    fn handle_socket_open(&mut self, now: u64) {
+        self.handle_socket_open(now);
+    }
+    fn handle_socket_message(&mut self, now: u64, text: &str) {
+        self.handle_socket_message(now, text);
+    }
+    fn handle_socket_close(&mut self, now: u64, code: u16) {
+        self.handle_socket_close(now, code);
+    }
+    fn handle_socket_error(&mut self, now: u64, why: &str) {
+        self.handle_socket_error(now, why);
+    }
+    fn handle_timeout(&mut self, now: u64) {
+        self.handle_timeout(now);
+    }
+    fn reconnect_now(&mut self, now: u64) {
+        self.reconnect_now(now);
+    }
+}
+
 impl Driven for Driver {
     fn input(&self, input: Input) {
-        self::input(&self.0, |h, now| match input {
-            Input::Open => h.core.handle_socket_open(now),
-            Input::Message(text) => h.core.handle_socket_message(now, &text),
-            Input::Close(code) => {
-                h.core.handle_socket_close(now, code);
-                if h.link.waking(now) {
-                    h.core.reconnect_now(now);
-                }
-            }
-            Input::Error(why) => h.core.handle_socket_error(now, &why),
-            // The page woke up: timers that came due while it slept run now (an overdue ping
-            // probes a socket that may have died meanwhile), and a backoff wait ends: the
-            // network is likely back, and the user is looking.
-            Input::Wake => {
-                h.link.woke(now);
-                h.core.handle_timeout(now);
-                h.core.reconnect_now(now);
-            }
-            Input::Timer => {
-                h.link.fired();
-                h.core.handle_timeout(now);
-            }
+        self::input(&self.0, |h, now| {
+            link::route(&mut h.core, &mut h.link, now, input)
         });
     }
 

@@ -21,7 +21,7 @@ use js_sys::{Array, Function, JSON};
 use wasm_bindgen::prelude::*;
 
 use crate::js;
-use crate::link::{Driven, Input, Link};
+use crate::link::{self, Driven, Input, Link};
 
 pub use api::CometApi;
 
@@ -96,30 +96,28 @@ struct Host {
 /// What the driver holds: the host, alive until its link is freed.
 struct Driver(Shared);
 
+impl link::Core for Session {
+    fn handle_socket_open(&mut self, now: u64) {
+        self.handle_socket_open(now);
+    }
+    fn handle_socket_message(&mut self, now: u64, text: &str) {
+        self.handle_socket_message(now, text);
+    }
+    fn handle_socket_close(&mut self, now: u64, code: u16) {
+        self.handle_socket_close(now, code);
+    }
+    fn handle_timeout(&mut self, now: u64) {
+        self.handle_timeout(now);
+    }
+    fn reconnect_now(&mut self, now: u64) {
+        self.reconnect_now(now);
+    }
+}
+
 impl Driven for Driver {
     fn input(&self, input: Input) {
-        self::input(&self.0, |h, now| match input {
-            Input::Open => h.core.handle_socket_open(now),
-            Input::Message(text) => h.core.handle_socket_message(now, &text),
-            Input::Close(code) => {
-                h.core.handle_socket_close(now, code);
-                if h.link.waking(now) {
-                    h.core.reconnect_now(now);
-                }
-            }
-            // Every socket error is followed by a close, which drives the recovery.
-            Input::Error(_) => {}
-            // The page woke up: overdue timers run now (an overdue ping probes a socket that
-            // may have died while the page slept) and a backoff wait ends.
-            Input::Wake => {
-                h.link.woke(now);
-                h.core.handle_timeout(now);
-                h.core.reconnect_now(now);
-            }
-            Input::Timer => {
-                h.link.fired();
-                h.core.handle_timeout(now);
-            }
+        self::input(&self.0, |h, now| {
+            link::route(&mut h.core, &mut h.link, now, input)
         });
     }
 }
