@@ -44,23 +44,6 @@ fn reset(mut t: Tunnel) -> Result<()> {
     Ok(())
 }
 
-/// The `n` contents of the `message:` packets before a `ping` round trip ends.
-async fn messages_until_synced(t: &mut Tunnel) -> Result<Vec<Value>> {
-    t.send("ping").await?;
-    let mut got = Vec::new();
-    loop {
-        let text = t.text().await?;
-        if text == "pong" {
-            return Ok(got);
-        }
-        let body = text
-            .strip_prefix("message:")
-            .with_context(|| format!("not a message: {text}"))?;
-        let v: Value = serde_json::from_str(body)?;
-        got.push(v["content"].clone());
-    }
-}
-
 fn one_to(n: i64) -> Vec<Value> {
     (1..=n).map(|i| json!(i)).collect()
 }
@@ -78,7 +61,7 @@ async fn a_tunnel_that_never_read_its_frames_gets_all_of_them_on_the_next_one() 
     reset(t)?;
 
     let mut next = r.tunnel(&skey).await?;
-    assert_eq!(messages_until_synced(&mut next).await?, one_to(20));
+    assert_eq!(next.messages_until_synced().await?, one_to(20));
     r.stop().await
 }
 
@@ -99,7 +82,7 @@ async fn a_tunnel_that_answered_the_fence_is_not_sent_the_same_frames_again() ->
     reset(t)?;
     r.push("read", "n", json!(4)).await?;
     let mut next = r.tunnel(&skey).await?;
-    assert_eq!(messages_until_synced(&mut next).await?, vec![json!(4)]);
+    assert_eq!(next.messages_until_synced().await?, vec![json!(4)]);
     r.stop().await
 }
 
@@ -134,7 +117,7 @@ async fn frames_written_but_not_confirmed_survive_kill_9() -> Result<()> {
     let (_child, again) = spawn(dir.path(), &addr).await?;
     let r = TestRelay::attach(again.parse()?);
     let mut next = r.tunnel(&skey).await?;
-    assert_eq!(messages_until_synced(&mut next).await?, one_to(5));
+    assert_eq!(next.messages_until_synced().await?, one_to(5));
     Ok(())
 }
 
@@ -202,7 +185,7 @@ async fn a_re_created_user_is_resumed_from_its_new_history_in_a_new_epoch() -> R
     for i in 1..=5 {
         r.push("phoenix", "old", json!(i)).await?;
     }
-    assert_eq!(messages_until_synced(&mut t).await?, one_to(5));
+    assert_eq!(t.messages_until_synced().await?, one_to(5));
     // Confirmed (the fence's Pong went back while reading), then the user is deleted.
     t.sync().await?;
     let (st, body) = r.api("DELETE", "/users/phoenix", None).await?;
@@ -218,6 +201,6 @@ async fn a_re_created_user_is_resumed_from_its_new_history_in_a_new_epoch() -> R
     let mut t = r.tunnel(&skey).await?;
     let second = stream_packet(&mut t).await?;
     assert_ne!(second, first, "a new epoch");
-    assert_eq!(messages_until_synced(&mut t).await?, one_to(3));
+    assert_eq!(t.messages_until_synced().await?, one_to(3));
     r.stop().await
 }

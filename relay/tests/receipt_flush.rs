@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use common::process::spawn_with;
 use common::{TestRelay, Tunnel, WAIT};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Long enough that no test here ever reaches it: whatever writes a cursor is something else.
 const NEVER: Duration = Duration::from_secs(600);
@@ -22,22 +22,6 @@ async fn cursor_writes(r: &TestRelay) -> Result<u64> {
     body["store"]["cursor_writes"]
         .as_u64()
         .with_context(|| format!("no cursor_writes in {body}"))
-}
-
-/// The contents of the `message:` packets before a `ping` round trip ends.
-async fn messages_until_synced(t: &mut Tunnel) -> Result<Vec<Value>> {
-    t.send("ping").await?;
-    let mut got = Vec::new();
-    loop {
-        let text = t.text().await?;
-        if text == "pong" {
-            return Ok(got);
-        }
-        let body = text
-            .strip_prefix("message:")
-            .with_context(|| format!("not a message: {text}"))?;
-        got.push(serde_json::from_str::<Value>(body)?["content"].clone());
-    }
 }
 
 /// Pushes `1..=n` to `user` and reads each on `t`, answering each fence. A tunnel writes the
@@ -67,7 +51,7 @@ async fn receipts_inside_the_flush_interval_cost_one_cursor_write() -> Result<()
     drop(t);
     r.push("often", "n", json!(21)).await?;
     let mut next = r.tunnel(&skey).await?;
-    assert_eq!(messages_until_synced(&mut next).await?, vec![json!(21)]);
+    assert_eq!(next.messages_until_synced().await?, vec![json!(21)]);
     r.stop().await
 }
 
@@ -103,7 +87,7 @@ async fn a_closed_tunnel_s_receipts_are_on_disk_before_the_interval_ends() -> Re
     let r = TestRelay::attach(again.parse()?);
     r.push("closer", "n", json!(4)).await?;
     let mut next = r.tunnel(&skey).await?;
-    assert_eq!(messages_until_synced(&mut next).await?, vec![json!(4)]);
+    assert_eq!(next.messages_until_synced().await?, vec![json!(4)]);
     Ok(())
 }
 

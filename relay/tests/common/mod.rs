@@ -253,6 +253,22 @@ impl Tunnel {
         }
         Ok(())
     }
+
+    /// The contents of the `message:` packets before a `ping` round trip ends.
+    pub async fn messages_until_synced(&mut self) -> Result<Vec<Value>> {
+        self.send("ping").await?;
+        let mut got = Vec::new();
+        loop {
+            let text = self.text().await?;
+            if text == "pong" {
+                return Ok(got);
+            }
+            let body = text
+                .strip_prefix("message:")
+                .with_context(|| format!("not a message: {text}"))?;
+            got.push(serde_json::from_str::<Value>(body)?["content"].clone());
+        }
+    }
 }
 
 /// A native-dialect client at `/connect`.
