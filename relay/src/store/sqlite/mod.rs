@@ -129,17 +129,6 @@ impl SqliteStore {
         self.writer.call_then(f, then).await
     }
 
-    /// See [`Writer::append_then`].
-    async fn append_then<T, R, F, C>(&self, f: F, then: C) -> Result<(T, R)>
-    where
-        T: Send + 'static,
-        R: Send + 'static,
-        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
-        C: FnOnce(&T) -> R + Send + 'static,
-    {
-        self.writer.append_then(f, then).await
-    }
-
     /// See [`Writer::fire`].
     fn fire<F>(&self, what: &'static str, f: F)
     where

@@ -159,26 +159,27 @@ impl Streams for SqliteStore {
         };
         let key = stream.name();
         let retention = m.retention.unwrap_or(self.retention);
-        self.append_then(
-            move |c| {
-                if let Some(user) = &user {
-                    ensure_user(c, user)?;
-                }
-                let seq = heads::take_seq(c, &key)?;
-                let row = Append {
-                    stream: &key,
-                    seq,
-                    event: &m.event,
-                    data: &m.data,
-                    user_id: m.sender.as_deref(),
-                    created_at: m.now,
-                };
-                append(c, &row, retention)?;
-                Ok(to_u64(seq))
-            },
-            move |seq| then(*seq),
-        )
-        .await
+        self.writer
+            .append_then(
+                move |c| {
+                    if let Some(user) = &user {
+                        ensure_user(c, user)?;
+                    }
+                    let seq = heads::take_seq(c, &key)?;
+                    let row = Append {
+                        stream: &key,
+                        seq,
+                        event: &m.event,
+                        data: &m.data,
+                        user_id: m.sender.as_deref(),
+                        created_at: m.now,
+                    };
+                    append(c, &row, retention)?;
+                    Ok(to_u64(seq))
+                },
+                move |seq| then(*seq),
+            )
+            .await
     }
 
     async fn after(
