@@ -207,7 +207,7 @@ fn merge(
             data: r.data,
         })
         .collect();
-    let next = heads::take_seqs(c, &to, moved.len())?;
+    let next = heads::next_seq(c, &to)?;
     // The visitor's messages keep their order and their creation times (so age retention
     // treats them as it would have), and come after everything the user already has.
     let mut seq = next;

@@ -2,38 +2,43 @@
 //! next message gets, and its epoch, the history its seqs count in. The one append takes its
 //! seq here whatever the stream; deleting a user drops the row, so a re-created user starts
 //! again at seq 1 in a new epoch.
+//!
+//! A stream's next seq is one past the higher of its head row and its newest kept message,
+//! so an append writes no head: the row is raised only before a stream's newest message may
+//! go ([`keep_past`]), which keeps a seq from being handed out twice in one epoch.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::store::types::StreamId;
 
-/// Takes the stream's next seq and moves its head past it, creating the head (at seq 1) if
-/// the stream has none. One statement: this runs for every message.
-pub(super) fn take_seq(c: &Connection, stream: &str) -> rusqlite::Result<i64> {
+/// The seq the stream's next message gets (1 for a stream with no head and no message).
+pub(super) fn next_seq(c: &Connection, stream: &str) -> rusqlite::Result<i64> {
     c.prepare_cached(
-        "INSERT INTO streams (stream, next_seq) VALUES (?1, 2)
-         ON CONFLICT(stream) DO UPDATE SET next_seq = next_seq + 1
-         RETURNING next_seq - 1",
+        "SELECT max(coalesce((SELECT next_seq FROM streams WHERE stream = ?1), 1),
+                    coalesce((SELECT max(seq) FROM stream_messages WHERE stream = ?1) + 1, 1))",
     )?
     .query_row(params![stream], |r| r.get(0))
 }
 
-/// Takes `n` seqs of the stream at once; returns the first.
-pub(super) fn take_seqs(c: &Connection, stream: &str, n: usize) -> rusqlite::Result<i64> {
-    c.query_row(
-        "INSERT INTO streams (stream, next_seq) VALUES (?1, 1 + ?2)
-         ON CONFLICT(stream) DO UPDATE SET next_seq = next_seq + ?2
-         RETURNING next_seq - ?2",
-        params![stream, i64::try_from(n).unwrap_or(i64::MAX)],
-        |r| r.get(0),
-    )
+/// Raises the stream's head past `last`, before messages up to `last` are deleted.
+pub(super) fn keep_past(c: &Connection, stream: &str, last: i64) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO streams (stream, next_seq) VALUES (?1, ?2)
+         ON CONFLICT(stream) DO UPDATE SET next_seq = max(next_seq, excluded.next_seq)",
+    )?
+    .execute(params![stream, last.saturating_add(1)])?;
+    Ok(())
 }
 
-/// The stream's next seq, if it has a head.
-pub(super) fn next_seq(c: &Connection, stream: &str) -> rusqlite::Result<Option<i64>> {
-    c.prepare_cached("SELECT next_seq FROM streams WHERE stream = ?1")?
-        .query_row(params![stream], |r| r.get(0))
-        .optional()
+/// [`keep_past`] for every stream with a message past its expiry at `now`, before a sweep.
+pub(super) fn keep_past_expired(c: &Connection, now: i64) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO streams (stream, next_seq)
+         SELECT stream, max(seq) + 1 FROM stream_messages WHERE expires_at < ?1 GROUP BY stream
+         ON CONFLICT(stream) DO UPDATE SET next_seq = max(next_seq, excluded.next_seq)",
+    )?
+    .execute(params![now])?;
+    Ok(())
 }
 
 /// The epoch stored for the stream, if any.

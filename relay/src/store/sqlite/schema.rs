@@ -78,17 +78,23 @@ END;
 /// `msg:<user_id>`, a channel is the stream named like the channel. A message carries its
 /// expiry from the append on. Cursors are one table too: a position per (stream, owner), the
 /// owner a Wafer tunnel's session (`session:<id>`) or a native device (`device:<id>`).
+///
+/// Messages are rows in append order (`id`), found by (stream, seq) through a small index:
+/// an append writes the table's last page and one index entry, where a table keyed by
+/// (stream, seq) wrote, split and rebalanced a page in the middle of the table per message.
+/// The expiry index is in append order too (ties on `expires_at` go by `id`, not by stream).
 const STREAMS: &str = "
 CREATE TABLE IF NOT EXISTS stream_messages (
+    id         INTEGER PRIMARY KEY,
     stream     TEXT NOT NULL,
     seq        INTEGER NOT NULL,
     event      TEXT NOT NULL,
     data       TEXT NOT NULL,
     user_id    TEXT,
     created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    PRIMARY KEY (stream, seq)
-) WITHOUT ROWID;
+    expires_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS stream_messages_by_seq ON stream_messages(stream, seq);
 CREATE INDEX IF NOT EXISTS stream_messages_by_expiry ON stream_messages(expires_at);
 CREATE TABLE IF NOT EXISTS stream_cursors (
     stream TEXT NOT NULL,
@@ -116,6 +122,7 @@ pub(super) fn create(c: &Connection, personal: Retention) -> rusqlite::Result<St
     c.execute_batch(HEADS)?;
     c.execute_batch(CHANNELS)?;
     c.execute_batch(ACCOUNTS)?;
+    migrate_keyed_messages(c)?;
     c.execute_batch(STREAMS)?;
     migrate_per_kind_tables(c, personal)?;
     migrate_heads(c)?;
@@ -197,6 +204,31 @@ fn migrate_per_kind_tables(c: &Connection, personal: Retention) -> rusqlite::Res
     }
     tx.commit()?;
     tracing::info!("stream messages and cursors migrated to one table each");
+    Ok(())
+}
+
+/// Data dirs from before messages had rows in append order kept `stream_messages` keyed by
+/// (stream, seq) `WITHOUT ROWID`: rebuilds it in the layout of [`STREAMS`], in one
+/// transaction, oldest first.
+fn migrate_keyed_messages(c: &Connection) -> rusqlite::Result<()> {
+    if !has_table(c, "stream_messages")? || has_column(c, "stream_messages", "id")? {
+        return Ok(());
+    }
+    let tx = c.unchecked_transaction()?;
+    tx.execute_batch(
+        "DROP INDEX IF EXISTS stream_messages_by_expiry;
+         ALTER TABLE stream_messages RENAME TO stream_messages_keyed;",
+    )?;
+    tx.execute_batch(STREAMS)?;
+    tx.execute_batch(
+        "INSERT INTO stream_messages
+         (stream, seq, event, data, user_id, created_at, expires_at)
+         SELECT stream, seq, event, data, user_id, created_at, expires_at
+         FROM stream_messages_keyed ORDER BY created_at, stream, seq;
+         DROP TABLE stream_messages_keyed;",
+    )?;
+    tx.commit()?;
+    tracing::info!("stream messages rebuilt in append order");
     Ok(())
 }
 

@@ -57,6 +57,9 @@ fn append(c: &Connection, m: &Append<'_>, retention: Retention) -> rusqlite::Res
 /// Keeps the newest `max_len` messages of a stream whose last seq is `last`.
 pub(super) fn trim(c: &Connection, stream: &str, last: i64, max_len: u64) -> rusqlite::Result<()> {
     let max_len = to_i64(max_len);
+    if max_len == 0 {
+        heads::keep_past(c, stream, last)?;
+    }
     if last > max_len {
         c.prepare_cached("DELETE FROM stream_messages WHERE stream = ?1 AND seq <= ?2")?
             .execute(params![stream, last - max_len])?;
@@ -138,6 +141,7 @@ pub(super) fn delete(c: &Connection, stream: &str) -> rusqlite::Result<()> {
 
 /// Drops the messages past their expiry, every stream alike.
 pub(super) fn sweep(c: &Connection, now: u64) -> rusqlite::Result<()> {
+    heads::keep_past_expired(c, to_i64(now))?;
     c.execute(
         "DELETE FROM stream_messages WHERE expires_at < ?1",
         params![to_i64(now)],
@@ -165,7 +169,7 @@ impl Streams for SqliteStore {
                     if let Some(user) = &user {
                         ensure_user(c, user)?;
                     }
-                    let seq = heads::take_seq(c, &key)?;
+                    let seq = heads::next_seq(c, &key)?;
                     let row = Append {
                         stream: &key,
                         seq,
@@ -218,9 +222,8 @@ impl Streams for SqliteStore {
             } else {
                 heads::read_epoch(c, &salt, StreamId::Channel(&name))?
             };
-            let next = heads::next_seq(c, &key)?;
+            let top = to_u64(heads::next_seq(c, &key)? - 1);
             let oldest = oldest(c, &key)?;
-            let top = to_u64(next.unwrap_or(1) - 1);
             Ok(StreamInfo {
                 epoch,
                 top,
@@ -371,6 +374,36 @@ mod tests {
             s.before(StreamId::Channel("web_a"), u64::MAX, 10)
                 .await?
                 .is_empty()
+        );
+        Ok(())
+    }
+
+    /// Appends write no head row: a stream whose every message expired must still go on
+    /// after its last seq, or a device holding that seq would skip the next messages.
+    #[tokio::test]
+    async fn a_stream_emptied_by_expiry_goes_on_after_its_last_seq() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let s = super::super::open_for_test(dir.path(), 100);
+        for i in 1..=3u64 {
+            assert_eq!(append_personal(&s, "u", "e", "{}", 10).await?, i);
+        }
+        let channel = || {
+            let m = NewMessage::new("c", "{}", 10);
+            s.append(StreamId::Channel("web_a"), m, Box::new(|_| 0))
+        };
+        assert_eq!(channel().await?.0, 1);
+        s.sweep(200).await?;
+        assert!(s.after(StreamId::Personal("u"), 0, 10).await?.is_empty());
+        assert_eq!(s.stream_info(StreamId::Personal("u")).await?.top, 3);
+        assert_eq!(append_personal(&s, "u", "e", "{}", 300).await?, 4);
+        assert_eq!(channel().await?.0, 2);
+        drop(s);
+        let s = super::super::open_for_test(dir.path(), 100);
+        s.sweep(500).await?;
+        assert_eq!(
+            append_personal(&s, "u", "e", "{}", 600).await?,
+            5,
+            "reopened"
         );
         Ok(())
     }

@@ -211,6 +211,15 @@ async fn a_data_dir_with_heads_apart_goes_on_with_its_seqs_and_epochs() -> anyho
         |r| r.get(0),
     )?;
     assert_eq!(old, 0, "the old tables and column are gone");
+    let in_append_order: bool = c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('stream_messages') WHERE name = 'id')",
+        [],
+        |r| r.get(0),
+    )?;
+    assert!(
+        in_append_order,
+        "messages keyed by (stream, seq) were rebuilt"
+    );
     drop(c);
 
     let s = open(dir.path());
