@@ -111,15 +111,18 @@ impl Relay {
             Some(k) => (k.clone(), None),
             None => load_or_generate_key(&config.data_dir)?,
         };
-        let sqlite = Arc::new(SqliteStore::open_with_queue(
+        let sqlite = Arc::new(SqliteStore::open_with(
             &config.data_dir,
-            config.durability,
-            Retention {
-                max_len: config.queue_max_len,
-                max_age_secs: config.queue_max_age.as_secs(),
+            store::sqlite::SqliteOptions {
+                durability: config.durability,
+                retention: Retention {
+                    max_len: config.queue_max_len,
+                    max_age_secs: config.queue_max_age.as_secs(),
+                },
+                queue: config.store_queue,
+                cursor_flush: config.cursor_flush,
+                checkpoint_pages: config.store_checkpoint_pages,
             },
-            config.store_queue,
-            config.cursor_flush,
         )?);
         let store: Arc<dyn Store> = sqlite.clone();
         let accounts: Arc<dyn store::Accounts> = sqlite;

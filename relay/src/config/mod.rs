@@ -29,6 +29,8 @@ pub use choices::{Durability, LogFormat};
 
 /// Jobs waiting for the store thread at most, unless `--store-queue` says otherwise.
 pub const DEFAULT_STORE_QUEUE: usize = 8192;
+/// See [`Config::store_checkpoint_pages`].
+pub const DEFAULT_CHECKPOINT_PAGES: u32 = 8000;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -355,4 +357,9 @@ pub struct Config {
     /// one; an idle connection holds none of it.
     #[arg(long, env = "COMETA_WS_WRITE_BUFFER_BYTES", default_value = "16384", value_parser = parse::positive::<usize>)]
     pub ws_write_buffer_bytes: usize,
+    /// Pages (4 KiB) the store's write-ahead log gathers before a commit copies them into the
+    /// database file. A page written many times between two copies is copied once, so a
+    /// larger log costs less per message; the log file on disk grows to about this size.
+    #[arg(long, env = "COMETA_STORE_CHECKPOINT_PAGES", default_value_t = DEFAULT_CHECKPOINT_PAGES, value_parser = parse::positive::<u32>)]
+    pub store_checkpoint_pages: u32,
 }

@@ -34,8 +34,8 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::config::DEFAULT_STORE_QUEUE;
 use crate::config::Durability;
+use crate::config::{DEFAULT_CHECKPOINT_PAGES, DEFAULT_STORE_QUEUE};
 use crate::store::error::Result;
 use crate::store::types::Retention;
 use cursors::{CursorKey, PendingCursors};
@@ -50,38 +50,55 @@ pub struct SqliteStore {
     epoch_salt: Arc<str>,
 }
 
-impl SqliteStore {
-    /// A store that writes cursors with every commit.
-    pub fn open(dir: &Path, durability: Durability, retention: Retention) -> Result<Self> {
-        Self::open_with_queue(
-            dir,
+/// How a data dir is opened: the relay's settings for its store.
+#[derive(Clone, Copy, Debug)]
+pub struct SqliteOptions {
+    pub durability: Durability,
+    /// Of personal streams.
+    pub retention: Retention,
+    /// Jobs waiting for the store thread at most (`--store-queue`).
+    pub queue: usize,
+    /// Cursor writes coalesced for up to this long (`--cursor-flush-ms`); zero writes them
+    /// with every commit.
+    pub cursor_flush: Duration,
+    /// WAL pages after which a commit copies them into the database file
+    /// (`--store-checkpoint-pages`).
+    pub checkpoint_pages: u32,
+}
+
+impl SqliteOptions {
+    /// Defaults of everything but what is given; cursors written with every commit.
+    pub fn new(durability: Durability, retention: Retention) -> Self {
+        Self {
             durability,
             retention,
-            DEFAULT_STORE_QUEUE,
-            Duration::ZERO,
-        )
+            queue: DEFAULT_STORE_QUEUE,
+            cursor_flush: Duration::ZERO,
+            checkpoint_pages: DEFAULT_CHECKPOINT_PAGES,
+        }
+    }
+}
+
+impl SqliteStore {
+    /// A store with [`SqliteOptions::new`].
+    pub fn open(dir: &Path, durability: Durability, retention: Retention) -> Result<Self> {
+        Self::open_with(dir, SqliteOptions::new(durability, retention))
     }
 
-    /// [`Self::open`] with at most `queue` jobs waiting for the store thread, and cursor
-    /// writes coalesced for up to `cursor_flush` (`--cursor-flush-ms`).
-    pub fn open_with_queue(
-        dir: &Path,
-        durability: Durability,
-        retention: Retention,
-        queue: usize,
-        cursor_flush: Duration,
-    ) -> Result<Self> {
+    pub fn open_with(dir: &Path, o: SqliteOptions) -> Result<Self> {
         crate::private_dir(dir)?;
         let path = dir.join("cometa.sqlite3");
         // SQLite gives the -wal and -shm files the mode of the database file.
         private_file(&path)?;
         let conn = Connection::open(&path)?;
-        let sync = match durability {
+        let sync = match o.durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
         };
         conn.execute_batch(&format!(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;"
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;
+             PRAGMA wal_autocheckpoint={};",
+            o.checkpoint_pages
         ))?;
         // A data dir from before this rule may hold them world-readable.
         for suffix in ["-wal", "-shm"] {
@@ -91,12 +108,12 @@ impl SqliteStore {
         }
         // Every hot statement is cached; the default 16 slots would evict them.
         conn.set_prepared_statement_cache_capacity(128);
-        let epoch_salt = schema::create(&conn, retention)?.into();
+        let epoch_salt = schema::create(&conn, o.retention)?.into();
         let cursors = Arc::new(PendingCursors::default());
-        let writer = Writer::start(conn, queue, cursors.clone(), cursor_flush)?;
+        let writer = Writer::start(conn, o.queue, cursors.clone(), o.cursor_flush)?;
         Ok(Self {
             writer,
-            retention,
+            retention: o.retention,
             cursors,
             epoch_salt,
         })

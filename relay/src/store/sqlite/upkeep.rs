@@ -125,12 +125,12 @@ mod tests {
             max_len: 10,
             max_age_secs: 100,
         };
-        let s = SqliteStore::open_with_queue(
+        let s = SqliteStore::open_with(
             dir.path(),
-            Durability::Normal,
-            r,
-            2,
-            std::time::Duration::ZERO,
+            super::super::SqliteOptions {
+                queue: 2,
+                ..super::super::SqliteOptions::new(Durability::Normal, r)
+            },
         )?;
         let gate_tx = super::super::writer::hold(&s.writer)?;
         s.touch_last_seen("a", 1);
