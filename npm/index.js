@@ -3,7 +3,7 @@
 // default target takes it) and holds calls made before it is there.
 import init, { initSync } from './dist/cometa_sdk.js';
 import * as sdk from './dist/cometa_sdk.js';
-import { RequestError, ERRORS, TUNNEL, statics } from './dist/snippets/cometa-sdk/js/host.js';
+import { RequestError, ERRORS, TUNNEL, statics } from './dist/cometa_sdk.js';
 import { loader, deferredClass, LATER_QUIET } from './load.js';
 
 const L = loader(init, initSync, new URL('./dist/cometa_sdk_bg.wasm', import.meta.url));

@@ -3,7 +3,8 @@
 # panic=immediate-abort: scripts/sdk-cargo.sh) → wasm-bindgen (web target, the CLI pinned to
 # the crate's version) → wasm-opt -Oz (npm `binaryen`; Debian's older binaryen produces
 # modules that fail at instantiation) → short names between module and glue
-# (scripts/wasm-short-names.mjs) → terser on the JS glue → size budget check.
+# (scripts/wasm-short-names.mjs) → the Wafer glue's own snippet inlined
+# (scripts/wasm-inline-snippet.mjs) → terser on the JS glue → size budget check.
 #
 # Env: SDK_SIZE_BUDGET (bytes, default the per-entry budgets below) for gzip -9 of each module
 # plus its JS glue and snippets; SDK_PAGE_BUDGET (bytes) for both entries on one page, shared
@@ -82,6 +83,10 @@ for d in "$out"/snippets/cometa-sdk-*/; do
     # Only the import specifiers: the import object's keys must keep the names the wasm uses.
     sed -i -E "s#(from *['\"]\./snippets/)$hashed/#\1cometa-sdk/#g" "$out"/cometa_*.js
 done
+# js/host.js is the Wafer module's alone: inlined into its glue, which exports what the npm
+# entry imports from it (see the script). js/link.js, which both glues import, stays a file.
+node scripts/wasm-inline-snippet.mjs "$out" cometa_sdk snippets/cometa-sdk/js/host.js \
+    RequestError,ERRORS,TUNNEL,statics
 
 # The glue is shipped minified: its comments and long local names are a third of the bytes a
 # page downloads. `--module` keeps the ES module's exports intact. Newlines instead of
@@ -91,10 +96,14 @@ done
 terser="$root/npm/node_modules/.bin/terser"
 find "$out" -name '*.js' -print0 | while IFS= read -r -d '' f; do
     base="$(basename "$f")"
+    # A glue with a snippet inlined comes with the map back to both (its `.inmap`).
+    content=""
+    if [ -f "$f.inmap" ]; then content="content='$base.inmap',"; fi
     # From the file's folder, so the map names its source by the file's own name.
     (cd "$(dirname "$f")" &&
         "$terser" "$base" --module --compress --mangle --format semicolons=false \
-            --source-map "includeSources,url='$base.map'" -o "$base.min" &&
+            --source-map "${content}includeSources,url='$base.map'" -o "$base.min" &&
+        rm -f "$base.inmap" &&
         mv "$base.min" "$base" && mv "$base.min.map" "$base.map" &&
         sed -i "s#\"file\":\"$base.min\"#\"file\":\"$base\"#" "$base.map")
 done
