@@ -7,8 +7,9 @@
 //! nothing for a visitor, the site's own `extendedAuth` headers), all answered by
 //! `/weapp/login` in the same shape.
 //!
-//! Messages are built with `concat` rather than `format!`: the formatting machinery costs
-//! module size (see `scripts/build-sdk.sh`).
+//! Messages are built by appending to an owned `String` rather than with `format!` (the
+//! formatting machinery) or slice `concat` (a generic join): both cost module size (see
+//! `scripts/build-sdk.sh`).
 
 use std::cell::{Cell, RefCell};
 
@@ -67,7 +68,7 @@ fn perform(cmd: Command<JsValue>) {
         Command::Send { call, skey } => http::send(call, skey),
         Command::ClearSession => session::clear(),
         Command::EndTunnels(e) => {
-            crate::link::end_all(&["the session ended: ", &js::describe(&e)].concat())
+            crate::link::end_all(&("the session ended: ".to_owned() + &js::describe(&e)))
         }
         Command::Settle { call, result } => match result {
             Ok(()) => http::finish(call, true, &JsValue::UNDEFINED),
@@ -80,7 +81,7 @@ fn not_an_object(what: &str, value: &JsValue) -> JsValue {
     let kind = value.js_typeof().as_string().unwrap_or_default();
     request_error(
         ERR_INVALID_PARAMS,
-        &[what, " options must be an object, got ", &kind].concat(),
+        &(what.to_owned() + " options must be an object, got " + &kind),
     )
 }
 
@@ -175,13 +176,10 @@ fn login_reply(op: u32, reply: &JsValue) {
             let message = js::get_string(&body, "message").unwrap_or_else(|| {
                 let text = JSON::stringify(&body).ok().and_then(|s| s.as_string());
                 let status = js::to_js_string(&js::get(reply, "statusCode"));
-                [
-                    "login failed: unexpected response (HTTP ",
-                    &status,
-                    ") ",
-                    &text.unwrap_or_default(),
-                ]
-                .concat()
+                "login failed: unexpected response (HTTP ".to_owned()
+                    + &status
+                    + ") "
+                    + &text.unwrap_or_default()
             });
             request_error(&kind, &message)
         }
@@ -220,11 +218,8 @@ fn refresh_reply(op: u32, reply: &JsValue) {
         Some(false) => RefreshResult::Dead,
         None => RefreshResult::Failed(request_error(
             ERR_SESSION_INVALID,
-            &[
-                "session refresh failed: HTTP ",
-                &js::to_js_string(&js::get(reply, "statusCode")),
-            ]
-            .concat(),
+            &("session refresh failed: HTTP ".to_owned()
+                + &js::to_js_string(&js::get(reply, "statusCode"))),
         )),
     };
     input(|a, now| a.refresh_done(now, op, result, http::can_relogin()));

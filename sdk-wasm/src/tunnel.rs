@@ -121,7 +121,7 @@ fn tunnel_config(options: &JsValue) -> TunnelConfig {
 fn outbox_key(service_url: &JsValue) -> Option<String> {
     service_url
         .as_string()
-        .map(|u| ["cometa:outbox:", &u].concat())
+        .map(|u| "cometa:outbox:".to_owned() + &u)
 }
 
 /// Something to do after borrowing the host: perform an action or tell the page.
@@ -337,11 +337,8 @@ impl Tunnel {
             .map_err(|e| {
                 request_error(
                     ERR_INVALID_PARAMS,
-                    &[
-                        "tunnel.emit: content is not JSON-encodable: ",
-                        &js::describe(&e),
-                    ]
-                    .concat(),
+                    &("tunnel.emit: content is not JSON-encodable: ".to_owned()
+                        + &js::describe(&e)),
                 )
             })?
             .as_string()
