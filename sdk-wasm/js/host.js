@@ -41,24 +41,21 @@ export const TUNNEL = {
 // constructed, as in Wafer: the entries define both on the class over this object.
 export const statics = {};
 
-// A Tunnel's options in the order tunnel.rs's `tunnel_config` reads them: each a finite number
+// A Tunnel's options by the index tunnel.rs's `tunnel_config` reads them with: each a finite number
 // ≥ 0, else -1 (unset); where the first two are unset, the statics when ≥ 1; `persist` last, 0
 // or 1. Read here, not by name from the module: the names cost more there.
 const TUNNEL_OPTIONS = ['maxReconnectTries', 'backoffBaseMs', 'backoffCapMs', 'pingIntervalMs', 'pongTimeoutMs', 'connectTimeoutMs', 'maxOutbox', 'persist'];
-export function tunnelOptions(o) {
+export function tunnelOption(o, i) {
   const n = (v, min) => (typeof v === 'number' && isFinite(v) && v >= min ? v : -1);
-  const fallback = [statics.MAX_RECONNECT_TRY_TIMES, statics.RECONNECT_TIME_INCREASE];
-  return TUNNEL_OPTIONS.map((k, i) => {
-    let v;
-    try {
-      v = o == null ? undefined : o[k];
-    } catch {
-      // A throwing getter is an unset option.
-    }
-    if (i === 7) return v === false ? 0 : 1;
-    v = n(v, 0);
-    return v < 0 && i < 2 ? n(fallback[i], 1) : v;
-  });
+  let v;
+  try {
+    v = o == null ? undefined : o[TUNNEL_OPTIONS[i]];
+  } catch {
+    // A throwing getter is an unset option.
+  }
+  if (i === 7) return v === false ? 0 : 1;
+  v = n(v, 0);
+  return v < 0 && i < 2 ? n([statics.MAX_RECONNECT_TRY_TIMES, statics.RECONNECT_TIME_INCREASE][i], 1) : v;
 }
 
 export class RequestError extends Error {

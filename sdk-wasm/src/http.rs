@@ -34,9 +34,10 @@ extern "C" {
     #[wasm_bindgen(js_name = setVisitor)]
     pub fn set_visitor(on: bool);
 
-    /// A Tunnel's options and Wafer's statics, as numbers (see `tunnel::tunnel_config`).
-    #[wasm_bindgen(js_name = tunnelOptions)]
-    pub fn tunnel_options(options: &JsValue) -> Vec<f64>;
+    /// Option `i` of a Tunnel's options and Wafer's statics, as a number (see
+    /// `tunnel::tunnel_config`): one number at a time, no array to copy across.
+    #[wasm_bindgen(js_name = tunnelOption)]
+    pub fn tunnel_option(options: &JsValue, i: u32) -> f64;
 
     /// The WebSocket constructor: the configured one, else `globalThis.WebSocket`.
     #[wasm_bindgen(js_name = webSocket)]

@@ -87,10 +87,8 @@ impl Driven for Driver {
 /// by `js/host.js`: -1 for unset).
 fn tunnel_config(options: &JsValue) -> TunnelConfig {
     let mut c = TunnelConfig::default();
-    let o = http::tunnel_options(options);
-    let &[tries, base, cap, ping, pong, connect, outbox, persist] = o.as_slice() else {
-        return c;
-    };
+    let o = |i| http::tunnel_option(options, i);
+    let [tries, base, cap, ping, pong, connect, outbox, persist] = [0, 1, 2, 3, 4, 5, 6, 7].map(o);
     if tries >= 0.0 {
         c.max_reconnect_tries = (tries >= 1.0).then_some(tries as u32);
     }
