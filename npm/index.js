@@ -3,7 +3,7 @@
 // default target takes it) and holds calls made before it is there.
 import init, { initSync } from './dist/cometa_sdk.js';
 import * as sdk from './dist/cometa_sdk.js';
-import { RequestError, ERRORS, TUNNEL, statics } from './dist/snippets/cometa-sdk/js/host.js';
+import { RequestError, ERRORS, TUNNEL, statics } from './dist/cometa_sdk.js';
 import { loader, deferredClass, LATER_QUIET } from './load.js';
 
 const L = loader(init, initSync, new URL('./dist/cometa_sdk_bg.wasm', import.meta.url));
@@ -28,7 +28,7 @@ export const request = later('request');
 const SESSION_KEY = 'weapp_session_F2C224D4-2BCE-4C64-AF9F-A6D872000D1A';
 export class Session {
   static get() {
-    if (L.isLoaded()) return sdk.Session.get();
+    if (L.isLoaded()) return sdk.sessionGet();
     try {
       return JSON.parse(globalThis.localStorage?.getItem(SESSION_KEY) ?? 'null');
     } catch {
@@ -36,10 +36,10 @@ export class Session {
     }
   }
   static set(session) {
-    L.now(() => sdk.Session.set(session));
+    L.now(() => sdk.sessionSet(session));
   }
   static clear() {
-    L.now(() => sdk.Session.clear());
+    L.now(() => sdk.clearSession());
   }
 }
 

@@ -3,7 +3,8 @@
 # panic=immediate-abort: scripts/sdk-cargo.sh) → wasm-bindgen (web target, the CLI pinned to
 # the crate's version) → wasm-opt -Oz (npm `binaryen`; Debian's older binaryen produces
 # modules that fail at instantiation) → short names between module and glue
-# (scripts/wasm-short-names.mjs) → terser on the JS glue → size budget check.
+# (scripts/wasm-short-names.mjs) → the Wafer glue's own snippet inlined
+# (scripts/wasm-inline-snippet.mjs) → terser on the JS glue → size budget check.
 #
 # Env: SDK_SIZE_BUDGET (bytes, default the per-entry budgets below) for gzip -9 of each module
 # plus its JS glue and snippets; SDK_PAGE_BUDGET (bytes) for both entries on one page, shared
@@ -29,8 +30,15 @@ wb_version=0.2.130
 # web-sys and property reads in the module; plain loops instead of iterator chains collected
 # and one `dyn` subscription matcher; a kept publish's channel and event stored beside its
 # body: -1,447 B `cometa` (29,987), -2,401 B `cometa/comet` (31,289), 60,376 B for both.
-declare -A budgets=([cometa_sdk]="${SDK_SIZE_BUDGET:-30250}" [cometa_comet]="${SDK_SIZE_BUDGET:-31550}")
-page_budget="${SDK_PAGE_BUDGET:-60650}"
+# Then js/host.js inlined into the Wafer glue (-357 B), Session's functions and `status` as
+# plain exports (-245 B), the connect-URL answer and the renewal timer without closure types
+# of their own and one callback type for the driver's and the host's answers (-912 B), no
+# slice `concat` on the Wafer side (-197 B), `String()` and `Reflect.get` as they are, a
+# Tunnel's options read one at a time, wasm-opt -Os and wasm-bindgen's deprecated-init
+# warnings left out: `cometa` 27,989 B (-1,998), `cometa/comet` 30,844 B (-436, the shared
+# callback type and build steps), 57,928 B for both.
+declare -A budgets=([cometa_sdk]="${SDK_SIZE_BUDGET:-28250}" [cometa_comet]="${SDK_SIZE_BUDGET:-31100}")
+page_budget="${SDK_PAGE_BUDGET:-58200}"
 out=npm/dist
 target_dir="${CARGO_TARGET_DIR:-target}"
 
@@ -54,17 +62,28 @@ build_module() { # <feature> <output name>
     wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name "$2" \
         "$target_dir/wasm32-unknown-unknown/wasm-release/cometa_sdk.wasm"
     # No --all-features: it would enable stringref, which engines reject. The features listed
-    # are those rustc's wasm32 target emits by default. `--converge` repeats -Oz while it
-    # still shrinks; `--low-memory-unused` lets it fold addresses into loads and stores (the
-    # first 1 KB is the bottom of rustc's 1 MB stack, reached only by an overflow); the
+    # are those rustc's wasm32 target emits by default. `--converge` repeats the passes while
+    # they still shrink; `--low-memory-unused` lets it fold addresses into loads and stores
+    # (the first 1 KB is the bottom of rustc's 1 MB stack, reached only by an overflow); the
     # producers and target-features sections are for tools, not engines. 0.6 KB gzipped.
-    npm/node_modules/.bin/wasm-opt -Oz --converge --low-memory-unused \
+    # -Os, not -Oz: -Oz's extra shrinking makes ~0.8 KB fewer raw bytes but code gzip
+    # compresses worse, 50 B more gzipped for each module.
+    npm/node_modules/.bin/wasm-opt -Os --converge --low-memory-unused \
         --strip-producers --strip-target-features \
         --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
         --enable-mutable-globals --enable-multivalue --enable-reference-types \
         "$out/$2_bg.wasm" -o "$out/$2_bg.wasm.opt"
     mv "$out/$2_bg.wasm.opt" "$out/$2_bg.wasm"
     node scripts/wasm-short-names.mjs "$out" "$2"
+    # wasm-bindgen's two warnings for its init functions' older parameters: the entries
+    # (npm/load.js) always pass an object, and dist/ is not importable on its own. 70 B
+    # gzipped per module. Their text stops the build if it changes.
+    local warn="console\.warn\('using deprecated parameters for [^']*; pass a single object instead'\)"
+    if [ "$(grep -cE "$warn" "$out/$2.js")" != 2 ]; then
+        echo "build-sdk: $2.js: wasm-bindgen's init warnings are not as expected" >&2
+        exit 1
+    fi
+    sed -i -E "s/$warn//" "$out/$2.js"
 }
 build_module wafer cometa_sdk
 build_module comet cometa_comet
@@ -82,6 +101,10 @@ for d in "$out"/snippets/cometa-sdk-*/; do
     # Only the import specifiers: the import object's keys must keep the names the wasm uses.
     sed -i -E "s#(from *['\"]\./snippets/)$hashed/#\1cometa-sdk/#g" "$out"/cometa_*.js
 done
+# js/host.js is the Wafer module's alone: inlined into its glue, which exports what the npm
+# entry imports from it (see the script). js/link.js, which both glues import, stays a file.
+node scripts/wasm-inline-snippet.mjs "$out" cometa_sdk snippets/cometa-sdk/js/host.js \
+    RequestError,ERRORS,TUNNEL,statics
 
 # The glue is shipped minified: its comments and long local names are a third of the bytes a
 # page downloads. `--module` keeps the ES module's exports intact. Newlines instead of
@@ -91,10 +114,14 @@ done
 terser="$root/npm/node_modules/.bin/terser"
 find "$out" -name '*.js' -print0 | while IFS= read -r -d '' f; do
     base="$(basename "$f")"
+    # A glue with a snippet inlined comes with the map back to both (its `.inmap`).
+    content=""
+    if [ -f "$f.inmap" ]; then content="content='$base.inmap',"; fi
     # From the file's folder, so the map names its source by the file's own name.
     (cd "$(dirname "$f")" &&
         "$terser" "$base" --module --compress --mangle --format semicolons=false \
-            --source-map "includeSources,url='$base.map'" -o "$base.min" &&
+            --source-map "${content}includeSources,url='$base.map'" -o "$base.min" &&
+        rm -f "$base.inmap" &&
         mv "$base.min" "$base" && mv "$base.min.map" "$base.map" &&
         sed -i "s#\"file\":\"$base.min\"#\"file\":\"$base\"#" "$base.map")
 done

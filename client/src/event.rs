@@ -86,7 +86,7 @@ pub const RESERVED_EVENTS: [&str; 5] = ["connect", "close", "reconnecting", "rec
 /// so a server message typed `@close` also arrives as `@close`.
 pub fn escape_event(name: &str) -> String {
     if RESERVED_EVENTS.contains(&name) {
-        ["@", name].concat()
+        "@".to_owned() + name
     } else {
         name.to_owned()
     }

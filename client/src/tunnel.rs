@@ -195,7 +195,7 @@ impl Tunnel {
                 self.shut(false);
                 self.error(
                     u32::from(code),
-                    ["closed by the server: ", close_reason(code)].concat(),
+                    "closed by the server: ".to_owned() + close_reason(code),
                 );
             }
             Closed::Lost => {
@@ -214,7 +214,7 @@ impl Tunnel {
         if self.link.phase() == Phase::Opening && !self.link.retrying() {
             self.error(
                 ERR_SOCKET_ERROR,
-                ["socket error while connecting: ", detail].concat(),
+                "socket error while connecting: ".to_owned() + detail,
             );
         }
     }
@@ -262,7 +262,7 @@ impl Tunnel {
             frame.push_str(",\"mid\":\"");
             frame.push_str(&self.link.key());
             frame.push('"');
-            body = Some([&frame["message:".len()..], "}"].concat());
+            body = Some(frame["message:".len()..].to_owned() + "}");
         }
         // `…,"id":N}`: the id the relay's `reply` names (what `Resend::frame` writes too).
         if let Some(id) = ack {
@@ -392,7 +392,7 @@ impl Tunnel {
     /// Wafer: a page that cannot reach its service at all learns it at once instead of
     /// retrying silently. Once it has got further, the failure is transient and it retries.
     fn service_failed(&mut self, now_ms: u64, detail: &str) {
-        let message = ["connect service failed: ", detail].concat();
+        let message = "connect service failed: ".to_owned() + detail;
         if self.link.retrying() {
             self.retry(now_ms, message);
         } else {
@@ -405,7 +405,7 @@ impl Tunnel {
     /// A socket died before opening. The service did answer, so this is treated as transient
     /// and retried; on the first try the page also hears about it (1002).
     fn socket_failed(&mut self, now_ms: u64, detail: &str) {
-        let message = ["connect socket failed: ", detail].concat();
+        let message = "connect socket failed: ".to_owned() + detail;
         if !self.link.retrying() {
             self.error(ERR_CONNECT_SOCKET, message.clone());
         }
@@ -463,7 +463,7 @@ impl Tunnel {
             Err(e) => self.error(
                 ERR_BAD_PACKET,
                 with_number(
-                    &["bad message packet: ", e.reason, " at byte "].concat(),
+                    &("bad message packet: ".to_owned() + e.reason + " at byte "),
                     e.offset as u64,
                     "",
                 ),

@@ -203,7 +203,7 @@ const SESSION_KEY = 'weapp_session_F2C224D4-2BCE-4C64-AF9F-A6D872000D1A';
 const storage = () => platform.globalThis && platform.globalThis.localStorage;
 const Session = {
   get() {
-    if (sdk) return sdk.Session.get();
+    if (sdk) return sdk.sessionGet();
     try {
       const text = storage().getItem(SESSION_KEY);
       return text ? JSON.parse(text) : null;
@@ -212,12 +212,12 @@ const Session = {
     }
   },
   set(session) {
-    if (sdk) return sdk.Session.set(session);
+    if (sdk) return sdk.sessionSet(session);
     if (session === null || session === undefined) return Session.clear();
     storage().setItem(SESSION_KEY, JSON.stringify(session));
   },
   clear() {
-    if (sdk) return sdk.Session.clear();
+    if (sdk) return sdk.clearSession();
     storage().removeItem(SESSION_KEY);
   },
 };

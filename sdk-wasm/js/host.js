@@ -41,24 +41,21 @@ export const TUNNEL = {
 // constructed, as in Wafer: the entries define both on the class over this object.
 export const statics = {};
 
-// A Tunnel's options in the order tunnel.rs's `tunnel_config` reads them: each a finite number
+// A Tunnel's options by the index tunnel.rs's `tunnel_config` reads them with: each a finite number
 // ≥ 0, else -1 (unset); where the first two are unset, the statics when ≥ 1; `persist` last, 0
 // or 1. Read here, not by name from the module: the names cost more there.
 const TUNNEL_OPTIONS = ['maxReconnectTries', 'backoffBaseMs', 'backoffCapMs', 'pingIntervalMs', 'pongTimeoutMs', 'connectTimeoutMs', 'maxOutbox', 'persist'];
-export function tunnelOptions(o) {
+export function tunnelOption(o, i) {
   const n = (v, min) => (typeof v === 'number' && isFinite(v) && v >= min ? v : -1);
-  const fallback = [statics.MAX_RECONNECT_TRY_TIMES, statics.RECONNECT_TIME_INCREASE];
-  return TUNNEL_OPTIONS.map((k, i) => {
-    let v;
-    try {
-      v = o == null ? undefined : o[k];
-    } catch {
-      // A throwing getter is an unset option.
-    }
-    if (i === 7) return v === false ? 0 : 1;
-    v = n(v, 0);
-    return v < 0 && i < 2 ? n(fallback[i], 1) : v;
-  });
+  let v;
+  try {
+    v = o == null ? undefined : o[TUNNEL_OPTIONS[i]];
+  } catch {
+    // A throwing getter is an unset option.
+  }
+  if (i === 7) return v === false ? 0 : 1;
+  v = n(v, 0);
+  return v < 0 && i < 2 ? n([statics.MAX_RECONNECT_TRY_TIMES, statics.RECONNECT_TIME_INCREASE][i], 1) : v;
 }
 
 export class RequestError extends Error {
@@ -234,15 +231,15 @@ export function refresh(op, url, skey) {
   answer(wxRequest({}, url.split(/[?#]/)[0].replace(/[^/]*$/, 'refresh'), 'POST', { 'X-WX-Skey': skey }), 4, op);
 }
 
-// The session's renewal timer: `f` at wall-clock time `at` (ms), or none. Clamped (setTimeout
-// fires at once past 2^31-1 ms) and unref'd in Node: a renewal due in days must not hold a
-// script open.
+// The session's renewal timer: sink kind 6 at wall-clock time `at` (ms), or none. Clamped
+// (setTimeout fires at once past 2^31-1 ms) and unref'd in Node: a renewal due in days must
+// not hold a script open.
 let timer;
-export function arm(f, at) {
+export function arm(at) {
   clearTimeout(timer);
   timer = undefined;
   if (at === undefined) return;
-  timer = setTimeout(f, Math.min(Math.max(at - Date.now(), 0), 2147483647));
+  timer = setTimeout(() => sink(6, 0), Math.min(Math.max(at - Date.now(), 0), 2147483647));
   if (timer.unref) timer.unref();
 }
 
@@ -305,9 +302,11 @@ async function wxRequest(o, url, method, extra) {
   return { data: body, statusCode: res.status, header: Object.fromEntries(res.headers) };
 }
 
-// The `request` options that ask tunnel service `url` for a socket URL: `done(true, url)`, or
-// `done(false, why)` (a failed request: its error; an answer without `data.connectUrl`).
-export function connectRequest(url, timeout, done) {
+// The `request` options that ask tunnel service `url` for a socket URL, answered to link `l`
+// (js/link.js's object: its module's input, as kind 6 with the URL or 7 with why there is none
+// (a failed request: its error; an answer without `data.connectUrl`), `ticket` as its number.
+export function connectRequest(url, timeout, l, ticket) {
+  const done = (ok, text) => l.f(l.id, ok ? 6 : 7, text, ticket);
   const complete = (r) => {
     let s, u;
     try {

@@ -104,7 +104,7 @@ export const on = (l, type, f) => typeof type === 'string' && typeof f === 'func
 // 3 arm the timer in `n` ms (< 0: disarm); 4 wake-up listeners on (`n` 1) or off;
 // 5 tell the handlers `a` (payload the JSON `b`, or none when `b` is undefined): returns 'x'
 //   when `b` is not JSON; 6 tell the handlers the error `{code: n, message: a}`;
-// 7 forget the link (its socket, timer, listeners and handlers).
+// 7 forget the link (its socket, timer, listeners, handlers and late reports).
 export function act(l, op, a, b, n, x) {
   switch (op) {
     case 0:
@@ -142,5 +142,7 @@ export function act(l, op, a, b, n, x) {
       clearTimeout(l.t);
       wake(l, 0);
       l.h = [];
+      // Late answers (js/host.js's connect-URL request) reach no host that reused the id.
+      l.f = () => {};
   }
 }

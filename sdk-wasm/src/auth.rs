@@ -1,4 +1,4 @@
-//! `login`, `loginWithCode`, `request` and `Session`, following Wafer 2.1.0's `login.js` and
+//! `login`, `loginWithCode`, `request` and the session's `get`/`set`/`clear`, following Wafer 2.1.0's `login.js` and
 //! `request.js`, as the host of the sans-IO session core (`cometa_client::auth`): the core
 //! decides (when to log in again, renew, retry, give up); this file performs its commands
 //! through `js/host.js` and feeds the answers back. The browser differences: there is no
@@ -7,8 +7,9 @@
 //! nothing for a visitor, the site's own `extendedAuth` headers), all answered by
 //! `/weapp/login` in the same shape.
 //!
-//! Messages are built with `concat` rather than `format!`: the formatting machinery costs
-//! module size (see `scripts/build-sdk.sh`).
+//! Messages are built by appending to an owned `String` rather than with `format!` (the
+//! formatting machinery) or slice `concat` (a generic join): both cost module size (see
+//! `scripts/build-sdk.sh`).
 
 use std::cell::{Cell, RefCell};
 
@@ -26,16 +27,9 @@ thread_local! {
     static CORE: RefCell<Auth<JsValue>> = RefCell::default();
     /// The renewal timer's due time as armed in the host.
     static ARMED: Cell<Option<u64>> = const { Cell::new(None) };
-    // The host's timer is spent once it fires: forget it, so `pump` arms it again when the
-    // core's deadline is not reached by the wall clock (timers run on a monotonic clock and
-    // may fire a millisecond early by `Date.now()`, or the clock was set back).
-    static ON_TIMER: Closure<dyn FnMut()> = Closure::new(|| {
-        ARMED.set(None);
-        input(|a, now| a.handle_timeout(now));
-    });
     /// Registers the sink of every async answer with the host, once.
     static SINK: () = http::set_sink(
-        Closure::<dyn FnMut(u32, u32, JsValue)>::new(answer)
+        Closure::<crate::link::Callback>::new(answer)
             .into_js_value()
             .unchecked_ref(),
     );
@@ -61,7 +55,7 @@ fn pump() {
     }
     let due = CORE.with(|c| c.borrow().poll_timeout());
     if ARMED.replace(due) != due {
-        ON_TIMER.with(|f| http::arm(f.as_ref().unchecked_ref(), due.map(|d| d as f64)));
+        http::arm(due.map(|d| d as f64));
     }
 }
 
@@ -74,7 +68,7 @@ fn perform(cmd: Command<JsValue>) {
         Command::Send { call, skey } => http::send(call, skey),
         Command::ClearSession => session::clear(),
         Command::EndTunnels(e) => {
-            crate::link::end_all(&["the session ended: ", &js::describe(&e)].concat())
+            crate::link::end_all(&("the session ended: ".to_owned() + &js::describe(&e)))
         }
         Command::Settle { call, result } => match result {
             Ok(()) => http::finish(call, true, &JsValue::UNDEFINED),
@@ -87,7 +81,7 @@ fn not_an_object(what: &str, value: &JsValue) -> JsValue {
     let kind = value.js_typeof().as_string().unwrap_or_default();
     request_error(
         ERR_INVALID_PARAMS,
-        &[what, " options must be an object, got ", &kind].concat(),
+        &(what.to_owned() + " options must be an object, got " + &kind),
     )
 }
 
@@ -128,8 +122,8 @@ fn has_skey(session: &JsValue) -> bool {
     js::get_string(session, "skey").is_some_and(|s| !s.is_empty())
 }
 
-/// An answer of the host (see `js/host.js`: `login`, `send`, `refresh`).
-fn answer(kind: u32, id: u32, value: JsValue) {
+/// An answer of the host (see `js/host.js`: `login`, `send`, `refresh`, the renewal timer).
+fn answer(kind: u32, id: u32, value: JsValue, _: f64) {
     match kind {
         0 => login_reply(id, &value),
         1 => {
@@ -142,6 +136,14 @@ fn answer(kind: u32, id: u32, value: JsValue) {
         }
         3 => input(|a, now| a.send_failed(now, id, value)),
         4 => refresh_reply(id, &value),
+        // The renewal timer fired. The host's timer is spent: forget it, so `pump` arms it
+        // again when the core's deadline is not reached by the wall clock (timers run on a
+        // monotonic clock and may fire a millisecond early by `Date.now()`, or the clock was
+        // set back).
+        6 => {
+            ARMED.set(None);
+            input(|a, now| a.handle_timeout(now));
+        }
         _ => input(|a, now| {
             a.refresh_done(now, id, RefreshResult::Failed(value), http::can_relogin())
         }),
@@ -163,7 +165,7 @@ fn login_reply(op: u32, reply: &JsValue) {
         Ok(()) => {
             // A visitor's login is the one that sent credentials (for its cookie).
             http::set_visitor(js::get(reply, "cred").is_truthy());
-            Session::set(res);
+            session_set(res);
             return input(|a, now| a.login_done(now, op, Ok(())));
         }
         Err(f) => f,
@@ -174,13 +176,10 @@ fn login_reply(op: u32, reply: &JsValue) {
             let message = js::get_string(&body, "message").unwrap_or_else(|| {
                 let text = JSON::stringify(&body).ok().and_then(|s| s.as_string());
                 let status = js::to_js_string(&js::get(reply, "statusCode"));
-                [
-                    "login failed: unexpected response (HTTP ",
-                    &status,
-                    ") ",
-                    &text.unwrap_or_default(),
-                ]
-                .concat()
+                "login failed: unexpected response (HTTP ".to_owned()
+                    + &status
+                    + ") "
+                    + &text.unwrap_or_default()
             });
             request_error(&kind, &message)
         }
@@ -213,17 +212,14 @@ fn refresh_reply(op: u32, reply: &JsValue) {
     let fresh = js::get(&body, "data");
     let result = match core::refresh_verdict(status(reply), code(&body), has_skey(&fresh)) {
         Some(true) => {
-            Session::set(fresh);
+            session_set(fresh);
             RefreshResult::Fresh
         }
         Some(false) => RefreshResult::Dead,
         None => RefreshResult::Failed(request_error(
             ERR_SESSION_INVALID,
-            &[
-                "session refresh failed: HTTP ",
-                &js::to_js_string(&js::get(reply, "statusCode")),
-            ]
-            .concat(),
+            &("session refresh failed: HTTP ".to_owned()
+                + &js::to_js_string(&js::get(reply, "statusCode"))),
         )),
     };
     input(|a, now| a.refresh_done(now, op, result, http::can_relogin()));
@@ -286,37 +282,30 @@ pub fn request(options: JsValue) -> JsValue {
     begin(id, &options, false)
 }
 
-// `Session.get()`, `Session.set(session)`, `Session.clear()`: static methods only.
-#[wasm_bindgen]
-pub struct Session {
-    _private: (),
+// The entries' `Session.get()`, `Session.set(session)` and `Session.clear()` (`clearSession`):
+// plain functions, not a class of static methods, which cost the module and its glue a class
+// with a destructor and a finalizer nobody uses.
+
+// The stored session, or `null`.
+#[wasm_bindgen(js_name = sessionGet)]
+pub fn session_get() -> JsValue {
+    session::load()
 }
 
-#[wasm_bindgen]
-impl Session {
-    // The stored session, or `null`.
-    pub fn get() -> JsValue {
-        session::load()
+// Stores `session`; `null`/`undefined` clears it. Whoever stores a session (a login, a
+// refresh, the page) re-arms its renewal.
+#[wasm_bindgen(js_name = sessionSet)]
+pub fn session_set(value: JsValue) {
+    if value.is_null() || value.is_undefined() {
+        return clear_session();
     }
-
-    // Stores `session`; `null`/`undefined` clears it. Whoever stores a session (a login, a
-    // refresh, the page) re-arms its renewal.
-    pub fn set(value: JsValue) {
-        if value.is_null() || value.is_undefined() {
-            return Session::clear();
-        }
-        session::store(&value);
-        input(|a, now| a.set_session(now, session::info(&value), false));
-    }
-
-    pub fn clear() {
-        session::clear();
-        input(|a, now| a.set_session(now, None, false));
-    }
+    session::store(&value);
+    input(|a, now| a.set_session(now, session::info(&value), false));
 }
 
 // `clearSession()`, Wafer's alias of `Session.clear`.
 #[wasm_bindgen(js_name = clearSession)]
 pub fn clear_session() {
-    Session::clear();
+    session::clear();
+    input(|a, now| a.set_session(now, None, false));
 }

@@ -13,9 +13,10 @@ extern "C" {
     /// A `localStorage` item: read (`None`), else written (`""` removes it); nothing where
     /// storage is missing or throws.
     pub fn stored(key: &str, text: Option<&str>) -> Option<String>;
-    /// The tunnel service's `request` options; `done(ok, connectUrl or why)`.
+    /// The tunnel service's `request` options; the connect URL or why there is none goes to
+    /// link `link` ([`crate::link::Link::js`]) as its answer to `ticket`.
     #[wasm_bindgen(js_name = connectRequest)]
-    pub fn connect_request(url: &JsValue, timeout: f64, done: &JsValue) -> JsValue;
+    pub fn connect_request(url: &JsValue, timeout: f64, link: &JsValue, ticket: u32) -> JsValue;
     /// Validates and keeps a setting (see `config.rs`: 0 `setLoginUrl`, 1 `setCodeProvider`,
     /// 2 `setTokenProvider`, 3 `configure`); a bad one is a `RequestError(ERR_INVALID_PARAMS)`.
     #[wasm_bindgen(catch)]
@@ -33,9 +34,10 @@ extern "C" {
     #[wasm_bindgen(js_name = setVisitor)]
     pub fn set_visitor(on: bool);
 
-    /// A Tunnel's options and Wafer's statics, as numbers (see `tunnel::tunnel_config`).
-    #[wasm_bindgen(js_name = tunnelOptions)]
-    pub fn tunnel_options(options: &JsValue) -> Vec<f64>;
+    /// Option `i` of a Tunnel's options and Wafer's statics, as a number (see
+    /// `tunnel::tunnel_config`): one number at a time, no array to copy across.
+    #[wasm_bindgen(js_name = tunnelOption)]
+    pub fn tunnel_option(options: &JsValue, i: u32) -> f64;
 
     /// The WebSocket constructor: the configured one, else `globalThis.WebSocket`.
     #[wasm_bindgen(js_name = webSocket)]
@@ -67,6 +69,7 @@ extern "C" {
     /// `POST` the login URL's sibling `refresh` with `X-WX-Skey`: sink kinds 4/5.
     pub fn refresh(op: u32, login_url: &str, skey: &str);
 
-    /// Arms the renewal timer to call `handler` at wall-clock `at` (ms), or disarms it.
-    pub fn arm(handler: &Function, at: Option<f64>);
+    /// Arms the renewal timer for wall-clock `at` (ms), or disarms it: sink kind 6 when it
+    /// fires (one callback into the module for every answer: a closure type costs more).
+    pub fn arm(at: Option<f64>);
 }

@@ -2,7 +2,7 @@
 //! which is why they are imported from the global scope instead of through `web_sys::Window`
 //! (Node has no `window`).
 
-use js_sys::{Array, Function, Object, Reflect};
+use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]
@@ -20,6 +20,10 @@ extern "C" {
 
     #[wasm_bindgen(js_namespace = console, js_name = error)]
     pub fn console_error(message: &str, detail: &JsValue);
+
+    /// `String(value)`: null and undefined become "null" and "undefined".
+    #[wasm_bindgen(js_name = String)]
+    fn js_string(value: &JsValue) -> String;
 }
 
 /// Milliseconds on the monotonic clock, the time base handed to the core.
@@ -27,11 +31,9 @@ pub fn now_ms() -> u64 {
     performance_now().max(0.0) as u64
 }
 
-/// `obj[key]`, or `undefined` when `obj` is not an object or the getter throws.
+/// `obj[key]`, or `undefined` when `obj` is not an object or the getter throws (`Reflect.get`
+/// throws on anything but an object or a function).
 pub fn get(obj: &JsValue, key: &str) -> JsValue {
-    if !obj.is_object() && !obj.is_function() {
-        return JsValue::UNDEFINED;
-    }
     Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
@@ -50,13 +52,12 @@ pub fn set(obj: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), value);
 }
 
-/// `String(value)` (via `Array.prototype.join`, which applies ToString; null and undefined
-/// become ""). Avoids importing `String` separately.
+/// `String(value)`, but "" for null and undefined (as `[value].join("")` gives).
 pub fn to_js_string(value: &JsValue) -> String {
-    match value.as_string() {
-        Some(s) => s,
-        None => String::from(Array::of1(value).join("")),
+    if value.is_null() || value.is_undefined() {
+        return String::new();
     }
+    js_string(value)
 }
 
 /// A short description of a thrown JS value, for error messages.

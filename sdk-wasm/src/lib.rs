@@ -16,7 +16,7 @@
 //! - [`session`]: the session's storage, `localStorage` falling back to memory.
 //! - [`http`]: the host functions of `js/host.js`: `wx.request`-shaped HTTP calls over
 //!   `fetch`, Wafer's `success`/`fail`/`complete` callbacks or a Promise, timers.
-//! - [`auth`]: `login`, `loginWithCode`, `request` and `Session`: the host of the sans-IO
+//! - [`auth`]: `login`, `loginWithCode`, `request` and the session's functions: the host of the sans-IO
 //!   session core (`cometa_client::auth`: re-login, renewal, retries), without Rust futures.
 //! - [`tunnel`]: the `Tunnel` class: runs the core's loop (actions, events, one timer).
 
@@ -37,8 +37,6 @@ pub mod session;
 #[cfg(feature = "wafer")]
 pub mod tunnel;
 
-#[cfg(feature = "wafer")]
-pub use auth::Session;
 #[cfg(feature = "wafer")]
 pub use tunnel::Tunnel;
 

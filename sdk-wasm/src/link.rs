@@ -50,6 +50,11 @@ pub enum Input {
     Error(String),
     Wake,
     Timer,
+    /// The answer to a Wafer tunnel's connect-URL request `ticket`: the URL, or why there is
+    /// none (`js/host.js`'s `connectRequest` reports it through the link, so the module has
+    /// no closure type of its own for it).
+    #[cfg(feature = "wafer")]
+    Fetched(Result<String, String>, u32),
 }
 
 /// What both sans-IO cores take from the socket, the timer and wake-ups.
@@ -90,6 +95,9 @@ pub fn route(core: &mut impl Core, link: &mut Link, now: u64, input: Input) {
             link.fired();
             core.handle_timeout(now);
         }
+        // The tunnel's host takes it before routing.
+        #[cfg(feature = "wafer")]
+        Input::Fetched(..) => {}
     }
 }
 
@@ -106,20 +114,28 @@ thread_local! {
     /// The hosts by link id: the driver names a link by its index here.
     static LINKS: RefCell<Vec<Option<Entry>>> = const { RefCell::new(Vec::new()) };
     /// The one callback of the driver into the module.
-    static FEED: Closure<dyn FnMut(u32, u32, Option<String>, f64)> = Closure::new(feed);
+    static FEED: Closure<Callback> = Closure::new(feed);
 }
 
-fn feed(id: u32, kind: u32, text: Option<String>, n: f64) {
+/// The shape of every callback from JS into the module (the driver's, the Wafer host's
+/// answers): one closure type costs the module and its glue one shim, two cost two.
+pub type Callback = dyn FnMut(u32, u32, JsValue, f64);
+
+fn feed(id: u32, kind: u32, text: JsValue, n: f64) {
     let Some(host) = LINKS.with(|l| l.borrow().get(id as usize).cloned().flatten()) else {
         return;
     };
-    let text = text.unwrap_or_default();
+    let text = text.as_string().unwrap_or_default();
     host.input(match kind {
         0 => Input::Open,
         1 => Input::Message(text),
         2 => Input::Close(n as u16),
         3 => Input::Error(text),
         4 => Input::Wake,
+        #[cfg(feature = "wafer")]
+        6 => Input::Fetched(Ok(text), n as u32),
+        #[cfg(feature = "wafer")]
+        7 => Input::Fetched(Err(text), n as u32),
         _ => Input::Timer,
     });
 }

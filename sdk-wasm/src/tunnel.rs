@@ -7,7 +7,7 @@
 //! `RefCell` borrow is ever held while user code runs.
 
 use std::cell::RefCell;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use cometa_client::event::{ERR_BAD_PACKET, ERR_SOCKET_ERROR};
 use cometa_client::{Action, Event, Status, TunnelConfig};
@@ -66,6 +66,9 @@ impl link::Core for cometa_client::Tunnel {
 
 impl Driven for Driver {
     fn input(&self, input: Input) {
+        if let Input::Fetched(result, ticket) = input {
+            return fetched(&self.0, result, ticket);
+        }
         self::input(&self.0, |h, now| {
             link::route(&mut h.core, &mut h.link, now, input)
         });
@@ -84,10 +87,8 @@ impl Driven for Driver {
 /// by `js/host.js`: -1 for unset).
 fn tunnel_config(options: &JsValue) -> TunnelConfig {
     let mut c = TunnelConfig::default();
-    let o = http::tunnel_options(options);
-    let &[tries, base, cap, ping, pong, connect, outbox, persist] = o.as_slice() else {
-        return c;
-    };
+    let o = |i| http::tunnel_option(options, i);
+    let [tries, base, cap, ping, pong, connect, outbox, persist] = [0, 1, 2, 3, 4, 5, 6, 7].map(o);
     if tries >= 0.0 {
         c.max_reconnect_tries = (tries >= 1.0).then_some(tries as u32);
     }
@@ -118,7 +119,7 @@ fn tunnel_config(options: &JsValue) -> TunnelConfig {
 fn outbox_key(service_url: &JsValue) -> Option<String> {
     service_url
         .as_string()
-        .map(|u| ["cometa:outbox:", &u].concat())
+        .map(|u| "cometa:outbox:".to_owned() + &u)
 }
 
 /// Something to do after borrowing the host: perform an action or tell the page.
@@ -160,11 +161,14 @@ fn perform(rc: &Shared, action: Action) {
     match action {
         Action::FetchConnectUrl => {
             h.fetch_gen = h.fetch_gen.wrapping_add(1);
-            let (ticket, url) = (h.fetch_gen, h.service_url.clone());
             let timeout = h.core.config().connect_timeout_ms;
+            let timeout = timeout.map_or(CONNECT_URL_TIMEOUT_MS, |t| t as f64);
+            // The request's options and its answer's reading are `js/host.js`'s (module
+            // size); the answer comes back through the link (`Input::Fetched`).
+            let options = http::connect_request(&h.service_url, timeout, &h.link.js, h.fetch_gen);
             // Released first: the request runs the session core, which may end tunnels.
             drop(h);
-            fetch_connect_url(Rc::downgrade(rc), ticket, url, timeout);
+            auth::request(options);
         }
         Action::OpenSocket { url } => {
             let ctor = h.web_socket.clone().or_else(http::web_socket);
@@ -199,34 +203,22 @@ fn perform(rc: &Shared, action: Action) {
     }
 }
 
-/// `GET serviceUrl` through `request()`'s logic (session header, re-login on 401), as
-/// Wafer's tunnel does; the answer must be `{data: {connectUrl}}` with status 200.
-/// `extendedAuth.tunnel` travels as its query: this GET is the tunnel's handshake, a query
-/// needs no CORS permission (custom headers would), and the socket URL itself stays the
-/// relay's credential-free single-use ticket. A late answer (`ticket` not the current fetch)
-/// is ignored.
-fn fetch_connect_url(
-    weak: Weak<RefCell<Host>>,
-    ticket: u32,
-    url: JsValue,
-    timeout_ms: Option<u64>,
-) {
-    let timeout = timeout_ms.map_or(CONNECT_URL_TIMEOUT_MS, |t| t as f64);
-    // The request's options and its answer's reading are `js/host.js`'s (module size).
-    let complete = Closure::once_into_js(move |ok: bool, text: String| {
-        let result = if ok { Ok(text) } else { Err(text) };
-        let Some(rc) = weak.upgrade() else { return };
-        if rc.borrow().fetch_gen != ticket {
-            return;
+/// The answer to the connect-URL request `ticket`: `GET serviceUrl` through `request()`'s
+/// logic (session header, re-login on 401), as Wafer's tunnel does; the answer must be
+/// `{data: {connectUrl}}` with status 200. `extendedAuth.tunnel` travels as its query: this
+/// GET is the tunnel's handshake, a query needs no CORS permission (custom headers would), and
+/// the socket URL itself stays the relay's credential-free single-use ticket. A late answer
+/// (`ticket` not the current fetch) is ignored; a freed link reports nothing.
+fn fetched(rc: &Shared, result: Result<String, String>, ticket: u32) {
+    if rc.borrow().fetch_gen != ticket {
+        return;
+    }
+    input(rc, |h, now| {
+        if let Ok(u) = &result {
+            h.socket_url = Some(u.clone());
         }
-        input(&rc, |h, now| {
-            if let Ok(u) = &result {
-                h.socket_url = Some(u.clone());
-            }
-            h.core.handle_connect_url(now, result);
-        });
+        h.core.handle_connect_url(now, result);
     });
-    auth::request(http::connect_request(&url, timeout, &complete));
 }
 
 /// Hands an event to the page's handlers (the driver calls those of its name and `'*'`).
@@ -343,11 +335,8 @@ impl Tunnel {
             .map_err(|e| {
                 request_error(
                     ERR_INVALID_PARAMS,
-                    &[
-                        "tunnel.emit: content is not JSON-encodable: ",
-                        &js::describe(&e),
-                    ]
-                    .concat(),
+                    &("tunnel.emit: content is not JSON-encodable: ".to_owned()
+                        + &js::describe(&e)),
                 )
             })?
             .as_string()
@@ -374,9 +363,10 @@ impl Tunnel {
         input(&self.host, |h, now| h.core.close(now));
     }
 
+    // A `JsValue`, not a `String`: no copy to free in the glue.
     #[wasm_bindgen(getter)]
-    pub fn status(&self) -> String {
-        self.host.borrow().core.status().as_str().to_owned()
+    pub fn status(&self) -> JsValue {
+        JsValue::from_str(self.host.borrow().core.status().as_str())
     }
 
     // The last connect URL received, or `null` before the first.
