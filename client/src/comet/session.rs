@@ -66,6 +66,9 @@ pub struct Session {
     /// A durable session's unanswered publishes (see [`durable`]) with their channel and
     /// event; they skip the outbox.
     resend: Resend<(String, String)>,
+    /// When kept publishes the relay refused for its publish rate (4006) go again on this
+    /// socket (see [`durable`]).
+    resend_at: Option<u64>,
     out: Queue<Output>,
     /// What the page was last told (see [`State`]).
     state: State,
@@ -86,6 +89,7 @@ impl Session {
             pending: Vec::new(),
             outbox: Queue::default(),
             resend: Resend::new(native::PUBLISH),
+            resend_at: None,
             out: Queue::default(),
             state: State::Disconnected,
         }
@@ -323,7 +327,7 @@ impl Session {
         match p.kind {
             // Sent before a terminal close: whatever close code follows, do not come back.
             PacketType::Close => self.link.ending(),
-            PacketType::Other(native::REPLY) => self.on_reply(body),
+            PacketType::Other(native::REPLY) => self.on_reply(now_ms, body),
             PacketType::Other(native::PUB) => self.on_pub(body),
             // `error` packets answer frames without an id (a bad ack); nothing to settle.
             _ => {}
@@ -360,11 +364,16 @@ impl Session {
     }
 
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.link.next_deadline()
+        let due = self.link.next_deadline();
+        match self.resend_at.filter(|_| self.is_connected()) {
+            Some(at) => Some(due.map_or(at, |d| d.min(at))),
+            None => due,
+        }
     }
 
     /// Runs the timers due at `now_ms`; early, late or repeated calls are harmless.
     pub fn handle_timeout(&mut self, now_ms: u64) {
+        self.resend_refused(now_ms);
         // Bounded as in the tunnel: each step moves the deadlines past `now_ms`.
         for _ in 0..16 {
             match self.link.fire(now_ms) {
