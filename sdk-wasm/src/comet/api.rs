@@ -198,30 +198,25 @@ impl CometApi {
 
     // The pipe's kept messages, oldest first, one `callback` call each with
     // `server_info.history = true` (without a callback: to the pipe's subscribers).
-    pub fn get_pipe_log(&self, pipe: &str, callback: JsValue) -> bool {
-        self.query(Query::History, pipe, callback, |s, now| {
-            s.history(now, pipe, None)
-        })
+    pub fn get_pipe_log(&self, pipe: JsValue, callback: JsValue) -> bool {
+        self.query(Query::History, pipe, callback)
     }
 
     // `callback({data: {user_in_pipe}})`: how many connections are subscribed to `pipe`.
-    pub fn count_users_in_pipe(&self, pipe: &str, callback: JsValue) -> bool {
-        self.query(Query::Count, pipe, callback, |s, now| s.presence(now, pipe))
+    pub fn count_users_in_pipe(&self, pipe: JsValue, callback: JsValue) -> bool {
+        self.query(Query::Count, pipe, callback)
     }
 
     // `callback({data: [user ids]})`: the authenticated members of a `track_*` pipe.
     #[wasm_bindgen(js_name = getTrackPipeUsers)]
-    pub fn get_track_pipe_users(&self, pipe: &str, callback: JsValue) -> bool {
-        self.query(Query::Users, pipe, callback, |s, now| s.presence(now, pipe))
+    pub fn get_track_pipe_users(&self, pipe: JsValue, callback: JsValue) -> bool {
+        self.query(Query::Users, pipe, callback)
     }
 
     // `callback({data})`: the public data the back end set for `user_id` (`null` if none).
     #[wasm_bindgen(js_name = getUserData)]
     pub fn get_user_data(&self, user_id: JsValue, callback: JsValue) -> bool {
-        let user = js::to_js_string(&user_id);
-        self.query(Query::UserData, &user, callback, |s, now| {
-            s.user_data(now, &user)
-        })
+        self.query(Query::UserData, user_id, callback)
     }
 
     #[wasm_bindgen(js_name = onAuthSuccess)]
@@ -283,16 +278,19 @@ impl CometApi {
         super::tab_id()
     }
 
-    fn query(
-        &self,
-        kind: Query,
-        pipe: &str,
-        callback: JsValue,
-        ask: impl FnOnce(&mut Session, u64) -> u64,
-    ) -> bool {
-        let cb = function(&callback);
+    /// Every query through one copy (no closure per kind): a call of its own for each of the
+    /// four exports, not four inlined copies (module size).
+    /// The pipe (or user id) is any value, as `String()` makes it.
+    #[inline(never)]
+    fn query(&self, kind: Query, pipe: JsValue, callback: JsValue) -> bool {
+        let (pipe, cb) = (&js::to_js_string(&pipe), function(&callback));
         input(&self.host, |h, now| {
-            let id = ask(&mut h.core, now);
+            let s = &mut h.core;
+            let id = match kind {
+                Query::History => s.history(now, pipe, None),
+                Query::Count | Query::Users => s.presence(now, pipe),
+                Query::UserData => s.user_data(now, pipe),
+            };
             h.queries.push((id, kind, pipe.to_owned(), cb));
         });
         true
