@@ -267,17 +267,6 @@ impl CometApi {
         js::get(&self.host.borrow().options, "dev_id")
     }
 
-    // The persistent device id (`localStorage`), sent as the `auth` frame's `device`.
-    #[wasm_bindgen(js_name = getUUID)]
-    pub fn get_uuid(&self) -> String {
-        super::device_id()
-    }
-
-    #[wasm_bindgen(js_name = getTabUUID)]
-    pub fn get_tab_uuid(&self) -> JsValue {
-        super::tab_id()
-    }
-
     /// Every query through one copy (no closure per kind): a call of its own for each of the
     /// four exports, not four inlined copies (module size).
     /// The pipe (or user id) is any value, as `String()` makes it.

@@ -50,8 +50,6 @@ extern "C" {
     fn start_options(previous: &JsValue, options: &JsValue) -> Array;
     #[wasm_bindgen(js_name = deviceId)]
     fn device_id() -> String;
-    #[wasm_bindgen(js_name = tabId)]
-    fn tab_id() -> JsValue;
 }
 
 /// What a query's callback is waiting for (the numbers are `js/comet.js`'s `queryAnswer`
