@@ -26,7 +26,7 @@ export function historyMessages(result, pipe) {
 }
 
 // The argument of a query callback: its `data`, or `data: null` and an `error`.
-export function answer(pipe, data, code, text) {
+function answer(pipe, data, code, text) {
   const a = { data, server_info: { pipe } };
   if (code !== undefined) a.error = { code, message: text };
   return a;
@@ -35,9 +35,11 @@ export function answer(pipe, data, code, text) {
 // Callback arguments of the module's outputs (kinds as in src/comet/mod.rs): 0 a login's
 // `{user_id: a, device: b}`; 1 stream `a` could not be resumed from `{seq: n, epoch: b}`
 // (`sys.recovery`); 2 a publish's report on pipe `a`, event `b`: `{seq: n}` (NaN: null);
-// 3 its failure `{error: {code: n, message: text}}`.
+// 3 its failure `{error: {code: n, message: text}}`; 4 a refused request's answer on pipe
+// `a`: `{data: null, error: {code: n, message: text}}`.
 export function note(kind, a, b, n, text) {
   if (kind === 0) return answer('msg', { user_id: a, device: b });
+  if (kind === 4) return answer(a, null, n, text);
   if (kind === 1) return message('sys', 'recovery', { pipe: a, recovered: false, seq: n, epoch: b }, undefined, undefined, false);
   const data = kind === 2 ? { seq: isNaN(n) ? null : n } : { error: { code: n, message: text } };
   return message(a, b, data, undefined, undefined, false);

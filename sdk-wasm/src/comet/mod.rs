@@ -38,7 +38,6 @@ extern "C" {
     ) -> JsValue;
     #[wasm_bindgen(js_name = historyMessages)]
     fn history_messages(result: &JsValue, pipe: &str) -> Array;
-    fn answer(pipe: &str, data: &JsValue, code: Option<u32>, text: Option<String>) -> JsValue;
     fn note(kind: u32, a: &str, b: &str, n: f64, text: &str) -> JsValue;
     #[wasm_bindgen(js_name = queryAnswer)]
     fn query_answer(kind: u32, pipe: &str, result: &JsValue) -> JsValue;
@@ -276,7 +275,7 @@ fn one(f: Option<Function>) -> Vec<Function> {
 }
 
 fn failure(pipe: &str, f: &Failure) -> JsValue {
-    answer(pipe, &JsValue::NULL, Some(f.code), Some(f.message.clone()))
+    note(4, pipe, "", f64::from(f.code), &f.message)
 }
 
 fn to_message(p: &Publication, epoch: Option<String>, history: bool) -> JsValue {
