@@ -20,7 +20,7 @@ export function message(pipe, event, data, seq, userId, history, epoch) {
 }
 
 // The entries of a `history` reply, oldest first, as messages with `history: true`.
-export function historyMessages(result, pipe) {
+function historyMessages(result, pipe) {
   const list = (result && result.publications) || [];
   return list.map((p) => message(pipe, p.event, p.data, p.seq, p.user_id, true, result.epoch));
 }
@@ -45,8 +45,10 @@ export function note(kind, a, b, n, text) {
   return message(a, b, data, undefined, undefined, false);
 }
 
-// A query's answer from the relay's reply `r` (kinds: 1 count, 2 members, 3 user data).
+// A query's answer from the relay's reply `r` (kinds: 0 the entries of a history, 1 count,
+// 2 members, 3 user data).
 export function queryAnswer(kind, pipe, r) {
+  if (kind === 0) return historyMessages(r, pipe);
   r = Object(r);
   return answer(pipe, kind === 1 ? { user_in_pipe: r.count } : kind === 2 ? (r.users === undefined ? [] : r.users) : r.data);
 }

@@ -36,8 +36,6 @@ extern "C" {
         history: bool,
         epoch: Option<String>,
     ) -> JsValue;
-    #[wasm_bindgen(js_name = historyMessages)]
-    fn history_messages(result: &JsValue, pipe: &str) -> Array;
     fn note(kind: u32, a: &str, b: &str, n: f64, text: &str) -> JsValue;
     #[wasm_bindgen(js_name = queryAnswer)]
     fn query_answer(kind: u32, pipe: &str, result: &JsValue) -> JsValue;
@@ -245,7 +243,8 @@ fn reply(
             // Each entry is a call of its own, as CppComet delivered log entries one by one;
             // without a callback they go to the pipe's subscribers, as in CppComet.
             let mut calls = Vec::new();
-            for e in history_messages(&result, pipe).iter() {
+            let entries: Array = query_answer(0, pipe, &result).unchecked_into();
+            for e in entries.iter() {
                 let fs = match &cb {
                     Some(f) => vec![f.clone()],
                     None => {
