@@ -32,14 +32,14 @@ extern "C" {
         event: &str,
         data: &JsValue,
         seq: Option<f64>,
-        user_id: Option<String>,
+        user_id: Option<&str>,
         history: bool,
-        epoch: Option<String>,
+        epoch: Option<&str>,
     ) -> JsValue;
     fn note(kind: u32, a: &str, b: &str, n: f64, text: &str) -> JsValue;
     #[wasm_bindgen(js_name = queryAnswer)]
     fn query_answer(kind: u32, pipe: &str, result: &JsValue) -> JsValue;
-    fn outbox(url: &str, owner: &str, text: Option<String>) -> Option<String>;
+    fn outbox(url: &str, owner: &str, text: Option<&str>) -> Option<String>;
     fn stored(name: &str, key: &str, text: Option<&str>) -> Option<String>;
     #[wasm_bindgen(catch, js_name = pipeArgs)]
     fn pipe_args(pipe: &str, event: &JsValue, msg: &JsValue) -> Result<Array, JsValue>;
@@ -192,7 +192,7 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
         Output::Save { stream, position } => store::save(&h.owner, &stream, &position),
         Output::Persist(text) => {
             if h.persist {
-                outbox(&h.url, &h.owner, Some(text));
+                outbox(&h.url, &h.owner, Some(&text));
             }
         }
         Output::Gap { stream, position } => {
@@ -286,9 +286,9 @@ fn to_message(p: &Publication, epoch: Option<String>, history: bool) -> JsValue 
         &p.event,
         &data,
         seq,
-        p.user_id.clone(),
+        p.user_id.as_deref(),
         history,
-        epoch,
+        epoch.as_deref(),
     )
 }
 
