@@ -77,8 +77,9 @@ function connectUrl(node) {
 
 // `web_pipe_send`'s arguments as `[pipe, event, JSON text of msg]`: `(pipe, event, msg)`, or
 // CppComet's two-argument form `("pipe.event", msg)` (its event name was "undefined" without
-// a dot). Throws if `msg` is not JSON-encodable.
+// a dot). `pipe` is taken as `String()` makes it. Throws if `msg` is not JSON-encodable.
 export function pipeArgs(pipe, event, msg) {
+  pipe = String(pipe);
   if (msg === undefined) {
     const i = pipe.indexOf('.');
     msg = event;

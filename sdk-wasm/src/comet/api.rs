@@ -186,8 +186,13 @@ impl CometApi {
     // offline (with `persist`, kept in storage with a key until the relay answers, and sent
     // again after a reload); the answer goes to `"#pipe"` subscribers. Throws if `msg` is not
     // JSON-encodable.
-    pub fn web_pipe_send(&self, pipe: &str, event: JsValue, msg: JsValue) -> Result<bool, JsValue> {
-        let a = super::pipe_args(pipe, &event, &msg)?;
+    pub fn web_pipe_send(
+        &self,
+        pipe: JsValue,
+        event: JsValue,
+        msg: JsValue,
+    ) -> Result<bool, JsValue> {
+        let a = super::pipe_args(&pipe, &event, &msg)?;
         let at = |i| a.get(i).as_string().unwrap_or_default();
         let (pipe, event, json) = (at(0), at(1), at(2));
         input(&self.host, |h, now| {

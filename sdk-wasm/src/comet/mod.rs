@@ -42,7 +42,7 @@ extern "C" {
     fn outbox(url: &str, owner: &str, text: Option<&str>) -> Option<String>;
     fn stored(name: &str, key: &str, text: Option<&str>) -> Option<String>;
     #[wasm_bindgen(catch, js_name = pipeArgs)]
-    fn pipe_args(pipe: &str, event: &JsValue, msg: &JsValue) -> Result<Array, JsValue>;
+    fn pipe_args(pipe: &JsValue, event: &JsValue, msg: &JsValue) -> Result<Array, JsValue>;
     #[wasm_bindgen(js_name = startOptions)]
     fn start_options(previous: &JsValue, options: &JsValue) -> Array;
     #[wasm_bindgen(js_name = deviceId)]
