@@ -143,3 +143,76 @@ export function deviceId() {
 export function tabId() {
   return (tab ||= randomId(16));
 }
+
+// The page's subscriptions of one connection (the module's `Host.subs`): `[id, name,
+// callback]` in array `l`, in order. `name` is CppComet's (`"pipe"`, `"pipe.event"`, `"msg"`,
+// `"msg.event"`, `"#pipe"` for reports of the page's publishes, `""` for everything; not a
+// string: `""`); a function alone is everything.
+
+// The relay channel subscription `name` needs (none for `""`, reports and the personal
+// `msg`). Also `dist/cometa_comet_shared.js`'s, like `matches` and `safely`.
+export function channelOf(name) {
+  const n = typeof name === 'string' ? name : '';
+  if (n === '' || n[0] === '#') return;
+  const c = n.split('.')[0];
+  return c === 'msg' ? undefined : c;
+}
+
+// Whether subscription `name` takes a message of `pipe`/`event`, or (`report`) the report of
+// a publish to `pipe`.
+export function matches(name, pipe, event, report) {
+  const n = typeof name === 'string' ? name : '';
+  if (report) return n === '#' + pipe;
+  if (n === '') return true;
+  if (n[0] === '#') return false;
+  const dot = n.indexOf('.');
+  return dot < 0 ? n === pipe : n.slice(0, dot) === pipe && n.slice(dot + 1) === event;
+}
+
+// Adds subscription `id`; returns the channel to subscribe to, if any.
+export function subscribe(l, id, name, cb) {
+  if (typeof name === 'function') [name, cb] = ['', name];
+  name = typeof name === 'string' ? name : '';
+  l.push([id, name, typeof cb === 'function' ? cb : undefined]);
+  return channelOf(name);
+}
+
+// Removes subscription `id` (every one without an id); whether one went.
+export function unsubscribe(l, id) {
+  const n = l.length;
+  if (id === undefined) l.length = 0;
+  else {
+    const i = l.findIndex((s) => s[0] === id);
+    if (i >= 0) l.splice(i, 1);
+  }
+  return l.length < n;
+}
+
+// Whether a subscription still needs channel `c`.
+export function needs(l, c) {
+  return l.some((s) => channelOf(s[1]) === c);
+}
+
+// Calls `f(arg)`; what it throws is logged, so one faulty callback cannot break the rest.
+export function safely(f, arg) {
+  try {
+    f(arg);
+  } catch (e) {
+    console.error('cometa: a callback threw', e);
+  }
+}
+
+// Hands `arg` to the subscriptions it is for, in subscription order (a snapshot: callbacks
+// may subscribe more while they run). Kinds: 0 a message of `pipe`/`event`; 1 the report of a
+// publish to `pipe`; 2 `pipe`'s history, each of the entries `arg` to `cb` when a function,
+// else as a message.
+export function tell(l, kind, pipe, event, arg, cb) {
+  const subs = [...l];
+  for (const m of kind === 2 ? arg : [arg]) {
+    if (typeof cb === 'function') safely(cb, m);
+    else {
+      const ev = kind === 2 ? m.server_info.event : event;
+      for (const [, name, f] of subs) if (f && matches(name, pipe, ev, kind === 1)) safely(f, m);
+    }
+  }
+}

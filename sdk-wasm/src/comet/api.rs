@@ -5,8 +5,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use cometa_client::TunnelConfig;
-use cometa_client::comet::{Credentials, Filter, Session};
-use js_sys::{Function, Object};
+use cometa_client::comet::{Credentials, Session};
+use js_sys::{Array, Function, Object};
 use wasm_bindgen::prelude::*;
 
 use super::{Driver, Host, Query, Shared, input, store};
@@ -53,7 +53,7 @@ impl CometApi {
             url: String::new(),
             owner: "anon".into(),
             persist: false,
-            subs: Vec::new(),
+            subs: Array::new().into(),
             next_sub: 1,
             on_auth_ok: Vec::new(),
             on_auth_fail: Vec::new(),
@@ -141,20 +141,11 @@ impl CometApi {
     // function alone (everything), `"sys.recovery"` (a stream could not be resumed).
     // Returns the id for `unsubscription`.
     pub fn subscription(&self, name: JsValue, callback: JsValue) -> u32 {
-        let (filter, cb) = match function(&name) {
-            Some(f) => (Filter::All, Some(f)),
-            None => (
-                Filter::parse(&name.as_string().unwrap_or_default()),
-                function(&callback),
-            ),
-        };
-        let channel = filter.channel_to_subscribe().map(str::to_owned);
         let mut id = 0;
         input(&self.host, |h, now| {
             id = h.next_sub;
             h.next_sub += 1;
-            h.subs.push((id, filter, cb));
-            if let Some(c) = channel {
+            if let Some(c) = super::subscribe(&h.subs, id, &name, &callback) {
                 let pos = store::load(&h.owner, &c);
                 h.core.subscribe(now, &c, pos);
             }
@@ -166,9 +157,7 @@ impl CometApi {
     pub fn unsubscription(&self, id: u32) -> bool {
         let mut found = false;
         input(&self.host, |h, now| {
-            let before = h.subs.len();
-            h.subs.retain(|s| s.0 != id);
-            found = h.subs.len() != before;
+            found = super::unsubscribe(&h.subs, Some(id));
             release_unused(h, now);
         });
         found
@@ -177,7 +166,7 @@ impl CometApi {
     #[wasm_bindgen(js_name = unsubscriptionAll)]
     pub fn unsubscription_all(&self) {
         input(&self.host, |h, now| {
-            h.subs.clear();
+            super::unsubscribe(&h.subs, None);
             release_unused(h, now);
         });
     }
@@ -296,7 +285,7 @@ fn release_unused(h: &mut Host, now: u64) {
     // A plain loop, not an iterator chain collected (module size).
     let mut unused = Vec::new();
     for c in h.core.channels() {
-        if !h.subs.iter().any(|s| s.1.channel_to_subscribe() == Some(c)) {
+        if !super::needs(&h.subs, c) {
             unused.push(c.to_owned());
         }
     }

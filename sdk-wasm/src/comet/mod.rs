@@ -15,7 +15,7 @@ mod store;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use cometa_client::comet::{Failure, Filter, Output, Publication, Session};
+use cometa_client::comet::{Failure, Output, Publication, Session};
 use cometa_client::event::ERR_SOCKET_ERROR;
 use js_sys::{Array, Function, JSON};
 use wasm_bindgen::prelude::*;
@@ -47,6 +47,10 @@ extern "C" {
     fn start_options(previous: &JsValue, options: &JsValue) -> Array;
     #[wasm_bindgen(js_name = deviceId)]
     fn device_id() -> String;
+    fn subscribe(list: &JsValue, id: u32, name: &JsValue, callback: &JsValue) -> Option<String>;
+    fn unsubscribe(list: &JsValue, id: Option<u32>) -> bool;
+    fn needs(list: &JsValue, channel: &str) -> bool;
+    fn tell(list: &JsValue, kind: u32, pipe: &str, event: &str, arg: &JsValue, callback: &JsValue);
 }
 
 /// What a query's callback is waiting for (the numbers are `js/comet.js`'s `queryAnswer`
@@ -74,7 +78,8 @@ struct Host {
     owner: String,
     /// Unanswered publishes are kept in storage, under the relay and owner (`persist`).
     persist: bool,
-    subs: Vec<(u32, Filter, Option<Function>)>,
+    /// The page's subscriptions, kept and matched by `js/comet.js` (`subscribe`, `tell`).
+    subs: JsValue,
     next_sub: u32,
     on_auth_ok: Vec<Function>,
     on_auth_fail: Vec<Function>,
@@ -120,7 +125,8 @@ impl Driven for Driver {
 /// A step taken after the borrow of the host ends.
 enum Step {
     Call(Vec<Function>, JsValue),
-    Many(Vec<(Vec<Function>, JsValue)>),
+    /// `js/comet.js`'s `tell`: to the subscriptions (kind, pipe, event, argument, callback).
+    Tell(JsValue, u32, String, String, JsValue, JsValue),
 }
 
 fn pump(rc: &Shared) {
@@ -135,12 +141,8 @@ fn pump(rc: &Shared) {
                     js::call_user(f, &[&arg]);
                 }
             }
-            Some(Step::Many(calls)) => {
-                for (fs, arg) in &calls {
-                    for f in fs {
-                        js::call_user(f, &[arg]);
-                    }
-                }
+            Some(Step::Tell(list, kind, pipe, event, arg, cb)) => {
+                tell(&list, kind, &pipe, &event, &arg, &cb)
             }
             None => {}
         }
@@ -186,8 +188,8 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
         } => emit(&h, state.name(), code, &reason),
         Output::Deliver { publication, epoch } => {
             let arg = to_message(&publication, epoch, false);
-            let fs = h.matching(&|f| f.matches(&publication.channel, &publication.event));
-            return Some(Step::Call(fs, arg));
+            let Publication { channel, event, .. } = publication;
+            return Some(h.tell(0, channel, event, arg));
         }
         Output::Save { stream, position } => store::save(&h.owner, &stream, &position),
         Output::Persist(text) => {
@@ -198,8 +200,7 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
         Output::Gap { stream, position } => {
             // CppComet had no such notice; it goes to `sys` / `sys.recovery` subscribers.
             let arg = note(1, &stream, &position.epoch, position.seq as f64, "");
-            let fs = h.matching(&|f| f.matches("sys", "recovery"));
-            return Some(Step::Call(fs, arg));
+            return Some(h.tell(0, "sys".into(), "recovery".into(), arg));
         }
         Output::Report {
             channel,
@@ -210,8 +211,7 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
                 Ok(seq) => note(2, &channel, &event, seq.map_or(f64::NAN, |s| s as f64), ""),
                 Err(f) => note(3, &channel, &event, f64::from(f.code), &f.message),
             };
-            let fs = h.matching(&|f| f.matches_report(&channel));
-            return Some(Step::Call(fs, arg));
+            return Some(h.tell(1, channel, event, arg));
         }
         Output::Reply { id, outcome } => {
             let at = h.queries.iter().position(|q| q.0 == id)?;
@@ -239,24 +239,16 @@ fn reply(
         Err(f) => return Some(Step::Call(one(cb), failure(pipe, &f))),
     };
     match query {
-        Query::History => {
-            // Each entry is a call of its own, as CppComet delivered log entries one by one;
-            // without a callback they go to the pipe's subscribers, as in CppComet.
-            let mut calls = Vec::new();
-            let entries: Array = query_answer(0, pipe, &result).unchecked_into();
-            for e in entries.iter() {
-                let fs = match &cb {
-                    Some(f) => vec![f.clone()],
-                    None => {
-                        let info = js::get(&e, "server_info");
-                        let event = js::get_string(&info, "event").unwrap_or_default();
-                        h.matching(&|f| f.matches(pipe, &event))
-                    }
-                };
-                calls.push((fs, e));
-            }
-            Some(Step::Many(calls))
-        }
+        // Each entry is a call of its own, as CppComet delivered log entries one by one;
+        // without a callback they go to the pipe's subscribers, as in CppComet.
+        Query::History => Some(Step::Tell(
+            h.subs.clone(),
+            2,
+            pipe.to_owned(),
+            String::new(),
+            query_answer(0, pipe, &result),
+            cb.map_or(JsValue::UNDEFINED, Into::into),
+        )),
         _ => Some(Step::Call(
             one(cb),
             query_answer(query as u32, pipe, &result),
@@ -306,17 +298,17 @@ fn emit(h: &Host, event: &str, code: u32, text: &str) {
 }
 
 impl Host {
-    /// Callbacks of the subscriptions `pred` selects, in subscription order (a snapshot:
-    /// callbacks may subscribe more while they run).
-    /// One copy for every caller (`dyn`) and a plain loop: module size.
-    fn matching(&self, pred: &dyn Fn(&Filter) -> bool) -> Vec<Function> {
-        let mut fs = Vec::new();
-        for (_, f, cb) in &self.subs {
-            if let Some(cb) = cb.as_ref().filter(|_| pred(f)) {
-                fs.push(cb.clone());
-            }
-        }
-        fs
+    /// `arg` to the subscriptions that take kind `kind` on `pipe`/`event` (`js/comet.js`'s
+    /// `tell`), once the host is no longer borrowed.
+    fn tell(&self, kind: u32, pipe: String, event: String, arg: JsValue) -> Step {
+        Step::Tell(
+            self.subs.clone(),
+            kind,
+            pipe,
+            event,
+            arg,
+            JsValue::UNDEFINED,
+        )
     }
 }
 
