@@ -216,3 +216,22 @@ export function tell(l, kind, pipe, event, arg, cb) {
     }
   }
 }
+
+// Calls callback `f`, or each of an array of them (a snapshot), with `arg`; what is not a
+// function is skipped.
+export function call(f, arg) {
+  for (const g of Array.isArray(f) ? [...f] : [f]) if (typeof g === 'function') safely(g, arg);
+}
+
+// Keeps callback `f` in array `l` if it is a function.
+export function add(l, f) {
+  if (typeof f === 'function') l.push(f);
+}
+
+// Calls the npm entry's dispatcher of state events `f` (`setEmitter`), if any; it does not
+// throw, and nothing it might throw may reach the module.
+export function signal(f, event, code, text) {
+  try {
+    if (typeof f === 'function') f(event, code, text);
+  } catch {}
+}

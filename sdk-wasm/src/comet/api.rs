@@ -6,16 +6,12 @@ use std::rc::Rc;
 
 use cometa_client::TunnelConfig;
 use cometa_client::comet::{Credentials, Session};
-use js_sys::{Array, Function, Object};
+use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
 
 use super::{Driver, Host, Query, Shared, input, store};
 use crate::js;
 use crate::link::Link;
-
-fn function(v: &JsValue) -> Option<Function> {
-    v.clone().dyn_into::<Function>().ok()
-}
 
 // One connection to the relay with CppComet's API. Use `CometServer()` for the page's
 // shared one, or `new CometApi()` for an independent one.
@@ -55,10 +51,10 @@ impl CometApi {
             persist: false,
             subs: Array::new().into(),
             next_sub: 1,
-            on_auth_ok: Vec::new(),
-            on_auth_fail: Vec::new(),
-            emitter: None,
-            on_start: None,
+            on_auth_ok: Array::new().into(),
+            on_auth_fail: Array::new().into(),
+            emitter: JsValue::UNDEFINED,
+            on_start: JsValue::UNDEFINED,
             queries: Vec::new(),
             link: Link::default(),
             dropped: false,
@@ -79,7 +75,7 @@ impl CometApi {
         // `js/comet.js` (cheaper there).
         let o = {
             let mut h = self.host.borrow_mut();
-            h.on_start = function(&callback);
+            h.on_start = callback;
             let o = super::start_options(&h.options, &options);
             h.options = o.get(6);
             o
@@ -132,8 +128,8 @@ impl CometApi {
 
     // Reconnects at once, with `options` merged in when given (new credentials re-`auth`).
     pub fn restart(&self, options: JsValue) -> bool {
-        let cb = self.host.borrow_mut().on_start.take();
-        self.start(options, cb.map_or(JsValue::UNDEFINED, Into::into))
+        let cb = std::mem::take(&mut self.host.borrow_mut().on_start);
+        self.start(options, cb)
     }
 
     // `subscription(name, cb)`: `"pipe"`, `"pipe.event"`, `"msg"`, `"msg.event"` (personal
@@ -215,17 +211,13 @@ impl CometApi {
 
     #[wasm_bindgen(js_name = onAuthSuccess)]
     pub fn on_auth_success(&self, callback: JsValue) {
-        if let Some(f) = function(&callback) {
-            self.host.borrow_mut().on_auth_ok.push(f);
-        }
+        super::add(&self.host.borrow().on_auth_ok, &callback);
     }
 
     // CppComet's spelling. Also called when the relay ends the session (key deleted, kicked).
     #[wasm_bindgen(js_name = onAuthFalill)]
     pub fn on_auth_falill(&self, callback: JsValue) {
-        if let Some(f) = function(&callback) {
-            self.host.borrow_mut().on_auth_fail.push(f);
-        }
+        super::add(&self.host.borrow().on_auth_fail, &callback);
     }
 
     // The npm entry's dispatcher of `on(event, …)` (`npm/comet.js`): called with `(event,
@@ -233,7 +225,7 @@ impl CometApi {
     // `text` the reason) and `error` (a refused `auth`, a missing WebSocket or a bad `node`).
     #[wasm_bindgen(js_name = setEmitter)]
     pub fn set_emitter(&self, emitter: JsValue) {
-        self.host.borrow_mut().emitter = function(&emitter);
+        self.host.borrow_mut().emitter = emitter;
     }
 
     #[wasm_bindgen(js_name = isAuthorized)]
@@ -266,7 +258,7 @@ impl CometApi {
     /// The pipe (or user id) is any value, as `String()` makes it.
     #[inline(never)]
     fn query(&self, kind: Query, pipe: JsValue, callback: JsValue) -> bool {
-        let (pipe, cb) = (&js::to_js_string(&pipe), function(&callback));
+        let (pipe, cb) = (&js::to_js_string(&pipe), callback);
         input(&self.host, |h, now| {
             let s = &mut h.core;
             let id = match kind {

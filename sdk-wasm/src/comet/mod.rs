@@ -17,7 +17,7 @@ use std::rc::Rc;
 
 use cometa_client::comet::{Failure, Output, Publication, Session};
 use cometa_client::event::ERR_SOCKET_ERROR;
-use js_sys::{Array, Function, JSON};
+use js_sys::{Array, JSON};
 use wasm_bindgen::prelude::*;
 
 use crate::js;
@@ -51,6 +51,9 @@ extern "C" {
     fn unsubscribe(list: &JsValue, id: Option<u32>) -> bool;
     fn needs(list: &JsValue, channel: &str) -> bool;
     fn tell(list: &JsValue, kind: u32, pipe: &str, event: &str, arg: &JsValue, callback: &JsValue);
+    fn call(callbacks: &JsValue, arg: &JsValue);
+    fn add(list: &JsValue, callback: &JsValue);
+    fn signal(emitter: &JsValue, event: &str, code: u32, text: &str);
 }
 
 /// What a query's callback is waiting for (the numbers are `js/comet.js`'s `queryAnswer`
@@ -81,12 +84,14 @@ struct Host {
     /// The page's subscriptions, kept and matched by `js/comet.js` (`subscribe`, `tell`).
     subs: JsValue,
     next_sub: u32,
-    on_auth_ok: Vec<Function>,
-    on_auth_fail: Vec<Function>,
+    /// `onAuthSuccess` and `onAuthFalill` callbacks: JS arrays (`js/comet.js`'s `add`).
+    on_auth_ok: JsValue,
+    on_auth_fail: JsValue,
     /// The npm entry's dispatcher of state events and errors: `(event, code, text)`.
-    emitter: Option<Function>,
-    on_start: Option<Function>,
-    queries: Vec<(u64, Query, String, Option<Function>)>,
+    emitter: JsValue,
+    /// `start`'s callback (anything else is never called, as every callback kept here).
+    on_start: JsValue,
+    queries: Vec<(u64, Query, String, JsValue)>,
     link: Link,
     /// The page let go of its `CometApi`: the link is freed once the session stops (a
     /// started one stays alive, as a WebSocket with listeners does).
@@ -124,7 +129,8 @@ impl Driven for Driver {
 
 /// A step taken after the borrow of the host ends.
 enum Step {
-    Call(Vec<Function>, JsValue),
+    /// `js/comet.js`'s `call`: a callback or an array of them, and the argument.
+    Call(JsValue, JsValue),
     /// `js/comet.js`'s `tell`: to the subscriptions (kind, pipe, event, argument, callback).
     Tell(JsValue, u32, String, String, JsValue, JsValue),
 }
@@ -136,11 +142,7 @@ fn pump(rc: &Shared) {
         };
         let step = perform(rc, out);
         match step {
-            Some(Step::Call(fs, arg)) => {
-                for f in &fs {
-                    js::call_user(f, &[&arg]);
-                }
-            }
+            Some(Step::Call(fs, arg)) => call(&fs, &arg),
             Some(Step::Tell(list, kind, pipe, event, arg, cb)) => {
                 tell(&list, kind, &pipe, &event, &arg, &cb)
             }
@@ -166,8 +168,8 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
         }
         Output::Close => h.link.close(),
         Output::Connected => {
-            let f = h.on_start.take();
-            return Some(Step::Call(one(f), JsValue::UNDEFINED));
+            let f = std::mem::take(&mut h.on_start);
+            return Some(Step::Call(f, JsValue::UNDEFINED));
         }
         Output::Auth(Ok(identity)) => {
             let arg = note(0, &identity.user_id, &identity.device, 0.0, "");
@@ -231,12 +233,12 @@ fn reply(
     h: &Host,
     query: Query,
     pipe: &str,
-    cb: Option<Function>,
+    cb: JsValue,
     outcome: Result<String, Failure>,
 ) -> Option<Step> {
     let result = match outcome {
         Ok(text) => JSON::parse(&text).unwrap_or(JsValue::NULL),
-        Err(f) => return Some(Step::Call(one(cb), failure(pipe, &f))),
+        Err(f) => return Some(Step::Call(cb, failure(pipe, &f))),
     };
     match query {
         // Each entry is a call of its own, as CppComet delivered log entries one by one;
@@ -247,22 +249,10 @@ fn reply(
             pipe.to_owned(),
             String::new(),
             query_answer(0, pipe, &result),
-            cb.map_or(JsValue::UNDEFINED, Into::into),
+            cb,
         )),
-        _ => Some(Step::Call(
-            one(cb),
-            query_answer(query as u32, pipe, &result),
-        )),
+        _ => Some(Step::Call(cb, query_answer(query as u32, pipe, &result))),
     }
-}
-
-/// The callback, if any, as a list; not `into_iter().collect()`, which costs the module more.
-fn one(f: Option<Function>) -> Vec<Function> {
-    let mut v = Vec::new();
-    if let Some(f) = f {
-        v.push(f);
-    }
-    v
 }
 
 fn failure(pipe: &str, f: &Failure) -> JsValue {
@@ -287,14 +277,7 @@ fn to_message(p: &Publication, epoch: Option<String>, history: bool) -> JsValue 
 /// Tells the page's `on(event, …)` handlers. The dispatcher calls them in a microtask, so
 /// it may be called with the host borrowed: a handler that calls `stop()` cannot re-enter.
 fn emit(h: &Host, event: &str, code: u32, text: &str) {
-    if let Some(f) = &h.emitter {
-        let _ = f.call3(
-            &JsValue::UNDEFINED,
-            &event.into(),
-            &code.into(),
-            &text.into(),
-        );
-    }
+    signal(&h.emitter, event, code, text);
 }
 
 impl Host {
