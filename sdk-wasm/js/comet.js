@@ -5,7 +5,7 @@
 // `{data, server_info}` as CppComet hands it to subscription callbacks. `user_id` is the
 // sender stamped by the relay, 0 for the back end and anonymous senders (CppComet's value);
 // `uuid` identifies a stored message across pages and reloads (`<epoch>:<seq>`).
-export function message(pipe, event, data, seq, userId, history, epoch) {
+function message(pipe, event, data, seq, userId, history, epoch) {
   return {
     data,
     server_info: {
@@ -17,6 +17,16 @@ export function message(pipe, event, data, seq, userId, history, epoch) {
       seq,
     },
   };
+}
+
+// A publication the module delivers live; `text` is its data's JSON (checked by the module,
+// so `null` is only a safety net).
+export function delivered(pipe, event, text, seq, userId, epoch) {
+  let data = null;
+  try {
+    data = JSON.parse(text);
+  } catch {}
+  return message(pipe, event, data, seq, userId, false, epoch);
 }
 
 // The entries of a `history` reply, oldest first, as messages with `history: true`.
@@ -45,10 +55,8 @@ export function note(kind, a, b, n, text) {
   return message(a, b, data, undefined, undefined, false);
 }
 
-// A query's answer from the relay's reply `r` (kinds: 0 the entries of a history, 1 count,
-// 2 members, 3 user data).
-export function queryAnswer(kind, pipe, r) {
-  if (kind === 0) return historyMessages(r, pipe);
+// A query's answer from the relay's reply `r` (kinds: 1 count, 2 members, 3 user data).
+function queryAnswer(kind, pipe, r) {
   r = Object(r);
   return answer(pipe, kind === 1 ? { user_in_pipe: r.count } : kind === 2 ? (r.users === undefined ? [] : r.users) : r.data);
 }
@@ -234,4 +242,26 @@ export function signal(f, event, code, text) {
   try {
     if (typeof f === 'function') f(event, code, text);
   } catch {}
+}
+
+// Queries waiting for their reply (the module's `Host.queries`): `q[id] = [kind, pipe,
+// callback]`, kinds as in src/comet/mod.rs (0 a history).
+export function ask(q, id, kind, pipe, cb) {
+  q[id] = [kind, pipe, cb];
+}
+
+// The reply to query `id`: the JSON `text` of its result, or (no `text`) error `code` and
+// `message`, to its callback; a history's entries without one go to the subscriptions `subs`.
+export function replied(q, subs, id, text, code, message) {
+  const e = q[id];
+  if (!e) return;
+  delete q[id];
+  const [kind, pipe, cb] = e;
+  if (text === undefined) return call(cb, answer(pipe, null, code, message));
+  let r = null;
+  try {
+    r = JSON.parse(text);
+  } catch {}
+  if (kind) call(cb, queryAnswer(kind, pipe, r));
+  else tell(subs, 2, pipe, '', historyMessages(r, pipe), cb);
 }

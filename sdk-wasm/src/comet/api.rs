@@ -55,7 +55,7 @@ impl CometApi {
             on_auth_fail: Array::new().into(),
             emitter: JsValue::UNDEFINED,
             on_start: JsValue::UNDEFINED,
-            queries: Vec::new(),
+            queries: Object::new().into(),
             link: Link::default(),
             dropped: false,
         }));
@@ -266,7 +266,7 @@ impl CometApi {
                 Query::Count | Query::Users => s.presence(now, pipe),
                 Query::UserData => s.user_data(now, pipe),
             };
-            h.queries.push((id, kind, pipe.to_owned(), cb));
+            super::ask(&h.queries, id as f64, kind as u32, pipe, &cb);
         });
         true
     }

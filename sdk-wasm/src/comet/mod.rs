@@ -17,7 +17,7 @@ use std::rc::Rc;
 
 use cometa_client::comet::{Failure, Output, Publication, Session};
 use cometa_client::event::ERR_SOCKET_ERROR;
-use js_sys::{Array, JSON};
+use js_sys::Array;
 use wasm_bindgen::prelude::*;
 
 use crate::js;
@@ -27,18 +27,24 @@ pub use api::CometApi;
 
 #[wasm_bindgen(module = "/js/comet.js")]
 extern "C" {
-    fn message(
+    fn delivered(
         pipe: &str,
         event: &str,
-        data: &JsValue,
+        data_json: &str,
         seq: Option<f64>,
         user_id: Option<&str>,
-        history: bool,
         epoch: Option<&str>,
     ) -> JsValue;
     fn note(kind: u32, a: &str, b: &str, n: f64, text: &str) -> JsValue;
-    #[wasm_bindgen(js_name = queryAnswer)]
-    fn query_answer(kind: u32, pipe: &str, result: &JsValue) -> JsValue;
+    fn ask(queries: &JsValue, id: f64, kind: u32, pipe: &str, callback: &JsValue);
+    fn replied(
+        queries: &JsValue,
+        subs: &JsValue,
+        id: f64,
+        text: Option<&str>,
+        code: u32,
+        message: &str,
+    );
     fn outbox(url: &str, owner: &str, text: Option<&str>) -> Option<String>;
     fn stored(name: &str, key: &str, text: Option<&str>) -> Option<String>;
     #[wasm_bindgen(catch, js_name = pipeArgs)]
@@ -91,7 +97,8 @@ struct Host {
     emitter: JsValue,
     /// `start`'s callback (anything else is never called, as every callback kept here).
     on_start: JsValue,
-    queries: Vec<(u64, Query, String, JsValue)>,
+    /// Queries waiting for their reply, a JS object kept by `js/comet.js`'s `ask`/`replied`.
+    queries: JsValue,
     link: Link,
     /// The page let go of its `CometApi`: the link is freed once the session stops (a
     /// started one stays alive, as a WebSocket with listeners does).
@@ -133,6 +140,8 @@ enum Step {
     Call(JsValue, JsValue),
     /// `js/comet.js`'s `tell`: to the subscriptions (kind, pipe, event, argument, callback).
     Tell(JsValue, u32, String, String, JsValue, JsValue),
+    /// `js/comet.js`'s `replied`: a query's answer (queries, subscriptions, id, outcome).
+    Reply(JsValue, JsValue, u64, Result<String, Failure>),
 }
 
 fn pump(rc: &Shared) {
@@ -145,6 +154,13 @@ fn pump(rc: &Shared) {
             Some(Step::Call(fs, arg)) => call(&fs, &arg),
             Some(Step::Tell(list, kind, pipe, event, arg, cb)) => {
                 tell(&list, kind, &pipe, &event, &arg, &cb)
+            }
+            Some(Step::Reply(queries, subs, id, outcome)) => {
+                let id = id as f64;
+                match outcome {
+                    Ok(text) => replied(&queries, &subs, id, Some(&text), 0, ""),
+                    Err(f) => replied(&queries, &subs, id, None, f.code, &f.message),
+                }
             }
             None => {}
         }
@@ -189,7 +205,7 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
             reason,
         } => emit(&h, state.name(), code, &reason),
         Output::Deliver { publication, epoch } => {
-            let arg = to_message(&publication, epoch, false);
+            let arg = to_message(&publication, epoch);
             let Publication { channel, event, .. } = publication;
             return Some(h.tell(0, channel, event, arg));
         }
@@ -216,9 +232,7 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
             return Some(h.tell(1, channel, event, arg));
         }
         Output::Reply { id, outcome } => {
-            let at = h.queries.iter().position(|q| q.0 == id)?;
-            let (_, query, pipe, cb) = h.queries.remove(at);
-            return reply(&h, query, &pipe, cb, outcome);
+            return Some(Step::Reply(h.queries.clone(), h.subs.clone(), id, outcome));
         }
         Output::Refused { channel, failure } => {
             let why = JsValue::from_str(&failure.message);
@@ -228,48 +242,18 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
     None
 }
 
-/// Shapes a query's answer for its callback (or, for a log without one, the subscribers).
-fn reply(
-    h: &Host,
-    query: Query,
-    pipe: &str,
-    cb: JsValue,
-    outcome: Result<String, Failure>,
-) -> Option<Step> {
-    let result = match outcome {
-        Ok(text) => JSON::parse(&text).unwrap_or(JsValue::NULL),
-        Err(f) => return Some(Step::Call(cb, failure(pipe, &f))),
-    };
-    match query {
-        // Each entry is a call of its own, as CppComet delivered log entries one by one;
-        // without a callback they go to the pipe's subscribers, as in CppComet.
-        Query::History => Some(Step::Tell(
-            h.subs.clone(),
-            2,
-            pipe.to_owned(),
-            String::new(),
-            query_answer(0, pipe, &result),
-            cb,
-        )),
-        _ => Some(Step::Call(cb, query_answer(query as u32, pipe, &result))),
-    }
-}
-
 fn failure(pipe: &str, f: &Failure) -> JsValue {
     note(4, pipe, "", f64::from(f.code), &f.message)
 }
 
-fn to_message(p: &Publication, epoch: Option<String>, history: bool) -> JsValue {
-    // The core checked the grammar, so parsing cannot fail; `null` is only a safety net.
-    let data = JSON::parse(&p.data_json).unwrap_or(JsValue::NULL);
+fn to_message(p: &Publication, epoch: Option<String>) -> JsValue {
     let seq = p.seq.map(|s| s as f64);
-    message(
+    delivered(
         &p.channel,
         &p.event,
-        &data,
+        &p.data_json,
         seq,
         p.user_id.as_deref(),
-        history,
         epoch.as_deref(),
     )
 }
