@@ -119,7 +119,7 @@ export function startOptions(prev, o) {
 // Item `key` of storage `name` (`localStorage`, `sessionStorage`; wx storage behind the same
 // API in a mini-program): read without `text`, else written ("" removes it). Missing,
 // disabled or full storage (Node, private modes, quota): undefined, nothing written.
-export function stored(name, key, text) {
+function stored(name, key, text) {
   try {
     const s = globalThis[name];
     if (typeof s?.getItem !== 'function') return;
@@ -133,6 +133,15 @@ export function stored(name, key, text) {
 // storage they are still resent while the page lives.
 export function outbox(url, owner, text) {
   return stored('localStorage', `cometa:outbox:${url} ${owner}`, text);
+}
+
+// Stream `stream`'s position for `owner` (`src/comet/store.rs`): read from sessionStorage
+// (`from` 0) or localStorage (1) without `text`, else written to both.
+export function position(from, owner, stream, text) {
+  const key = `cometa:pos:${owner}:${stream}`;
+  if (text === undefined) return stored(from ? 'localStorage' : 'sessionStorage', key);
+  stored('sessionStorage', key, text);
+  stored('localStorage', key, text);
 }
 
 let device, tab;
@@ -185,20 +194,18 @@ export function subscribe(l, id, name, cb) {
   return channelOf(name);
 }
 
-// Removes subscription `id` (every one without an id); whether one went.
+// Removes subscription `id` (every one without an id): the channels no remaining one needs,
+// or undefined when none went.
 export function unsubscribe(l, id) {
-  const n = l.length;
-  if (id === undefined) l.length = 0;
-  else {
-    const i = l.findIndex((s) => s[0] === id);
-    if (i >= 0) l.splice(i, 1);
+  const gone = id === undefined ? l.splice(0) : l.filter((s) => s[0] === id);
+  if (!gone.length) return;
+  for (const s of gone) if (l.includes(s)) l.splice(l.indexOf(s), 1);
+  const free = [];
+  for (const [, name] of gone) {
+    const c = channelOf(name);
+    if (c !== undefined && !free.includes(c) && !l.some((s) => channelOf(s[1]) === c)) free.push(c);
   }
-  return l.length < n;
-}
-
-// Whether a subscription still needs channel `c`.
-export function needs(l, c) {
-  return l.some((s) => channelOf(s[1]) === c);
+  return free;
 }
 
 // Calls `f(arg)`; what it throws is logged, so one faulty callback cannot break the rest.

@@ -151,20 +151,12 @@ impl CometApi {
 
     // Removes one subscription; the relay subscription goes when no other one needs it.
     pub fn unsubscription(&self, id: u32) -> bool {
-        let mut found = false;
-        input(&self.host, |h, now| {
-            found = super::unsubscribe(&h.subs, Some(id));
-            release_unused(h, now);
-        });
-        found
+        self.release(Some(id))
     }
 
     #[wasm_bindgen(js_name = unsubscriptionAll)]
     pub fn unsubscription_all(&self) {
-        input(&self.host, |h, now| {
-            super::unsubscribe(&h.subs, None);
-            release_unused(h, now);
-        });
+        self.release(None);
     }
 
     // `web_pipe_send(pipe, event, msg)` or `web_pipe_send("pipe.event", msg)`; queued while
@@ -253,6 +245,21 @@ impl CometApi {
         js::get(&self.host.borrow().options, "dev_id")
     }
 
+    /// Removes subscription `id` (all of them: `None`) and unsubscribes from the channels no
+    /// remaining one needs (`js/comet.js`'s `unsubscribe` says which); false when none went.
+    fn release(&self, id: Option<u32>) -> bool {
+        let mut found = false;
+        input(&self.host, |h, now| {
+            if let Some(free) = super::unsubscribe(&h.subs, id) {
+                found = true;
+                for c in free.iter() {
+                    h.core.unsubscribe(now, &c.as_string().unwrap_or_default());
+                }
+            }
+        });
+        found
+    }
+
     /// Every query through one copy (no closure per kind): a call of its own for each of the
     /// four exports, not four inlined copies (module size).
     /// The pipe (or user id) is any value, as `String()` makes it.
@@ -269,19 +276,5 @@ impl CometApi {
             super::ask(&h.queries, id as f64, kind as u32, pipe, &cb);
         });
         true
-    }
-}
-
-/// Unsubscribes from every channel no remaining subscription needs.
-fn release_unused(h: &mut Host, now: u64) {
-    // A plain loop, not an iterator chain collected (module size).
-    let mut unused = Vec::new();
-    for c in h.core.channels() {
-        if !super::needs(&h.subs, c) {
-            unused.push(c.to_owned());
-        }
-    }
-    for c in unused {
-        h.core.unsubscribe(now, &c);
     }
 }

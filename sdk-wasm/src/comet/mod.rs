@@ -46,7 +46,7 @@ extern "C" {
         message: &str,
     );
     fn outbox(url: &str, owner: &str, text: Option<&str>) -> Option<String>;
-    fn stored(name: &str, key: &str, text: Option<&str>) -> Option<String>;
+    fn position(from: u32, owner: &str, stream: &str, text: Option<&str>) -> Option<String>;
     #[wasm_bindgen(catch, js_name = pipeArgs)]
     fn pipe_args(pipe: &JsValue, event: &JsValue, msg: &JsValue) -> Result<Array, JsValue>;
     #[wasm_bindgen(js_name = startOptions)]
@@ -54,8 +54,7 @@ extern "C" {
     #[wasm_bindgen(js_name = deviceId)]
     fn device_id() -> String;
     fn subscribe(list: &JsValue, id: u32, name: &JsValue, callback: &JsValue) -> Option<String>;
-    fn unsubscribe(list: &JsValue, id: Option<u32>) -> bool;
-    fn needs(list: &JsValue, channel: &str) -> bool;
+    fn unsubscribe(list: &JsValue, id: Option<u32>) -> Option<Array>;
     fn tell(list: &JsValue, kind: u32, pipe: &str, event: &str, arg: &JsValue, callback: &JsValue);
     fn call(callbacks: &JsValue, arg: &JsValue);
     fn add(list: &JsValue, callback: &JsValue);
