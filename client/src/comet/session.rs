@@ -284,11 +284,13 @@ impl Session {
         self.set_state(State::Connected, 0, "");
         self.personal.confirmed = false;
         self.personal.since_sent = false;
-        match self.creds.clone() {
+        // The credentials borrowed, not cloned (the id taken by hand for that): module size.
+        let id = self.next_id;
+        match &self.creds {
             Some(c) => {
-                let id = self.id();
+                self.next_id += 1;
                 let body = Body::new(id);
-                let body = match &c {
+                let body = match c {
                     Credentials::Key { user_id, user_key } => {
                         body.string("user_id", user_id).string("user_key", user_key)
                     }
