@@ -233,9 +233,9 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
         Output::Reply { id, outcome } => {
             return Some(Step::Reply(h.queries.clone(), h.subs.clone(), id, outcome));
         }
+        // Said on the console: nobody waits for a subscription's answer.
         Output::Refused { channel, failure } => {
-            let why = JsValue::from_str(&failure.message);
-            js::console_error(&["cometa: cannot subscribe to ", &channel].concat(), &why);
+            note(5, &channel, "", f64::from(failure.code), &failure.message);
         }
     }
     None
