@@ -219,17 +219,17 @@ export function safely(f, arg) {
   }
 }
 
-// Hands `arg` to the subscriptions it is for, in subscription order (a snapshot: callbacks
-// may subscribe more while they run). Kinds: 0 a message of `pipe`/`event`; 1 the report of a
-// publish to `pipe`; 2 `pipe`'s history, each of the entries `arg` to `cb` when a function,
-// else as a message.
-export function tell(l, kind, pipe, event, arg, cb) {
+// Hands `arg` to the subscriptions it is for, by its `server_info`'s pipe and event, in
+// subscription order (a snapshot: callbacks may subscribe more while they run). Kinds: 0 a
+// message; 1 the report of a publish; 2 a history, each of the entries `arg` to `cb` when a
+// function, else as a message.
+export function tell(l, kind, arg, cb) {
   const subs = [...l];
   for (const m of kind === 2 ? arg : [arg]) {
     if (typeof cb === 'function') safely(cb, m);
     else {
-      const ev = kind === 2 ? m.server_info.event : event;
-      for (const [, name, f] of subs) if (f && matches(name, pipe, ev, kind === 1)) safely(f, m);
+      const { pipe, event } = m.server_info;
+      for (const [, name, f] of subs) if (f && matches(name, pipe, event, kind === 1)) safely(f, m);
     }
   }
 }
@@ -272,5 +272,5 @@ export function replied(q, subs, id, text, code, message) {
     r = JSON.parse(text);
   } catch {}
   if (kind) call(cb, queryAnswer(kind, pipe, r));
-  else tell(subs, 2, pipe, '', historyMessages(r, pipe), cb);
+  else tell(subs, 2, historyMessages(r, pipe), cb);
 }

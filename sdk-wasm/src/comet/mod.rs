@@ -55,7 +55,7 @@ extern "C" {
     fn device_id() -> String;
     fn subscribe(list: &JsValue, id: u32, name: &JsValue, callback: &JsValue) -> Option<String>;
     fn unsubscribe(list: &JsValue, id: Option<u32>) -> Option<Array>;
-    fn tell(list: &JsValue, kind: u32, pipe: &str, event: &str, arg: &JsValue, callback: &JsValue);
+    fn tell(list: &JsValue, kind: u32, arg: &JsValue);
     fn call(callbacks: &JsValue, arg: &JsValue);
     fn add(list: &JsValue, callback: &JsValue);
     fn signal(emitter: &JsValue, event: &str, code: u32, text: &str);
@@ -137,8 +137,9 @@ impl Driven for Driver {
 enum Step {
     /// `js/comet.js`'s `call`: a callback or an array of them, and the argument.
     Call(JsValue, JsValue),
-    /// `js/comet.js`'s `tell`: to the subscriptions (kind, pipe, event, argument, callback).
-    Tell(JsValue, u32, String, String, JsValue, JsValue),
+    /// `js/comet.js`'s `tell`: to the subscriptions (kind, argument); the pipe and event are
+    /// the argument's `server_info`.
+    Tell(JsValue, u32, JsValue),
     /// `js/comet.js`'s `replied`: a query's answer (queries, subscriptions, id, outcome).
     Reply(JsValue, JsValue, u64, Result<String, Failure>),
 }
@@ -151,9 +152,7 @@ fn pump(rc: &Shared) {
         let step = perform(rc, out);
         match step {
             Some(Step::Call(fs, arg)) => call(&fs, &arg),
-            Some(Step::Tell(list, kind, pipe, event, arg, cb)) => {
-                tell(&list, kind, &pipe, &event, &arg, &cb)
-            }
+            Some(Step::Tell(list, kind, arg)) => tell(&list, kind, &arg),
             Some(Step::Reply(queries, subs, id, outcome)) => {
                 let id = id as f64;
                 match outcome {
@@ -204,9 +203,7 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
             reason,
         } => emit(&h, state.name(), code, &reason),
         Output::Deliver { publication, epoch } => {
-            let arg = to_message(&publication, epoch);
-            let Publication { channel, event, .. } = publication;
-            return Some(h.tell(0, channel, event, arg));
+            return Some(h.tell(0, to_message(&publication, epoch)));
         }
         Output::Save { stream, position } => store::save(&h.owner, &stream, &position),
         Output::Persist(text) => {
@@ -217,7 +214,7 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
         Output::Gap { stream, position } => {
             // CppComet had no such notice; it goes to `sys` / `sys.recovery` subscribers.
             let arg = note(1, &stream, &position.epoch, position.seq as f64, "");
-            return Some(h.tell(0, "sys".into(), "recovery".into(), arg));
+            return Some(h.tell(0, arg));
         }
         Output::Report {
             channel,
@@ -228,7 +225,7 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
                 Ok(seq) => note(2, &channel, &event, seq.map_or(f64::NAN, |s| s as f64), ""),
                 Err(f) => note(3, &channel, &event, f64::from(f.code), &f.message),
             };
-            return Some(h.tell(1, channel, event, arg));
+            return Some(h.tell(1, arg));
         }
         Output::Reply { id, outcome } => {
             return Some(Step::Reply(h.queries.clone(), h.subs.clone(), id, outcome));
@@ -264,17 +261,10 @@ fn emit(h: &Host, event: &str, code: u32, text: &str) {
 }
 
 impl Host {
-    /// `arg` to the subscriptions that take kind `kind` on `pipe`/`event` (`js/comet.js`'s
-    /// `tell`), once the host is no longer borrowed.
-    fn tell(&self, kind: u32, pipe: String, event: String, arg: JsValue) -> Step {
-        Step::Tell(
-            self.subs.clone(),
-            kind,
-            pipe,
-            event,
-            arg,
-            JsValue::UNDEFINED,
-        )
+    /// `arg` to the subscriptions that take it as kind `kind` (`js/comet.js`'s `tell`), once
+    /// the host is no longer borrowed.
+    fn tell(&self, kind: u32, arg: JsValue) -> Step {
+        Step::Tell(self.subs.clone(), kind, arg)
     }
 }
 
