@@ -46,11 +46,12 @@ function answer(pipe, data, code, text) {
 // `{user_id: a, device: b}`; 1 stream `a` could not be resumed from `{seq: n, epoch: b}`
 // (`sys.recovery`); 2 a publish's report on pipe `a`, event `b`: `{seq: n}` (NaN: null);
 // 3 its failure `{error: {code: n, message: text}}`; 4 a refused request's answer on pipe
-// `a`: `{data: null, error: {code: n, message: text}}`; 5 (logged, nothing returned) the
-// relay refused to subscribe to `a` for `text`.
+// `a`: `{data: null, error: {code: n, message: text}}`. Logged, nothing returned: 5 the relay
+// refused to subscribe to `a` for `text`; 6 no socket to `a` could be opened (`text`: why).
 export function note(kind, a, b, n, text) {
   if (kind === 0) return answer('msg', { user_id: a, device: b });
   if (kind === 5) return console.error(`cometa: cannot subscribe to ${a}`, text);
+  if (kind === 6) return console.error(text, a);
   if (kind === 4) return answer(a, null, n, text);
   if (kind === 1) return message('sys', 'recovery', { pipe: a, recovered: false, seq: n, epoch: b }, undefined, undefined, false);
   const data = kind === 2 ? { seq: isNaN(n) ? null : n } : { error: { code: n, message: text } };

@@ -275,7 +275,7 @@ fn open(h: &mut Host) {
         let why = "cometa: cannot open a WebSocket to the relay (no `node` and no page \
                    origin, a bad `node`, or no WebSocket: pass one in start({ WebSocket }) \
                    under Node)";
-        js::console_error(why, &JsValue::from_str(&h.url));
+        note(6, &h.url, "", 0.0, why);
         // A configuration error: no retry can fix it, so the session stops (and a Node
         // process is free to exit) instead of backing off forever. `error` first, then
         // the `disconnected` the stop queues.
