@@ -254,18 +254,18 @@ export function signal(f, event, code, text) {
   } catch {}
 }
 
-// Queries waiting for their reply (the module's `Host.queries`): `q[id] = [kind, pipe,
-// callback]`, kinds as in src/comet/mod.rs (0 a history).
-export function ask(q, id, kind, pipe, cb) {
-  q[id] = [kind, pipe, cb];
+// Queries waiting for their reply, kept beside the subscriptions `l` (the module's
+// `Host.subs`): `l.q[id] = [kind, pipe, callback]`, kinds as in src/comet/mod.rs (0 a history).
+export function ask(l, id, kind, pipe, cb) {
+  (l.q ||= {})[id] = [kind, pipe, cb];
 }
 
 // The reply to query `id`: the JSON `text` of its result, or (no `text`) error `code` and
-// `message`, to its callback; a history's entries without one go to the subscriptions `subs`.
-export function replied(q, subs, id, text, code, message) {
-  const e = q[id];
+// `message`, to its callback; a history's entries without one go to the subscriptions `l`.
+export function replied(l, id, text, code, message) {
+  const e = l.q?.[id];
   if (!e) return;
-  delete q[id];
+  delete l.q[id];
   const [kind, pipe, cb] = e;
   if (text === undefined) return call(cb, answer(pipe, null, code, message));
   let r = null;
@@ -273,5 +273,5 @@ export function replied(q, subs, id, text, code, message) {
     r = JSON.parse(text);
   } catch {}
   if (kind) call(cb, queryAnswer(kind, pipe, r));
-  else tell(subs, 2, historyMessages(r, pipe), cb);
+  else tell(l, 2, historyMessages(r, pipe), cb);
 }

@@ -55,7 +55,6 @@ impl CometApi {
             on_auth_fail: Array::new().into(),
             emitter: JsValue::UNDEFINED,
             on_start: JsValue::UNDEFINED,
-            queries: Object::new().into(),
             link: Link::default(),
             dropped: false,
         }));
@@ -273,7 +272,7 @@ impl CometApi {
                 Query::Count | Query::Users => s.presence(now, pipe),
                 Query::UserData => s.user_data(now, pipe),
             };
-            super::ask(&h.queries, id as f64, kind as u32, pipe, &cb);
+            super::ask(&h.subs, id as f64, kind as u32, pipe, &cb);
         });
         true
     }

@@ -36,15 +36,8 @@ extern "C" {
         epoch: Option<&str>,
     ) -> JsValue;
     fn note(kind: u32, a: &str, b: &str, n: f64, text: &str) -> JsValue;
-    fn ask(queries: &JsValue, id: f64, kind: u32, pipe: &str, callback: &JsValue);
-    fn replied(
-        queries: &JsValue,
-        subs: &JsValue,
-        id: f64,
-        text: Option<&str>,
-        code: u32,
-        message: &str,
-    );
+    fn ask(subs: &JsValue, id: f64, kind: u32, pipe: &str, callback: &JsValue);
+    fn replied(subs: &JsValue, id: f64, text: Option<&str>, code: u32, message: &str);
     fn outbox(url: &str, owner: &str, text: Option<&str>) -> Option<String>;
     fn position(from: u32, owner: &str, stream: &str, text: Option<&str>) -> Option<String>;
     #[wasm_bindgen(catch, js_name = pipeArgs)]
@@ -86,7 +79,8 @@ struct Host {
     owner: String,
     /// Unanswered publishes are kept in storage, under the relay and owner (`persist`).
     persist: bool,
-    /// The page's subscriptions, kept and matched by `js/comet.js` (`subscribe`, `tell`).
+    /// The page's subscriptions, kept and matched by `js/comet.js` (`subscribe`, `tell`), and
+    /// the queries waiting for their reply beside them (`ask`, `replied`).
     subs: JsValue,
     next_sub: u32,
     /// `onAuthSuccess` and `onAuthFalill` callbacks: JS arrays (`js/comet.js`'s `add`).
@@ -96,8 +90,6 @@ struct Host {
     emitter: JsValue,
     /// `start`'s callback (anything else is never called, as every callback kept here).
     on_start: JsValue,
-    /// Queries waiting for their reply, a JS object kept by `js/comet.js`'s `ask`/`replied`.
-    queries: JsValue,
     link: Link,
     /// The page let go of its `CometApi`: the link is freed once the session stops (a
     /// started one stays alive, as a WebSocket with listeners does).
@@ -140,8 +132,8 @@ enum Step {
     /// `js/comet.js`'s `tell`: to the subscriptions (kind, argument); the pipe and event are
     /// the argument's `server_info`.
     Tell(JsValue, u32, JsValue),
-    /// `js/comet.js`'s `replied`: a query's answer (queries, subscriptions, id, outcome).
-    Reply(JsValue, JsValue, u64, Result<String, Failure>),
+    /// `js/comet.js`'s `replied`: a query's answer (subscriptions, id, outcome).
+    Reply(JsValue, u64, Result<String, Failure>),
 }
 
 fn pump(rc: &Shared) {
@@ -153,11 +145,11 @@ fn pump(rc: &Shared) {
         match step {
             Some(Step::Call(fs, arg)) => call(&fs, &arg),
             Some(Step::Tell(list, kind, arg)) => tell(&list, kind, &arg),
-            Some(Step::Reply(queries, subs, id, outcome)) => {
+            Some(Step::Reply(subs, id, outcome)) => {
                 let id = id as f64;
                 match outcome {
-                    Ok(text) => replied(&queries, &subs, id, Some(&text), 0, ""),
-                    Err(f) => replied(&queries, &subs, id, None, f.code, &f.message),
+                    Ok(text) => replied(&subs, id, Some(&text), 0, ""),
+                    Err(f) => replied(&subs, id, None, f.code, &f.message),
                 }
             }
             None => {}
@@ -228,7 +220,7 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
             return Some(h.tell(1, arg));
         }
         Output::Reply { id, outcome } => {
-            return Some(Step::Reply(h.queries.clone(), h.subs.clone(), id, outcome));
+            return Some(Step::Reply(h.subs.clone(), id, outcome));
         }
         // Said on the console: nobody waits for a subscription's answer.
         Output::Refused { channel, failure } => {
