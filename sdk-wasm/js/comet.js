@@ -1,6 +1,9 @@
-// Builders of the CometServer API's callback arguments, imported by `src/comet/`. Shipped
-// next to the wasm as a wasm-bindgen snippet: an object literal costs a few bytes here and a
-// dozen `Reflect.set` calls through the wasm boundary. No decisions are taken here.
+// The CometServer API's JS side, imported by `src/comet/`: builders of the callback
+// arguments, and the page's subscriptions, queries and callbacks, kept, matched and called
+// here. Shipped next to the wasm as a wasm-bindgen snippet: an object literal or a loop over
+// callbacks costs a few bytes here and much more as calls through the wasm boundary. No
+// decisions about the connection are taken here: what is delivered, answered or subscribed
+// is the module's.
 
 // `{data, server_info}` as CppComet hands it to subscription callbacks. `user_id` is the
 // sender stamped by the relay, 0 for the back end and anonymous senders (CppComet's value);
