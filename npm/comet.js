@@ -6,6 +6,7 @@
 import init, { initSync, CometApi as RealCometApi } from './dist/cometa_comet.js';
 import { loader, deferredClass, LATER } from './load.js';
 import { canShare, share, unshare, sharedOf } from './dist/cometa_comet_shared.js';
+import { deviceId, tabId } from './dist/snippets/cometa-sdk/js/comet.js';
 
 const L = loader(init, initSync, new URL('./dist/cometa_comet_bg.wasm', import.meta.url));
 
@@ -43,6 +44,10 @@ const cometBefore = (prop, args, calls) =>
 // `on('connected', cb)`. `connected()`: a Promise of the next connection (at once when
 // connected), rejected with `{code, reason}` when the session stops instead.
 const proto = RealCometApi.prototype;
+// The persistent device id (`localStorage`, the `auth` frame's `device`) and this page's id:
+// the module's JS snippet makes both, so they need no call through the module.
+proto.getUUID = deviceId;
+proto.getTabUUID = tabId;
 const registries = new WeakMap();
 function handlers(api) {
   let m = registries.get(api);

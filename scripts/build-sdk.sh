@@ -37,8 +37,14 @@ wb_version=0.2.130
 # Tunnel's options read one at a time, wasm-opt -Os and wasm-bindgen's deprecated-init
 # warnings left out: `cometa` 27,989 B (-1,998), `cometa/comet` 30,844 B (-436, the shared
 # callback type and build steps), 57,928 B for both.
-declare -A budgets=([cometa_sdk]="${SDK_SIZE_BUDGET:-28250}" [cometa_comet]="${SDK_SIZE_BUDGET:-31100}")
-page_budget="${SDK_PAGE_BUDGET:-58200}"
+# In parallel, `cometa/comet` +208 B for resending kept publishes the relay refused for its rate, and
+# -2,904 B with its subscriptions, callbacks and queries kept, matched and answered by its JS
+# snippet (the module decides, JS holds and calls), positions' keys, getUUID/getTabUUID and
+# log messages there too, borrowed strings across the boundary, one query function:
+# 28,584 B (the issue's 28 KB, 28,672 B, is its budget), 57,671 B for both.
+# Both together: `cometa` 27,989 B, `cometa/comet` 28,162 B, 55,246 B for both.
+declare -A budgets=([cometa_sdk]="${SDK_SIZE_BUDGET:-28250}" [cometa_comet]="${SDK_SIZE_BUDGET:-28450}")
+page_budget="${SDK_PAGE_BUDGET:-55500}"
 out=npm/dist
 target_dir="${CARGO_TARGET_DIR:-target}"
 

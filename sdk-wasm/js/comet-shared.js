@@ -20,7 +20,11 @@
 // Host glue, like `npm/load.js`: the module still decides everything about the connection;
 // this file only decides which tab runs it and which tab gets what. Not a wasm-bindgen
 // snippet: `scripts/build-sdk.sh` minifies it into `dist/cometa_comet_shared.js`, which
-// `npm/comet.js` imports and the `cometa/comet` size budget counts.
+// `npm/comet.js` imports and the `cometa/comet` size budget counts. It matches subscriptions
+// as the module's snippet does, with the snippet's own functions (the path is the one next to
+// it in `dist/`).
+
+import { channelOf, matches, safely } from './snippets/cometa-sdk/js/comet.js';
 
 const tabs = new WeakMap();
 
@@ -51,32 +55,6 @@ function lockName(o) {
   const cred = o.token || o.skey;
   const id = o.user_id != null && o.user_id !== '' ? 'u' + String(o.user_id) : cred ? 't' + fingerprint(String(cred)) : 'anon';
   return `cometa-comet ${node} ${id}`;
-}
-
-/** The relay channel a subscription name needs (the module's `Filter::channel_to_subscribe`). */
-function channelOf(name) {
-  const n = typeof name === 'string' ? name : '';
-  if (n === '' || n[0] === '#') return undefined;
-  const c = n.split('.')[0];
-  return c === 'msg' ? undefined : c;
-}
-
-/** Whether subscription `name` takes a message of `pipe`/`event`, or a report of `pipe` (the module's `Filter`). */
-function matches(name, pipe, event, report) {
-  const n = typeof name === 'string' ? name : '';
-  if (report) return n === '#' + pipe;
-  if (n === '') return true;
-  if (n[0] === '#') return false;
-  const dot = n.indexOf('.');
-  return dot < 0 ? n === pipe : n.slice(0, dot) === pipe && n.slice(dot + 1) === event;
-}
-
-function safely(f, arg) {
-  try {
-    f(arg);
-  } catch (e) {
-    console.error('cometa: a callback threw', e);
-  }
 }
 
 const QUERIES = ['get_pipe_log', 'count_users_in_pipe', 'getTrackPipeUsers', 'getUserData'];

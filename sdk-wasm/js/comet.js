@@ -1,11 +1,14 @@
-// Builders of the CometServer API's callback arguments, imported by `src/comet/`. Shipped
-// next to the wasm as a wasm-bindgen snippet: an object literal costs a few bytes here and a
-// dozen `Reflect.set` calls through the wasm boundary. No decisions are taken here.
+// The CometServer API's JS side, imported by `src/comet/`: builders of the callback
+// arguments, and the page's subscriptions, queries and callbacks, kept, matched and called
+// here. Shipped next to the wasm as a wasm-bindgen snippet: an object literal or a loop over
+// callbacks costs a few bytes here and much more as calls through the wasm boundary. No
+// decisions about the connection are taken here: what is delivered, answered or subscribed
+// is the module's.
 
 // `{data, server_info}` as CppComet hands it to subscription callbacks. `user_id` is the
 // sender stamped by the relay, 0 for the back end and anonymous senders (CppComet's value);
 // `uuid` identifies a stored message across pages and reloads (`<epoch>:<seq>`).
-export function message(pipe, event, data, seq, userId, history, epoch) {
+function message(pipe, event, data, seq, userId, history, epoch) {
   return {
     data,
     server_info: {
@@ -19,14 +22,24 @@ export function message(pipe, event, data, seq, userId, history, epoch) {
   };
 }
 
+// A publication the module delivers live; `text` is its data's JSON (checked by the module,
+// so `null` is only a safety net).
+export function delivered(pipe, event, text, seq, userId, epoch) {
+  let data = null;
+  try {
+    data = JSON.parse(text);
+  } catch {}
+  return message(pipe, event, data, seq, userId, false, epoch);
+}
+
 // The entries of a `history` reply, oldest first, as messages with `history: true`.
-export function historyMessages(result, pipe) {
+function historyMessages(result, pipe) {
   const list = (result && result.publications) || [];
   return list.map((p) => message(pipe, p.event, p.data, p.seq, p.user_id, true, result.epoch));
 }
 
 // The argument of a query callback: its `data`, or `data: null` and an `error`.
-export function answer(pipe, data, code, text) {
+function answer(pipe, data, code, text) {
   const a = { data, server_info: { pipe } };
   if (code !== undefined) a.error = { code, message: text };
   return a;
@@ -35,16 +48,21 @@ export function answer(pipe, data, code, text) {
 // Callback arguments of the module's outputs (kinds as in src/comet/mod.rs): 0 a login's
 // `{user_id: a, device: b}`; 1 stream `a` could not be resumed from `{seq: n, epoch: b}`
 // (`sys.recovery`); 2 a publish's report on pipe `a`, event `b`: `{seq: n}` (NaN: null);
-// 3 its failure `{error: {code: n, message: text}}`.
+// 3 its failure `{error: {code: n, message: text}}`; 4 a refused request's answer on pipe
+// `a`: `{data: null, error: {code: n, message: text}}`. Logged, nothing returned: 5 the relay
+// refused to subscribe to `a` for `text`; 6 no socket to `a` could be opened (`text`: why).
 export function note(kind, a, b, n, text) {
   if (kind === 0) return answer('msg', { user_id: a, device: b });
+  if (kind === 5) return console.error(`cometa: cannot subscribe to ${a}`, text);
+  if (kind === 6) return console.error(text, a);
+  if (kind === 4) return answer(a, null, n, text);
   if (kind === 1) return message('sys', 'recovery', { pipe: a, recovered: false, seq: n, epoch: b }, undefined, undefined, false);
   const data = kind === 2 ? { seq: isNaN(n) ? null : n } : { error: { code: n, message: text } };
   return message(a, b, data, undefined, undefined, false);
 }
 
 // A query's answer from the relay's reply `r` (kinds: 1 count, 2 members, 3 user data).
-export function queryAnswer(kind, pipe, r) {
+function queryAnswer(kind, pipe, r) {
   r = Object(r);
   return answer(pipe, kind === 1 ? { user_in_pipe: r.count } : kind === 2 ? (r.users === undefined ? [] : r.users) : r.data);
 }
@@ -73,8 +91,9 @@ function connectUrl(node) {
 
 // `web_pipe_send`'s arguments as `[pipe, event, JSON text of msg]`: `(pipe, event, msg)`, or
 // CppComet's two-argument form `("pipe.event", msg)` (its event name was "undefined" without
-// a dot). Throws if `msg` is not JSON-encodable.
+// a dot). `pipe` is taken as `String()` makes it. Throws if `msg` is not JSON-encodable.
 export function pipeArgs(pipe, event, msg) {
+  pipe = String(pipe);
   if (msg === undefined) {
     const i = pipe.indexOf('.');
     msg = event;
@@ -106,7 +125,7 @@ export function startOptions(prev, o) {
 // Item `key` of storage `name` (`localStorage`, `sessionStorage`; wx storage behind the same
 // API in a mini-program): read without `text`, else written ("" removes it). Missing,
 // disabled or full storage (Node, private modes, quota): undefined, nothing written.
-export function stored(name, key, text) {
+function stored(name, key, text) {
   try {
     const s = globalThis[name];
     if (typeof s?.getItem !== 'function') return;
@@ -120,6 +139,15 @@ export function stored(name, key, text) {
 // storage they are still resent while the page lives.
 export function outbox(url, owner, text) {
   return stored('localStorage', `cometa:outbox:${url} ${owner}`, text);
+}
+
+// Stream `stream`'s position for `owner` (`src/comet/store.rs`): read from sessionStorage
+// (`from` 0) or localStorage (1) without `text`, else written to both.
+export function position(from, owner, stream, text) {
+  const key = `cometa:pos:${owner}:${stream}`;
+  if (text === undefined) return stored(from ? 'localStorage' : 'sessionStorage', key);
+  stored('sessionStorage', key, text);
+  stored('localStorage', key, text);
 }
 
 let device, tab;
@@ -137,4 +165,116 @@ export function deviceId() {
 // This page's id, new on every load (CppComet's `getTabUUID`).
 export function tabId() {
   return (tab ||= randomId(16));
+}
+
+// The page's subscriptions of one connection (the module's `Host.subs`): `[id, name,
+// callback]` in array `l`, in order. `name` is CppComet's (`"pipe"`, `"pipe.event"`, `"msg"`,
+// `"msg.event"`, `"#pipe"` for reports of the page's publishes, `""` for everything; not a
+// string: `""`); a function alone is everything.
+
+// The relay channel subscription `name` needs (none for `""`, reports and the personal
+// `msg`). Also `dist/cometa_comet_shared.js`'s, like `matches` and `safely`.
+export function channelOf(name) {
+  const n = typeof name === 'string' ? name : '';
+  if (n === '' || n[0] === '#') return;
+  const c = n.split('.')[0];
+  return c === 'msg' ? undefined : c;
+}
+
+// Whether subscription `name` takes a message of `pipe`/`event`, or (`report`) the report of
+// a publish to `pipe`.
+export function matches(name, pipe, event, report) {
+  const n = typeof name === 'string' ? name : '';
+  if (report) return n === '#' + pipe;
+  if (n === '') return true;
+  if (n[0] === '#') return false;
+  const dot = n.indexOf('.');
+  return dot < 0 ? n === pipe : n.slice(0, dot) === pipe && n.slice(dot + 1) === event;
+}
+
+// Adds subscription `id`; returns the channel to subscribe to, if any.
+export function subscribe(l, id, name, cb) {
+  if (typeof name === 'function') [name, cb] = ['', name];
+  name = typeof name === 'string' ? name : '';
+  l.push([id, name, typeof cb === 'function' ? cb : undefined]);
+  return channelOf(name);
+}
+
+// Removes subscription `id` (every one without an id): the channels no remaining one needs,
+// or undefined when none went.
+export function unsubscribe(l, id) {
+  const gone = id === undefined ? l.splice(0) : l.filter((s) => s[0] === id);
+  if (!gone.length) return;
+  for (const s of gone) if (l.includes(s)) l.splice(l.indexOf(s), 1);
+  const free = [];
+  for (const [, name] of gone) {
+    const c = channelOf(name);
+    if (c !== undefined && !free.includes(c) && !l.some((s) => channelOf(s[1]) === c)) free.push(c);
+  }
+  return free;
+}
+
+// Calls `f(arg)`; what it throws is logged, so one faulty callback cannot break the rest.
+export function safely(f, arg) {
+  try {
+    f(arg);
+  } catch (e) {
+    console.error('cometa: a callback threw', e);
+  }
+}
+
+// Hands `arg` to the subscriptions it is for, by its `server_info`'s pipe and event, in
+// subscription order (a snapshot: callbacks may subscribe more while they run). Kinds: 0 a
+// message; 1 the report of a publish; 2 a history, each of the entries `arg` to `cb` when a
+// function, else as a message.
+export function tell(l, kind, arg, cb) {
+  const subs = [...l];
+  for (const m of kind === 2 ? arg : [arg]) {
+    if (typeof cb === 'function') safely(cb, m);
+    else {
+      const { pipe, event } = m.server_info;
+      for (const [, name, f] of subs) if (f && matches(name, pipe, event, kind === 1)) safely(f, m);
+    }
+  }
+}
+
+// Calls callback `f`, or each of an array of them (a snapshot), with `arg`; what is not a
+// function is skipped.
+export function call(f, arg) {
+  for (const g of Array.isArray(f) ? [...f] : [f]) if (typeof g === 'function') safely(g, arg);
+}
+
+// Keeps callback `f` in array `l` if it is a function.
+export function add(l, f) {
+  if (typeof f === 'function') l.push(f);
+}
+
+// Calls the npm entry's dispatcher of state events `f` (`setEmitter`), if any; it does not
+// throw, and nothing it might throw may reach the module.
+export function signal(f, event, code, text) {
+  try {
+    if (typeof f === 'function') f(event, code, text);
+  } catch {}
+}
+
+// Queries waiting for their reply, kept beside the subscriptions `l` (the module's
+// `Host.subs`): `l.q[id] = [kind, pipe, callback]`, kinds as in src/comet/mod.rs (0 a history).
+export function ask(l, id, kind, pipe, cb) {
+  (l.q ||= {})[id] = [kind, pipe, cb];
+}
+
+// The reply to query `id`: the JSON `text` of its result, or (no `text`) error `code` and
+// `message`, to its callback; a history's entries without one go to the subscriptions `l`.
+export function replied(l, id, text, code, message) {
+  const e = l.q?.[id];
+  if (!e) return;
+  delete l.q[id];
+  const [kind, pipe, cb] = e;
+  if (text === undefined) return call(cb, answer(pipe, null, code, message));
+  let r = null;
+  try {
+    r = JSON.parse(text);
+  } catch {}
+  if (kind) call(cb, queryAnswer(kind, pipe, r));
+  else tell(l, 2, historyMessages(r, pipe), cb);
 }

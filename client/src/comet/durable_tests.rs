@@ -4,6 +4,7 @@
 use super::*;
 use crate::TunnelConfig;
 use crate::json::Object;
+use cometa_protocol::native::code::LIMIT_EXCEEDED;
 
 fn durable(max_outbox: usize) -> Session {
     let config = TunnelConfig {
@@ -179,4 +180,66 @@ fn stop_keeps_them_and_a_full_list_drops_the_oldest() {
     drain(&mut s);
     let again: Vec<String> = open(&mut s, 40).into_iter().map(|p| p.2).collect();
     assert_eq!(again, ["2", "3"]);
+}
+
+fn refuse(s: &mut Session, now: u64, id: u64, code: u32) {
+    s.handle_socket_message(
+        now,
+        &format!(r#"reply:{{"id":{id},"error":{{"code":{code},"message":"slow down"}}}}"#),
+    );
+}
+
+#[test]
+fn publishes_refused_for_the_rate_stay_kept_and_go_again_after_a_backoff() {
+    let mut s = durable(100);
+    for n in 1..=5 {
+        s.publish(0, "web_a", "e", &n.to_string());
+    }
+    s.start(0, None, "dev-12345678".into(), None);
+    drain(&mut s);
+    let first = open(&mut s, 10);
+    assert_eq!(first.len(), 5);
+    // The relay's burst is 2: the first two are stored, the rest refused with 4006.
+    reply_seq(&mut s, 20, first[0].0, 1);
+    reply_seq(&mut s, 20, first[1].0, 2);
+    for p in &first[2..] {
+        refuse(&mut s, 20, p.0, u32::from(LIMIT_EXCEEDED));
+    }
+    let outs = drain(&mut s);
+    assert_eq!(
+        reports(&outs),
+        [Ok(Some(1)), Ok(Some(2))],
+        "refusals not reported"
+    );
+    assert_eq!(s.unanswered(), 3);
+    let at = 20 + TunnelConfig::default().backoff_base_ms;
+    assert_eq!(
+        s.poll_timeout(),
+        Some(at),
+        "the resend is the next deadline"
+    );
+
+    s.handle_timeout(at - 1);
+    assert!(sent(&drain(&mut s)).is_empty(), "not before the backoff");
+    s.handle_timeout(at);
+    let again: Vec<(u64, String, String)> =
+        sent(&drain(&mut s)).iter().map(|f| publish_of(f)).collect();
+    let keys: Vec<&str> = again.iter().map(|p| p.1.as_str()).collect();
+    let want: Vec<&str> = first[2..].iter().map(|p| p.1.as_str()).collect();
+    assert_eq!(keys, want, "the refused ones, same keys, in order");
+
+    // One more refusal, then answers: each reported once.
+    reply_seq(&mut s, at + 5, again[0].0, 3);
+    refuse(&mut s, at + 5, again[1].0, u32::from(LIMIT_EXCEEDED));
+    reply_seq(&mut s, at + 5, again[2].0, 5);
+    drain(&mut s);
+    let at2 = at + 5 + TunnelConfig::default().backoff_base_ms;
+    s.handle_timeout(at2);
+    let last: Vec<(u64, String, String)> =
+        sent(&drain(&mut s)).iter().map(|f| publish_of(f)).collect();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].2, "4");
+    reply_seq(&mut s, at2 + 5, last[0].0, 4);
+    assert_eq!(reports(&drain(&mut s)), [Ok(Some(4))]);
+    assert_eq!(s.unanswered(), 0);
 }

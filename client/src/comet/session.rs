@@ -66,6 +66,9 @@ pub struct Session {
     /// A durable session's unanswered publishes (see [`durable`]) with their channel and
     /// event; they skip the outbox.
     resend: Resend<(String, String)>,
+    /// When kept publishes the relay refused for its publish rate (4006) go again on this
+    /// socket (see [`durable`]).
+    resend_at: Option<u64>,
     out: Queue<Output>,
     /// What the page was last told (see [`State`]).
     state: State,
@@ -86,6 +89,7 @@ impl Session {
             pending: Vec::new(),
             outbox: Queue::default(),
             resend: Resend::new(native::PUBLISH),
+            resend_at: None,
             out: Queue::default(),
             state: State::Disconnected,
         }
@@ -280,11 +284,13 @@ impl Session {
         self.set_state(State::Connected, 0, "");
         self.personal.confirmed = false;
         self.personal.since_sent = false;
-        match self.creds.clone() {
+        // The credentials borrowed, not cloned (the id taken by hand for that): module size.
+        let id = self.next_id;
+        match &self.creds {
             Some(c) => {
-                let id = self.id();
+                self.next_id += 1;
                 let body = Body::new(id);
-                let body = match &c {
+                let body = match c {
                     Credentials::Key { user_id, user_key } => {
                         body.string("user_id", user_id).string("user_key", user_key)
                     }
@@ -323,7 +329,7 @@ impl Session {
         match p.kind {
             // Sent before a terminal close: whatever close code follows, do not come back.
             PacketType::Close => self.link.ending(),
-            PacketType::Other(native::REPLY) => self.on_reply(body),
+            PacketType::Other(native::REPLY) => self.on_reply(now_ms, body),
             PacketType::Other(native::PUB) => self.on_pub(body),
             // `error` packets answer frames without an id (a bad ack); nothing to settle.
             _ => {}
@@ -360,11 +366,16 @@ impl Session {
     }
 
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.link.next_deadline()
+        let due = self.link.next_deadline();
+        match self.resend_at.filter(|_| self.is_connected()) {
+            Some(at) => Some(due.map_or(at, |d| d.min(at))),
+            None => due,
+        }
     }
 
     /// Runs the timers due at `now_ms`; early, late or repeated calls are harmless.
     pub fn handle_timeout(&mut self, now_ms: u64) {
+        self.resend_refused(now_ms);
         // Bounded as in the tunnel: each step moves the deadlines past `now_ms`.
         for _ in 0..16 {
             match self.link.fire(now_ms) {

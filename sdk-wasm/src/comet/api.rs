@@ -5,17 +5,13 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use cometa_client::TunnelConfig;
-use cometa_client::comet::{Credentials, Filter, Session};
-use js_sys::{Function, Object};
+use cometa_client::comet::{Credentials, Session};
+use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
 
 use super::{Driver, Host, Query, Shared, input, store};
 use crate::js;
 use crate::link::Link;
-
-fn function(v: &JsValue) -> Option<Function> {
-    v.clone().dyn_into::<Function>().ok()
-}
 
 // One connection to the relay with CppComet's API. Use `CometServer()` for the page's
 // shared one, or `new CometApi()` for an independent one.
@@ -53,13 +49,12 @@ impl CometApi {
             url: String::new(),
             owner: "anon".into(),
             persist: false,
-            subs: Vec::new(),
+            subs: Array::new().into(),
             next_sub: 1,
-            on_auth_ok: Vec::new(),
-            on_auth_fail: Vec::new(),
-            emitter: None,
-            on_start: None,
-            queries: Vec::new(),
+            on_auth_ok: Array::new().into(),
+            on_auth_fail: Array::new().into(),
+            emitter: JsValue::UNDEFINED,
+            on_start: JsValue::UNDEFINED,
             link: Link::default(),
             dropped: false,
         }));
@@ -79,7 +74,7 @@ impl CometApi {
         // `js/comet.js` (cheaper there).
         let o = {
             let mut h = self.host.borrow_mut();
-            h.on_start = function(&callback);
+            h.on_start = callback;
             let o = super::start_options(&h.options, &options);
             h.options = o.get(6);
             o
@@ -132,8 +127,8 @@ impl CometApi {
 
     // Reconnects at once, with `options` merged in when given (new credentials re-`auth`).
     pub fn restart(&self, options: JsValue) -> bool {
-        let cb = self.host.borrow_mut().on_start.take();
-        self.start(options, cb.map_or(JsValue::UNDEFINED, Into::into))
+        let cb = std::mem::take(&mut self.host.borrow_mut().on_start);
+        self.start(options, cb)
     }
 
     // `subscription(name, cb)`: `"pipe"`, `"pipe.event"`, `"msg"`, `"msg.event"` (personal
@@ -141,20 +136,11 @@ impl CometApi {
     // function alone (everything), `"sys.recovery"` (a stream could not be resumed).
     // Returns the id for `unsubscription`.
     pub fn subscription(&self, name: JsValue, callback: JsValue) -> u32 {
-        let (filter, cb) = match function(&name) {
-            Some(f) => (Filter::All, Some(f)),
-            None => (
-                Filter::parse(&name.as_string().unwrap_or_default()),
-                function(&callback),
-            ),
-        };
-        let channel = filter.channel_to_subscribe().map(str::to_owned);
         let mut id = 0;
         input(&self.host, |h, now| {
             id = h.next_sub;
             h.next_sub += 1;
-            h.subs.push((id, filter, cb));
-            if let Some(c) = channel {
+            if let Some(c) = super::subscribe(&h.subs, id, &name, &callback) {
                 let pos = store::load(&h.owner, &c);
                 h.core.subscribe(now, &c, pos);
             }
@@ -164,30 +150,25 @@ impl CometApi {
 
     // Removes one subscription; the relay subscription goes when no other one needs it.
     pub fn unsubscription(&self, id: u32) -> bool {
-        let mut found = false;
-        input(&self.host, |h, now| {
-            let before = h.subs.len();
-            h.subs.retain(|s| s.0 != id);
-            found = h.subs.len() != before;
-            release_unused(h, now);
-        });
-        found
+        self.release(Some(id))
     }
 
     #[wasm_bindgen(js_name = unsubscriptionAll)]
     pub fn unsubscription_all(&self) {
-        input(&self.host, |h, now| {
-            h.subs.clear();
-            release_unused(h, now);
-        });
+        self.release(None);
     }
 
     // `web_pipe_send(pipe, event, msg)` or `web_pipe_send("pipe.event", msg)`; queued while
     // offline (with `persist`, kept in storage with a key until the relay answers, and sent
     // again after a reload); the answer goes to `"#pipe"` subscribers. Throws if `msg` is not
     // JSON-encodable.
-    pub fn web_pipe_send(&self, pipe: &str, event: JsValue, msg: JsValue) -> Result<bool, JsValue> {
-        let a = super::pipe_args(pipe, &event, &msg)?;
+    pub fn web_pipe_send(
+        &self,
+        pipe: JsValue,
+        event: JsValue,
+        msg: JsValue,
+    ) -> Result<bool, JsValue> {
+        let a = super::pipe_args(&pipe, &event, &msg)?;
         let at = |i| a.get(i).as_string().unwrap_or_default();
         let (pipe, event, json) = (at(0), at(1), at(2));
         input(&self.host, |h, now| {
@@ -198,45 +179,36 @@ impl CometApi {
 
     // The pipe's kept messages, oldest first, one `callback` call each with
     // `server_info.history = true` (without a callback: to the pipe's subscribers).
-    pub fn get_pipe_log(&self, pipe: &str, callback: JsValue) -> bool {
-        self.query(Query::History, pipe, callback, |s, now| {
-            s.history(now, pipe, None)
-        })
+    pub fn get_pipe_log(&self, pipe: JsValue, callback: JsValue) -> bool {
+        self.query(Query::History, pipe, callback)
     }
 
     // `callback({data: {user_in_pipe}})`: how many connections are subscribed to `pipe`.
-    pub fn count_users_in_pipe(&self, pipe: &str, callback: JsValue) -> bool {
-        self.query(Query::Count, pipe, callback, |s, now| s.presence(now, pipe))
+    pub fn count_users_in_pipe(&self, pipe: JsValue, callback: JsValue) -> bool {
+        self.query(Query::Count, pipe, callback)
     }
 
     // `callback({data: [user ids]})`: the authenticated members of a `track_*` pipe.
     #[wasm_bindgen(js_name = getTrackPipeUsers)]
-    pub fn get_track_pipe_users(&self, pipe: &str, callback: JsValue) -> bool {
-        self.query(Query::Users, pipe, callback, |s, now| s.presence(now, pipe))
+    pub fn get_track_pipe_users(&self, pipe: JsValue, callback: JsValue) -> bool {
+        self.query(Query::Users, pipe, callback)
     }
 
     // `callback({data})`: the public data the back end set for `user_id` (`null` if none).
     #[wasm_bindgen(js_name = getUserData)]
     pub fn get_user_data(&self, user_id: JsValue, callback: JsValue) -> bool {
-        let user = js::to_js_string(&user_id);
-        self.query(Query::UserData, &user, callback, |s, now| {
-            s.user_data(now, &user)
-        })
+        self.query(Query::UserData, user_id, callback)
     }
 
     #[wasm_bindgen(js_name = onAuthSuccess)]
     pub fn on_auth_success(&self, callback: JsValue) {
-        if let Some(f) = function(&callback) {
-            self.host.borrow_mut().on_auth_ok.push(f);
-        }
+        super::add(&self.host.borrow().on_auth_ok, &callback);
     }
 
     // CppComet's spelling. Also called when the relay ends the session (key deleted, kicked).
     #[wasm_bindgen(js_name = onAuthFalill)]
     pub fn on_auth_falill(&self, callback: JsValue) {
-        if let Some(f) = function(&callback) {
-            self.host.borrow_mut().on_auth_fail.push(f);
-        }
+        super::add(&self.host.borrow().on_auth_fail, &callback);
     }
 
     // The npm entry's dispatcher of `on(event, …)` (`npm/comet.js`): called with `(event,
@@ -244,7 +216,7 @@ impl CometApi {
     // `text` the reason) and `error` (a refused `auth`, a missing WebSocket or a bad `node`).
     #[wasm_bindgen(js_name = setEmitter)]
     pub fn set_emitter(&self, emitter: JsValue) {
-        self.host.borrow_mut().emitter = function(&emitter);
+        self.host.borrow_mut().emitter = emitter;
     }
 
     #[wasm_bindgen(js_name = isAuthorized)]
@@ -272,43 +244,36 @@ impl CometApi {
         js::get(&self.host.borrow().options, "dev_id")
     }
 
-    // The persistent device id (`localStorage`), sent as the `auth` frame's `device`.
-    #[wasm_bindgen(js_name = getUUID)]
-    pub fn get_uuid(&self) -> String {
-        super::device_id()
-    }
-
-    #[wasm_bindgen(js_name = getTabUUID)]
-    pub fn get_tab_uuid(&self) -> JsValue {
-        super::tab_id()
-    }
-
-    fn query(
-        &self,
-        kind: Query,
-        pipe: &str,
-        callback: JsValue,
-        ask: impl FnOnce(&mut Session, u64) -> u64,
-    ) -> bool {
-        let cb = function(&callback);
+    /// Removes subscription `id` (all of them: `None`) and unsubscribes from the channels no
+    /// remaining one needs (`js/comet.js`'s `unsubscribe` says which); false when none went.
+    fn release(&self, id: Option<u32>) -> bool {
+        let mut found = false;
         input(&self.host, |h, now| {
-            let id = ask(&mut h.core, now);
-            h.queries.push((id, kind, pipe.to_owned(), cb));
+            if let Some(free) = super::unsubscribe(&h.subs, id) {
+                found = true;
+                for c in free.iter() {
+                    h.core.unsubscribe(now, &c.as_string().unwrap_or_default());
+                }
+            }
+        });
+        found
+    }
+
+    /// Every query through one copy (no closure per kind): a call of its own for each of the
+    /// four exports, not four inlined copies (module size).
+    /// The pipe (or user id) is any value, as `String()` makes it.
+    #[inline(never)]
+    fn query(&self, kind: Query, pipe: JsValue, callback: JsValue) -> bool {
+        let (pipe, cb) = (&js::to_js_string(&pipe), callback);
+        input(&self.host, |h, now| {
+            let s = &mut h.core;
+            let id = match kind {
+                Query::History => s.history(now, pipe, None),
+                Query::Count | Query::Users => s.presence(now, pipe),
+                Query::UserData => s.user_data(now, pipe),
+            };
+            super::ask(&h.subs, id as f64, kind as u32, pipe, &cb);
         });
         true
-    }
-}
-
-/// Unsubscribes from every channel no remaining subscription needs.
-fn release_unused(h: &mut Host, now: u64) {
-    // A plain loop, not an iterator chain collected (module size).
-    let mut unused = Vec::new();
-    for c in h.core.channels() {
-        if !h.subs.iter().any(|s| s.1.channel_to_subscribe() == Some(c)) {
-            unused.push(c.to_owned());
-        }
-    }
-    for c in unused {
-        h.core.unsubscribe(now, &c);
     }
 }

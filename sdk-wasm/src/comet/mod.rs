@@ -15,9 +15,9 @@ mod store;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use cometa_client::comet::{Failure, Filter, Output, Publication, Session};
+use cometa_client::comet::{Failure, Output, Publication, Session};
 use cometa_client::event::ERR_SOCKET_ERROR;
-use js_sys::{Array, Function, JSON};
+use js_sys::Array;
 use wasm_bindgen::prelude::*;
 
 use crate::js;
@@ -27,31 +27,31 @@ pub use api::CometApi;
 
 #[wasm_bindgen(module = "/js/comet.js")]
 extern "C" {
-    fn message(
+    fn delivered(
         pipe: &str,
         event: &str,
-        data: &JsValue,
+        data_json: &str,
         seq: Option<f64>,
-        user_id: Option<String>,
-        history: bool,
-        epoch: Option<String>,
+        user_id: Option<&str>,
+        epoch: Option<&str>,
     ) -> JsValue;
-    #[wasm_bindgen(js_name = historyMessages)]
-    fn history_messages(result: &JsValue, pipe: &str) -> Array;
-    fn answer(pipe: &str, data: &JsValue, code: Option<u32>, text: Option<String>) -> JsValue;
     fn note(kind: u32, a: &str, b: &str, n: f64, text: &str) -> JsValue;
-    #[wasm_bindgen(js_name = queryAnswer)]
-    fn query_answer(kind: u32, pipe: &str, result: &JsValue) -> JsValue;
-    fn outbox(url: &str, owner: &str, text: Option<String>) -> Option<String>;
-    fn stored(name: &str, key: &str, text: Option<&str>) -> Option<String>;
+    fn ask(subs: &JsValue, id: f64, kind: u32, pipe: &str, callback: &JsValue);
+    fn replied(subs: &JsValue, id: f64, text: Option<&str>, code: u32, message: &str);
+    fn outbox(url: &str, owner: &str, text: Option<&str>) -> Option<String>;
+    fn position(from: u32, owner: &str, stream: &str, text: Option<&str>) -> Option<String>;
     #[wasm_bindgen(catch, js_name = pipeArgs)]
-    fn pipe_args(pipe: &str, event: &JsValue, msg: &JsValue) -> Result<Array, JsValue>;
+    fn pipe_args(pipe: &JsValue, event: &JsValue, msg: &JsValue) -> Result<Array, JsValue>;
     #[wasm_bindgen(js_name = startOptions)]
     fn start_options(previous: &JsValue, options: &JsValue) -> Array;
     #[wasm_bindgen(js_name = deviceId)]
     fn device_id() -> String;
-    #[wasm_bindgen(js_name = tabId)]
-    fn tab_id() -> JsValue;
+    fn subscribe(list: &JsValue, id: u32, name: &JsValue, callback: &JsValue) -> Option<String>;
+    fn unsubscribe(list: &JsValue, id: Option<u32>) -> Option<Array>;
+    fn tell(list: &JsValue, kind: u32, arg: &JsValue);
+    fn call(callbacks: &JsValue, arg: &JsValue);
+    fn add(list: &JsValue, callback: &JsValue);
+    fn signal(emitter: &JsValue, event: &str, code: u32, text: &str);
 }
 
 /// What a query's callback is waiting for (the numbers are `js/comet.js`'s `queryAnswer`
@@ -79,14 +79,17 @@ struct Host {
     owner: String,
     /// Unanswered publishes are kept in storage, under the relay and owner (`persist`).
     persist: bool,
-    subs: Vec<(u32, Filter, Option<Function>)>,
+    /// The page's subscriptions, kept and matched by `js/comet.js` (`subscribe`, `tell`), and
+    /// the queries waiting for their reply beside them (`ask`, `replied`).
+    subs: JsValue,
     next_sub: u32,
-    on_auth_ok: Vec<Function>,
-    on_auth_fail: Vec<Function>,
+    /// `onAuthSuccess` and `onAuthFalill` callbacks: JS arrays (`js/comet.js`'s `add`).
+    on_auth_ok: JsValue,
+    on_auth_fail: JsValue,
     /// The npm entry's dispatcher of state events and errors: `(event, code, text)`.
-    emitter: Option<Function>,
-    on_start: Option<Function>,
-    queries: Vec<(u64, Query, String, Option<Function>)>,
+    emitter: JsValue,
+    /// `start`'s callback (anything else is never called, as every callback kept here).
+    on_start: JsValue,
     link: Link,
     /// The page let go of its `CometApi`: the link is freed once the session stops (a
     /// started one stays alive, as a WebSocket with listeners does).
@@ -124,8 +127,13 @@ impl Driven for Driver {
 
 /// A step taken after the borrow of the host ends.
 enum Step {
-    Call(Vec<Function>, JsValue),
-    Many(Vec<(Vec<Function>, JsValue)>),
+    /// `js/comet.js`'s `call`: a callback or an array of them, and the argument.
+    Call(JsValue, JsValue),
+    /// `js/comet.js`'s `tell`: to the subscriptions (kind, argument); the pipe and event are
+    /// the argument's `server_info`.
+    Tell(JsValue, u32, JsValue),
+    /// `js/comet.js`'s `replied`: a query's answer (subscriptions, id, outcome).
+    Reply(JsValue, u64, Result<String, Failure>),
 }
 
 fn pump(rc: &Shared) {
@@ -135,16 +143,13 @@ fn pump(rc: &Shared) {
         };
         let step = perform(rc, out);
         match step {
-            Some(Step::Call(fs, arg)) => {
-                for f in &fs {
-                    js::call_user(f, &[&arg]);
-                }
-            }
-            Some(Step::Many(calls)) => {
-                for (fs, arg) in &calls {
-                    for f in fs {
-                        js::call_user(f, &[arg]);
-                    }
+            Some(Step::Call(fs, arg)) => call(&fs, &arg),
+            Some(Step::Tell(list, kind, arg)) => tell(&list, kind, &arg),
+            Some(Step::Reply(subs, id, outcome)) => {
+                let id = id as f64;
+                match outcome {
+                    Ok(text) => replied(&subs, id, Some(&text), 0, ""),
+                    Err(f) => replied(&subs, id, None, f.code, &f.message),
                 }
             }
             None => {}
@@ -169,8 +174,8 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
         }
         Output::Close => h.link.close(),
         Output::Connected => {
-            let f = h.on_start.take();
-            return Some(Step::Call(one(f), JsValue::UNDEFINED));
+            let f = std::mem::take(&mut h.on_start);
+            return Some(Step::Call(f, JsValue::UNDEFINED));
         }
         Output::Auth(Ok(identity)) => {
             let arg = note(0, &identity.user_id, &identity.device, 0.0, "");
@@ -190,21 +195,18 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
             reason,
         } => emit(&h, state.name(), code, &reason),
         Output::Deliver { publication, epoch } => {
-            let arg = to_message(&publication, epoch, false);
-            let fs = h.matching(&|f| f.matches(&publication.channel, &publication.event));
-            return Some(Step::Call(fs, arg));
+            return Some(h.tell(0, to_message(&publication, epoch)));
         }
         Output::Save { stream, position } => store::save(&h.owner, &stream, &position),
         Output::Persist(text) => {
             if h.persist {
-                outbox(&h.url, &h.owner, Some(text));
+                outbox(&h.url, &h.owner, Some(&text));
             }
         }
         Output::Gap { stream, position } => {
             // CppComet had no such notice; it goes to `sys` / `sys.recovery` subscribers.
             let arg = note(1, &stream, &position.epoch, position.seq as f64, "");
-            let fs = h.matching(&|f| f.matches("sys", "recovery"));
-            return Some(Step::Call(fs, arg));
+            return Some(h.tell(0, arg));
         }
         Output::Report {
             channel,
@@ -215,112 +217,46 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
                 Ok(seq) => note(2, &channel, &event, seq.map_or(f64::NAN, |s| s as f64), ""),
                 Err(f) => note(3, &channel, &event, f64::from(f.code), &f.message),
             };
-            let fs = h.matching(&|f| f.matches_report(&channel));
-            return Some(Step::Call(fs, arg));
+            return Some(h.tell(1, arg));
         }
         Output::Reply { id, outcome } => {
-            let at = h.queries.iter().position(|q| q.0 == id)?;
-            let (_, query, pipe, cb) = h.queries.remove(at);
-            return reply(&h, query, &pipe, cb, outcome);
+            return Some(Step::Reply(h.subs.clone(), id, outcome));
         }
+        // Said on the console: nobody waits for a subscription's answer.
         Output::Refused { channel, failure } => {
-            let why = JsValue::from_str(&failure.message);
-            js::console_error(&["cometa: cannot subscribe to ", &channel].concat(), &why);
+            note(5, &channel, "", f64::from(failure.code), &failure.message);
         }
     }
     None
 }
 
-/// Shapes a query's answer for its callback (or, for a log without one, the subscribers).
-fn reply(
-    h: &Host,
-    query: Query,
-    pipe: &str,
-    cb: Option<Function>,
-    outcome: Result<String, Failure>,
-) -> Option<Step> {
-    let result = match outcome {
-        Ok(text) => JSON::parse(&text).unwrap_or(JsValue::NULL),
-        Err(f) => return Some(Step::Call(one(cb), failure(pipe, &f))),
-    };
-    match query {
-        Query::History => {
-            // Each entry is a call of its own, as CppComet delivered log entries one by one;
-            // without a callback they go to the pipe's subscribers, as in CppComet.
-            let mut calls = Vec::new();
-            for e in history_messages(&result, pipe).iter() {
-                let fs = match &cb {
-                    Some(f) => vec![f.clone()],
-                    None => {
-                        let info = js::get(&e, "server_info");
-                        let event = js::get_string(&info, "event").unwrap_or_default();
-                        h.matching(&|f| f.matches(pipe, &event))
-                    }
-                };
-                calls.push((fs, e));
-            }
-            Some(Step::Many(calls))
-        }
-        _ => Some(Step::Call(
-            one(cb),
-            query_answer(query as u32, pipe, &result),
-        )),
-    }
-}
-
-/// The callback, if any, as a list; not `into_iter().collect()`, which costs the module more.
-fn one(f: Option<Function>) -> Vec<Function> {
-    let mut v = Vec::new();
-    if let Some(f) = f {
-        v.push(f);
-    }
-    v
-}
-
 fn failure(pipe: &str, f: &Failure) -> JsValue {
-    answer(pipe, &JsValue::NULL, Some(f.code), Some(f.message.clone()))
+    note(4, pipe, "", f64::from(f.code), &f.message)
 }
 
-fn to_message(p: &Publication, epoch: Option<String>, history: bool) -> JsValue {
-    // The core checked the grammar, so parsing cannot fail; `null` is only a safety net.
-    let data = JSON::parse(&p.data_json).unwrap_or(JsValue::NULL);
+fn to_message(p: &Publication, epoch: Option<String>) -> JsValue {
     let seq = p.seq.map(|s| s as f64);
-    message(
+    delivered(
         &p.channel,
         &p.event,
-        &data,
+        &p.data_json,
         seq,
-        p.user_id.clone(),
-        history,
-        epoch,
+        p.user_id.as_deref(),
+        epoch.as_deref(),
     )
 }
 
 /// Tells the page's `on(event, …)` handlers. The dispatcher calls them in a microtask, so
 /// it may be called with the host borrowed: a handler that calls `stop()` cannot re-enter.
 fn emit(h: &Host, event: &str, code: u32, text: &str) {
-    if let Some(f) = &h.emitter {
-        let _ = f.call3(
-            &JsValue::UNDEFINED,
-            &event.into(),
-            &code.into(),
-            &text.into(),
-        );
-    }
+    signal(&h.emitter, event, code, text);
 }
 
 impl Host {
-    /// Callbacks of the subscriptions `pred` selects, in subscription order (a snapshot:
-    /// callbacks may subscribe more while they run).
-    /// One copy for every caller (`dyn`) and a plain loop: module size.
-    fn matching(&self, pred: &dyn Fn(&Filter) -> bool) -> Vec<Function> {
-        let mut fs = Vec::new();
-        for (_, f, cb) in &self.subs {
-            if let Some(cb) = cb.as_ref().filter(|_| pred(f)) {
-                fs.push(cb.clone());
-            }
-        }
-        fs
+    /// `arg` to the subscriptions that take it as kind `kind` (`js/comet.js`'s `tell`), once
+    /// the host is no longer borrowed.
+    fn tell(&self, kind: u32, arg: JsValue) -> Step {
+        Step::Tell(self.subs.clone(), kind, arg)
     }
 }
 
@@ -331,7 +267,7 @@ fn open(h: &mut Host) {
         let why = "cometa: cannot open a WebSocket to the relay (no `node` and no page \
                    origin, a bad `node`, or no WebSocket: pass one in start({ WebSocket }) \
                    under Node)";
-        js::console_error(why, &JsValue::from_str(&h.url));
+        note(6, &h.url, "", 0.0, why);
         // A configuration error: no retry can fix it, so the session stops (and a Node
         // process is free to exit) instead of backing off forever. `error` first, then
         // the `disconnected` the stop queues.

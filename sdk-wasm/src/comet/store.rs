@@ -1,7 +1,7 @@
 //! What the CometServer API keeps between page loads: each stream's position,
-//! `{"seq","epoch"}` under `cometa:pos:<user id or anon>:<stream>`. (The device id and the
-//! unanswered `web_pipe_send` calls are `js/comet.js`'s `deviceId` and `outbox`; storage
-//! itself, JS's to reach, is its `stored`.)
+//! `{"seq","epoch"}` under `cometa:pos:<user id or anon>:<stream>` (the key and the storage
+//! calls are `js/comet.js`'s `position`, as the device id and the unanswered `web_pipe_send`
+//! calls are its `deviceId` and `outbox`).
 //!
 //! Positions are written to `sessionStorage` *and* `localStorage` and read from the first
 //! that has one. `sessionStorage` is per tab and survives a reload, so a reloaded tab resumes
@@ -12,23 +12,19 @@
 
 use cometa_client::comet::Position;
 
-use super::stored;
-
-fn key(owner: &str, stream: &str) -> String {
-    ["cometa:pos:", owner, ":", stream].concat()
-}
+use super::position;
 
 pub fn load(owner: &str, stream: &str) -> Option<Position> {
-    let k = key(owner, stream);
-    ["sessionStorage", "localStorage"]
-        .iter()
-        .find_map(|name| Position::parse(&stored(name, &k, None)?))
+    // The first storage with a position that parses (a plain loop: module size).
+    for from in 0..2 {
+        if let Some(p) = position(from, owner, stream, None).and_then(|t| Position::parse(&t)) {
+            return Some(p);
+        }
+    }
+    None
 }
 
-pub fn save(owner: &str, stream: &str, position: &Position) {
-    let (k, v) = (key(owner, stream), position.to_json());
-    for name in ["sessionStorage", "localStorage"] {
-        // Quota or disabled storage: the position then lives only in the session.
-        stored(name, &k, Some(&v));
-    }
+pub fn save(owner: &str, stream: &str, p: &Position) {
+    // Quota or disabled storage: the position then lives only in the session.
+    position(0, owner, stream, Some(&p.to_json()));
 }

@@ -7,6 +7,8 @@
 //!
 //! [`TunnelConfig::durable`]: crate::TunnelConfig::durable
 
+use cometa_protocol::native::code::LIMIT_EXCEEDED;
+
 use super::{Pending, Session};
 use crate::comet::wire::Body;
 use crate::comet::{ERR_OUTBOX_OVERFLOW, Failure, Output};
@@ -73,14 +75,39 @@ impl Session {
         self.resend.push(id, body, tag, max);
     }
 
-    /// On a new socket: every kept publish again, oldest first, under its id.
+    /// On a new socket: every kept publish again, oldest first, under its id; later on the
+    /// same socket, those not in flight (refused for the rate, [`Self::held`]).
     pub(super) fn resend_kept(&mut self) {
+        self.resend_at = None;
         for i in 0..self.resend.len() {
             let Some((id, body, tag)) = self.resend.entries().get(i) else {
                 break;
             };
+            if self.pending.iter().any(|p| p.0 == *id) {
+                continue;
+            }
             let (id, frame, pending) = (*id, self.resend.frame(*id, body), publish(tag));
             self.send_request(id, pending, frame);
+        }
+    }
+
+    /// A kept publish refused for the relay's publish rate (a burst of kept publishes sent
+    /// on a new socket goes past `--publish-burst`): it stays kept, unreported, and goes
+    /// again once a backoff window (`backoff_base_ms`) has let the relay's bucket refill; the
+    /// relay stored none of it, so it is still stored once. False for any other answer.
+    pub(super) fn held(&mut self, now_ms: u64, id: u64, f: &Failure) -> bool {
+        let held = f.code == u32::from(LIMIT_EXCEEDED) && self.resend.has(id);
+        if held && self.resend_at.is_none() {
+            self.resend_at = Some(now_ms + self.link.config().backoff_base_ms);
+        }
+        held
+    }
+
+    /// Sends the held publishes again once their backoff is over (on a new socket they all
+    /// go anyway).
+    pub(super) fn resend_refused(&mut self, now_ms: u64) {
+        if self.resend_at.is_some_and(|at| at <= now_ms) && self.is_connected() {
+            self.resend_kept();
         }
     }
 

@@ -9,7 +9,7 @@ use crate::comet::{Identity, Output, Position, Publication};
 use crate::json::{Object, push_dec};
 
 impl Session {
-    pub(super) fn on_reply(&mut self, body: &str) {
+    pub(super) fn on_reply(&mut self, now_ms: u64, body: &str) {
         let Some(reply) = Reply::scan(body) else {
             return;
         };
@@ -24,6 +24,7 @@ impl Session {
             (Pending::Subscribe(channel), Err(failure)) => {
                 self.out.push_back(Output::Refused { channel, failure })
             }
+            (Pending::Publish { .. }, Err(f)) if self.held(now_ms, id, &f) => {}
             (Pending::Publish { channel, event }, outcome) => {
                 self.answered(id);
                 let outcome = outcome.map(|r| Object::scan(r).ok().and_then(|o| o.u64("seq")));
