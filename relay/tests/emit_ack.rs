@@ -162,3 +162,45 @@ async fn a_resent_publish_is_stored_once_per_mid() -> Result<()> {
     assert_eq!(data, [&json!(1), &json!(2), &json!(3)], "{history}");
     r.stop().await
 }
+
+/// One sender flooding fresh mids past the global capacity evicts only its own keys: another
+/// user's resend still reaches the back end once.
+#[tokio::test]
+async fn a_flood_of_mids_evicts_only_the_flooders_keys() -> Result<()> {
+    let (url, mut events) = common::webhook::sink().await?;
+    let r = TestRelay::start_with(|c| {
+        c.webhook_url = url.parse().ok();
+        c.webhook_secret = Some("hook-secret".into());
+        c.dedup_capacity = 4;
+        c.dedup_per_sender = 2;
+    })
+    .await?;
+    let alice = r.login("quota-alice").await?;
+    let mut a = r.tunnel(&alice).await?;
+    let sent = r#"message:{"type":"speak","content":"a","id":1,"mid":"x"}"#;
+    a.send(sent).await?;
+    assert_eq!(reply(&a.text().await?)?, json!({"id": 1, "result": {}}));
+    let mallory = r.login("quota-mallory").await?;
+    let mut m = r.tunnel(&mallory).await?;
+    for i in 0..10 {
+        m.send(&format!(
+            r#"message:{{"type":"speak","content":{i},"id":{i},"mid":"f{i}"}}"#
+        ))
+        .await?;
+        assert_eq!(reply(&m.text().await?)?, json!({"id": i, "result": {}}));
+    }
+    a.send(sent).await?;
+    assert_eq!(reply(&a.text().await?)?, json!({"id": 1, "result": {}}));
+    // The webhook delivers in order: everything before this one is in when it is.
+    a.send(r#"message:{"type":"speak","content":"end","id":2,"mid":"y"}"#)
+        .await?;
+    assert_eq!(reply(&a.text().await?)?, json!({"id": 2, "result": {}}));
+
+    let mut contents = Vec::new();
+    while contents.last() != Some(&json!("end")) {
+        contents.push(next_message(&mut events).await?["content"].clone());
+    }
+    let alices = contents.iter().filter(|c| **c == json!("a")).count();
+    assert_eq!(alices, 1, "alice's resend reached the back end again: {contents:?}");
+    r.stop().await
+}
