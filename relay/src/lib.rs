@@ -155,7 +155,11 @@ impl Relay {
         let app = Arc::new(AppState {
             auth,
             fanout: fanout::Fanout::start(hub.clone()),
-            dedup: dedup::Dedup::new(config.dedup_window, config.dedup_capacity),
+            dedup: dedup::Dedup::new(
+                config.dedup_window,
+                config.dedup_capacity,
+                config.dedup_per_sender,
+            ),
             hub,
             sockets: capacity::Sockets::new(config.max_connections),
             tickets: ticket::Tickets::new(config.ticket_ttl),

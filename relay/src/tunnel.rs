@@ -169,7 +169,7 @@ impl WaferInbound<'_> {
             return self.deliver(io, m);
         };
         let user = &self.ticket.user_id;
-        if matches!(io.app.dedup.claim(user, mid), Claim::Seen { .. }) {
+        if matches!(io.app.dedup.claim(user, user, mid), Claim::Seen { .. }) {
             crate::metrics::duplicate_message();
             return Ok(());
         }

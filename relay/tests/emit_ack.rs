@@ -162,3 +162,85 @@ async fn a_resent_publish_is_stored_once_per_mid() -> Result<()> {
     assert_eq!(data, [&json!(1), &json!(2), &json!(3)], "{history}");
     r.stop().await
 }
+
+/// One sender flooding fresh mids past the global capacity evicts only its own keys: another
+/// user's resend still reaches the back end once.
+#[tokio::test]
+async fn a_flood_of_mids_evicts_only_the_flooders_keys() -> Result<()> {
+    let (url, mut events) = common::webhook::sink().await?;
+    let r = TestRelay::start_with(|c| {
+        c.webhook_url = url.parse().ok();
+        c.webhook_secret = Some("hook-secret".into());
+        c.dedup_capacity = 4;
+        c.dedup_per_sender = 2;
+    })
+    .await?;
+    let alice = r.login("quota-alice").await?;
+    let mut a = r.tunnel(&alice).await?;
+    let sent = r#"message:{"type":"speak","content":"a","id":1,"mid":"x"}"#;
+    a.send(sent).await?;
+    assert_eq!(reply(&a.text().await?)?, json!({"id": 1, "result": {}}));
+    let mallory = r.login("quota-mallory").await?;
+    let mut m = r.tunnel(&mallory).await?;
+    for i in 0..10 {
+        m.send(&format!(
+            r#"message:{{"type":"speak","content":{i},"id":{i},"mid":"f{i}"}}"#
+        ))
+        .await?;
+        assert_eq!(reply(&m.text().await?)?, json!({"id": i, "result": {}}));
+    }
+    a.send(sent).await?;
+    assert_eq!(reply(&a.text().await?)?, json!({"id": 1, "result": {}}));
+    // The webhook delivers in order: everything before this one is in when it is.
+    a.send(r#"message:{"type":"speak","content":"end","id":2,"mid":"y"}"#)
+        .await?;
+    assert_eq!(reply(&a.text().await?)?, json!({"id": 2, "result": {}}));
+
+    let mut contents = Vec::new();
+    while contents.last() != Some(&json!("end")) {
+        contents.push(next_message(&mut events).await?["content"].clone());
+    }
+    let alices = contents.iter().filter(|c| **c == json!("a")).count();
+    assert_eq!(
+        alices, 1,
+        "alice's resend reached the back end again: {contents:?}"
+    );
+    r.stop().await
+}
+
+/// The same for publishes: an anonymous publisher spreading fresh mids over channels is one
+/// sender, and alice's resend is still answered with her first seq, stored once.
+#[tokio::test]
+async fn a_flood_of_publishes_evicts_only_the_flooders_keys() -> Result<()> {
+    let r = TestRelay::start_with(|c| {
+        c.dedup_capacity = 4;
+        c.dedup_per_sender = 2;
+    })
+    .await?;
+    let (mut alice, _) = r.native_user("alice", "device-alice").await?;
+    let mut anon = r.native().await?;
+    let publish = |channel: &str, mid: &str| json!({"channel": channel, "event": "say", "data": mid, "mid": mid});
+    let first = alice.request("publish", publish("web_room", "k")).await?;
+    assert_eq!(first["result"]["seq"], 1, "{first}");
+    for i in 0..10 {
+        let channel = ["web_room", "web_a", "web_b"][i % 3];
+        let flood = anon
+            .request("publish", publish(channel, &format!("f{i}")))
+            .await?;
+        assert!(flood["result"]["seq"].is_u64(), "{flood}");
+    }
+    let again = alice.request("publish", publish("web_room", "k")).await?;
+    assert_eq!(again["result"]["seq"], 1, "answered as the first: {again}");
+
+    let history = alice
+        .request("history", json!({"channel": "web_room", "limit": 1000}))
+        .await?;
+    let alices = history["result"]["publications"]
+        .as_array()
+        .context("publications")?
+        .iter()
+        .filter(|p| p["data"] == "k")
+        .count();
+    assert_eq!(alices, 1, "{history}");
+    r.stop().await
+}

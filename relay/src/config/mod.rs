@@ -341,7 +341,7 @@ pub struct Config {
     /// channel, once.
     #[arg(long = "dedup-window-secs", env = "COMETA_DEDUP_WINDOW_SECS", default_value = "600", value_parser = parse::secs)]
     pub dedup_window: Duration,
-    /// Idempotency keys remembered at most (about 100 bytes each), oldest forgotten first.
+    /// Idempotency keys remembered at most (about 200 bytes each), oldest forgotten first.
     #[arg(long, env = "COMETA_DEDUP_CAPACITY", default_value = "100000", value_parser = parse::positive::<usize>)]
     pub dedup_capacity: usize,
     /// Longest a receipt (a tunnel's Pong to a fence, a native `ack`) waits in memory before
@@ -362,4 +362,9 @@ pub struct Config {
     /// larger log costs less per message; the log file on disk grows to about this size.
     #[arg(long, env = "COMETA_STORE_CHECKPOINT_PAGES", default_value_t = DEFAULT_CHECKPOINT_PAGES, value_parser = parse::positive::<u32>)]
     pub store_checkpoint_pages: u32,
+    /// Idempotency keys one sender (a user, or an anonymous device's publishes) holds at most:
+    /// its next one evicts its own oldest, never another sender's, so one client flooding
+    /// fresh mids cannot make everybody's resends reach the back end twice.
+    #[arg(long, env = "COMETA_DEDUP_PER_SENDER", default_value = "1000", value_parser = parse::positive::<usize>)]
+    pub dedup_per_sender: usize,
 }

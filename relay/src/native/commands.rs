@@ -324,7 +324,7 @@ impl NativeInbound {
         };
         let scope = req.mid.as_ref().map(|_| self.publish_scope(&req.channel));
         if let (Some(scope), Some(mid)) = (&scope, &req.mid)
-            && let Claim::Seen { seq } = self.app.dedup.claim(scope, mid)
+            && let Claim::Seen { seq } = self.app.dedup.claim(&self.publish_sender(), scope, mid)
         {
             crate::metrics::duplicate_message();
             reply_ok(io, req.id, &PublishResult { seq }).await;
@@ -350,6 +350,18 @@ impl NativeInbound {
     fn publish_scope(&self, channel: &str) -> String {
         let who = self.user.as_deref().unwrap_or(&self.device);
         ["#pub", who, channel].join("\u{1f}")
+    }
+
+    /// Whose quota of idempotency keys a publish's key counts against: the user's (its Wafer
+    /// messages' too), else the device's, else this connection's, so anonymous publishers
+    /// without `auth`, who share their scope, do not share one quota a single one can use up.
+    /// User ids have no `#`, so no device or connection is taken for a user.
+    fn publish_sender(&self) -> String {
+        match (&self.user, self.device.as_str()) {
+            (Some(user), _) => user.clone(),
+            (None, "") => format!("#conn\u{1f}{}", self.id),
+            (None, device) => format!("#dev\u{1f}{device}"),
+        }
     }
 
     fn take_token(&mut self) -> Result<(), Refusal> {
