@@ -244,3 +244,35 @@ async fn a_flood_of_publishes_evicts_only_the_flooders_keys() -> Result<()> {
     assert_eq!(alices, 1, "{history}");
     r.stop().await
 }
+
+/// An anonymous client may name its device anything, a user's id too: its publish keys must
+/// not be that user's, or it could claim a user's mid first and the user's publish would be
+/// answered without being stored.
+#[tokio::test]
+async fn an_anonymous_device_named_like_a_user_does_not_share_its_publish_keys() -> Result<()> {
+    let r = TestRelay::start().await?;
+    let mut anon = r.native().await?;
+    // No credentials: the connection stays anonymous, with the device it named.
+    let _ = anon.request("auth", json!({"device": "alice123"})).await?;
+    let publish =
+        |data: &str| json!({"channel": "web_room", "event": "say", "data": data, "mid": "k"});
+    let first = anon.request("publish", publish("anon")).await?;
+    assert_eq!(first["result"]["seq"], 1, "{first}");
+    let (mut alice, _) = r.native_user("alice123", "device-alice").await?;
+    let hers = alice.request("publish", publish("alice")).await?;
+    assert_eq!(
+        hers["result"]["seq"], 2,
+        "stored, not taken for a resend: {hers}"
+    );
+    let history = alice
+        .request("history", json!({"channel": "web_room", "limit": 10}))
+        .await?;
+    let data: Vec<&Value> = history["result"]["publications"]
+        .as_array()
+        .context("publications")?
+        .iter()
+        .map(|p| &p["data"])
+        .collect();
+    assert_eq!(data, [&json!("anon"), &json!("alice")], "{history}");
+    r.stop().await
+}

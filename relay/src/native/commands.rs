@@ -348,8 +348,13 @@ impl NativeInbound {
     /// Wafer messages' per-user keys. An anonymous key is as safe as its `mid` is secret: the
     /// SDK's are 16 random characters that the relay never forwards.
     fn publish_scope(&self, channel: &str) -> String {
-        let who = self.user.as_deref().unwrap_or(&self.device);
-        ["#pub", who, channel].join("\u{1f}")
+        // A device is marked: an anonymous client naming its device like a user must not
+        // share (and claim ahead) that user's keys.
+        let who = match &self.user {
+            Some(user) => user.clone(),
+            None => format!("#dev\u{1f}{}", self.device),
+        };
+        ["#pub", &who, channel].join("\u{1f}")
     }
 
     /// Whose quota of idempotency keys a publish's key counts against: the user's (its Wafer
