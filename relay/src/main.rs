@@ -5,6 +5,13 @@ use cometa_relay::Relay;
 use cometa_relay::config::{Config, ConfigError, LogFormat};
 use tracing_subscriber::EnvFilter;
 
+/// Every message and frame is a few small allocations, often made on one thread and freed on
+/// another; glibc's allocator spent ~8% of the relay's time on them under personal load.
+/// mimalloc: CPU per fan-out delivery 385 → 312 ns, per personal message -8%, idle RSS per
+/// connection +140 B (6.2 → 6.35 KB).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
