@@ -153,13 +153,7 @@ async fn a_resent_publish_is_stored_once_per_mid() -> Result<()> {
     let history = alice
         .request("history", json!({"channel": "web_room"}))
         .await?;
-    let data: Vec<&Value> = history["result"]["publications"]
-        .as_array()
-        .context("publications")?
-        .iter()
-        .map(|p| &p["data"])
-        .collect();
-    assert_eq!(data, [&json!(1), &json!(2), &json!(3)], "{history}");
+    assert_eq!(published_data(&history)?, [1, 2, 3], "{history}");
     r.stop().await
 }
 
@@ -235,11 +229,9 @@ async fn a_flood_of_publishes_evicts_only_the_flooders_keys() -> Result<()> {
     let history = alice
         .request("history", json!({"channel": "web_room", "limit": 1000}))
         .await?;
-    let alices = history["result"]["publications"]
-        .as_array()
-        .context("publications")?
+    let alices = published_data(&history)?
         .iter()
-        .filter(|p| p["data"] == "k")
+        .filter(|d| *d == "k")
         .count();
     assert_eq!(alices, 1, "{history}");
     r.stop().await
@@ -267,12 +259,16 @@ async fn an_anonymous_device_named_like_a_user_does_not_share_its_publish_keys()
     let history = alice
         .request("history", json!({"channel": "web_room", "limit": 10}))
         .await?;
-    let data: Vec<&Value> = history["result"]["publications"]
+    assert_eq!(published_data(&history)?, ["anon", "alice"], "{history}");
+    r.stop().await
+}
+
+/// The `data` of each publication in a `history` reply, oldest first.
+fn published_data(history: &Value) -> Result<Vec<Value>> {
+    Ok(history["result"]["publications"]
         .as_array()
         .context("publications")?
         .iter()
-        .map(|p| &p["data"])
-        .collect();
-    assert_eq!(data, [&json!("anon"), &json!("alice")], "{history}");
-    r.stop().await
+        .map(|p| p["data"].clone())
+        .collect())
 }
