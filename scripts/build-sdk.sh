@@ -110,7 +110,7 @@ done
 # js/host.js is the Wafer module's alone: inlined into its glue, which exports what the npm
 # entry imports from it (see the script). js/link.js, which both glues import, stays a file.
 node scripts/wasm-inline-snippet.mjs "$out" cometa_sdk snippets/cometa-sdk/js/host.js \
-    RequestError,ERRORS,TUNNEL,statics
+    RequestError,ERRORS,TUNNEL,statics,setLoginUrl,setCodeProvider,setTokenProvider,configure,sessionGet
 
 # The glue is shipped minified: its comments and long local names are a third of the bytes a
 # page downloads. `--module` keeps the ES module's exports intact. Newlines instead of

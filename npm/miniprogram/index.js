@@ -51,7 +51,7 @@ function ready() {
       .then(() => instantiate(wasmPath, glue.__wbg_get_imports()))
       .then((result) => {
         glue.__wbg_finalize_init(result.instance || result, result.module);
-        glue.setCodeProvider(codeProvider);
+        glue.host.setCodeProvider(codeProvider);
         sdk = glue;
         for (const apply of pending.splice(0)) {
           try {
@@ -129,7 +129,7 @@ function invalid(message) {
 function setLoginUrl(url) {
   if (url !== null && url !== undefined && typeof url !== 'string') throw invalid('setLoginUrl(url): url must be a string');
   loginUrl = url || undefined;
-  setting(() => glue.setLoginUrl(url));
+  setting(() => glue.host.setLoginUrl(url));
 }
 
 function setCodeProvider(provider) {
@@ -156,7 +156,7 @@ function configure(options) {
     setLoginUrl(rest.loginUrl);
     delete rest.loginUrl;
   }
-  if (Object.keys(rest).length) setting(() => glue.configure(rest));
+  if (Object.keys(rest).length) setting(() => glue.host.configure(rest));
 }
 
 // `login` (with user info, as Wafer's) and `loginWithCode` (the code only): the credentials
@@ -203,7 +203,7 @@ const SESSION_KEY = 'weapp_session_F2C224D4-2BCE-4C64-AF9F-A6D872000D1A';
 const storage = () => platform.globalThis && platform.globalThis.localStorage;
 const Session = {
   get() {
-    if (sdk) return sdk.sessionGet();
+    if (sdk) return glue.host.sessionGet();
     try {
       const text = storage().getItem(SESSION_KEY);
       return text ? JSON.parse(text) : null;

@@ -78,11 +78,13 @@ const query = (data) =>
         })
         .join('&');
 
-// The process-wide settings (config.rs): `url` (setLoginUrl), `code` and `token` (the
-// providers), `ws` (the WebSocket constructor), `ext` (extendedAuth `{headers, tunnel}`),
-// `cred` (the fetch credentials mode; undefined: fetch's default, 'same-origin') and
-// `visitor` (the last login was anonymous: logging in again stays anonymous, which the
-// visitor cookie makes the same visitor).
+// The process-wide settings: `url` (setLoginUrl), `code` and `token` (the providers), `ws`
+// (the WebSocket constructor), `ext` (extendedAuth `{headers, tunnel}`), `cred` (the fetch
+// credentials mode; undefined: fetch's default, 'same-origin') and `visitor` (the last login
+// was anonymous: logging in again stays anonymous, which the visitor cookie makes the same
+// visitor). Kept, validated and exported here (the glue re-exports them): as Rust copies
+// they cost the module ~1 KB gzipped, and as module exports that only passed the value on,
+// a shim each.
 const cfg = { ext: {} };
 const invalid = (message) => new RequestError('ERR_INVALID_PARAMS', message);
 // null/undefined → unset; a function; anything else is a caller bug.
@@ -90,21 +92,31 @@ const fn = (v, what) => {
   if (v != null && typeof v !== 'function') throw invalid(what + ' must be a function');
   return v ?? undefined;
 };
-const url = (u) => {
+// `setLoginUrl(url)`: the URL `login`, `loginWithCode` and the re-login rule use.
+export function setLoginUrl(u) {
   if (u != null && typeof u !== 'string') throw invalid('setLoginUrl(url): url must be a string');
   cfg.url = u ?? undefined;
-};
-const code = (f) => (cfg.code = fn(f, 'setCodeProvider(fn): fn'));
-const token = (f) => (cfg.token = fn(f, 'setTokenProvider(fn): fn'));
-// `kind`: 0 setLoginUrl, 1 setCodeProvider, 2 setTokenProvider, 3 configure; keys absent
-// from configure's options keep their value.
-export function settings(kind, v) {
-  if (kind < 3) return [url, code, token][kind](v);
+}
+// `setCodeProvider(fn)`: browsers have no `wx.login`; `fn()` returns (a Promise of) a
+// single-use login code that the application's back end obtained from the relay's API.
+export function setCodeProvider(f) {
+  cfg.code = fn(f, 'setCodeProvider(fn): fn');
+}
+// `setTokenProvider(getToken)`: `getToken()` returns (a Promise of) a JWT for the relay's
+// `--jwt-secret`, sent as `Authorization: Bearer`. Asked for every login without explicit
+// credentials, before the code provider, and when a renewal needs a new token; an empty
+// answer ends the session.
+export function setTokenProvider(f) {
+  cfg.token = fn(f, 'setTokenProvider(fn): fn');
+}
+// `configure({ WebSocket?, codeProvider?, getToken?, loginUrl?, extendedAuth?,
+// credentials? })`: one call for every setting; keys that are absent keep their value.
+export function configure(v) {
   if (typeof v !== 'object' || !v) throw invalid('configure(options): options must be an object');
   if (v.WebSocket !== undefined) cfg.ws = fn(v.WebSocket, 'configure: WebSocket');
-  if (v.codeProvider !== undefined) code(v.codeProvider);
-  if (v.getToken !== undefined) token(v.getToken);
-  if (v.loginUrl !== undefined) url(v.loginUrl);
+  if (v.codeProvider !== undefined) setCodeProvider(v.codeProvider);
+  if (v.getToken !== undefined) setTokenProvider(v.getToken);
+  if (v.loginUrl !== undefined) setLoginUrl(v.loginUrl);
   const a = v.extendedAuth;
   if (a !== undefined) {
     if (typeof a !== 'object') throw invalid('extendedAuth must be an object or null');
@@ -367,3 +379,6 @@ export function loginSession(v) {
   stored(key, '');
   if (v !== null) memory = [v];
 }
+// The entries' `Session.get()`: the stored session, or null (a plain read: no export of the
+// module needed).
+export const sessionGet = () => loginSession();

@@ -282,15 +282,9 @@ pub fn request(options: JsValue) -> JsValue {
     begin(id, &options, false)
 }
 
-// The entries' `Session.get()`, `Session.set(session)` and `Session.clear()` (`clearSession`):
-// plain functions, not a class of static methods, which cost the module and its glue a class
-// with a destructor and a finalizer nobody uses.
-
-// The stored session, or `null`.
-#[wasm_bindgen(js_name = sessionGet)]
-pub fn session_get() -> JsValue {
-    session::load()
-}
+// The entries' `Session.set(session)` and `Session.clear()` (`clearSession`): plain
+// functions, not a class of static methods, which cost the module and its glue a class with a
+// destructor and a finalizer nobody uses. `Session.get()` is `js/host.js`'s `sessionGet`.
 
 // Stores `session`; `null`/`undefined` clears it. Whoever stores a session (a login, a
 // refresh, the page) re-arms its renewal.

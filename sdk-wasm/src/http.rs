@@ -17,11 +17,6 @@ extern "C" {
     /// link `link` ([`crate::link::Link::js`]) as its answer to `ticket`.
     #[wasm_bindgen(js_name = connectRequest)]
     pub fn connect_request(url: &JsValue, timeout: f64, link: &JsValue, ticket: u32) -> JsValue;
-    /// Validates and keeps a setting (see `config.rs`: 0 `setLoginUrl`, 1 `setCodeProvider`,
-    /// 2 `setTokenProvider`, 3 `configure`); a bad one is a `RequestError(ERR_INVALID_PARAMS)`.
-    #[wasm_bindgen(catch)]
-    pub fn settings(kind: u32, value: &JsValue) -> Result<(), JsValue>;
-
     /// The URL set with `setLoginUrl`.
     #[wasm_bindgen(js_name = loginUrl)]
     pub fn login_url() -> Option<String>;

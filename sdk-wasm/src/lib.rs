@@ -11,8 +11,6 @@
 //! - [`error`]: the `ERR_*` types and the `RequestError` JS class (an `Error` subclass,
 //!   defined in `js/host.js`).
 //! - [`js`]: the few global JS functions imported directly (`setTimeout`, …) and helpers.
-//! - [`config`]: the exports of the process-wide settings (login URL, code and token
-//!   providers, WebSocket constructor, `extendedAuth`, `credentials`), kept by `js/host.js`.
 //! - [`session`]: the session's storage, `localStorage` falling back to memory.
 //! - [`http`]: the host functions of `js/host.js`: `wx.request`-shaped HTTP calls over
 //!   `fetch`, Wafer's `success`/`fail`/`complete` callbacks or a Promise, timers.
@@ -24,8 +22,6 @@
 pub mod auth;
 #[cfg(feature = "comet")]
 pub mod comet;
-#[cfg(feature = "wafer")]
-pub mod config;
 #[cfg(feature = "wafer")]
 pub mod error;
 #[cfg(feature = "wafer")]
