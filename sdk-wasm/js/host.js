@@ -124,15 +124,12 @@ export function configure(v) {
   }
   if (v.credentials !== undefined) cfg.cred = v.credentials || undefined;
 }
-export const loginUrl = () => cfg.url;
-// A provider can give a new credential (a renewal whose expiry could not move logs in).
-export const canRelogin = () => !!(cfg.token || cfg.code);
 export const setVisitor = (on) => (cfg.visitor = on);
 // The configured WebSocket constructor, else globalThis.WebSocket (browsers, Node ≥ 22),
 // looked up at each connect so a polyfill installed later is seen.
 export const webSocket = () => cfg.ws || (typeof globalThis.WebSocket === 'function' ? globalThis.WebSocket : undefined);
 
-const ended = (message) => Object.assign(new RequestError(ERRORS.ERR_CREDENTIALS_FAILED, message), { terminal: true });
+const ended = (message, type = ERRORS.ERR_CREDENTIALS_FAILED) => Object.assign(new RequestError(type, message), { terminal: true });
 const failed = (e) => (e && e.message) || e;
 
 // What one login sends, as wxRequest options `{header, data?, method?, credentials?}`: the
@@ -179,11 +176,22 @@ async function proof(o, getToken, getCode, visitor, userData) {
 
 // The page's calls in flight (login, request, a tunnel's connect-URL fetch) by the id the
 // session core (client/src/auth.rs) gave them: their options, their answer, how they settle.
-// Every async answer of the host goes back to auth.rs through one sink `(kind, id, value)`.
+// Every async answer of the host goes back to auth.rs through one sink `(kind, id, value, n)`:
+// `n` is what auth.rs needs to know of it, bits read there (`Facts`): of an HTTP answer
+// `{data: body, statusCode}`, the status (bits 0-15), whether `body.code` is 0 (bit 16) or -1
+// (bit 17), `body.data.skey` a non-empty string (18), `body.data.userinfo` not null (19), the
+// login sent the visitor cookie (20); of a failure, whether it is `terminal` (bit 0); of
+// both, whether a provider can give a new credential (21: a renewal whose expiry could not
+// move logs in again). Read here: each property read from the module costs it more.
 const calls = new Map();
 let sink;
 export const setSink = (f) => (sink = f);
-const answer = (p, kind, id) => p.then((v) => sink(kind, id, v), (e) => sink(kind + 1, id, e));
+const facts = (r) => {
+  const b = r.data, d = b?.data, code = b?.code;
+  return r.statusCode | (code === 0 ? 1 << 16 : code === -1 ? 1 << 17 : 0) | (typeof d?.skey === 'string' && d.skey ? 1 << 18 : 0) | (d?.userinfo != null ? 1 << 19 : 0) | (r.cred ? 1 << 20 : 0);
+};
+const relogin = () => (cfg.token || cfg.code ? 1 << 21 : 0);
+const answer = (p, kind, id) => p.then((v) => sink(kind, id, v, facts(v) | relogin()), (e) => sink(kind + 1, id, e, (e?.terminal ? 1 : 0) | relogin()));
 const method = (o) => (typeof o.method === 'string' ? o.method.toUpperCase() : 'GET');
 
 // Wafer's calling convention, plus Promises: with `success`, `fail` or `complete` the outcome
@@ -216,10 +224,17 @@ export function finish(id, ok, e) {
 export const opts = (id) => calls.get(id).o;
 
 // One login exchange, with the options of page call `id` or (no id) the SDK's own
-// credentials: answers kind 0 with the reply (`cred`: it sent the visitor cookie), 1 with the
-// RequestError.
-export function signIn(op, id, url) {
+// credentials, to `opts.loginUrl` or the one set with setLoginUrl: answers kind 0 with the
+// reply (`cred`: it sent the visitor cookie), 1 with the RequestError (at once when there is
+// no URL).
+export function signIn(op, id) {
   const c = calls.get(id) || {};
+  let url;
+  try {
+    url = c.o?.loginUrl;
+  } catch {}
+  url = (typeof url === 'string' && url) || cfg.url;
+  if (url === undefined) return sink(1, op, ended('no login URL: set one with setLoginUrl(url) or pass opts.loginUrl', 'ERR_INVALID_PARAMS'), 1);
   answer(
     proof(c.o, cfg.token, cfg.code, cfg.visitor, c.u).then((p) =>
       wxRequest(p, url, method(p), {}).then((r) => {
@@ -239,8 +254,34 @@ export function send(id, skey) {
 }
 // POST the login URL's sibling `refresh` (/weapp/login → /weapp/refresh) with the key: kind 4
 // with the reply, 5 with the RequestError.
-export function refresh(op, url, skey) {
-  answer(wxRequest({}, url.split(/[?#]/)[0].replace(/[^/]*$/, 'refresh'), 'POST', { 'X-WX-Skey': skey }), 4, op);
+export function refresh(op, skey) {
+  answer(wxRequest({}, (cfg.url ?? '').split(/[?#]/)[0].replace(/[^/]*$/, 'refresh'), 'POST', { 'X-WX-Skey': skey }), 4, op);
+}
+
+// The RequestError of the failure auth.rs names (from the core's verdict): 0 a login refused,
+// 1 a login answered without a session, 2 without userinfo, 3 a key refused, 4 a refresh
+// that failed (`r` the HTTP answer); 5 request options that are not an object, 6 without a
+// URL (`r` the options). `terminal`: logging in again cannot help, marked on the error as the
+// page sees it.
+export function problem(what, r, terminal) {
+  const b = what < 5 && r.data, http = 'HTTP ' + (what < 5 && r.statusCode);
+  const say = (k, d) => (typeof b?.[k] === 'string' ? b[k] : d);
+  let t;
+  try {
+    t = JSON.stringify(b);
+  } catch {}
+  const [type, message] = [
+    [say('error', 'ERR_LOGIN_FAILED'), say('message', 'login failed: unexpected response (' + http + ') ' + (t ?? ''))],
+    ['ERR_LOGIN_MISSING_SESSION', 'login answered without a session (data.skey)'],
+    ['ERR_LOGIN_FAILED', 'login answered without data.userinfo'],
+    [say('error', 'ERR_SESSION_INVALID'), say('message', 'the session has expired (login state invalid)')],
+    ['ERR_SESSION_INVALID', 'session refresh failed: ' + http],
+    ['ERR_INVALID_PARAMS', 'request options must be an object, got ' + typeof r],
+    ['ERR_INVALID_PARAMS', 'options.url must be a string'],
+  ][what];
+  const e = new RequestError(type, message);
+  if (terminal) e.terminal = true;
+  return e;
 }
 
 // The session's renewal timer: sink kind 6 at wall-clock time `at` (ms), or none. Clamped
@@ -382,3 +423,5 @@ export function loginSession(v) {
 // The entries' `Session.get()`: the stored session, or null (a plain read: no export of the
 // module needed).
 export const sessionGet = () => loginSession();
+// The session in a login or refresh answer.
+export const sessionOf = (r) => r.data.data;

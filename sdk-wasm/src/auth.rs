@@ -1,26 +1,21 @@
-//! `login`, `loginWithCode`, `request` and the session's `get`/`set`/`clear`, following Wafer 2.1.0's `login.js` and
-//! `request.js`, as the host of the sans-IO session core (`cometa_client::auth`): the core
-//! decides (when to log in again, renew, retry, give up); this file performs its commands
-//! through `js/host.js` and feeds the answers back. The browser differences: there is no
+//! `login`, `loginWithCode`, `request` and the session's `set`/`clear`, following Wafer
+//! 2.1.0's `login.js` and `request.js`, as the host of the sans-IO session core
+//! (`cometa_client::auth`): the core decides (when to log in again, renew, retry, give up);
+//! this file performs its commands through `js/host.js` and feeds the answers back. The browser differences: there is no
 //! `wx.login`, so the login code comes from `opts.code` or from the provider set with
 //! `setCodeProvider`; and a login may prove who the user is in other ways (a JWT, a password,
 //! nothing for a visitor, the site's own `extendedAuth` headers), all answered by
 //! `/weapp/login` in the same shape.
 //!
-//! Messages are built by appending to an owned `String` rather than with `format!` (the
-//! formatting machinery) or slice `concat` (a generic join): both cost module size (see
-//! `scripts/build-sdk.sh`).
+//! The answers come digested: `js/host.js` reads what the core's verdicts need of an HTTP
+//! answer into one number ([`Facts`]), and words the failures the verdicts name ([`Problem`]);
+//! each property read and message built here cost the module more than there.
 
 use std::cell::{Cell, RefCell};
 
 use cometa_client::auth::{self as core, Auth, Command, LoginFailure, RefreshResult};
-use js_sys::JSON;
 use wasm_bindgen::prelude::*;
 
-use crate::error::{
-    ERR_INVALID_PARAMS, ERR_LOGIN_FAILED, ERR_LOGIN_SESSION_NOT_RECEIVED, ERR_SESSION_INVALID,
-    request_error,
-};
 use crate::{http, js, session};
 
 thread_local! {
@@ -61,10 +56,8 @@ fn pump() {
 
 fn perform(cmd: Command<JsValue>) {
     match cmd {
-        Command::Login { op, call } => start_login(op, call),
-        Command::Refresh { op, skey } => {
-            http::refresh(op, &http::login_url().unwrap_or_default(), &skey)
-        }
+        Command::Login { op, call } => http::sign_in(op, call),
+        Command::Refresh { op, skey } => http::refresh(op, &skey),
         Command::Send { call, skey } => http::send(call, skey),
         Command::ClearSession => session::clear(),
         Command::EndTunnels(e) => {
@@ -77,65 +70,71 @@ fn perform(cmd: Command<JsValue>) {
     }
 }
 
-fn not_an_object(what: &str, value: &JsValue) -> JsValue {
-    let kind = value.js_typeof().as_string().unwrap_or_default();
-    request_error(
-        ERR_INVALID_PARAMS,
-        &(what.to_owned() + " options must be an object, got " + &kind),
-    )
+/// The failures `js/host.js`'s `problem` words as a `RequestError`.
+#[derive(Clone, Copy)]
+pub enum Problem {
+    LoginRefused,
+    NoSession,
+    NoUserinfo,
+    KeyRefused,
+    RefreshFailed,
+    NotAnObject,
+    NoUrl,
 }
 
-/// A login exchange: with the page's options (`call`) or the SDK's own credentials.
-fn start_login(op: u32, call: Option<u32>) {
-    let opts = call.map_or(JsValue::UNDEFINED, http::opts);
-    if !(opts.is_undefined() || opts.is_null() || opts.is_object()) {
-        return login_failed(op, not_an_object("login", &opts), true);
+fn problem(what: Problem, value: &JsValue, terminal: bool) -> JsValue {
+    http::problem(what as u32, value, terminal)
+}
+
+/// What `js/host.js` read of an answer for the core's verdicts, as bits of one number (see
+/// `facts` there): HTTP status and body code, session key and userinfo present, whether the
+/// login was a visitor's, a failure's `terminal`, whether a provider can give a new credential.
+#[derive(Clone, Copy)]
+struct Facts(u32);
+
+impl Facts {
+    fn status(self) -> u16 {
+        self.0 as u16
     }
-    let url = js::get_string(&opts, "loginUrl")
-        .filter(|u| !u.is_empty())
-        .or_else(http::login_url);
-    let Some(url) = url else {
-        let why = "no login URL: set one with setLoginUrl(url) or pass opts.loginUrl";
-        return login_failed(op, request_error(ERR_INVALID_PARAMS, why), true);
-    };
-    http::sign_in(op, call, &url);
-}
-
-/// Marks a `terminal` failure (logging in again cannot help without new credentials) on the
-/// error too, as the page sees it, and tells the core.
-fn login_failed(op: u32, error: JsValue, terminal: bool) {
-    if terminal {
-        js::set(error.unchecked_ref(), "terminal", &JsValue::TRUE);
-    }
-    input(|a, now| a.login_done(now, op, Err((error, terminal))));
-}
-
-fn status(reply: &JsValue) -> u16 {
-    js::get(reply, "statusCode").as_f64().unwrap_or(0.0) as u16
-}
-
-fn code(body: &JsValue) -> Option<f64> {
-    js::get(body, "code").as_f64()
-}
-
-fn has_skey(session: &JsValue) -> bool {
-    js::get_string(session, "skey").is_some_and(|s| !s.is_empty())
-}
-
-/// An answer of the host (see `js/host.js`: `login`, `send`, `refresh`, the renewal timer).
-fn answer(kind: u32, id: u32, value: JsValue, _: f64) {
-    match kind {
-        0 => login_reply(id, &value),
-        1 => {
-            let terminal = js::get(&value, "terminal").is_truthy();
-            input(|a, now| a.login_done(now, id, Err((value, terminal))));
+    fn code(self) -> Option<f64> {
+        // Other codes mean what no code means to the core: not a success, not a refused key.
+        match self.0 >> 16 & 3 {
+            1 => Some(0.0),
+            2 => Some(-1.0),
+            _ => None,
         }
+    }
+    fn bit(self, n: u32) -> bool {
+        self.0 & 1 << n != 0
+    }
+}
+
+/// An answer of the host (see `js/host.js`: `signIn`, `send`, `refresh`, the renewal timer).
+fn answer(kind: u32, id: u32, value: JsValue, facts: f64) {
+    let f = Facts(facts as u32);
+    let relogin = f.bit(21);
+    match kind {
+        0 => login_reply(id, value, f),
+        1 => input(|a, now| a.login_done(now, id, Err((value, f.bit(0))))),
         2 => {
-            let rejected = rejection(&value);
+            // The error a request fails with when the relay refused its key and no retry is
+            // left (`None`: the key was accepted).
+            let rejected = core::session_rejected(f.status(), f.code())
+                .then(|| problem(Problem::KeyRefused, &value, false));
             input(|a, now| a.handle_reply(now, id, rejected));
         }
         3 => input(|a, now| a.send_failed(now, id, value)),
-        4 => refresh_reply(id, &value),
+        4 => {
+            let result = match core::refresh_verdict(f.status(), f.code(), f.bit(18)) {
+                Some(true) => {
+                    session_set(http::session_of(&value));
+                    RefreshResult::Fresh
+                }
+                Some(false) => RefreshResult::Dead,
+                None => RefreshResult::Failed(problem(Problem::RefreshFailed, &value, false)),
+            };
+            input(|a, now| a.refresh_done(now, id, result, relogin));
+        }
         // The renewal timer fired. The host's timer is spent: forget it, so `pump` arms it
         // again when the core's deadline is not reached by the wall clock (timers run on a
         // monotonic clock and may fire a millisecond early by `Date.now()`, or the clock was
@@ -144,85 +143,30 @@ fn answer(kind: u32, id: u32, value: JsValue, _: f64) {
             ARMED.set(None);
             input(|a, now| a.handle_timeout(now));
         }
-        _ => input(|a, now| {
-            a.refresh_done(now, id, RefreshResult::Failed(value), http::can_relogin())
-        }),
+        _ => input(|a, now| a.refresh_done(now, id, RefreshResult::Failed(value), relogin)),
     }
 }
 
 /// Wafer's login answer: `{code: 0, data: {skey, userinfo}}` stores the session.
-fn login_reply(op: u32, reply: &JsValue) {
-    let body = js::get(reply, "data");
-    let res = js::get(&body, "data");
-    let userinfo = js::get(&res, "userinfo");
-    let verdict = core::login_verdict(
-        status(reply),
-        code(&body),
-        has_skey(&res),
-        !(userinfo.is_undefined() || userinfo.is_null()),
-    );
-    let failure = match verdict {
+fn login_reply(op: u32, reply: JsValue, f: Facts) {
+    let result = match core::login_verdict(f.status(), f.code(), f.bit(18), f.bit(19)) {
         Ok(()) => {
             // A visitor's login is the one that sent credentials (for its cookie).
-            http::set_visitor(js::get(reply, "cred").is_truthy());
-            session_set(res);
-            return input(|a, now| a.login_done(now, op, Ok(())));
+            http::set_visitor(f.bit(20));
+            session_set(http::session_of(&reply));
+            Ok(())
         }
-        Err(f) => f,
-    };
-    let error = match failure {
-        LoginFailure::Refused { .. } => {
-            let kind = js::get_string(&body, "error").unwrap_or_else(|| ERR_LOGIN_FAILED.into());
-            let message = js::get_string(&body, "message").unwrap_or_else(|| {
-                let text = JSON::stringify(&body).ok().and_then(|s| s.as_string());
-                let status = js::to_js_string(&js::get(reply, "statusCode"));
-                "login failed: unexpected response (HTTP ".to_owned()
-                    + &status
-                    + ") "
-                    + &text.unwrap_or_default()
-            });
-            request_error(&kind, &message)
-        }
-        LoginFailure::NoSession => request_error(
-            ERR_LOGIN_SESSION_NOT_RECEIVED,
-            "login answered without a session (data.skey)",
-        ),
-        LoginFailure::NoUserinfo => {
-            request_error(ERR_LOGIN_FAILED, "login answered without data.userinfo")
+        Err(failure) => {
+            let what = match failure {
+                LoginFailure::Refused { .. } => Problem::LoginRefused,
+                LoginFailure::NoSession => Problem::NoSession,
+                LoginFailure::NoUserinfo => Problem::NoUserinfo,
+            };
+            let terminal = failure.terminal();
+            Err((problem(what, &reply, terminal), terminal))
         }
     };
-    login_failed(op, error, failure.terminal());
-}
-
-/// The error a request fails with when the relay refused its key and no retry is left, or
-/// `None` when the key was accepted.
-fn rejection(reply: &JsValue) -> Option<JsValue> {
-    let body = js::get(reply, "data");
-    if !core::session_rejected(status(reply), code(&body)) {
-        return None;
-    }
-    let kind = js::get_string(&body, "error").unwrap_or_else(|| ERR_SESSION_INVALID.into());
-    let message = js::get_string(&body, "message")
-        .unwrap_or_else(|| "the session has expired (login state invalid)".into());
-    Some(request_error(&kind, &message))
-}
-
-fn refresh_reply(op: u32, reply: &JsValue) {
-    let body = js::get(reply, "data");
-    let fresh = js::get(&body, "data");
-    let result = match core::refresh_verdict(status(reply), code(&body), has_skey(&fresh)) {
-        Some(true) => {
-            session_set(fresh);
-            RefreshResult::Fresh
-        }
-        Some(false) => RefreshResult::Dead,
-        None => RefreshResult::Failed(request_error(
-            ERR_SESSION_INVALID,
-            &("session refresh failed: HTTP ".to_owned()
-                + &js::to_js_string(&js::get(reply, "statusCode"))),
-        )),
-    };
-    input(|a, now| a.refresh_done(now, op, result, http::can_relogin()));
+    input(|a, now| a.login_done(now, op, result));
 }
 
 /// A call that fails before it starts, settled the way the page asked (callbacks or Promise).
@@ -265,11 +209,10 @@ fn page_login(options: &JsValue, with_user_data: bool) -> JsValue {
 #[wasm_bindgen]
 pub fn request(options: JsValue) -> JsValue {
     if !options.is_object() {
-        return fail_now(&options, not_an_object("request", &options));
+        return fail_now(&options, problem(Problem::NotAnObject, &options, false));
     }
     if js::get_string(&options, "url").is_none_or(|u| u.is_empty()) {
-        let e = request_error(ERR_INVALID_PARAMS, "options.url must be a string");
-        return fail_now(&options, e);
+        return fail_now(&options, problem(Problem::NoUrl, &options, false));
     }
     let login = js::get(&options, "login").is_truthy();
     let id = CORE.with(|c| {

@@ -17,14 +17,6 @@ extern "C" {
     /// link `link` ([`crate::link::Link::js`]) as its answer to `ticket`.
     #[wasm_bindgen(js_name = connectRequest)]
     pub fn connect_request(url: &JsValue, timeout: f64, link: &JsValue, ticket: u32) -> JsValue;
-    /// The URL set with `setLoginUrl`.
-    #[wasm_bindgen(js_name = loginUrl)]
-    pub fn login_url() -> Option<String>;
-
-    /// A token or code provider is set.
-    #[wasm_bindgen(js_name = canRelogin)]
-    pub fn can_relogin() -> bool;
-
     /// Records whether the last login was a visitor's.
     #[wasm_bindgen(js_name = setVisitor)]
     pub fn set_visitor(on: bool);
@@ -38,7 +30,7 @@ extern "C" {
     #[wasm_bindgen(js_name = webSocket)]
     pub fn web_socket() -> Option<Function>;
 
-    /// Where every async answer goes: `sink(kind, id, value)`.
+    /// Where every async answer goes: `sink(kind, id, value, facts)` (see `auth::Facts`).
     #[wasm_bindgen(js_name = setSink)]
     pub fn set_sink(sink: &Function);
 
@@ -53,16 +45,25 @@ extern "C" {
     pub fn opts(id: u32) -> JsValue;
 
     /// One login exchange (the credentials of call `id`, or the SDK's own: the providers, the
-    /// visitor cookie, `extendedAuth`): sink kinds 0/1.
+    /// visitor cookie, `extendedAuth`) to `opts.loginUrl` or the configured URL: sink kinds
+    /// 0/1 (1 at once, terminal, without a URL).
     /// Not named `login`: the module exports a `login` of its own.
     #[wasm_bindgen(js_name = signIn)]
-    pub fn sign_in(op: u32, id: Option<u32>, url: &str);
+    pub fn sign_in(op: u32, id: Option<u32>);
 
     /// Request `id` with the session key: sink kinds 2/3.
     pub fn send(id: u32, skey: Option<String>);
 
     /// `POST` the login URL's sibling `refresh` with `X-WX-Skey`: sink kinds 4/5.
-    pub fn refresh(op: u32, login_url: &str, skey: &str);
+    pub fn refresh(op: u32, skey: &str);
+
+    /// `reply.data.data`: the session in a login or refresh answer.
+    #[wasm_bindgen(js_name = sessionOf)]
+    pub fn session_of(reply: &JsValue) -> JsValue;
+
+    /// The `RequestError` of failure `what` (see [`crate::auth::Problem`]) of HTTP answer or
+    /// options `value`; `terminal` marked on it.
+    pub fn problem(what: u32, value: &JsValue, terminal: bool) -> JsValue;
 
     /// Arms the renewal timer for wall-clock `at` (ms), or disarms it: sink kind 6 when it
     /// fires (one callback into the module for every answer: a closure type costs more).
