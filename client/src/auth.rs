@@ -184,6 +184,14 @@ pub struct Auth<E> {
 
 impl<E> Default for Auth<E> {
     fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<E> Auth<E> {
+    /// No session, nothing in flight. `const`: a host's static holding it is initialised in
+    /// place rather than on first use (the wasm SDK's module carries no initialiser then).
+    pub const fn new() -> Self {
         Self {
             session: None,
             renew_at: None,
@@ -192,7 +200,7 @@ impl<E> Default for Auth<E> {
             landing: None,
             auto_login: None,
             renewal: None,
-            commands: Queue::default(),
+            commands: Queue::new(),
         }
     }
 }

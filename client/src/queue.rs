@@ -13,11 +13,16 @@ pub(crate) struct Queue<T>(Vec<T>);
 
 impl<T> Default for Queue<T> {
     fn default() -> Self {
-        Self(Vec::new())
+        Self::new()
     }
 }
 
 impl<T> Queue<T> {
+    /// Empty; `const` for a host's statics initialised in place.
+    pub(crate) const fn new() -> Self {
+        Self(Vec::new())
+    }
+
     pub(crate) fn push_back(&mut self, item: T) {
         self.0.push(item);
     }

@@ -19,7 +19,7 @@ use wasm_bindgen::prelude::*;
 use crate::{http, js, session};
 
 thread_local! {
-    static CORE: RefCell<Auth<JsValue>> = RefCell::default();
+    static CORE: RefCell<Auth<JsValue>> = const { RefCell::new(Auth::new()) };
     /// The renewal timer's due time as armed in the host.
     static ARMED: Cell<Option<u64>> = const { Cell::new(None) };
     /// Registers the sink of every async answer with the host, once.
