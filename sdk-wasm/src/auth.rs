@@ -13,7 +13,7 @@
 
 use std::cell::{Cell, RefCell};
 
-use cometa_client::auth::{self as core, Auth, Command, LoginFailure, RefreshResult};
+use cometa_client::auth::{self as core, Auth, Command, LoginFailure, LoginResult, RefreshResult};
 use wasm_bindgen::prelude::*;
 
 use crate::{http, js, session};
@@ -109,47 +109,61 @@ impl Facts {
     }
 }
 
-/// An answer of the host (see `js/host.js`: `signIn`, `send`, `refresh`, the renewal timer).
+/// What an answer of the host tells the core.
+enum Answer {
+    Login(LoginResult<JsValue>),
+    Reply(Option<JsValue>),
+    SendFailed(JsValue),
+    Refresh(RefreshResult<JsValue>),
+    Timer,
+}
+
+/// An answer of the host (see `js/host.js`: `signIn`, `send`, `refresh`, the renewal timer),
+/// fed to the core in one place.
 fn answer(kind: u32, id: u32, value: JsValue, facts: f64) {
     let f = Facts(facts as u32);
-    let relogin = f.bit(21);
-    match kind {
-        0 => login_reply(id, value, f),
-        1 => input(|a, now| a.login_done(now, id, Err((value, f.bit(0))))),
-        2 => {
-            // The error a request fails with when the relay refused its key and no retry is
-            // left (`None`: the key was accepted).
-            let rejected = core::session_rejected(f.status(), f.code())
-                .then(|| problem(Problem::KeyRefused, &value, false));
-            input(|a, now| a.handle_reply(now, id, rejected));
-        }
-        3 => input(|a, now| a.send_failed(now, id, value)),
-        4 => {
-            let result = match core::refresh_verdict(f.status(), f.code(), f.bit(18)) {
+    let answer = match kind {
+        0 => Answer::Login(login_reply(value, f)),
+        1 => Answer::Login(Err((value, f.bit(0)))),
+        // The error a request fails with when the relay refused its key and no retry is left
+        // (`None`: the key was accepted).
+        2 => Answer::Reply(
+            core::session_rejected(f.status(), f.code())
+                .then(|| problem(Problem::KeyRefused, &value, false)),
+        ),
+        3 => Answer::SendFailed(value),
+        4 => Answer::Refresh(
+            match core::refresh_verdict(f.status(), f.code(), f.bit(18)) {
                 Some(true) => {
                     session_set(http::session_of(&value));
                     RefreshResult::Fresh
                 }
                 Some(false) => RefreshResult::Dead,
                 None => RefreshResult::Failed(problem(Problem::RefreshFailed, &value, false)),
-            };
-            input(|a, now| a.refresh_done(now, id, result, relogin));
-        }
+            },
+        ),
         // The renewal timer fired. The host's timer is spent: forget it, so `pump` arms it
         // again when the core's deadline is not reached by the wall clock (timers run on a
         // monotonic clock and may fire a millisecond early by `Date.now()`, or the clock was
         // set back).
         6 => {
             ARMED.set(None);
-            input(|a, now| a.handle_timeout(now));
+            Answer::Timer
         }
-        _ => input(|a, now| a.refresh_done(now, id, RefreshResult::Failed(value), relogin)),
-    }
+        _ => Answer::Refresh(RefreshResult::Failed(value)),
+    };
+    input(|a, now| match answer {
+        Answer::Login(result) => a.login_done(now, id, result),
+        Answer::Reply(rejected) => a.handle_reply(now, id, rejected),
+        Answer::SendFailed(e) => a.send_failed(now, id, e),
+        Answer::Refresh(result) => a.refresh_done(now, id, result, f.bit(21)),
+        Answer::Timer => a.handle_timeout(now),
+    });
 }
 
 /// Wafer's login answer: `{code: 0, data: {skey, userinfo}}` stores the session.
-fn login_reply(op: u32, reply: JsValue, f: Facts) {
-    let result = match core::login_verdict(f.status(), f.code(), f.bit(18), f.bit(19)) {
+fn login_reply(reply: JsValue, f: Facts) -> LoginResult<JsValue> {
+    match core::login_verdict(f.status(), f.code(), f.bit(18), f.bit(19)) {
         Ok(()) => {
             // A visitor's login is the one that sent credentials (for its cookie).
             http::set_visitor(f.bit(20));
@@ -165,8 +179,7 @@ fn login_reply(op: u32, reply: JsValue, f: Facts) {
             let terminal = failure.terminal();
             Err((problem(what, &reply, terminal), terminal))
         }
-    };
-    input(|a, now| a.login_done(now, op, result));
+    }
 }
 
 /// A call that fails before it starts, settled the way the page asked (callbacks or Promise).
