@@ -125,9 +125,11 @@ export function configure(v) {
   if (v.credentials !== undefined) cfg.cred = v.credentials || undefined;
 }
 export const setVisitor = (on) => (cfg.visitor = on);
-// The configured WebSocket constructor, else globalThis.WebSocket (browsers, Node ≥ 22),
-// looked up at each connect so a polyfill installed later is seen.
-export const webSocket = () => cfg.ws || (typeof globalThis.WebSocket === 'function' ? globalThis.WebSocket : undefined);
+// A tunnel's own WebSocket constructor (its `WebSocket` option) when a function, else the
+// configured one, else globalThis.WebSocket (browsers, Node ≥ 22), looked up at each connect
+// so a polyfill installed later is seen.
+export const webSocket = (own) =>
+  typeof own === 'function' ? own : cfg.ws || (typeof globalThis.WebSocket === 'function' ? globalThis.WebSocket : undefined);
 
 const ended = (message, type = ERRORS.ERR_CREDENTIALS_FAILED) => Object.assign(new RequestError(type, message), { terminal: true });
 const failed = (e) => (e && e.message) || e;
@@ -390,13 +392,17 @@ function local() {
 
 // Item `key` of localStorage: read without `text`, else written ("" removes it). Missing,
 // disabled or full storage (Node, Safari private mode, quota): undefined, nothing written.
-export function stored(key, text) {
+function stored(key, text) {
   try {
     const s = local();
     if (text === undefined) return s?.getItem(key) ?? undefined;
     text ? s.setItem(key, text) : s.removeItem(key);
   } catch {}
 }
+
+// The unanswered emits a durable tunnel keeps (tunnel.rs), as `stored`: one list per tunnel
+// URL (a string; nothing is kept for another value) and browser.
+export const outbox = (url, text) => (typeof url === 'string' ? stored('cometa:outbox:' + url, text) : undefined);
 
 // The login session (`{skey, userinfo, time, expires_at?, remember?}`) where Wafer keeps it:
 // JSON in localStorage under `weapp_session_…`; where that fails, in memory for the life of

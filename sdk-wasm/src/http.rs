@@ -10,9 +10,10 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(module = "/js/host.js")]
 extern "C" {
-    /// A `localStorage` item: read (`None`), else written (`""` removes it); nothing where
-    /// storage is missing or throws.
-    pub fn stored(key: &str, text: Option<&str>) -> Option<String>;
+    /// The unanswered emits a durable tunnel to service `url` keeps in `localStorage`: read
+    /// (`None`), else written (`""` removes them); nothing where storage is missing or throws,
+    /// or `url` is not a string.
+    pub fn outbox(url: &JsValue, text: Option<&str>) -> Option<String>;
     /// The tunnel service's `request` options; the connect URL or why there is none goes to
     /// link `link` ([`crate::link::Link::js`]) as its answer to `ticket`.
     #[wasm_bindgen(js_name = connectRequest)]
@@ -26,9 +27,10 @@ extern "C" {
     #[wasm_bindgen(js_name = tunnelOption)]
     pub fn tunnel_option(options: &JsValue, i: u32) -> f64;
 
-    /// The WebSocket constructor: the configured one, else `globalThis.WebSocket`.
+    /// The WebSocket constructor: `own` (a tunnel's option) if a function, else the
+    /// configured one, else `globalThis.WebSocket`.
     #[wasm_bindgen(js_name = webSocket)]
-    pub fn web_socket() -> Option<Function>;
+    pub fn web_socket(own: &JsValue) -> Option<Function>;
 
     /// Where every async answer goes: `sink(kind, id, value, facts)` (see `auth::Facts`).
     #[wasm_bindgen(js_name = setSink)]

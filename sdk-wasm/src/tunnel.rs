@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use cometa_client::event::{ERR_BAD_PACKET, ERR_SOCKET_ERROR};
 use cometa_client::{Action, Event, Status, TunnelConfig};
-use js_sys::{Function, JSON};
+use js_sys::JSON;
 use wasm_bindgen::prelude::*;
 
 use crate::error::{ERR_INVALID_PARAMS, request_error};
@@ -31,10 +31,9 @@ struct Host {
     core: cometa_client::Tunnel,
     service_url: JsValue,
     socket_url: Option<String>,
-    web_socket: Option<Function>,
+    /// The `WebSocket` option, as given.
+    web_socket: JsValue,
     link: Link,
-    /// Identifies the current connect-URL request, so a late answer is ignored.
-    fetch_gen: u32,
     /// The page let go of its `Tunnel`: the link is freed once the tunnel is closed (a
     /// running tunnel stays alive, as a JS WebSocket with listeners does).
     dropped: bool,
@@ -114,14 +113,6 @@ fn tunnel_config(options: &JsValue) -> TunnelConfig {
     c
 }
 
-/// Where a durable tunnel keeps its unanswered emits: one list per tunnel URL and browser
-/// (`localStorage`, wx storage in a mini-program).
-fn outbox_key(service_url: &JsValue) -> Option<String> {
-    service_url
-        .as_string()
-        .map(|u| "cometa:outbox:".to_owned() + &u)
-}
-
 /// Something to do after borrowing the host: perform an action or tell the page.
 enum Step {
     Act(Action),
@@ -160,19 +151,19 @@ fn perform(rc: &Shared, action: Action) {
     let mut h = rc.borrow_mut();
     match action {
         Action::FetchConnectUrl => {
-            h.fetch_gen = h.fetch_gen.wrapping_add(1);
             let timeout = h.core.config().connect_timeout_ms;
             let timeout = timeout.map_or(CONNECT_URL_TIMEOUT_MS, |t| t as f64);
             // The request's options and its answer's reading are `js/host.js`'s (module
-            // size); the answer comes back through the link (`Input::Fetched`).
-            let options = http::connect_request(&h.service_url, timeout, &h.link.js, h.fetch_gen);
+            // size); the answer comes back through the link (`Input::Fetched`), tagged with
+            // the attempt it answers (each attempt fetches once).
+            let ticket = h.core.socket_generation();
+            let options = http::connect_request(&h.service_url, timeout, &h.link.js, ticket);
             // Released first: the request runs the session core, which may end tunnels.
             drop(h);
             auth::request(options);
         }
         Action::OpenSocket { url } => {
-            let ctor = h.web_socket.clone().or_else(http::web_socket);
-            match h.link.open(&url, ctor) {
+            match h.link.open(&url, http::web_socket(&h.web_socket)) {
                 Ok(()) => {}
                 // A configuration error: no retry can fix it, so the tunnel ends (and a Node
                 // process is free to exit) instead of backing off forever.
@@ -194,11 +185,9 @@ fn perform(rc: &Shared, action: Action) {
             }
         }
         Action::CloseSocket => h.link.close(),
+        // Quota or disabled storage: the emits are still resent while the page lives.
         Action::Persist(text) => {
-            if let Some(k) = outbox_key(&h.service_url) {
-                // Quota or disabled storage: the emits are still resent while the page lives.
-                http::stored(&k, Some(&text));
-            }
+            http::outbox(&h.service_url, Some(&text));
         }
     }
 }
@@ -208,9 +197,9 @@ fn perform(rc: &Shared, action: Action) {
 /// `{data: {connectUrl}}` with status 200. `extendedAuth.tunnel` travels as its query: this
 /// GET is the tunnel's handshake, a query needs no CORS permission (custom headers would), and
 /// the socket URL itself stays the relay's credential-free single-use ticket. A late answer
-/// (`ticket` not the current fetch) is ignored; a freed link reports nothing.
+/// (`ticket` not the current attempt's) is ignored; a freed link reports nothing.
 fn fetched(rc: &Shared, result: Result<String, String>, ticket: u32) {
-    if rc.borrow().fetch_gen != ticket {
+    if rc.borrow().core.socket_generation() != ticket {
         return;
     }
     input(rc, |h, now| {
@@ -289,16 +278,15 @@ impl Tunnel {
     pub fn new(service_url: JsValue, options: JsValue) -> Tunnel {
         let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64 ^ js::now_ms();
         let mut core = cometa_client::Tunnel::new(tunnel_config(&options), seed);
-        if let Some(text) = outbox_key(&service_url).and_then(|k| http::stored(&k, None)) {
+        if let Some(text) = http::outbox(&service_url, None) {
             core.restore(&text);
         }
         let host = Rc::new(RefCell::new(Host {
             core,
             service_url,
             socket_url: None,
-            web_socket: js::get_function(&options, "WebSocket"),
+            web_socket: js::get(&options, "WebSocket"),
             link: Link::default(),
-            fetch_gen: 0,
             dropped: false,
         }));
         let link = Link::new(Rc::new(Driver(host.clone())));
