@@ -411,7 +411,8 @@ fn parse_timeout(content: Option<&str>) -> Option<u64> {
     // ASCII trimming and digits by hand: `trim` and `str::parse` would bring Unicode
     // whitespace tables and the integer parser into the wasm module.
     let text = content?.trim_ascii();
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let dot = text.bytes().position(|b| b == b'.');
+    let (whole, frac) = dot.map_or((text, ""), |i| (&text[..i], &text[i + 1..]));
     if whole.is_empty() && frac.is_empty() {
         return None;
     }

@@ -49,8 +49,10 @@ pub struct Packet<'a> {
 
 impl<'a> Packet<'a> {
     pub fn parse(raw: &'a str) -> Self {
-        let (kind, content) = match raw.split_once(':') {
-            Some((k, c)) => (k, (!c.is_empty()).then_some(c)),
+        // A byte search, not `split_once(':')`: the char pattern's searcher costs the wasm
+        // SDK modules ~0.2 KB gzipped.
+        let (kind, content) = match raw.bytes().position(|b| b == b':') {
+            Some(i) => (&raw[..i], Some(&raw[i + 1..]).filter(|c| !c.is_empty())),
             None => (raw, None),
         };
         Packet {
