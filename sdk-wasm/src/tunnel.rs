@@ -86,30 +86,37 @@ impl Driven for Driver {
 /// by `js/host.js`: -1 for unset).
 fn tunnel_config(options: &JsValue) -> TunnelConfig {
     let mut c = TunnelConfig::default();
+    // One call each, not an array of them mapped (`try_map`'s code).
     let o = |i| http::tunnel_option(options, i);
-    let [tries, base, cap, ping, pong, connect, outbox, persist] = [0, 1, 2, 3, 4, 5, 6, 7].map(o);
+    let tries = o(0);
     if tries >= 0.0 {
         c.max_reconnect_tries = (tries >= 1.0).then_some(tries as u32);
     }
+    let base = o(1);
     if base >= 0.0 {
         c.backoff_base_ms = base as u64;
     }
+    let cap = o(2);
     if cap >= 0.0 {
         c.backoff_cap_ms = cap as u64;
     }
+    let ping = o(3);
     if ping >= 0.0 {
         c.ping_interval_ms = ping as u64;
     }
+    let pong = o(4);
     if pong >= 0.0 {
         c.pong_timeout_ms = pong as u64;
     }
+    let connect = o(5);
     if connect >= 0.0 {
         c.connect_timeout_ms = (connect > 0.0).then_some(connect as u64);
     }
+    let outbox = o(6);
     if outbox >= 0.0 {
         c.max_outbox = (outbox as usize).max(1);
     }
-    c.durable = persist != 0.0;
+    c.durable = o(7) != 0.0;
     c
 }
 
