@@ -1,6 +1,7 @@
 // What a page gets when a login, a request or a renewal fails: the RequestError's `type`,
 // `message` and `terminal` mark for every failure the session core names, against a tiny
-// stand-in relay (node:http) that answers each case. The words are the page's API (code
+// stand-in relay (node:http) that answers each case; and the errors of a tunnel's `emit` and
+// of a tunnel whose session ended. The words are the page's API (code
 // matches on `type`, people read `message`), whichever side of the module builds them.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,7 +36,10 @@ before(async () => {
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${server.address().port}`;
 });
-after(() => new Promise((r) => server.close(r)));
+after(() => {
+  server.closeAllConnections();
+  return new Promise((r) => server.close(r));
+});
 beforeEach(() => {
   routes = {};
   cometa.configure({ loginUrl: `${base}/weapp/login`, codeProvider: null, getToken: null });
@@ -100,4 +104,45 @@ test('request options that are not an object or have no URL', async () => {
     failure(cometa.ERR_INVALID_PARAMS, 'request options must be an object, got number', undefined),
   );
   await assert.rejects(cometa.request({ url: '' }), failure(cometa.ERR_INVALID_PARAMS, 'options.url must be a string', undefined));
+});
+
+test("emit's arguments: a type that is not a string, content JSON cannot encode", () => {
+  const tunnel = new cometa.Tunnel(`${base}/weapp/tunnel`, { persist: false });
+  const invalid = (message) => failure(cometa.ERR_INVALID_PARAMS, message, undefined);
+  assert.throws(() => tunnel.emit(7, {}), invalid('tunnel.emit(type, content): type must be a string'));
+  const cyclic = {};
+  cyclic.self = cyclic;
+  let why;
+  try {
+    JSON.stringify(cyclic);
+  } catch (e) {
+    why = e.message;
+  }
+  assert.throws(() => tunnel.emit('x', cyclic), invalid(`tunnel.emit: content is not JSON-encodable: ${why}`));
+  const thrower = {
+    toJSON() {
+      throw 'no JSON here';
+    },
+  };
+  assert.throws(() => tunnel.emit('x', thrower), invalid('tunnel.emit: content is not JSON-encodable: no JSON here'));
+  assert.equal(tunnel.status, 'CLOSED');
+});
+
+test('a tunnel whose session ended for good: error 4502 with why', async () => {
+  // The session is renewed a second in; the relay refuses the key and nothing can log in
+  // again. The tunnel meanwhile waits for its connect URL.
+  let release;
+  const held = new Promise((r) => (release = r));
+  routes['/weapp/login'] = () => session('k', 2);
+  routes['/weapp/refresh'] = () => [401, { code: -1 }];
+  routes['/weapp/tunnel'] = () => held.then(() => [503, {}]);
+  await cometa.login({ code: 'c' });
+  const tunnel = new cometa.Tunnel(`${base}/weapp/tunnel`, { connectTimeoutMs: 0, persist: false });
+  const error = new Promise((r) => tunnel.on('error', r));
+  tunnel.open();
+  const e = await error;
+  release();
+  assert.equal(e.code, 4502);
+  assert.equal(e.message, 'the session ended: no credentials: no code, token, password, anonymous, provider or extendedAuth');
+  assert.equal(tunnel.status, 'CLOSED');
 });

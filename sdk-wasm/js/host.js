@@ -131,6 +131,28 @@ export const setVisitor = (on) => (cfg.visitor = on);
 export const webSocket = (own) =>
   typeof own === 'function' ? own : cfg.ws || (typeof globalThis.WebSocket === 'function' ? globalThis.WebSocket : undefined);
 
+// A short description of a thrown value, for messages: itself if a string, else its
+// non-empty `message`, else String() of it ('' for null and undefined).
+const describe = (e) => {
+  if (typeof e === 'string') return e;
+  try {
+    if (typeof e?.message === 'string' && e.message) return e.message;
+  } catch {}
+  return e == null ? '' : String(e);
+};
+// `tunnel.emit`'s content as JSON text ('' where JSON has none: undefined, functions; the
+// core then sends null), once its type is checked; else a RequestError(ERR_INVALID_PARAMS).
+export function emitJson(type, content) {
+  if (typeof type !== 'string') throw invalid('tunnel.emit(type, content): type must be a string');
+  try {
+    return JSON.stringify(content) ?? '';
+  } catch (e) {
+    throw invalid('tunnel.emit: content is not JSON-encodable: ' + describe(e));
+  }
+}
+// Why the tunnels end when the session did, with the error `e` it ended with.
+export const sessionEnded = (e) => 'the session ended: ' + describe(e);
+
 const ended = (message, type = ERRORS.ERR_CREDENTIALS_FAILED) => Object.assign(new RequestError(type, message), { terminal: true });
 const failed = (e) => (e && e.message) || e;
 

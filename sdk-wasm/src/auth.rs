@@ -60,9 +60,7 @@ fn perform(cmd: Command<JsValue>) {
         Command::Refresh { op, skey } => http::refresh(op, &skey),
         Command::Send { call, skey } => http::send(call, skey),
         Command::ClearSession => session::clear(),
-        Command::EndTunnels(e) => {
-            crate::link::end_all(&("the session ended: ".to_owned() + &js::describe(&e)))
-        }
+        Command::EndTunnels(e) => crate::link::end_all(&http::session_ended(&e)),
         Command::Settle { call, result } => match result {
             Ok(()) => http::finish(call, true, &JsValue::UNDEFINED),
             Err(e) => http::finish(call, false, &e),

@@ -59,6 +59,15 @@ extern "C" {
     /// `POST` the login URL's sibling `refresh` with `X-WX-Skey`: sink kinds 4/5.
     pub fn refresh(op: u32, skey: &str);
 
+    /// `tunnel.emit`'s `content` as JSON text (`""` where JSON has none), once `kind` is
+    /// checked to be a string; else the `RequestError(ERR_INVALID_PARAMS)` to throw.
+    #[wasm_bindgen(catch, js_name = emitJson)]
+    pub fn emit_json(kind: &JsValue, content: &JsValue) -> Result<String, JsValue>;
+
+    /// Why the tunnels end when the session ended with error `e`.
+    #[wasm_bindgen(js_name = sessionEnded)]
+    pub fn session_ended(e: &JsValue) -> String;
+
     /// `reply.data.data`: the session in a login or refresh answer.
     #[wasm_bindgen(js_name = sessionOf)]
     pub fn session_of(reply: &JsValue) -> JsValue;

@@ -8,12 +8,11 @@
 //! timer, the wake-up listeners, the page's handlers). Feature `comet`: [`comet`] (the
 //! `CometApi` class and its host loop). Feature `wafer`, the rest:
 //!
-//! - [`error`]: the `ERR_*` types and the `RequestError` JS class (an `Error` subclass,
-//!   defined in `js/host.js`).
 //! - [`js`]: the few global JS functions imported directly (`setTimeout`, …) and helpers.
 //! - [`session`]: the session's storage, `localStorage` falling back to memory.
 //! - [`http`]: the host functions of `js/host.js`: `wx.request`-shaped HTTP calls over
-//!   `fetch`, Wafer's `success`/`fail`/`complete` callbacks or a Promise, timers.
+//!   `fetch`, Wafer's `success`/`fail`/`complete` callbacks or a Promise, timers, and the
+//!   `RequestError`s (an `Error` subclass defined there) the module throws or rejects with.
 //! - [`auth`]: `login`, `loginWithCode`, `request` and the session's functions: the host of the sans-IO
 //!   session core (`cometa_client::auth`: re-login, renewal, retries), without Rust futures.
 //! - [`tunnel`]: the `Tunnel` class: runs the core's loop (actions, events, one timer).
@@ -22,8 +21,6 @@
 pub mod auth;
 #[cfg(feature = "comet")]
 pub mod comet;
-#[cfg(feature = "wafer")]
-pub mod error;
 #[cfg(feature = "wafer")]
 pub mod http;
 pub mod js;

@@ -11,10 +11,8 @@ use std::rc::Rc;
 
 use cometa_client::event::{ERR_BAD_PACKET, ERR_SOCKET_ERROR};
 use cometa_client::{Action, Event, Status, TunnelConfig};
-use js_sys::JSON;
 use wasm_bindgen::prelude::*;
 
-use crate::error::{ERR_INVALID_PARAMS, request_error};
 use crate::link::{self, Driven, Input, Link, OpenError};
 use crate::{auth, http, js};
 
@@ -319,23 +317,9 @@ impl Tunnel {
     // returns the id its outcome carries, as a message of the core's `ACK_EVENT` type (the npm
     // entry's `emit` turns it into a Promise); else 0.
     pub fn emit(&self, kind: JsValue, content: JsValue, ack: bool) -> Result<f64, JsValue> {
-        let kind = kind.as_string().ok_or_else(|| {
-            request_error(
-                ERR_INVALID_PARAMS,
-                "tunnel.emit(type, content): type must be a string",
-            )
-        })?;
-        // `undefined` (and functions) stringify to nothing; the core then sends `null`.
-        let json = JSON::stringify(&content)
-            .map_err(|e| {
-                request_error(
-                    ERR_INVALID_PARAMS,
-                    &("tunnel.emit: content is not JSON-encodable: ".to_owned()
-                        + &js::describe(&e)),
-                )
-            })?
-            .as_string()
-            .unwrap_or_default();
+        // Checked and encoded by `js/host.js`.
+        let json = http::emit_json(&kind, &content)?;
+        let kind = kind.as_string().unwrap_or_default();
         let mut id = 0;
         input(&self.host, |h, now| {
             if ack {
