@@ -245,7 +245,23 @@ export function finish(id, ok, e) {
   calls.delete(id);
   if (c) Promise.resolve(ok ? c.v : e).then((v) => c.s(ok, v));
 }
-export const opts = (id) => calls.get(id).o;
+// What request() needs of its options `o` (a throwing getter reads as undefined): 1 when
+// they ask to log in first, else 0; or why the call cannot start (problem 5 or 6), which
+// `refuse` then settles.
+export function requestOptions(o) {
+  if (typeof o !== 'object' || !o) return 5;
+  let u, login;
+  try {
+    u = o.url;
+    login = o.login;
+  } catch {}
+  return typeof u !== 'string' || !u ? 6 : login ? 1 : 0;
+}
+export function refuse(o, what) {
+  const p = begin(0, o);
+  finish(0, false, problem(what, o));
+  return p;
+}
 
 // One login exchange, with the options of page call `id` or (no id) the SDK's own
 // credentials, to `opts.loginUrl` or the one set with setLoginUrl: answers kind 0 with the

@@ -16,7 +16,7 @@ use std::cell::{Cell, RefCell};
 use cometa_client::auth::{self as core, Auth, Command, LoginFailure, LoginResult, RefreshResult};
 use wasm_bindgen::prelude::*;
 
-use crate::{http, js, session};
+use crate::{http, session};
 
 thread_local! {
     static CORE: RefCell<Auth<JsValue>> = const { RefCell::new(Auth::new()) };
@@ -68,7 +68,8 @@ fn perform(cmd: Command<JsValue>) {
     }
 }
 
-/// The failures `js/host.js`'s `problem` words as a `RequestError`.
+/// The failures `js/host.js`'s `problem` words as a `RequestError` (and 5 and 6, request
+/// options that are not an object or have no URL: see `http::request_options`).
 #[derive(Clone, Copy)]
 pub enum Problem {
     LoginRefused,
@@ -76,8 +77,6 @@ pub enum Problem {
     NoUserinfo,
     KeyRefused,
     RefreshFailed,
-    NotAnObject,
-    NoUrl,
 }
 
 fn problem(what: Problem, value: &JsValue, terminal: bool) -> JsValue {
@@ -180,13 +179,6 @@ fn login_reply(reply: JsValue, f: Facts) -> LoginResult<JsValue> {
     }
 }
 
-/// A call that fails before it starts, settled the way the page asked (callbacks or Promise).
-fn fail_now(options: &JsValue, error: JsValue) -> JsValue {
-    let p = http::begin(0, options, false);
-    http::finish(0, false, &error);
-    p
-}
-
 /// Registers page call `id` with the host, then lets the core start it.
 fn begin(id: u32, options: &JsValue, with_user_data: bool) -> JsValue {
     let p = http::begin(id, options, with_user_data);
@@ -219,13 +211,11 @@ fn page_login(options: &JsValue, with_user_data: bool) -> JsValue {
 // success?, fail?, complete?})`. Tunnels fetch their connect URL through here.
 #[wasm_bindgen]
 pub fn request(options: JsValue) -> JsValue {
-    if !options.is_object() {
-        return fail_now(&options, problem(Problem::NotAnObject, &options, false));
+    let check = http::request_options(&options);
+    if check > 1 {
+        return http::refuse(&options, check);
     }
-    if js::get_string(&options, "url").is_none_or(|u| u.is_empty()) {
-        return fail_now(&options, problem(Problem::NoUrl, &options, false));
-    }
-    let login = js::get(&options, "login").is_truthy();
+    let login = check == 1;
     let id = CORE.with(|c| {
         let mut a = c.borrow_mut();
         let now = now();

@@ -43,9 +43,6 @@ extern "C" {
     /// Settles call `id`: `ok` with its recorded answer, else with `error`.
     pub fn finish(id: u32, ok: bool, error: &JsValue);
 
-    /// The options of call `id`.
-    pub fn opts(id: u32) -> JsValue;
-
     /// One login exchange (the credentials of call `id`, or the SDK's own: the providers, the
     /// visitor cookie, `extendedAuth`) to `opts.loginUrl` or the configured URL: sink kinds
     /// 0/1 (1 at once, terminal, without a URL).
@@ -67,6 +64,16 @@ extern "C" {
     /// Why the tunnels end when the session ended with error `e`.
     #[wasm_bindgen(js_name = sessionEnded)]
     pub fn session_ended(e: &JsValue) -> String;
+
+    /// What `request()` needs of its options: 1 when they ask to log in first, else 0; a
+    /// problem (see `auth::Problem`: 5 not an object, 6 without a URL) when the call cannot
+    /// start.
+    #[wasm_bindgen(js_name = requestOptions)]
+    pub fn request_options(options: &JsValue) -> u32;
+
+    /// Fails a call that cannot start with `problem` at once, settled the way its options
+    /// ask (callbacks or the Promise returned).
+    pub fn refuse(options: &JsValue, problem: u32) -> JsValue;
 
     /// `reply.data.data`: the session in a login or refresh answer.
     #[wasm_bindgen(js_name = sessionOf)]
