@@ -23,8 +23,6 @@ pub const SESSION_ENDED: u32 = 4502;
 /// How long the connect-URL request may take when the tunnel config sets no limit of its own.
 const CONNECT_URL_TIMEOUT_MS: f64 = 15_000.0;
 
-type Shared = Rc<RefCell<Host>>;
-
 struct Host {
     core: cometa_client::Tunnel,
     service_url: JsValue,
@@ -37,8 +35,10 @@ struct Host {
     dropped: bool,
 }
 
-/// What the driver holds: the host, alive until its link is freed.
-struct Driver(Shared);
+/// The host, held by the page's `Tunnel` and by the driver, which keeps it alive until its
+/// link is freed. One `Rc` for both (not an `Rc` of the host inside the driver's): one
+/// allocation and one drop glue less.
+struct Driver(RefCell<Host>);
 
 impl link::Core for cometa_client::Tunnel {
     fn handle_socket_open(&mut self, now: u64) {
@@ -64,9 +64,9 @@ impl link::Core for cometa_client::Tunnel {
 impl Driven for Driver {
     fn input(&self, input: Input) {
         if let Input::Fetched(result, ticket) = input {
-            return fetched(&self.0, result, ticket);
+            return fetched(self, result, ticket);
         }
-        self::input(&self.0, |h, now| {
+        self::input(self, |h, now| {
             link::route(&mut h.core, &mut h.link, now, input)
         });
     }
@@ -74,7 +74,7 @@ impl Driven for Driver {
     /// Ends the tunnel for good with [`SESSION_ENDED`]: the session it runs on is over, so
     /// reconnecting could only fail again.
     fn end(&self, why: &str) {
-        self::input(&self.0, |h, now| {
+        self::input(self, |h, now| {
             h.core.end(now, SESSION_ENDED, why.to_owned())
         });
     }
@@ -125,10 +125,10 @@ enum Step {
 }
 
 /// Drains the core, then arms the timer and updates what depends on open/closed.
-fn pump(rc: &Shared) {
+fn pump(rc: &Driver) {
     loop {
         let step = {
-            let mut h = rc.borrow_mut();
+            let mut h = rc.0.borrow_mut();
             if let Some(a) = h.core.poll_action() {
                 Step::Act(a)
             } else if let Some(e) = h.core.poll_event() {
@@ -146,14 +146,14 @@ fn pump(rc: &Shared) {
 }
 
 /// Feeds one input to the core and runs the loop.
-fn input(rc: &Shared, f: impl FnOnce(&mut Host, u64)) {
-    f(&mut rc.borrow_mut(), js::now_ms());
+fn input(rc: &Driver, f: impl FnOnce(&mut Host, u64)) {
+    f(&mut rc.0.borrow_mut(), js::now_ms());
     pump(rc);
 }
 
-fn perform(rc: &Shared, action: Action) {
+fn perform(rc: &Driver, action: Action) {
     let now = js::now_ms();
-    let mut h = rc.borrow_mut();
+    let mut h = rc.0.borrow_mut();
     match action {
         Action::FetchConnectUrl => {
             let timeout = h.core.config().connect_timeout_ms;
@@ -203,8 +203,8 @@ fn perform(rc: &Shared, action: Action) {
 /// GET is the tunnel's handshake, a query needs no CORS permission (custom headers would), and
 /// the socket URL itself stays the relay's credential-free single-use ticket. A late answer
 /// (`ticket` not the current attempt's) is ignored; a freed link reports nothing.
-fn fetched(rc: &Shared, result: Result<String, String>, ticket: u32) {
-    if rc.borrow().core.socket_generation() != ticket {
+fn fetched(rc: &Driver, result: Result<String, String>, ticket: u32) {
+    if rc.0.borrow().core.socket_generation() != ticket {
         return;
     }
     input(rc, |h, now| {
@@ -236,8 +236,8 @@ fn dispatch(l: &JsValue, event: Event) {
 
 /// Re-arms the timer; listens to wake-ups while the tunnel runs; frees a closed tunnel the
 /// page let go of.
-fn after_pump(rc: &Shared) {
-    let mut h = rc.borrow_mut();
+fn after_pump(rc: &Driver) {
+    let mut h = rc.0.borrow_mut();
     let due = h.core.poll_timeout();
     h.link.arm(due);
     let running = h.core.status() != Status::Closed;
@@ -254,14 +254,14 @@ fn after_pump(rc: &Shared) {
 // entries define `is*()` over `status` (an export each cost more module than the test).
 #[wasm_bindgen]
 pub struct Tunnel {
-    host: Shared,
+    host: Rc<Driver>,
 }
 
 /// The page let go of the tunnel (wasm-bindgen's `free`, or its finalizer): a closed one is
 /// forgotten now, a running one when it closes.
 impl Drop for Tunnel {
     fn drop(&mut self) {
-        let mut h = self.host.borrow_mut();
+        let mut h = self.host.0.borrow_mut();
         h.dropped = h.core.status() != Status::Closed;
         if !h.dropped {
             h.link.free();
@@ -286,16 +286,16 @@ impl Tunnel {
         if let Some(text) = http::outbox(&service_url, None) {
             core.restore(&text);
         }
-        let host = Rc::new(RefCell::new(Host {
+        let host = Rc::new(Driver(RefCell::new(Host {
             core,
             service_url,
             socket_url: None,
             web_socket: js::get(&options, "WebSocket"),
             link: Link::default(),
             dropped: false,
-        }));
-        let link = Link::new(Rc::new(Driver(host.clone())));
-        host.borrow_mut().link = link;
+        })));
+        let link = Link::new(host.clone());
+        host.0.borrow_mut().link = link;
         Tunnel { host }
     }
 
@@ -308,7 +308,7 @@ impl Tunnel {
     // `error`, a message type (reserved names arrive as `@name`), or `'*'` for all as
     // `(type, payload)`. A non-function handler is ignored, as in Wafer.
     pub fn on(&self, kind: JsValue, handler: JsValue) {
-        link::on(&self.host.borrow().link.js, &kind, &handler);
+        link::on(&self.host.0.borrow().link.js, &kind, &handler);
     }
 
     // Sends `{type, content}`; queued until the tunnel is active. Throws
@@ -334,7 +334,7 @@ impl Tunnel {
     // Whether unanswered emits are kept and sent again (the `persist` option).
     #[wasm_bindgen(getter)]
     pub fn persist(&self) -> bool {
-        self.host.borrow().core.config().durable
+        self.host.0.borrow().core.config().durable
     }
 
     // Closes the tunnel (a `close` packet first when active) and dispatches `close`.
@@ -345,13 +345,13 @@ impl Tunnel {
     // A `JsValue`, not a `String`: no copy to free in the glue.
     #[wasm_bindgen(getter)]
     pub fn status(&self) -> JsValue {
-        JsValue::from_str(self.host.borrow().core.status().as_str())
+        JsValue::from_str(self.host.0.borrow().core.status().as_str())
     }
 
     // The last connect URL received, or `null` before the first.
     #[wasm_bindgen(getter, js_name = socketUrl)]
     pub fn socket_url(&self) -> JsValue {
-        match &self.host.borrow().socket_url {
+        match &self.host.0.borrow().socket_url {
             Some(u) => JsValue::from_str(u),
             None => JsValue::NULL,
         }
@@ -359,6 +359,6 @@ impl Tunnel {
 
     #[wasm_bindgen(getter, js_name = serviceUrl)]
     pub fn service_url(&self) -> JsValue {
-        self.host.borrow().service_url.clone()
+        self.host.0.borrow().service_url.clone()
     }
 }
