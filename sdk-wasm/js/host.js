@@ -132,13 +132,17 @@ export const webSocket = (own) =>
   typeof own === 'function' ? own : cfg.ws || (typeof globalThis.WebSocket === 'function' ? globalThis.WebSocket : undefined);
 
 // A short description of a thrown value, for messages: itself if a string, else its
-// non-empty `message`, else String() of it ('' for null and undefined).
+// non-empty `message`, else String() of it ('' for null and undefined, or when that throws).
 const describe = (e) => {
   if (typeof e === 'string') return e;
   try {
     if (typeof e?.message === 'string' && e.message) return e.message;
   } catch {}
-  return e == null ? '' : String(e);
+  try {
+    return e == null ? '' : String(e);
+  } catch {
+    return '';
+  }
 };
 // `tunnel.emit`'s content as JSON text ('' where JSON has none: undefined, functions; the
 // core then sends null), once its type is checked; else a RequestError(ERR_INVALID_PARAMS).
@@ -406,13 +410,7 @@ export function connectRequest(url, timeout, l, ticket) {
       s = r?.statusCode;
       u = r.data?.data?.connectUrl;
     } catch {}
-    if (typeof s !== 'number') {
-      let why;
-      try {
-        why = typeof r === 'string' ? r : (typeof r?.message === 'string' && r.message) || [r].join('');
-      } catch {}
-      return done(false, why ?? '');
-    }
+    if (typeof s !== 'number') return done(false, describe(r));
     if (s === 200 && typeof u === 'string' && u) return done(true, u);
     done(false, `the tunnel service answered HTTP ${s} without data.connectUrl`);
   };
