@@ -1,4 +1,4 @@
-// Host I/O of cometa-sdk, imported by `src/http.rs`, `src/error.rs` and `src/session.rs`.
+// Host I/O of cometa-sdk, imported by `src/http.rs` and `src/session.rs`.
 // Shipped next to the wasm as a wasm-bindgen snippet. Only what is cheaper in JS than through
 // the wasm boundary lives here: the RequestError class (it must extend Error), the
 // wx.request-shaped fetch and its plumbing (extendedAuth, credentials, which header or body
@@ -10,7 +10,7 @@
 // Wafer's `lib/constants.js` (same names and values, `ERR_LOGIN_SESSION_NOT_RECEIVED` included)
 // plus ERR_REQUEST_FAILED and ERR_CREDENTIALS_FAILED, the web's name for a login that could not
 // get its credentials (a page has no wx.login; the web entry exports ERR_WX_LOGIN_FAILED as an
-// alias of it). Exported by the npm entries, raised here and by `src/error.rs`'s copies.
+// alias of it). Exported by the npm entries, raised here.
 export const ERRORS = {
   ERR_INVALID_PARAMS: 'ERR_INVALID_PARAMS',
   ERR_WX_LOGIN_FAILED: 'ERR_WX_LOGIN_FAILED',
