@@ -1,11 +1,11 @@
 //! `login`, `loginWithCode`, `request` and the session's `set`/`clear`, following Wafer
 //! 2.1.0's `login.js` and `request.js`, as the host of the sans-IO session core
 //! (`cometa_client::auth`): the core decides (when to log in again, renew, retry, give up);
-//! this file performs its commands through `js/host.js` and feeds the answers back. The browser differences: there is no
-//! `wx.login`, so the login code comes from `opts.code` or from the provider set with
-//! `setCodeProvider`; and a login may prove who the user is in other ways (a JWT, a password,
-//! nothing for a visitor, the site's own `extendedAuth` headers), all answered by
-//! `/weapp/login` in the same shape.
+//! this file performs its commands through `js/host.js` and feeds the answers back. The
+//! browser differences: there is no `wx.login`, so the login code comes from `opts.code` or
+//! from the provider set with `setCodeProvider`; and a login may prove who the user is in
+//! other ways (a JWT, a password, nothing for a visitor, the site's own `extendedAuth`
+//! headers), all answered by `/weapp/login` in the same shape.
 //!
 //! The answers come digested: `js/host.js` reads what the core's verdicts need of an HTTP
 //! answer into one number ([`Facts`]), and words the failures the verdicts name ([`Problem`]);
@@ -89,6 +89,13 @@ fn problem(what: Problem, value: &JsValue, terminal: bool) -> JsValue {
 #[derive(Clone, Copy)]
 struct Facts(u32);
 
+/// The bits of [`Facts`] (the status is bits 0-15 of an answer, the body code 16-17).
+const TERMINAL: u32 = 0;
+const SKEY: u32 = 18;
+const USERINFO: u32 = 19;
+const VISITOR: u32 = 20;
+const RELOGIN: u32 = 21;
+
 impl Facts {
     fn status(self) -> u16 {
         self.0 as u16
@@ -121,7 +128,7 @@ fn answer(kind: u32, id: u32, value: JsValue, facts: f64) {
     let f = Facts(facts as u32);
     let answer = match kind {
         0 => Answer::Login(login_reply(value, f)),
-        1 => Answer::Login(Err((value, f.bit(0)))),
+        1 => Answer::Login(Err((value, f.bit(TERMINAL)))),
         // The error a request fails with when the relay refused its key and no retry is left
         // (`None`: the key was accepted).
         2 => Answer::Reply(
@@ -130,7 +137,7 @@ fn answer(kind: u32, id: u32, value: JsValue, facts: f64) {
         ),
         3 => Answer::SendFailed(value),
         4 => Answer::Refresh(
-            match core::refresh_verdict(f.status(), f.code(), f.bit(18)) {
+            match core::refresh_verdict(f.status(), f.code(), f.bit(SKEY)) {
                 Some(true) => {
                     session_set(http::session_of(&value));
                     RefreshResult::Fresh
@@ -153,17 +160,17 @@ fn answer(kind: u32, id: u32, value: JsValue, facts: f64) {
         Answer::Login(result) => a.login_done(now, id, result),
         Answer::Reply(rejected) => a.handle_reply(now, id, rejected),
         Answer::SendFailed(e) => a.send_failed(now, id, e),
-        Answer::Refresh(result) => a.refresh_done(now, id, result, f.bit(21)),
+        Answer::Refresh(result) => a.refresh_done(now, id, result, f.bit(RELOGIN)),
         Answer::Timer => a.handle_timeout(now),
     });
 }
 
 /// Wafer's login answer: `{code: 0, data: {skey, userinfo}}` stores the session.
 fn login_reply(reply: JsValue, f: Facts) -> LoginResult<JsValue> {
-    match core::login_verdict(f.status(), f.code(), f.bit(18), f.bit(19)) {
+    match core::login_verdict(f.status(), f.code(), f.bit(SKEY), f.bit(USERINFO)) {
         Ok(()) => {
             // A visitor's login is the one that sent credentials (for its cookie).
-            http::set_visitor(f.bit(20));
+            http::set_visitor(f.bit(VISITOR));
             session_set(http::session_of(&reply));
             Ok(())
         }
