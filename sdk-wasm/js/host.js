@@ -442,28 +442,27 @@ export const outbox = (url, text) => (typeof url === 'string' ? stored('cometa:o
 
 // The login session (`{skey, userinfo, time, expires_at?, remember?}`) where Wafer keeps it:
 // JSON in localStorage under `weapp_session_…`; where that fails, in memory for the life of
-// the page or process, and never an older copy left in storage behind it. `loginSession()`
-// reads it (null if none), `loginSession(v)` stores `v`, `loginSession(null)` clears it.
+// the page or process, and never an older copy left in storage behind it. `sessionGet()`
+// reads it (null if none; the entries' `Session.get()` too), `loginSession(v)` stores `v`,
+// null or undefined clears it.
+const SESSION = 'weapp_session_F2C224D4-2BCE-4C64-AF9F-A6D872000D1A';
 let memory;
+export function sessionGet() {
+  if (memory) return memory[0];
+  let v;
+  try {
+    v = JSON.parse(stored(SESSION));
+  } catch {}
+  return v ?? null;
+}
 export function loginSession(v) {
-  const key = 'weapp_session_F2C224D4-2BCE-4C64-AF9F-A6D872000D1A';
-  if (v === undefined) {
-    if (memory) return memory[0];
-    try {
-      v = JSON.parse(stored(key));
-    } catch {}
-    return v ?? null;
-  }
   memory = undefined;
   try {
     const t = JSON.stringify(v);
-    if (v !== null && typeof t === 'string') return void local().setItem(key, t);
+    if (v != null && typeof t === 'string') return void local().setItem(SESSION, t);
   } catch {}
-  stored(key, '');
-  if (v !== null) memory = [v];
+  stored(SESSION, '');
+  if (v != null) memory = [v];
 }
-// The entries' `Session.get()`: the stored session, or null (a plain read: no export of the
-// module needed).
-export const sessionGet = () => loginSession();
 // The session in a login or refresh answer.
 export const sessionOf = (r) => r.data.data;

@@ -241,16 +241,13 @@ pub fn request(options: JsValue) -> JsValue {
 // refresh, the page) re-arms its renewal.
 #[wasm_bindgen(js_name = sessionSet)]
 pub fn session_set(value: JsValue) {
-    if value.is_null() || value.is_undefined() {
-        return clear_session();
-    }
     session::store(&value);
+    // No session of a cleared one (`info` reads nothing from null or undefined).
     input(|a, now| a.set_session(now, session::info(&value), false));
 }
 
 // `clearSession()`, Wafer's alias of `Session.clear`.
 #[wasm_bindgen(js_name = clearSession)]
 pub fn clear_session() {
-    session::clear();
-    input(|a, now| a.set_session(now, None, false));
+    session_set(JsValue::NULL);
 }

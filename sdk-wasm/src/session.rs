@@ -12,23 +12,17 @@ use crate::js;
 
 #[wasm_bindgen(module = "/js/host.js")]
 extern "C" {
-    /// Reads (`undefined`), stores or clears (`null`) the session: storage is JS's to reach.
+    /// The stored session, or `null`: storage is JS's to reach.
+    #[wasm_bindgen(js_name = sessionGet)]
+    pub fn load() -> JsValue;
+
+    /// Stores `session`; `null` or `undefined` clears it.
     #[wasm_bindgen(js_name = loginSession)]
-    fn login_session(value: &JsValue) -> JsValue;
-}
-
-/// The stored session, or `null`.
-pub fn load() -> JsValue {
-    login_session(&JsValue::UNDEFINED)
-}
-
-/// Stores `session` (not null).
-pub fn store(session: &JsValue) {
-    login_session(session);
+    pub fn store(session: &JsValue);
 }
 
 pub fn clear() {
-    login_session(&JsValue::NULL);
+    store(&JsValue::NULL);
 }
 
 /// What the session core keeps of a stored session: none without a non-empty `skey`.
