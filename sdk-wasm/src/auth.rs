@@ -58,7 +58,7 @@ fn perform(cmd: Command<JsValue>) {
     match cmd {
         Command::Login { op, call } => http::sign_in(op, call),
         Command::Refresh { op, skey } => http::refresh(op, &skey),
-        Command::Send { call, skey } => http::send(call, skey),
+        Command::Send { call, skey } => http::send(call, skey.as_deref()),
         Command::ClearSession => session::clear(),
         Command::EndTunnels(e) => crate::link::end_all(&http::session_ended(&e)),
         Command::Settle { call, result } => match result {

@@ -51,7 +51,7 @@ extern "C" {
     pub fn sign_in(op: u32, id: Option<u32>);
 
     /// Request `id` with the session key: sink kinds 2/3.
-    pub fn send(id: u32, skey: Option<String>);
+    pub fn send(id: u32, skey: Option<&str>);
 
     /// `POST` the login URL's sibling `refresh` with `X-WX-Skey`: sink kinds 4/5.
     pub fn refresh(op: u32, skey: &str);
