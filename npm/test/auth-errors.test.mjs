@@ -126,6 +126,7 @@ test("emit's arguments: a type that is not a string, content JSON cannot encode"
   };
   assert.throws(() => tunnel.emit('x', thrower), invalid('tunnel.emit: content is not JSON-encodable: no JSON here'));
   assert.equal(tunnel.status, 'CLOSED');
+  assert.equal(tunnel.socketUrl, null, 'no connect URL yet');
 });
 
 test('a tunnel whose session ended for good: error 4502 with why', async () => {

@@ -26,7 +26,8 @@ const CONNECT_URL_TIMEOUT_MS: f64 = 15_000.0;
 struct Host {
     core: cometa_client::Tunnel,
     service_url: JsValue,
-    socket_url: Option<String>,
+    /// The last connect URL received (a JS string), or `null`.
+    socket_url: JsValue,
     /// The `WebSocket` option, as given.
     web_socket: JsValue,
     link: Link,
@@ -209,7 +210,7 @@ fn fetched(rc: &Driver, result: Result<String, String>, ticket: u32) {
     }
     input(rc, |h, now| {
         if let Ok(u) = &result {
-            h.socket_url = Some(u.clone());
+            h.socket_url = JsValue::from_str(u);
         }
         h.core.handle_connect_url(now, result);
     });
@@ -289,7 +290,7 @@ impl Tunnel {
         let host = Rc::new(Driver(RefCell::new(Host {
             core,
             service_url,
-            socket_url: None,
+            socket_url: JsValue::NULL,
             web_socket: js::get(&options, "WebSocket"),
             link: Link::default(),
             dropped: false,
@@ -351,10 +352,7 @@ impl Tunnel {
     // The last connect URL received, or `null` before the first.
     #[wasm_bindgen(getter, js_name = socketUrl)]
     pub fn socket_url(&self) -> JsValue {
-        match &self.host.0.borrow().socket_url {
-            Some(u) => JsValue::from_str(u),
-            None => JsValue::NULL,
-        }
+        self.host.0.borrow().socket_url.clone()
     }
 
     #[wasm_bindgen(getter, js_name = serviceUrl)]
