@@ -69,6 +69,9 @@ pub struct Session {
     /// When kept publishes the relay refused for its publish rate (4006) go again on this
     /// socket (see [`durable`]).
     resend_at: Option<u64>,
+    /// Rounds of kept publishes refused for the rate in a row (none accepted since): each
+    /// doubles the wait before the next, as the link's reconnect backoff does.
+    refusals: u32,
     out: Queue<Output>,
     /// What the page was last told (see [`State`]).
     state: State,
@@ -90,6 +93,7 @@ impl Session {
             outbox: Queue::default(),
             resend: Resend::new(native::PUBLISH),
             resend_at: None,
+            refusals: 0,
             out: Queue::default(),
             state: State::Disconnected,
         }

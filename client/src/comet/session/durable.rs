@@ -10,6 +10,7 @@
 use cometa_protocol::native::code::LIMIT_EXCEEDED;
 
 use super::{Pending, Session};
+use crate::backoff;
 use crate::comet::wire::Body;
 use crate::comet::{ERR_OUTBOX_OVERFLOW, Failure, Output};
 use crate::json::Object;
@@ -93,12 +94,18 @@ impl Session {
 
     /// A kept publish refused for the relay's publish rate (a burst of kept publishes sent
     /// on a new socket goes past `--publish-burst`): it stays kept, unreported, and goes
-    /// again once a backoff window (`backoff_base_ms`) has let the relay's bucket refill; the
-    /// relay stored none of it, so it is still stored once. False for any other answer.
+    /// again once a backoff window has let the relay's bucket refill; the relay stored none
+    /// of it, so it is still stored once. The window is `backoff_base_ms`, doubled for each
+    /// round refused in a row up to `backoff_cap_ms`, so a page over its rate does not retry
+    /// at the base pace forever. Not jittered like reconnects: a short draw would only be
+    /// refused again, and one page's resends are no herd. False for any other answer.
     pub(super) fn held(&mut self, now_ms: u64, id: u64, f: &Failure) -> bool {
         let held = f.code == u32::from(LIMIT_EXCEEDED) && self.resend.has(id);
         if held && self.resend_at.is_none() {
-            self.resend_at = Some(now_ms + self.link.config().backoff_base_ms);
+            let c = self.link.config();
+            let wait = backoff::ceiling_ms(self.refusals, c.backoff_base_ms, c.backoff_cap_ms);
+            self.resend_at = Some(now_ms + wait);
+            self.refusals = self.refusals.saturating_add(1);
         }
         held
     }
@@ -111,8 +118,12 @@ impl Session {
         }
     }
 
-    /// A reply for `id`: a kept publish leaves the list, answered or refused for good.
-    pub(super) fn answered(&mut self, id: u64) {
+    /// A reply for `id`: a kept publish leaves the list, answered or refused for good; one
+    /// the relay took (`stored`) ends a run of rate refusals.
+    pub(super) fn answered(&mut self, id: u64, stored: bool) {
+        if stored {
+            self.refusals = 0;
+        }
         if self.resend.answered(id) {
             self.persist();
         }

@@ -26,7 +26,7 @@ impl Session {
             }
             (Pending::Publish { .. }, Err(f)) if self.held(now_ms, id, &f) => {}
             (Pending::Publish { channel, event }, outcome) => {
-                self.answered(id);
+                self.answered(id, outcome.is_ok());
                 let outcome = outcome.map(|r| Object::scan(r).ok().and_then(|o| o.u64("seq")));
                 self.out.push_back(Output::Report {
                     channel,
