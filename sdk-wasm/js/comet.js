@@ -103,24 +103,29 @@ export function pipeArgs(pipe, event, msg) {
   return [pipe, event, JSON.stringify(msg) ?? 'null'];
 }
 
-// What `start` reads of its options `o` merged into those of earlier calls (`prev`):
-// `[credentials (0 none, 1 user_id + user_key, 2 token, 3 skey: CppComet's user key first,
-// then a JWT, then a Wafer session key), the user id, JWT or session key, the user key, the
-// owner of stored positions and publishes, the relay's URL, persist, the merged options]`.
-// A user id or key may be a number (CppComet's examples). With a token or a session key the
-// user is known only after `auth`: the owner is the `user_id` given with it, else
-// `session`; anonymous: `anon`. `persist` defaults to true.
-export function startOptions(prev, o) {
-  if (typeof o === 'object' && o !== null) prev = Object.assign({}, prev, o);
-  o = prev;
+// `start`'s options `o`, merged into those of earlier calls kept in `l.o` (see the page's
+// state below), and its callback `cb` kept in `l.cb` (`keep`: `restart`, the last one stays).
+// Returns what `start` reads of them: `[credentials (0 none, 1 user_id + user_key, 2 token,
+// 3 skey: CppComet's user key first, then a JWT, then a Wafer session key), the user id, JWT
+// or session key, the user key, the owner of stored positions and publishes, the relay's URL,
+// persist]`. A user id or key may be a number (CppComet's examples). With a token or a
+// session key the user is known only after `auth`: the owner is the `user_id` given with it,
+// else `session`; anonymous: `anon`. `persist` defaults to true.
+export function startOptions(l, o, cb, keep) {
+  if (!keep) l.cb = cb;
+  if (typeof o === 'object' && o !== null) l.o = Object.assign({}, l.o, o);
+  o = l.o ||= {};
   const text = (k) => (typeof o[k] === 'number' ? String(o[k]) : o[k] && typeof o[k] === 'string' ? o[k] : undefined);
   const id = text('user_id');
   const key = text('user_key');
   const other = text('token') || text('skey');
   const kind = id && key ? 1 : text('token') ? 2 : other ? 3 : 0;
   const node = typeof o.node === 'string' ? o.node : undefined;
-  return [kind, kind === 1 ? id : other, key, kind === 1 ? id : kind ? id || 'session' : 'anon', connectUrl(node), o.persist !== false, o];
+  return [kind, kind === 1 ? id : other, key, kind === 1 ? id : kind ? id || 'session' : 'anon', connectUrl(node), o.persist !== false];
 }
+
+// Option `k` of the merged ones (`getUserId`…; `WebSocket` for each socket).
+export const option = (l, k) => l.o?.[k];
 
 // Item `key` of storage `name` (`localStorage`, `sessionStorage`; wx storage behind the same
 // API in a mini-program): read without `text`, else written ("" removes it). Missing,
@@ -167,8 +172,12 @@ export function tabId() {
   return (tab ||= randomId(16));
 }
 
-// The page's subscriptions of one connection (the module's `Host.subs`): `[id, name,
-// callback]` in array `l`, in order. `name` is CppComet's (`"pipe"`, `"pipe.event"`, `"msg"`,
+// What the page gave one connection (the module's `Host.js`), array `l`: its subscriptions as
+// `[id, name, callback]`, in order, and as properties `o` and `cb` (`startOptions`), the
+// queries waiting for a reply `q` (`ask`), and the callbacks `keep` keeps: `ok` and `no`
+// (`onAuthSuccess`, `onAuthFalill`), `e` (the npm entry's dispatcher of state events).
+//
+// Subscription names `name` is CppComet's (`"pipe"`, `"pipe.event"`, `"msg"`,
 // `"msg.event"`, `"#pipe"` for reports of the page's publishes, `""` for everything; not a
 // string: `""`); a function alone is everything.
 
@@ -226,8 +235,14 @@ export function safely(f, arg) {
 // Hands `arg` to the subscriptions it is for, by its `server_info`'s pipe and event, in
 // subscription order (a snapshot: callbacks may subscribe more while they run). Kinds: 0 a
 // message; 1 the report of a publish; 2 a history, each of the entries `arg` to `cb` when a
-// function, else as a message.
+// function, else as a message. Or to the callbacks `l` keeps: 3 `start`'s (once), 4 those
+// of `onAuthSuccess`, 5 those of `onAuthFalill`.
 export function tell(l, kind, arg, cb) {
+  if (kind === 3) {
+    cb = l.cb;
+    l.cb = undefined;
+  }
+  if (kind > 2) return call(kind === 3 ? cb : kind === 4 ? l.ok : l.no, arg);
   const subs = [...l];
   for (const m of kind === 2 ? arg : [arg]) {
     if (typeof cb === 'function') safely(cb, m);
@@ -244,21 +259,23 @@ export function call(f, arg) {
   for (const g of Array.isArray(f) ? [...f] : [f]) if (typeof g === 'function') safely(g, arg);
 }
 
-// Keeps callback `f` in array `l` if it is a function.
-export function add(l, f) {
-  if (typeof f === 'function') l.push(f);
+// Keeps callback `f` of kind 4 or 5 (`tell`) if it is a function; kind 6: the dispatcher.
+export function keep(l, kind, f) {
+  if (kind === 6) l.e = f;
+  else if (typeof f === 'function') (kind === 4 ? (l.ok ||= []) : (l.no ||= [])).push(f);
 }
 
-// Calls the npm entry's dispatcher of state events `f` (`setEmitter`), if any; it does not
+// Calls the npm entry's dispatcher of state events (`setEmitter`), if any; it does not
 // throw, and nothing it might throw may reach the module.
-export function signal(f, event, code, text) {
+export function signal(l, event, code, text) {
+  const f = l.e;
   try {
     if (typeof f === 'function') f(event, code, text);
   } catch {}
 }
 
 // Queries waiting for their reply, kept beside the subscriptions `l` (the module's
-// `Host.subs`): `l.q[id] = [kind, pipe, callback]`, kinds as in src/comet/mod.rs (0 a history).
+// `Host.js`): `l.q[id] = [kind, pipe, callback]`, kinds as in src/comet/mod.rs (0 a history).
 export function ask(l, id, kind, pipe, cb) {
   (l.q ||= {})[id] = [kind, pipe, cb];
 }

@@ -6,10 +6,10 @@ use std::rc::Rc;
 
 use cometa_client::TunnelConfig;
 use cometa_client::comet::{Credentials, Session};
-use js_sys::{Array, Object};
+use js_sys::Array;
 use wasm_bindgen::prelude::*;
 
-use super::{Driver, Host, Query, Shared, input, store};
+use super::{AUTH_FAIL, AUTH_OK, Driver, EMITTER, Host, Query, Shared, input, store};
 use crate::js;
 use crate::link::Link;
 
@@ -45,16 +45,11 @@ impl CometApi {
         let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64 ^ js::now_ms();
         let host = Rc::new(RefCell::new(Host {
             core: Session::new(TunnelConfig::default(), seed),
-            options: Object::new().into(),
             url: String::new(),
             owner: "anon".into(),
             persist: false,
-            subs: Array::new().into(),
+            js: Array::new().into(),
             next_sub: 1,
-            on_auth_ok: Array::new().into(),
-            on_auth_fail: Array::new().into(),
-            emitter: JsValue::UNDEFINED,
-            on_start: JsValue::UNDEFINED,
             link: Link::default(),
             dropped: false,
         }));
@@ -70,15 +65,26 @@ impl CometApi {
     // `node` is the relay (`https://host`, `host:port`, `wss://host/connect`); default: the
     // page's origin.
     pub fn start(&self, options: JsValue, callback: JsValue) -> bool {
-        // `[kind, value, user key, owner, url, persist, merged options]`: read and merged by
-        // `js/comet.js` (cheaper there).
-        let o = {
-            let mut h = self.host.borrow_mut();
-            h.on_start = callback;
-            let o = super::start_options(&h.options, &options);
-            h.options = o.get(6);
-            o
-        };
+        self.begin(options, callback, false)
+    }
+
+    // Closes the connection; subscriptions stay for the next `start`/`restart`.
+    pub fn stop(&self) {
+        input(&self.host, |h, now| h.core.stop(now));
+    }
+
+    // Reconnects at once, with `options` merged in when given (new credentials re-`auth`).
+    pub fn restart(&self, options: JsValue) -> bool {
+        self.begin(options, JsValue::UNDEFINED, true)
+    }
+
+    /// `start`, and `restart` (`keep`: with the callback of the last `start`), through one
+    /// copy.
+    #[inline(never)]
+    fn begin(&self, options: JsValue, callback: JsValue, keep: bool) -> bool {
+        // `[kind, value, user key, owner, url, persist]`: read, and merged into the options
+        // kept, by `js/comet.js` (cheaper there).
+        let o = super::start_options(&self.host.borrow().js, &options, &callback, keep);
         let at = |i| o.get(i).as_string().unwrap_or_default();
         let creds = match o.get(0).as_f64().unwrap_or_default() as u32 {
             1 => Some(Credentials::Key {
@@ -120,17 +126,6 @@ impl CometApi {
         true
     }
 
-    // Closes the connection; subscriptions stay for the next `start`/`restart`.
-    pub fn stop(&self) {
-        input(&self.host, |h, now| h.core.stop(now));
-    }
-
-    // Reconnects at once, with `options` merged in when given (new credentials re-`auth`).
-    pub fn restart(&self, options: JsValue) -> bool {
-        let cb = std::mem::take(&mut self.host.borrow_mut().on_start);
-        self.start(options, cb)
-    }
-
     // `subscription(name, cb)`: `"pipe"`, `"pipe.event"`, `"msg"`, `"msg.event"` (personal
     // messages), `"#pipe"` (delivery reports of `web_pipe_send` to `pipe`), `""` or a
     // function alone (everything), `"sys.recovery"` (a stream could not be resumed).
@@ -140,7 +135,7 @@ impl CometApi {
         input(&self.host, |h, now| {
             id = h.next_sub;
             h.next_sub += 1;
-            if let Some(c) = super::subscribe(&h.subs, id, &name, &callback) {
+            if let Some(c) = super::subscribe(&h.js, id, &name, &callback) {
                 let pos = store::load(&h.owner, &c);
                 h.core.subscribe(now, &c, pos);
             }
@@ -202,13 +197,13 @@ impl CometApi {
 
     #[wasm_bindgen(js_name = onAuthSuccess)]
     pub fn on_auth_success(&self, callback: JsValue) {
-        super::add(&self.host.borrow().on_auth_ok, &callback);
+        super::keep(&self.host.borrow().js, AUTH_OK, &callback);
     }
 
     // CppComet's spelling. Also called when the relay ends the session (key deleted, kicked).
     #[wasm_bindgen(js_name = onAuthFalill)]
     pub fn on_auth_falill(&self, callback: JsValue) {
-        super::add(&self.host.borrow().on_auth_fail, &callback);
+        super::keep(&self.host.borrow().js, AUTH_FAIL, &callback);
     }
 
     // The npm entry's dispatcher of `on(event, …)` (`npm/comet.js`): called with `(event,
@@ -216,7 +211,7 @@ impl CometApi {
     // `text` the reason) and `error` (a refused `auth`, a missing WebSocket or a bad `node`).
     #[wasm_bindgen(js_name = setEmitter)]
     pub fn set_emitter(&self, emitter: JsValue) {
-        self.host.borrow_mut().emitter = emitter;
+        super::keep(&self.host.borrow().js, EMITTER, &emitter);
     }
 
     #[wasm_bindgen(js_name = isAuthorized)]
@@ -231,17 +226,17 @@ impl CometApi {
 
     #[wasm_bindgen(js_name = getUserId)]
     pub fn get_user_id(&self) -> JsValue {
-        js::get(&self.host.borrow().options, "user_id")
+        super::option(&self.host.borrow().js, "user_id")
     }
 
     #[wasm_bindgen(js_name = getUserKey)]
     pub fn get_user_key(&self) -> JsValue {
-        js::get(&self.host.borrow().options, "user_key")
+        super::option(&self.host.borrow().js, "user_key")
     }
 
     #[wasm_bindgen(js_name = getDevId)]
     pub fn get_dev_id(&self) -> JsValue {
-        js::get(&self.host.borrow().options, "dev_id")
+        super::option(&self.host.borrow().js, "dev_id")
     }
 
     /// Removes subscription `id` (all of them: `None`) and unsubscribes from the channels no
@@ -249,7 +244,7 @@ impl CometApi {
     fn release(&self, id: Option<u32>) -> bool {
         let mut found = false;
         input(&self.host, |h, now| {
-            if let Some(free) = super::unsubscribe(&h.subs, id) {
+            if let Some(free) = super::unsubscribe(&h.js, id) {
                 found = true;
                 for c in free.iter() {
                     h.core.unsubscribe(now, &c.as_string().unwrap_or_default());
@@ -272,7 +267,7 @@ impl CometApi {
                 Query::Count | Query::Users => s.presence(now, pipe),
                 Query::UserData => s.user_data(now, pipe),
             };
-            super::ask(&h.subs, id as f64, kind as u32, pipe, &cb);
+            super::ask(&h.js, id as f64, kind as u32, pipe, &cb);
         });
         true
     }

@@ -43,16 +43,24 @@ extern "C" {
     #[wasm_bindgen(catch, js_name = pipeArgs)]
     fn pipe_args(pipe: &JsValue, event: &JsValue, msg: &JsValue) -> Result<Array, JsValue>;
     #[wasm_bindgen(js_name = startOptions)]
-    fn start_options(previous: &JsValue, options: &JsValue) -> Array;
+    fn start_options(js: &JsValue, options: &JsValue, callback: &JsValue, keep: bool) -> Array;
+    fn option(js: &JsValue, key: &str) -> JsValue;
     #[wasm_bindgen(js_name = deviceId)]
     fn device_id() -> String;
     fn subscribe(list: &JsValue, id: u32, name: &JsValue, callback: &JsValue) -> Option<String>;
     fn unsubscribe(list: &JsValue, id: Option<u32>) -> Option<Array>;
-    fn tell(list: &JsValue, kind: u32, arg: &JsValue);
-    fn call(callbacks: &JsValue, arg: &JsValue);
-    fn add(list: &JsValue, callback: &JsValue);
-    fn signal(emitter: &JsValue, event: &str, code: u32, text: &str);
+    fn tell(js: &JsValue, kind: u32, arg: &JsValue);
+    fn keep(js: &JsValue, kind: u32, callback: &JsValue);
+    fn signal(js: &JsValue, event: &str, code: u32, text: &str);
 }
+
+/// `js/comet.js`'s `tell` and `keep` kinds of the callbacks kept for the page (0 and 1 are
+/// messages and reports to the subscriptions): `start`'s, `onAuthSuccess`'s, `onAuthFalill`'s
+/// and (`keep` only) the npm entry's dispatcher of state events.
+const START: u32 = 3;
+const AUTH_OK: u32 = 4;
+const AUTH_FAIL: u32 = 5;
+const EMITTER: u32 = 6;
 
 /// What a query's callback is waiting for (the numbers are `js/comet.js`'s `queryAnswer`
 /// kinds).
@@ -72,24 +80,18 @@ type Shared = Rc<RefCell<Host>>;
 
 struct Host {
     core: Session,
-    /// `start`'s options, merged across calls (CppComet keeps them for `restart`).
-    options: JsValue,
     url: String,
     /// Whose positions the streams use: the user id, or `anon`.
     owner: String,
     /// Unanswered publishes are kept in storage, under the relay and owner (`persist`).
     persist: bool,
-    /// The page's subscriptions, kept and matched by `js/comet.js` (`subscribe`, `tell`), and
-    /// the queries waiting for their reply beside them (`ask`, `replied`).
-    subs: JsValue,
+    /// What the page gave, kept by `js/comet.js` in one object: the subscriptions (matched
+    /// there: `subscribe`, `tell`), the queries waiting for their reply (`ask`, `replied`),
+    /// `start`'s options merged across calls (CppComet keeps them for `restart`) and its
+    /// callback, the `onAuthSuccess`/`onAuthFalill` callbacks and the npm entry's dispatcher
+    /// of state events (`keep`, `signal`). One handle instead of one per kind: module size.
+    js: JsValue,
     next_sub: u32,
-    /// `onAuthSuccess` and `onAuthFalill` callbacks: JS arrays (`js/comet.js`'s `add`).
-    on_auth_ok: JsValue,
-    on_auth_fail: JsValue,
-    /// The npm entry's dispatcher of state events and errors: `(event, code, text)`.
-    emitter: JsValue,
-    /// `start`'s callback (anything else is never called, as every callback kept here).
-    on_start: JsValue,
     link: Link,
     /// The page let go of its `CometApi`: the link is freed once the session stops (a
     /// started one stays alive, as a WebSocket with listeners does).
@@ -127,29 +129,26 @@ impl Driven for Driver {
 
 /// A step taken after the borrow of the host ends.
 enum Step {
-    /// `js/comet.js`'s `call`: a callback or an array of them, and the argument.
-    Call(JsValue, JsValue),
-    /// `js/comet.js`'s `tell`: to the subscriptions (kind, argument); the pipe and event are
-    /// the argument's `server_info`.
-    Tell(JsValue, u32, JsValue),
-    /// `js/comet.js`'s `replied`: a query's answer (subscriptions, id, outcome).
-    Reply(JsValue, u64, Result<String, Failure>),
+    /// `js/comet.js`'s `tell`: the argument to the subscriptions or callbacks of a kind (the
+    /// pipe and event of a message are the argument's `server_info`).
+    Tell(u32, JsValue),
+    /// `js/comet.js`'s `replied`: a query's answer (id, outcome).
+    Reply(u64, Result<String, Failure>),
 }
 
 fn pump(rc: &Shared) {
+    let js = rc.borrow().js.clone();
     loop {
         let Some(out) = rc.borrow_mut().core.poll_output() else {
             break;
         };
-        let step = perform(rc, out);
-        match step {
-            Some(Step::Call(fs, arg)) => call(&fs, &arg),
-            Some(Step::Tell(list, kind, arg)) => tell(&list, kind, &arg),
-            Some(Step::Reply(subs, id, outcome)) => {
+        match perform(rc, out) {
+            Some(Step::Tell(kind, arg)) => tell(&js, kind, &arg),
+            Some(Step::Reply(id, outcome)) => {
                 let id = id as f64;
                 match outcome {
-                    Ok(text) => replied(&subs, id, Some(&text), 0, ""),
-                    Err(f) => replied(&subs, id, None, f.code, &f.message),
+                    Ok(text) => replied(&js, id, Some(&text), 0, ""),
+                    Err(f) => replied(&js, id, None, f.code, &f.message),
                 }
             }
             None => {}
@@ -173,29 +172,24 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
             let _ = h.link.send(&text);
         }
         Output::Close => h.link.close(),
-        Output::Connected => {
-            let f = std::mem::take(&mut h.on_start);
-            return Some(Step::Call(f, JsValue::UNDEFINED));
-        }
+        Output::Connected => return Some(Step::Tell(START, JsValue::UNDEFINED)),
         Output::Auth(Ok(identity)) => {
             let arg = note(0, &identity.user_id, &identity.device, 0.0, "");
-            return Some(Step::Call(h.on_auth_ok.clone(), arg));
+            return Some(Step::Tell(AUTH_OK, arg));
         }
         Output::Auth(Err(f)) => {
             // CppComet's callback, and the `error` event: the page must fix the credentials.
             emit(&h, "error", f.code, &f.message);
-            return Some(Step::Call(h.on_auth_fail.clone(), failure("msg", &f)));
+            return Some(Step::Tell(AUTH_FAIL, failure("msg", &f)));
         }
-        Output::Stopped(f) => {
-            return Some(Step::Call(h.on_auth_fail.clone(), failure("msg", &f)));
-        }
+        Output::Stopped(f) => return Some(Step::Tell(AUTH_FAIL, failure("msg", &f))),
         Output::State {
             state,
             code,
             reason,
         } => emit(&h, state.name(), code, &reason),
         Output::Deliver { publication, epoch } => {
-            return Some(h.tell(0, to_message(&publication, epoch)));
+            return Some(Step::Tell(0, to_message(&publication, epoch)));
         }
         Output::Save { stream, position } => store::save(&h.owner, &stream, &position),
         Output::Persist(text) => {
@@ -206,7 +200,7 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
         Output::Gap { stream, position } => {
             // CppComet had no such notice; it goes to `sys` / `sys.recovery` subscribers.
             let arg = note(1, &stream, &position.epoch, position.seq as f64, "");
-            return Some(h.tell(0, arg));
+            return Some(Step::Tell(0, arg));
         }
         Output::Report {
             channel,
@@ -217,11 +211,9 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
                 Ok(seq) => note(2, &channel, &event, seq.map_or(f64::NAN, |s| s as f64), ""),
                 Err(f) => note(3, &channel, &event, f64::from(f.code), &f.message),
             };
-            return Some(h.tell(1, arg));
+            return Some(Step::Tell(1, arg));
         }
-        Output::Reply { id, outcome } => {
-            return Some(Step::Reply(h.subs.clone(), id, outcome));
-        }
+        Output::Reply { id, outcome } => return Some(Step::Reply(id, outcome)),
         // Said on the console: nobody waits for a subscription's answer.
         Output::Refused { channel, failure } => {
             note(5, &channel, "", f64::from(failure.code), &failure.message);
@@ -249,20 +241,12 @@ fn to_message(p: &Publication, epoch: Option<String>) -> JsValue {
 /// Tells the page's `on(event, …)` handlers. The dispatcher calls them in a microtask, so
 /// it may be called with the host borrowed: a handler that calls `stop()` cannot re-enter.
 fn emit(h: &Host, event: &str, code: u32, text: &str) {
-    signal(&h.emitter, event, code, text);
-}
-
-impl Host {
-    /// `arg` to the subscriptions that take it as kind `kind` (`js/comet.js`'s `tell`), once
-    /// the host is no longer borrowed.
-    fn tell(&self, kind: u32, arg: JsValue) -> Step {
-        Step::Tell(self.subs.clone(), kind, arg)
-    }
+    signal(&h.js, event, code, text);
 }
 
 /// Opens the socket with `start`'s `WebSocket` or the global one.
 fn open(h: &mut Host) {
-    let ctor = js::get_function(&h.options, "WebSocket");
+    let ctor = option(&h.js, "WebSocket").dyn_into().ok();
     if h.url.is_empty() || h.link.open(&h.url, ctor).is_err() {
         let why = "cometa: cannot open a WebSocket to the relay (no `node` and no page \
                    origin, a bad `node`, or no WebSocket: pass one in start({ WebSocket }) \
