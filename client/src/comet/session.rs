@@ -195,9 +195,9 @@ impl Session {
         self.channels.retain(|(c, _)| c != channel);
         if self.channels.len() != before && self.is_connected() {
             let id = self.id();
-            let frame = Body::new(id)
+            let frame = Body::new(native::UNSUBSCRIBE, id)
                 .string("channel", channel)
-                .packet(native::UNSUBSCRIBE);
+                .end();
             self.send_request(id, Pending::Unsubscribe, frame);
         }
     }
@@ -212,7 +212,7 @@ impl Session {
         let body = if durable {
             Body::keyed(&self.link.key())
         } else {
-            Body::new(id)
+            Body::new(native::PUBLISH, id)
         };
         let body = body
             .string("channel", channel)
@@ -225,7 +225,7 @@ impl Session {
             channel: channel.to_owned(),
             event: event.to_owned(),
         };
-        self.request(id, pending, body.packet(native::PUBLISH));
+        self.request(id, pending, body.end());
     }
 
     /// Asks for a channel's kept messages (`msg`: the personal stream); answered with an
@@ -245,14 +245,14 @@ impl Session {
         before: Option<u64>,
     ) -> u64 {
         let id = self.id();
-        let mut body = Body::new(id).string("channel", channel);
+        let mut body = Body::new(native::HISTORY, id).string("channel", channel);
         if let Some(n) = limit {
             body = body.raw("limit", &with_number("", n.into(), ""));
         }
         if let Some(b) = before {
             body = body.raw("before", &with_number("", b, ""));
         }
-        self.query(id, body.packet(native::HISTORY))
+        self.query(id, body.end())
     }
 
     /// Who is on `channel`: `{"count","users"?}` in the [`Output::Reply`].
@@ -260,9 +260,9 @@ impl Session {
         let id = self.id();
         self.query(
             id,
-            Body::new(id)
+            Body::new(native::PRESENCE, id)
                 .string("channel", channel)
-                .packet(native::PRESENCE),
+                .end(),
         )
     }
 
@@ -271,9 +271,9 @@ impl Session {
         let id = self.id();
         self.query(
             id,
-            Body::new(id)
+            Body::new(native::USER_DATA, id)
                 .string("user_id", user_id)
-                .packet(native::USER_DATA),
+                .end(),
         )
     }
 
@@ -293,7 +293,7 @@ impl Session {
         match &self.creds {
             Some(c) => {
                 self.next_id += 1;
-                let body = Body::new(id);
+                let body = Body::new(native::AUTH, id);
                 let body = match c {
                     Credentials::Key { user_id, user_key } => {
                         body.string("user_id", user_id).string("user_key", user_key)
@@ -306,7 +306,7 @@ impl Session {
                     body = body.raw("since", &p.to_json());
                     self.personal.since_sent = true;
                 }
-                self.send_request(id, Pending::Auth, body.packet(native::AUTH));
+                self.send_request(id, Pending::Auth, body.end());
             }
             // Anonymous: the relay wants a first frame within its handshake timeout, and a
             // page with nothing to subscribe yet has nothing else to send.
@@ -464,7 +464,7 @@ impl Session {
         let Some((channel, stream)) = self.channels.get_mut(index) else {
             return;
         };
-        let mut body = Body::new(id).string("channel", channel);
+        let mut body = Body::new(native::SUBSCRIBE, id).string("channel", channel);
         stream.confirmed = false;
         stream.since_sent = false;
         if let Some(p) = &stream.position {
@@ -472,6 +472,6 @@ impl Session {
             stream.since_sent = true;
         }
         let pending = Pending::Subscribe(channel.clone());
-        self.send_request(id, pending, body.packet(native::SUBSCRIBE));
+        self.send_request(id, pending, body.end());
     }
 }

@@ -131,7 +131,8 @@ impl Session {
             let seq = pos.seq;
             self.save(&channel, &pos);
             if personal {
-                let mut ack = [native::ACK, r#":{"seq":"#].concat();
+                let mut ack = String::from(native::ACK);
+                ack.push_str(r#":{"seq":"#);
                 push_dec(&mut ack, seq);
                 ack.push('}');
                 self.out.push_back(Output::Send(ack));
