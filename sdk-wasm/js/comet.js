@@ -89,6 +89,9 @@ function connectUrl(node) {
   return base.replace(/^http/i, 'ws').replace(/\/+$/, '') + '/connect';
 }
 
+// `String(v)`, but "" for null and undefined (a query's pipe or user id).
+export const text = (v) => (v == null ? '' : String(v));
+
 // `web_pipe_send`'s arguments as `[pipe, event, JSON text of msg]`: `(pipe, event, msg)`, or
 // CppComet's two-argument form `("pipe.event", msg)` (its event name was "undefined" without
 // a dot). `pipe` is taken as `String()` makes it. Throws if `msg` is not JSON-encodable.
@@ -106,9 +109,9 @@ export function pipeArgs(pipe, event, msg) {
 // `start`'s options `o`, merged into those of earlier calls kept in `l.o` (see the page's
 // state below), and its callback `cb` kept in `l.cb` (`keep`: `restart`, the last one stays).
 // Returns what `start` reads of them: `[credentials (0 none, 1 user_id + user_key, 2 token,
-// 3 skey: CppComet's user key first, then a JWT, then a Wafer session key), the user id, JWT
-// or session key, the user key, the owner of stored positions and publishes, the relay's URL,
-// persist]`. A user id or key may be a number (CppComet's examples). With a token or a
+// 3 skey: CppComet's user key first, then a JWT, then a Wafer session key; + 4 with persist),
+// the user id, JWT or session key, the user key, the owner of stored positions and
+// publishes, the relay's URL]`. A user id or key may be a number (CppComet's examples). With a token or a
 // session key the user is known only after `auth`: the owner is the `user_id` given with it,
 // else `session`; anonymous: `anon`. `persist` defaults to true.
 export function startOptions(l, o, cb, keep) {
@@ -121,11 +124,15 @@ export function startOptions(l, o, cb, keep) {
   const other = text('token') || text('skey');
   const kind = id && key ? 1 : text('token') ? 2 : other ? 3 : 0;
   const node = typeof o.node === 'string' ? o.node : undefined;
-  return [kind, kind === 1 ? id : other, key, kind === 1 ? id : kind ? id || 'session' : 'anon', connectUrl(node), o.persist !== false];
+  return [kind | (o.persist !== false ? 4 : 0), kind === 1 ? id : other, key, kind === 1 ? id : kind ? id || 'session' : 'anon', connectUrl(node)];
 }
 
-// Option `k` of the merged ones (`getUserId`…; `WebSocket` for each socket).
-export const option = (l, k) => l.o?.[k];
+// Option `k` of the merged ones (`getUserId`…), or the `WebSocket` constructor for each
+// socket when it is a function.
+export function option(l, k) {
+  const v = l.o?.[k];
+  return k !== 'WebSocket' || typeof v === 'function' ? v : undefined;
+}
 
 // Item `key` of storage `name` (`localStorage`, `sessionStorage`; wx storage behind the same
 // API in a mini-program): read without `text`, else written ("" removes it). Missing,

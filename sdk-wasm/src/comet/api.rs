@@ -86,7 +86,8 @@ impl CometApi {
         // kept, by `js/comet.js` (cheaper there).
         let o = super::start_options(&self.host.borrow().js, &options, &callback, keep);
         let at = |i| o.get(i).as_string().unwrap_or_default();
-        let creds = match o.get(0).as_f64().unwrap_or_default() as u32 {
+        let kind = o.get(0).as_f64().unwrap_or_default() as u32;
+        let creds = match kind & 3 {
             1 => Some(Credentials::Key {
                 user_id: at(1),
                 user_key: at(2),
@@ -95,7 +96,7 @@ impl CometApi {
             3 => Some(Credentials::Skey(at(1))),
             _ => None,
         };
-        let (owner, url, durable) = (at(3), at(4), o.get(5).is_truthy());
+        let (owner, url, durable) = (at(3), at(4), kind > 3);
         input(&self.host, |h, now| {
             // Positions belong to a user: reload them all when the user changes.
             let mut streams = Vec::new();
@@ -246,8 +247,10 @@ impl CometApi {
         input(&self.host, |h, now| {
             if let Some(free) = super::unsubscribe(&h.js, id) {
                 found = true;
-                for c in free.iter() {
-                    h.core.unsubscribe(now, &c.as_string().unwrap_or_default());
+                // By index: `get` is the import `start` reads its options with (module size).
+                for i in 0..free.length() {
+                    h.core
+                        .unsubscribe(now, &free.get(i).as_string().unwrap_or_default());
                 }
             }
         });
@@ -259,7 +262,7 @@ impl CometApi {
     /// The pipe (or user id) is any value, as `String()` makes it.
     #[inline(never)]
     fn query(&self, kind: Query, pipe: JsValue, callback: JsValue) -> bool {
-        let (pipe, cb) = (&js::to_js_string(&pipe), callback);
+        let (pipe, cb) = (&super::text(&pipe), callback);
         input(&self.host, |h, now| {
             let s = &mut h.core;
             let id = match kind {

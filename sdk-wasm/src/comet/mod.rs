@@ -45,6 +45,8 @@ extern "C" {
     #[wasm_bindgen(js_name = startOptions)]
     fn start_options(js: &JsValue, options: &JsValue, callback: &JsValue, keep: bool) -> Array;
     fn option(js: &JsValue, key: &str) -> JsValue;
+    /// `String(value)`, but "" for null and undefined (as `[value].join("")` gives).
+    fn text(value: &JsValue) -> String;
     #[wasm_bindgen(js_name = deviceId)]
     fn device_id() -> String;
     fn subscribe(list: &JsValue, id: u32, name: &JsValue, callback: &JsValue) -> Option<String>;
@@ -246,7 +248,8 @@ fn emit(h: &Host, event: &str, code: u32, text: &str) {
 
 /// Opens the socket with `start`'s `WebSocket` or the global one.
 fn open(h: &mut Host) {
-    let ctor = option(&h.js, "WebSocket").dyn_into().ok();
+    // A function or undefined (`js/comet.js`'s `option`), which `js/link.js` takes for none.
+    let ctor = Some(option(&h.js, "WebSocket").unchecked_into());
     if h.url.is_empty() || h.link.open(&h.url, ctor).is_err() {
         let why = "cometa: cannot open a WebSocket to the relay (no `node` and no page \
                    origin, a bad `node`, or no WebSocket: pass one in start({ WebSocket }) \
