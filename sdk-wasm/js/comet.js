@@ -108,12 +108,14 @@ export function pipeArgs(pipe, event, msg) {
 
 // `start`'s options `o`, merged into those of earlier calls kept in `l.o` (see the page's
 // state below), and its callback `cb` kept in `l.cb` (`keep`: `restart`, the last one stays).
-// Returns what `start` reads of them: `[credentials (0 none, 1 user_id + user_key, 2 token,
-// 3 skey: CppComet's user key first, then a JWT, then a Wafer session key; + 4 with persist),
-// the user id, JWT or session key, the user key, the owner of stored positions and
-// publishes, the relay's URL]`. A user id or key may be a number (CppComet's examples). With a token or a
-// session key the user is known only after `auth`: the owner is the `user_id` given with it,
-// else `session`; anonymous: `anon`. `persist` defaults to true.
+// Keeps what storage needs in `l`: `p` persist (default true), `u` the relay's URL, `w` the
+// owner of stored positions and publishes. A user id or key may be a number (CppComet's
+// examples). With a token or a session key the user is known only after `auth`: the owner
+// is the `user_id` given with it, else `session`; anonymous (and before any `start`):
+// `anon`. Returns what `start` reads: `[credentials (0 none, 1 user_id + user_key, 2 token,
+// 3 skey: CppComet's user key first, then a JWT, then a Wafer session key; + 4 with persist,
+// + 8 when kept publishes moved to another relay or owner), the user id, JWT or session key,
+// the user key, the relay's URL]`.
 export function startOptions(l, o, cb, keep) {
   if (!keep) l.cb = cb;
   if (typeof o === 'object' && o !== null) l.o = Object.assign({}, l.o, o);
@@ -124,7 +126,13 @@ export function startOptions(l, o, cb, keep) {
   const other = text('token') || text('skey');
   const kind = id && key ? 1 : text('token') ? 2 : other ? 3 : 0;
   const node = typeof o.node === 'string' ? o.node : undefined;
-  return [kind | (o.persist !== false ? 4 : 0), kind === 1 ? id : other, key, kind === 1 ? id : kind ? id || 'session' : 'anon', connectUrl(node)];
+  const owner = kind === 1 ? id : kind ? id || 'session' : 'anon';
+  const url = connectUrl(node);
+  const persist = o.persist !== false;
+  // Kept publishes move with the relay and user (and when `persist` was off).
+  const moved = !l.p || l.u !== url || l.w !== owner;
+  [l.p, l.u, l.w] = [persist, url, owner];
+  return [kind | (persist ? 4 : 0) | (moved ? 8 : 0), kind === 1 ? id : other, key, url];
 }
 
 // Option `k` of the merged ones (`getUserId`…), or the `WebSocket` constructor for each
@@ -146,17 +154,18 @@ function stored(name, key, text) {
   } catch {}
 }
 
-// The unanswered `web_pipe_send` calls of relay `url` as `owner` (`persist`), one body per
-// line in localStorage: read without `text`, else written ("" removes them). Without
-// storage they are still resent while the page lives.
-export function outbox(url, owner, text) {
-  return stored('localStorage', `cometa:outbox:${url} ${owner}`, text);
+// The unanswered `web_pipe_send` calls of the connection `l` (its relay and owner, see
+// `startOptions`), one body per line in localStorage: read without `text`, else written
+// ("" removes them) when `persist` is on. Without storage they are still resent while the
+// page lives.
+export function outbox(l, text) {
+  if (l.p || text === undefined) return stored('localStorage', `cometa:outbox:${l.u} ${l.w}`, text);
 }
 
-// Stream `stream`'s position for `owner` (`src/comet/store.rs`): read from sessionStorage
-// (`from` 0) or localStorage (1) without `text`, else written to both.
-export function position(from, owner, stream, text) {
-  const key = `cometa:pos:${owner}:${stream}`;
+// Stream `stream`'s position for the owner of connection `l` (`src/comet/store.rs`): read
+// from sessionStorage (`from` 0) or localStorage (1) without `text`, else written to both.
+export function position(l, from, stream, text) {
+  const key = `cometa:pos:${l.w ?? 'anon'}:${stream}`;
   if (text === undefined) return stored(from ? 'localStorage' : 'sessionStorage', key);
   stored('sessionStorage', key, text);
   stored('localStorage', key, text);

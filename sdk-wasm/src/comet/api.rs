@@ -46,8 +46,6 @@ impl CometApi {
         let host = Rc::new(RefCell::new(Host {
             core: Session::new(TunnelConfig::default(), seed),
             url: String::new(),
-            owner: "anon".into(),
-            persist: false,
             js: Array::new().into(),
             next_sub: 1,
             link: Link::default(),
@@ -82,8 +80,9 @@ impl CometApi {
     /// copy.
     #[inline(never)]
     fn begin(&self, options: JsValue, callback: JsValue, keep: bool) -> bool {
-        // `[kind, value, user key, owner, url, persist]`: read, and merged into the options
-        // kept, by `js/comet.js` (cheaper there).
+        // `[kind (+ 4 persist, + 8 moved), value, user key, url]`: read, and merged into the
+        // options kept, by `js/comet.js` (cheaper there), which keeps the owner of stored
+        // positions and publishes too.
         let o = super::start_options(&self.host.borrow().js, &options, &callback, keep);
         let at = |i| o.get(i).as_string().unwrap_or_default();
         let kind = o.get(0).as_f64().unwrap_or_default() as u32;
@@ -96,7 +95,7 @@ impl CometApi {
             3 => Some(Credentials::Skey(at(1))),
             _ => None,
         };
-        let (owner, url, durable) = (at(3), at(4), kind > 3);
+        let (url, durable, moved) = (at(3), kind & 4 != 0, kind > 7);
         input(&self.host, |h, now| {
             // Positions belong to a user: reload them all when the user changes.
             let mut streams = Vec::new();
@@ -104,23 +103,21 @@ impl CometApi {
                 streams.push(c.to_owned());
             }
             for s in &streams {
-                h.core.set_position(s, store::load(&owner, s));
+                h.core.set_position(s, store::load(&h.js, s));
             }
-            let personal = store::load(&owner, "msg");
+            let personal = store::load(&h.js, "msg");
             // `persist` (default true): unanswered publishes are kept in storage per relay
-            // and user. The stored list replaces the one in memory when either changed, and
-            // on a fresh start (a tab that takes over a shared connection finds what the
-            // last one left); a restart while running keeps its requests in flight.
+            // and user. The stored list replaces the one in memory when either changed (or
+            // `persist` was off: `moved`), and on a fresh start (a tab that takes over a
+            // shared connection finds what the last one left); a restart while running
+            // keeps its requests in flight.
             h.core.set_durable(durable);
             if durable {
-                let stored = super::outbox(&url, &owner, None);
-                let moved = !h.persist || h.url != url || h.owner != owner;
+                let stored = super::outbox(&h.js, None);
                 if moved || (stored.is_some() && !h.core.is_started()) {
                     h.core.restore(&stored.unwrap_or_default());
                 }
             }
-            h.persist = durable;
-            h.owner = owner;
             h.url = url;
             h.core.start(now, creds, super::device_id(), personal);
         });
@@ -137,7 +134,7 @@ impl CometApi {
             id = h.next_sub;
             h.next_sub += 1;
             if let Some(c) = super::subscribe(&h.js, id, &name, &callback) {
-                let pos = store::load(&h.owner, &c);
+                let pos = store::load(&h.js, &c);
                 h.core.subscribe(now, &c, pos);
             }
         });

@@ -38,8 +38,8 @@ extern "C" {
     fn note(kind: u32, a: &str, b: &str, n: f64, text: &str) -> JsValue;
     fn ask(subs: &JsValue, id: f64, kind: u32, pipe: &str, callback: &JsValue);
     fn replied(subs: &JsValue, id: f64, text: Option<&str>, code: u32, message: &str);
-    fn outbox(url: &str, owner: &str, text: Option<&str>) -> Option<String>;
-    fn position(from: u32, owner: &str, stream: &str, text: Option<&str>) -> Option<String>;
+    fn outbox(js: &JsValue, text: Option<&str>) -> Option<String>;
+    fn position(js: &JsValue, from: u32, stream: &str, text: Option<&str>) -> Option<String>;
     #[wasm_bindgen(catch, js_name = pipeArgs)]
     fn pipe_args(pipe: &JsValue, event: &JsValue, msg: &JsValue) -> Result<Array, JsValue>;
     #[wasm_bindgen(js_name = startOptions)]
@@ -82,14 +82,12 @@ type Shared = Rc<RefCell<Host>>;
 
 struct Host {
     core: Session,
+    /// The relay's `/connect` URL.
     url: String,
-    /// Whose positions the streams use: the user id, or `anon`.
-    owner: String,
-    /// Unanswered publishes are kept in storage, under the relay and owner (`persist`).
-    persist: bool,
     /// What the page gave, kept by `js/comet.js` in one object: the subscriptions (matched
     /// there: `subscribe`, `tell`), the queries waiting for their reply (`ask`, `replied`),
-    /// `start`'s options merged across calls (CppComet keeps them for `restart`) and its
+    /// `start`'s options merged across calls (CppComet keeps them for `restart`), what it
+    /// says about storage (whose positions and publishes, whether publishes are kept) and its
     /// callback, the `onAuthSuccess`/`onAuthFalill` callbacks and the npm entry's dispatcher
     /// of state events (`keep`, `signal`). One handle instead of one per kind: module size.
     js: JsValue,
@@ -193,11 +191,10 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
         Output::Deliver { publication, epoch } => {
             return Some(Step::Tell(0, to_message(&publication, epoch)));
         }
-        Output::Save { stream, position } => store::save(&h.owner, &stream, &position),
+        Output::Save { stream, position } => store::save(&h.js, &stream, &position),
         Output::Persist(text) => {
-            if h.persist {
-                outbox(&h.url, &h.owner, Some(&text));
-            }
+            // Written only with `persist` (`js/comet.js` knows).
+            outbox(&h.js, Some(&text));
         }
         Output::Gap { stream, position } => {
             // CppComet had no such notice; it goes to `sys` / `sys.recovery` subscribers.

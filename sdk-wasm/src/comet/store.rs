@@ -12,19 +12,21 @@
 
 use cometa_client::comet::Position;
 
+use wasm_bindgen::JsValue;
+
 use super::position;
 
-pub fn load(owner: &str, stream: &str) -> Option<Position> {
+pub fn load(js: &JsValue, stream: &str) -> Option<Position> {
     // The first storage with a position that parses (a plain loop: module size).
     for from in 0..2 {
-        if let Some(p) = position(from, owner, stream, None).and_then(|t| Position::parse(&t)) {
+        if let Some(p) = position(js, from, stream, None).and_then(|t| Position::parse(&t)) {
             return Some(p);
         }
     }
     None
 }
 
-pub fn save(owner: &str, stream: &str, p: &Position) {
+pub fn save(js: &JsValue, stream: &str, p: &Position) {
     // Quota or disabled storage: the position then lives only in the session.
-    position(0, owner, stream, Some(&p.to_json()));
+    position(js, 0, stream, Some(&p.to_json()));
 }
