@@ -22,14 +22,18 @@ function message(pipe, event, data, seq, userId, history, epoch) {
   };
 }
 
-// A publication the module delivers live; `text` is its data's JSON (checked by the module,
-// so `null` is only a safety net).
-export function delivered(pipe, event, text, seq, userId, epoch) {
-  let data = null;
+// A publication the module delivers live: its `pub:` body `text` (checked by the module, so
+// the `catch` is only a safety net), read as the client core's `Publication` reads it (a
+// string `event`, else ""; `data`, else null; a string `user_id`), its pipe, seq (NaN: none)
+// and epoch ("": none).
+function delivered(pipe, seq, text, epoch) {
+  let p;
   try {
-    data = JSON.parse(text);
+    p = JSON.parse(text);
   } catch {}
-  return message(pipe, event, data, seq, userId, false, epoch);
+  p = Object(p);
+  const str = (v) => (typeof v === 'string' ? v : undefined);
+  return message(pipe, str(p.event) ?? '', p.data ?? null, isNaN(seq) ? undefined : seq, str(p.user_id), false, epoch);
 }
 
 // The entries of a `history` reply, oldest first, as messages with `history: true`.
@@ -51,7 +55,9 @@ function answer(pipe, data, code, text) {
 // 3 its failure `{error: {code: n, message: text}}`; 4 a refused request's answer on pipe
 // `a`: `{data: null, error: {code: n, message: text}}`. Logged, nothing returned: 5 the relay
 // refused to subscribe to `a` for `text`; 6 no socket to `a` could be opened (`text`: why).
+// 7 a publication (`delivered`: pipe `a`, epoch `b`, seq `n`, body `text`).
 export function note(kind, a, b, n, text) {
+  if (kind === 7) return delivered(a, n, text, b);
   if (kind === 0) return answer('msg', { user_id: a, device: b });
   if (kind === 5) return console.error(`cometa: cannot subscribe to ${a}`, text);
   if (kind === 6) return console.error(text, a);
@@ -271,7 +277,7 @@ export function tell(l, kind, arg, cb) {
 
 // Calls callback `f`, or each of an array of them (a snapshot), with `arg`; what is not a
 // function is skipped.
-export function call(f, arg) {
+function call(f, arg) {
   for (const g of Array.isArray(f) ? [...f] : [f]) if (typeof g === 'function') safely(g, arg);
 }
 

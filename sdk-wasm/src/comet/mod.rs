@@ -15,7 +15,7 @@ mod store;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use cometa_client::comet::{Failure, Output, Publication, Session};
+use cometa_client::comet::{Failure, Output, Session};
 use cometa_client::event::ERR_SOCKET_ERROR;
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
@@ -27,14 +27,6 @@ pub use api::CometApi;
 
 #[wasm_bindgen(module = "/js/comet.js")]
 extern "C" {
-    fn delivered(
-        pipe: &str,
-        event: &str,
-        data_json: &str,
-        seq: Option<f64>,
-        user_id: Option<&str>,
-        epoch: Option<&str>,
-    ) -> JsValue;
     fn note(kind: u32, a: &str, b: &str, n: f64, text: &str) -> JsValue;
     fn ask(subs: &JsValue, id: f64, kind: u32, pipe: &str, callback: &JsValue);
     fn replied(subs: &JsValue, id: f64, text: Option<&str>, code: u32, message: &str);
@@ -188,8 +180,17 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
             code,
             reason,
         } => emit(&h, state.name(), code, &reason),
-        Output::Deliver { publication, epoch } => {
-            return Some(Step::Tell(0, to_message(&publication, epoch)));
+        Output::Deliver {
+            channel,
+            seq,
+            json,
+            epoch,
+        } => {
+            let (seq, epoch) = (
+                seq.map_or(f64::NAN, |s| s as f64),
+                epoch.unwrap_or_default(),
+            );
+            return Some(Step::Tell(0, note(7, &channel, &epoch, seq, &json)));
         }
         Output::Save { stream, position } => store::save(&h.js, &stream, &position),
         Output::Persist(text) => {
@@ -223,18 +224,6 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
 
 fn failure(pipe: &str, f: &Failure) -> JsValue {
     note(4, pipe, "", f64::from(f.code), &f.message)
-}
-
-fn to_message(p: &Publication, epoch: Option<String>) -> JsValue {
-    let seq = p.seq.map(|s| s as f64);
-    delivered(
-        &p.channel,
-        &p.event,
-        &p.data_json,
-        seq,
-        p.user_id.as_deref(),
-        epoch.as_deref(),
-    )
 }
 
 /// Tells the page's `on(event, …)` handlers. The dispatcher calls them in a microtask, so
