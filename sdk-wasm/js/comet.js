@@ -121,7 +121,7 @@ export function pipeArgs(pipe, event, msg) {
 // `anon`. Returns what `start` reads: `[credentials (0 none, 1 user_id + user_key, 2 token,
 // 3 skey: CppComet's user key first, then a JWT, then a Wafer session key; + 4 with persist,
 // + 8 when kept publishes moved to another relay or owner), the user id, JWT or session key,
-// the user key, the relay's URL]`.
+// the user key, the relay's URL, the device id]`.
 export function startOptions(l, o, cb, keep) {
   if (!keep) l.cb = cb;
   if (typeof o === 'object' && o !== null) l.o = Object.assign({}, l.o, o);
@@ -138,7 +138,7 @@ export function startOptions(l, o, cb, keep) {
   // Kept publishes move with the relay and user (and when `persist` was off).
   const moved = !l.p || l.u !== url || l.w !== owner;
   [l.p, l.u, l.w] = [persist, url, owner];
-  return [kind | (persist ? 4 : 0) | (moved ? 8 : 0), kind === 1 ? id : other, key, url];
+  return [kind | (persist ? 4 : 0) | (moved ? 8 : 0), kind === 1 ? id : other, key, url, deviceId()];
 }
 
 // Option `k` of the merged ones (`getUserId`…), or the `WebSocket` constructor for each
@@ -160,19 +160,19 @@ function stored(name, key, text) {
   } catch {}
 }
 
-// The unanswered `web_pipe_send` calls of the connection `l` (its relay and owner, see
-// `startOptions`), one body per line in localStorage: read without `text`, else written
-// ("" removes them) when `persist` is on. Without storage they are still resent while the
-// page lives.
-export function outbox(l, text) {
-  if (l.p || text === undefined) return stored('localStorage', `cometa:outbox:${l.u} ${l.w}`, text);
-}
-
-// Stream `stream`'s position for the owner of connection `l` (`src/comet/store.rs`): read
-// from sessionStorage (`from` 0) or localStorage (1) without `text`, else written to both.
-export function position(l, from, stream, text) {
+// What connection `l` keeps in storage (its relay and owner, see `startOptions`), read
+// without `text`, else written. Kinds 0 and 1: stream `stream`'s position
+// (`src/comet/store.rs`), read from sessionStorage (0) or localStorage (1), written to both.
+// Kind 2: the unanswered `web_pipe_send` calls, one body per line in localStorage, written
+// ("" removes them) only when `persist` is on; without storage they are still resent while
+// the page lives.
+export function kept(l, kind, stream, text) {
+  if (kind === 2) {
+    if (l.p || text === undefined) return stored('localStorage', `cometa:outbox:${l.u} ${l.w}`, text);
+    return;
+  }
   const key = `cometa:pos:${l.w ?? 'anon'}:${stream}`;
-  if (text === undefined) return stored(from ? 'localStorage' : 'sessionStorage', key);
+  if (text === undefined) return stored(kind ? 'localStorage' : 'sessionStorage', key);
   stored('sessionStorage', key, text);
   stored('localStorage', key, text);
 }

@@ -80,7 +80,7 @@ impl CometApi {
     /// copy.
     #[inline(never)]
     fn begin(&self, options: JsValue, callback: JsValue, keep: bool) -> bool {
-        // `[kind (+ 4 persist, + 8 moved), value, user key, url]`: read, and merged into the
+        // `[kind (+ 4 persist, + 8 moved), value, user key, url, device id]`: read, and merged into the
         // options kept, by `js/comet.js` (cheaper there), which keeps the owner of stored
         // positions and publishes too.
         let o = super::start_options(&self.host.borrow().js, &options, &callback, keep);
@@ -95,7 +95,7 @@ impl CometApi {
             3 => Some(Credentials::Skey(at(1))),
             _ => None,
         };
-        let (url, durable, moved) = (at(3), kind & 4 != 0, kind > 7);
+        let (url, device, durable, moved) = (at(3), at(4), kind & 4 != 0, kind > 7);
         input(&self.host, |h, now| {
             // Positions belong to a user: reload them all when the user changes.
             let mut streams = Vec::new();
@@ -113,13 +113,13 @@ impl CometApi {
             // keeps its requests in flight.
             h.core.set_durable(durable);
             if durable {
-                let stored = super::outbox(&h.js, None);
+                let stored = super::kept(&h.js, super::OUTBOX, "", None);
                 if moved || (stored.is_some() && !h.core.is_started()) {
                     h.core.restore(&stored.unwrap_or_default());
                 }
             }
             h.url = url;
-            h.core.start(now, creds, super::device_id(), personal);
+            h.core.start(now, creds, device, personal);
         });
         true
     }

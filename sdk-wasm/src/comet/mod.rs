@@ -30,8 +30,7 @@ extern "C" {
     fn note(kind: u32, a: &str, b: &str, n: f64, text: &str) -> JsValue;
     fn ask(subs: &JsValue, id: f64, kind: u32, pipe: &str, callback: &JsValue);
     fn replied(subs: &JsValue, id: f64, text: Option<&str>, code: u32, message: &str);
-    fn outbox(js: &JsValue, text: Option<&str>) -> Option<String>;
-    fn position(js: &JsValue, from: u32, stream: &str, text: Option<&str>) -> Option<String>;
+    fn kept(js: &JsValue, kind: u32, stream: &str, text: Option<&str>) -> Option<String>;
     #[wasm_bindgen(catch, js_name = pipeArgs)]
     fn pipe_args(pipe: &JsValue, event: &JsValue, msg: &JsValue) -> Result<Array, JsValue>;
     #[wasm_bindgen(js_name = startOptions)]
@@ -39,8 +38,6 @@ extern "C" {
     fn option(js: &JsValue, key: &str) -> JsValue;
     /// `String(value)`, but "" for null and undefined (as `[value].join("")` gives).
     fn text(value: &JsValue) -> String;
-    #[wasm_bindgen(js_name = deviceId)]
-    fn device_id() -> String;
     fn subscribe(list: &JsValue, id: u32, name: &JsValue, callback: &JsValue) -> Option<String>;
     fn unsubscribe(list: &JsValue, id: Option<u32>) -> Option<Array>;
     fn tell(js: &JsValue, kind: u32, arg: &JsValue);
@@ -52,6 +49,8 @@ extern "C" {
 /// messages and reports to the subscriptions): `start`'s, `onAuthSuccess`'s, `onAuthFalill`'s
 /// and (`keep` only) the npm entry's dispatcher of state events.
 const START: u32 = 3;
+/// `js/comet.js`'s `kept` kind of the unanswered publishes (0 and 1 are positions).
+const OUTBOX: u32 = 2;
 const AUTH_OK: u32 = 4;
 const AUTH_FAIL: u32 = 5;
 const EMITTER: u32 = 6;
@@ -195,7 +194,7 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
         Output::Save { stream, position } => store::save(&h.js, &stream, &position),
         Output::Persist(text) => {
             // Written only with `persist` (`js/comet.js` knows).
-            outbox(&h.js, Some(&text));
+            kept(&h.js, OUTBOX, "", Some(&text));
         }
         Output::Gap { stream, position } => {
             // CppComet had no such notice; it goes to `sys` / `sys.recovery` subscribers.
