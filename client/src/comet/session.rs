@@ -69,9 +69,10 @@ pub struct Session {
     /// When kept publishes the relay refused for its publish rate (4006) go again on this
     /// socket (see [`durable`]).
     resend_at: Option<u64>,
-    /// Rounds of kept publishes refused for the rate in a row (none accepted since): each
-    /// doubles the wait before the next, as the link's reconnect backoff does.
-    refusals: u32,
+    /// The wait before the last resend of kept publishes refused for the rate (0: none
+    /// refused since a publish was accepted); each round refused in a row doubles it, as the
+    /// link's reconnect backoff does.
+    refused_wait: u64,
     out: Queue<Output>,
     /// What the page was last told (see [`State`]).
     state: State,
@@ -93,7 +94,7 @@ impl Session {
             outbox: Queue::default(),
             resend: Resend::new(native::PUBLISH),
             resend_at: None,
-            refusals: 0,
+            refused_wait: 0,
             out: Queue::default(),
             state: State::Disconnected,
         }

@@ -10,7 +10,6 @@
 use cometa_protocol::native::code::LIMIT_EXCEEDED;
 
 use super::{Pending, Session};
-use crate::backoff;
 use crate::comet::wire::Body;
 use crate::comet::{ERR_OUTBOX_OVERFLOW, Failure, Output};
 use crate::json::Object;
@@ -103,9 +102,13 @@ impl Session {
         let held = f.code == u32::from(LIMIT_EXCEEDED) && self.resend.has(id);
         if held && self.resend_at.is_none() {
             let c = self.link.config();
-            let wait = backoff::ceiling_ms(self.refusals, c.backoff_base_ms, c.backoff_cap_ms);
+            let wait = match self.refused_wait {
+                0 => c.backoff_base_ms,
+                w => w.saturating_mul(2),
+            }
+            .min(c.backoff_cap_ms);
+            self.refused_wait = wait;
             self.resend_at = Some(now_ms + wait);
-            self.refusals = self.refusals.saturating_add(1);
         }
         held
     }
@@ -118,12 +121,8 @@ impl Session {
         }
     }
 
-    /// A reply for `id`: a kept publish leaves the list, answered or refused for good; one
-    /// the relay took (`stored`) ends a run of rate refusals.
-    pub(super) fn answered(&mut self, id: u64, stored: bool) {
-        if stored {
-            self.refusals = 0;
-        }
+    /// A reply for `id`: a kept publish leaves the list, answered or refused for good.
+    pub(super) fn answered(&mut self, id: u64) {
         if self.resend.answered(id) {
             self.persist();
         }

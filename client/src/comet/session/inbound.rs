@@ -26,7 +26,11 @@ impl Session {
             }
             (Pending::Publish { .. }, Err(f)) if self.held(now_ms, id, &f) => {}
             (Pending::Publish { channel, event }, outcome) => {
-                self.answered(id, outcome.is_ok());
+                // Taken: the relay's rate has room again, a refusal waits the base window.
+                if outcome.is_ok() {
+                    self.refused_wait = 0;
+                }
+                self.answered(id);
                 let outcome = outcome.map(|r| Object::scan(r).ok().and_then(|o| o.u64("seq")));
                 self.out.push_back(Output::Report {
                     channel,
