@@ -100,16 +100,22 @@ export const text = (v) => (v == null ? '' : String(v));
 
 // `web_pipe_send`'s arguments as `[pipe, event, JSON text of msg]`: `(pipe, event, msg)`, or
 // CppComet's two-argument form `("pipe.event", msg)` (its event name was "undefined" without
-// a dot). `pipe` is taken as `String()` makes it. Throws if `msg` is not JSON-encodable.
+// a dot). `pipe` is taken as `String()` makes it. What that throws (`msg` not
+// JSON-encodable) comes back alone, `[thrown]`, for the module to throw to the caller (no
+// `catch` import: its glue and the module's exception slot cost more).
 export function pipeArgs(pipe, event, msg) {
-  pipe = String(pipe);
-  if (msg === undefined) {
-    const i = pipe.indexOf('.');
-    msg = event;
-    event = i < 0 ? 'undefined' : pipe.slice(i + 1);
-    if (i >= 0) pipe = pipe.slice(0, i);
-  } else event = [event].join('');
-  return [pipe, event, JSON.stringify(msg) ?? 'null'];
+  try {
+    pipe = String(pipe);
+    if (msg === undefined) {
+      const i = pipe.indexOf('.');
+      msg = event;
+      event = i < 0 ? 'undefined' : pipe.slice(i + 1);
+      if (i >= 0) pipe = pipe.slice(0, i);
+    } else event = [event].join('');
+    return [pipe, event, JSON.stringify(msg) ?? 'null'];
+  } catch (e) {
+    return [e];
+  }
 }
 
 // `start`'s options `o`, merged into those of earlier calls kept in `l.o` (see the page's

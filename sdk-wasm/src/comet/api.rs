@@ -161,7 +161,10 @@ impl CometApi {
         event: JsValue,
         msg: JsValue,
     ) -> Result<bool, JsValue> {
-        let a = super::pipe_args(&pipe, &event, &msg)?;
+        let a = super::pipe_args(&pipe, &event, &msg);
+        if a.length() < 3 {
+            return Err(a.get(0));
+        }
         let at = |i| a.get(i).as_string().unwrap_or_default();
         let (pipe, event, json) = (at(0), at(1), at(2));
         input(&self.host, |h, now| {

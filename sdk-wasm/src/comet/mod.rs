@@ -31,8 +31,8 @@ extern "C" {
     fn ask(subs: &JsValue, id: f64, kind: u32, pipe: &str, callback: &JsValue);
     fn replied(subs: &JsValue, id: f64, text: Option<&str>, code: u32, message: &str);
     fn kept(js: &JsValue, kind: u32, stream: &str, text: Option<&str>) -> Option<String>;
-    #[wasm_bindgen(catch, js_name = pipeArgs)]
-    fn pipe_args(pipe: &JsValue, event: &JsValue, msg: &JsValue) -> Result<Array, JsValue>;
+    #[wasm_bindgen(js_name = pipeArgs)]
+    fn pipe_args(pipe: &JsValue, event: &JsValue, msg: &JsValue) -> Array;
     #[wasm_bindgen(js_name = startOptions)]
     fn start_options(js: &JsValue, options: &JsValue, callback: &JsValue, keep: bool) -> Array;
     fn option(js: &JsValue, key: &str) -> JsValue;
