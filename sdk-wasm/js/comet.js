@@ -144,7 +144,7 @@ export function startOptions(l, o, cb, keep) {
   // Kept publishes move with the relay and user (and when `persist` was off).
   const moved = !l.p || l.u !== url || l.w !== owner;
   [l.p, l.u, l.w] = [persist, url, owner];
-  return [kind | (persist ? 4 : 0) | (moved ? 8 : 0), kind === 1 ? id : other, key, url, deviceId()];
+  return [String(kind | (persist ? 4 : 0) | (moved ? 8 : 0)), kind === 1 ? id : other, key, url, deviceId()];
 }
 
 // Option `k` of the merged ones (`getUserId`…), or the `WebSocket` constructor for each

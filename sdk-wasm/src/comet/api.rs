@@ -85,7 +85,10 @@ impl CometApi {
         // positions and publishes too.
         let o = super::start_options(&self.host.borrow().js, &options, &callback, keep);
         let at = |i| o.get(i).as_string().unwrap_or_default();
-        let kind = o.get(0).as_f64().unwrap_or_default() as u32;
+        // Its decimal digits, like the rest a string: no number getter in the glue.
+        let kind = at(0)
+            .bytes()
+            .fold(0, |n, d| n * 10 + u32::from(d.wrapping_sub(b'0')));
         let creds = match kind & 3 {
             1 => Some(Credentials::Key {
                 user_id: at(1),
