@@ -9,7 +9,7 @@ use cometa_client::comet::{Credentials, Session};
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
 
-use super::{AUTH_FAIL, AUTH_OK, Driver, EMITTER, Host, Query, Shared, input, store};
+use super::{AUTH_FAIL, AUTH_OK, Conn, Driver, EMITTER, Host, Query, Shared, input, store};
 use crate::js;
 use crate::link::Link;
 
@@ -43,14 +43,16 @@ impl CometApi {
     #[wasm_bindgen(constructor)]
     pub fn new() -> CometApi {
         let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64 ^ js::now_ms();
-        let host = Rc::new(RefCell::new(Host {
-            core: Session::new(TunnelConfig::default(), seed),
-            url: String::new(),
+        let host = Rc::new(Conn {
+            host: RefCell::new(Host {
+                core: Session::new(TunnelConfig::default(), seed),
+                url: String::new(),
+                next_sub: 1,
+                link: Link::default(),
+                dropped: false,
+            }),
             js: Array::new().into(),
-            next_sub: 1,
-            link: Link::default(),
-            dropped: false,
-        }));
+        });
         let link = Link::new(Rc::new(Driver(host.clone())));
         host.borrow_mut().link = link;
         CometApi { host }
@@ -83,7 +85,7 @@ impl CometApi {
         // `[kind (+ 4 persist, + 8 moved), value, user key, url, device id]`: read, and merged into the
         // options kept, by `js/comet.js` (cheaper there), which keeps the owner of stored
         // positions and publishes too.
-        let o = super::start_options(&self.host.borrow().js, &options, &callback, keep);
+        let o = super::start_options(&self.host.js, &options, &callback, keep);
         let at = |i| o.get(i).as_string().unwrap_or_default();
         // Its decimal digits, like the rest a string: no number getter in the glue.
         let kind = at(0)
@@ -106,9 +108,9 @@ impl CometApi {
                 streams.push(c.to_owned());
             }
             for s in &streams {
-                h.core.set_position(s, store::load(&h.js, s));
+                h.core.set_position(s, store::load(&self.host.js, s));
             }
-            let personal = store::load(&h.js, "msg");
+            let personal = store::load(&self.host.js, "msg");
             // `persist` (default true): unanswered publishes are kept in storage per relay
             // and user. The stored list replaces the one in memory when either changed (or
             // `persist` was off: `moved`), and on a fresh start (a tab that takes over a
@@ -116,7 +118,7 @@ impl CometApi {
             // keeps its requests in flight.
             h.core.set_durable(durable);
             if durable {
-                let stored = super::kept(&h.js, super::OUTBOX, "", None);
+                let stored = super::kept(&self.host.js, super::OUTBOX, "", None);
                 if moved || (stored.is_some() && !h.core.is_started()) {
                     h.core.restore(&stored.unwrap_or_default());
                 }
@@ -136,8 +138,8 @@ impl CometApi {
         input(&self.host, |h, now| {
             id = h.next_sub;
             h.next_sub += 1;
-            if let Some(c) = super::subscribe(&h.js, id, &name, &callback) {
-                let pos = store::load(&h.js, &c);
+            if let Some(c) = super::subscribe(&self.host.js, id, &name, &callback) {
+                let pos = store::load(&self.host.js, &c);
                 h.core.subscribe(now, &c, pos);
             }
         });
@@ -201,13 +203,13 @@ impl CometApi {
 
     #[wasm_bindgen(js_name = onAuthSuccess)]
     pub fn on_auth_success(&self, callback: JsValue) {
-        super::keep(&self.host.borrow().js, AUTH_OK, &callback);
+        super::keep(&self.host.js, AUTH_OK, &callback);
     }
 
     // CppComet's spelling. Also called when the relay ends the session (key deleted, kicked).
     #[wasm_bindgen(js_name = onAuthFalill)]
     pub fn on_auth_falill(&self, callback: JsValue) {
-        super::keep(&self.host.borrow().js, AUTH_FAIL, &callback);
+        super::keep(&self.host.js, AUTH_FAIL, &callback);
     }
 
     // The npm entry's dispatcher of `on(event, …)` (`npm/comet.js`): called with `(event,
@@ -215,7 +217,7 @@ impl CometApi {
     // `text` the reason) and `error` (a refused `auth`, a missing WebSocket or a bad `node`).
     #[wasm_bindgen(js_name = setEmitter)]
     pub fn set_emitter(&self, emitter: JsValue) {
-        super::keep(&self.host.borrow().js, EMITTER, &emitter);
+        super::keep(&self.host.js, EMITTER, &emitter);
     }
 
     #[wasm_bindgen(js_name = isAuthorized)]
@@ -230,17 +232,17 @@ impl CometApi {
 
     #[wasm_bindgen(js_name = getUserId)]
     pub fn get_user_id(&self) -> JsValue {
-        super::option(&self.host.borrow().js, "user_id")
+        super::option(&self.host.js, "user_id")
     }
 
     #[wasm_bindgen(js_name = getUserKey)]
     pub fn get_user_key(&self) -> JsValue {
-        super::option(&self.host.borrow().js, "user_key")
+        super::option(&self.host.js, "user_key")
     }
 
     #[wasm_bindgen(js_name = getDevId)]
     pub fn get_dev_id(&self) -> JsValue {
-        super::option(&self.host.borrow().js, "dev_id")
+        super::option(&self.host.js, "dev_id")
     }
 
     /// Removes subscription `id` (all of them: `None`) and unsubscribes from the channels no
@@ -248,7 +250,7 @@ impl CometApi {
     fn release(&self, id: Option<u32>) -> bool {
         let mut found = false;
         input(&self.host, |h, now| {
-            if let Some(free) = super::unsubscribe(&h.js, id) {
+            if let Some(free) = super::unsubscribe(&self.host.js, id) {
                 found = true;
                 // By index: `get` is the import `start` reads its options with (module size).
                 for i in 0..free.length() {
@@ -273,7 +275,7 @@ impl CometApi {
                 Query::Count | Query::Users => s.presence(now, pipe),
                 Query::UserData => s.user_data(now, pipe),
             };
-            super::ask(&h.js, id as f64, kind as u32, pipe, &cb);
+            super::ask(&self.host.js, id as f64, kind as u32, pipe, &cb);
         });
         true
     }

@@ -69,19 +69,33 @@ enum Query {
     UserData = 3,
 }
 
-type Shared = Rc<RefCell<Host>>;
+type Shared = Rc<Conn>;
+
+/// One connection: the host, and beside it (outside the `RefCell`, so it is read while the
+/// page's callbacks run without a clone of the handle: module size) what the page gave,
+/// kept by `js/comet.js` in one object: the subscriptions (matched there: `subscribe`,
+/// `tell`), the queries waiting for their reply (`ask`, `replied`), `start`'s options merged
+/// across calls (CppComet keeps them for `restart`), what it says about storage (whose
+/// positions and publishes, whether publishes are kept) and its callback, the
+/// `onAuthSuccess`/`onAuthFalill` callbacks and the npm entry's dispatcher of state events
+/// (`keep`, `signal`). One handle instead of one per kind: module size.
+struct Conn {
+    host: RefCell<Host>,
+    js: JsValue,
+}
+
+/// `conn.borrow_mut()` is its host's.
+impl std::ops::Deref for Conn {
+    type Target = RefCell<Host>;
+    fn deref(&self) -> &RefCell<Host> {
+        &self.host
+    }
+}
 
 struct Host {
     core: Session,
     /// The relay's `/connect` URL.
     url: String,
-    /// What the page gave, kept by `js/comet.js` in one object: the subscriptions (matched
-    /// there: `subscribe`, `tell`), the queries waiting for their reply (`ask`, `replied`),
-    /// `start`'s options merged across calls (CppComet keeps them for `restart`), what it
-    /// says about storage (whose positions and publishes, whether publishes are kept) and its
-    /// callback, the `onAuthSuccess`/`onAuthFalill` callbacks and the npm entry's dispatcher
-    /// of state events (`keep`, `signal`). One handle instead of one per kind: module size.
-    js: JsValue,
     next_sub: u32,
     link: Link,
     /// The page let go of its `CometApi`: the link is freed once the session stops (a
@@ -128,18 +142,18 @@ enum Step {
 }
 
 fn pump(rc: &Shared) {
-    let js = rc.borrow().js.clone();
+    let js = &rc.js;
     loop {
         let Some(out) = rc.borrow_mut().core.poll_output() else {
             break;
         };
         match perform(rc, out) {
-            Some(Step::Tell(kind, arg)) => tell(&js, kind, &arg),
+            Some(Step::Tell(kind, arg)) => tell(js, kind, &arg),
             Some(Step::Reply(id, outcome)) => {
                 let id = id as f64;
                 match outcome {
-                    Ok(text) => replied(&js, id, Some(&text), 0, ""),
-                    Err(f) => replied(&js, id, None, f.code, &f.message),
+                    Ok(text) => replied(js, id, Some(&text), 0, ""),
+                    Err(f) => replied(js, id, None, f.code, &f.message),
                 }
             }
             None => {}
@@ -155,9 +169,9 @@ fn input(rc: &Shared, f: impl FnOnce(&mut Host, u64)) {
 
 /// Performs one output; what needs user code or a new socket is returned as a [`Step`].
 fn perform(rc: &Shared, out: Output) -> Option<Step> {
-    let mut h = rc.borrow_mut();
+    let (mut h, js) = (rc.borrow_mut(), &rc.js);
     match out {
-        Output::Open => open(&mut h),
+        Output::Open => open(&mut h, js),
         // A failed send shows up as the socket's close, which reconnects.
         Output::Send(text) => {
             let _ = h.link.send(&text);
@@ -170,7 +184,7 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
         }
         Output::Auth(Err(f)) => {
             // CppComet's callback, and the `error` event: the page must fix the credentials.
-            emit(&h, "error", f.code, &f.message);
+            emit(js, "error", f.code, &f.message);
             return Some(Step::Tell(AUTH_FAIL, failure("msg", &f)));
         }
         Output::Stopped(f) => return Some(Step::Tell(AUTH_FAIL, failure("msg", &f))),
@@ -178,7 +192,7 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
             state,
             code,
             reason,
-        } => emit(&h, state.name(), code, &reason),
+        } => emit(js, state.name(), code, &reason),
         Output::Deliver {
             channel,
             seq,
@@ -191,10 +205,10 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
             );
             return Some(Step::Tell(0, note(7, &channel, &epoch, seq, &json)));
         }
-        Output::Save { stream, position } => store::save(&h.js, &stream, &position),
+        Output::Save { stream, position } => store::save(js, &stream, &position),
         Output::Persist(text) => {
             // Written only with `persist` (`js/comet.js` knows).
-            kept(&h.js, OUTBOX, "", Some(&text));
+            kept(js, OUTBOX, "", Some(&text));
         }
         Output::Gap { stream, position } => {
             // CppComet had no such notice; it goes to `sys` / `sys.recovery` subscribers.
@@ -227,14 +241,14 @@ fn failure(pipe: &str, f: &Failure) -> JsValue {
 
 /// Tells the page's `on(event, …)` handlers. The dispatcher calls them in a microtask, so
 /// it may be called with the host borrowed: a handler that calls `stop()` cannot re-enter.
-fn emit(h: &Host, event: &str, code: u32, text: &str) {
-    signal(&h.js, event, code, text);
+fn emit(js: &JsValue, event: &str, code: u32, text: &str) {
+    signal(js, event, code, text);
 }
 
 /// Opens the socket with `start`'s `WebSocket` or the global one.
-fn open(h: &mut Host) {
+fn open(h: &mut Host, js: &JsValue) {
     // A function or undefined (`js/comet.js`'s `option`), which `js/link.js` takes for none.
-    let ctor = Some(option(&h.js, "WebSocket").unchecked_into());
+    let ctor = Some(option(js, "WebSocket").unchecked_into());
     if h.url.is_empty() || h.link.open(&h.url, ctor).is_err() {
         let why = "cometa: cannot open a WebSocket to the relay (no `node` and no page \
                    origin, a bad `node`, or no WebSocket: pass one in start({ WebSocket }) \
@@ -243,7 +257,7 @@ fn open(h: &mut Host) {
         // A configuration error: no retry can fix it, so the session stops (and a Node
         // process is free to exit) instead of backing off forever. `error` first, then
         // the `disconnected` the stop queues.
-        emit(h, "error", ERR_SOCKET_ERROR, why);
+        emit(js, "error", ERR_SOCKET_ERROR, why);
         h.core.stop(js::now_ms());
     }
 }
