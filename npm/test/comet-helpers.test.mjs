@@ -88,6 +88,19 @@ test('multi_web_pipe_send sends every copy; each receiving callback handles it o
   assert.deepEqual(b.list.map((d) => d.text), ['hi', 'after']);
 });
 
+test('web_pipe_send throws what JSON cannot encode, and the connection stays usable', { timeout: 30000 }, async () => {
+  const api = await connect();
+  assert.throws(() => api.web_pipe_send('web_throw', 'e', { n: 1n }), TypeError);
+  const cyclic = {};
+  cyclic.self = cyclic;
+  assert.throws(() => api.web_pipe_send('web_throw.e', cyclic), TypeError);
+  // Not left half-called: the next publish goes out and is reported.
+  const report = new Promise((resolve) => api.subscription('#web_throw', resolve));
+  assert.equal(api.web_pipe_send('web_throw', 'e', { ok: 1 }), true);
+  const r = await within(report, 'report');
+  assert.equal(r.data.error, undefined);
+});
+
 test('setLogLevel/getLogLevel: the level is kept and state changes are logged above 0', { timeout: 30000 }, async () => {
   const api = new CometApi();
   apis.push(api);

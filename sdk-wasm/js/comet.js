@@ -22,14 +22,18 @@ function message(pipe, event, data, seq, userId, history, epoch) {
   };
 }
 
-// A publication the module delivers live; `text` is its data's JSON (checked by the module,
-// so `null` is only a safety net).
-export function delivered(pipe, event, text, seq, userId, epoch) {
-  let data = null;
+// A publication the module delivers live: its `pub:` body `text` (checked by the module, so
+// the `catch` is only a safety net), read as the client core's `Publication` reads it (a
+// string `event`, else ""; `data`, else null; a string `user_id`), its pipe, seq (NaN: none)
+// and epoch ("": none).
+function delivered(pipe, seq, text, epoch) {
+  let p;
   try {
-    data = JSON.parse(text);
+    p = JSON.parse(text);
   } catch {}
-  return message(pipe, event, data, seq, userId, false, epoch);
+  p = Object(p);
+  const str = (v) => (typeof v === 'string' ? v : undefined);
+  return message(pipe, str(p.event) ?? '', p.data ?? null, isNaN(seq) ? undefined : seq, str(p.user_id), false, epoch);
 }
 
 // The entries of a `history` reply, oldest first, as messages with `history: true`.
@@ -51,7 +55,9 @@ function answer(pipe, data, code, text) {
 // 3 its failure `{error: {code: n, message: text}}`; 4 a refused request's answer on pipe
 // `a`: `{data: null, error: {code: n, message: text}}`. Logged, nothing returned: 5 the relay
 // refused to subscribe to `a` for `text`; 6 no socket to `a` could be opened (`text`: why).
+// 7 a publication (`delivered`: pipe `a`, epoch `b`, seq `n`, body `text`).
 export function note(kind, a, b, n, text) {
+  if (kind === 7) return delivered(a, n, text, b);
   if (kind === 0) return answer('msg', { user_id: a, device: b });
   if (kind === 5) return console.error(`cometa: cannot subscribe to ${a}`, text);
   if (kind === 6) return console.error(text, a);
@@ -89,37 +95,63 @@ function connectUrl(node) {
   return base.replace(/^http/i, 'ws').replace(/\/+$/, '') + '/connect';
 }
 
+// `String(v)`, but "" for null and undefined (a query's pipe or user id).
+export const text = (v) => (v == null ? '' : String(v));
+
 // `web_pipe_send`'s arguments as `[pipe, event, JSON text of msg]`: `(pipe, event, msg)`, or
 // CppComet's two-argument form `("pipe.event", msg)` (its event name was "undefined" without
-// a dot). `pipe` is taken as `String()` makes it. Throws if `msg` is not JSON-encodable.
+// a dot). `pipe` is taken as `String()` makes it. What that throws (`msg` not
+// JSON-encodable) comes back alone, `[thrown]`, for the module to throw to the caller (no
+// `catch` import: its glue and the module's exception slot cost more).
 export function pipeArgs(pipe, event, msg) {
-  pipe = String(pipe);
-  if (msg === undefined) {
-    const i = pipe.indexOf('.');
-    msg = event;
-    event = i < 0 ? 'undefined' : pipe.slice(i + 1);
-    if (i >= 0) pipe = pipe.slice(0, i);
-  } else event = [event].join('');
-  return [pipe, event, JSON.stringify(msg) ?? 'null'];
+  try {
+    pipe = String(pipe);
+    if (msg === undefined) {
+      const i = pipe.indexOf('.');
+      msg = event;
+      event = i < 0 ? 'undefined' : pipe.slice(i + 1);
+      if (i >= 0) pipe = pipe.slice(0, i);
+    } else event = [event].join('');
+    return [pipe, event, JSON.stringify(msg) ?? 'null'];
+  } catch (e) {
+    return [e];
+  }
 }
 
-// What `start` reads of its options `o` merged into those of earlier calls (`prev`):
-// `[credentials (0 none, 1 user_id + user_key, 2 token, 3 skey: CppComet's user key first,
-// then a JWT, then a Wafer session key), the user id, JWT or session key, the user key, the
-// owner of stored positions and publishes, the relay's URL, persist, the merged options]`.
-// A user id or key may be a number (CppComet's examples). With a token or a session key the
-// user is known only after `auth`: the owner is the `user_id` given with it, else
-// `session`; anonymous: `anon`. `persist` defaults to true.
-export function startOptions(prev, o) {
-  if (typeof o === 'object' && o !== null) prev = Object.assign({}, prev, o);
-  o = prev;
+// `start`'s options `o`, merged into those of earlier calls kept in `l.o` (see the page's
+// state below), and its callback `cb` kept in `l.cb` (`keep`: `restart`, the last one stays).
+// Keeps what storage needs in `l`: `p` persist (default true), `u` the relay's URL, `w` the
+// owner of stored positions and publishes. A user id or key may be a number (CppComet's
+// examples). With a token or a session key the user is known only after `auth`: the owner
+// is the `user_id` given with it, else `session`; anonymous (and before any `start`):
+// `anon`. Returns what `start` reads: `[credentials (0 none, 1 user_id + user_key, 2 token,
+// 3 skey: CppComet's user key first, then a JWT, then a Wafer session key; + 4 with persist,
+// + 8 when kept publishes moved to another relay or owner), the user id, JWT or session key,
+// the user key, the relay's URL, the device id]`.
+export function startOptions(l, o, cb, keep) {
+  if (!keep) l.cb = cb;
+  if (typeof o === 'object' && o !== null) l.o = Object.assign({}, l.o, o);
+  o = l.o ||= {};
   const text = (k) => (typeof o[k] === 'number' ? String(o[k]) : o[k] && typeof o[k] === 'string' ? o[k] : undefined);
   const id = text('user_id');
   const key = text('user_key');
   const other = text('token') || text('skey');
   const kind = id && key ? 1 : text('token') ? 2 : other ? 3 : 0;
   const node = typeof o.node === 'string' ? o.node : undefined;
-  return [kind, kind === 1 ? id : other, key, kind === 1 ? id : kind ? id || 'session' : 'anon', connectUrl(node), o.persist !== false, o];
+  const owner = kind === 1 ? id : kind ? id || 'session' : 'anon';
+  const url = connectUrl(node);
+  const persist = o.persist !== false;
+  // Kept publishes move with the relay and user (and when `persist` was off).
+  const moved = !l.p || l.u !== url || l.w !== owner;
+  [l.p, l.u, l.w] = [persist, url, owner];
+  return [String(kind | (persist ? 4 : 0) | (moved ? 8 : 0)), kind === 1 ? id : other, key, url, deviceId()];
+}
+
+// Option `k` of the merged ones (`getUserId`…), or the `WebSocket` constructor for each
+// socket when it is a function.
+export function option(l, k) {
+  const v = l.o?.[k];
+  return k !== 'WebSocket' || typeof v === 'function' ? v : undefined;
 }
 
 // Item `key` of storage `name` (`localStorage`, `sessionStorage`; wx storage behind the same
@@ -134,18 +166,19 @@ function stored(name, key, text) {
   } catch {}
 }
 
-// The unanswered `web_pipe_send` calls of relay `url` as `owner` (`persist`), one body per
-// line in localStorage: read without `text`, else written ("" removes them). Without
-// storage they are still resent while the page lives.
-export function outbox(url, owner, text) {
-  return stored('localStorage', `cometa:outbox:${url} ${owner}`, text);
-}
-
-// Stream `stream`'s position for `owner` (`src/comet/store.rs`): read from sessionStorage
-// (`from` 0) or localStorage (1) without `text`, else written to both.
-export function position(from, owner, stream, text) {
-  const key = `cometa:pos:${owner}:${stream}`;
-  if (text === undefined) return stored(from ? 'localStorage' : 'sessionStorage', key);
+// What connection `l` keeps in storage (its relay and owner, see `startOptions`), read
+// without `text`, else written. Kinds 0 and 1: stream `stream`'s position
+// (`src/comet/store.rs`), read from sessionStorage (0) or localStorage (1), written to both.
+// Kind 2: the unanswered `web_pipe_send` calls, one body per line in localStorage, written
+// ("" removes them) only when `persist` is on; without storage they are still resent while
+// the page lives.
+export function kept(l, kind, stream, text) {
+  if (kind === 2) {
+    if (l.p || text === undefined) return stored('localStorage', `cometa:outbox:${l.u} ${l.w}`, text);
+    return;
+  }
+  const key = `cometa:pos:${l.w ?? 'anon'}:${stream}`;
+  if (text === undefined) return stored(kind ? 'localStorage' : 'sessionStorage', key);
   stored('sessionStorage', key, text);
   stored('localStorage', key, text);
 }
@@ -167,8 +200,12 @@ export function tabId() {
   return (tab ||= randomId(16));
 }
 
-// The page's subscriptions of one connection (the module's `Host.subs`): `[id, name,
-// callback]` in array `l`, in order. `name` is CppComet's (`"pipe"`, `"pipe.event"`, `"msg"`,
+// What the page gave one connection (the module's `Host.js`), array `l`: its subscriptions as
+// `[id, name, callback]`, in order, and as properties `o` and `cb` (`startOptions`), the
+// queries waiting for a reply `q` (`ask`), and the callbacks `keep` keeps: `ok` and `no`
+// (`onAuthSuccess`, `onAuthFalill`), `e` (the npm entry's dispatcher of state events).
+//
+// Subscription names `name` is CppComet's (`"pipe"`, `"pipe.event"`, `"msg"`,
 // `"msg.event"`, `"#pipe"` for reports of the page's publishes, `""` for everything; not a
 // string: `""`); a function alone is everything.
 
@@ -226,8 +263,14 @@ export function safely(f, arg) {
 // Hands `arg` to the subscriptions it is for, by its `server_info`'s pipe and event, in
 // subscription order (a snapshot: callbacks may subscribe more while they run). Kinds: 0 a
 // message; 1 the report of a publish; 2 a history, each of the entries `arg` to `cb` when a
-// function, else as a message.
+// function, else as a message. Or to the callbacks `l` keeps: 3 `start`'s (once), 4 those
+// of `onAuthSuccess`, 5 those of `onAuthFalill`.
 export function tell(l, kind, arg, cb) {
+  if (kind === 3) {
+    cb = l.cb;
+    l.cb = undefined;
+  }
+  if (kind > 2) return call(kind === 3 ? cb : kind === 4 ? l.ok : l.no, arg);
   const subs = [...l];
   for (const m of kind === 2 ? arg : [arg]) {
     if (typeof cb === 'function') safely(cb, m);
@@ -240,25 +283,27 @@ export function tell(l, kind, arg, cb) {
 
 // Calls callback `f`, or each of an array of them (a snapshot), with `arg`; what is not a
 // function is skipped.
-export function call(f, arg) {
+function call(f, arg) {
   for (const g of Array.isArray(f) ? [...f] : [f]) if (typeof g === 'function') safely(g, arg);
 }
 
-// Keeps callback `f` in array `l` if it is a function.
-export function add(l, f) {
-  if (typeof f === 'function') l.push(f);
+// Keeps callback `f` of kind 4 or 5 (`tell`) if it is a function; kind 6: the dispatcher.
+export function keep(l, kind, f) {
+  if (kind === 6) l.e = f;
+  else if (typeof f === 'function') (kind === 4 ? (l.ok ||= []) : (l.no ||= [])).push(f);
 }
 
-// Calls the npm entry's dispatcher of state events `f` (`setEmitter`), if any; it does not
+// Calls the npm entry's dispatcher of state events (`setEmitter`), if any; it does not
 // throw, and nothing it might throw may reach the module.
-export function signal(f, event, code, text) {
+export function signal(l, event, code, text) {
+  const f = l.e;
   try {
     if (typeof f === 'function') f(event, code, text);
   } catch {}
 }
 
 // Queries waiting for their reply, kept beside the subscriptions `l` (the module's
-// `Host.subs`): `l.q[id] = [kind, pipe, callback]`, kinds as in src/comet/mod.rs (0 a history).
+// `Host.js`): `l.q[id] = [kind, pipe, callback]`, kinds as in src/comet/mod.rs (0 a history).
 export function ask(l, id, kind, pipe, cb) {
   (l.q ||= {})[id] = [kind, pipe, cb];
 }

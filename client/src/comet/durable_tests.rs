@@ -243,3 +243,57 @@ fn publishes_refused_for_the_rate_stay_kept_and_go_again_after_a_backoff() {
     assert_eq!(reports(&drain(&mut s)), [Ok(Some(4))]);
     assert_eq!(s.unanswered(), 0);
 }
+
+/// The publishes sent when the timers run at `at` (a ping may go too).
+fn resent(s: &mut Session, at: u64) -> Vec<(u64, String, String)> {
+    s.handle_timeout(at);
+    sent(&drain(s))
+        .iter()
+        .filter(|f| f.starts_with("publish:"))
+        .map(|f| publish_of(f))
+        .collect()
+}
+
+#[test]
+fn repeated_rate_refusals_back_off_up_to_the_cap_and_reset_once_accepted() {
+    let config = TunnelConfig {
+        durable: true,
+        backoff_base_ms: 1000,
+        backoff_cap_ms: 4000,
+        ..TunnelConfig::default()
+    };
+    let mut s = Session::new(config, 7);
+    for n in 1..=2 {
+        s.publish(0, "web_a", "e", &n.to_string());
+    }
+    s.start(0, None, "dev-12345678".into(), None);
+    drain(&mut s);
+    for p in open(&mut s, 10) {
+        refuse(&mut s, 20, p.0, u32::from(LIMIT_EXCEEDED));
+    }
+    drain(&mut s);
+    // Each round refused in full waits twice as long as the last, up to the cap; the two
+    // refusals of one round count once.
+    let mut at = 20;
+    for wait in [1000, 2000, 4000, 4000] {
+        assert_eq!(s.poll_timeout(), Some(at + wait), "after a refusal at {at}");
+        assert!(resent(&mut s, at + wait - 1).is_empty(), "not before");
+        at += wait;
+        let again = resent(&mut s, at);
+        assert_eq!(again.len(), 2, "both held publishes go again at {at}");
+        at += 5;
+        for p in &again {
+            refuse(&mut s, at, p.0, u32::from(LIMIT_EXCEEDED));
+        }
+        drain(&mut s);
+    }
+
+    // One accepted: the rate lets publishes through again, so the next refusal waits the
+    // base window only.
+    let again = resent(&mut s, at + 4000);
+    at += 4005;
+    reply_seq(&mut s, at, again[0].0, 1);
+    refuse(&mut s, at, again[1].0, u32::from(LIMIT_EXCEEDED));
+    drain(&mut s);
+    assert_eq!(s.poll_timeout(), Some(at + 1000));
+}

@@ -92,9 +92,13 @@ pub enum Output {
     Connected,
     /// The answer to `auth`: on every connection with credentials.
     Auth(Result<Identity, Failure>),
-    /// A message for the page's callbacks. `epoch` is the stream's, when known.
+    /// A message for the page's callbacks: the `pub:` body as it came (the host reads its
+    /// `event`, `data` and `user_id`, see [`Publication`]), its channel and seq. `epoch` is
+    /// the stream's, when known.
     Deliver {
-        publication: Publication,
+        channel: String,
+        seq: Option<u64>,
+        json: String,
         epoch: Option<String>,
     },
     /// Persist a stream's position (`msg` for the personal stream), after the callbacks of

@@ -69,6 +69,10 @@ pub struct Session {
     /// When kept publishes the relay refused for its publish rate (4006) go again on this
     /// socket (see [`durable`]).
     resend_at: Option<u64>,
+    /// The wait before the last resend of kept publishes refused for the rate (0: none
+    /// refused since a publish was accepted); each round refused in a row doubles it, as the
+    /// link's reconnect backoff does.
+    refused_wait: u64,
     out: Queue<Output>,
     /// What the page was last told (see [`State`]).
     state: State,
@@ -90,6 +94,7 @@ impl Session {
             outbox: Queue::default(),
             resend: Resend::new(native::PUBLISH),
             resend_at: None,
+            refused_wait: 0,
             out: Queue::default(),
             state: State::Disconnected,
         }
@@ -191,9 +196,9 @@ impl Session {
         self.channels.retain(|(c, _)| c != channel);
         if self.channels.len() != before && self.is_connected() {
             let id = self.id();
-            let frame = Body::new(id)
+            let frame = Body::new(native::UNSUBSCRIBE, id)
                 .string("channel", channel)
-                .packet(native::UNSUBSCRIBE);
+                .end();
             self.send_request(id, Pending::Unsubscribe, frame);
         }
     }
@@ -208,7 +213,7 @@ impl Session {
         let body = if durable {
             Body::keyed(&self.link.key())
         } else {
-            Body::new(id)
+            Body::new(native::PUBLISH, id)
         };
         let body = body
             .string("channel", channel)
@@ -221,7 +226,7 @@ impl Session {
             channel: channel.to_owned(),
             event: event.to_owned(),
         };
-        self.request(id, pending, body.packet(native::PUBLISH));
+        self.request(id, pending, body.end());
     }
 
     /// Asks for a channel's kept messages (`msg`: the personal stream); answered with an
@@ -241,14 +246,14 @@ impl Session {
         before: Option<u64>,
     ) -> u64 {
         let id = self.id();
-        let mut body = Body::new(id).string("channel", channel);
+        let mut body = Body::new(native::HISTORY, id).string("channel", channel);
         if let Some(n) = limit {
             body = body.raw("limit", &with_number("", n.into(), ""));
         }
         if let Some(b) = before {
             body = body.raw("before", &with_number("", b, ""));
         }
-        self.query(id, body.packet(native::HISTORY))
+        self.query(id, body.end())
     }
 
     /// Who is on `channel`: `{"count","users"?}` in the [`Output::Reply`].
@@ -256,9 +261,9 @@ impl Session {
         let id = self.id();
         self.query(
             id,
-            Body::new(id)
+            Body::new(native::PRESENCE, id)
                 .string("channel", channel)
-                .packet(native::PRESENCE),
+                .end(),
         )
     }
 
@@ -267,9 +272,9 @@ impl Session {
         let id = self.id();
         self.query(
             id,
-            Body::new(id)
+            Body::new(native::USER_DATA, id)
                 .string("user_id", user_id)
-                .packet(native::USER_DATA),
+                .end(),
         )
     }
 
@@ -289,7 +294,7 @@ impl Session {
         match &self.creds {
             Some(c) => {
                 self.next_id += 1;
-                let body = Body::new(id);
+                let body = Body::new(native::AUTH, id);
                 let body = match c {
                     Credentials::Key { user_id, user_key } => {
                         body.string("user_id", user_id).string("user_key", user_key)
@@ -302,7 +307,7 @@ impl Session {
                     body = body.raw("since", &p.to_json());
                     self.personal.since_sent = true;
                 }
-                self.send_request(id, Pending::Auth, body.packet(native::AUTH));
+                self.send_request(id, Pending::Auth, body.end());
             }
             // Anonymous: the relay wants a first frame within its handshake timeout, and a
             // page with nothing to subscribe yet has nothing else to send.
@@ -460,7 +465,7 @@ impl Session {
         let Some((channel, stream)) = self.channels.get_mut(index) else {
             return;
         };
-        let mut body = Body::new(id).string("channel", channel);
+        let mut body = Body::new(native::SUBSCRIBE, id).string("channel", channel);
         stream.confirmed = false;
         stream.since_sent = false;
         if let Some(p) = &stream.position {
@@ -468,6 +473,6 @@ impl Session {
             stream.since_sent = true;
         }
         let pending = Pending::Subscribe(channel.clone());
-        self.send_request(id, pending, body.packet(native::SUBSCRIBE));
+        self.send_request(id, pending, body.end());
     }
 }

@@ -59,7 +59,7 @@ fn sent(outs: &[Output]) -> Vec<&str> {
 fn delivered(outs: &[Output]) -> Vec<Option<u64>> {
     outs.iter()
         .filter_map(|o| match o {
-            Output::Deliver { publication, .. } => Some(publication.seq),
+            Output::Deliver { seq, .. } => Some(*seq),
             _ => None,
         })
         .collect()

@@ -129,19 +129,24 @@ impl StreamState {
     }
 }
 
-/// Builds `{"id":N,...}` request bodies member by member.
+/// Builds `kind:{"id":N,...}` request packets member by member, the kind first so the
+/// packet is written into one buffer (no copy to prefix it: module size).
 pub struct Body(String);
 
 impl Body {
-    pub fn new(id: u64) -> Self {
-        let mut out = String::from(r#"{"id":"#);
+    pub fn new(kind: &str, id: u64) -> Self {
+        let mut out = String::from(kind);
+        out.push_str(r#":{"id":"#);
         push_dec(&mut out, id);
         Body(out)
     }
 
-    /// `{"mid":"<key>"…}`: a body kept for resending; each send adds its id.
+    /// `{"mid":"<key>"…}`, no kind: a body kept for resending; each send adds its kind and id.
     pub fn keyed(key: &str) -> Self {
-        Body(["{\"mid\":\"", key, "\""].concat())
+        let mut out = String::from("{\"mid\":\"");
+        out.push_str(key);
+        out.push('"');
+        Body(out)
     }
 
     pub fn string(mut self, key: &str, value: &str) -> Self {
@@ -164,12 +169,7 @@ impl Body {
         self.0.push_str("\":");
     }
 
-    /// `kind:{…}`, the whole packet.
-    pub fn packet(self, kind: &str) -> String {
-        [kind, ":", &self.end()].concat()
-    }
-
-    /// `{…}`, the body alone.
+    /// The packet (`kind:{…}`), or a keyed body (`{…}`).
     pub fn end(mut self) -> String {
         self.0.push('}');
         self.0
@@ -227,10 +227,10 @@ mod tests {
 
     #[test]
     fn bodies() {
-        let b = Body::new(3)
+        let b = Body::new("publish", 3)
             .string("channel", "web_\"x")
             .raw("data", "[1]")
-            .packet("publish");
+            .end();
         assert_eq!(b, r#"publish:{"id":3,"channel":"web_\"x","data":[1]}"#);
         let k = Body::keyed("abc").string("channel", "web_x").end();
         assert_eq!(k, r#"{"mid":"abc","channel":"web_x"}"#);

@@ -6,10 +6,10 @@ use std::rc::Rc;
 
 use cometa_client::TunnelConfig;
 use cometa_client::comet::{Credentials, Session};
-use js_sys::{Array, Object};
+use js_sys::Array;
 use wasm_bindgen::prelude::*;
 
-use super::{Driver, Host, Query, Shared, input, store};
+use super::{AUTH_FAIL, AUTH_OK, Conn, Driver, EMITTER, Host, Query, Shared, input, store};
 use crate::js;
 use crate::link::Link;
 
@@ -43,21 +43,16 @@ impl CometApi {
     #[wasm_bindgen(constructor)]
     pub fn new() -> CometApi {
         let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64 ^ js::now_ms();
-        let host = Rc::new(RefCell::new(Host {
-            core: Session::new(TunnelConfig::default(), seed),
-            options: Object::new().into(),
-            url: String::new(),
-            owner: "anon".into(),
-            persist: false,
-            subs: Array::new().into(),
-            next_sub: 1,
-            on_auth_ok: Array::new().into(),
-            on_auth_fail: Array::new().into(),
-            emitter: JsValue::UNDEFINED,
-            on_start: JsValue::UNDEFINED,
-            link: Link::default(),
-            dropped: false,
-        }));
+        let host = Rc::new(Conn {
+            host: RefCell::new(Host {
+                core: Session::new(TunnelConfig::default(), seed),
+                url: String::new(),
+                next_sub: 1,
+                link: Link::default(),
+                dropped: false,
+            }),
+            js: Array::new().into(),
+        });
         let link = Link::new(Rc::new(Driver(host.clone())));
         host.borrow_mut().link = link;
         CometApi { host }
@@ -70,54 +65,7 @@ impl CometApi {
     // `node` is the relay (`https://host`, `host:port`, `wss://host/connect`); default: the
     // page's origin.
     pub fn start(&self, options: JsValue, callback: JsValue) -> bool {
-        // `[kind, value, user key, owner, url, persist, merged options]`: read and merged by
-        // `js/comet.js` (cheaper there).
-        let o = {
-            let mut h = self.host.borrow_mut();
-            h.on_start = callback;
-            let o = super::start_options(&h.options, &options);
-            h.options = o.get(6);
-            o
-        };
-        let at = |i| o.get(i).as_string().unwrap_or_default();
-        let creds = match o.get(0).as_f64().unwrap_or_default() as u32 {
-            1 => Some(Credentials::Key {
-                user_id: at(1),
-                user_key: at(2),
-            }),
-            2 => Some(Credentials::Token(at(1))),
-            3 => Some(Credentials::Skey(at(1))),
-            _ => None,
-        };
-        let (owner, url, durable) = (at(3), at(4), o.get(5).is_truthy());
-        input(&self.host, |h, now| {
-            // Positions belong to a user: reload them all when the user changes.
-            let mut streams = Vec::new();
-            for c in h.core.channels() {
-                streams.push(c.to_owned());
-            }
-            for s in &streams {
-                h.core.set_position(s, store::load(&owner, s));
-            }
-            let personal = store::load(&owner, "msg");
-            // `persist` (default true): unanswered publishes are kept in storage per relay
-            // and user. The stored list replaces the one in memory when either changed, and
-            // on a fresh start (a tab that takes over a shared connection finds what the
-            // last one left); a restart while running keeps its requests in flight.
-            h.core.set_durable(durable);
-            if durable {
-                let stored = super::outbox(&url, &owner, None);
-                let moved = !h.persist || h.url != url || h.owner != owner;
-                if moved || (stored.is_some() && !h.core.is_started()) {
-                    h.core.restore(&stored.unwrap_or_default());
-                }
-            }
-            h.persist = durable;
-            h.owner = owner;
-            h.url = url;
-            h.core.start(now, creds, super::device_id(), personal);
-        });
-        true
+        self.begin(options, callback, false)
     }
 
     // Closes the connection; subscriptions stay for the next `start`/`restart`.
@@ -127,8 +75,58 @@ impl CometApi {
 
     // Reconnects at once, with `options` merged in when given (new credentials re-`auth`).
     pub fn restart(&self, options: JsValue) -> bool {
-        let cb = std::mem::take(&mut self.host.borrow_mut().on_start);
-        self.start(options, cb)
+        self.begin(options, JsValue::UNDEFINED, true)
+    }
+
+    /// `start`, and `restart` (`keep`: with the callback of the last `start`), through one
+    /// copy.
+    #[inline(never)]
+    fn begin(&self, options: JsValue, callback: JsValue, keep: bool) -> bool {
+        // `[kind (+ 4 persist, + 8 moved), value, user key, url, device id]`: read, and merged into the
+        // options kept, by `js/comet.js` (cheaper there), which keeps the owner of stored
+        // positions and publishes too.
+        let o = super::start_options(&self.host.js, &options, &callback, keep);
+        let at = |i| o.get(i).as_string().unwrap_or_default();
+        // Its decimal digits, like the rest a string: no number getter in the glue.
+        let kind = at(0)
+            .bytes()
+            .fold(0, |n, d| n * 10 + u32::from(d.wrapping_sub(b'0')));
+        let creds = match kind & 3 {
+            1 => Some(Credentials::Key {
+                user_id: at(1),
+                user_key: at(2),
+            }),
+            2 => Some(Credentials::Token(at(1))),
+            3 => Some(Credentials::Skey(at(1))),
+            _ => None,
+        };
+        let (url, device, durable, moved) = (at(3), at(4), kind & 4 != 0, kind > 7);
+        input(&self.host, |h, now| {
+            // Positions belong to a user: reload them all when the user changes.
+            let mut streams = Vec::new();
+            for c in h.core.channels() {
+                streams.push(c.to_owned());
+            }
+            for s in &streams {
+                h.core.set_position(s, store::load(&self.host.js, s));
+            }
+            let personal = store::load(&self.host.js, "msg");
+            // `persist` (default true): unanswered publishes are kept in storage per relay
+            // and user. The stored list replaces the one in memory when either changed (or
+            // `persist` was off: `moved`), and on a fresh start (a tab that takes over a
+            // shared connection finds what the last one left); a restart while running
+            // keeps its requests in flight.
+            h.core.set_durable(durable);
+            if durable {
+                let stored = super::kept(&self.host.js, super::OUTBOX, "", None);
+                if moved || (stored.is_some() && !h.core.is_started()) {
+                    h.core.restore(&stored.unwrap_or_default());
+                }
+            }
+            h.url = url;
+            h.core.start(now, creds, device, personal);
+        });
+        true
     }
 
     // `subscription(name, cb)`: `"pipe"`, `"pipe.event"`, `"msg"`, `"msg.event"` (personal
@@ -140,8 +138,8 @@ impl CometApi {
         input(&self.host, |h, now| {
             id = h.next_sub;
             h.next_sub += 1;
-            if let Some(c) = super::subscribe(&h.subs, id, &name, &callback) {
-                let pos = store::load(&h.owner, &c);
+            if let Some(c) = super::subscribe(&self.host.js, id, &name, &callback) {
+                let pos = store::load(&self.host.js, &c);
                 h.core.subscribe(now, &c, pos);
             }
         });
@@ -168,7 +166,10 @@ impl CometApi {
         event: JsValue,
         msg: JsValue,
     ) -> Result<bool, JsValue> {
-        let a = super::pipe_args(&pipe, &event, &msg)?;
+        let a = super::pipe_args(&pipe, &event, &msg);
+        if a.length() < 3 {
+            return Err(a.get(0));
+        }
         let at = |i| a.get(i).as_string().unwrap_or_default();
         let (pipe, event, json) = (at(0), at(1), at(2));
         input(&self.host, |h, now| {
@@ -202,13 +203,13 @@ impl CometApi {
 
     #[wasm_bindgen(js_name = onAuthSuccess)]
     pub fn on_auth_success(&self, callback: JsValue) {
-        super::add(&self.host.borrow().on_auth_ok, &callback);
+        super::keep(&self.host.js, AUTH_OK, &callback);
     }
 
     // CppComet's spelling. Also called when the relay ends the session (key deleted, kicked).
     #[wasm_bindgen(js_name = onAuthFalill)]
     pub fn on_auth_falill(&self, callback: JsValue) {
-        super::add(&self.host.borrow().on_auth_fail, &callback);
+        super::keep(&self.host.js, AUTH_FAIL, &callback);
     }
 
     // The npm entry's dispatcher of `on(event, …)` (`npm/comet.js`): called with `(event,
@@ -216,7 +217,7 @@ impl CometApi {
     // `text` the reason) and `error` (a refused `auth`, a missing WebSocket or a bad `node`).
     #[wasm_bindgen(js_name = setEmitter)]
     pub fn set_emitter(&self, emitter: JsValue) {
-        self.host.borrow_mut().emitter = emitter;
+        super::keep(&self.host.js, EMITTER, &emitter);
     }
 
     #[wasm_bindgen(js_name = isAuthorized)]
@@ -231,17 +232,17 @@ impl CometApi {
 
     #[wasm_bindgen(js_name = getUserId)]
     pub fn get_user_id(&self) -> JsValue {
-        js::get(&self.host.borrow().options, "user_id")
+        super::option(&self.host.js, "user_id")
     }
 
     #[wasm_bindgen(js_name = getUserKey)]
     pub fn get_user_key(&self) -> JsValue {
-        js::get(&self.host.borrow().options, "user_key")
+        super::option(&self.host.js, "user_key")
     }
 
     #[wasm_bindgen(js_name = getDevId)]
     pub fn get_dev_id(&self) -> JsValue {
-        js::get(&self.host.borrow().options, "dev_id")
+        super::option(&self.host.js, "dev_id")
     }
 
     /// Removes subscription `id` (all of them: `None`) and unsubscribes from the channels no
@@ -249,10 +250,12 @@ impl CometApi {
     fn release(&self, id: Option<u32>) -> bool {
         let mut found = false;
         input(&self.host, |h, now| {
-            if let Some(free) = super::unsubscribe(&h.subs, id) {
+            if let Some(free) = super::unsubscribe(&self.host.js, id) {
                 found = true;
-                for c in free.iter() {
-                    h.core.unsubscribe(now, &c.as_string().unwrap_or_default());
+                // By index: `get` is the import `start` reads its options with (module size).
+                for i in 0..free.length() {
+                    h.core
+                        .unsubscribe(now, &free.get(i).as_string().unwrap_or_default());
                 }
             }
         });
@@ -264,7 +267,7 @@ impl CometApi {
     /// The pipe (or user id) is any value, as `String()` makes it.
     #[inline(never)]
     fn query(&self, kind: Query, pipe: JsValue, callback: JsValue) -> bool {
-        let (pipe, cb) = (&js::to_js_string(&pipe), callback);
+        let (pipe, cb) = (&super::text(&pipe), callback);
         input(&self.host, |h, now| {
             let s = &mut h.core;
             let id = match kind {
@@ -272,7 +275,7 @@ impl CometApi {
                 Query::Count | Query::Users => s.presence(now, pipe),
                 Query::UserData => s.user_data(now, pipe),
             };
-            super::ask(&h.subs, id as f64, kind as u32, pipe, &cb);
+            super::ask(&self.host.js, id as f64, kind as u32, pipe, &cb);
         });
         true
     }

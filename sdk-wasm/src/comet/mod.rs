@@ -15,7 +15,7 @@ mod store;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use cometa_client::comet::{Failure, Output, Publication, Session};
+use cometa_client::comet::{Failure, Output, Session};
 use cometa_client::event::ERR_SOCKET_ERROR;
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
@@ -27,32 +27,33 @@ pub use api::CometApi;
 
 #[wasm_bindgen(module = "/js/comet.js")]
 extern "C" {
-    fn delivered(
-        pipe: &str,
-        event: &str,
-        data_json: &str,
-        seq: Option<f64>,
-        user_id: Option<&str>,
-        epoch: Option<&str>,
-    ) -> JsValue;
     fn note(kind: u32, a: &str, b: &str, n: f64, text: &str) -> JsValue;
     fn ask(subs: &JsValue, id: f64, kind: u32, pipe: &str, callback: &JsValue);
     fn replied(subs: &JsValue, id: f64, text: Option<&str>, code: u32, message: &str);
-    fn outbox(url: &str, owner: &str, text: Option<&str>) -> Option<String>;
-    fn position(from: u32, owner: &str, stream: &str, text: Option<&str>) -> Option<String>;
-    #[wasm_bindgen(catch, js_name = pipeArgs)]
-    fn pipe_args(pipe: &JsValue, event: &JsValue, msg: &JsValue) -> Result<Array, JsValue>;
+    fn kept(js: &JsValue, kind: u32, stream: &str, text: Option<&str>) -> Option<String>;
+    #[wasm_bindgen(js_name = pipeArgs)]
+    fn pipe_args(pipe: &JsValue, event: &JsValue, msg: &JsValue) -> Array;
     #[wasm_bindgen(js_name = startOptions)]
-    fn start_options(previous: &JsValue, options: &JsValue) -> Array;
-    #[wasm_bindgen(js_name = deviceId)]
-    fn device_id() -> String;
+    fn start_options(js: &JsValue, options: &JsValue, callback: &JsValue, keep: bool) -> Array;
+    fn option(js: &JsValue, key: &str) -> JsValue;
+    /// `String(value)`, but "" for null and undefined (as `[value].join("")` gives).
+    fn text(value: &JsValue) -> String;
     fn subscribe(list: &JsValue, id: u32, name: &JsValue, callback: &JsValue) -> Option<String>;
     fn unsubscribe(list: &JsValue, id: Option<u32>) -> Option<Array>;
-    fn tell(list: &JsValue, kind: u32, arg: &JsValue);
-    fn call(callbacks: &JsValue, arg: &JsValue);
-    fn add(list: &JsValue, callback: &JsValue);
-    fn signal(emitter: &JsValue, event: &str, code: u32, text: &str);
+    fn tell(js: &JsValue, kind: u32, arg: &JsValue);
+    fn keep(js: &JsValue, kind: u32, callback: &JsValue);
+    fn signal(js: &JsValue, event: &str, code: u32, text: &str);
 }
+
+/// `js/comet.js`'s `tell` and `keep` kinds of the callbacks kept for the page (0 and 1 are
+/// messages and reports to the subscriptions): `start`'s, `onAuthSuccess`'s, `onAuthFalill`'s
+/// and (`keep` only) the npm entry's dispatcher of state events.
+const START: u32 = 3;
+/// `js/comet.js`'s `kept` kind of the unanswered publishes (0 and 1 are positions).
+const OUTBOX: u32 = 2;
+const AUTH_OK: u32 = 4;
+const AUTH_FAIL: u32 = 5;
+const EMITTER: u32 = 6;
 
 /// What a query's callback is waiting for (the numbers are `js/comet.js`'s `queryAnswer`
 /// kinds).
@@ -68,28 +69,34 @@ enum Query {
     UserData = 3,
 }
 
-type Shared = Rc<RefCell<Host>>;
+type Shared = Rc<Conn>;
+
+/// One connection: the host, and beside it (outside the `RefCell`, so it is read while the
+/// page's callbacks run without a clone of the handle: module size) what the page gave,
+/// kept by `js/comet.js` in one object: the subscriptions (matched there: `subscribe`,
+/// `tell`), the queries waiting for their reply (`ask`, `replied`), `start`'s options merged
+/// across calls (CppComet keeps them for `restart`), what it says about storage (whose
+/// positions and publishes, whether publishes are kept) and its callback, the
+/// `onAuthSuccess`/`onAuthFalill` callbacks and the npm entry's dispatcher of state events
+/// (`keep`, `signal`). One handle instead of one per kind: module size.
+struct Conn {
+    host: RefCell<Host>,
+    js: JsValue,
+}
+
+/// `conn.borrow_mut()` is its host's.
+impl std::ops::Deref for Conn {
+    type Target = RefCell<Host>;
+    fn deref(&self) -> &RefCell<Host> {
+        &self.host
+    }
+}
 
 struct Host {
     core: Session,
-    /// `start`'s options, merged across calls (CppComet keeps them for `restart`).
-    options: JsValue,
+    /// The relay's `/connect` URL.
     url: String,
-    /// Whose positions the streams use: the user id, or `anon`.
-    owner: String,
-    /// Unanswered publishes are kept in storage, under the relay and owner (`persist`).
-    persist: bool,
-    /// The page's subscriptions, kept and matched by `js/comet.js` (`subscribe`, `tell`), and
-    /// the queries waiting for their reply beside them (`ask`, `replied`).
-    subs: JsValue,
     next_sub: u32,
-    /// `onAuthSuccess` and `onAuthFalill` callbacks: JS arrays (`js/comet.js`'s `add`).
-    on_auth_ok: JsValue,
-    on_auth_fail: JsValue,
-    /// The npm entry's dispatcher of state events and errors: `(event, code, text)`.
-    emitter: JsValue,
-    /// `start`'s callback (anything else is never called, as every callback kept here).
-    on_start: JsValue,
     link: Link,
     /// The page let go of its `CometApi`: the link is freed once the session stops (a
     /// started one stays alive, as a WebSocket with listeners does).
@@ -127,29 +134,26 @@ impl Driven for Driver {
 
 /// A step taken after the borrow of the host ends.
 enum Step {
-    /// `js/comet.js`'s `call`: a callback or an array of them, and the argument.
-    Call(JsValue, JsValue),
-    /// `js/comet.js`'s `tell`: to the subscriptions (kind, argument); the pipe and event are
-    /// the argument's `server_info`.
-    Tell(JsValue, u32, JsValue),
-    /// `js/comet.js`'s `replied`: a query's answer (subscriptions, id, outcome).
-    Reply(JsValue, u64, Result<String, Failure>),
+    /// `js/comet.js`'s `tell`: the argument to the subscriptions or callbacks of a kind (the
+    /// pipe and event of a message are the argument's `server_info`).
+    Tell(u32, JsValue),
+    /// `js/comet.js`'s `replied`: a query's answer (id, outcome).
+    Reply(u64, Result<String, Failure>),
 }
 
 fn pump(rc: &Shared) {
+    let js = &rc.js;
     loop {
         let Some(out) = rc.borrow_mut().core.poll_output() else {
             break;
         };
-        let step = perform(rc, out);
-        match step {
-            Some(Step::Call(fs, arg)) => call(&fs, &arg),
-            Some(Step::Tell(list, kind, arg)) => tell(&list, kind, &arg),
-            Some(Step::Reply(subs, id, outcome)) => {
+        match perform(rc, out) {
+            Some(Step::Tell(kind, arg)) => tell(js, kind, &arg),
+            Some(Step::Reply(id, outcome)) => {
                 let id = id as f64;
                 match outcome {
-                    Ok(text) => replied(&subs, id, Some(&text), 0, ""),
-                    Err(f) => replied(&subs, id, None, f.code, &f.message),
+                    Ok(text) => replied(js, id, Some(&text), 0, ""),
+                    Err(f) => replied(js, id, None, f.code, &f.message),
                 }
             }
             None => {}
@@ -165,48 +169,51 @@ fn input(rc: &Shared, f: impl FnOnce(&mut Host, u64)) {
 
 /// Performs one output; what needs user code or a new socket is returned as a [`Step`].
 fn perform(rc: &Shared, out: Output) -> Option<Step> {
-    let mut h = rc.borrow_mut();
+    let (mut h, js) = (rc.borrow_mut(), &rc.js);
     match out {
-        Output::Open => open(&mut h),
+        Output::Open => open(&mut h, js),
         // A failed send shows up as the socket's close, which reconnects.
         Output::Send(text) => {
             let _ = h.link.send(&text);
         }
         Output::Close => h.link.close(),
-        Output::Connected => {
-            let f = std::mem::take(&mut h.on_start);
-            return Some(Step::Call(f, JsValue::UNDEFINED));
-        }
+        Output::Connected => return Some(Step::Tell(START, JsValue::UNDEFINED)),
         Output::Auth(Ok(identity)) => {
             let arg = note(0, &identity.user_id, &identity.device, 0.0, "");
-            return Some(Step::Call(h.on_auth_ok.clone(), arg));
+            return Some(Step::Tell(AUTH_OK, arg));
         }
         Output::Auth(Err(f)) => {
             // CppComet's callback, and the `error` event: the page must fix the credentials.
-            emit(&h, "error", f.code, &f.message);
-            return Some(Step::Call(h.on_auth_fail.clone(), failure("msg", &f)));
+            emit(js, "error", f.code, &f.message);
+            return Some(Step::Tell(AUTH_FAIL, failure("msg", &f)));
         }
-        Output::Stopped(f) => {
-            return Some(Step::Call(h.on_auth_fail.clone(), failure("msg", &f)));
-        }
+        Output::Stopped(f) => return Some(Step::Tell(AUTH_FAIL, failure("msg", &f))),
         Output::State {
             state,
             code,
             reason,
-        } => emit(&h, state.name(), code, &reason),
-        Output::Deliver { publication, epoch } => {
-            return Some(h.tell(0, to_message(&publication, epoch)));
+        } => emit(js, state.name(), code, &reason),
+        Output::Deliver {
+            channel,
+            seq,
+            json,
+            epoch,
+        } => {
+            let (seq, epoch) = (
+                seq.map_or(f64::NAN, |s| s as f64),
+                epoch.unwrap_or_default(),
+            );
+            return Some(Step::Tell(0, note(7, &channel, &epoch, seq, &json)));
         }
-        Output::Save { stream, position } => store::save(&h.owner, &stream, &position),
+        Output::Save { stream, position } => store::save(js, &stream, &position),
         Output::Persist(text) => {
-            if h.persist {
-                outbox(&h.url, &h.owner, Some(&text));
-            }
+            // Written only with `persist` (`js/comet.js` knows).
+            kept(js, OUTBOX, "", Some(&text));
         }
         Output::Gap { stream, position } => {
             // CppComet had no such notice; it goes to `sys` / `sys.recovery` subscribers.
             let arg = note(1, &stream, &position.epoch, position.seq as f64, "");
-            return Some(h.tell(0, arg));
+            return Some(Step::Tell(0, arg));
         }
         Output::Report {
             channel,
@@ -217,11 +224,9 @@ fn perform(rc: &Shared, out: Output) -> Option<Step> {
                 Ok(seq) => note(2, &channel, &event, seq.map_or(f64::NAN, |s| s as f64), ""),
                 Err(f) => note(3, &channel, &event, f64::from(f.code), &f.message),
             };
-            return Some(h.tell(1, arg));
+            return Some(Step::Tell(1, arg));
         }
-        Output::Reply { id, outcome } => {
-            return Some(Step::Reply(h.subs.clone(), id, outcome));
-        }
+        Output::Reply { id, outcome } => return Some(Step::Reply(id, outcome)),
         // Said on the console: nobody waits for a subscription's answer.
         Output::Refused { channel, failure } => {
             note(5, &channel, "", f64::from(failure.code), &failure.message);
@@ -234,35 +239,16 @@ fn failure(pipe: &str, f: &Failure) -> JsValue {
     note(4, pipe, "", f64::from(f.code), &f.message)
 }
 
-fn to_message(p: &Publication, epoch: Option<String>) -> JsValue {
-    let seq = p.seq.map(|s| s as f64);
-    delivered(
-        &p.channel,
-        &p.event,
-        &p.data_json,
-        seq,
-        p.user_id.as_deref(),
-        epoch.as_deref(),
-    )
-}
-
 /// Tells the page's `on(event, …)` handlers. The dispatcher calls them in a microtask, so
 /// it may be called with the host borrowed: a handler that calls `stop()` cannot re-enter.
-fn emit(h: &Host, event: &str, code: u32, text: &str) {
-    signal(&h.emitter, event, code, text);
-}
-
-impl Host {
-    /// `arg` to the subscriptions that take it as kind `kind` (`js/comet.js`'s `tell`), once
-    /// the host is no longer borrowed.
-    fn tell(&self, kind: u32, arg: JsValue) -> Step {
-        Step::Tell(self.subs.clone(), kind, arg)
-    }
+fn emit(js: &JsValue, event: &str, code: u32, text: &str) {
+    signal(js, event, code, text);
 }
 
 /// Opens the socket with `start`'s `WebSocket` or the global one.
-fn open(h: &mut Host) {
-    let ctor = js::get_function(&h.options, "WebSocket");
+fn open(h: &mut Host, js: &JsValue) {
+    // A function or undefined (`js/comet.js`'s `option`), which `js/link.js` takes for none.
+    let ctor = Some(option(js, "WebSocket").unchecked_into());
     if h.url.is_empty() || h.link.open(&h.url, ctor).is_err() {
         let why = "cometa: cannot open a WebSocket to the relay (no `node` and no page \
                    origin, a bad `node`, or no WebSocket: pass one in start({ WebSocket }) \
@@ -271,7 +257,7 @@ fn open(h: &mut Host) {
         // A configuration error: no retry can fix it, so the session stops (and a Node
         // process is free to exit) instead of backing off forever. `error` first, then
         // the `disconnected` the stop queues.
-        emit(h, "error", ERR_SOCKET_ERROR, why);
+        emit(js, "error", ERR_SOCKET_ERROR, why);
         h.core.stop(js::now_ms());
     }
 }

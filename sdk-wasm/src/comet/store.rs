@@ -1,7 +1,6 @@
 //! What the CometServer API keeps between page loads: each stream's position,
 //! `{"seq","epoch"}` under `cometa:pos:<user id or anon>:<stream>` (the key and the storage
-//! calls are `js/comet.js`'s `position`, as the device id and the unanswered `web_pipe_send`
-//! calls are its `deviceId` and `outbox`).
+//! calls are `js/comet.js`'s `kept`, which also keeps the unanswered `web_pipe_send` calls).
 //!
 //! Positions are written to `sessionStorage` *and* `localStorage` and read from the first
 //! that has one. `sessionStorage` is per tab and survives a reload, so a reloaded tab resumes
@@ -12,19 +11,21 @@
 
 use cometa_client::comet::Position;
 
-use super::position;
+use wasm_bindgen::JsValue;
 
-pub fn load(owner: &str, stream: &str) -> Option<Position> {
+use super::kept;
+
+pub fn load(js: &JsValue, stream: &str) -> Option<Position> {
     // The first storage with a position that parses (a plain loop: module size).
     for from in 0..2 {
-        if let Some(p) = position(from, owner, stream, None).and_then(|t| Position::parse(&t)) {
+        if let Some(p) = kept(js, from, stream, None).and_then(|t| Position::parse(&t)) {
             return Some(p);
         }
     }
     None
 }
 
-pub fn save(owner: &str, stream: &str, p: &Position) {
+pub fn save(js: &JsValue, stream: &str, p: &Position) {
     // Quota or disabled storage: the position then lives only in the session.
-    position(0, owner, stream, Some(&p.to_json()));
+    kept(js, 0, stream, Some(&p.to_json()));
 }

@@ -93,12 +93,22 @@ impl Session {
 
     /// A kept publish refused for the relay's publish rate (a burst of kept publishes sent
     /// on a new socket goes past `--publish-burst`): it stays kept, unreported, and goes
-    /// again once a backoff window (`backoff_base_ms`) has let the relay's bucket refill; the
-    /// relay stored none of it, so it is still stored once. False for any other answer.
+    /// again once a backoff window has let the relay's bucket refill; the relay stored none
+    /// of it, so it is still stored once. The window is `backoff_base_ms`, doubled for each
+    /// round refused in a row up to `backoff_cap_ms`, so a page over its rate does not retry
+    /// at the base pace forever. Not jittered like reconnects: a short draw would only be
+    /// refused again, and one page's resends are no herd. False for any other answer.
     pub(super) fn held(&mut self, now_ms: u64, id: u64, f: &Failure) -> bool {
         let held = f.code == u32::from(LIMIT_EXCEEDED) && self.resend.has(id);
         if held && self.resend_at.is_none() {
-            self.resend_at = Some(now_ms + self.link.config().backoff_base_ms);
+            let c = self.link.config();
+            let wait = match self.refused_wait {
+                0 => c.backoff_base_ms,
+                w => w.saturating_mul(2),
+            }
+            .min(c.backoff_cap_ms);
+            self.refused_wait = wait;
+            self.resend_at = Some(now_ms + wait);
         }
         held
     }

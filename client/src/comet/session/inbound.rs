@@ -5,7 +5,7 @@ use cometa_protocol::native::{self, PERSONAL};
 
 use super::{Pending, Session};
 use crate::comet::wire::{Reply, StreamState};
-use crate::comet::{Identity, Output, Position, Publication};
+use crate::comet::{Identity, Output, Position};
 use crate::json::{Object, push_dec};
 
 impl Session {
@@ -26,6 +26,10 @@ impl Session {
             }
             (Pending::Publish { .. }, Err(f)) if self.held(now_ms, id, &f) => {}
             (Pending::Publish { channel, event }, outcome) => {
+                // Taken: the relay's rate has room again, a refusal waits the base window.
+                if outcome.is_ok() {
+                    self.refused_wait = 0;
+                }
                 self.answered(id);
                 let outcome = outcome.map(|r| Object::scan(r).ok().and_then(|o| o.u64("seq")));
                 self.out.push_back(Output::Report {
@@ -103,18 +107,24 @@ impl Session {
         }
     }
 
+    /// Only the channel and seq are read here: the rest is the host's to read (one copy of
+    /// the body instead of three of its members: module size).
     pub(super) fn on_pub(&mut self, body: &str) {
-        let Some(p) = Publication::scan(body) else {
+        let Ok(o) = Object::scan(body) else {
             return;
         };
-        let personal = p.channel == PERSONAL;
-        let Some(s) = self.stream_mut(&p.channel) else {
+        let Some(channel) = o.string("channel") else {
+            return;
+        };
+        let seq = o.u64("seq");
+        let personal = channel == PERSONAL;
+        let Some(s) = self.stream_mut(&channel) else {
             // Unsubscribed meanwhile.
             return;
         };
         let mut epoch = None;
         let mut save = None;
-        if let (Some(seq), true, Some(pos)) = (p.seq, s.confirmed, &mut s.position) {
+        if let (Some(seq), true, Some(pos)) = (seq, s.confirmed, &mut s.position) {
             if seq <= pos.seq {
                 return; // Already handed to the page: never twice.
             }
@@ -122,16 +132,19 @@ impl Session {
             epoch = Some(pos.epoch.clone());
             save = Some(pos.clone());
         }
-        let channel = p.channel.clone();
+        let channel = channel.into_owned();
         self.out.push_back(Output::Deliver {
-            publication: p,
+            channel: channel.clone(),
+            seq,
+            json: body.to_owned(),
             epoch,
         });
         if let Some(pos) = save {
             let seq = pos.seq;
             self.save(&channel, &pos);
             if personal {
-                let mut ack = [native::ACK, r#":{"seq":"#].concat();
+                let mut ack = String::from(native::ACK);
+                ack.push_str(r#":{"seq":"#);
                 push_dec(&mut ack, seq);
                 ack.push('}');
                 self.out.push_back(Output::Send(ack));
