@@ -409,9 +409,11 @@ impl Link {
 /// by hand: `str::parse::<f64>` would pull about 10 KB (gzipped) of float tables into the wasm.
 fn parse_timeout(content: Option<&str>) -> Option<u64> {
     // ASCII trimming and digits by hand: `trim` and `str::parse` would bring Unicode
-    // whitespace tables and the integer parser into the wasm module.
+    // whitespace tables and the integer parser into the wasm module, `split_once` a char
+    // searcher and `memchr`.
     let text = content?.trim_ascii();
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let dot = text.bytes().position(|b| b == b'.');
+    let (whole, frac) = dot.map_or((text, ""), |i| (&text[..i], &text[i + 1..]));
     if whole.is_empty() && frac.is_empty() {
         return None;
     }
