@@ -127,7 +127,8 @@ while (pos < bytes.length) {
       const descStart = p;
       p++;
       [, p] = readU32(bytes, p);
-      const short = nextName();
+      // js/link.js calls `feed` on the instance's exports by that name.
+      const short = field === 'feed' ? field : nextName();
       const use = new RegExp(`\\bwasm\\.${escape(field)}\\b`, 'g');
       // An export the glue never reads (a runtime static) is renamed all the same.
       js = js.replace(use, `wasm.${short}`);

@@ -11,9 +11,13 @@
 // SocketTasks; `document` and `addEventListener` over wx.onAppShow and the network status.
 
 // A link: `f` its module's input, called `f(id, kind, text, number)` (kinds as in
-// `src/link.rs`); `s` the socket, `t` the timer, `w` the wake-up listeners, `h` the page's
-// handlers. No state outside it: a page with both entries runs two modules over this one file.
-export const link = (f, id) => ({ f, id, h: [] });
+// `src/link.rs`): the module's `feed` export (`x`, its instance's exports), with the text
+// handed over through `text`, read by the module during the call; `s` the socket, `t` the
+// timer, `w` the wake-up listeners, `h` the page's handlers. No other state: a page with both
+// entries runs two modules over this one file.
+let fed;
+export const text = () => fed;
+export const link = (x, id) => ({ f: (i, kind, text, n) => ((fed = text), x.feed(i, kind, n)), id, h: [] });
 const feed = (l, kind, text, n) => l.f(l.id, kind, text, n);
 const g = globalThis;
 const message = (e) => (e && e.message) || String(e);

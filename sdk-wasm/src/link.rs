@@ -23,8 +23,10 @@ use crate::js;
 
 #[wasm_bindgen(module = "/js/link.js")]
 extern "C" {
-    /// The driver's side of link `id`, reporting to `feed`.
-    fn link(feed: &Function, id: u32) -> JsValue;
+    /// The driver's side of link `id`, reporting to [`feed`] among the module's `exports`.
+    fn link(exports: &JsValue, id: u32) -> JsValue;
+    /// The text of the report being fed (see [`feed`]).
+    fn text() -> JsValue;
     /// Registers a page handler of link `l` (ignored unless a string and a function).
     pub fn on(l: &JsValue, kind: &JsValue, handler: &JsValue);
     fn act(
@@ -113,19 +115,23 @@ type Entry = Rc<dyn Driven>;
 thread_local! {
     /// The hosts by link id: the driver names a link by its index here.
     static LINKS: RefCell<Vec<Option<Entry>>> = const { RefCell::new(Vec::new()) };
-    /// The one callback of the driver into the module.
-    static FEED: Closure<Callback> = Closure::new(feed);
 }
 
-/// The shape of every callback from JS into the module (the driver's, the Wafer host's
+/// The shape of every callback from JS into the module that is a `Closure` (the Wafer host's
 /// answers): one closure type costs the module and its glue one shim, two cost two.
 pub type Callback = dyn FnMut(u32, u32, JsValue, f64);
 
-fn feed(id: u32, kind: u32, text: JsValue, n: f64) {
+/// The driver's reports: `kind` happened on link `id`, with the number `n` and the text
+/// `text()` (`js/link.js` sets it just before). A module export the driver calls on the
+/// instance's exports, not a `Closure`: a module without other closures then carries none of
+/// wasm-bindgen's closure code (0.2 KB gzipped in its glue). Not an entry's API (the entries
+/// re-export by name).
+#[wasm_bindgen]
+pub fn feed(id: u32, kind: u32, n: f64) {
     let Some(host) = LINKS.with(|l| l.borrow().get(id as usize).cloned().flatten()) else {
         return;
     };
-    let text = text.as_string().unwrap_or_default();
+    let text = text().as_string().unwrap_or_default();
     host.input(match kind {
         0 => Input::Open,
         1 => Input::Message(text),
@@ -205,7 +211,7 @@ impl Link {
         }) as u32;
         Link {
             id,
-            js: FEED.with(|f| link(f.as_ref().unchecked_ref(), id)),
+            js: link(&wasm_bindgen::exports(), id),
             armed: None,
             awake: false,
             woke_at: None,
