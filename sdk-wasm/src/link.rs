@@ -127,7 +127,7 @@ thread_local! {
 }
 
 /// The shape of every callback from JS into the module (the driver's, the Wafer host's
-/// answers).
+/// answers), as a `Closure` type: [`callback`] makes them without one.
 pub type Callback = dyn FnMut(u32, u32, JsValue, f64);
 
 /// A function JS calls back through [`callback`].
