@@ -9,8 +9,15 @@
 /// The upper end of the window for `attempt` (0-based): `min(cap, base * 2^attempt)`, without
 /// overflow for any attempt number.
 pub fn ceiling_ms(attempt: u32, base: u64, cap: u64) -> u64 {
-    let factor = 1u64.checked_shl(attempt).unwrap_or(u64::MAX);
-    base.saturating_mul(factor).min(cap)
+    // A shift where it cannot overflow, else saturated: `saturating_mul` would link a 128-bit
+    // multiplication into the wasm module (wasm32 has no 64-bit overflow flag).
+    let ceiling = if base.leading_zeros() >= attempt {
+        // Only `base` 0 shifts by 64 here.
+        base.checked_shl(attempt).unwrap_or(0)
+    } else {
+        u64::MAX
+    };
+    ceiling.min(cap)
 }
 
 /// The delay before reconnect `attempt` (0-based) given `unit_random` in `[0, 1)`.
@@ -46,6 +53,20 @@ mod tests {
         assert_eq!(ceiling_ms(64, 1000, 30_000), 30_000);
         assert_eq!(ceiling_ms(u32::MAX, u64::MAX, u64::MAX), u64::MAX);
         assert_eq!(ceiling_ms(0, 0, 30_000), 0);
+    }
+
+    proptest::proptest! {
+        /// Equal to `min(cap, base * 2^attempt)` computed without overflow.
+        #[test]
+        fn ceiling_is_the_saturated_product(attempt in 0u32..80, base: u64, cap: u64) {
+            let exact = if attempt >= 64 {
+                if base == 0 { 0 } else { u128::MAX }
+            } else {
+                u128::from(base) << attempt
+            };
+            let expected = exact.min(u128::from(u64::MAX)).min(u128::from(cap));
+            proptest::prop_assert_eq!(u128::from(ceiling_ms(attempt, base, cap)), expected);
+        }
     }
 
     #[test]

@@ -409,7 +409,8 @@ impl Link {
 /// by hand: `str::parse::<f64>` would pull about 10 KB (gzipped) of float tables into the wasm.
 fn parse_timeout(content: Option<&str>) -> Option<u64> {
     // ASCII trimming and digits by hand: `trim` and `str::parse` would bring Unicode
-    // whitespace tables and the integer parser into the wasm module.
+    // whitespace tables and the integer parser into the wasm module, `split_once` a char
+    // searcher and `memchr`.
     let text = content?.trim_ascii();
     let dot = text.bytes().position(|b| b == b'.');
     let (whole, frac) = dot.map_or((text, ""), |i| (&text[..i], &text[i + 1..]));
@@ -420,13 +421,22 @@ fn parse_timeout(content: Option<&str>) -> Option<u64> {
     if !digits(whole) || !digits(frac) {
         return None;
     }
+    // Overflow tests by division: `checked_mul` on u64 links a 128-bit multiplication into
+    // the wasm module.
     let mut secs: u64 = 0;
     for b in whole.bytes() {
-        secs = secs.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        let digit = u64::from(b - b'0');
+        if secs > (u64::MAX - digit) / 10 {
+            return None;
+        }
+        secs = secs * 10 + digit;
     }
-    let mut millis = secs.checked_mul(1000)?;
+    if secs > u64::MAX / 1000 {
+        return None;
+    }
+    let mut millis = secs * 1000;
     for (i, b) in frac.bytes().take(3).enumerate() {
-        millis += u64::from(b - b'0') * [100, 10, 1][i];
+        millis = millis.saturating_add(u64::from(b - b'0') * [100, 10, 1][i]);
     }
     (millis > 0).then(|| millis.max(MIN_PING_INTERVAL_MS))
 }

@@ -10,10 +10,17 @@
 // (npm/miniprogram/platform.js): `WebSocket` over wx.connectSocket, with WeChat's limit of 5
 // SocketTasks; `document` and `addEventListener` over wx.onAppShow and the network status.
 
-// A link: `f` its module's input, called `f(id, kind, text, number)` (kinds as in
+// A module's callback `c` as a function `(a, b, value, n)` (src/link.rs's `feed`): it calls the
+// module's `feed` export among its instance's `exports`, which reads `value` meanwhile.
+let fed;
+export const value = () => fed;
+export const callback = (exports, c) => (a, b, v, n) => ((fed = v), exports.feed(c, a, b, n));
+
+// A link: `f` its module's input (callback 0), called `f(id, kind, text, number)` (kinds as in
 // `src/link.rs`); `s` the socket, `t` the timer, `w` the wake-up listeners, `h` the page's
-// handlers. No state outside it: a page with both entries runs two modules over this one file.
-export const link = (f, id) => ({ f, id, h: [] });
+// handlers. No state outside it (`fed` above lasts one call): a page with both entries runs two
+// modules over this one file.
+export const link = (exports, id) => ({ f: callback(exports, 0), id, h: [] });
 const feed = (l, kind, text, n) => l.f(l.id, kind, text, n);
 const g = globalThis;
 const message = (e) => (e && e.message) || String(e);

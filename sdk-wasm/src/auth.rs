@@ -23,11 +23,7 @@ thread_local! {
     /// The renewal timer's due time as armed in the host.
     static ARMED: Cell<Option<u64>> = const { Cell::new(None) };
     /// Registers the sink of every async answer with the host, once.
-    static SINK: () = http::set_sink(
-        Closure::<crate::link::Callback>::new(answer)
-            .into_js_value()
-            .unchecked_ref(),
-    );
+    static SINK: () = http::set_sink(&crate::link::callback(answer));
 }
 
 /// Wall-clock ms: session expiries are wall-clock seconds.

@@ -23,8 +23,16 @@ use crate::js;
 
 #[wasm_bindgen(module = "/js/link.js")]
 extern "C" {
-    /// The driver's side of link `id`, reporting to `feed`.
-    fn link(feed: &Function, id: u32) -> JsValue;
+    /// The driver's side of link `id`, reporting to callback 0 (see [`feed`]) of the module's
+    /// `exports`.
+    fn link(exports: &JsValue, id: u32) -> JsValue;
+    /// A function `(a, b, value, n)` that calls callback `c` through the module's [`feed`]
+    /// export among its `exports`.
+    #[cfg(feature = "wafer")]
+    #[wasm_bindgen(js_name = callback)]
+    fn callback_js(exports: &JsValue, c: u32) -> Function;
+    /// The value of the callback call being fed (see [`feed`]).
+    fn value() -> JsValue;
     /// Registers a page handler of link `l` (ignored unless a string and a function).
     pub fn on(l: &JsValue, kind: &JsValue, handler: &JsValue);
     fn act(
@@ -113,15 +121,53 @@ type Entry = Rc<dyn Driven>;
 thread_local! {
     /// The hosts by link id: the driver names a link by its index here.
     static LINKS: RefCell<Vec<Option<Entry>>> = const { RefCell::new(Vec::new()) };
-    /// The one callback of the driver into the module.
-    static FEED: Closure<Callback> = Closure::new(feed);
+    /// The functions JS calls back through [`callback`], from number 1.
+    #[cfg(feature = "wafer")]
+    static CALLBACKS: RefCell<Vec<Callee>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The shape of every callback from JS into the module (the driver's, the Wafer host's
-/// answers): one closure type costs the module and its glue one shim, two cost two.
+/// answers), as a `Closure` type: [`callback`] makes them without one.
 pub type Callback = dyn FnMut(u32, u32, JsValue, f64);
 
-fn feed(id: u32, kind: u32, text: JsValue, n: f64) {
+/// A function JS calls back through [`callback`].
+pub type Callee = fn(u32, u32, JsValue, f64);
+
+/// A JS function `(a, b, value, n)` that calls `f` with them, for as long as the module runs:
+/// what `Closure::<Callback>::new(f).into_js_value()` gives, without a `Closure`: every
+/// callback goes through the one [`feed`] export, and the module and its glue carry none of
+/// wasm-bindgen's closure code (0.2 KB gzipped in each glue). Only the Wafer host has any
+/// (its answers), so the CometServer module carries no code for them.
+#[cfg(feature = "wafer")]
+pub fn callback(f: Callee) -> Function {
+    let c = CALLBACKS.with(|cs| {
+        let mut cs = cs.borrow_mut();
+        cs.push(f);
+        cs.len()
+    });
+    callback_js(&wasm_bindgen::exports(), c as u32)
+}
+
+/// JS calling callback `c` with `a`, `b`, `n` and the value `value()` (`js/link.js` sets it
+/// just before): 0 is the driver's reports, called directly; the others come from
+/// [`callback`]. Not an entry's API: the entries re-export by name.
+#[wasm_bindgen]
+pub fn feed(c: u32, a: u32, b: u32, n: f64) {
+    #[cfg(feature = "wafer")]
+    if c != 0 {
+        let f = CALLBACKS.with(|cs| cs.borrow().get(c as usize - 1).copied());
+        if let Some(f) = f {
+            f(a, b, value(), n);
+        }
+        return;
+    }
+    #[cfg(not(feature = "wafer"))]
+    let _ = c;
+    input(a, b, value(), n);
+}
+
+/// The driver's reports: `kind` happened on link `id`, with `text` and the number `n`.
+fn input(id: u32, kind: u32, text: JsValue, n: f64) {
     let Some(host) = LINKS.with(|l| l.borrow().get(id as usize).cloned().flatten()) else {
         return;
     };
@@ -205,7 +251,7 @@ impl Link {
         }) as u32;
         Link {
             id,
-            js: FEED.with(|f| link(f.as_ref().unchecked_ref(), id)),
+            js: link(&wasm_bindgen::exports(), id),
             armed: None,
             awake: false,
             woke_at: None,

@@ -226,4 +226,13 @@ fn timeout_values() {
     assert_eq!(parse_timeout(Some("inf")), None);
     assert_eq!(parse_timeout(Some("\"5\"")), None);
     assert_eq!(parse_timeout(None), None);
+    // Up to u64::MAX ms (saturated), never an overflow.
+    assert_eq!(
+        parse_timeout(Some("18446744073709551")),
+        Some(18_446_744_073_709_551_000)
+    );
+    assert_eq!(parse_timeout(Some("18446744073709551.999")), Some(u64::MAX));
+    assert_eq!(parse_timeout(Some("18446744073709552")), None);
+    assert_eq!(parse_timeout(Some("18446744073709551616")), None);
+    assert_eq!(parse_timeout(Some("99999999999999999999")), None);
 }
