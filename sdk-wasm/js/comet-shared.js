@@ -318,7 +318,7 @@ class Tab {
         const p = this.pending.get(msg.id);
         if (!p) break;
         // `get_pipe_log` answers once per entry: its callback stays for the rest.
-        if (p.msg.method === 'get_pipe_log') {
+        if (p.done || p.msg.method === 'get_pipe_log') {
           if (!p.done) setTimeout(() => this.pending.delete(msg.id), 60000);
           p.done = true;
           p.msg = { t: 'done' };
