@@ -88,7 +88,6 @@ let nextId = 1;
 // message, b: true for a report of the tab's publish), 8 state event (a: event, b: arg),
 // 9 auth (a: ok, b: arg), 10 answer (a: request id, b: the query callback's argument; none:
 // a publish taken).
-const LEADS = 5;
 
 // One tab's share of the connection. Its public side, read by `npm/comet.js`: `leader`,
 // `options`, `connected`, `authorized`, and the methods below.
@@ -107,7 +106,7 @@ function tab(api, options, callback, env, name) {
   const pending = new Map();
   // Leader: the module subscriptions it made for every tab (all messages, reports).
   let owned = [];
-  let abort, release, lastAuth, hooked;
+  let abort, release, lastAuth;
 
   const s = {
     n: name,
@@ -207,25 +206,13 @@ function tab(api, options, callback, env, name) {
         deliver(m);
       }),
     );
-    if (!hooked) {
-      // Once: the module keeps its callbacks; they speak only while this tab leads.
-      hooked = true;
-      for (const ok of [true, false])
-        real(ok ? 'onAuthSuccess' : 'onAuthFalill', (arg) => {
-          if (s.leader) {
-            s.authorized = ok;
-            lastAuth = [ok, arg];
-            post(9, 0, ok, arg);
-          }
-        });
-    }
     const cb = callback;
     callback = undefined;
     real('start', s.options, cb);
     // What this tab asked of the leader before, it now does itself.
     for (const [m, f, done] of pending.values()) done || on(m, f);
     pending.clear();
-    post(LEADS);
+    post(5);
   }
 
   function connected(yes) {
@@ -279,7 +266,7 @@ function tab(api, options, callback, env, name) {
 
   /** A message of another tab, or (leader) a request of this one, with its `cb`. */
   function on([type, from, to, a, b, c], cb) {
-    if ((to && to !== id) || type < LEADS !== s.leader) return;
+    if ((to && to !== id) || type < 5 !== s.leader) return;
     switch (type) {
       case 0:
         post(6, from, s.connected, s.authorized, s.connected && lastAuth);
@@ -295,7 +282,9 @@ function tab(api, options, callback, env, name) {
           }
         }
         for (const ch of want) if (ch && !h.has(ch)) h.set(ch, real('subscription', ch));
-        held.set(from, h);
+        // Empty: the tab went (or needs no channel).
+        if (h.size) held.set(from, h);
+        else held.delete(from);
         break;
       }
       case 2: {
@@ -318,7 +307,7 @@ function tab(api, options, callback, env, name) {
       }
       case 3:
         return QUERIES.includes(b) && real(b, ...c, from === id ? cb : (arg) => post(10, from, a, arg));
-      case LEADS:
+      case 5:
         // A new leader: it needs this tab's channels, and what the old one left undone.
         post(1, 0, channels());
         for (const [m, , done] of pending.values()) done || send(m);
@@ -351,6 +340,15 @@ function tab(api, options, callback, env, name) {
     }
   }
 
+  // The module keeps its callbacks: they speak only while this tab leads.
+  for (const ok of [true, false])
+    real(ok ? 'onAuthSuccess' : 'onAuthFalill', (arg) => {
+      if (s.leader) {
+        s.authorized = ok;
+        lastAuth = [ok, arg];
+        post(9, 0, ok, arg);
+      }
+    });
   bc.onmessage = (e) => on(e.data);
   // A frozen or cached page runs nothing: it lets the lock go, so another tab takes over
   // now, and queues again once it runs again.
