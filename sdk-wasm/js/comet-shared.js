@@ -215,13 +215,11 @@ function tab(api, options, callback, env, name) {
     post(5);
   }
 
-  function connected(yes) {
-    if ((s.connected = yes)) started();
-    else s.authorized = false;
-  }
-
+  /** A state event (or, false, the connection is not up). */
   function state(event) {
-    if (event !== 'error') connected(event === 'connected');
+    if (event === 'error') return;
+    if ((s.connected = event === 'connected')) started();
+    else s.authorized = false;
   }
 
   function started() {
@@ -313,7 +311,7 @@ function tab(api, options, callback, env, name) {
         for (const [m, , done] of pending.values()) done || send(m);
         break;
       case 6:
-        connected(a);
+        state(a && 'connected');
         s.authorized = b;
         if (c) authed(...c);
         break;
