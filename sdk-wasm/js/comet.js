@@ -222,11 +222,8 @@ export function channelOf(name) {
 // a publish to `pipe`.
 export function matches(name, pipe, event, report) {
   const n = typeof name === 'string' ? name : '';
-  if (report) return n === '#' + pipe;
-  if (n === '') return true;
-  if (n[0] === '#') return false;
-  const dot = n.indexOf('.');
-  return dot < 0 ? n === pipe : n.slice(0, dot) === pipe && n.slice(dot + 1) === event;
+  // A channel name has neither '.' nor '#' (the relay's rule), nor have 'msg' and 'sys'.
+  return report ? n === '#' + pipe : n === '' || n === pipe || n === pipe + '.' + event;
 }
 
 // Adds subscription `id`; returns the channel to subscribe to, if any.
