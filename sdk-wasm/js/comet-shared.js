@@ -240,7 +240,7 @@ function tab(api, options, callback, env, name) {
   function deliver(m, report) {
     const { pipe, event, history, uuid, seq } = m.server_info;
     // Stored messages have a `uuid`, `<epoch>:<seq>` (reports and live-only ones have none).
-    if (!history && typeof uuid === 'string') {
+    if (!history && uuid) {
       const epoch = uuid.slice(0, uuid.lastIndexOf(':'));
       const l = last.get(pipe);
       if (epoch) {
