@@ -228,7 +228,8 @@ export function matches(name, pipe, event, report) {
 
 // Adds subscription `id`; returns the channel to subscribe to, if any.
 export function subscribe(l, id, name, cb) {
-  if (typeof name === 'function') [name, cb] = ['', name];
+  // A function alone is the callback; a name that is not a string is everything.
+  if (typeof name === 'function') cb = name;
   name = typeof name === 'string' ? name : '';
   l.push([id, name, typeof cb === 'function' ? cb : undefined]);
   return channelOf(name);
