@@ -166,6 +166,25 @@ test('the master tab closed mid-stream: another takes over within 2 s, the other
   await ctx.close();
 });
 
+test("a follower's get_pipe_log gets every kept message through the master, each once", async () => {
+  const cfg = await setup('Gilda');
+  const ctx = await browser.newContext();
+  const tabs = await openTabs(ctx, cfg, 2);
+  await relay.untilConnections(cfg.user, 1);
+  const follower = tabs[(await masters(tabs)).indexOf(false)];
+  for (let i = 1; i <= 4; i++) await relay.publish('web_tabs_log', 'entry', { i });
+  await follower.page.evaluate(() => {
+    window.pipeLog = [];
+    window.api.get_pipe_log('web_tabs_log', (m) => window.pipeLog.push([m.data.i, m.server_info.history]));
+  });
+  await follower.page.waitForFunction(() => window.pipeLog.length >= 4, null, { timeout: 5000 });
+  // Answers come in order: one more query answered means none of the log is still on its way.
+  await follower.page.evaluate(() => window.sync('web_tabs_log'));
+  assert.deepEqual(await follower.page.evaluate(() => window.pipeLog), [1, 2, 3, 4].map((i) => [i, true]));
+  assert.deepEqual(problems, []);
+  await ctx.close();
+});
+
 test('shared: false: each tab keeps its own connection', async () => {
   const cfg = await setup('Solo', { shared: false });
   const ctx = await browser.newContext();

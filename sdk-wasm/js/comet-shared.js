@@ -24,7 +24,10 @@
 // as the module's snippet does, with the snippet's own functions (the path is the one next to
 // it in `dist/`).
 
-import { channelOf, matches, safely } from './snippets/cometa-sdk/js/comet.js';
+// Written as closures over one tab's state rather than a class: the minifier shortens local
+// names, not properties. Only what `npm/comet.js` reads is a property (see `tab`).
+
+import { channelOf, matches, pipeArgs, safely } from './snippets/cometa-sdk/js/comet.js';
 
 const tabs = new WeakMap();
 
@@ -32,15 +35,8 @@ const tabs = new WeakMap();
 export const sharedOf = (api) => tabs.get(api);
 
 /** Sharing needs a page (tabs), Web Locks and BroadcastChannel, and is on unless `shared: false`. */
-export function canShare(options) {
-  const g = globalThis;
-  return (
-    Object(options).shared !== false &&
-    typeof g.document === 'object' &&
-    typeof g.navigator?.locks?.request === 'function' &&
-    typeof g.BroadcastChannel === 'function'
-  );
-}
+export const canShare = (options) =>
+  options.shared !== false && globalThis.document && globalThis.navigator?.locks && globalThis.BroadcastChannel;
 
 // Not a secret's hash: it only keeps the tabs of two users (tokens without `user_id`) apart.
 function fingerprint(s) {
@@ -49,15 +45,16 @@ function fingerprint(s) {
   return (h >>> 0).toString(36);
 }
 
-/** Tabs share when they talk to the same relay as the same user. */
+/**
+ * Tabs share when they talk to the same relay as the same user. The name changes with the
+ * messages' shapes: a page of an older build, whose messages differ, elects its own, so
+ * every message on the channel is one of this file's.
+ */
 function lockName(o) {
-  const node = String(o.node || globalThis.location?.origin || '');
   const cred = o.token || o.skey;
-  const id = o.user_id != null && o.user_id !== '' ? 'u' + String(o.user_id) : cred ? 't' + fingerprint(String(cred)) : 'anon';
-  return `cometa-comet ${node} ${id}`;
+  const user = o.user_id ?? '';
+  return `cometa ${o.node || globalThis.location?.origin || ''} ${user !== '' ? 'u' + user : cred ? 't' + fingerprint(String(cred)) : 'anon'}`;
 }
-
-const QUERIES = ['get_pipe_log', 'count_users_in_pipe', 'getTrackPipeUsers', 'getUserData'];
 
 /**
  * Starts sharing for `api` (again, with new options). `env`, from the entry: `reals` (the
@@ -66,319 +63,301 @@ const QUERIES = ['get_pipe_log', 'count_users_in_pipe', 'getTrackPipeUsers', 'ge
  * `onAuthSuccess`/`onAuthFalill` callbacks).
  */
 export function share(api, options, callback, env) {
+  const name = lockName(options);
   const same = tabs.get(api);
-  if (same && same.name === lockName(options)) {
-    // The same relay and user: no new election, the leader's module takes the new options.
-    same.options = options;
-    if (same.leader) return env.reals.start.call(api, options, callback);
-    same.callback = typeof callback === 'function' ? callback : undefined;
-    if (same.connected) same.started();
-    return true;
-  }
+  // The same relay and user: no new election, the leader's module takes the new options.
+  if (same?.n === name) return same.again(options, callback);
   unshare(api);
-  const s = new Tab(api, options, callback, env);
-  tabs.set(api, s);
-  s.join();
+  tab(api, options, callback, env, name);
   return true;
 }
 
 /** Stops sharing (`stop()`); the module's connection stops if this tab ran it. */
-export function unshare(api) {
-  const s = tabs.get(api);
-  if (!s) return;
-  tabs.delete(api);
-  if (!s.leader) s.post({ t: 'bye' });
-  s.leave();
-  s.bc.close();
-  for (const [target, type, f] of s.listeners) target.removeEventListener(type, f);
-}
+export const unshare = (api) => tabs.get(api)?.end();
 
+// Ids of the requests a tab sends (publishes and queries), unique in the page.
 let nextId = 1;
 
-class Tab {
-  constructor(api, options, callback, env) {
-    this.api = api;
-    this.options = options;
-    this.callback = typeof callback === 'function' ? callback : undefined;
-    this.env = env;
-    this.id = Math.random().toString(36).slice(2) + Date.now().toString(36);
-    this.name = lockName(options);
-    this.leader = false;
-    this.connected = false;
-    this.authorized = false;
-    this.lastAuth = undefined;
-    // Per stream, the last `{epoch, seq}` handed to this tab's callbacks.
-    this.last = new Map();
-    // Leader: channels held for each follower (tab id → Map channel → module subscription id).
-    this.held = new Map();
-    // Leader: per pipe, its report subscription and, in order, whose publishes await a report.
-    this.reports = new Map();
-    // Follower: publishes not taken and queries not answered yet (id → {msg, cb}).
-    this.pending = new Map();
-    this.bc = new BroadcastChannel(this.name);
-    this.bc.onmessage = (e) => this.onMessage(Object(e.data));
-    // A frozen or cached page runs nothing: it lets the lock go, so another tab takes over
-    // now, and queues again once it runs again.
-    // (`freeze` and `resume` are the document's events, `pagehide` and `pageshow` the window's.)
-    this.listeners = [
-      [document, 'freeze', () => this.leave()],
-      [document, 'resume', () => this.join()],
-      // Closing for good: the leader stops holding this tab's channels.
-      [globalThis, 'pagehide', (e) => (e.persisted ? this.leave() : this.leader || this.post({ t: 'bye' }))],
-      [globalThis, 'pageshow', (e) => e.persisted && this.join()],
-    ];
-    for (const [target, type, f] of this.listeners) target.addEventListener(type, f);
-  }
+// Messages are arrays `[type, from, to, a, b, c]`: `from` the sending tab's id, `to` the one
+// tab it is for (0: every tab). To the leader: 0 hello (a: the tab's channels; it is also a
+// `subs`), 1 subs (a: the channels the tab's subscriptions need; [] when the tab goes),
+// 2 publish (a: request id, b: `[pipe, event, JSON text]`), 3 query (a: request id,
+// b: method, c: arguments). From the leader: 5 leader (a new one), 6 state (a: connected,
+// b: authorized, c: the last `[ok, arg]` of auth while connected), 7 message (a: the
+// message, b: true for a report of the tab's publish), 8 state event (a: event, b: arg),
+// 9 auth (a: ok, b: arg), 10 answer (a: request id, b: the query callback's argument; none:
+// a publish taken).
 
-  post(msg) {
+// One tab's share of the connection. Its public side, read by `npm/comet.js`: `leader`,
+// `options`, `connected`, `authorized`, and the methods below.
+function tab(api, options, callback, env, name) {
+  const { reals, subs, auth, fire } = env;
+  const real = (method, ...args) => reals[method].call(api, ...args);
+  const id = Math.random();
+  const bc = new BroadcastChannel(name);
+  // Per stream, the last `[epoch, seq]` handed to this tab's callbacks.
+  const last = new Map();
+  // Leader: channels held for each follower (tab id → Map channel → module subscription id).
+  const held = new Map();
+  // Leader: per pipe, whose publishes await a report, in order.
+  const reports = new Map();
+  // Follower: publishes not taken and queries not answered yet (id → [message, cb, done]).
+  const pending = new Map();
+  // Leader: the module subscriptions it made for every tab (all messages, reports).
+  let owned = [];
+  let abort, release, lastAuth;
+
+  const s = {
+    n: name,
+    options,
+    leader: false,
+    connected: false,
+    authorized: false,
+    /** `start` again as the same user at the same relay. */
+    again(o, cb) {
+      s.options = o;
+      if (s.leader) return real('start', o, cb);
+      callback = cb;
+      if (s.connected) started();
+      return true;
+    },
+    end() {
+      tabs.delete(api);
+      bye();
+      leave();
+      bc.close();
+      for (const [target, type, f] of listeners) target.removeEventListener(type, f);
+    },
+    /** A state event of this tab's module; the leader's go to every tab. */
+    event(event, arg) {
+      if (s.leader) {
+        state(event);
+        post(8, 0, event, arg);
+      }
+    },
+    /** A subscription of this tab came or went: the leader holds the channels followers need. */
+    subsChanged: () => s.leader || post(1, 0, channels()),
+    /** `web_pipe_send`: the leader runs it, a follower hands it over. */
+    publish(pipe, event, msg) {
+      const args = pipeArgs(pipe, event, msg);
+      // As the module does: a message that is not JSON throws here, to the caller.
+      if (!args[2]) throw args[0];
+      return ask(2, args);
+    },
+    /** A query (`get_pipe_log`…): answered through `cb` by whichever tab leads. */
+    query: (method, args, cb) => ask(3, method, args, cb),
+    deliver,
+  };
+  tabs.set(api, s);
+
+  function send(m) {
     try {
-      this.bc.postMessage({ ...msg, from: this.id });
+      bc.postMessage(m);
     } catch {
       // A closed channel: this tab stopped sharing.
     }
   }
+  const post = (type, to, a, b, c) => send([type, id, to, a, b, c]);
+  // Closing for good: the leader stops holding this tab's channels.
+  const bye = () => s.leader || post(1, 0, []);
 
-  join() {
-    if (this.abort) return;
-    const abort = (this.abort = new AbortController());
+  function join() {
+    if (abort) return;
+    const mine = (abort = new AbortController());
     navigator.locks
-      .request(this.name, { signal: abort.signal }, () =>
-        this.abort === abort
-          ? new Promise((release) => {
-              this.release = release;
-              this.lead();
+      .request(name, { signal: mine.signal }, () =>
+        abort === mine
+          ? new Promise((r) => {
+              release = r;
+              lead();
             })
-          : undefined,
+          : 0,
       )
       .catch(() => {
         // Aborted: the tab left the queue (stop, freeze).
       });
     // Until the lock says otherwise this tab follows: the leader learns what it needs.
-    this.post({ t: 'hello', channels: this.channels() });
+    post(0, 0, channels());
   }
 
-  leave() {
-    const abort = this.abort;
-    this.abort = undefined;
+  function leave() {
     abort?.abort();
-    if (this.leader) {
-      this.leader = false;
-      const { reals } = this.env;
-      const ids = [this.catchAll, ...[...this.held.values()].flatMap((h) => [...h.values()]), ...[...this.reports.values()].map((r) => r.id)];
-      for (const id of ids) reals.unsubscription.call(this.api, id);
-      this.held.clear();
-      this.reports.clear();
-      reals.stop.call(this.api);
-      this.connected = this.authorized = false;
+    abort = undefined;
+    if (s.leader) {
+      s.leader = false;
+      for (const ids of [owned, ...held.values()]) for (const i of ids.values()) real('unsubscription', i);
+      owned = [];
+      held.clear();
+      reports.clear();
+      real('stop');
+      s.connected = s.authorized = false;
     }
-    this.release?.();
-    this.release = undefined;
+    release?.();
+    release = undefined;
   }
 
   /** The lock is ours: run the module's connection for every tab. */
-  lead() {
-    this.leader = true;
-    const { reals } = this.env;
-    this.catchAll = reals.subscription.call(this.api, (m) => {
-      this.post({ t: 'm', m });
-      this.deliver(m);
-    });
-    if (!this.authHooked) {
-      // Once: the module keeps its callbacks; they speak only while this tab leads.
-      this.authHooked = true;
-      reals.onAuthSuccess.call(this.api, (a) => this.leader && this.onAuth(true, a));
-      reals.onAuthFalill.call(this.api, (a) => this.leader && this.onAuth(false, a));
-    }
-    const cb = this.callback;
-    this.callback = undefined;
-    reals.start.call(this.api, this.options, cb);
+  function lead() {
+    s.leader = true;
+    owned.push(
+      real('subscription', (m) => {
+        post(7, 0, m);
+        deliver(m);
+      }),
+    );
+    const cb = callback;
+    callback = undefined;
+    real('start', s.options, cb);
     // What this tab asked of the leader before, it now does itself.
-    for (const p of this.pending.values()) this.asLeader({ ...p.msg, from: this.id }, p.cb);
-    this.pending.clear();
-    this.post({ t: 'leader' });
+    for (const [m, f, done] of pending.values()) done || on(m, f);
+    pending.clear();
+    post(5);
   }
 
-  onAuth(ok, arg) {
-    this.authorized = ok;
-    this.lastAuth = { ok, arg };
-    this.post({ t: 'auth', ok, arg });
+  /** A state event (or, false, the connection is not up). */
+  function state(event) {
+    if (event === 'error') return;
+    if ((s.connected = event === 'connected')) started();
+    else s.authorized = false;
   }
 
-  /** A state event of this tab's module; the leader's go to every tab. */
-  event(event, arg) {
-    if (!this.leader) return;
-    this.state(event);
-    this.post({ t: 'e', event, arg });
+  function started() {
+    if (typeof callback === 'function') queueMicrotask(callback);
+    callback = undefined;
   }
 
-  state(event) {
-    if (event === 'connected') this.connected = true;
-    if (event === 'disconnected' || event === 'connecting') this.connected = this.authorized = false;
+  function authed(ok, arg) {
+    s.authorized = ok;
+    for (const f of auth(api)[ok ? 'ok' : 'fail']) safely(f, arg);
   }
 
-  /** The channels this tab's subscriptions need. */
-  channels() {
-    const set = new Set();
-    for (const { name } of this.env.subs(this.api).values()) {
-      const c = channelOf(name);
-      if (c) set.add(c);
-    }
-    return [...set];
-  }
-
-  /** A subscription of this tab came or went: the leader holds the channels followers need. */
-  subsChanged() {
-    if (!this.leader) this.post({ t: 'subs', channels: this.channels() });
+  /** The channels this tab's subscriptions need (some undefined: the leader skips them). */
+  function channels() {
+    return [...subs(api).values()].map((sub) => channelOf(sub.name));
   }
 
   /** To this tab's callbacks: each stream's stored messages once and in order. */
-  deliver(m, report) {
-    const info = Object(m?.server_info);
-    const seq = info.seq;
-    if (!report && !info.history && typeof seq === 'number' && typeof info.uuid === 'string') {
-      const epoch = info.uuid.slice(0, info.uuid.lastIndexOf(':'));
-      const last = this.last.get(info.pipe);
-      if (epoch && last && last.epoch === epoch && seq <= last.seq) return;
-      if (epoch) this.last.set(info.pipe, { epoch, seq });
+  function deliver(m, report) {
+    const { pipe, event, history, uuid, seq } = m.server_info;
+    // Stored messages have a `uuid`, `<epoch>:<seq>` (reports and live-only ones have none).
+    if (!history && uuid) {
+      const epoch = uuid.slice(0, uuid.lastIndexOf(':'));
+      const l = last.get(pipe);
+      if (epoch) {
+        if (l?.[0] === epoch && seq <= l[1]) return;
+        last.set(pipe, [epoch, seq]);
+      }
     }
-    for (const { name, cb } of [...this.env.subs(this.api).values()]) {
-      if (typeof cb === 'function' && matches(name, info.pipe, info.event, report)) safely(cb, m);
+    for (const { name, cb } of [...subs(api).values()]) {
+      if (typeof cb === 'function' && matches(name, pipe, event, report)) safely(cb, m);
     }
   }
 
-  /** `web_pipe_send`: the leader runs it, a follower hands it over. */
-  publish(pipe, event, msg) {
-    // As the module does: a message that is not JSON throws here, to the caller.
-    const text = JSON.stringify(msg === undefined ? event : msg) ?? 'null';
-    return this.ask({ t: 'p', args: msg === undefined ? [pipe, text] : [pipe, event, text] });
-  }
-
-  /** A query (`get_pipe_log`…): answered through `cb` by whichever tab leads. */
-  query(method, args, cb) {
-    return this.ask({ t: 'q', method, args }, cb);
-  }
-
-  ask(msg, cb) {
-    const m = { ...msg, id: nextId++ };
-    if (this.leader) return this.asLeader({ ...m, from: this.id }, cb);
-    this.pending.set(m.id, { msg: m, cb });
-    this.post(m);
+  function ask(type, a, b, cb) {
+    const m = [type, id, 0, nextId++, a, b];
+    if (s.leader) return on(m, cb);
+    pending.set(m[3], [m, cb]);
+    send(m);
     return true;
   }
 
-  publishFor(who, pipe, args) {
-    const { reals } = this.env;
-    let r = this.reports.get(pipe);
-    if (!r) {
-      r = { queue: [] };
-      r.id = reals.subscription.call(this.api, '#' + pipe, (m) => {
-        const to = r.queue.shift() ?? this.id;
-        if (to === this.id) this.deliver(m, true);
-        else this.post({ t: 'r', to, m });
-      });
-      this.reports.set(pipe, r);
-    }
-    r.queue.push(who);
-    return reals.web_pipe_send.call(this.api, ...args);
-  }
-
-  onMessage(msg) {
-    if (msg.to !== undefined && msg.to !== this.id) return;
-    if (this.leader) return this.asLeader(msg);
-    switch (msg.t) {
-      case 'leader':
-        // A new leader: it needs this tab's channels, and what the old one left undone.
-        this.post({ t: 'subs', channels: this.channels() });
-        for (const p of this.pending.values()) this.post(p.msg);
-        break;
-      case 'state':
-        this.connected = msg.connected;
-        this.authorized = msg.authorized;
-        if (msg.auth) this.authed(msg.auth.ok, msg.auth.arg);
-        if (msg.connected) this.started();
-        break;
-      case 'm':
-        this.deliver(msg.m);
-        break;
-      case 'r':
-        this.deliver(msg.m, true);
-        break;
-      case 'e':
-        this.state(msg.event);
-        this.env.fire(this.api, msg.event, msg.arg);
-        if (msg.event === 'connected') this.started();
-        break;
-      case 'auth':
-        this.authed(msg.ok, msg.arg);
-        break;
-      case 'took':
-        if (this.pending.get(msg.id)?.msg.t === 'p') this.pending.delete(msg.id);
-        break;
-      case 'a': {
-        const p = this.pending.get(msg.id);
-        if (!p) break;
-        // `get_pipe_log` answers once per entry: its callback stays for the rest.
-        if (p.msg.method === 'get_pipe_log') {
-          if (!p.done) setTimeout(() => this.pending.delete(msg.id), 60000);
-          p.done = true;
-          p.msg = { t: 'done' };
-        } else this.pending.delete(msg.id);
-        if (p.cb) safely(p.cb, msg.arg);
-        break;
-      }
-    }
-  }
-
-  started() {
-    const cb = this.callback;
-    this.callback = undefined;
-    if (cb) queueMicrotask(cb);
-  }
-
-  authed(ok, arg) {
-    this.authorized = ok;
-    for (const f of this.env.auth(this.api)[ok ? 'ok' : 'fail']) safely(f, arg);
-  }
-
-  /** Leader: a request of a tab (this one's own with `cb`). */
-  asLeader(msg, cb) {
-    const { reals } = this.env;
-    const from = msg.from;
-    switch (msg.t) {
-      case 'hello':
-        this.post({ t: 'state', to: from, connected: this.connected, authorized: this.authorized, auth: this.connected ? this.lastAuth : undefined });
+  /** A message of another tab, or (leader) a request of this one, with its `cb`. */
+  function on([type, from, to, a, b, c], cb) {
+    if ((to && to !== id) || type < 5 !== s.leader) return;
+    switch (type) {
+      case 0:
+        post(6, from, s.connected, s.authorized, s.connected && lastAuth);
       // A hello names the tab's channels, as `subs` does.
       // falls through
-      case 'subs': {
-        const held = this.held.get(from) ?? new Map();
-        const want = new Set(msg.channels || []);
-        for (const [c, id] of held) {
-          if (!want.has(c)) {
-            reals.unsubscription.call(this.api, id);
-            held.delete(c);
+      case 1: {
+        const h = held.get(from) ?? new Map();
+        const want = new Set(a);
+        for (const [ch, i] of h) {
+          if (!want.has(ch)) {
+            real('unsubscription', i);
+            h.delete(ch);
           }
         }
-        for (const c of want) if (!held.has(c)) held.set(c, reals.subscription.call(this.api, c));
-        this.held.set(from, held);
-        return true;
+        for (const ch of want) if (ch && !h.has(ch)) h.set(ch, real('subscription', ch));
+        // Empty: the tab went (or needs no channel).
+        if (h.size) held.set(from, h);
+        else held.delete(from);
+        break;
       }
-      case 'bye':
-        for (const id of (this.held.get(from) ?? new Map()).values()) reals.unsubscription.call(this.api, id);
-        this.held.delete(from);
-        return true;
-      case 'p': {
-        if (from !== this.id) this.post({ t: 'took', to: from, id: msg.id });
-        const a = msg.args;
-        const args = a.length === 2 ? [a[0], JSON.parse(a[1])] : [a[0], a[1], JSON.parse(a[2])];
-        const pipe = a.length === 2 ? String(a[0]).split('.')[0] : String(a[0]);
-        return this.publishFor(from, pipe, args);
+      case 2: {
+        // Taken: the follower need not send it again; its report comes back to it.
+        if (from !== id) post(10, from, a);
+        const [pipe, event, text] = b;
+        let queue = reports.get(pipe);
+        if (!queue) {
+          reports.set(pipe, (queue = []));
+          owned.push(
+            real('subscription', '#' + pipe, (m) => {
+              const to = queue.shift() ?? id;
+              if (to === id) deliver(m, true);
+              else post(7, to, m, true);
+            }),
+          );
+        }
+        queue.push(from);
+        return real('web_pipe_send', pipe, event, JSON.parse(text));
       }
-      case 'q': {
-        if (!QUERIES.includes(msg.method)) return false;
-        const answer = from === this.id ? cb : (arg) => this.post({ t: 'a', to: from, id: msg.id, arg });
-        return reals[msg.method].call(this.api, ...msg.args, answer);
+      case 3:
+        // `b` is one of the four that `npm/comet.js` hands over: no other page can post here
+        // (a channel is the origin's, whose pages could call the module directly anyway).
+        return real(b, ...c, from === id ? cb : (arg) => post(10, from, a, arg));
+      case 5:
+        // A new leader: it needs this tab's channels, and what the old one left undone.
+        post(1, 0, channels());
+        for (const [m, , done] of pending.values()) done || send(m);
+        break;
+      case 6:
+        state(a && 'connected');
+        s.authorized = b;
+        if (c) authed(...c);
+        break;
+      case 7:
+        deliver(a, b);
+        break;
+      case 8:
+        state(a);
+        fire(api, a, b);
+        break;
+      case 9:
+        authed(a, b);
+        break;
+      case 10: {
+        const p = pending.get(a);
+        if (!p) break;
+        // `get_pipe_log` answers once per entry: its callback stays for the rest.
+        if (p[0][4] === 'get_pipe_log') {
+          if (!p[2]) setTimeout(() => pending.delete(a), 60000);
+          p[2] = true;
+        } else pending.delete(a);
+        if (p[1]) safely(p[1], b);
       }
     }
-    return undefined;
   }
+
+  // The module keeps its callbacks: they speak only while this tab leads.
+  for (const ok of [true, false])
+    real(ok ? 'onAuthSuccess' : 'onAuthFalill', (arg) => {
+      if (s.leader) {
+        s.authorized = ok;
+        lastAuth = [ok, arg];
+        post(9, 0, ok, arg);
+      }
+    });
+  bc.onmessage = (e) => on(e.data);
+  // A frozen or cached page runs nothing: it lets the lock go, so another tab takes over
+  // now, and queues again once it runs again.
+  // (`freeze` and `resume` are the document's events, `pagehide` and `pageshow` the window's.)
+  const listeners = [
+    [document, 'freeze', leave],
+    [document, 'resume', join],
+    [globalThis, 'pagehide', (e) => (e.persisted ? leave() : bye())],
+    [globalThis, 'pageshow', (e) => e.persisted && join()],
+  ];
+  for (const [target, type, f] of listeners) target.addEventListener(type, f);
+  join();
 }

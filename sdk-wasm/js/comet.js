@@ -8,7 +8,7 @@
 // `{data, server_info}` as CppComet hands it to subscription callbacks. `user_id` is the
 // sender stamped by the relay, 0 for the back end and anonymous senders (CppComet's value);
 // `uuid` identifies a stored message across pages and reloads (`<epoch>:<seq>`).
-function message(pipe, event, data, seq, userId, history, epoch) {
+function message(pipe, event, data, history, seq, userId, epoch) {
   return {
     data,
     server_info: {
@@ -33,13 +33,13 @@ function delivered(pipe, seq, text, epoch) {
   } catch {}
   p = Object(p);
   const str = (v) => (typeof v === 'string' ? v : undefined);
-  return message(pipe, str(p.event) ?? '', p.data ?? null, isNaN(seq) ? undefined : seq, str(p.user_id), false, epoch);
+  return message(pipe, str(p.event) ?? '', p.data ?? null, false, isNaN(seq) ? undefined : seq, str(p.user_id), epoch);
 }
 
 // The entries of a `history` reply, oldest first, as messages with `history: true`.
 function historyMessages(result, pipe) {
-  const list = (result && result.publications) || [];
-  return list.map((p) => message(pipe, p.event, p.data, p.seq, p.user_id, true, result.epoch));
+  const list = result?.publications || [];
+  return list.map((p) => message(pipe, p.event, p.data, true, p.seq, p.user_id, result.epoch));
 }
 
 // The argument of a query callback: its `data`, or `data: null` and an `error`.
@@ -62,9 +62,9 @@ export function note(kind, a, b, n, text) {
   if (kind === 5) return console.error(`cometa: cannot subscribe to ${a}`, text);
   if (kind === 6) return console.error(text, a);
   if (kind === 4) return answer(a, null, n, text);
-  if (kind === 1) return message('sys', 'recovery', { pipe: a, recovered: false, seq: n, epoch: b }, undefined, undefined, false);
+  if (kind === 1) return message('sys', 'recovery', { pipe: a, recovered: false, seq: n, epoch: b }, false);
   const data = kind === 2 ? { seq: isNaN(n) ? null : n } : { error: { code: n, message: text } };
-  return message(a, b, data, undefined, undefined, false);
+  return message(a, b, data, false);
 }
 
 // A query's answer from the relay's reply `r` (kinds: 1 count, 2 members, 3 user data).
@@ -78,8 +78,8 @@ function randomId(n) {
   const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
   let s = '';
   const bytes = new Uint8Array(n);
-  globalThis.crypto?.getRandomValues ? crypto.getRandomValues(bytes) : bytes.forEach((_, i) => (bytes[i] = Math.random() * 256));
-  for (const b of bytes) s += abc[b % 62];
+  // Without Web Crypto: Math.random, truncated into each byte.
+  for (const b of globalThis.crypto?.getRandomValues?.(bytes) ?? bytes.map(() => Math.random() * 256)) s += abc[b % 62];
   return s;
 }
 
@@ -88,9 +88,9 @@ function randomId(n) {
 // page's own origin.
 function connectUrl(node) {
   const loc = globalThis.location;
-  let base = node || (loc && loc.origin) || '';
+  let base = node || loc?.origin || '';
   if (!base || base === 'null') return '';
-  if (!/^[a-z]+:\/\//i.test(base)) base = (loc && loc.protocol === 'https:' ? 'https://' : 'http://') + base;
+  if (!/^[a-z]+:\/\//i.test(base)) base = (loc?.protocol === 'https:' ? 'https://' : 'http://') + base;
   if (/^wss?:/i.test(base)) return base;
   return base.replace(/^http/i, 'ws').replace(/\/+$/, '') + '/connect';
 }
@@ -132,7 +132,7 @@ export function startOptions(l, o, cb, keep) {
   if (!keep) l.cb = cb;
   if (typeof o === 'object' && o !== null) l.o = Object.assign({}, l.o, o);
   o = l.o ||= {};
-  const text = (k) => (typeof o[k] === 'number' ? String(o[k]) : o[k] && typeof o[k] === 'string' ? o[k] : undefined);
+  const text = (k, v = o[k]) => (typeof v === 'number' ? '' + v : (typeof v === 'string' && v) || undefined);
   const id = text('user_id');
   const key = text('user_key');
   const other = text('token') || text('skey');
@@ -222,16 +222,14 @@ export function channelOf(name) {
 // a publish to `pipe`.
 export function matches(name, pipe, event, report) {
   const n = typeof name === 'string' ? name : '';
-  if (report) return n === '#' + pipe;
-  if (n === '') return true;
-  if (n[0] === '#') return false;
-  const dot = n.indexOf('.');
-  return dot < 0 ? n === pipe : n.slice(0, dot) === pipe && n.slice(dot + 1) === event;
+  // A channel name has neither '.' nor '#' (the relay's rule), nor have 'msg' and 'sys'.
+  return report ? n === '#' + pipe : n === '' || n === pipe || n === pipe + '.' + event;
 }
 
 // Adds subscription `id`; returns the channel to subscribe to, if any.
 export function subscribe(l, id, name, cb) {
-  if (typeof name === 'function') [name, cb] = ['', name];
+  // A function alone is the callback; a name that is not a string is everything.
+  if (typeof name === 'function') cb = name;
   name = typeof name === 'string' ? name : '';
   l.push([id, name, typeof cb === 'function' ? cb : undefined]);
   return channelOf(name);
@@ -240,9 +238,9 @@ export function subscribe(l, id, name, cb) {
 // Removes subscription `id` (every one without an id): the channels no remaining one needs,
 // or undefined when none went.
 export function unsubscribe(l, id) {
-  const gone = id === undefined ? l.splice(0) : l.filter((s) => s[0] === id);
+  const gone = l.filter((s) => id === undefined || s[0] === id);
   if (!gone.length) return;
-  for (const s of gone) if (l.includes(s)) l.splice(l.indexOf(s), 1);
+  for (const s of gone) l.splice(l.indexOf(s), 1);
   const free = [];
   for (const [, name] of gone) {
     const c = channelOf(name);
