@@ -46,15 +46,16 @@ function fingerprint(s) {
 }
 
 /**
- * Tabs share when they talk to the same relay as the same user. The name changes with the
- * messages' shapes: a page of an older build, whose messages differ, elects its own, so
- * every message on the channel is one of this file's.
+ * Tabs share when they talk to the same relay as the same user. (Named for the messages'
+ * shape too: a page of an older build, whose messages differ, elects its own.)
  */
 function lockName(o) {
   const cred = o.token || o.skey;
   const user = o.user_id ?? '';
   return `cometa ${o.node || globalThis.location?.origin || ''} ${user !== '' ? 'u' + user : cred ? 't' + fingerprint(String(cred)) : 'anon'}`;
 }
+
+const QUERIES = ['get_pipe_log', 'count_users_in_pipe', 'getTrackPipeUsers', 'getUserData'];
 
 /**
  * Starts sharing for `api` (again, with new options). `env`, from the entry: `reals` (the
@@ -303,9 +304,7 @@ function tab(api, options, callback, env, name) {
         return real('web_pipe_send', pipe, event, JSON.parse(text));
       }
       case 3:
-        // `b` is one of the four that `npm/comet.js` hands over: no other page can post here
-        // (a channel is the origin's, whose pages could call the module directly anyway).
-        return real(b, ...c, from === id ? cb : (arg) => post(10, from, a, arg));
+        return QUERIES.includes(b) && real(b, ...c, from === id ? cb : (arg) => post(10, from, a, arg));
       case 5:
         // A new leader: it needs this tab's channels, and what the old one left undone.
         post(1, 0, channels());
