@@ -1,14 +1,23 @@
 // Entry `cometa/comet`: CppComet's CometServer API (`CometServerApi.js`) over the relay's
 // native dialect. Loads its own WebAssembly module (`dist/cometa_comet_bg.wasm`, built from
 // `sdk-wasm/` with the `comet` feature); the Wafer API (`cometa`) is a separate module, so a
-// page downloads only the one it imports. No top-level await (see `load.js`): a `CometApi`
-// made before the module is there queues its calls.
-import init, { initSync, CometApi as RealCometApi } from './dist/cometa_comet.js';
+// page downloads only the one it imports, and a page that imports both gets one module with
+// both (see `load.js`). No top-level await (see `load.js`): a `CometApi` made before the
+// module is there queues its calls. The glue is imported on the first load; `install` then
+// puts the methods below (`proto`) on its `CometApi`, where `original(name)` calls the
+// module's own.
 import { loader, deferredClass, LATER } from './load.js';
 import { canShare, share, unshare, sharedOf } from './dist/cometa_comet_shared.js';
 import { deviceId, tabId } from './dist/snippets/cometa-sdk/js/comet.js';
 
-const L = loader(init, initSync, new URL('./dist/cometa_comet_bg.wasm', import.meta.url));
+let RealCometApi;
+// The methods `install` puts on the module's class; `original(name)` calls its own.
+const proto = {};
+const originals = {};
+const original = (name) =>
+  function (...a) {
+    return originals[name].apply(this, a);
+  };
 
 /** Resolves once the module is loaded; `CometServer().start()` also loads it. */
 export const ready = () => L.ready();
@@ -43,7 +52,6 @@ const cometBefore = (prop, args, calls) =>
 // method. CppComet-style callbacks next to its `onAuthSuccess`: `onConnected(cb)` is
 // `on('connected', cb)`. `connected()`: a Promise of the next connection (at once when
 // connected), rejected with `{code, reason}` when the session stops instead.
-const proto = RealCometApi.prototype;
 // The persistent device id (`localStorage`, the `auth` frame's `device`) and this page's id:
 // the module's JS snippet makes both, so they need no call through the module.
 proto.getUUID = deviceId;
@@ -170,7 +178,7 @@ function wrap(api, callback) {
 // The tab's subscriptions are also kept here: while the tab shares a connection with other
 // tabs, `sdk-wasm/js/comet-shared.js` hands the messages to them (once each per tab), and the module's
 // own calls are skipped.
-const realSubscription = proto.subscription;
+const realSubscription = original('subscription');
 const subscriptions = new WeakMap();
 function subsOf(api) {
   let m = subscriptions.get(api);
@@ -186,13 +194,13 @@ proto.subscription = function (name, callback) {
   sharedOf(this)?.subsChanged();
   return id;
 };
-const realUnsubscription = proto.unsubscription;
+const realUnsubscription = original('unsubscription');
 proto.unsubscription = function (id) {
   subsOf(this).delete(id);
   sharedOf(this)?.subsChanged();
   return realUnsubscription.call(this, id);
 };
-const realUnsubscriptionAll = proto.unsubscriptionAll;
+const realUnsubscriptionAll = original('unsubscriptionAll');
 proto.unsubscriptionAll = function () {
   // A leading tab's module also holds the channels of the other tabs: only this tab's go.
   if (sharedOf(this)) for (const id of [...subsOf(this).keys()]) this.unsubscription(id);
@@ -204,8 +212,8 @@ proto.unsubscriptionAll = function () {
 
 // `onAuthSuccess`/`onAuthFalill` callbacks, also kept here: a tab that shares another tab's
 // connection gets that one's answers.
-const realOnAuthSuccess = proto.onAuthSuccess;
-const realOnAuthFalill = proto.onAuthFalill;
+const realOnAuthSuccess = original('onAuthSuccess');
+const realOnAuthFalill = original('onAuthFalill');
 const authCallbacks = new WeakMap();
 function authOf(api) {
   let a = authCallbacks.get(api);
@@ -223,7 +231,7 @@ proto.onAuthFalill = function (callback) {
 
 // CppComet refuses, before sending, what only the back end may do: publishing outside
 // `web_*`/`webauth_*` (and the relay's `@web_*`), and member lists of other than `track_*`.
-const realSend = proto.web_pipe_send;
+const realSend = original('web_pipe_send');
 proto.web_pipe_send = function (pipe, event, msg) {
   const name = msg === undefined ? String(pipe).split('.')[0] : String(pipe);
   if (!/^(web_|webauth_|@web_)/.test(name)) {
@@ -233,7 +241,7 @@ proto.web_pipe_send = function (pipe, event, msg) {
   const s = sharedOf(this);
   return s ? s.publish(pipe, event, msg) : realSend.call(this, pipe, event, msg);
 };
-const realTrackUsers = proto.getTrackPipeUsers;
+const realTrackUsers = original('getTrackPipeUsers');
 proto.getTrackPipeUsers = function (pipe, callback) {
   if (!/^track_/.test(String(pipe))) {
     console.error(`cometa: getTrackPipeUsers: only track_* pipes have members, not \`${pipe}\``);
@@ -247,21 +255,21 @@ function ask(api, method, real, args, callback) {
   const s = sharedOf(api);
   return s ? s.query(method, args, callback) : real.call(api, ...args, callback);
 }
-const realPipeLog = proto.get_pipe_log;
+const realPipeLog = original('get_pipe_log');
 proto.get_pipe_log = function (pipe, callback) {
   const s = sharedOf(this);
   // Without a callback the entries go to the pipe's subscribers, here as in the module.
   const cb = typeof callback === 'function' || !s ? callback : (msg) => s.deliver(msg);
   return ask(this, 'get_pipe_log', realPipeLog, [pipe], cb);
 };
-const realCount = proto.count_users_in_pipe;
+const realCount = original('count_users_in_pipe');
 proto.count_users_in_pipe = function (pipe, callback) {
   return ask(this, 'count_users_in_pipe', realCount, [pipe], callback);
 };
 
 // CppComet's `getUserData` answer: `{user_id, user_data}` with the stored JSON as text, ""
 // when the back end set none (the module answers with the parsed data, or null).
-const realGetUserData = proto.getUserData;
+const realGetUserData = original('getUserData');
 proto.getUserData = function (userId, callback) {
   const cb =
     typeof callback === 'function'
@@ -337,7 +345,7 @@ function asToken(api, o) {
   jwtKeys.set(api, key);
   return { ...rest, token: key };
 }
-const realUserKey = proto.getUserKey;
+const realUserKey = original('getUserKey');
 proto.getUserKey = function () {
   return jwtKeys.get(this) ?? followed(this, 'user_key', realUserKey);
 };
@@ -347,20 +355,20 @@ function followed(api, key, real) {
   const s = sharedOf(api);
   return s && !s.leader ? s.options[key] : real.call(api);
 }
-const realUserId = proto.getUserId;
+const realUserId = original('getUserId');
 proto.getUserId = function () {
   return followed(this, 'user_id', realUserId);
 };
-const realDevId = proto.getDevId;
+const realDevId = original('getDevId');
 proto.getDevId = function () {
   return followed(this, 'dev_id', realDevId);
 };
-const realIsConnected = proto.isConnected;
+const realIsConnected = original('isConnected');
 proto.isConnected = function () {
   const s = sharedOf(this);
   return s && !s.leader ? s.connected : realIsConnected.call(this);
 };
-const realIsAuthorized = proto.isAuthorized;
+const realIsAuthorized = original('isAuthorized');
 proto.isAuthorized = function () {
   const s = sharedOf(this);
   return s && !s.leader ? s.authorized : realIsAuthorized.call(this);
@@ -373,9 +381,9 @@ proto.isMaster = function () {
 
 // `start({ shared })`: options are merged as the module merges them, so a later `start` or
 // `restart` keeps the choice.
-const moduleStart = proto.start;
-const realStop = proto.stop;
-const realRestart = proto.restart;
+const moduleStart = original('start');
+const realStop = original('stop');
+const realRestart = original('restart');
 const startOptions = new WeakMap();
 // Objects whose module runs a connection of the tab's own (`shared: false`, or no sharing here).
 const ownConnection = new WeakSet();
@@ -505,6 +513,16 @@ function giveUp(api, message) {
   api.stop();
 }
 
+// Last: in Node the module is loaded here, at once, and `proto` must be complete.
+const L = loader('comet', () => import('./dist/cometa_comet.js'), new URL('./dist/cometa_comet_bg.wasm', import.meta.url), (glue) => {
+  RealCometApi = glue.CometApi;
+  const p = RealCometApi.prototype;
+  for (const name of Object.getOwnPropertyNames(p)) {
+    const d = Object.getOwnPropertyDescriptor(p, name);
+    if (typeof d.value === 'function') originals[name] = d.value;
+  }
+  Object.assign(p, proto);
+});
 /** One connection with CppComet's API; in Node (module loaded at import) the module's class. */
 export const CometApi = L.isLoaded() ? RealCometApi : deferredClass(L, () => RealCometApi, cometBefore);
 

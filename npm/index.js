@@ -1,22 +1,25 @@
 // Entry of the `cometa` package: the Wafer API. All behaviour lives in the WebAssembly module
 // (Rust, `sdk-wasm/`); this file only loads it (`load.js`: no top-level await, so any bundler's
-// default target takes it) and holds calls made before it is there.
-import init, { initSync } from './dist/cometa_sdk.js';
-import * as sdk from './dist/cometa_sdk.js';
-import { RequestError, ERRORS, TUNNEL, statics } from './dist/cometa_sdk.js';
+// default target takes it) and holds calls made before it is there. What is needed at once
+// (constants, settings) comes from the module's JS host, `js/host.js`, which its glue imports
+// too; the glue itself (this entry's, or the one with both APIs: see `load.js`) is imported
+// on the first load, and `install` then puts the methods below on its `Tunnel`.
+import * as host from './dist/snippets/cometa-sdk/js/host.js';
+import { RequestError, ERRORS, TUNNEL, statics } from './dist/snippets/cometa-sdk/js/host.js';
 import { loader, deferredClass, LATER_QUIET } from './load.js';
 
-const L = loader(init, initSync, new URL('./dist/cometa_sdk_bg.wasm', import.meta.url));
+// The loaded glue (set by `install`, below).
+let sdk;
 
 /** Resolves once the module is loaded; every call also loads it, so awaiting this is optional. */
 export const ready = () => L.ready();
 
 // Settings: applied at once, or in call order once the module is there.
-const setter = (name) => (...a) => L.now(() => sdk[name](...a));
-export const setLoginUrl = setter('setLoginUrl');
-export const setCodeProvider = setter('setCodeProvider');
-export const setTokenProvider = setter('setTokenProvider');
-export const configure = setter('configure');
+const setter = (name, of = () => sdk) => (...a) => L.now(() => of()[name](...a));
+export const setLoginUrl = setter('setLoginUrl', () => host);
+export const setCodeProvider = setter('setCodeProvider', () => host);
+export const setTokenProvider = setter('setTokenProvider', () => host);
+export const configure = setter('configure', () => host);
 export const clearSession = setter('clearSession');
 
 const later = (name) => (options) => L.later(() => sdk[name](options), options);
@@ -28,7 +31,7 @@ export const request = later('request');
 const SESSION_KEY = 'weapp_session_F2C224D4-2BCE-4C64-AF9F-A6D872000D1A';
 export class Session {
   static get() {
-    if (L.isLoaded()) return sdk.sessionGet();
+    if (L.isLoaded()) return host.sessionGet();
     try {
       return JSON.parse(globalThis.localStorage?.getItem(SESSION_KEY) ?? 'null');
     } catch {
@@ -46,9 +49,9 @@ export class Session {
 // `off` and `once` (socket.io's names) over the module's `on`: one dispatcher per event type
 // is registered there and keeps the page's handlers, in order; a handler that throws is logged
 // and does not stop the others, as with the module's own dispatch.
-const realOn = sdk.Tunnel.prototype.on;
+let realOn, realEmit;
 const registries = new WeakMap();
-Object.assign(sdk.Tunnel.prototype, {
+const methods = {
   on(type, handler) {
     if (typeof handler !== 'function') return;
     let m = registries.get(this);
@@ -97,7 +100,7 @@ Object.assign(sdk.Tunnel.prototype, {
     once.handler = handler;
     this.on(type, once);
   },
-});
+};
 
 // `emit` with an acknowledgement (socket.io's): a Promise resolved once the relay has taken the
 // message, rejected with a `TunnelError`-shaped Error when nobody can receive it (4008: the
@@ -117,7 +120,6 @@ Object.assign(sdk.Tunnel.prototype, {
 const ACK = '\u0001ack';
 const LOST = { code: 3004, message: 'the connection was lost before the relay answered' };
 const DROPPED = { code: 3003, message: 'dropped from the full outbox while not connected' };
-const realEmit = sdk.Tunnel.prototype.emit;
 const emits = new WeakMap();
 function emitState(tunnel) {
   let st = emits.get(tunnel);
@@ -158,7 +160,7 @@ function emitState(tunnel) {
   };
   return st;
 }
-Object.assign(sdk.Tunnel.prototype, {
+Object.assign(methods, {
   emit(type, content, ack) {
     const st = emitState(this);
     const active = this.status === 'ACTIVE';
@@ -200,15 +202,25 @@ const tunnelBefore = (prop, [serviceUrl, options], calls) => {
     emit: LATER_QUIET,
   }[prop];
 };
-const LazyTunnel = deferredClass(L, () => sdk.Tunnel, tunnelBefore);
-Object.assign(LazyTunnel, TUNNEL);
-Object.assign(sdk.Tunnel, TUNNEL);
-// Wafer's statics, read when a tunnel is constructed: kept by host.js, which the module asks.
-for (const name of ['MAX_RECONNECT_TRY_TIMES', 'RECONNECT_TIME_INCREASE']) {
-  const prop = { get: () => statics[name], set: (v) => (statics[name] = v) };
-  Object.defineProperty(LazyTunnel, name, prop);
-  Object.defineProperty(sdk.Tunnel, name, prop);
+// Wafer's constants and statics on a Tunnel class; the statics, read when a tunnel is
+// constructed, are kept by host.js, which the module asks.
+function statuses(Class) {
+  Object.assign(Class, TUNNEL);
+  for (const name of ['MAX_RECONNECT_TRY_TIMES', 'RECONNECT_TIME_INCREASE']) {
+    Object.defineProperty(Class, name, { get: () => statics[name], set: (v) => (statics[name] = v) });
+  }
 }
+// The module is there: its Tunnel gets the methods above.
+function install(glue) {
+  sdk = glue;
+  realOn = sdk.Tunnel.prototype.on;
+  realEmit = sdk.Tunnel.prototype.emit;
+  Object.assign(sdk.Tunnel.prototype, methods);
+  statuses(sdk.Tunnel);
+}
+const L = loader('wafer', () => import('./dist/cometa_sdk.js'), new URL('./dist/cometa_sdk_bg.wasm', import.meta.url), install);
+const LazyTunnel = deferredClass(L, () => sdk.Tunnel, tunnelBefore);
+statuses(LazyTunnel);
 /** Wafer's `Tunnel`; in Node (module loaded at import) the module's own class. */
 export const Tunnel = L.isLoaded() ? sdk.Tunnel : LazyTunnel;
 

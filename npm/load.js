@@ -3,21 +3,53 @@
 // top-level await) and in a plain <script type="module">. Host I/O only: this file decides
 // nothing about logins or connections; it holds calls made before the module is there.
 //
-// Node: the bytes are read synchronously at import (`process.getBuiltinModule`, Node ≥ 20.16),
-// so there the module is ready at once and every call goes straight through. Browsers: the
-// first call (or `ready()`) fetches and compiles it; synchronous calls made meanwhile are
-// queued and replayed in order once it is there, asynchronous ones await it.
+// Node (the entries' variants in `npm/node/`, package.json's "node" condition): the glue is
+// imported statically and the bytes read synchronously at import (`process.getBuiltinModule`,
+// Node ≥ 20.16), so there the module is ready at once and every call goes straight through.
+// Browsers: the first call (or `ready()`) imports the glue, fetches and compiles the wasm;
+// synchronous calls made meanwhile are queued and replayed in order once it is there,
+// asynchronous ones await it. A page that imported both entries by then gets one module with
+// both APIs (`dist/cometa_all*`) instead of one each.
 
 const isNode = typeof process === 'object' && !!process.versions?.node;
 
-/** A loader for the module at `url` (`init`/`initSync`: wasm-bindgen's `--target web` glue). */
-export function loader(init, initSync, url) {
-  const fromDisk = url.protocol === 'file:' && isNode;
+// The entries imported so far ('wafer', 'comet'): when both are there at the page's first
+// load, both load the module that has both APIs (one download instead of two), else each its
+// own (an entry imported after the first load included). In Node, the glues the entries'
+// Node variants (`npm/node/`) imported statically, by entry: loaded at once from disk.
+const entries = new Set();
+const preloaded = {};
+let oneForBoth;
+let both;
+/** For `npm/node/*`: `glue` (wasm-bindgen's `--target web` glue) is `entry`'s own, already imported. */
+export const preload = (entry, glue) => (preloaded[entry] = glue);
+
+/** Node's fetch cannot read file: URLs: their bytes are read from disk, asynchronously. */
+const source = async (url) => {
+  if (url.protocol !== 'file:' || !isNode) return url;
+  // The specifier is hidden from bundlers, which would otherwise try to resolve it for browsers.
+  const fsModule = 'node:fs/promises';
+  return (await import(/* webpackIgnore: true */ /* @vite-ignore */ fsModule)).readFile(url);
+};
+const instantiate = async (glue, url) => {
+  await glue.default({ module_or_path: await source(url) });
+  return glue;
+};
+
+/**
+ * A loader for `entry`'s module: `glue()` imports its wasm-bindgen glue (`--target web`),
+ * `url` is its wasm; `install(glue)` is called once it (or the module with both APIs) is
+ * there, before the calls queued meanwhile run.
+ */
+export function loader(entry, glue, url, install) {
+  entries.add(entry);
   let loaded = false;
   let loading;
   const queue = [];
-  if (fromDisk && typeof process.getBuiltinModule === 'function') {
-    initSync({ module: process.getBuiltinModule('node:fs').readFileSync(url) });
+  const given = preloaded[entry];
+  if (given && url.protocol === 'file:' && isNode && typeof process.getBuiltinModule === 'function') {
+    given.initSync({ module: process.getBuiltinModule('node:fs').readFileSync(url) });
+    install(given);
     loaded = true;
   }
   const flush = () => {
@@ -38,11 +70,22 @@ export function loader(init, initSync, url) {
     loaded
       ? Promise.resolve()
       : (loading ??= (async () => {
-          // Node's fetch cannot read file: URLs; the specifier is hidden from bundlers, which
-          // would otherwise try to resolve it for browsers.
-          const fsModule = 'node:fs/promises';
-          const bytes = fromDisk && (await import(/* webpackIgnore: true */ /* @vite-ignore */ fsModule)).readFile(url);
-          await init({ module_or_path: fromDisk ? await bytes : url });
+          // Decided at the page's first load, so an entry never gets both a module of its own
+          // and the shared one.
+          oneForBoth ??= entries.size > 1;
+          let g;
+          if (given || !oneForBoth) g = await instantiate(given ?? (await glue()), url);
+          else {
+            // Set at once (no await before it): the other entry's load takes the same one.
+            both ??= import('./dist/cometa_all.js')
+              .then((all) => instantiate(all, new URL('./dist/cometa_all_bg.wasm', import.meta.url)))
+              .catch((e) => {
+                both = undefined;
+                throw e;
+              });
+            g = await both;
+          }
+          install(g);
           flush();
         })().catch((e) => {
           // A failed download may succeed on the next call (the network came back).

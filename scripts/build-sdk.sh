@@ -54,7 +54,7 @@ wb_version=0.2.130
 # terser with two passes (-684 B `cometa`, -764 B `cometa/comet`); js/comet-shared.js as
 # closures with messages between tabs as numbered arrays (-600 B `cometa/comet`):
 # `cometa` 24,648 B, `cometa/comet` 25,662 B, 49,370 B for both.
-declare -A budgets=([cometa_sdk]="${SDK_SIZE_BUDGET:-24900}" [cometa_comet]="${SDK_SIZE_BUDGET:-25900}")
+declare -A budgets=([cometa_sdk]="${SDK_SIZE_BUDGET:-25100}" [cometa_comet]="${SDK_SIZE_BUDGET:-25900}")
 page_budget="${SDK_PAGE_BUDGET:-49650}"
 out=npm/dist
 target_dir="${CARGO_TARGET_DIR:-target}"
@@ -117,6 +117,12 @@ build_module() { # <feature> <output name>
 }
 build_module wafer cometa_sdk
 build_module comet cometa_comet
+# Both APIs in one module, which a page that imports both entries loads instead of the two
+# (npm/load.js picks it): the code the two share (the link, the JSON scanner, the allocator,
+# the glue's own boilerplate) is downloaded once. Its glue and wasm only, with the same
+# snippets: the entries import these statically (host.js, comet.js), so it needs its own copies
+# of none.
+build_module wafer,comet cometa_all
 # The CometServer entry's tab sharing (`start({ shared })`), plain JS that `npm/comet.js`
 # imports: minified below with the glue and counted in that entry's budget.
 cp sdk-wasm/js/comet-shared.js "$out/cometa_comet_shared.js"
@@ -131,10 +137,9 @@ for d in "$out"/snippets/cometa-sdk-*/; do
     # Only the import specifiers: the import object's keys must keep the names the wasm uses.
     sed -i -E "s#(from *['\"]\./snippets/)$hashed/#\1cometa-sdk/#g" "$out"/cometa_*.js
 done
-# js/host.js is the Wafer module's alone: inlined into its glue, which exports what the npm
-# entry imports from it (see the script). js/link.js, which both glues import, stays a file.
-node scripts/wasm-inline-snippet.mjs "$out" cometa_sdk snippets/cometa-sdk/js/host.js \
-    RequestError,ERRORS,TUNNEL,statics,setLoginUrl,setCodeProvider,setTokenProvider,configure,sessionGet
+# js/host.js is not inlined into the Wafer glue (scripts/wasm-inline-snippet.mjs could): the
+# `cometa` entry imports its constants and settings at once, before either glue is loaded, and
+# the glue that loads later (cometa_sdk or cometa_all) must share that one copy.
 
 # The glue is shipped minified: its comments and long local names are a third of the bytes a
 # page downloads. `--module` keeps the ES module's exports intact. Newlines instead of
@@ -152,7 +157,7 @@ find "$out" -name '*.js' -print0 | while IFS= read -r -d '' f; do
     content=""
     if [ -f "$f.inmap" ]; then content="content='$base.inmap',"; fi
     props=()
-    case "$base" in cometa_sdk.js | cometa_comet.js) props=(--mangle-props "$wb_props") ;; esac
+    case "$base" in cometa_sdk.js | cometa_comet.js | cometa_all.js) props=(--mangle-props "$wb_props") ;; esac
     # From the file's folder, so the map names its source by the file's own name.
     (cd "$(dirname "$f")" &&
         "$terser" "$base" --module --compress passes=2 --mangle "${props[@]}" --format semicolons=false \
@@ -163,21 +168,24 @@ find "$out" -name '*.js' -print0 | while IFS= read -r -d '' f; do
 done
 
 # The budget covers what a page downloads for one module: the wasm, its glue and the JS
-# snippets that glue imports; the page budget, a page importing both entries (files they
-# share counted once).
+# snippets that glue imports; the page budget, a page importing both entries: what the
+# entries import at once (npm/index.js, npm/comet.js: their `./dist/` imports) and the module
+# both load then, cometa_all, with its glue and snippets (files counted once).
 over=0
-declare -A page=()
+gz() { gzip -9 -c "$out/$1" | wc -c; }
+module_files() { # <module name>: its wasm, glue and the snippets the glue imports
+    echo "$1_bg.wasm"
+    echo "$1.js"
+    grep -oE "from *['\"]\./snippets/[^'\"]*\.js" "$out/$1.js" | sed -E "s#^from *['\"]\./##" | sort -u
+}
 for name in cometa_sdk cometa_comet; do
-    mapfile -t snippets < <(grep -oE "from *['\"]\./snippets/[^'\"]*\.js" "$out/$name.js" \
-        | sed -E "s#^from *['\"]\./##" | sort -u)
     extra=()
     if [ -f "$out/$name""_shared.js" ]; then extra=("$name""_shared.js"); fi
     total=0
-    for f in "$name""_bg.wasm" "$name.js" "${snippets[@]}" "${extra[@]}"; do
-        size=$(gzip -9 -c "$out/$f" | wc -c)
+    for f in $(module_files "$name") "${extra[@]}"; do
+        size=$(gz "$f")
         printf '  %7d B gz  %s\n' "$size" "$f"
         total=$((total + size))
-        page[$f]=$size
     done
     budget=${budgets[$name]}
     echo "build-sdk: $name: gzip -9 total ${total} B (budget ${budget} B)"
@@ -186,9 +194,17 @@ for name in cometa_sdk cometa_comet; do
         over=1
     fi
 done
+declare -A page=()
+for f in $(module_files cometa_all) \
+    $(grep -hoE "^import .* from *['\"]\./dist/[^'\"]*\.js" npm/index.js npm/comet.js | sed -E "s#.*\./dist/##"); do
+    page[$f]=$(gz "$f")
+done
 both=0
-for f in "${!page[@]}"; do both=$((both + page[$f])); done
-echo "build-sdk: both entries on one page: gzip -9 total ${both} B (budget ${page_budget} B)"
+for f in "${!page[@]}"; do
+    printf '  %7d B gz  %s\n' "${page[$f]}" "$f"
+    both=$((both + page[$f]))
+done
+echo "build-sdk: both entries on one page (cometa_all): gzip -9 total ${both} B (budget ${page_budget} B)"
 if [ "$both" -gt "$page_budget" ]; then
     echo "build-sdk: a page with both entries is over the size budget" >&2
     over=1
