@@ -1,11 +1,11 @@
 // Entry of the `cometa` package: the Wafer API. All behaviour lives in the WebAssembly module
 // (Rust, `sdk-wasm/`); this file only loads it (`load.js`: no top-level await, so any bundler's
 // default target takes it) and holds calls made before it is there. What is needed at once
-// (constants, settings) comes from the module's JS host, `js/host.js`, which its glue imports
-// too; the glue itself (this entry's, or the one with both APIs: see `load.js`) is imported
-// on the first load, and `install` then puts the methods below on its `Tunnel`.
-import * as host from './dist/snippets/cometa-sdk/js/host.js';
-import { RequestError, ERRORS, TUNNEL, statics } from './dist/snippets/cometa-sdk/js/host.js';
+// comes from the part of the module's JS host (`js/host.js`) that the build puts in a file of
+// its own, which the glue imports too; the glue itself (this entry's, or the one with both
+// APIs: see `load.js`) is imported on the first load, and `install` then puts the methods
+// below on its `Tunnel`.
+import { RequestError, ERRORS, TUNNEL, statics } from './dist/snippets/cometa-sdk/js/host-static.js';
 import { loader, deferredClass, LATER_QUIET } from './load.js';
 
 // The loaded glue (set by `install`, below).
@@ -15,11 +15,11 @@ let sdk;
 export const ready = () => L.ready();
 
 // Settings: applied at once, or in call order once the module is there.
-const setter = (name, of = () => sdk) => (...a) => L.now(() => of()[name](...a));
-export const setLoginUrl = setter('setLoginUrl', () => host);
-export const setCodeProvider = setter('setCodeProvider', () => host);
-export const setTokenProvider = setter('setTokenProvider', () => host);
-export const configure = setter('configure', () => host);
+const setter = (name) => (...a) => L.now(() => sdk[name](...a));
+export const setLoginUrl = setter('setLoginUrl');
+export const setCodeProvider = setter('setCodeProvider');
+export const setTokenProvider = setter('setTokenProvider');
+export const configure = setter('configure');
 export const clearSession = setter('clearSession');
 
 const later = (name) => (options) => L.later(() => sdk[name](options), options);
@@ -31,7 +31,7 @@ export const request = later('request');
 const SESSION_KEY = 'weapp_session_F2C224D4-2BCE-4C64-AF9F-A6D872000D1A';
 export class Session {
   static get() {
-    if (L.isLoaded()) return host.sessionGet();
+    if (L.isLoaded()) return sdk.sessionGet();
     try {
       return JSON.parse(globalThis.localStorage?.getItem(SESSION_KEY) ?? 'null');
     } catch {

@@ -3,12 +3,12 @@
 # panic=immediate-abort: scripts/sdk-cargo.sh) → wasm-bindgen (web target, the CLI pinned to
 # the crate's version) → wasm-opt -Oz (npm `binaryen`; Debian's older binaryen produces
 # modules that fail at instantiation) → short names between module and glue
-# (scripts/wasm-short-names.mjs) → the Wafer glue's own snippet inlined
-# (scripts/wasm-inline-snippet.mjs) → terser on the JS glue → size budget check.
+# (scripts/wasm-short-names.mjs) → terser on the JS glue → size budget check. Three modules:
+# one per entry and `cometa_all` with both APIs, which a page importing both loads instead.
 #
 # Env: SDK_SIZE_BUDGET (bytes, default the per-entry budgets below) for gzip -9 of each module
-# plus its JS glue and snippets; SDK_PAGE_BUDGET (bytes) for both entries on one page, shared
-# files once.
+# plus its JS glue and snippets; SDK_PAGE_BUDGET (bytes) for both entries on one page
+# (cometa_all and what the entries import at once, shared files once).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -54,7 +54,7 @@ wb_version=0.2.130
 # terser with two passes (-684 B `cometa`, -764 B `cometa/comet`); js/comet-shared.js as
 # closures with messages between tabs as numbered arrays (-600 B `cometa/comet`):
 # `cometa` 24,648 B, `cometa/comet` 25,662 B, 49,370 B for both.
-declare -A budgets=([cometa_sdk]="${SDK_SIZE_BUDGET:-25100}" [cometa_comet]="${SDK_SIZE_BUDGET:-25900}")
+declare -A budgets=([cometa_sdk]="${SDK_SIZE_BUDGET:-24900}" [cometa_comet]="${SDK_SIZE_BUDGET:-25900}")
 page_budget="${SDK_PAGE_BUDGET:-49650}"
 out=npm/dist
 target_dir="${CARGO_TARGET_DIR:-target}"
@@ -137,9 +137,16 @@ for d in "$out"/snippets/cometa-sdk-*/; do
     # Only the import specifiers: the import object's keys must keep the names the wasm uses.
     sed -i -E "s#(from *['\"]\./snippets/)$hashed/#\1cometa-sdk/#g" "$out"/cometa_*.js
 done
-# js/host.js is not inlined into the Wafer glue (scripts/wasm-inline-snippet.mjs could): the
-# `cometa` entry imports its constants and settings at once, before either glue is loaded, and
-# the glue that loads later (cometa_sdk or cometa_all) must share that one copy.
+# js/host.js is the Wafer API's alone: inlined into the glues that have it, which export what
+# the npm entry calls once it is loaded (see the script), except what the `cometa` entry needs
+# at import, before it loads either glue: that goes to a file of its own, host-static.js, which
+# the entry and both glues import. js/link.js, which all glues import, stays a file a page
+# downloads once.
+for name in cometa_sdk cometa_all; do
+    node scripts/wasm-inline-snippet.mjs "$out" "$name" snippets/cometa-sdk/js/host.js \
+        setLoginUrl,setCodeProvider,setTokenProvider,configure,sessionGet \
+        host-static.js:RequestError,ERRORS,TUNNEL,statics
+done
 
 # The glue is shipped minified: its comments and long local names are a third of the bytes a
 # page downloads. `--module` keeps the ES module's exports intact. Newlines instead of

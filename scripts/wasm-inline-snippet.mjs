@@ -1,24 +1,28 @@
 // Inlines one of the JS snippets a wasm-bindgen glue imports into the glue itself:
-//   node scripts/wasm-inline-snippet.mjs <dir> <name> <snippet path> <public names>
+//   node scripts/wasm-inline-snippet.mjs <dir> <name> <snippet path> <public names> [<file>:<names>]
 // rewrites <dir>/<name>.js (after wasm-short-names.mjs, before terser) and deletes the snippet
 // file. <snippet path> is relative to <dir> (`snippets/cometa-sdk/js/host.js`); <public names>
 // (comma-separated) are the snippet's exports the npm entry imports, which the glue then
-// exports in their place.
+// exports in their place. With <file>:<names>, the declarations of <names> (top-level
+// `export const|class|function`, each ending on its own line or at a line that closes it at
+// column 0) go instead to <file> next to the snippet, which the glue imports: what an npm entry
+// needs before it loads a glue, and which every glue that inlines the snippet shares.
 //
 // Why: gzip compresses each file on its own, so a snippet next to its glue pays its own
 // header and starts from an empty dictionary, and its exports and the glue's imports of them
 // keep their long names through terser. One file instead is ~0.3 KB gzipped less for
-// `cometa`'s glue and js/host.js. Only a snippet no other module imports is inlined (host.js
-// is the Wafer module's alone; js/link.js, which both modules import, stays a file a page
-// with both entries downloads once).
+// `cometa`'s glue and js/host.js. Only a snippet that no two glues of one page import is
+// inlined (host.js: the Wafer module's and the one with both APIs, never both on a page;
+// js/link.js, which every module imports, stays a file a page downloads once). The snippet
+// file goes once no glue in <dir> imports it any more.
 //
 // The snippet's code goes in at the glue's top level, so terser mangles both as one: a
 // top-level name of the snippet the glue also declares stops the build, as does an import
 // form or export this script does not know.
-import { readFileSync, writeFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
-const [dir, name, path, publicNames] = process.argv.slice(2);
+const [dir, name, path, publicNames, split] = process.argv.slice(2);
 if (!path || publicNames === undefined) {
   console.error('usage: wasm-inline-snippet.mjs <dir> <name> <snippet path> <public names>');
   process.exit(2);
@@ -34,6 +38,28 @@ let code = readFileSync(join(dir, path), 'utf8');
 // What the source map shows: the glue with the imports it had, the snippet as written.
 const glueSource = glue, codeSource = code;
 
+// The declarations split off: blanked here (the lines stay, so the map below still holds).
+const [splitFile, splitList = ''] = (split ?? '').split(':');
+const splitNames = splitList.split(',').filter(Boolean);
+let splitImport = '';
+if (splitNames.length) {
+  const lines = code.split('\n');
+  const out = [];
+  for (const n of splitNames) {
+    const at = lines.findIndex((l) => new RegExp(`^export (?:const|let|class|function) ${n}\\b`).test(l));
+    if (at < 0) fail(`${path} does not declare \`export … ${n}\` at the start of a line`);
+    let end = at;
+    if (!/;\s*$/.test(lines[at])) while (end < lines.length && !/^[}\]][;)]*\s*$/.test(lines[end])) end++;
+    if (end === lines.length) fail(`${path}: the declaration of ${n} does not end at column 0`);
+    out.push(...lines.slice(at, end + 1));
+    for (let i = at; i <= end; i++) lines[i] = '';
+  }
+  code = lines.join('\n');
+  const splitPath = join(dirname(path), splitFile);
+  writeFileSync(join(dir, splitPath), `// Split off ${path} by scripts/wasm-inline-snippet.mjs.\n${out.join('\n')}\n`);
+  splitImport = `import { ${splitNames.join(', ')} } from './${splitPath}';`;
+}
+
 // The snippet's exports: declarations only; the public ones keep their `export`.
 const exported = [];
 code = code.replace(/^export (?=(?:async\s+)?function\s*\*?\s*(\w+)|class\s+(\w+)|(?:const|let|var)\s+(\w+))/gm, (m, f, c, v) => {
@@ -44,6 +70,7 @@ code = code.replace(/^export (?=(?:async\s+)?function\s*\*?\s*(\w+)|class\s+(\w+
 if (/^\s*(import|export)\b(?!\s+(?:async\s+)?(?:function|class|const|let|var)\b)/m.test(code)) {
   fail(`${path}: only \`export function|class|const|let\` and no imports are supported`);
 }
+exported.push(...splitNames);
 for (const n of keep) if (!exported.includes(n)) fail(`${path} does not export ${n}`);
 
 // The glue's imports of it: `import { a, b } from './<path>'` (no renaming) and
@@ -86,9 +113,12 @@ const lines = glue.split('\n');
 let at = 0;
 while (at < lines.length && (/^import\b/.test(lines[at]) || lines[at] === '')) at++;
 const codeLines = code.split('\n');
-lines.splice(at, 0, `// ${path}, inlined by scripts/wasm-inline-snippet.mjs`, ...codeLines);
+// The split-off import takes the place of the marker line, so the lines after it keep theirs.
+lines.splice(at, 0, splitImport || `// ${path}, inlined by scripts/wasm-inline-snippet.mjs`, ...codeLines);
 writeFileSync(jsPath, lines.join('\n'));
-rmSync(join(dir, path));
+// Gone once no other glue (one that inlines it later) imports it.
+const others = readdirSync(dir).filter((f) => f.endsWith('.js') && f !== `${name}.js`);
+if (!others.some((f) => readFileSync(join(dir, f), 'utf8').includes(`./${path}`))) rmSync(join(dir, path));
 
 // A source map of the result (`<name>.js.inmap`, the input map of the build's terser step):
 // every line back to the glue or the snippet, where it came from, one segment per word, so
