@@ -3,7 +3,8 @@
 # panic=immediate-abort: scripts/sdk-cargo.sh) → wasm-bindgen (web target, the CLI pinned to
 # the crate's version) → wasm-opt -Oz (npm `binaryen`; Debian's older binaryen produces
 # modules that fail at instantiation) → short names between module and glue
-# (scripts/wasm-short-names.mjs) → terser on the JS glue → size budget check. Three modules:
+# (scripts/wasm-short-names.mjs) → JS snippets inlined into the glues
+# (scripts/wasm-inline-snippet.mjs) → terser on the JS glue → size budget check. Three modules:
 # one per entry and `cometa_all` with both APIs, which a page importing both loads instead.
 #
 # Env: SDK_SIZE_BUDGET (bytes, default the per-entry budgets below) for gzip -9 of each module
@@ -140,12 +141,15 @@ done
 # js/host.js is the Wafer API's alone: inlined into the glues that have it, which export what
 # the npm entry calls once it is loaded (see the script), except what the `cometa` entry needs
 # at import, before it loads either glue: that goes to a file of its own, host-static.js, which
-# the entry and both glues import. js/link.js, which all glues import, stays a file a page
-# downloads once.
+# the entry and both glues import. js/link.js, which every glue imports, is inlined into each
+# too: a page loads one glue (unless it imports an entry after the first load: then one more).
 for name in cometa_sdk cometa_all; do
     node scripts/wasm-inline-snippet.mjs "$out" "$name" snippets/cometa-sdk/js/host.js \
         setLoginUrl,setCodeProvider,setTokenProvider,configure,sessionGet \
         host-static.js:RequestError,ERRORS,TUNNEL,statics
+done
+for name in cometa_sdk cometa_comet cometa_all; do
+    node scripts/wasm-inline-snippet.mjs "$out" "$name" snippets/cometa-sdk/js/link.js ''
 done
 
 # The glue is shipped minified: its comments and long local names are a third of the bytes a

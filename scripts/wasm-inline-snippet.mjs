@@ -19,7 +19,7 @@
 // The snippet's code goes in at the glue's top level, so terser mangles both as one: a
 // top-level name of the snippet the glue also declares stops the build, as does an import
 // form or export this script does not know.
-import { readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 const [dir, name, path, publicNames, split] = process.argv.slice(2);
@@ -122,7 +122,8 @@ if (!others.some((f) => readFileSync(join(dir, f), 'utf8').includes(`./${path}`)
 
 // A source map of the result (`<name>.js.inmap`, the input map of the build's terser step):
 // every line back to the glue or the snippet, where it came from, one segment per word, so
-// `node --enable-source-maps` and dev tools still name the snippet and its lines.
+// `node --enable-source-maps` and dev tools still name the snippet and its lines. A glue that
+// already has one (a snippet inlined before) keeps it: its lines map on to where that one says.
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const vlq = (n) => {
   let v = n < 0 ? (-n << 1) | 1 : n << 1, out = '';
@@ -134,34 +135,59 @@ const vlq = (n) => {
   } while (v);
   return out;
 };
+// A map's `mappings` as absolute [column, source, line, source column] segments per line.
+const decode = (mappings) => {
+  const state = [0, 0, 0, 0];
+  return mappings.split(';').map((line) => {
+    state[0] = 0;
+    return line
+      .split(',')
+      .filter(Boolean)
+      .map((seg) => {
+        const values = [];
+        let v = 0, s = 0;
+        for (const ch of seg) {
+          const digit = B64.indexOf(ch);
+          v += (digit & 31) << s;
+          s += 5;
+          if (!(digit & 32)) {
+            values.push(v & 1 ? -(v >>> 1) : v >>> 1);
+            v = s = 0;
+          }
+        }
+        values.forEach((d, k) => (state[k] += d));
+        return state.slice(0, 4);
+      });
+  });
+};
+const inmap = `${jsPath}.inmap`;
+const before = existsSync(inmap) ? JSON.parse(readFileSync(inmap, 'utf8')) : null;
+const sources = before ? [...before.sources, path] : [`${name}.js`, path];
+const sourcesContent = before ? [...before.sourcesContent, codeSource] : [glueSource, codeSource];
+const beforeLines = before ? decode(before.mappings) : null;
+const snippetSource = sources.length - 1;
 const origin = (i) => (i < at ? [0, i] : i === at ? null : i <= at + codeLines.length ? [1, i - at - 1] : [0, i - codeLines.length - 1]);
 // The snippet's lines whose `export ` was taken off start that much further left here.
 const sourceLines = codeSource.split('\n');
 const shift = (o) => (o[0] === 1 ? sourceLines[o[1]].length - codeLines[o[1]].length : 0);
-let prev = [0, 0, 0]; // source, line, column: relative across the whole map
-const mappings = lines.map((line, i) => {
+const absolute = lines.map((line, i) => {
   const o = origin(i);
-  if (!o) return '';
-  let col = 0;
-  const segs = [];
+  if (!o) return [];
+  if (o[0] === 0 && beforeLines) return beforeLines[o[1]] ?? [];
   const d = shift(o);
-  for (const m of line.matchAll(/\S+/g)) {
-    const seg = [m.index - col, o[0] - prev[0], o[1] - prev[1], m.index + d - prev[2]];
-    segs.push(seg.map(vlq).join(''));
-    col = m.index;
-    prev = [o[0], o[1], m.index + d];
-  }
-  return segs.join(',');
+  return [...line.matchAll(/\S+/g)].map((m) => [m.index, o[0] === 1 ? snippetSource : 0, o[1], m.index + d]);
 });
-writeFileSync(
-  `${jsPath}.inmap`,
-  JSON.stringify({
-    version: 3,
-    file: `${name}.js`,
-    sources: [`${name}.js`, path],
-    sourcesContent: [glueSource, codeSource],
-    names: [],
-    mappings: mappings.join(';'),
-  }),
-);
+let prev = [0, 0, 0]; // source, line, column: relative across the whole map
+const mappings = absolute.map((segs) => {
+  let col = 0;
+  return segs
+    .map(([c, src, l, sc]) => {
+      const seg = [c - col, src - prev[0], l - prev[1], sc - prev[2]];
+      col = c;
+      prev = [src, l, sc];
+      return seg.map(vlq).join('');
+    })
+    .join(',');
+});
+writeFileSync(inmap, JSON.stringify({ version: 3, file: `${name}.js`, sources, sourcesContent, names: [], mappings: mappings.join(';') }));
 console.log(`wasm-inline-snippet: ${path} inlined into ${name}.js (public: ${[...keep].join(', ')})`);

@@ -11,7 +11,7 @@ const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '-
 const files = new Set(pack.files.map((f) => f.path));
 
 test('the tarball has the entries, their modules and maps, and nothing of the tests', () => {
-  for (const f of ['index.js', 'comet.js', 'load.js', 'dist/cometa_sdk.js', 'dist/cometa_sdk.js.map', 'dist/cometa_sdk_bg.wasm', 'dist/cometa_comet.js.map', 'dist/cometa_comet_shared.js', 'dist/snippets/cometa-sdk/js/link.js', 'dist/snippets/cometa-sdk/js/host-static.js', 'dist/cometa_all.js', 'dist/cometa_all_bg.wasm', 'node/index.js', 'node/wafer-glue.js', 'node/comet.js', 'node/comet-glue.js']) {
+  for (const f of ['index.js', 'comet.js', 'load.js', 'dist/cometa_sdk.js', 'dist/cometa_sdk.js.map', 'dist/cometa_sdk_bg.wasm', 'dist/cometa_comet.js.map', 'dist/cometa_comet_shared.js', 'dist/snippets/cometa-sdk/js/host-static.js', 'dist/cometa_all.js', 'dist/cometa_all_bg.wasm', 'node/index.js', 'node/wafer-glue.js', 'node/comet.js', 'node/comet-glue.js']) {
     assert.ok(files.has(f), `${f} is not shipped`);
   }
   assert.deepEqual([...files].filter((f) => f.startsWith('test/') || f.includes('node_modules')), []);
