@@ -12,8 +12,64 @@ use std::fmt;
 /// Why JSON text was rejected, with the byte offset where scanning stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScanError {
-    pub reason: &'static str,
+    pub reason: Reason,
     pub offset: usize,
+}
+
+/// What went wrong, as a small code: the words exist only in [`Reason::text`], so a module
+/// that never shows a parse error (the comet SDK discards them) carries none of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    ExpectedName,
+    ExpectedColon,
+    UnterminatedString,
+    BadUnicodeEscape,
+    BadEscape,
+    ControlCharacter,
+    BadLiteral,
+    ExpectedDigit,
+    BadNumber,
+    ExpectedValue,
+    ExpectedCommaOrClose,
+    NotAnObject,
+    TrailingCharacters,
+    InsideCharacter,
+    NoType,
+    TypeNotString,
+}
+
+/// The words of every [`Reason`], in its order, each ended by `|`: one byte string and a
+/// loop are smaller in the wasm module than a table of string slices.
+const WORDS: &[u8] = b"expected a member name|expected `:`|unterminated string|bad `\\u` escape|\
+bad escape|control character in string|bad literal|expected a digit|bad number|\
+expected a value|expected `,` or a closing bracket|not a JSON object|\
+trailing characters after the object|offset inside a character|no `type` member|\
+`type` is not a string|";
+
+impl Reason {
+    /// Appends the words for this reason.
+    pub fn push_text(self, out: &mut String) {
+        let mut skip = self as u8;
+        for &b in WORDS {
+            if b != b'|' {
+                if skip == 0 {
+                    out.push(char::from(b));
+                }
+            } else if skip == 0 {
+                return;
+            } else {
+                skip -= 1;
+            }
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut words = String::new();
+        self.push_text(&mut words);
+        f.write_str(&words)
+    }
 }
 
 impl fmt::Display for ScanError {
@@ -162,7 +218,7 @@ impl<'a> Cursor<'a> {
         self.b.get(self.i).copied()
     }
 
-    pub(crate) fn err(&self, reason: &'static str) -> ScanError {
+    pub(crate) fn err(&self, reason: Reason) -> ScanError {
         ScanError {
             reason,
             offset: self.i,
@@ -171,7 +227,7 @@ impl<'a> Cursor<'a> {
 
     pub(crate) fn slice(&self, start: usize, end: usize) -> Result<&'a str, ScanError> {
         self.s.get(start..end).ok_or(ScanError {
-            reason: "offset inside a character",
+            reason: Reason::InsideCharacter,
             offset: start,
         })
     }
@@ -186,13 +242,13 @@ impl<'a> Cursor<'a> {
     /// resolved: only [`Object`] compares keys, and decodes them then.
     fn key(&mut self) -> Result<&'a str, ScanError> {
         if self.peek() != Some(b'"') {
-            return Err(self.err("expected a member name"));
+            return Err(self.err(Reason::ExpectedName));
         }
         let (start, end) = self.skip_string()?;
         let key = self.slice(start, end)?;
         self.ws();
         if self.peek() != Some(b':') {
-            return Err(self.err("expected `:`"));
+            return Err(self.err(Reason::ExpectedColon));
         }
         self.i += 1;
         self.ws();
@@ -205,7 +261,7 @@ impl<'a> Cursor<'a> {
         let start = self.i;
         loop {
             match self.peek() {
-                None => return Err(self.err("unterminated string")),
+                None => return Err(self.err(Reason::UnterminatedString)),
                 Some(b'"') => {
                     let end = self.i;
                     self.i += 1;
@@ -219,15 +275,15 @@ impl<'a> Cursor<'a> {
                             self.i += 1;
                             for _ in 0..4 {
                                 if !self.peek().is_some_and(|c| c.is_ascii_hexdigit()) {
-                                    return Err(self.err("bad `\\u` escape"));
+                                    return Err(self.err(Reason::BadUnicodeEscape));
                                 }
                                 self.i += 1;
                             }
                         }
-                        _ => return Err(self.err("bad escape")),
+                        _ => return Err(self.err(Reason::BadEscape)),
                     }
                 }
-                Some(c) if c < 0x20 => return Err(self.err("control character in string")),
+                Some(c) if c < 0x20 => return Err(self.err(Reason::ControlCharacter)),
                 Some(_) => self.i += 1,
             }
         }
@@ -238,13 +294,13 @@ impl<'a> Cursor<'a> {
             self.i += lit.len();
             Ok(())
         } else {
-            Err(self.err("bad literal"))
+            Err(self.err(Reason::BadLiteral))
         }
     }
 
     fn digits(&mut self) -> Result<(), ScanError> {
         if !self.peek().is_some_and(|c| c.is_ascii_digit()) {
-            return Err(self.err("expected a digit"));
+            return Err(self.err(Reason::ExpectedDigit));
         }
         while self.peek().is_some_and(|c| c.is_ascii_digit()) {
             self.i += 1;
@@ -260,7 +316,7 @@ impl<'a> Cursor<'a> {
         match self.peek() {
             Some(b'0') => self.i += 1,
             Some(b'1'..=b'9') => self.digits()?,
-            _ => return Err(self.err("bad number")),
+            _ => return Err(self.err(Reason::BadNumber)),
         }
         if self.peek() == Some(b'.') {
             self.i += 1;
@@ -317,7 +373,7 @@ impl<'a> Cursor<'a> {
                 Some(b'f') => self.skip_literal(b"false")?,
                 Some(b'n') => self.skip_literal(b"null")?,
                 Some(b'-' | b'0'..=b'9') => self.skip_number()?,
-                _ => return Err(self.err("expected a value")),
+                _ => return Err(self.err(Reason::ExpectedValue)),
             }
             // A value just ended: close finished containers, or move to the next element.
             while let Some(&close) = open.last() {
@@ -342,7 +398,7 @@ impl<'a> Cursor<'a> {
                         self.i += 1;
                         open.pop();
                     }
-                    _ => return Err(self.err("expected `,` or a closing bracket")),
+                    _ => return Err(self.err(Reason::ExpectedCommaOrClose)),
                 }
             }
             return Ok(());
@@ -363,13 +419,13 @@ impl<'a> Object<'a> {
         let mut c = Cursor::new(json);
         c.ws();
         if c.peek() != Some(b'{') {
-            return Err(c.err("not a JSON object"));
+            return Err(c.err(Reason::NotAnObject));
         }
         let mut members = Vec::new();
         c.value(&mut members)?;
         c.ws();
         if c.i != json.len() {
-            return Err(c.err("trailing characters after the object"));
+            return Err(c.err(Reason::TrailingCharacters));
         }
         Ok(Self { members })
     }
@@ -430,6 +486,18 @@ mod tests {
     }
 
     #[test]
+    fn every_reason_has_its_words() {
+        let words = |r: Reason| r.to_string();
+        assert_eq!(words(Reason::ExpectedName), "expected a member name");
+        assert_eq!(words(Reason::BadUnicodeEscape), "bad `\\u` escape");
+        assert_eq!(
+            words(Reason::ExpectedCommaOrClose),
+            "expected `,` or a closing bracket"
+        );
+        assert_eq!(words(Reason::TypeNotString), "`type` is not a string");
+    }
+
+    #[test]
     fn integers_up_to_u64_max() {
         let o = Object::scan(
             r#"{"max":18446744073709551615,"over":18446744073709551616,"big":99999999999999999999,
@@ -450,7 +518,7 @@ mod tests {
         if c.i == json.len() {
             Ok(())
         } else {
-            Err(c.err("trailing characters"))
+            Err(c.err(Reason::TrailingCharacters))
         }
     }
 
