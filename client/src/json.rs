@@ -28,12 +28,10 @@ pub enum Reason {
     ControlCharacter,
     BadLiteral,
     ExpectedDigit,
-    BadNumber,
     ExpectedValue,
     ExpectedCommaOrClose,
     NotAnObject,
     TrailingCharacters,
-    InsideCharacter,
     NoType,
     TypeNotString,
 }
@@ -41,9 +39,9 @@ pub enum Reason {
 /// The words of every [`Reason`], in its order, each ended by `|`: one byte string and a
 /// loop are smaller in the wasm module than a table of string slices.
 const WORDS: &[u8] = b"expected a member name|expected `:`|unterminated string|bad `\\u` escape|\
-bad escape|control character in string|bad literal|expected a digit|bad number|\
+bad escape|control character in string|bad literal|expected a digit|\
 expected a value|expected `,` or a closing bracket|not a JSON object|\
-trailing characters after the object|offset inside a character|no `type` member|\
+trailing characters after the object|no `type` member|\
 `type` is not a string|";
 
 impl Reason {
@@ -218,6 +216,15 @@ impl<'a> Cursor<'a> {
         self.b.get(self.i).copied()
     }
 
+    /// Steps over `b` if it is next.
+    fn eat(&mut self, b: u8) -> bool {
+        let next = self.peek() == Some(b);
+        if next {
+            self.i += 1;
+        }
+        next
+    }
+
     pub(crate) fn err(&self, reason: Reason) -> ScanError {
         ScanError {
             reason,
@@ -225,11 +232,10 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    pub(crate) fn slice(&self, start: usize, end: usize) -> Result<&'a str, ScanError> {
-        self.s.get(start..end).ok_or(ScanError {
-            reason: Reason::InsideCharacter,
-            offset: start,
-        })
+    /// Every offset the scanner stops at is on an ASCII byte, hence a char boundary: the
+    /// fallback is never taken.
+    fn slice(&self, start: usize, end: usize) -> &'a str {
+        self.s.get(start..end).unwrap_or_default()
     }
 
     pub(crate) fn ws(&mut self) {
@@ -244,47 +250,47 @@ impl<'a> Cursor<'a> {
         if self.peek() != Some(b'"') {
             return Err(self.err(Reason::ExpectedName));
         }
-        let (start, end) = self.skip_string()?;
-        let key = self.slice(start, end)?;
+        let start = self.i + 1;
+        self.skip_string()?;
+        let key = self.slice(start, self.i - 1);
         self.ws();
-        if self.peek() != Some(b':') {
+        if !self.eat(b':') {
             return Err(self.err(Reason::ExpectedColon));
         }
-        self.i += 1;
         self.ws();
         Ok(key)
     }
 
-    /// Skips a string from its opening quote; returns the byte range of its body.
-    fn skip_string(&mut self) -> Result<(usize, usize), ScanError> {
+    /// Skips a string from its opening quote to just after its closing one.
+    fn skip_string(&mut self) -> Result<(), ScanError> {
         self.i += 1;
-        let start = self.i;
         loop {
-            match self.peek() {
-                None => return Err(self.err(Reason::UnterminatedString)),
-                Some(b'"') => {
-                    let end = self.i;
-                    self.i += 1;
-                    return Ok((start, end));
-                }
-                Some(b'\\') => {
-                    self.i += 1;
-                    match self.peek() {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 1,
-                        Some(b'u') => {
-                            self.i += 1;
-                            for _ in 0..4 {
-                                if !self.peek().is_some_and(|c| c.is_ascii_hexdigit()) {
-                                    return Err(self.err(Reason::BadUnicodeEscape));
-                                }
-                                self.i += 1;
-                            }
+            let Some(c) = self.peek() else {
+                return Err(self.err(Reason::UnterminatedString));
+            };
+            if c < 0x20 {
+                return Err(self.err(Reason::ControlCharacter));
+            }
+            self.i += 1;
+            if c == b'"' {
+                return Ok(());
+            }
+            if c == b'\\' {
+                if self.eat(b'u') {
+                    for _ in 0..4 {
+                        if !self.peek().is_some_and(|c| c.is_ascii_hexdigit()) {
+                            return Err(self.err(Reason::BadUnicodeEscape));
                         }
-                        _ => return Err(self.err(Reason::BadEscape)),
+                        self.i += 1;
                     }
+                } else if matches!(
+                    self.peek(),
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't')
+                ) {
+                    self.i += 1;
+                } else {
+                    return Err(self.err(Reason::BadEscape));
                 }
-                Some(c) if c < 0x20 => return Err(self.err(Reason::ControlCharacter)),
-                Some(_) => self.i += 1,
             }
         }
     }
@@ -310,22 +316,16 @@ impl<'a> Cursor<'a> {
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
     fn skip_number(&mut self) -> Result<(), ScanError> {
-        if self.peek() == Some(b'-') {
-            self.i += 1;
-        }
-        match self.peek() {
-            Some(b'0') => self.i += 1,
-            Some(b'1'..=b'9') => self.digits()?,
-            _ => return Err(self.err(Reason::BadNumber)),
-        }
-        if self.peek() == Some(b'.') {
-            self.i += 1;
+        self.eat(b'-');
+        if !self.eat(b'0') {
             self.digits()?;
         }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
-            self.i += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
-                self.i += 1;
+        if self.eat(b'.') {
+            self.digits()?;
+        }
+        if self.eat(b'e') || self.eat(b'E') {
+            if !self.eat(b'+') {
+                self.eat(b'-');
             }
             self.digits()?;
         }
@@ -340,35 +340,20 @@ impl<'a> Cursor<'a> {
         let mut open: Vec<u8> = Vec::new();
         // The top-level member being read: its key and where its value starts.
         let (mut key, mut start) = ("", 0);
-        'value: loop {
+        loop {
+            // Whether an element starts here: a container just opened, or a `,` was read.
+            let mut element = false;
             match self.peek() {
-                Some(b'{') => {
+                // `{` + 2 is `}` and `[` + 2 is `]`.
+                Some(o @ (b'{' | b'[')) => {
                     self.i += 1;
                     self.ws();
-                    if self.peek() == Some(b'}') {
-                        self.i += 1;
-                    } else {
-                        open.push(b'}');
-                        let k = self.key()?;
-                        if open.len() == 1 {
-                            (key, start) = (k, self.i);
-                        }
-                        continue 'value;
+                    if !self.eat(o + 2) {
+                        open.push(o + 2);
+                        element = true;
                     }
                 }
-                Some(b'[') => {
-                    self.i += 1;
-                    self.ws();
-                    if self.peek() == Some(b']') {
-                        self.i += 1;
-                    } else {
-                        open.push(b']');
-                        continue 'value;
-                    }
-                }
-                Some(b'"') => {
-                    self.skip_string()?;
-                }
+                Some(b'"') => self.skip_string()?,
                 Some(b't') => self.skip_literal(b"true")?,
                 Some(b'f') => self.skip_literal(b"false")?,
                 Some(b'n') => self.skip_literal(b"null")?,
@@ -376,32 +361,29 @@ impl<'a> Cursor<'a> {
                 _ => return Err(self.err(Reason::ExpectedValue)),
             }
             // A value just ended: close finished containers, or move to the next element.
-            while let Some(&close) = open.last() {
-                let top = open.len() == 1 && close == b'}';
-                if top {
-                    members.push((key, self.slice(start, self.i)?));
+            while !element {
+                let Some(&close) = open.last() else {
+                    return Ok(());
+                };
+                if open.len() == 1 && close == b'}' {
+                    members.push((key, self.slice(start, self.i)));
                 }
                 self.ws();
-                match self.peek() {
-                    Some(b',') => {
-                        self.i += 1;
-                        self.ws();
-                        if close == b'}' {
-                            let k = self.key()?;
-                            if top {
-                                (key, start) = (k, self.i);
-                            }
-                        }
-                        continue 'value;
-                    }
-                    Some(c) if c == close => {
-                        self.i += 1;
-                        open.pop();
-                    }
-                    _ => return Err(self.err(Reason::ExpectedCommaOrClose)),
+                if self.eat(b',') {
+                    self.ws();
+                    element = true;
+                } else if self.eat(close) {
+                    open.pop();
+                } else {
+                    return Err(self.err(Reason::ExpectedCommaOrClose));
                 }
             }
-            return Ok(());
+            if open.last() == Some(&b'}') {
+                let k = self.key()?;
+                if open.len() == 1 {
+                    (key, start) = (k, self.i);
+                }
+            }
         }
     }
 }
@@ -576,6 +558,25 @@ mod tests {
             r#""unterminated"#,
         ] {
             assert!(value(json).is_err(), "accepted {json:?}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_reason_and_where_scanning_stopped() {
+        for (json, reason, offset) in [
+            ("\"a\u{1}\"", Reason::ControlCharacter, 2),
+            (r#""a\x""#, Reason::BadEscape, 3),
+            (r#""\u12""#, Reason::BadUnicodeEscape, 5),
+            ("\"ab", Reason::UnterminatedString, 3),
+            ("[1,]", Reason::ExpectedValue, 3),
+            ("{\"k\" 1}", Reason::ExpectedColon, 5),
+            ("{\"k\":1,}", Reason::ExpectedName, 7),
+            ("[1}", Reason::ExpectedCommaOrClose, 2),
+            ("1.e", Reason::ExpectedDigit, 2),
+            ("-x", Reason::ExpectedDigit, 1),
+            ("tru", Reason::BadLiteral, 0),
+        ] {
+            assert_eq!(value(json), Err(ScanError { reason, offset }), "{json}");
         }
     }
 
