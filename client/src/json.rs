@@ -296,22 +296,22 @@ impl<'a> Cursor<'a> {
     }
 
     fn skip_literal(&mut self, lit: &[u8]) -> Result<(), ScanError> {
-        if self.b.get(self.i..self.i + lit.len()) == Some(lit) {
-            self.i += lit.len();
-            Ok(())
-        } else {
-            Err(self.err(Reason::BadLiteral))
-        }
-    }
-
-    fn digits(&mut self) -> Result<(), ScanError> {
-        if !self.peek().is_some_and(|c| c.is_ascii_digit()) {
-            return Err(self.err(Reason::ExpectedDigit));
-        }
-        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
-            self.i += 1;
+        let at = self.err(Reason::BadLiteral);
+        for &c in lit {
+            if !self.eat(c) {
+                return Err(at);
+            }
         }
         Ok(())
+    }
+
+    /// One or more digits.
+    fn digits(&mut self) -> Result<(), ScanError> {
+        let at = self.err(Reason::ExpectedDigit);
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.i += 1;
+        }
+        if self.i == at.offset { Err(at) } else { Ok(()) }
     }
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
