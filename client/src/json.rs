@@ -178,9 +178,17 @@ pub(crate) fn decode_string(body: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Four hex digits, already checked by the scanner: `| 0x20` lowercases a letter, and a
+/// digit's value is its low nibble.
 fn hex4(chars: &mut std::str::Chars<'_>) -> u32 {
     (0..4).fold(0, |acc, _| {
-        acc * 16 + chars.next().and_then(|c| c.to_digit(16)).unwrap_or(0)
+        let c = chars.next().map_or(0, u32::from);
+        acc * 16
+            + if c <= 0x39 {
+                c & 15
+            } else {
+                (c | 0x20).wrapping_sub(0x57)
+            }
     })
 }
 
