@@ -207,21 +207,16 @@ pub(crate) fn string_value(raw: &str) -> Option<Cow<'_, str>> {
 /// boundaries.
 pub(crate) struct Cursor<'a> {
     s: &'a str,
-    b: &'a [u8],
     pub(crate) i: usize,
 }
 
 impl<'a> Cursor<'a> {
     pub(crate) fn new(s: &'a str) -> Self {
-        Self {
-            s,
-            b: s.as_bytes(),
-            i: 0,
-        }
+        Self { s, i: 0 }
     }
 
     pub(crate) fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
+        self.s.as_bytes().get(self.i).copied()
     }
 
     /// Steps over `b` if it is next.
