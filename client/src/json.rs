@@ -357,9 +357,11 @@ impl<'a> Cursor<'a> {
                     }
                 }
                 Some(b'"') => self.skip_string()?,
-                Some(b't') => self.skip_literal(b"true")?,
-                Some(b'f') => self.skip_literal(b"false")?,
-                Some(b'n') => self.skip_literal(b"null")?,
+                Some(c @ (b't' | b'f' | b'n')) => self.skip_literal(match c {
+                    b't' => b"true",
+                    b'f' => b"false",
+                    _ => b"null",
+                })?,
                 Some(b'-' | b'0'..=b'9') => self.skip_number()?,
                 _ => return Err(self.err(Reason::ExpectedValue)),
             }
