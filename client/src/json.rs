@@ -279,20 +279,19 @@ impl<'a> Cursor<'a> {
                 return Ok(());
             }
             if c == b'\\' {
-                if self.eat(b'u') {
+                let Some(e @ (b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' | b'u')) =
+                    self.peek()
+                else {
+                    return Err(self.err(Reason::BadEscape));
+                };
+                self.i += 1;
+                if e == b'u' {
                     for _ in 0..4 {
                         if !self.peek().is_some_and(|c| c.is_ascii_hexdigit()) {
                             return Err(self.err(Reason::BadUnicodeEscape));
                         }
                         self.i += 1;
                     }
-                } else if matches!(
-                    self.peek(),
-                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't')
-                ) {
-                    self.i += 1;
-                } else {
-                    return Err(self.err(Reason::BadEscape));
                 }
             }
         }
