@@ -433,10 +433,8 @@ impl<'a> Object<'a> {
     /// `key` as a non-negative integer; `None` for anything else (fractions, exponents,
     /// negatives, numbers beyond u64), which no relay sends for a seq or an id.
     pub fn u64(&self, key: &str) -> Option<u64> {
+        // Never empty: the scanner admits no empty value, so the loop below sees a digit.
         let raw = self.raw(key)?;
-        if raw.is_empty() {
-            return None;
-        }
         // By hand: `str::parse` would add the integer parser to the wasm module. The overflow
         // test divides rather than using `checked_mul`, which wasm does with a 128-bit product.
         let mut n: u64 = 0;
