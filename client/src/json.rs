@@ -418,11 +418,13 @@ impl<'a> Object<'a> {
 
     /// The raw value of `key`; the last one wins, as with `JSON.parse`.
     pub fn raw(&self, key: &str) -> Option<&'a str> {
-        self.members
-            .iter()
-            .rev()
-            .find(|(k, _)| decode_string(k) == key)
-            .map(|(_, v)| *v)
+        let mut found = None;
+        for &(k, v) in &self.members {
+            if decode_string(k) == key {
+                found = Some(v);
+            }
+        }
+        found
     }
 
     /// `key` as a decoded string; `None` when absent or not a string.
