@@ -12,8 +12,62 @@ use std::fmt;
 /// Why JSON text was rejected, with the byte offset where scanning stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScanError {
-    pub reason: &'static str,
+    pub reason: Reason,
     pub offset: usize,
+}
+
+/// What went wrong, as a small code: the words exist only in [`Reason::text`], so a module
+/// that never shows a parse error (the comet SDK discards them) carries none of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    ExpectedName,
+    ExpectedColon,
+    UnterminatedString,
+    BadUnicodeEscape,
+    BadEscape,
+    ControlCharacter,
+    BadLiteral,
+    ExpectedDigit,
+    ExpectedValue,
+    ExpectedCommaOrClose,
+    NotAnObject,
+    TrailingCharacters,
+    NoType,
+    TypeNotString,
+}
+
+/// The words of every [`Reason`], in its order, each ended by `|`: one byte string and a
+/// loop are smaller in the wasm module than a table of string slices.
+const WORDS: &[u8] = b"expected a member name|expected `:`|unterminated string|bad `\\u` escape|\
+bad escape|control character in string|bad literal|expected a digit|\
+expected a value|expected `,` or a closing bracket|not a JSON object|\
+trailing characters after the object|no `type` member|\
+`type` is not a string|";
+
+impl Reason {
+    /// Appends the words for this reason.
+    pub fn push_text(self, out: &mut String) {
+        let mut skip = self as u8;
+        for &b in WORDS {
+            if b != b'|' {
+                if skip == 0 {
+                    out.push(char::from(b));
+                }
+            } else if skip == 0 {
+                return;
+            } else {
+                skip -= 1;
+            }
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut words = String::new();
+        self.push_text(&mut words);
+        f.write_str(&words)
+    }
 }
 
 impl fmt::Display for ScanError {
@@ -124,9 +178,17 @@ pub(crate) fn decode_string(body: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Four hex digits, already checked by the scanner: `| 0x20` lowercases a letter, and a
+/// digit's value is its low nibble.
 fn hex4(chars: &mut std::str::Chars<'_>) -> u32 {
     (0..4).fold(0, |acc, _| {
-        acc * 16 + chars.next().and_then(|c| c.to_digit(16)).unwrap_or(0)
+        let c = chars.next().map_or(0, u32::from);
+        acc * 16
+            + if c <= 0x39 {
+                c & 15
+            } else {
+                (c | 0x20).wrapping_sub(0x57)
+            }
     })
 }
 
@@ -145,35 +207,38 @@ pub(crate) fn string_value(raw: &str) -> Option<Cow<'_, str>> {
 /// boundaries.
 pub(crate) struct Cursor<'a> {
     s: &'a str,
-    b: &'a [u8],
     pub(crate) i: usize,
 }
 
 impl<'a> Cursor<'a> {
     pub(crate) fn new(s: &'a str) -> Self {
-        Self {
-            s,
-            b: s.as_bytes(),
-            i: 0,
-        }
+        Self { s, i: 0 }
     }
 
     pub(crate) fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
+        self.s.as_bytes().get(self.i).copied()
     }
 
-    pub(crate) fn err(&self, reason: &'static str) -> ScanError {
+    /// Steps over `b` if it is next.
+    fn eat(&mut self, b: u8) -> bool {
+        let next = self.peek() == Some(b);
+        if next {
+            self.i += 1;
+        }
+        next
+    }
+
+    pub(crate) fn err(&self, reason: Reason) -> ScanError {
         ScanError {
             reason,
             offset: self.i,
         }
     }
 
-    pub(crate) fn slice(&self, start: usize, end: usize) -> Result<&'a str, ScanError> {
-        self.s.get(start..end).ok_or(ScanError {
-            reason: "offset inside a character",
-            offset: start,
-        })
+    /// Every offset the scanner stops at is on an ASCII byte, hence a char boundary: the
+    /// fallback is never taken.
+    fn slice(&self, start: usize, end: usize) -> &'a str {
+        self.s.get(start..end).unwrap_or_default()
     }
 
     pub(crate) fn ws(&mut self) {
@@ -186,90 +251,83 @@ impl<'a> Cursor<'a> {
     /// resolved: only [`Object`] compares keys, and decodes them then.
     fn key(&mut self) -> Result<&'a str, ScanError> {
         if self.peek() != Some(b'"') {
-            return Err(self.err("expected a member name"));
+            return Err(self.err(Reason::ExpectedName));
         }
-        let (start, end) = self.skip_string()?;
-        let key = self.slice(start, end)?;
+        let start = self.i + 1;
+        self.skip_string()?;
+        let key = self.slice(start, self.i - 1);
         self.ws();
-        if self.peek() != Some(b':') {
-            return Err(self.err("expected `:`"));
+        if !self.eat(b':') {
+            return Err(self.err(Reason::ExpectedColon));
         }
-        self.i += 1;
         self.ws();
         Ok(key)
     }
 
-    /// Skips a string from its opening quote; returns the byte range of its body.
-    fn skip_string(&mut self) -> Result<(usize, usize), ScanError> {
+    /// Skips a string from its opening quote to just after its closing one.
+    fn skip_string(&mut self) -> Result<(), ScanError> {
         self.i += 1;
-        let start = self.i;
         loop {
-            match self.peek() {
-                None => return Err(self.err("unterminated string")),
-                Some(b'"') => {
-                    let end = self.i;
-                    self.i += 1;
-                    return Ok((start, end));
-                }
-                Some(b'\\') => {
-                    self.i += 1;
-                    match self.peek() {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 1,
-                        Some(b'u') => {
-                            self.i += 1;
-                            for _ in 0..4 {
-                                if !self.peek().is_some_and(|c| c.is_ascii_hexdigit()) {
-                                    return Err(self.err("bad `\\u` escape"));
-                                }
-                                self.i += 1;
-                            }
+            let Some(c) = self.peek() else {
+                return Err(self.err(Reason::UnterminatedString));
+            };
+            if c < 0x20 {
+                return Err(self.err(Reason::ControlCharacter));
+            }
+            self.i += 1;
+            if c == b'"' {
+                return Ok(());
+            }
+            if c == b'\\' {
+                let Some(e @ (b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' | b'u')) =
+                    self.peek()
+                else {
+                    return Err(self.err(Reason::BadEscape));
+                };
+                self.i += 1;
+                if e == b'u' {
+                    for _ in 0..4 {
+                        if !self.peek().is_some_and(|c| c.is_ascii_hexdigit()) {
+                            return Err(self.err(Reason::BadUnicodeEscape));
                         }
-                        _ => return Err(self.err("bad escape")),
+                        self.i += 1;
                     }
                 }
-                Some(c) if c < 0x20 => return Err(self.err("control character in string")),
-                Some(_) => self.i += 1,
             }
         }
     }
 
     fn skip_literal(&mut self, lit: &[u8]) -> Result<(), ScanError> {
-        if self.b.get(self.i..self.i + lit.len()) == Some(lit) {
-            self.i += lit.len();
-            Ok(())
-        } else {
-            Err(self.err("bad literal"))
-        }
-    }
-
-    fn digits(&mut self) -> Result<(), ScanError> {
-        if !self.peek().is_some_and(|c| c.is_ascii_digit()) {
-            return Err(self.err("expected a digit"));
-        }
-        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
-            self.i += 1;
+        let at = self.err(Reason::BadLiteral);
+        for &c in lit {
+            if !self.eat(c) {
+                return Err(at);
+            }
         }
         Ok(())
     }
 
+    /// One or more digits.
+    fn digits(&mut self) -> Result<(), ScanError> {
+        let at = self.err(Reason::ExpectedDigit);
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.i += 1;
+        }
+        if self.i == at.offset { Err(at) } else { Ok(()) }
+    }
+
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
     fn skip_number(&mut self) -> Result<(), ScanError> {
-        if self.peek() == Some(b'-') {
-            self.i += 1;
-        }
-        match self.peek() {
-            Some(b'0') => self.i += 1,
-            Some(b'1'..=b'9') => self.digits()?,
-            _ => return Err(self.err("bad number")),
-        }
-        if self.peek() == Some(b'.') {
-            self.i += 1;
+        self.eat(b'-');
+        if !self.eat(b'0') {
             self.digits()?;
         }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
-            self.i += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
-                self.i += 1;
+        if self.eat(b'.') {
+            self.digits()?;
+        }
+        if self.eat(b'e') || self.eat(b'E') {
+            if !self.eat(b'+') {
+                self.eat(b'-');
             }
             self.digits()?;
         }
@@ -284,68 +342,52 @@ impl<'a> Cursor<'a> {
         let mut open: Vec<u8> = Vec::new();
         // The top-level member being read: its key and where its value starts.
         let (mut key, mut start) = ("", 0);
-        'value: loop {
+        loop {
+            // Whether an element starts here: a container just opened, or a `,` was read.
+            let mut element = false;
             match self.peek() {
-                Some(b'{') => {
+                // `{` + 2 is `}` and `[` + 2 is `]`.
+                Some(o @ (b'{' | b'[')) => {
                     self.i += 1;
                     self.ws();
-                    if self.peek() == Some(b'}') {
-                        self.i += 1;
-                    } else {
-                        open.push(b'}');
-                        let k = self.key()?;
-                        if open.len() == 1 {
-                            (key, start) = (k, self.i);
-                        }
-                        continue 'value;
+                    if !self.eat(o + 2) {
+                        open.push(o + 2);
+                        element = true;
                     }
                 }
-                Some(b'[') => {
-                    self.i += 1;
-                    self.ws();
-                    if self.peek() == Some(b']') {
-                        self.i += 1;
-                    } else {
-                        open.push(b']');
-                        continue 'value;
-                    }
-                }
-                Some(b'"') => {
-                    self.skip_string()?;
-                }
-                Some(b't') => self.skip_literal(b"true")?,
-                Some(b'f') => self.skip_literal(b"false")?,
-                Some(b'n') => self.skip_literal(b"null")?,
+                Some(b'"') => self.skip_string()?,
+                Some(c @ (b't' | b'f' | b'n')) => self.skip_literal(match c {
+                    b't' => b"true",
+                    b'f' => b"false",
+                    _ => b"null",
+                })?,
                 Some(b'-' | b'0'..=b'9') => self.skip_number()?,
-                _ => return Err(self.err("expected a value")),
+                _ => return Err(self.err(Reason::ExpectedValue)),
             }
             // A value just ended: close finished containers, or move to the next element.
-            while let Some(&close) = open.last() {
-                let top = open.len() == 1 && close == b'}';
-                if top {
-                    members.push((key, self.slice(start, self.i)?));
+            while !element {
+                let Some(&close) = open.last() else {
+                    return Ok(());
+                };
+                if open.len() == 1 && close == b'}' {
+                    members.push((key, self.slice(start, self.i)));
                 }
                 self.ws();
-                match self.peek() {
-                    Some(b',') => {
-                        self.i += 1;
-                        self.ws();
-                        if close == b'}' {
-                            let k = self.key()?;
-                            if top {
-                                (key, start) = (k, self.i);
-                            }
-                        }
-                        continue 'value;
-                    }
-                    Some(c) if c == close => {
-                        self.i += 1;
-                        open.pop();
-                    }
-                    _ => return Err(self.err("expected `,` or a closing bracket")),
+                if self.eat(b',') {
+                    self.ws();
+                    element = true;
+                } else if self.eat(close) {
+                    open.pop();
+                } else {
+                    return Err(self.err(Reason::ExpectedCommaOrClose));
                 }
             }
-            return Ok(());
+            if open.last() == Some(&b'}') {
+                let k = self.key()?;
+                if open.len() == 1 {
+                    (key, start) = (k, self.i);
+                }
+            }
         }
     }
 }
@@ -363,24 +405,26 @@ impl<'a> Object<'a> {
         let mut c = Cursor::new(json);
         c.ws();
         if c.peek() != Some(b'{') {
-            return Err(c.err("not a JSON object"));
+            return Err(c.err(Reason::NotAnObject));
         }
         let mut members = Vec::new();
         c.value(&mut members)?;
         c.ws();
         if c.i != json.len() {
-            return Err(c.err("trailing characters after the object"));
+            return Err(c.err(Reason::TrailingCharacters));
         }
         Ok(Self { members })
     }
 
     /// The raw value of `key`; the last one wins, as with `JSON.parse`.
     pub fn raw(&self, key: &str) -> Option<&'a str> {
-        self.members
-            .iter()
-            .rev()
-            .find(|(k, _)| decode_string(k) == key)
-            .map(|(_, v)| *v)
+        let mut found = None;
+        for &(k, v) in &self.members {
+            if decode_string(k) == key {
+                found = Some(v);
+            }
+        }
+        found
     }
 
     /// `key` as a decoded string; `None` when absent or not a string.
@@ -391,10 +435,8 @@ impl<'a> Object<'a> {
     /// `key` as a non-negative integer; `None` for anything else (fractions, exponents,
     /// negatives, numbers beyond u64), which no relay sends for a seq or an id.
     pub fn u64(&self, key: &str) -> Option<u64> {
+        // Never empty: the scanner admits no empty value, so the loop below sees a digit.
         let raw = self.raw(key)?;
-        if raw.is_empty() {
-            return None;
-        }
         // By hand: `str::parse` would add the integer parser to the wasm module. The overflow
         // test divides rather than using `checked_mul`, which wasm does with a 128-bit product.
         let mut n: u64 = 0;
@@ -430,6 +472,18 @@ mod tests {
     }
 
     #[test]
+    fn every_reason_has_its_words() {
+        let words = |r: Reason| r.to_string();
+        assert_eq!(words(Reason::ExpectedName), "expected a member name");
+        assert_eq!(words(Reason::BadUnicodeEscape), "bad `\\u` escape");
+        assert_eq!(
+            words(Reason::ExpectedCommaOrClose),
+            "expected `,` or a closing bracket"
+        );
+        assert_eq!(words(Reason::TypeNotString), "`type` is not a string");
+    }
+
+    #[test]
     fn integers_up_to_u64_max() {
         let o = Object::scan(
             r#"{"max":18446744073709551615,"over":18446744073709551616,"big":99999999999999999999,
@@ -450,7 +504,7 @@ mod tests {
         if c.i == json.len() {
             Ok(())
         } else {
-            Err(c.err("trailing characters"))
+            Err(c.err(Reason::TrailingCharacters))
         }
     }
 
@@ -508,6 +562,25 @@ mod tests {
             r#""unterminated"#,
         ] {
             assert!(value(json).is_err(), "accepted {json:?}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_reason_and_where_scanning_stopped() {
+        for (json, reason, offset) in [
+            ("\"a\u{1}\"", Reason::ControlCharacter, 2),
+            (r#""a\x""#, Reason::BadEscape, 3),
+            (r#""\u12""#, Reason::BadUnicodeEscape, 5),
+            ("\"ab", Reason::UnterminatedString, 3),
+            ("[1,]", Reason::ExpectedValue, 3),
+            ("{\"k\" 1}", Reason::ExpectedColon, 5),
+            ("{\"k\":1,}", Reason::ExpectedName, 7),
+            ("[1}", Reason::ExpectedCommaOrClose, 2),
+            ("1.e", Reason::ExpectedDigit, 2),
+            ("-x", Reason::ExpectedDigit, 1),
+            ("tru", Reason::BadLiteral, 0),
+        ] {
+            assert_eq!(value(json), Err(ScanError { reason, offset }), "{json}");
         }
     }
 

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use crate::json::{Object, string_value};
-pub use crate::json::{ScanError, encode_string};
+pub use crate::json::{Reason, ScanError, encode_string};
 
 /// The two members the tunnel needs from a message body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,11 +29,11 @@ pub struct Message<'a> {
 pub fn scan(json: &str) -> Result<Message<'_>, ScanError> {
     let obj = Object::scan(json)?;
     let raw_event = obj.raw("type").ok_or(ScanError {
-        reason: "no `type` member",
+        reason: Reason::NoType,
         offset: json.len(),
     })?;
     let event = string_value(raw_event).ok_or(ScanError {
-        reason: "`type` is not a string",
+        reason: Reason::TypeNotString,
         // `raw_event` points into `json`; its distance from the start is its offset.
         offset: raw_event.as_ptr() as usize - json.as_ptr() as usize,
     })?;
@@ -193,13 +193,16 @@ mod tests {
     #[test]
     fn type_must_be_present_and_a_string() {
         assert_eq!(
-            scan(r#"{"content":1}"#).map_err(|e| e.reason),
-            Err("no `type` member")
+            scan(r#"{"content":1}"#).map_err(|e| e.reason.to_string()),
+            Err("no `type` member".into())
         );
-        assert_eq!(scan(r#"{}"#).map_err(|e| e.reason), Err("no `type` member"));
         assert_eq!(
-            scan(r#"{"type":7,"content":1}"#).map_err(|e| e.reason),
-            Err("`type` is not a string")
+            scan(r#"{}"#).map_err(|e| e.reason.to_string()),
+            Err("no `type` member".into())
+        );
+        assert_eq!(
+            scan(r#"{"type":7,"content":1}"#).map_err(|e| e.reason.to_string()),
+            Err("`type` is not a string".into())
         );
         bad(r#"{"type":null}"#);
         bad(r#"{"type":["a"]}"#);
@@ -221,7 +224,7 @@ mod tests {
         assert_eq!(
             e,
             Err(ScanError {
-                reason: "expected a member name",
+                reason: Reason::ExpectedName,
                 offset: 12
             })
         );

@@ -460,14 +460,12 @@ impl Tunnel {
                     content_json: m.content_json.to_owned(),
                 })
             }
-            Err(e) => self.error(
-                ERR_BAD_PACKET,
-                with_number(
-                    &("bad message packet: ".to_owned() + e.reason + " at byte "),
-                    e.offset as u64,
-                    "",
-                ),
-            ),
+            Err(e) => self.error(ERR_BAD_PACKET, {
+                let mut before = "bad message packet: ".to_owned();
+                e.reason.push_text(&mut before);
+                before.push_str(" at byte ");
+                with_number(&before, e.offset as u64, "")
+            }),
         }
     }
 
