@@ -55,8 +55,14 @@ wb_version=0.2.130
 # terser with two passes (-684 B `cometa`, -764 B `cometa/comet`); js/comet-shared.js as
 # closures with messages between tabs as numbered arrays (-600 B `cometa/comet`):
 # `cometa` 24,648 B, `cometa/comet` 25,662 B, 49,370 B for both.
-declare -A budgets=([cometa_sdk]="${SDK_SIZE_BUDGET:-24900}" [cometa_comet]="${SDK_SIZE_BUDGET:-25900}")
-page_budget="${SDK_PAGE_BUDGET:-49650}"
+# Then a page that imports both entries downloads one module with both APIs (`cometa_all`,
+# picked by npm/load.js at the first load; js/host.js's constants needed at import split into
+# host-static.js, js/link.js inlined into every glue): 39,861 B for both (-9,509), `cometa`
+# 24,597 B, `cometa/comet` 25,460 B; and a smaller JSON scanner (errors as a reason code, one
+# element step, byte loops): `cometa` 24,437 B, `cometa/comet` 25,079 B, 39,613 B for both,
+# under the 40 KB for a page with both (enforced below 40,000 B).
+declare -A budgets=([cometa_sdk]="${SDK_SIZE_BUDGET:-24700}" [cometa_comet]="${SDK_SIZE_BUDGET:-25350}")
+page_budget="${SDK_PAGE_BUDGET:-39900}"
 out=npm/dist
 target_dir="${CARGO_TARGET_DIR:-target}"
 
