@@ -1,13 +1,10 @@
 // Visitors and session renewal in headless Chromium against the real relay. The page is
 // served from 127.0.0.1 on another port than the relay: another origin (CORS with
 // credentials for real) but the same site, which the visitor cookie's SameSite=Lax needs.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import { launchBrowser } from './helpers/browser.mjs';
-import { startRelay } from './helpers/relay.mjs';
-import { serveStatic } from './helpers/static.mjs';
+import { pageSuite } from './helpers/suite.mjs';
 
 const JWT_SECRET = 'browser-auth-test-secret-0123456789abcdef';
 // Sessions live 6 s, renewed at half their life: renewals happen within the test's seconds.
@@ -21,16 +18,9 @@ function jwt(sub, lifeSecs) {
   return `${body}.${createHmac('sha256', JWT_SECRET).update(body).digest('base64url')}`;
 }
 
-before(async () => {
-  site = await serveStatic(fileURLToPath(new URL('..', import.meta.url)));
+pageSuite((e) => ({ relay, site, browser } = e), {
   // The visitor cookie crosses origins only for listed ones.
-  relay = await startRelay({ args: ['--anonymous', '--allowed-origins', site.url, '--jwt-secret', JWT_SECRET, '--session-ttl-secs', String(TTL), '--session-ttl-short-secs', String(TTL)] });
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await site?.close();
-  await relay?.stop();
+  relayArgs: (s) => ['--anonymous', '--allowed-origins', s.url, '--jwt-secret', JWT_SECRET, '--session-ttl-secs', String(TTL), '--session-ttl-short-secs', String(TTL)],
 });
 
 /** A page of the test site with the SDK loaded, in `context`. */

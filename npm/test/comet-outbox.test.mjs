@@ -4,26 +4,16 @@
 // the same user, sends them once it connects, and the relay stores each once. Real relay
 // (killed and restarted on its data dir), real headless Chromium, a subscriber on another
 // page with a connection of its own, and the channel's history read through the back-end API.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
-import { startRelay, API_KEY } from './helpers/relay.mjs';
-import { serveStatic } from './helpers/static.mjs';
-import { launchBrowser, recorder } from './helpers/browser.mjs';
+import { API_KEY } from './helpers/relay.mjs';
+import { recorder } from './helpers/browser.mjs';
+import { pageSuite } from './helpers/suite.mjs';
 
 let relay, site, browser;
 const problems = [];
 
-before(async () => {
-  relay = await startRelay();
-  site = await serveStatic(fileURLToPath(new URL('..', import.meta.url)));
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await site?.close();
-  await relay?.stop();
-});
+pageSuite((e) => ({ relay, site, browser } = e));
 
 /** The stored lists of unanswered publishes in the page's localStorage. */
 const storedLists = (page) =>

@@ -2,24 +2,12 @@
 // it lazily): `Tunnel.emit` still returns its Promise, settled once the module and the tunnel
 // are up; `cometa/comet`'s `subscription_once` ids, log level and client-side refusals answer
 // at once as they will after loading.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
-import { startRelay } from './helpers/relay.mjs';
-import { serveStatic } from './helpers/static.mjs';
-import { launchBrowser } from './helpers/browser.mjs';
+import { pageSuite } from './helpers/suite.mjs';
 
 let relay, site, browser;
-before(async () => {
-  relay = await startRelay();
-  site = await serveStatic(fileURLToPath(new URL('..', import.meta.url)));
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await site?.close();
-  await relay?.stop();
-});
+pageSuite((e) => ({ relay, site, browser } = e));
 
 test('calls before the module is loaded answer as they will after', async () => {
   const page = await browser.newPage();

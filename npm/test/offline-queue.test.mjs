@@ -2,30 +2,22 @@
 // relay has not answered in localStorage, with an idempotency key; the reloaded page's Tunnel
 // for the same URL sends them once it connects, and the back end's webhook gets each once.
 // Real relay (killed and restarted on its data dir), real headless Chromium, a real webhook.
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
-import { startRelay } from './helpers/relay.mjs';
-import { serveStatic } from './helpers/static.mjs';
-import { launchBrowser } from './helpers/browser.mjs';
 import { webhookSink } from './helpers/webhook.mjs';
+import { pageSuite } from './helpers/suite.mjs';
 
 const OUTBOX_KEY = (url) => `cometa:outbox:${url}`;
 let relay, site, browser, hook, messages; // messages: the webhook's, in delivery order
 
-before(async () => {
-  hook = await webhookSink();
-  messages = hook.messages;
-  relay = await startRelay({ args: ['--webhook-url', hook.url, '--webhook-secret', 'offline-queue-secret'] });
-  site = await serveStatic(fileURLToPath(new URL('..', import.meta.url)));
-  browser = await launchBrowser();
+pageSuite((e) => ({ relay, site, browser } = e), {
+  relayArgs: async () => {
+    hook = await webhookSink();
+    messages = hook.messages;
+    return ['--webhook-url', hook.url, '--webhook-secret', 'offline-queue-secret'];
+  },
 });
-after(async () => {
-  await browser?.close();
-  await site?.close();
-  await relay?.stop();
-  hook?.close();
-});
+after(() => hook?.close());
 
 /** Loads the fixture page; `login` first when asked, then a connecting Tunnel on window.tunnel. */
 async function openTunnel(page, login) {

@@ -2,24 +2,12 @@
 // `cometa/comet` imported before the first call, one WebAssembly module and one glue that
 // have both APIs (`dist/cometa_all*`), and both APIs work on it against a relay; with one
 // entry, only that entry's own module.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
-import { startRelay } from './helpers/relay.mjs';
-import { serveStatic } from './helpers/static.mjs';
-import { launchBrowser } from './helpers/browser.mjs';
+import { pageSuite } from './helpers/suite.mjs';
 
 let relay, site, browser;
-before(async () => {
-  relay = await startRelay();
-  site = await serveStatic(fileURLToPath(new URL('..', import.meta.url)));
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await site?.close();
-  await relay?.stop();
-});
+pageSuite((e) => ({ relay, site, browser } = e));
 
 /** A page importing `entries`; `fetched()` lists the package's modules and glues it requested. */
 async function open(entries) {

@@ -11,12 +11,11 @@
 // its wake-up events before the socket events queued while it slept: `woken, then lost`
 // checks that a socket found dead just after a wake-up is reopened at once too. Each case has a
 // page of its own, so no earlier wake-up can help it.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { startRelay } from './helpers/relay.mjs';
-import { serveStatic } from './helpers/static.mjs';
-import { launchBrowser, recorder, countBySeq } from './helpers/browser.mjs';
+import { recorder, countBySeq } from './helpers/browser.mjs';
+import { pageSuite } from './helpers/suite.mjs';
 
 const NPM_DIR = fileURLToPath(new URL('..', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('./fixtures', import.meta.url));
@@ -26,15 +25,8 @@ const SOON_MS = 10000;
 let relay, site, browser;
 const problems = [];
 
-before(async () => {
-  relay = await startRelay({ args: ['--demo', '--sdk-dir', NPM_DIR, '--static-dir', FIXTURES] });
-  site = await serveStatic(NPM_DIR);
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await site?.close();
-  await relay?.stop();
+pageSuite((e) => ({ relay, site, browser } = e), {
+  relayArgs: () => ['--demo', '--sdk-dir', NPM_DIR, '--static-dir', FIXTURES],
 });
 
 /** From now on every timer of the page with a delay waits at least two minutes. */
