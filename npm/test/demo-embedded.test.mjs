@@ -1,8 +1,9 @@
 // `cometa-relay --demo` started outside the repository (a temp dir: no examples/chat, no npm
 // folder beside it) serves the demo page and every SDK file it loads from the binary itself:
-// each file the page references, followed through the modules' imports and `new URL(…,
-// import.meta.url)` assets, answers 200 with the content type a browser needs (a module
-// script must be JavaScript, `WebAssembly.instantiateStreaming` needs application/wasm).
+// each file the page references, followed through the modules' imports (dynamic ones too)
+// and `new URL(…, import.meta.url)` assets, answers 200 with the content type a browser needs
+// (a module script must be JavaScript, `WebAssembly.instantiateStreaming` needs
+// application/wasm).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -28,7 +29,13 @@ function references(path, text) {
   const found = [];
   const patterns = path.endsWith('.html')
     ? [/(?:src|href)="([^"]+)"/g]
-    : [/(?:import|export)\b[^'";]*?from\s*['"]([^'"]+)['"]/g, /import\s*['"]([^'"]+)['"]/g, /new URL\(\s*['"]([^'"]+)['"]\s*,\s*import\.meta\.url/g];
+    : [
+        /(?:import|export)\b[^'";]*?from\s*['"]([^'"]+)['"]/g,
+        /import\s*['"]([^'"]+)['"]/g,
+        // `npm/load.js` imports a glue when the page first needs it.
+        /import\(\s*['"]([^'"]+)['"]\s*\)/g,
+        /new URL\(\s*['"]([^'"]+)['"]\s*,\s*import\.meta\.url/g,
+      ];
   for (const re of patterns) for (const m of text.matchAll(re)) found.push(m[1]);
   return found
     .filter((r) => !/^[a-z]+:/.test(r) && !r.startsWith('#') && !r.startsWith('//'))
