@@ -58,14 +58,19 @@ fn publish_of(frame: &str) -> (u64, String, String) {
     )
 }
 
-/// Anonymous: the socket's first frame is a ping, then the publishes.
-fn open(s: &mut Session, now: u64) -> Vec<(u64, String, String)> {
-    s.handle_socket_open(now);
+/// The publishes among the frames the session sent since the last drain.
+fn sent_publishes(s: &mut Session) -> Vec<(u64, String, String)> {
     sent(&drain(s))
         .iter()
         .filter(|f| f.starts_with("publish:"))
         .map(|f| publish_of(f))
         .collect()
+}
+
+/// Anonymous: the socket's first frame is a ping, then the publishes.
+fn open(s: &mut Session, now: u64) -> Vec<(u64, String, String)> {
+    s.handle_socket_open(now);
+    sent_publishes(s)
 }
 
 fn reply_seq(s: &mut Session, now: u64, id: u64, seq: u64) {
@@ -247,11 +252,7 @@ fn publishes_refused_for_the_rate_stay_kept_and_go_again_after_a_backoff() {
 /// The publishes sent when the timers run at `at` (a ping may go too).
 fn resent(s: &mut Session, at: u64) -> Vec<(u64, String, String)> {
     s.handle_timeout(at);
-    sent(&drain(s))
-        .iter()
-        .filter(|f| f.starts_with("publish:"))
-        .map(|f| publish_of(f))
-        .collect()
+    sent_publishes(s)
 }
 
 #[test]
